@@ -1,0 +1,9 @@
+"""`kdbench profile` (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

@@ -1,0 +1,141 @@
+"""The environment record attached to every result, and `kdbench env`.
+
+Library versions come from package metadata, so collecting them imports nothing heavy;
+torch, NVML and ONNX Runtime are queried only if installed.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+LIBRARIES = (
+    "kdbench", "torch", "transformers", "tokenizers", "safetensors", "numpy", "onnx", "onnxruntime",
+    "onnxruntime-gpu", "tensorrt", "ir_measures", "ir_datasets", "bm25s", "faiss-cpu", "faiss-gpu",
+    "nvidia-ml-py", "sentence-transformers",
+)
+
+
+def library_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str | None:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    dirty = subprocess.run(
+        ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True, text=True, timeout=5, check=False,
+    ).stdout.strip()
+    return out.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def nvml_info() -> dict[str, Any]:
+    """NVIDIA driver and GPUs through NVML; {"available": False, "reason": ...} without a driver."""
+    try:
+        import pynvml
+    except ImportError:
+        return {"available": False, "reason": "nvidia-ml-py is not installed"}
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as exc:
+        return {"available": False, "reason": f"no NVIDIA driver ({exc})"}
+    try:
+        def text(value: Any) -> str:
+            return value.decode() if isinstance(value, bytes) else str(value)
+
+        gpus = []
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+            gpus.append({"index": index, "name": text(pynvml.nvmlDeviceGetName(handle)),
+                         "memory_total_mib": round(memory.total / 2**20)})
+        return {"available": True, "driver": text(pynvml.nvmlSystemGetDriverVersion()), "gpus": gpus}
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def torch_info() -> dict[str, Any]:
+    if importlib.util.find_spec("torch") is None:
+        return {"available": False}
+    import torch
+
+    info: dict[str, Any] = {
+        "available": True,
+        "threads": torch.get_num_threads(),
+        "cuda_available": torch.cuda.is_available(),
+        "cuda_version": torch.version.cuda,
+    }
+    if torch.cuda.is_available():
+        info["devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return info
+
+
+def onnxruntime_providers() -> list[str] | None:
+    if importlib.util.find_spec("onnxruntime") is None:
+        return None
+    import onnxruntime
+
+    return list(onnxruntime.get_available_providers())
+
+
+def tensorrt_status() -> dict[str, Any]:
+    if importlib.util.find_spec("tensorrt") is None:
+        return {"available": False, "reason": "not installed (pip install 'kdbench[tensorrt]' on a machine with an NVIDIA GPU)"}
+    try:
+        import tensorrt
+    except Exception as exc:  # a broken install raises anything from ImportError to OSError
+        return {"available": False, "reason": f"installed but fails to import: {exc}"}
+    if not hasattr(tensorrt, "Builder"):
+        # tensorrt-stubs (a dev dependency for mypy) makes an importable namespace package.
+        return {"available": False, "reason": "only type stubs found, not the library (pip install 'kdbench[tensorrt]' on a machine with an NVIDIA GPU)"}
+    return {"available": True, "version": str(getattr(tensorrt, "__version__", "unknown"))}
+
+
+def collect_environment(*, heavy: bool = True) -> dict[str, Any]:
+    """Everything needed to compare a number with another machine's.
+
+    `heavy=False` skips torch/NVML/ONNX Runtime (for fast paths that only need versions).
+    """
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "git_commit": git_commit(),
+        "libraries": library_versions(),
+    }
+    if heavy:
+        env["torch"] = torch_info()
+        env["nvml"] = nvml_info()
+        env["onnxruntime_providers"] = onnxruntime_providers()
+        env["tensorrt"] = tensorrt_status()
+    return env

@@ -1,0 +1,79 @@
+"""The versioned result schema: JSON is the master copy, every table is rendered from it.
+
+Every result file is one JSON object:
+
+    {"schema": "kdbench.result", "schema_version": 1, "kind": "evaluate" | "profile" | ...,
+     "created": ISO-8601 UTC, "command": the command line, "config": resolved settings,
+     "environment": kdbench.env.collect_environment(), "units": {field: unit}, ...kind-specific}
+
+`evaluate` results add `metrics` ({"nDCG@10": float, ...}), `per_query` ({measure: {qid: float}})
+and `first_stage`; `profile` results add `results` (one entry per measured cell).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kdbench.errors import InputFileError
+from kdbench.io import atomic_write_json
+
+SCHEMA = "kdbench.result"
+SCHEMA_VERSION = 1
+KINDS = ("evaluate", "profile", "train", "teacher", "run")
+
+
+def command_line() -> str:
+    """The command as the user typed it (program name shortened to `kdbench`)."""
+    argv = list(sys.argv)
+    if argv and Path(argv[0]).name in {"kdbench", "__main__.py", "cli.py"}:
+        argv[0] = "kdbench"
+    return shlex.join(argv)
+
+
+def new_result(kind: str, config: dict[str, Any], *, environment: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A result skeleton of `kind` with the resolved `config` and the environment."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown result kind {kind!r}; expected one of {KINDS}")
+    if environment is None:
+        from kdbench.env import collect_environment
+
+        environment = collect_environment()
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "kind": kind,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command_line(),
+        "config": config,
+        "environment": environment,
+        "units": {},
+    }
+
+
+def save_result(path: str | Path, result: dict[str, Any]) -> Path:
+    """Write `result` atomically (temporary file, then rename)."""
+    return atomic_write_json(path, result)
+
+
+def load_result(path: str | Path) -> dict[str, Any]:
+    """Read and check a result file; errors name the file and say what is wrong."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputFileError(p, "no such result file; pass a file written with --output") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputFileError(p, f"not valid JSON ({exc}); is this a kdbench result?") from exc
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise InputFileError(p, "not a kdbench result (no \"schema\": \"kdbench.result\")")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise InputFileError(
+            p, f"schema_version {version!r} is newer than this kdbench understands ({SCHEMA_VERSION}); upgrade kdbench"
+        )
+    return data

@@ -1,9 +1,31 @@
-"""`kdbench run` (placeholder until its issue lands)."""
+"""`kdbench run PROFILE`: train, evaluate, profile and report as one resumable experiment."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("run")(run)
+
+
+def run(
+    profile: Path = typer.Argument(..., help="An experiment profile, e.g. profiles/quickstart.toml."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Resolve every stage and print the plan; run nothing."),
+    force: bool = typer.Option(False, "--force", help="Rerun stages even when their outputs are up to date."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Results folder (default: results/<profile name>)."),
+) -> None:
+    """Run an experiment profile stage by stage; finished stages are skipped on rerun."""
+    import dataclasses
+
+    from kdbench.config import load_profile
+    from kdbench.runner import run_profile_file
+
+    loaded = load_profile(profile)
+    if output is not None:
+        loaded = dataclasses.replace(
+            loaded, experiment=dataclasses.replace(loaded.experiment, output=str(output))
+        )
+    run_profile_file(loaded, profile, dry_run=dry_run, force=force, echo=typer.echo)

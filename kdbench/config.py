@@ -1,0 +1,270 @@
+"""Experiment profiles (`profiles/*.toml`) as frozen dataclasses.
+
+A profile is data, never code: it is parsed with `tomllib`, every key is checked against
+the dataclass fields below, and a wrong key or type is a `UserError` that names the file,
+the key path (`students[2].loss`) and what is expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kdbench.errors import UserError
+
+ARCHS = ("dot", "cat", "colbert")
+LOSSES = ("margin-mse", "mse", "kl", "ranknet", "ce")
+BACKENDS = ("eager", "onnx", "tensorrt")
+DEVICES = ("cpu", "cuda")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+SCENARIOS = ("rerank", "query", "index")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    name: str
+    description: str = ""
+    seed: int = 42
+    output: str = ""  # default: results/<name>
+    threads: int = 0  # torch/ORT intra-op threads; 0 = library default
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str  # a BEIR folder, an MS MARCO folder or an ir_datasets id
+    train_split: str = "train"
+    test_split: str = "test"
+    test_queries: int = 0  # evaluate on the first N test queries (0 = all)
+
+
+@dataclass(frozen=True)
+class FirstStageConfig:
+    method: str = "bm25"
+    depth: int = 100  # re-ranking depth
+    k1: float = 0.9
+    b: float = 0.4
+    run: str = ""  # a TREC run file to re-rank instead of BM25
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    # Precomputed teacher scores (the paper's pos<TAB>neg<TAB>qid<TAB>pid_pos<TAB>pid_neg format),
+    # averaged as an ensemble when several are given.
+    scores: list[str] = field(default_factory=list)
+    normalize: str = "none"  # per-teacher normalisation before averaging: none | zscore
+    # Or a teacher to train/score here (used when `scores` is empty).
+    model: str = ""
+    arch: str = "cat"
+    loss: str = "ranknet"
+    steps: int = 0
+    layers: int = 0
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    name: str
+    model: str
+    arch: str
+    loss: str = "margin-mse"
+    layers: int = 0  # 0 = all layers
+    steps: int = 100
+    batch_size: int = 16
+    learning_rate: float = 2e-5
+    warmup_steps: int = 0
+    max_query_len: int = 32
+    max_doc_len: int = 128
+    score_scale: float = 0.0  # 0 = the architecture's default
+    negatives_per_query: int = 1
+    train: bool = True  # False: evaluate the model as it is (zero-shot row)
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    mode: str = "rerank"  # rerank | retrieve (full collection, dot only)
+    batch_size: int = 32
+    max_query_len: int = 32
+    max_doc_len: int = 256
+    rel: int = 1
+    references: list[str] = field(default_factory=lambda: ["bm25"])
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    backends: list[str] = field(default_factory=lambda: ["eager"])
+    devices: list[str] = field(default_factory=lambda: ["cpu"])
+    precisions: list[str] = field(default_factory=lambda: ["fp32"])
+    scenarios: list[str] = field(default_factory=list)  # empty: the natural one per architecture
+    batch_sizes: list[int] = field(default_factory=lambda: [1])
+    seq_lens: list[int] = field(default_factory=lambda: [128])
+    depth: int = 100
+    min_samples: int = 20
+    min_duration_s: float = 1.0
+    warmup: int = 3
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class ProfileFile:
+    """A whole `profiles/NAME.toml`."""
+
+    experiment: ExperimentConfig
+    data: DataConfig
+    students: list[StudentConfig]
+    first_stage: FirstStageConfig = field(default_factory=FirstStageConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.students]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"students: duplicate name(s) {', '.join(duplicates)}; give each student a unique name")
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.experiment.output or f"results/{self.experiment.name}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# Allowed values per key, checked after type conversion.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "arch": ARCHS,
+    "loss": LOSSES,
+    "backends": BACKENDS,
+    "devices": DEVICES,
+    "precisions": PRECISIONS,
+    "scenarios": SCENARIOS,
+    "mode": ("rerank", "retrieve"),
+    "method": ("bm25", "run"),
+    "normalize": ("none", "zscore"),
+}
+_POSITIVE = {"steps", "batch_size", "depth", "min_samples", "max_query_len", "max_doc_len", "batch_sizes",
+             "seq_lens", "negatives_per_query"}
+_NON_NEGATIVE = {"layers", "warmup_steps", "test_queries", "threads", "warmup", "rel"}
+# Keys where 0 means "not set" even though they are otherwise positive.
+_ZERO_ALLOWED = {("teacher", "steps")}
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return _convert(value, next(a for a in typing.get_args(tp) if a is not type(None)), where)
+    if origin is list:
+        (item_type,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise UserError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+        return [_convert(item, item_type, f"{where}[{i}]") for i, item in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise UserError(f"{where}: expected a table ([{where}]), got {value!r}")
+        return _build(tp, value, where)  # type: ignore[arg-type]
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise UserError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UserError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise UserError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported field type {tp!r} at {where}")
+
+
+def _check_value(section: str, key: str, value: Any, where: str) -> None:
+    items = value if isinstance(value, list) else [value]
+    if key in _CHOICES:
+        for item in items:
+            if item not in _CHOICES[key]:
+                raise UserError(f"{where}: unknown value {item!r}; choose one of {', '.join(_CHOICES[key])}")
+    if key in _POSITIVE and (section, key) not in _ZERO_ALLOWED:
+        for item in items:
+            if item <= 0:
+                raise UserError(f"{where}: must be positive, got {item}")
+    if key in _NON_NEGATIVE or (section, key) in _ZERO_ALLOWED:
+        for item in items:
+            if item < 0:
+                raise UserError(f"{where}: must be zero or positive, got {item}")
+
+
+def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    section = where.split(".")[-1].split("[")[0]
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise UserError(
+            f"{prefix}{unknown[0]}: unknown key; valid keys here are {', '.join(sorted(fields))}"
+        )
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        key_path = f"{where}.{name}" if where else name
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise UserError(f"{key_path}: required key is missing")
+            continue
+        values[name] = _convert(raw[name], hints[name], key_path)
+        _check_value(section, name, values[name], key_path)
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        raise UserError(f"{where or 'profile'}: {exc}") from exc
+
+
+def load_profile(path: str | Path) -> ProfileFile:
+    """Parse and validate a profile; every error names the file and the key."""
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise UserError(f"{p}: no such profile; see profiles/ for examples") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{p}: not valid TOML ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{p}: not UTF-8 text ({exc.reason})") from exc
+    try:
+        profile: ProfileFile = _build(ProfileFile, raw, "")
+    except UserError as exc:
+        raise UserError(f"{p}: {exc}") from exc
+    if not profile.students:
+        raise UserError(f"{p}: students: add at least one [[students]] table")
+    for i, student in enumerate(profile.students):
+        if student.train and student.loss in ("margin-mse", "mse", "kl") and not (
+            profile.teacher.scores or profile.teacher.model
+        ):
+            raise UserError(
+                f"{p}: students[{i}].loss: {student.loss!r} needs a teacher; set [teacher].scores or [teacher].model"
+            )
+    return profile
+
+
+def config_hash(data: Any) -> str:
+    """A stable short hash of a JSON-serialisable config, to tell when a stage must rerun."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

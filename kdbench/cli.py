@@ -8,7 +8,9 @@ bodies, so `kdbench --help` answers at once.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from types import FrameType
 
 import click
 import typer
@@ -41,21 +43,44 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors.", envvar="KDBENCH_DEBUG"),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show full tracebacks for errors.", envvar="KDBENCH_DEBUG"
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     if debug:
         os.environ["KDBENCH_DEBUG"] = "1"
 
 
-for _command in (env_command, evaluate_command, train_command, teacher_command, profile_command,
-                 report_command, run_command):
+for _command in (
+    env_command,
+    evaluate_command,
+    train_command,
+    teacher_command,
+    profile_command,
+    report_command,
+    run_command,
+):
     _command.register(app)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so every `finally` and checkpoint-on-interrupt path runs."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: user errors are one line on stderr and exit code 2."""
-    debug = os.environ.get("KDBENCH_DEBUG") == "1" or "--debug" in (argv if argv is not None else sys.argv)
+    if argv is None:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    debug = os.environ.get("KDBENCH_DEBUG") == "1" or "--debug" in (
+        argv if argv is not None else sys.argv
+    )
     try:
         # With standalone_mode=False click returns the code of a typer.Exit instead of raising it.
         code = app(args=argv, prog_name="kdbench", standalone_mode=False)
@@ -64,8 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
+    except _Terminated:
+        typer.echo(
+            "kdbench: terminated (SIGTERM); finished work is kept, rerun to continue", err=True
+        )
+        return 143
     except (click.exceptions.Abort, KeyboardInterrupt):
-        typer.echo("kdbench: interrupted", err=True)
+        typer.echo("kdbench: interrupted; finished work is kept, rerun to continue", err=True)
         return 130
     except UserError as exc:
         if debug:

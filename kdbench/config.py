@@ -40,8 +40,12 @@ class ExperimentConfig:
 class DataConfig:
     source: str  # a BEIR folder, an MS MARCO folder or an ir_datasets id
     train_split: str = "train"
-    test_split: str = "test"
+    test_splits: list[str] = field(default_factory=lambda: ["test"])
     test_queries: int = 0  # evaluate on the first N test queries (0 = all)
+    # Training triples: a text-triples TSV or id triples; empty = mined from `train_split` with BM25
+    # negatives, or taken from the teacher-score file's (qid, pid_pos, pid_neg) when one is given.
+    triples: str = ""
+    dev_queries: int = 50  # train queries held out for validation (never the test split)
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class StudentConfig:
     max_query_len: int = 32
     max_doc_len: int = 128
     score_scale: float = 0.0  # 0 = the architecture's default
+    eval_mode: str = ""  # rerank | retrieve; empty = [evaluate].mode
     negatives_per_query: int = 1
     train: bool = True  # False: evaluate the model as it is (zero-shot row)
 
@@ -126,7 +131,9 @@ class ProfileFile:
         names = [s.name for s in self.students]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"students: duplicate name(s) {', '.join(duplicates)}; give each student a unique name")
+            raise ValueError(
+                f"students: duplicate name(s) {', '.join(duplicates)}; give each student a unique name"
+            )
 
     @property
     def output_dir(self) -> Path:
@@ -145,12 +152,30 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "precisions": PRECISIONS,
     "scenarios": SCENARIOS,
     "mode": ("rerank", "retrieve"),
+    "eval_mode": ("", "rerank", "retrieve"),
     "method": ("bm25", "run"),
     "normalize": ("none", "zscore"),
 }
-_POSITIVE = {"steps", "batch_size", "depth", "min_samples", "max_query_len", "max_doc_len", "batch_sizes",
-             "seq_lens", "negatives_per_query"}
-_NON_NEGATIVE = {"layers", "warmup_steps", "test_queries", "threads", "warmup", "rel"}
+_POSITIVE = {
+    "steps",
+    "batch_size",
+    "depth",
+    "min_samples",
+    "max_query_len",
+    "max_doc_len",
+    "batch_sizes",
+    "seq_lens",
+    "negatives_per_query",
+}
+_NON_NEGATIVE = {
+    "dev_queries",
+    "layers",
+    "warmup_steps",
+    "test_queries",
+    "threads",
+    "warmup",
+    "rel",
+}
 # Keys where 0 means "not set" even though they are otherwise positive.
 _ZERO_ALLOWED = {("teacher", "steps")}
 
@@ -161,7 +186,9 @@ def _type_name(tp: Any) -> str:
         return f"a list of {_type_name(typing.get_args(tp)[0])}"
     if dataclasses.is_dataclass(tp):
         return "a table"
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
+        tp, str(tp)
+    )
 
 
 def _convert(value: Any, tp: Any, where: str) -> Any:
@@ -201,7 +228,9 @@ def _check_value(section: str, key: str, value: Any, where: str) -> None:
     if key in _CHOICES:
         for item in items:
             if item not in _CHOICES[key]:
-                raise UserError(f"{where}: unknown value {item!r}; choose one of {', '.join(_CHOICES[key])}")
+                raise UserError(
+                    f"{where}: unknown value {item!r}; choose one of {', '.join(_CHOICES[key])}"
+                )
     if key in _POSITIVE and (section, key) not in _ZERO_ALLOWED:
         for item in items:
             if item <= 0:
@@ -255,8 +284,10 @@ def load_profile(path: str | Path) -> ProfileFile:
     if not profile.students:
         raise UserError(f"{p}: students: add at least one [[students]] table")
     for i, student in enumerate(profile.students):
-        if student.train and student.loss in ("margin-mse", "mse", "kl") and not (
-            profile.teacher.scores or profile.teacher.model
+        if (
+            student.train
+            and student.loss in ("margin-mse", "mse", "kl")
+            and not (profile.teacher.scores or profile.teacher.model)
         ):
             raise UserError(
                 f"{p}: students[{i}].loss: {student.loss!r} needs a teacher; set [teacher].scores or [teacher].model"

@@ -30,8 +30,9 @@ class Stage:
 
     @property
     def hash(self) -> str:
-        return config_hash({"stage": self.name, "config": self.config,
-                            "depends_on": sorted(self.depends_on)})
+        return config_hash(
+            {"stage": self.name, "config": self.config, "depends_on": sorted(self.depends_on)}
+        )
 
 
 def _stage_record(out: Path, stage: Stage) -> Path:
@@ -60,7 +61,9 @@ def student_label(student: StudentConfig) -> str:
 def teacher_label(profile: ProfileFile) -> str:
     teacher = profile.teacher
     if teacher.scores:
-        return " + ".join(Path(s).stem for s in teacher.scores) + ("" if teacher.normalize == "none" else f" ({teacher.normalize})")
+        return " + ".join(Path(s).stem for s in teacher.scores) + (
+            "" if teacher.normalize == "none" else f" ({teacher.normalize})"
+        )
     if teacher.model:
         return f"{Path(teacher.model).name} {teacher.arch}"
     return ""
@@ -73,8 +76,14 @@ def plan(profile: ProfileFile, profile_path: Path) -> list[Stage]:
     return stages.build_stages(profile, profile_path)
 
 
-def run_profile_file(profile: ProfileFile, profile_path: Path, *, dry_run: bool = False,
-                     force: bool = False, echo: Callable[[str], None] = print) -> dict[str, Any] | None:
+def run_profile_file(
+    profile: ProfileFile,
+    profile_path: Path,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Any] | None:
     out = profile.output_dir
     all_stages = plan(profile, profile_path)
     hashes = {s.name: s.hash for s in all_stages}
@@ -86,12 +95,19 @@ def run_profile_file(profile: ProfileFile, profile_path: Path, *, dry_run: bool 
     with folder_lock(out, "kdbench run"):
         started = time.perf_counter()
         timings: dict[str, dict[str, Any]] = {}
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} stages"),
-                      TimeElapsedColumn(), transient=False) as progress:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} stages"),
+            TimeElapsedColumn(),
+            transient=False,
+        ) as progress:
             task = progress.add_task(profile.experiment.name, total=len(all_stages))
             for stage in all_stages:
                 if not force and stage_done(out, stage, hashes):
-                    progress.console.print(f"[dim]skip {stage.name}: done with the same config ({stage.hash})[/]")
+                    progress.console.print(
+                        f"[dim]skip {stage.name}: done with the same config ({stage.hash})[/]"
+                    )
                     timings[stage.name] = {"status": "skipped"}
                     progress.advance(task)
                     continue
@@ -100,19 +116,28 @@ def run_profile_file(profile: ProfileFile, profile_path: Path, *, dry_run: bool 
                 t0 = time.perf_counter()
                 stage.action()
                 seconds = time.perf_counter() - t0
-                atomic_write_json(_stage_record(out, stage), {
-                    "stage": stage.name, "hash": stage.hash, "seconds": round(seconds, 3),
-                    "upstream": {name: hashes.get(name) for name in stage.depends_on},
-                    "outputs": [str(p) for p in stage.outputs],
-                })
+                atomic_write_json(
+                    _stage_record(out, stage),
+                    {
+                        "stage": stage.name,
+                        "hash": stage.hash,
+                        "seconds": round(seconds, 3),
+                        "upstream": {name: hashes.get(name) for name in stage.depends_on},
+                        "outputs": [str(p) for p in stage.outputs],
+                    },
+                )
                 timings[stage.name] = {"status": "ran", "seconds": round(seconds, 3)}
                 progress.advance(task)
-        echo(f"finished {profile.experiment.name} in {time.perf_counter() - started:.0f} s; "
-             f"wrote {out / 'report.md'}, {out / 'report.html'}, {out / 'results.json'}")
+        echo(
+            f"finished {profile.experiment.name} in {time.perf_counter() - started:.0f} s; "
+            f"wrote {out / 'report.md'}, {out / 'report.html'}, {out / 'results.json'}"
+        )
     return load_result(out / "results.json")
 
 
-def _print_plan(profile: ProfileFile, stages_: list[Stage], out: Path, hashes: dict[str, str]) -> None:
+def _print_plan(
+    profile: ProfileFile, stages_: list[Stage], out: Path, hashes: dict[str, str]
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -121,12 +146,18 @@ def _print_plan(profile: ProfileFile, stages_: list[Stage], out: Path, hashes: d
         table.add_column(header)
     for i, stage in enumerate(stages_, 1):
         status = "done (skip)" if stage_done(out, stage, hashes) else "to run"
-        table.add_row(str(i), stage.name, stage.description, "\n".join(str(p) for p in stage.outputs), status)
+        table.add_row(
+            str(i), stage.name, stage.description, "\n".join(str(p) for p in stage.outputs), status
+        )
     Console(width=200).print(table)
 
 
-def write_summary(profile: ProfileFile, profile_path: Path, models: list[dict[str, Any]],
-                  references: list[dict[str, Any]]) -> dict[str, Any]:
+def write_summary(
+    profile: ProfileFile,
+    profile_path: Path,
+    models: list[dict[str, Any]],
+    references: list[dict[str, Any]],
+) -> dict[str, Any]:
     """results.json (kind "run"), report.md and report.html from the stage results."""
     from kdbench.report import report_meta
     from kdbench.report.render import to_html, to_markdown

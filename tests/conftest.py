@@ -17,7 +17,9 @@ SHARED_DATA = Path(os.environ.get("KDBENCH_SHARED_DATA", REPO.parent / "shared" 
 
 def _need(path: Path) -> Path:
     if not path.exists():
-        pytest.fail(f"{path} is missing: tests read the real data in ../shared/data (set KDBENCH_SHARED_DATA)")
+        pytest.fail(
+            f"{path} is missing: tests read the real data in ../shared/data (set KDBENCH_SHARED_DATA)"
+        )
     return path
 
 
@@ -70,8 +72,12 @@ def tiny_bert_dir(minilm_path: Path, tmp_path_factory: pytest.TempPathFactory) -
     folder = tmp_path_factory.mktemp("tiny-bert")
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
     config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=512,
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
     )
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)

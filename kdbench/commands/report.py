@@ -16,15 +16,27 @@ def register(app: typer.Typer) -> None:
 
 
 def report(
-    results: list[Path] = typer.Argument(None, help="Result JSON files or results folders (e.g. results/quickstart)."),
-    fmt: str = typer.Option("terminal", "--format", "-f", help=f"One of: {', '.join(FORMAT_NAMES)}."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write the report here (atomically)."),
+    results: list[Path] = typer.Argument(
+        None, help="Result JSON files or results folders (e.g. results/quickstart)."
+    ),
+    fmt: str = typer.Option(
+        "terminal", "--format", "-f", help=f"One of: {', '.join(FORMAT_NAMES)}."
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the report here (atomically)."
+    ),
     compare: tuple[Path, Path] | None = typer.Option(
         None, "--compare", help="Compare two result files or folders: --compare OLD NEW."
     ),
-    fail_on_regression: bool = typer.Option(False, "--fail-on-regression", help="Exit 1 when --compare finds a regression."),
-    max_quality_drop: float = typer.Option(0.01, help="Regression threshold: absolute drop in nDCG@10/RR@10/R@100."),
-    max_latency_increase: float = typer.Option(0.10, help="Regression threshold: relative rise in p50/p95 latency."),
+    fail_on_regression: bool = typer.Option(
+        False, "--fail-on-regression", help="Exit 1 when --compare finds a regression."
+    ),
+    max_quality_drop: float = typer.Option(
+        0.01, help="Regression threshold: absolute drop in nDCG@10/RR@10/R@100."
+    ),
+    max_latency_increase: float = typer.Option(
+        0.10, help="Regression threshold: relative rise in p50/p95 latency."
+    ),
     title: str = typer.Option("", help="Report title (default: the inputs' names)."),
 ) -> None:
     """Build the trade-off table (quality, latency, memory, Pareto front) or compare two runs."""
@@ -36,20 +48,31 @@ def report(
         old_path, new_path = compare
         old_rows = rows_from_results(load_results([old_path]))
         new_rows = rows_from_results(load_results([new_path]))
-        deltas = compare_rows(old_rows, new_rows, max_quality_drop=max_quality_drop,
-                              max_latency_increase=max_latency_increase)
+        deltas = compare_rows(
+            old_rows,
+            new_rows,
+            max_quality_drop=max_quality_drop,
+            max_latency_increase=max_latency_increase,
+        )
         typer.echo(render_comparison(deltas))
         regressions = [d for d in deltas if d.regression]
         if regressions:
-            typer.echo(f"{len(regressions)} regression(s) beyond thresholds "
-                       f"(quality drop > {max_quality_drop}, latency rise > {max_latency_increase:.0%})", err=True)
+            typer.echo(
+                f"{len(regressions)} regression(s) beyond thresholds "
+                f"(quality drop > {max_quality_drop}, latency rise > {max_latency_increase:.0%})",
+                err=True,
+            )
             if fail_on_regression:
                 raise typer.Exit(1)
         return
     if not results:
-        raise UserError("report: pass result files or a results folder (e.g. results/quickstart), or --compare OLD NEW")
+        raise UserError(
+            "report: pass result files or a results folder (e.g. results/quickstart), or --compare OLD NEW"
+        )
     if fmt not in FORMAT_NAMES:
-        raise UserError(f"--format: unknown format {fmt!r}; choose one of {', '.join(FORMAT_NAMES)}")
+        raise UserError(
+            f"--format: unknown format {fmt!r}; choose one of {', '.join(FORMAT_NAMES)}"
+        )
     text, _ = write_report([str(p) for p in results], fmt, output, title)
     if output is None:
         typer.echo(text, nl=False)

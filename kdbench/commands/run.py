@@ -12,10 +12,18 @@ def register(app: typer.Typer) -> None:
 
 
 def run(
-    profile: Path = typer.Argument(..., help="An experiment profile, e.g. profiles/quickstart.toml."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Resolve every stage and print the plan; run nothing."),
-    force: bool = typer.Option(False, "--force", help="Rerun stages even when their outputs are up to date."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Results folder (default: results/<profile name>)."),
+    profile: Path = typer.Argument(
+        ..., help="An experiment profile, e.g. profiles/quickstart.toml."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Resolve every stage and print the plan; run nothing."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Rerun stages even when their outputs are up to date."
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Results folder (default: results/<profile name>)."
+    ),
 ) -> None:
     """Run an experiment profile stage by stage; finished stages are skipped on rerun."""
     import dataclasses

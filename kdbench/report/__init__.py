@@ -30,7 +30,9 @@ def report_meta(results: list[dict[str, Any]], title: str) -> dict[str, Any]:
     }
 
 
-def write_report(paths: list[str | Path], fmt: str, output: str | Path | None, title: str = "") -> tuple[str, list[Row]]:
+def write_report(
+    paths: list[str | Path], fmt: str, output: str | Path | None, title: str = ""
+) -> tuple[str, list[Row]]:
     results = load_results(paths)
     rows = rows_from_results(results)
     text = FORMATS[fmt](rows, report_meta(results, title or ", ".join(Path(p).name for p in paths)))

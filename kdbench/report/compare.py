@@ -26,7 +26,11 @@ class Delta:
 
 
 def compare_rows(
-    old: list[Row], new: list[Row], *, max_quality_drop: float = 0.01, max_latency_increase: float = 0.10
+    old: list[Row],
+    new: list[Row],
+    *,
+    max_quality_drop: float = 0.01,
+    max_latency_increase: float = 0.10,
 ) -> list[Delta]:
     """Match rows by model/backend/device/precision/scenario/shape; quality drops beyond
     `max_quality_drop` (absolute) and p50/p95 increases beyond `max_latency_increase`
@@ -40,16 +44,39 @@ def compare_rows(
         for metric in ("nDCG@10", "RR@10", "R@100"):
             if metric in row.metrics and metric in before.metrics:
                 drop = before.metrics[metric] - row.metrics[metric]
-                deltas.append(Delta(row.key(), metric, before.metrics[metric], row.metrics[metric],
-                                    drop > max_quality_drop))
-        for metric, old_value, new_value in (("p50 ms", before.p50_ms, row.p50_ms),
-                                             ("p95 ms", before.p95_ms, row.p95_ms)):
+                deltas.append(
+                    Delta(
+                        row.key(),
+                        metric,
+                        before.metrics[metric],
+                        row.metrics[metric],
+                        drop > max_quality_drop,
+                    )
+                )
+        for metric, old_value, new_value in (
+            ("p50 ms", before.p50_ms, row.p50_ms),
+            ("p95 ms", before.p95_ms, row.p95_ms),
+        ):
             if old_value and new_value is not None:
-                deltas.append(Delta(row.key(), metric, old_value, new_value,
-                                    (new_value - old_value) / old_value > max_latency_increase))
+                deltas.append(
+                    Delta(
+                        row.key(),
+                        metric,
+                        old_value,
+                        new_value,
+                        (new_value - old_value) / old_value > max_latency_increase,
+                    )
+                )
         if before.throughput and row.throughput is not None:
-            deltas.append(Delta(row.key(), "items/s", before.throughput, row.throughput,
-                                (before.throughput - row.throughput) / before.throughput > max_latency_increase))
+            deltas.append(
+                Delta(
+                    row.key(),
+                    "items/s",
+                    before.throughput,
+                    row.throughput,
+                    (before.throughput - row.throughput) / before.throughput > max_latency_increase,
+                )
+            )
     return deltas
 
 
@@ -58,19 +85,48 @@ def render_comparison(deltas: list[Delta]) -> str:
     from rich.table import Table
 
     table = Table(title="kdbench: comparison (NEW − OLD)")
-    for header in ("model", "backend", "device", "precision", "scenario", "batch", "seq", "metric", "old", "new",
-                   "change", ""):
+    for header in (
+        "model",
+        "backend",
+        "device",
+        "precision",
+        "scenario",
+        "batch",
+        "seq",
+        "metric",
+        "old",
+        "new",
+        "change",
+        "",
+    ):
         table.add_column(header)
     for d in deltas:
         label, backend, device, precision, scenario, batch, seq = d.key
-        relative = f" ({d.relative:+.1%})" if d.relative is not None and "ms" in d.metric or "/s" in d.metric else ""
-        table.add_row(str(label), backend or "–", device or "–", precision or "–", scenario or "–",
-                      str(batch or "–"), str(seq or "–"), d.metric, f"{d.old:.4g}", f"{d.new:.4g}",
-                      f"{d.change:+.4g}{relative}", "[bold red]REGRESSION[/]" if d.regression else "",
-                      style="red" if d.regression else None)
+        relative = (
+            f" ({d.relative:+.1%})"
+            if (d.relative is not None and "ms" in d.metric) or "/s" in d.metric
+            else ""
+        )
+        table.add_row(
+            str(label),
+            backend or "–",
+            device or "–",
+            precision or "–",
+            scenario or "–",
+            str(batch or "–"),
+            str(seq or "–"),
+            d.metric,
+            f"{d.old:.4g}",
+            f"{d.new:.4g}",
+            f"{d.change:+.4g}{relative}",
+            "[bold red]REGRESSION[/]" if d.regression else "",
+            style="red" if d.regression else None,
+        )
     console = Console(record=True, width=200)
     console.print(table)
     if not deltas:
-        console.print("no rows in common between OLD and NEW (rows match on model, backend, device, precision, "
-                      "scenario, batch size and sequence length)")
+        console.print(
+            "no rows in common between OLD and NEW (rows match on model, backend, device, precision, "
+            "scenario, batch size and sequence length)"
+        )
     return console.export_text()

@@ -16,9 +16,18 @@ PUBLISHED: dict[str, list[tuple[str, str, str, dict[str, float]]]] = {
     ],
     "msmarco-dev": [
         ("BM25", "bm25", "published: paper", {"RR@10": 0.194, "nDCG@10": 0.241}),
-        ("DistilBERT DOT T2", "dot", "published: paper, dense retrieval", {"RR@10": 0.323, "nDCG@10": 0.381}),
-        ("DistilBERT CAT T2", "cat", "published: model card, re-rank BM25 top-1000", {"RR@10": 0.391,
-                                                                                        "nDCG@10": 0.451}),
+        (
+            "DistilBERT DOT T2",
+            "dot",
+            "published: paper, dense retrieval",
+            {"RR@10": 0.323, "nDCG@10": 0.381},
+        ),
+        (
+            "DistilBERT CAT T2",
+            "cat",
+            "published: model card, re-rank BM25 top-1000",
+            {"RR@10": 0.391, "nDCG@10": 0.451},
+        ),
     ],
     "trec-dl-2019": [
         ("BM25", "bm25", "published: paper", {"nDCG@10": 0.501}),
@@ -44,5 +53,7 @@ def reference_rows(source: str, split: str = "") -> list[Row]:
     key = dataset_key(source, split)
     if key is None:
         return []
-    return [Row(label=label, arch=arch, metrics=dict(metrics), reference=origin)
-            for label, arch, origin, metrics in PUBLISHED[key]]
+    return [
+        Row(label=label, arch=arch, metrics=dict(metrics), reference=origin)
+        for label, arch, origin, metrics in PUBLISHED[key]
+    ]

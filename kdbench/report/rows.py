@@ -42,7 +42,15 @@ class Row:
 
     def key(self) -> tuple[Any, ...]:
         """Identity of a row across runs, for `--compare`."""
-        return (self.label, self.backend, self.device, self.precision, self.scenario, self.batch_size, self.seq_len)
+        return (
+            self.label,
+            self.backend,
+            self.device,
+            self.precision,
+            self.scenario,
+            self.batch_size,
+            self.seq_len,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,7 +64,12 @@ def label_of(config: dict[str, Any]) -> str:
 
 
 def _peak_memory_mb(memory: dict[str, Any]) -> float | None:
-    for key in ("torch_peak_allocated_mb", "gpu_peak_mb", "nvml_process_peak_mb", "host_peak_rss_mb"):
+    for key in (
+        "torch_peak_allocated_mb",
+        "gpu_peak_mb",
+        "nvml_process_peak_mb",
+        "host_peak_rss_mb",
+    ):
         value = memory.get(key)
         if isinstance(value, int | float):
             return float(value)
@@ -97,12 +110,16 @@ def profile_rows(result: dict[str, Any], base: Row) -> list[Row]:
 
 def evaluate_row(result: dict[str, Any]) -> Row:
     config = result.get("config", {})
-    metrics = {k: float(v) for k, v in result.get("metrics", {}).items() if isinstance(v, int | float)}
+    metrics = {
+        k: float(v) for k, v in result.get("metrics", {}).items() if isinstance(v, int | float)
+    }
     return Row(
         label=label_of(config),
         arch=str(config.get("arch") or ""),
         teacher=str(config.get("teacher") or ""),
-        parameters=result.get("model", {}).get("parameters") if isinstance(result.get("model"), dict) else None,
+        parameters=result.get("model", {}).get("parameters")
+        if isinstance(result.get("model"), dict)
+        else None,
         metrics=metrics,
     )
 
@@ -124,8 +141,15 @@ def rows_from_results(results: Iterable[dict[str, Any]]) -> list[Row]:
                     row.parameters = model.get("parameters", row.parameters)
                     evaluated[row.label] = row
                 if model.get("profile"):
-                    profiled.append({**model["profile"], "config": {**model["profile"].get("config", {}),
-                                                                   "label": model["label"]}})
+                    profiled.append(
+                        {
+                            **model["profile"],
+                            "config": {
+                                **model["profile"].get("config", {}),
+                                "label": model["label"],
+                            },
+                        }
+                    )
             references.extend(Row(**r) for r in result.get("references", []))
         elif kind == "evaluate":
             row = evaluate_row(result)
@@ -136,7 +160,9 @@ def rows_from_results(results: Iterable[dict[str, Any]]) -> list[Row]:
     seen: set[str] = set()
     for result in profiled:
         label = label_of(result.get("config", {}))
-        base = evaluated.get(label) or Row(label=label, arch=str(result.get("config", {}).get("arch") or ""))
+        base = evaluated.get(label) or Row(
+            label=label, arch=str(result.get("config", {}).get("arch") or "")
+        )
         rows.extend(profile_rows(result, base))
         seen.add(label)
     rows.extend(row for label, row in evaluated.items() if label not in seen)
@@ -147,8 +173,14 @@ def rows_from_results(results: Iterable[dict[str, Any]]) -> list[Row]:
 
 def mark_pareto(rows: list[Row], metric: str = "nDCG@10") -> None:
     """Mark rows no other row beats on both quality (higher) and p50 latency (lower)."""
-    candidates = [r for r in rows if not r.reference and r.p50_ms is not None and metric in r.metrics
-                  and r.parity in ("", "passed")]
+    candidates = [
+        r
+        for r in rows
+        if not r.reference
+        and r.p50_ms is not None
+        and metric in r.metrics
+        and r.parity in ("", "passed")
+    ]
     for row in candidates:
         row.pareto = not any(
             other.metrics[metric] >= row.metrics[metric]
@@ -167,10 +199,14 @@ def load_results(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
             summary = path / "results.json"
             files = [summary] if summary.exists() else sorted(path.rglob("*.json"))
             if not files:
-                raise UserError(f"{path}: no result JSON here; run `kdbench run` or pass result files")
+                raise UserError(
+                    f"{path}: no result JSON here; run `kdbench run` or pass result files"
+                )
             results.extend(load_result(f) for f in files)
         elif path.exists():
             results.append(load_result(path))
         else:
-            raise UserError(f"{path}: no such file or folder; pass result JSON files or a results folder")
+            raise UserError(
+                f"{path}: no such file or folder; pass result JSON files or a results folder"
+            )
     return results

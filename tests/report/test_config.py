@@ -49,8 +49,11 @@ def test_minimal_profile_parses_with_defaults(tmp_path: Path) -> None:
         (("layers = 2", 'layers = "two"'), "students[0].layers: expected an integer"),
         (('arch = "dot"', 'arch = "dense"'), "students[0].arch: unknown value 'dense'"),
         (('name = "t"', 'name = "t"\nbogus = 1'), "experiment.bogus: unknown key"),
-        (('source = "beir/scifact"', 'source = 3'), "data.source: expected a string"),
-        (('scores = ["teacher.tsv"]', 'scores = "teacher.tsv"'), "teacher.scores: expected a list of a string"),
+        (('source = "beir/scifact"', "source = 3"), "data.source: expected a string"),
+        (
+            ('scores = ["teacher.tsv"]', 'scores = "teacher.tsv"'),
+            "teacher.scores: expected a list of a string",
+        ),
         (('scores = ["teacher.tsv"]', ""), "students[0].loss: 'margin-mse' needs a teacher"),
         (("layers = 2", "steps = 0"), "students[0].steps: must be positive"),
         (('[data]\nsource = "beir/scifact"', ""), "data: required key is missing"),
@@ -65,7 +68,7 @@ def test_mistakes_name_file_and_key(tmp_path: Path, change: tuple[str, str], mes
 
 
 def test_duplicate_student_names_are_refused(tmp_path: Path) -> None:
-    student = MINIMAL[MINIMAL.index("[[students]]"):]
+    student = MINIMAL[MINIMAL.index("[[students]]") :]
     with pytest.raises(UserError, match="duplicate name"):
         load_profile(write(tmp_path, MINIMAL + student))
 

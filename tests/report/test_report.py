@@ -29,11 +29,26 @@ def evaluate_result(label: str, arch: str, ndcg: float, rr: float) -> dict[str, 
 def profile_result(label: str, arch: str, cells: list[tuple[str, float, float]]) -> dict[str, Any]:
     result = new_result("profile", {"model": label, "label": label, "arch": arch}, environment=ENV)
     result["results"] = [
-        {"backend": backend, "arch": arch, "scenario": "query", "device": "cpu", "precision": "fp32",
-         "batch_size": 1, "seq_len": 128, "latency_ms": {"p50": p50, "p95": p50 * 1.2, "p90": p50, "p99": p50,
-                                                         "mean": p50, "std": 0.1},
-         "throughput": {"items_per_s": throughput}, "memory": {"host_peak_rss_mb": 512.25},
-         "parity": {"passed": True, "max_abs_diff": 1e-6}}
+        {
+            "backend": backend,
+            "arch": arch,
+            "scenario": "query",
+            "device": "cpu",
+            "precision": "fp32",
+            "batch_size": 1,
+            "seq_len": 128,
+            "latency_ms": {
+                "p50": p50,
+                "p95": p50 * 1.2,
+                "p90": p50,
+                "p99": p50,
+                "mean": p50,
+                "std": 0.1,
+            },
+            "throughput": {"items_per_s": throughput},
+            "memory": {"host_peak_rss_mb": 512.25},
+            "parity": {"passed": True, "max_abs_diff": 1e-6},
+        }
         for backend, p50, throughput in cells
     ]
     return result
@@ -44,7 +59,10 @@ def results_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "results"
     save_result(folder / "eval-dot.json", evaluate_result("dot-l2", "dot", 0.61234, 0.55555))
     save_result(folder / "eval-cat.json", evaluate_result("cat-l2", "cat", 0.70111, 0.66666))
-    save_result(folder / "prof-dot.json", profile_result("dot-l2", "dot", [("eager", 12.3456, 81.0), ("onnx", 4.5678, 219.0)]))
+    save_result(
+        folder / "prof-dot.json",
+        profile_result("dot-l2", "dot", [("eager", 12.3456, 81.0), ("onnx", 4.5678, 219.0)]),
+    )
     save_result(folder / "prof-cat.json", profile_result("cat-l2", "cat", [("eager", 250.5, 4.0)]))
     return folder
 
@@ -56,13 +74,20 @@ def test_rows_join_quality_and_latency(results_dir: Path) -> None:
     assert by_key[("dot-l2", "onnx")].p50_ms == 4.5678
     assert by_key[("cat-l2", "eager")].p50_ms == 250.5
     # onnx dot is fastest; cat is best: both on the front; eager dot is dominated by onnx dot.
-    assert {(r.label, r.backend) for r in rows if r.pareto} == {("dot-l2", "onnx"), ("cat-l2", "eager")}
+    assert {(r.label, r.backend) for r in rows if r.pareto} == {
+        ("dot-l2", "onnx"),
+        ("cat-l2", "eager"),
+    }
 
 
 def test_pareto_by_hand() -> None:
-    rows = [Row("a", metrics={"nDCG@10": 0.5}, p50_ms=1.0), Row("b", metrics={"nDCG@10": 0.6}, p50_ms=2.0),
-            Row("c", metrics={"nDCG@10": 0.55}, p50_ms=3.0), Row("d", metrics={"nDCG@10": 0.6}, p50_ms=2.0),
-            Row("ref", metrics={"nDCG@10": 0.9}, reference="published")]
+    rows = [
+        Row("a", metrics={"nDCG@10": 0.5}, p50_ms=1.0),
+        Row("b", metrics={"nDCG@10": 0.6}, p50_ms=2.0),
+        Row("c", metrics={"nDCG@10": 0.55}, p50_ms=3.0),
+        Row("d", metrics={"nDCG@10": 0.6}, p50_ms=2.0),
+        Row("ref", metrics={"nDCG@10": 0.9}, reference="published"),
+    ]
     mark_pareto(rows)
     assert [r.pareto for r in rows] == [True, True, False, True, False]
 
@@ -71,7 +96,10 @@ def test_markdown_numbers_equal_json(results_dir: Path) -> None:
     text, rows = write_report([results_dir], "markdown", None)
     table = [line for line in text.splitlines() if line.startswith("| ")]
     headers = [h.strip() for h in table[0].strip("|").split("|")]
-    parsed = [dict(zip(headers, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in table[1:]]
+    parsed = [
+        dict(zip(headers, (c.strip() for c in line.strip("|").split("|")), strict=True))
+        for line in table[1:]
+    ]
     assert len(parsed) == len(rows)
     for cells, row in zip(parsed, rows, strict=True):
         assert cells["model"] == row.label
@@ -103,10 +131,14 @@ def test_html_is_self_contained_with_table_and_plot(results_dir: Path, tmp_path:
     assert '<svg id="tradeoff-plot"' in page
     assert page.count('class="point"') == 3
     assert 'id="pareto-front"' in page
-    assert not re.search(r"""(src|href)=["']https?:""", page), "the page must open without a network"
+    assert not re.search(r"""(src|href)=["']https?:""", page), (
+        "the page must open without a network"
+    )
 
 
-def test_compare_flags_regressions(results_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_flags_regressions(
+    results_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     slower = tmp_path / "new"
     save_result(slower / "eval-dot.json", evaluate_result("dot-l2", "dot", 0.58, 0.55555))
     save_result(slower / "prof-dot.json", profile_result("dot-l2", "dot", [("onnx", 9.0, 110.0)]))
@@ -115,7 +147,10 @@ def test_compare_flags_regressions(results_dir: Path, tmp_path: Path, capsys: py
     flagged = {d.metric for d in compare_rows(old_rows, new_rows) if d.regression}
     assert flagged == {"nDCG@10", "p50 ms", "p95 ms", "items/s"}
     assert main(["report", "--compare", str(results_dir), str(slower), "--fail-on-regression"]) == 1
-    assert main(["report", "--compare", str(results_dir), str(results_dir), "--fail-on-regression"]) == 0
+    assert (
+        main(["report", "--compare", str(results_dir), str(results_dir), "--fail-on-regression"])
+        == 0
+    )
     assert "REGRESSION" in capsys.readouterr().out
 
 

@@ -27,6 +27,7 @@ class Stage:
     outputs: list[Path]
     action: Callable[[], None]
     depends_on: list[str] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)  # files it reads that no stage produces
 
     @property
     def hash(self) -> str:
@@ -139,17 +140,23 @@ def _print_plan(
     profile: ProfileFile, stages_: list[Stage], out: Path, hashes: dict[str, str]
 ) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"kdbench run plan: {profile.experiment.name} → {out}/")
     for header in ("#", "stage", "what", "outputs", "status"):
         table.add_column(header)
     for i, stage in enumerate(stages_, 1):
-        status = "done (skip)" if stage_done(out, stage, hashes) else "to run"
+        missing = [p for p in stage.inputs if not Path(p).exists()]
+        if missing:
+            status = "[red]missing input: " + escape(", ".join(missing)) + "[/]"
+        else:
+            status = "done (skip)" if stage_done(out, stage, hashes) else "to run"
+        outputs = "\n".join(str(p) for p in stage.outputs)
         table.add_row(
-            str(i), stage.name, stage.description, "\n".join(str(p) for p in stage.outputs), status
+            str(i), escape(stage.name), escape(stage.description), escape(outputs), status
         )
-    Console(width=200).print(table)
+    Console(width=220).print(table)
 
 
 def write_summary(

@@ -1,0 +1,461 @@
+"""The stages of `kdbench run`: a profile's teacher, students, evaluations, profiles and report.
+
+Each stage maps the profile's settings onto the library configs (`TrainConfig`,
+`TeacherConfig`, `EvaluateConfig`, `ProfileConfig`) and writes its outputs under
+`results/<profile>/`. The stage's config — including the content hash of every input
+file it reads — decides whether a rerun may skip it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from kdbench.config import ProfileFile, StudentConfig
+from kdbench.errors import UserError
+from kdbench.results import load_result, save_result
+from kdbench.runner import Stage, teacher_label, write_summary
+
+
+def file_digest(path: str | Path) -> str:
+    """Content hash of an input file, so editing it reruns the stages that read it."""
+    p = Path(path)
+    if not p.is_file():
+        return "missing"  # the stage that reads it fails with the file's name; a dry run shows it
+    digest = hashlib.sha256()
+    with p.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def _resolve(path: str, profile_path: Path) -> str:
+    """Profile paths are relative to the working directory, or else to the profile's folder."""
+    if not path:
+        return path
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return str(p)
+    beside = profile_path.parent / p
+    return str(beside) if beside.exists() else str(p)
+
+
+def _label(name: str, split: str, splits: list[str]) -> str:
+    return name if len(splits) == 1 else f"{name} ({split})"
+
+
+def _file_name(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label).strip("_") + ".json"
+
+
+def build_stages(profile: ProfileFile, profile_path: Path) -> list[Stage]:
+    out = profile.output_dir
+    data = profile.data
+    source = _resolve(data.source, profile_path)  # a folder, or else an ir_datasets id as written
+    triples = _resolve(data.triples, profile_path)
+    teacher_scores = [_resolve(s, profile_path) for s in profile.teacher.scores]
+    stages: list[Stage] = []
+    teacher_stage: list[str] = []
+
+    if not teacher_scores and profile.teacher.model:
+        teacher_dir = out / "models" / "teacher"
+        scores_file = out / "teacher" / "scores.tsv"
+        stages.append(_teacher_train_stage(profile, source, triples, teacher_dir))
+        stages.append(_teacher_score_stage(profile, source, triples, teacher_dir, scores_file))
+        teacher_scores = [str(scores_file)]
+        teacher_stage = ["teacher/train", "teacher/score"]
+    teacher_inputs = {
+        s: "produced-by-stage" if teacher_stage else file_digest(s) for s in teacher_scores
+    }
+
+    model_of: dict[str, str] = {}
+    train_stage_of: dict[str, list[str]] = {}
+    for student in profile.students:
+        if not student.train:
+            model_of[student.name] = student.model
+            train_stage_of[student.name] = []
+            continue
+        folder = out / "models" / student.name
+        uses_teacher = student.loss in ("margin-mse", "mse", "kl")
+        stages.append(
+            _train_stage(
+                profile,
+                student,
+                source,
+                triples,
+                teacher_scores if uses_teacher else [],
+                teacher_inputs if uses_teacher else {},
+                folder,
+                teacher_stage if uses_teacher else [],
+            )
+        )
+        model_of[student.name] = str(folder)
+        train_stage_of[student.name] = [f"train/{student.name}"]
+
+    evaluation_stages: list[str] = []
+    evaluations: dict[str, tuple[Path, StudentConfig | None, str]] = {}
+    for split in data.test_splits:
+        for reference in profile.evaluate.references:
+            label = _label(reference, split, data.test_splits)
+            path = out / "evaluate" / _file_name(label)
+            stages.append(_evaluate_stage(profile, label, reference, None, source, split, path, []))
+            evaluations[label] = (path, None, split)
+            evaluation_stages.append(stages[-1].name)
+        for student in profile.students:
+            label = _label(student.name, split, data.test_splits)
+            path = out / "evaluate" / _file_name(label)
+            stages.append(
+                _evaluate_stage(
+                    profile,
+                    label,
+                    model_of[student.name],
+                    student,
+                    source,
+                    split,
+                    path,
+                    train_stage_of[student.name],
+                )
+            )
+            evaluations[label] = (path, student, split)
+            evaluation_stages.append(stages[-1].name)
+
+    profiles: dict[str, Path] = {}
+    if profile.profile.enabled:
+        for student in profile.students:
+            path = out / "profile" / f"{student.name}.json"
+            stages.append(
+                _profile_stage(
+                    profile,
+                    student,
+                    model_of[student.name],
+                    source,
+                    path,
+                    train_stage_of[student.name],
+                )
+            )
+            profiles[student.name] = path
+
+    summary_outputs = [out / "results.json", out / "report.md", out / "report.html"]
+
+    def summarise() -> None:
+        models = []
+        for label, (path, student, _split) in evaluations.items():
+            evaluation = load_result(path)
+            entry: dict[str, Any] = {"label": label, "evaluate": evaluation}
+            if student is None:
+                entry.update(arch="bm25", teacher="", loss="")
+            else:
+                entry.update(
+                    arch=student.arch,
+                    loss=student.loss if student.train else "zero-shot",
+                    teacher=teacher_label(profile)
+                    if student.train and student.loss in ("margin-mse", "mse", "kl")
+                    else "",
+                    model=model_of[student.name],
+                )
+                parameters = (
+                    evaluation.get("model", {}).get("parameters")
+                    if isinstance(evaluation.get("model"), dict)
+                    else None
+                )
+                if parameters:
+                    entry["parameters"] = parameters
+                if student.name in profiles and label == _label(
+                    student.name, data.test_splits[0], data.test_splits
+                ):
+                    entry["profile"] = load_result(profiles[student.name])
+            models.append(entry)
+        from kdbench.report.references import reference_rows
+
+        references = [
+            r.to_dict() for split in data.test_splits for r in reference_rows(data.source, split)
+        ]
+        write_summary(profile, profile_path, models, references)
+
+    all_names = [s.name for s in stages]
+    stages.append(
+        Stage(
+            "report",
+            "results.json, report.md and report.html from the stage results",
+            {"labels": sorted(evaluations), "profiles": sorted(profiles)},
+            summary_outputs,
+            summarise,
+            depends_on=all_names,
+        )
+    )
+    return stages
+
+
+def _teacher_train_stage(profile: ProfileFile, source: str, triples: str, folder: Path) -> Stage:
+    teacher = profile.teacher
+
+    def action() -> None:
+        from kdbench.train import TrainConfig, train
+
+        config = TrainConfig(
+            model=teacher.model,
+            output=str(folder),
+            arch=teacher.arch,
+            loss=teacher.loss,
+            steps=teacher.steps or 100,
+            layers=teacher.layers or None,
+            data=source,
+            split=profile.data.train_split,
+            triples=triples or None,
+            dev_queries=profile.data.dev_queries,
+            seed=profile.experiment.seed,
+            device="cpu" if "cuda" not in profile.profile.devices else "auto",
+            resume=True,
+        )
+        result = train(config)
+        if result.status == "interrupted":
+            raise KeyboardInterrupt
+
+    config = {
+        "teacher": teacher.__dict__,
+        "source": source,
+        "triples": triples,
+        "triples_digest": file_digest(triples) if triples else "",
+        "seed": profile.experiment.seed,
+    }
+    return Stage(
+        "teacher/train",
+        f"train the {teacher.arch} teacher {teacher.model} ({teacher.loss})",
+        config,
+        [folder / "kdbench.json"],
+        action,
+    )
+
+
+def _teacher_score_stage(
+    profile: ProfileFile, source: str, triples: str, folder: Path, scores: Path
+) -> Stage:
+    def action() -> None:
+        from kdbench.train import TeacherConfig, score_teacher
+
+        score_teacher(
+            TeacherConfig(
+                model=str(folder),
+                output=str(scores),
+                data=source,
+                split=profile.data.train_split,
+                triples=triples or None,
+                dev_queries=profile.data.dev_queries,
+                seed=profile.experiment.seed,
+            )
+        )
+
+    return Stage(
+        "teacher/score",
+        "score the training triples with the teacher",
+        {"source": source, "triples": triples},
+        [scores],
+        action,
+        depends_on=["teacher/train"],
+    )
+
+
+def _train_stage(
+    profile: ProfileFile,
+    student: StudentConfig,
+    source: str,
+    triples: str,
+    teacher_scores: list[str],
+    teacher_inputs: dict[str, str],
+    folder: Path,
+    upstream: list[str],
+) -> Stage:
+    def action() -> None:
+        from kdbench.train import TrainConfig, train
+
+        config = TrainConfig(
+            model=student.model,
+            output=str(folder),
+            arch=student.arch,
+            layers=student.layers or None,
+            loss=student.loss,
+            steps=student.steps,
+            data=source,
+            split=profile.data.train_split,
+            triples=triples or None,
+            teacher_scores=tuple(teacher_scores),
+            teacher_normalize=profile.teacher.normalize,
+            negatives=student.negatives_per_query,
+            dev_queries=profile.data.dev_queries,
+            batch_size=student.batch_size,
+            learning_rate=student.learning_rate,
+            warmup_steps=student.warmup_steps or None,
+            max_query_len=student.max_query_len,
+            max_doc_len=student.max_doc_len,
+            score_scale=student.score_scale or None,
+            seed=profile.experiment.seed,
+            device="cpu" if "cuda" not in profile.profile.devices else "auto",
+            resume=True,
+            extra={"study": profile.experiment.name, "student": student.name},
+        )
+        result = train(config)
+        if result.status == "interrupted":
+            raise KeyboardInterrupt
+
+    config = {
+        "student": student.__dict__,
+        "source": source,
+        "triples": triples,
+        "triples_digest": file_digest(triples) if triples else "",
+        "teacher": teacher_inputs,
+        "normalize": profile.teacher.normalize,
+        "seed": profile.experiment.seed,
+        "dev_queries": profile.data.dev_queries,
+        "train_split": profile.data.train_split,
+    }
+    teacher = (
+        f" from {', '.join(Path(s).name for s in teacher_scores)}"
+        if teacher_scores
+        else " (no teacher)"
+    )
+    return Stage(
+        f"train/{student.name}",
+        f"train {student.arch} {student.model} with {student.loss}{teacher}",
+        config,
+        [folder / "kdbench.json"],
+        action,
+        depends_on=upstream,
+        inputs=[p for p in [*teacher_scores, triples] if p and not upstream],
+    )
+
+
+def _evaluate_stage(
+    profile: ProfileFile,
+    label: str,
+    model: str,
+    student: StudentConfig | None,
+    source: str,
+    split: str,
+    path: Path,
+    upstream: list[str],
+) -> Stage:
+    settings = profile.evaluate
+    mode = (
+        (student.eval_mode if student and student.eval_mode else settings.mode)
+        if student
+        else "bm25"
+    )
+    first_run = profile.first_stage.run
+
+    def action() -> None:
+        from kdbench.evaluate.pipeline import EvaluateConfig, evaluate
+
+        is_bm25 = student is None
+        if mode == "retrieve" and student is not None and student.arch != "dot":
+            raise UserError(
+                f"students.{student.name}: eval_mode 'retrieve' needs arch 'dot' (got {student.arch})"
+            )
+        config = EvaluateConfig(
+            data=source,
+            split=split,
+            model="bm25" if is_bm25 else model,
+            arch=student.arch if student is not None and not student.train else None,
+            rerank="bm25" if mode == "rerank" and not first_run and not is_bm25 else None,
+            run=(first_run or None) if mode == "rerank" and not is_bm25 else None,
+            depth=profile.first_stage.depth,
+            rel=settings.rel,
+            batch_size=settings.batch_size,
+            max_query_len=settings.max_query_len,
+            max_doc_len=settings.max_doc_len,
+            layers=(student.layers or None) if student is not None and not student.train else None,
+            queries=profile.data.test_queries or None,
+            bm25_k1=profile.first_stage.k1,
+            bm25_b=profile.first_stage.b,
+        )
+        result = evaluate(config)
+        result["config"]["label"] = label
+        save_result(path, result)
+
+    config = {
+        "label": label,
+        "model": model,
+        "mode": mode,
+        "split": split,
+        "source": source,
+        "evaluate": settings.__dict__,
+        "first_stage": profile.first_stage.__dict__,
+        "test_queries": profile.data.test_queries,
+        "student": student.__dict__ if student else None,
+    }
+    what = "BM25" if student is None else f"{student.arch} {label} ({mode})"
+    return Stage(
+        f"evaluate/{label}",
+        f"evaluate {what} on {split}",
+        config,
+        [path],
+        action,
+        depends_on=upstream,
+        inputs=[first_run] if first_run else [],
+    )
+
+
+def _profile_stage(
+    profile: ProfileFile,
+    student: StudentConfig,
+    model: str,
+    source: str,
+    path: Path,
+    upstream: list[str],
+) -> Stage:
+    settings = profile.profile
+
+    def action() -> None:
+        from kdbench.profile import run_profile
+        from kdbench.profile.config import ProfileConfig
+
+        cells: list[dict[str, Any]] = []
+        result: dict[str, Any] = {}
+        for device in settings.devices:
+            config = ProfileConfig(
+                model=model,
+                arch=None if student.train else student.arch,
+                scenario=settings.scenarios[0] if settings.scenarios else None,
+                backends=tuple((b, None) for b in settings.backends),
+                precisions=tuple(settings.precisions),
+                device=device,
+                batch_sizes=tuple(settings.batch_sizes),
+                seq_lens=tuple(settings.seq_lens),
+                depths=(settings.depth,),
+                data=source,
+                split=profile.data.test_splits[0],
+                threads=profile.experiment.threads or None,
+                warmup=settings.warmup,
+                min_samples=settings.min_samples,
+                min_duration_s=settings.min_duration_s,
+                max_duration_s=max(settings.min_duration_s * 10, 30.0),
+                extra={"layers": student.layers} if not student.train and student.layers else {},
+            )
+            result = run_profile(config)
+            cells.extend(result.get("results", []))
+        result["results"] = cells
+        result["config"]["label"] = student.name
+        save_result(path, result)
+
+    config = {
+        "student": student.name,
+        "model": model,
+        "profile": settings.__dict__,
+        "source": source,
+        "threads": profile.experiment.threads,
+    }
+    return Stage(
+        f"profile/{student.name}",
+        f"profile {student.arch} on {', '.join(settings.backends)} ({', '.join(settings.devices)})",
+        config,
+        [path],
+        action,
+        depends_on=upstream,
+    )
+
+
+def describe(stages: list[Stage]) -> str:
+    return json.dumps(
+        [{"name": s.name, "outputs": [str(p) for p in s.outputs]} for s in stages], indent=2
+    )

@@ -15,9 +15,23 @@ from pathlib import Path
 from typing import Any
 
 LIBRARIES = (
-    "kdbench", "torch", "transformers", "tokenizers", "safetensors", "numpy", "onnx", "onnxruntime",
-    "onnxruntime-gpu", "tensorrt", "ir_measures", "ir_datasets", "bm25s", "faiss-cpu", "faiss-gpu",
-    "nvidia-ml-py", "sentence-transformers",
+    "kdbench",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "safetensors",
+    "numpy",
+    "onnx",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "tensorrt",
+    "ir_measures",
+    "ir_datasets",
+    "bm25s",
+    "faiss-cpu",
+    "faiss-gpu",
+    "nvidia-ml-py",
+    "sentence-transformers",
 )
 
 
@@ -45,7 +59,11 @@ def git_commit() -> str | None:
     root = Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -53,7 +71,10 @@ def git_commit() -> str | None:
         return None
     dirty = subprocess.run(
         ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True, text=True, timeout=5, check=False,
+        capture_output=True,
+        text=True,
+        timeout=5,
+        check=False,
     ).stdout.strip()
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
@@ -69,6 +90,7 @@ def nvml_info() -> dict[str, Any]:
     except pynvml.NVMLError as exc:
         return {"available": False, "reason": f"no NVIDIA driver ({exc})"}
     try:
+
         def text(value: Any) -> str:
             return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -76,9 +98,18 @@ def nvml_info() -> dict[str, Any]:
         for index in range(pynvml.nvmlDeviceGetCount()):
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
-            gpus.append({"index": index, "name": text(pynvml.nvmlDeviceGetName(handle)),
-                         "memory_total_mib": round(memory.total / 2**20)})
-        return {"available": True, "driver": text(pynvml.nvmlSystemGetDriverVersion()), "gpus": gpus}
+            gpus.append(
+                {
+                    "index": index,
+                    "name": text(pynvml.nvmlDeviceGetName(handle)),
+                    "memory_total_mib": round(memory.total / 2**20),
+                }
+            )
+        return {
+            "available": True,
+            "driver": text(pynvml.nvmlSystemGetDriverVersion()),
+            "gpus": gpus,
+        }
     finally:
         pynvml.nvmlShutdown()
 
@@ -109,14 +140,20 @@ def onnxruntime_providers() -> list[str] | None:
 
 def tensorrt_status() -> dict[str, Any]:
     if importlib.util.find_spec("tensorrt") is None:
-        return {"available": False, "reason": "not installed (pip install 'kdbench[tensorrt]' on a machine with an NVIDIA GPU)"}
+        return {
+            "available": False,
+            "reason": "not installed (pip install 'kdbench[tensorrt]' on a machine with an NVIDIA GPU)",
+        }
     try:
         import tensorrt
     except Exception as exc:  # a broken install raises anything from ImportError to OSError
         return {"available": False, "reason": f"installed but fails to import: {exc}"}
     if not hasattr(tensorrt, "Builder"):
         # tensorrt-stubs (a dev dependency for mypy) makes an importable namespace package.
-        return {"available": False, "reason": "only type stubs found, not the library (pip install 'kdbench[tensorrt]' on a machine with an NVIDIA GPU)"}
+        return {
+            "available": False,
+            "reason": "only type stubs found, not the library (pip install 'kdbench[tensorrt]' on a machine with an NVIDIA GPU)",
+        }
     return {"available": True, "version": str(getattr(tensorrt, "__version__", "unknown"))}
 
 

@@ -17,7 +17,9 @@ def _ensure_parent(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"{path}: cannot create its folder ({exc.strerror}); choose a writable path") from exc
+        raise UserError(
+            f"{path}: cannot create its folder ({exc.strerror}); choose a writable path"
+        ) from exc
 
 
 @contextlib.contextmanager
@@ -28,7 +30,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
-        raise UserError(f"{target}: cannot write here ({exc.strerror}); choose a writable path") from exc
+        raise UserError(
+            f"{target}: cannot write here ({exc.strerror}); choose a writable path"
+        ) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -46,7 +50,9 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike[str], data: Any) -> Path:
-    return atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    return atomic_write_text(
+        path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    )
 
 
 @contextlib.contextmanager

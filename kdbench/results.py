@@ -35,7 +35,9 @@ def command_line() -> str:
     return shlex.join(argv)
 
 
-def new_result(kind: str, config: dict[str, Any], *, environment: dict[str, Any] | None = None) -> dict[str, Any]:
+def new_result(
+    kind: str, config: dict[str, Any], *, environment: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A result skeleton of `kind` with the resolved `config` and the environment."""
     if kind not in KINDS:
         raise ValueError(f"unknown result kind {kind!r}; expected one of {KINDS}")
@@ -70,10 +72,11 @@ def load_result(path: str | Path) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputFileError(p, f"not valid JSON ({exc}); is this a kdbench result?") from exc
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise InputFileError(p, "not a kdbench result (no \"schema\": \"kdbench.result\")")
+        raise InputFileError(p, 'not a kdbench result (no "schema": "kdbench.result")')
     version = data.get("schema_version")
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise InputFileError(
-            p, f"schema_version {version!r} is newer than this kdbench understands ({SCHEMA_VERSION}); upgrade kdbench"
+            p,
+            f"schema_version {version!r} is newer than this kdbench understands ({SCHEMA_VERSION}); upgrade kdbench",
         )
     return data

@@ -12,4 +12,32 @@ The contract other packages rely on:
   MS MARCO-style folder/TSV; `split` picks queries+qrels ("test", "train", "dev", ...).
 - `Run = dict[qid, dict[doc_id, score]]`; `read_run`, `write_run` (runs.py, TREC format);
   `read_qrels` (qrels.py, TREC or BEIR tsv).
+
+Collections that arrive with problems kdbench can tolerate keep going with a warning in
+`Collection.warnings` (and the result): qrels whose query has no text are dropped; judged
+docs absent from the corpus stay (they count as relevant, never retrieved). Anything that
+makes a file ambiguous is an `InputFileError` naming file and line: wrong column count,
+bad UTF-8 or JSON, missing `_id`/`text`, duplicate ids or judgements, an empty file.
 """
+
+from kdbench.data.collection import Collection
+from kdbench.data.docstore import DocStore, InMemoryDocStore, OffsetDocStore
+from kdbench.data.load import load_collection
+from kdbench.data.qrels import Qrels, read_qrels
+from kdbench.data.queries import read_queries
+from kdbench.data.runs import Run, ranked, read_run, write_run
+
+__all__ = [
+    "Collection",
+    "DocStore",
+    "InMemoryDocStore",
+    "OffsetDocStore",
+    "Qrels",
+    "Run",
+    "load_collection",
+    "ranked",
+    "read_qrels",
+    "read_queries",
+    "read_run",
+    "write_run",
+]

@@ -1,70 +1,269 @@
 """The ranker contract shared by training, evaluation and profiling.
 
 Every architecture subclasses `Ranker`. Text-level methods (`score_pairs`, `encode_*`)
-tokenize, batch and run under the caller's grad mode; tensor-level methods
-(`forward_*`, `export_module`) are what backends export and time.
+tokenize, sort by length, batch and run under the caller's grad mode (training calls them
+with grad; `kdbench.models.encode.encode_texts` is the no-grad evaluation path);
+tensor-level methods (`forward_*`, `export_module`) are what backends export and time.
+
+The one tokenization path: `tokenize(texts, kind)` returns the tensors whose keys, in order,
+are the positional arguments of `export_module(kind).forward` (see `export_inputs`), so a
+profiler can feed one to the other without knowing the architecture.
 
 Shapes: n = batch, L = tokens, d = vector size.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import torch
 from torch import nn
 
+from kdbench.errors import UserError
+
 ExportKind = Literal["query", "doc", "pair"]
+TextKind = Literal["query", "doc"]
+POOLINGS = ("cls", "mean")
+SIMILARITIES = ("dot", "cosine")
 
 
 @dataclass
 class ModelSpec:
     """Everything needed to rebuild a ranker; saved as `kdbench.json` in a checkpoint."""
 
-    arch: str                       # "dot" | "cat" | "colbert"
-    encoder: str                    # where the encoder weights came from (hub id or folder)
-    pooling: str = "cls"            # dot: "cls" | "mean"
-    similarity: str = "dot"         # dot: "dot" | "cosine"
-    score_scale: float = 1.0        # multiplies dot/colbert scores (cosine x 20 is common)
-    max_query_len: int = 32
-    max_doc_len: int = 256
-    layers: int | None = None       # keep the first N encoder layers (None: all)
+    arch: str  # "dot" | "cat" | "colbert"
+    encoder: str  # where the encoder weights came from (hub id or folder)
+    pooling: str = "cls"  # dot: "cls" | "mean"
+    similarity: str = "dot"  # dot, colbert: "dot" | "cosine" (cosine L2-normalises the vectors)
+    score_scale: float = 1.0  # multiplies dot/colbert scores (cosine x 20 is common)
+    max_query_len: int = 32  # tokens, special tokens included (cat: "[CLS] q [SEP]")
+    max_doc_len: int = 256  # tokens, special tokens included (cat: "d [SEP]")
+    layers: int | None = None  # keep the first N encoder layers (None: all)
     colbert_dim: int | None = None  # colbert: linear compression size (None: hidden size, no layer)
-    query_augment: int = 8          # colbert: [MASK] tokens appended to every query
+    query_augment: int = 8  # colbert: [MASK] tokens appended to every query
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise UserError(
+                f"pooling {self.pooling!r} is not supported; choose one of {', '.join(POOLINGS)}"
+            )
+        if self.similarity not in SIMILARITIES:
+            raise UserError(
+                f"similarity {self.similarity!r} is not supported; choose one of {', '.join(SIMILARITIES)}"
+            )
+        # cat needs room for "[CLS] x [SEP]" and "y [SEP]"; every arch needs one real token.
+        if self.max_query_len < 3 or self.max_doc_len < 3:
+            raise UserError(
+                f"max query/doc length must be at least 3 tokens (got {self.max_query_len}/{self.max_doc_len})"
+            )
+        if self.layers is not None and self.layers < 1:
+            raise UserError(f"--layers must be at least 1 (got {self.layers})")
+        if self.colbert_dim is not None and self.colbert_dim < 1:
+            raise UserError(f"--colbert-dim must be at least 1 (got {self.colbert_dim})")
+        if self.query_augment < 0:
+            raise UserError(f"query_augment must be 0 or more (got {self.query_augment})")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: object = "kdbench.json") -> ModelSpec:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserError(
+                f"{where}: unknown model setting(s) {unknown}; written by a newer kdbench?"
+            )
+        if "arch" not in data or "encoder" not in data:
+            raise UserError(f'{where}: needs "arch" and "encoder"')
+        return cls(**data)
+
+
+def pad_token_ids(
+    ids: Sequence[Sequence[int]], pad_id: int, append: Sequence[int] = ()
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token id lists (after appending `append` to each) -> (input_ids, attention_mask).
+
+    Vectorised: one pass over the ids in C, no per-text Python work.
+
+    >>> pad_token_ids([[5, 6, 7], [8]], pad_id=0, append=[9])
+    (tensor([[5, 6, 7, 9],
+            [8, 9, 0, 0]]), tensor([[1, 1, 1, 1],
+            [1, 1, 0, 0]]))
+    """
+    n = len(ids)
+    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=n)
+    width = (int(lengths.max()) if n else 0) + len(append)
+    flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
+    positions = np.arange(width)
+    input_ids = np.full((n, width), pad_id, dtype=np.int64)
+    input_ids[positions[None, :] < lengths[:, None]] = (
+        flat  # row-major fill keeps each text's order
+    )
+    rows = np.arange(n)
+    for offset, token in enumerate(append):
+        input_ids[rows, lengths + offset] = token
+    attention_mask = (positions[None, :] < (lengths + len(append))[:, None]).astype(np.int64)
+    return torch.from_numpy(input_ids), torch.from_numpy(attention_mask)
+
+
+def length_sorted_batches(
+    lengths: Sequence[int] | np.ndarray, batch_size: int
+) -> Iterator[np.ndarray]:
+    """Index batches, longest texts first: little padding per batch, and an out-of-memory
+    error shows up on the first batch rather than at the end.
+
+    >>> [b.tolist() for b in length_sorted_batches([3, 9, 1, 7], batch_size=2)]
+    [[1, 3], [0, 2]]
+    """
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1 (got {batch_size})")
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+def uses_token_type_ids(encoder: nn.Module) -> bool:
+    """BERT-style encoders embed segment ids; DistilBERT and friends take no such input."""
+    config = getattr(encoder, "config", None)
+    return int(getattr(config, "type_vocab_size", 0) or 0) > 1
+
 
 class Ranker(nn.Module):
-    """Base class: a tokenizer, an encoder and a scoring rule."""
+    """Base class: a tokenizer, a Hugging Face encoder (`self.encoder`) and a scoring rule."""
 
     arch: ClassVar[str]
+    export_kinds: ClassVar[tuple[ExportKind, ...]]
     spec: ModelSpec
     tokenizer: Any  # transformers.PreTrainedTokenizerBase
 
+    def __init__(self, encoder: nn.Module, tokenizer: Any, spec: ModelSpec) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.tokenizer = tokenizer
+        self.spec = spec
+        self.token_type_input = uses_token_type_ids(encoder)
+        if tokenizer.pad_token_id is None:
+            raise UserError(
+                f"{spec.encoder}: its tokenizer has no padding token; kdbench needs one to batch texts"
+            )
+
+    # -- properties ---------------------------------------------------------------------
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def score_pairs(self, queries: list[str], docs: list[str], batch_size: int = 32) -> torch.Tensor:
-        """Relevance score for each (queries[i], docs[i]) pair -> float Tensor[n] on CPU."""
+    @property
+    def hidden_size(self) -> int:
+        config: Any = self.encoder.config
+        return int(config.hidden_size)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # -- the encoder ----------------------------------------------------------------------
+    def encode_hidden(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Last hidden states [n, L, hidden]; segment ids only reach encoders that embed them."""
+        if self.token_type_input and token_type_ids is not None:
+            output = self.encoder(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            )
+        else:
+            output = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+        hidden: torch.Tensor = output[0]
+        return hidden
+
+    # -- tokenization -----------------------------------------------------------------------
+    def max_len(self, kind: TextKind) -> int:
+        return self.spec.max_query_len if kind == "query" else self.spec.max_doc_len
+
+    def token_ids(self, texts: Sequence[str], kind: TextKind) -> list[list[int]]:
+        """Token ids with special tokens, truncated to the kind's max length, unpadded."""
+        encoded = self.tokenizer(
+            list(texts),
+            truncation=True,
+            max_length=self.max_len(kind),
+            add_special_tokens=True,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
+        ids: list[list[int]] = encoded["input_ids"]
+        return ids
+
+    def collate(self, ids: Sequence[Sequence[int]], kind: TextKind) -> dict[str, torch.Tensor]:
+        """Padded model inputs for token id lists from `token_ids` (same keys as `tokenize`)."""
+        input_ids, attention_mask = pad_token_ids(ids, self.tokenizer.pad_token_id)
+        return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+    def export_inputs(self, kind: ExportKind) -> tuple[str, ...]:
+        """Names of `export_module(kind).forward`'s arguments, in order (= `tokenize` keys)."""
+        self._check_kind(kind)
+        return ("input_ids", "attention_mask")
+
+    def tokenize(
+        self, texts: list[str], kind: ExportKind, pair_docs: list[str] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Tokenize as the model expects for `kind` (colbert query augmentation included)."""
+        self._check_kind(kind)
+        if kind == "pair":
+            raise NotImplementedError  # CatRanker overrides
+        return self.collate(self.token_ids(texts, kind), kind)
+
+    def _check_kind(self, kind: str) -> None:
+        if kind not in self.export_kinds:
+            raise ValueError(
+                f"{self.arch} has no {kind!r} input; it has {', '.join(self.export_kinds)}"
+            )
+
+    # -- batched text-level helpers -------------------------------------------------------
+    def _batched(
+        self,
+        ids: Sequence[Sequence[int]],
+        kind: TextKind,
+        batch_size: int,
+        forward: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+    ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor], torch.Tensor]]:
+        """(indices, inputs on device, forward(inputs)) per length-sorted batch."""
+        device = self.device
+        for batch in length_sorted_batches([len(x) for x in ids], batch_size):
+            inputs = {
+                k: v.to(device) for k, v in self.collate([ids[i] for i in batch], kind).items()
+            }
+            yield batch, inputs, forward(inputs)
+
+    # -- the architecture's part --------------------------------------------------------------
+    def score_pairs(
+        self, queries: list[str], docs: list[str], batch_size: int = 32
+    ) -> torch.Tensor:
+        """Relevance score for each (queries[i], docs[i]) pair -> float Tensor[n] on the model's device."""
         raise NotImplementedError
 
     def export_module(self, kind: ExportKind) -> nn.Module:
         """A tensor-in, tensor-out module for ONNX/TensorRT export and timing.
 
         dot: kind "query"/"doc" -> forward(input_ids, attention_mask) -> [n, d]
-        colbert: kind "query"/"doc" -> forward(input_ids, attention_mask) -> [n, L, d]
-        cat: kind "pair" -> forward(input_ids, attention_mask, token_type_ids) -> [n]
+        colbert: kind "query"/"doc" -> forward(input_ids, attention_mask) -> [n, L, d] (padding zeroed)
+        cat: kind "pair" -> forward(input_ids, attention_mask[, token_type_ids]) -> [n]
+        (token_type_ids only for encoders that embed segments; see `export_inputs`).
+        The module shares the ranker's weights: export a `copy.deepcopy` of it, because in
+        torch 2.13 the TorchScript ONNX exporter leaves the module it traced computing wrong
+        outputs afterwards (weights unchanged; tests/models/test_export_onnx.py).
         """
         raise NotImplementedError
 
-    def tokenize(self, texts: list[str], kind: ExportKind, pair_docs: list[str] | None = None) -> dict[str, torch.Tensor]:
-        """Tokenize as the model expects for `kind` (colbert query augmentation included)."""
-        raise NotImplementedError
 
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+def check_pairs(queries: Sequence[str], docs: Sequence[str]) -> None:
+    if len(queries) != len(docs):
+        raise ValueError(
+            f"score_pairs needs one doc per query (got {len(queries)} queries, {len(docs)} docs)"
+        )

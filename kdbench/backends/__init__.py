@@ -1,0 +1,50 @@
+"""*How* a ranker runs: a registry of backends, each a light config plus a heavy module.
+
+Choosing `eager` never imports ONNX Runtime or TensorRT: the registry holds only
+`BackendInfo` (names, what each supports, how to check availability and install); the
+implementation module is imported by `resolve()` when a profile actually uses it.
+
+    >>> BACKENDS.canonical("ort")
+    'onnx'
+    >>> parse_backend_list("eager,onnx:int8")
+    [('eager', None), ('onnx', 'int8')]
+"""
+
+from __future__ import annotations
+
+from kdbench.backends.base import BackendInfo, BackendOptions, Runner, ShapeRange
+from kdbench.backends.eager.config import EAGER
+from kdbench.backends.onnx.config import ONNX
+from kdbench.backends.tensorrt.config import TENSORRT
+from kdbench.errors import UserError
+from kdbench.models.registry import Registry
+
+__all__ = [
+    "BACKENDS",
+    "BackendInfo",
+    "BackendOptions",
+    "Runner",
+    "ShapeRange",
+    "parse_backend_list",
+]
+
+BACKENDS: Registry[BackendInfo] = Registry("backend")
+BACKENDS.register("eager", EAGER, aliases=("torch", "pytorch"))
+BACKENDS.register("onnx", ONNX, aliases=("ort", "onnxruntime"))
+BACKENDS.register("tensorrt", TENSORRT, aliases=("trt",))
+
+
+def parse_backend_list(text: str) -> list[tuple[str, str | None]]:
+    """`--backend eager,onnx:int8` -> [(canonical name, precision or None), ...]."""
+    entries: list[tuple[str, str | None]] = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, _, precision = item.partition(":")
+        entry = (BACKENDS.canonical(name.strip()), precision.strip().lower() or None)
+        if entry not in entries:
+            entries.append(entry)
+    if not entries:
+        raise UserError(f"--backend {text!r} names no backend; choose from: {BACKENDS.describe()}")
+    return entries

@@ -1,0 +1,148 @@
+"""The backend contract (light: no torch import at module level).
+
+A backend turns a ranker's tensor-level module (`Ranker.export_module(kind)`) into a
+`Runner`: a callable from a dict of input tensors on the profile's device to an output
+tensor on that device. Backends differ only in how that call is computed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kdbench.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
+
+    from kdbench.models.base import ExportKind, Ranker
+
+Runner = Callable[[dict[str, "torch.Tensor"]], "torch.Tensor"]
+
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+
+
+@dataclass(frozen=True)
+class ShapeRange:
+    """The (batch, sequence) shapes a runner will see: TensorRT builds its profile from them."""
+
+    min_batch: int
+    opt_batch: int
+    max_batch: int
+    min_seq: int
+    opt_seq: int
+    max_seq: int
+
+    @classmethod
+    def covering(cls, shapes: list[tuple[int, int]], opt: tuple[int, int]) -> ShapeRange:
+        batches = [b for b, _ in shapes]
+        seqs = [s for _, s in shapes]
+        return cls(min(batches), opt[0], max(batches), min(seqs), opt[1], max(seqs))
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Settings every backend receives; each reads what applies to it."""
+
+    device: str = "cpu"  # "cpu" | "cuda" | "cuda:N"
+    precision: str = "fp32"
+    threads: int | None = None  # intra-op threads (torch and ONNX Runtime)
+    compile: bool = False  # eager: torch.compile
+    cache_dir: Path | None = None  # exports and engines; None: default_cache_dir()
+    opset: int = 17
+    onnx_provider: str | None = None  # "cpu" | "cuda" | "tensorrt"; None: from the device
+    onnx_fusion: bool | None = None  # ORT's transformer fusions; None: on for GPU, off for CPU
+    onnx_model: Path | None = None  # use this ONNX file instead of exporting
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend:
+    """Heavy side of a backend: build a runner for one export kind."""
+
+    def __init__(self, options: BackendOptions) -> None:
+        self.options = options
+
+    def prepare(
+        self, ranker: Ranker, kind: ExportKind, shapes: ShapeRange, example: dict[str, torch.Tensor]
+    ) -> Runner:
+        """A runner for `ranker.export_module(kind)`; `example` is a padded batch of real inputs."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """What actually ran (execution provider, export files, engine, fused ops)."""
+        return {}
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What a backend supports and needs, known without importing it."""
+
+    name: str
+    target: str  # "module:Class", imported on first use
+    summary: str
+    precisions: dict[str, tuple[str, ...]]  # device type ("cpu", "cuda") -> precisions
+    install: str  # how to get what is missing
+    archs: tuple[str, ...] = ("dot", "cat", "colbert")
+    availability: Callable[[str], str | None] | None = (
+        None  # device type -> what is missing, or None
+    )
+
+    def supports(self, arch: str, device: str, precision: str) -> str | None:
+        """None if this backend can run `arch` at `precision` on `device`, else why not."""
+        device_type = device.split(":")[0]
+        if arch not in self.archs:
+            return f"the {self.name} backend does not run {arch} models (it runs {', '.join(self.archs)})"
+        if device_type not in self.precisions:
+            return f"the {self.name} backend does not run on {device_type} (use --device {' or '.join(self.precisions)})"
+        allowed = self.precisions[device_type]
+        if precision not in allowed:
+            return f"the {self.name} backend on {device_type} supports {', '.join(allowed)}, not {precision}"
+        return None
+
+    def missing(self, device: str) -> str | None:
+        """What is missing to run on `device` (library, GPU, provider), or None if ready."""
+        device_type = device.split(":")[0]
+        if self.availability is None:
+            return None
+        return self.availability(device_type)
+
+    def is_available(self, device: str = "cpu") -> bool:
+        return self.missing(device) is None
+
+    def require(self, device: str) -> None:
+        """Raise a one-line UserError naming what is missing and how to install it."""
+        reason = self.missing(device)
+        if reason is not None:
+            raise UserError(f"--backend {self.name} --device {device}: {reason}; {self.install}")
+
+    def resolve(self) -> type[Backend]:
+        module_name, class_name = self.target.split(":")
+        cls: type[Backend] = getattr(importlib.import_module(module_name), class_name)
+        return cls
+
+
+def cuda_missing() -> str | None:
+    """Why torch cannot use a CUDA GPU here, or None."""
+    if importlib.util.find_spec("torch") is None:
+        return "PyTorch is not installed"
+    import torch
+
+    if not torch.cuda.is_available():
+        build = (
+            "a CPU-only PyTorch build"
+            if torch.version.cuda is None
+            else f"PyTorch built for CUDA {torch.version.cuda}"
+        )
+        return f"no CUDA GPU is visible ({build})"
+    return None
+
+
+def default_cache_dir() -> Path:
+    """kdbench's cache folder ($KDBENCH_CACHE, else ~/.cache/kdbench): exports and engines."""
+    from kdbench.data.cache import cache_root
+
+    return cache_root()

@@ -1,0 +1,33 @@
+"""ONNX Runtime: exported graph, graph optimisation, CPU/CUDA/TensorRT execution providers, int8."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from kdbench.backends.base import BackendInfo, cuda_missing
+
+
+def _missing(device_type: str) -> str | None:
+    if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
+        return "onnxruntime and onnx are not installed"
+    if device_type != "cuda":
+        return None
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        return (
+            f"onnxruntime {onnxruntime.__version__} has no CUDAExecutionProvider "
+            f"(it offers {', '.join(onnxruntime.get_available_providers())})"
+        )
+    return cuda_missing()
+
+
+ONNX = BackendInfo(
+    name="onnx",
+    target="kdbench.backends.onnx.backend:OnnxBackend",
+    summary="ONNX Runtime with graph optimisation; fp32, int8 (dynamic quantisation), fp16 on GPU",
+    # fp16 kernels on ORT's CPU provider are few: most ops would fall back with casts.
+    precisions={"cpu": ("fp32", "int8"), "cuda": ("fp32", "fp16")},
+    install="pip uninstall onnxruntime && pip install 'kdbench[gpu]' (onnxruntime-gpu) on a machine with an NVIDIA GPU",
+    availability=_missing,
+)

@@ -1,0 +1,209 @@
+"""Export a ranker's tensor module to ONNX once, check it on a padded batch, cache it.
+
+Exports are keyed by a hash of the module's weights, its export kind and the opset, so a
+changed checkpoint never reuses a stale graph. Derived graphs (ORT transformer fusion,
+dynamic int8, fp16) sit next to the raw export under the same key. The raw export is
+traced with the `eager` attention implementation: ORT's attention fusion recognises only
+that pattern, and SDPA's all-ones fast path would let tracing drop the mask.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from kdbench.io import atomic_path
+from kdbench.models.base import ExportKind
+
+OUTPUT_NAME = "output"
+DYNAMIC_DIMS = {0: "batch", 1: "seq"}
+
+
+def input_names(kind: ExportKind) -> tuple[str, ...]:
+    """The export module's forward arguments, in order (see Ranker.export_module)."""
+    if kind == "pair":
+        return ("input_ids", "attention_mask", "token_type_ids")
+    return ("input_ids", "attention_mask")
+
+
+def weights_hash(module: nn.Module) -> str:
+    """sha256 over the module's class, parameter/buffer names, dtypes, shapes and bytes."""
+    digest = hashlib.sha256(type(module).__qualname__.encode())
+    for name, tensor in sorted(module.state_dict().items()):
+        array = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}:{array.dtype}:{tuple(array.shape)}".encode())
+        digest.update(array.view(torch.uint8).numpy().tobytes() if array.numel() else b"")
+    return digest.hexdigest()
+
+
+def export_path(
+    cache_dir: Path, model_hash: str, kind: ExportKind, opset: int, variant: str = "raw"
+) -> Path:
+    return cache_dir / "onnx" / f"{model_hash[:20]}-{kind}-opset{opset}-{variant}.onnx"
+
+
+def _with_eager_attention(module: nn.Module) -> nn.Module:
+    """A CPU fp32 copy whose Hugging Face encoders use the `eager` attention implementation."""
+    clone = copy.deepcopy(module).to(device="cpu", dtype=torch.float32).eval()
+    for child in clone.modules():
+        setter = getattr(child, "set_attn_implementation", None)
+        if (
+            setter is not None
+            and getattr(getattr(child, "config", None), "_attn_implementation", "eager") != "eager"
+        ):
+            setter("eager")
+    return clone
+
+
+def export_raw(
+    module: nn.Module, kind: ExportKind, example: dict[str, torch.Tensor], path: Path, opset: int
+) -> None:
+    """Trace `module` on a *padded* `example` batch with dynamic batch and sequence axes."""
+    names = input_names(kind)
+    if not bool((example["attention_mask"] == 0).any()):
+        raise ValueError(
+            "export needs a padded example batch (some attention_mask zeros): an all-ones mask can be baked in"
+        )
+    eager_module = _with_eager_attention(module)
+    args = tuple(example[name].to("cpu") for name in names)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        # the TorchScript exporter warns about its own deprecation and trace-time constants
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            eager_module,
+            args,
+            str(tmp),
+            dynamo=False,
+            opset_version=opset,
+            input_names=list(names),
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={**{name: DYNAMIC_DIMS for name in names}, OUTPUT_NAME: DYNAMIC_DIMS},
+            do_constant_folding=True,
+        )
+
+
+def check_export(
+    path: Path, module: nn.Module, kind: ExportKind, batches: list[dict[str, torch.Tensor]]
+) -> float:
+    """Max abs diff between ORT on `path` and eager `module` over padded `batches`; raises if off."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = input_names(kind)
+    reference_module = copy.deepcopy(module).to(device="cpu", dtype=torch.float32).eval()
+    worst = 0.0
+    for batch in batches:
+        feeds = {name: batch[name].to("cpu").numpy() for name in names}
+        (output,) = session.run([OUTPUT_NAME], feeds)
+        with torch.inference_mode():
+            reference = (
+                reference_module(**{name: batch[name].to("cpu") for name in names}).float().numpy()
+            )
+        if output.shape != reference.shape:
+            raise RuntimeError(
+                f"{path}: ONNX output shape {output.shape} != eager {reference.shape}"
+            )
+        diff = float(np.abs(output - reference).max())
+        scale = max(1.0, float(np.abs(reference).max()))
+        if not diff <= 1e-3 * scale:
+            raise RuntimeError(
+                f"{path}: the ONNX export differs from eager by {diff:.3g} on a padded batch of shape "
+                f"{tuple(batch['input_ids'].shape)}; delete the file and report this as a kdbench bug"
+            )
+        worst = max(worst, diff)
+    return worst
+
+
+def ensure_raw(
+    module: nn.Module,
+    kind: ExportKind,
+    example: dict[str, torch.Tensor],
+    cache_dir: Path,
+    opset: int,
+) -> tuple[Path, dict[str, Any]]:
+    """The cached raw export for `module`, exporting and checking it first if absent."""
+    model_hash = weights_hash(module)
+    path = export_path(cache_dir, model_hash, kind, opset)
+    info: dict[str, Any] = {
+        "model_hash": model_hash,
+        "raw_export": str(path),
+        "opset": opset,
+        "cached": path.exists(),
+    }
+    if not path.exists():
+        export_raw(module, kind, example, path, opset)
+        # a second shape (fewer rows, shorter) proves the batch and sequence axes are dynamic
+        rows = max(1, example["input_ids"].shape[0] - 1)
+        length = max(2, example["input_ids"].shape[1] // 2 + 1)
+        shorter = {name: tensor[-rows:, :length] for name, tensor in example.items()}
+        try:
+            info["export_check_max_abs_diff"] = check_export(path, module, kind, [example, shorter])
+        except RuntimeError:
+            path.unlink(missing_ok=True)
+            raise
+    return path, info
+
+
+def fused(raw: Path, num_heads: int, hidden_size: int, *, use_gpu: bool) -> Path:
+    """ORT's transformer fusions (Attention, SkipLayerNorm, BiasGelu) applied offline to `raw`."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    target = raw.with_name(raw.name.replace("-raw.onnx", f"-fused{'-gpu' if use_gpu else ''}.onnx"))
+    if not target.exists():
+        optimized = optimize_model(
+            str(raw),
+            model_type="bert",
+            num_heads=num_heads,
+            hidden_size=hidden_size,
+            opt_level=0,
+            use_gpu=use_gpu,
+        )
+        with atomic_path(target) as tmp:
+            optimized.save_model_to_file(str(tmp))
+    return target
+
+
+def quantized_int8(raw: Path) -> Path:
+    """Dynamic int8 quantisation of the *raw* export (weights int8, activations at run time).
+
+    The raw graph, not a fused one: quantising ORT's fused ops turns them into their
+    quantised variants, which the CPU provider runs slower than quantised MatMuls.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    target = raw.with_name(raw.name.replace("-raw.onnx", "-int8.onnx"))
+    if not target.exists():
+        with atomic_path(target) as tmp:
+            quantize_dynamic(str(raw), str(tmp), weight_type=QuantType.QInt8)
+    return target
+
+
+def float16(source: Path) -> Path:
+    """`source` with float weights and ops in fp16; int64 inputs and fp32 output kept."""
+    import onnx
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
+    target = source.with_name(source.name.replace(".onnx", "-fp16.onnx"))
+    if not target.exists():
+        model = OnnxModel(onnx.load(str(source)))
+        model.convert_float_to_float16(keep_io_types=True)
+        with atomic_path(target) as tmp:
+            model.save_model_to_file(str(tmp))
+    return target
+
+
+def operator_counts(path: Path) -> dict[str, int]:
+    """How many nodes of each op type the graph holds (shows which fusions took)."""
+    import onnx
+
+    counts: dict[str, int] = {}
+    for node in onnx.load(str(path), load_external_data=False).graph.node:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))

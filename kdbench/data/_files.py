@@ -1,0 +1,48 @@
+"""Line-by-line reading that locates every problem by file and line."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from kdbench.errors import InputFileError
+
+
+def decode_line(path: Path, raw: bytes, line: int) -> str:
+    """`raw` as UTF-8 without its line ending; bad bytes raise an error naming file, line and column."""
+    try:
+        return raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(
+            path,
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); re-save the file as UTF-8",
+            line,
+        ) from exc
+
+
+def iter_lines(path: str | os.PathLike[str], what: str) -> Iterator[tuple[int, str]]:
+    """Yield (1-based line number, text) for every non-blank line; `what` names the file's role."""
+    p = Path(path)
+    try:
+        handle = p.open("rb")
+    except FileNotFoundError as exc:
+        raise InputFileError(p, f"no such {what} file; check the path") from exc
+    except IsADirectoryError as exc:
+        raise InputFileError(p, f"is a folder, expected a {what} file") from exc
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            text = decode_line(p, raw, number)
+            if text.strip():
+                yield number, text
+
+
+def require_rows(
+    path: str | os.PathLike[str], count: int, what: str, *, header: bool = False
+) -> None:
+    """Raise if a file held no rows: say whether it was empty or only a header."""
+    if count:
+        return
+    if header:
+        raise InputFileError(path, f"has a header but no {what}; is this the right file?")
+    raise InputFileError(path, f"is empty; expected {what}")

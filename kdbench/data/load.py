@@ -1,0 +1,208 @@
+"""`load_collection(source, split)`: a BEIR/MS MARCO folder or an ir_datasets id -> `Collection`.
+
+Folder layout (first match wins):
+  corpus   corpus.jsonl (BEIR) | collection.tsv (MS MARCO) | none (topics + qrels only)
+  qrels    qrels/{split}.tsv | qrels.{split}.tsv | qrels.{split}.txt   (TREC or BEIR columns)
+  queries  queries.{split}.jsonl | queries.{split}.tsv | queries.jsonl | queries.tsv
+An ir_datasets source is an id (`beir/scifact/test`) or an id plus a split (`beir/scifact` + `test`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from kdbench.data.collection import Collection, check_judged_docs, judged_queries
+from kdbench.data.docstore import DocStore, EmptyDocStore, IrdsDocStore, OffsetDocStore
+from kdbench.data.qrels import read_qrels
+from kdbench.data.queries import read_queries
+from kdbench.errors import UserError
+
+
+def load_collection(
+    source: str | os.PathLike[str],
+    split: str | None = None,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Collection:
+    """Load docs, the judged queries of `split` and their qrels from a folder or an ir_datasets id."""
+    path = Path(source)
+    if path.is_dir():
+        return _load_folder(path, split, cache_dir=cache_dir)
+    if path.exists():
+        raise UserError(
+            f"--data {source}: is a file; pass the folder that holds it (corpus.jsonl or collection.tsv, queries, qrels)"
+        )
+    if "/" in str(source) and not str(source).startswith((".", "/")):
+        return _load_irds(str(source), split)
+    raise UserError(
+        f"--data {source}: no such folder, and not an ir_datasets id; pass a BEIR/MS MARCO folder or an id such as beir/scifact/test"
+    )
+
+
+def open_corpus(folder: Path, *, cache_dir: str | os.PathLike[str] | None = None) -> DocStore:
+    """The folder's corpus as a DocStore (an EmptyDocStore that explains itself when there is none)."""
+    if (folder / "corpus.jsonl").is_file():
+        return OffsetDocStore(folder / "corpus.jsonl", "jsonl", cache_dir=cache_dir)
+    if (folder / "collection.tsv").is_file():
+        return OffsetDocStore(folder / "collection.tsv", "tsv", cache_dir=cache_dir)
+    return EmptyDocStore(
+        folder.name,
+        f"{folder} has no passages (corpus.jsonl or collection.tsv): evaluate a given run with --run FILE, "
+        "or point --data at a folder with the corpus",
+    )
+
+
+def folder_splits(folder: Path) -> list[str]:
+    """Split names that have a qrels file in `folder`."""
+    splits = (
+        {p.stem for p in (folder / "qrels").glob("*.tsv")} if (folder / "qrels").is_dir() else set()
+    )
+    for pattern in ("qrels.*.tsv", "qrels.*.txt"):
+        splits.update(p.name[len("qrels.") : -len(p.suffix)] for p in folder.glob(pattern))
+    return sorted(splits)
+
+
+def _first_file(folder: Path, names: list[str]) -> Path | None:
+    return next((folder / name for name in names if (folder / name).is_file()), None)
+
+
+def _load_folder(
+    folder: Path, split: str | None, *, cache_dir: str | os.PathLike[str] | None
+) -> Collection:
+    available = folder_splits(folder)
+    if split is None:
+        if len(available) != 1:
+            listed = ", ".join(available) or "none found"
+            raise UserError(f"--data {folder}: choose a split with --split ({listed})")
+        split = available[0]
+    qrels_path = _first_file(
+        folder, [f"qrels/{split}.tsv", f"qrels.{split}.tsv", f"qrels.{split}.txt"]
+    )
+    if qrels_path is None:
+        listed = ", ".join(available) or "none found"
+        raise UserError(
+            f"--split {split}: {folder} has no qrels/{split}.tsv or qrels.{split}.tsv; available splits: {listed}"
+        )
+    queries_path = _first_file(
+        folder, [f"queries.{split}.jsonl", f"queries.{split}.tsv", "queries.jsonl", "queries.tsv"]
+    )
+    if queries_path is None:
+        raise UserError(
+            f"--data {folder}: no queries.{split}.jsonl, queries.{split}.tsv, queries.jsonl or queries.tsv"
+        )
+    docs = open_corpus(folder, cache_dir=cache_dir)
+    warnings: list[str] = []
+    all_queries = read_queries(queries_path)
+    queries, qrels = judged_queries(
+        all_queries, read_qrels(qrels_path), origin=str(qrels_path), warnings=warnings
+    )
+    check_judged_docs(docs, qrels, origin=str(qrels_path), warnings=warnings)
+    source: dict[str, Any] = {
+        "type": "folder",
+        "path": str(folder.resolve()),
+        "split": split,
+        "corpus": str(docs.path.resolve()) if isinstance(docs, OffsetDocStore) else None,
+        "queries_file": str(queries_path.resolve()),
+        "qrels_file": str(qrels_path.resolve()),
+        "documents": len(docs),
+        "queries": len(queries),
+        "queries_in_file": len(all_queries),
+        "judgements": sum(len(j) for j in qrels.values()),
+    }
+    return Collection(
+        name=folder.name,
+        split=split,
+        docs=docs,
+        queries=queries,
+        qrels=qrels,
+        source=source,
+        warnings=warnings,
+    )
+
+
+def _resolve_irds_id(source: str, split: str | None) -> str:
+    import ir_datasets
+
+    split_named = split is None or source.endswith(f"/{split}")
+    if not split_named and f"{source}/{split}" in ir_datasets.registry:
+        dataset_id = f"{source}/{split}"
+        split_named = True
+    elif source in ir_datasets.registry:
+        dataset_id = source
+    else:
+        raise UserError(
+            f"--data {source}: not a folder and not a registered ir_datasets id (check the spelling, e.g. beir/scifact/test)"
+        )
+    dataset = ir_datasets.load(dataset_id)
+    if not (dataset.has_queries() and dataset.has_qrels()):
+        raise UserError(
+            f"--data {dataset_id}: has no queries+qrels; add --split or use one of: "
+            f"{', '.join(_sub_ids(dataset_id)) or 'none'}"
+        )
+    if not split_named:
+        raise UserError(
+            f"--data {source} has no split {split!r}; drop --split (the id names its queries) "
+            f"or use one of: {', '.join(_sub_ids(source)) or 'none'}"
+        )
+    return dataset_id
+
+
+def _sub_ids(source: str) -> list[str]:
+    import ir_datasets
+
+    return sorted(
+        name for name in ir_datasets.registry._registered if name.startswith(source + "/")
+    )
+
+
+def _load_irds(source: str, split: str | None) -> Collection:
+    import ir_datasets
+
+    # ir_datasets logs every step at INFO; kdbench shows its own progress.
+    logging.getLogger("ir_datasets").setLevel(logging.WARNING)
+    dataset_id = _resolve_irds_id(source, split)
+    dataset = ir_datasets.load(dataset_id)
+    try:
+        all_queries = {query.query_id: query.default_text() for query in dataset.queries_iter()}
+        raw_qrels: dict[str, dict[str, int]] = {}
+        for qrel in dataset.qrels_iter():
+            raw_qrels.setdefault(qrel.query_id, {})[qrel.doc_id] = int(qrel.relevance)
+        docs: DocStore = (
+            IrdsDocStore(dataset, dataset_id)
+            if dataset.has_docs()
+            else EmptyDocStore(
+                dataset_id, f"{dataset_id} has no docs; evaluate a given run with --run FILE"
+            )
+        )
+        if docs.has_docs:
+            len(docs)  # fails here, not mid-run, if the files are missing
+    except OSError as exc:  # requests' network errors are OSErrors too
+        raise UserError(
+            f"--data {dataset_id}: ir_datasets could not read its files ({type(exc).__name__}); kdbench never downloads: "
+            "copy the dataset into a writable folder and set IR_DATASETS_HOME to it"
+        ) from exc
+    warnings: list[str] = []
+    queries, qrels = judged_queries(all_queries, raw_qrels, origin=dataset_id, warnings=warnings)
+    check_judged_docs(docs, qrels, origin=dataset_id, warnings=warnings)
+    source_record: dict[str, Any] = {
+        "type": "ir_datasets",
+        "id": dataset_id,
+        "split": split,
+        "ir_datasets_home": os.environ.get("IR_DATASETS_HOME"),
+        "documents": len(docs),
+        "queries": len(queries),
+        "queries_in_file": len(all_queries),
+        "judgements": sum(len(j) for j in qrels.values()),
+    }
+    return Collection(
+        name=dataset_id,
+        split=split,
+        docs=docs,
+        queries=queries,
+        qrels=qrels,
+        source=source_record,
+        warnings=warnings,
+    )

@@ -1,0 +1,87 @@
+"""Exact dense retrieval: chunked matmul + a running top-k, so the full score matrix never exists.
+
+`TopK` merges score chunks as they come, which lets the pipeline encode and search the
+corpus chunk by chunk without ever holding all doc vectors. `exact_search` does the same over
+a pre-encoded matrix, with faiss's flat inner-product index when asked and installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import torch
+
+from kdbench.errors import MissingDependencyError
+
+
+class TopK:
+    """The best `k` (score, doc row) per query over score chunks seen so far.
+
+    >>> top = TopK(num_queries=1, k=2)
+    >>> top.add(torch.tensor([[0.1, 0.9, 0.5]]), first_row=0)
+    >>> top.add(torch.tensor([[0.7]]), first_row=3)
+    >>> top.result()
+    (tensor([[0.9000, 0.7000]]), tensor([[1, 3]]))
+    """
+
+    def __init__(self, num_queries: int, k: int) -> None:
+        if k < 1:
+            raise ValueError(f"k must be at least 1 (got {k})")
+        self.k = k
+        self.scores = torch.full((num_queries, 0), float("-inf"))
+        self.rows = torch.zeros((num_queries, 0), dtype=torch.long)
+
+    def add(self, scores: torch.Tensor, first_row: int) -> None:
+        """Merge `scores` [num_queries, m] for doc rows first_row .. first_row + m - 1."""
+        scores = scores.detach().float().cpu()
+        rows = torch.arange(first_row, first_row + scores.shape[1]).expand(scores.shape[0], -1)
+        merged_scores = torch.cat([self.scores, scores], dim=1)
+        merged_rows = torch.cat([self.rows, rows], dim=1)
+        keep = min(self.k, merged_scores.shape[1])
+        best_scores, best = torch.topk(merged_scores, keep, dim=1, sorted=True)
+        self.scores, self.rows = best_scores, torch.gather(merged_rows, 1, best)
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scores [num_queries, k'], doc rows [num_queries, k']), best first; k' = min(k, docs seen)."""
+        return self.scores, self.rows
+
+
+def exact_search(
+    query_vectors: torch.Tensor,
+    doc_vectors: torch.Tensor,
+    k: int,
+    *,
+    chunk_size: int = 65_536,
+    backend: str = "torch",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-`k` doc rows by inner product for each query: (scores [n, k], rows [n, k]), best first.
+
+    `backend`: "torch" (chunked matmul) or "faiss" (IndexFlatIP; needs faiss-cpu or faiss-gpu).
+    """
+    if backend == "faiss":
+        return _faiss_search(query_vectors, doc_vectors, k)
+    if backend != "torch":
+        raise ValueError(f"unknown dense search backend {backend!r}; use 'torch' or 'faiss'")
+    top = TopK(query_vectors.shape[0], k)
+    for start in range(0, doc_vectors.shape[0], chunk_size):
+        chunk = doc_vectors[start : start + chunk_size]
+        top.add(query_vectors @ chunk.T, first_row=start)
+    return top.result()
+
+
+def _faiss_search(
+    query_vectors: torch.Tensor, doc_vectors: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    if importlib.util.find_spec("faiss") is None:
+        raise MissingDependencyError(
+            "dense search backend 'faiss' needs faiss: pip install faiss-cpu (or use backend 'torch')"
+        )
+    import faiss
+
+    docs = doc_vectors.detach().float().cpu().contiguous().numpy()
+    index = faiss.IndexFlatIP(docs.shape[1])
+    index.add(docs)
+    scores, rows = index.search(
+        query_vectors.detach().float().cpu().contiguous().numpy(), min(k, docs.shape[0])
+    )
+    return torch.from_numpy(scores), torch.from_numpy(rows).long()

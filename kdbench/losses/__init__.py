@@ -1,0 +1,73 @@
+"""The loss registry: names and aliases resolve to pure functions of scores (functional.py).
+
+The registry itself imports no torch, so the CLI can check `--loss` at once; the function is
+imported when a loss is first computed.
+
+>>> get_loss("MarginMSE").name
+'margin-mse'
+>>> get_loss("ranknet").needs_teacher
+False
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kdbench.errors import UserError
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    name: str
+    function: str  # attribute of kdbench.losses.functional
+    needs_teacher: bool
+    description: str
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def fn(self) -> Callable[..., Any]:
+        """(student_scores Tensor[n, 1+k], teacher_scores Tensor | None) -> scalar Tensor."""
+        module = importlib.import_module("kdbench.losses.functional")
+        return getattr(module, self.function)  # type: ignore[no-any-return]
+
+
+LOSSES: dict[str, LossSpec] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def _key(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def register_loss(spec: LossSpec) -> LossSpec:
+    """Add `spec` under its name and aliases; a name already taken is a programming error."""
+    for key in (spec.name, *spec.aliases):
+        if _key(key) in _ALIASES:
+            raise ValueError(f"loss name {key!r} is already registered (for {_ALIASES[_key(key)]!r})")
+    LOSSES[spec.name] = spec
+    for key in (spec.name, *spec.aliases):
+        _ALIASES[_key(key)] = spec.name
+    return spec
+
+
+def get_loss(name: str) -> LossSpec:
+    """The loss called `name` (or an alias; case, `_` and `-` do not matter)."""
+    canonical = _ALIASES.get(_key(name)) or _ALIASES.get(_key(name).replace("-", ""))
+    if canonical is None:
+        raise UserError(f"--loss {name!r}: unknown loss; choose one of {', '.join(LOSSES)}")
+    return LOSSES[canonical]
+
+
+register_loss(LossSpec("margin-mse", "margin_mse", True,
+                       "MSE between student and teacher positive-negative margins (the paper's loss)",
+                       aliases=("marginmse", "margin")))
+register_loss(LossSpec("mse", "mse", True, "pointwise MSE on the teacher's scores", aliases=("pointwise-mse",)))
+register_loss(LossSpec("kl", "kl", True, "listwise KL divergence to the teacher's softmax over 1 + k passages",
+                       aliases=("kl-div", "kldiv", "listwise-kl")))
+register_loss(LossSpec("ranknet", "ranknet", False, "pairwise logistic loss on labels (no teacher)",
+                       aliases=("pairwise", "bce-pairwise")))
+register_loss(LossSpec("ce", "ce", False, "listwise softmax cross-entropy on labels (no teacher)",
+                       aliases=("cross-entropy", "softmax-ce", "listwise-ce")))

@@ -1,0 +1,108 @@
+"""kdbench checkpoints: a Hugging Face folder plus `kdbench.json`, written atomically.
+
+Layout:
+    config.json, model.safetensors   the encoder (`save_pretrained`; loadable by AutoModel)
+    tokenizer files                   `tokenizer.save_pretrained`
+    head.safetensors                  non-encoder weights (cat head, colbert compressor), if any
+    kdbench.json                      {"format", "format_version", "spec": ModelSpec, "metadata",
+                                       "config_hash" when metadata has a "config"}
+
+The folder is built under a temporary name next to the target and renamed into place, so
+a crash never leaves a half-written checkpoint that looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from kdbench.errors import UserError
+from kdbench.io import atomic_write_json
+from kdbench.models.base import Ranker
+from kdbench.models.load import CHECKPOINT_FILE, HEAD_FILE
+
+FORMAT = "kdbench.checkpoint"
+FORMAT_VERSION = 1
+
+
+def config_hash(config: Any) -> str:
+    """sha256 of the canonical JSON of `config` (sorted keys), to tell training configs apart.
+
+    >>> config_hash({"b": 1, "a": [1, 2]}) == config_hash({"a": [1, 2], "b": 1})
+    True
+    """
+    canonical = json.dumps(
+        config, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def save_checkpoint(
+    model: Ranker, folder: str | os.PathLike[str], metadata: dict[str, Any] | None = None
+) -> Path:
+    """Save `model` to `folder` (replacing an earlier kdbench checkpoint there) and return the path."""
+    target = Path(folder)
+    if target.exists() and not _replaceable(target):
+        raise UserError(
+            f"{target}: exists and is not a kdbench checkpoint; choose an empty or new folder"
+        )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(
+            tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        )
+    except OSError as exc:
+        raise UserError(
+            f"{target}: cannot write here ({exc.strerror}); choose a writable folder"
+        ) from exc
+    try:
+        _write(model, staging, metadata or {})
+        _swap_into_place(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _replaceable(target: Path) -> bool:
+    return target.is_dir() and ((target / CHECKPOINT_FILE).exists() or not any(target.iterdir()))
+
+
+def _write(model: Ranker, staging: Path, metadata: dict[str, Any]) -> None:
+    from safetensors.torch import save_file
+
+    model.encoder.save_pretrained(staging)  # type: ignore[operator]
+    model.tokenizer.save_pretrained(staging)
+    head = {
+        k: v.detach().cpu().contiguous()
+        for k, v in model.state_dict().items()
+        if not k.startswith("encoder.")
+    }
+    if head:
+        save_file(head, str(staging / HEAD_FILE))
+    info: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "spec": model.spec.to_dict(),
+        "metadata": metadata,
+    }
+    if "config" in metadata:
+        info["config_hash"] = config_hash(metadata["config"])
+    atomic_write_json(staging / CHECKPOINT_FILE, info)
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    if not target.exists():
+        os.rename(staging, target)
+        return
+    # Two renames: between them the old checkpoint is complete under its temporary name.
+    retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    retired.rmdir()
+    os.rename(target, retired)
+    os.rename(staging, target)
+    shutil.rmtree(retired, ignore_errors=True)

@@ -1,0 +1,117 @@
+"""DOT (bi-encoder): one shared encoder maps a query and a passage to one vector each;
+relevance is their dot product (or cosine), so passage vectors can be precomputed."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kdbench.models.base import ExportKind, ModelSpec, Ranker, TextKind, check_pairs
+
+
+def dot_scores(q: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """All-pairs dot products: q [n, dim], d [m, dim] -> [n, m].
+
+    >>> dot_scores(torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 4.0], [0.0, 1.0]]))
+    tensor([[11.,  2.]])
+    """
+    return q @ d.transpose(-1, -2)
+
+
+def pairwise_dot_scores(q: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """Dot product of each q[i] with d[i]: [n, dim], [n, dim] -> [n].
+
+    >>> pairwise_dot_scores(torch.tensor([[1.0, 2.0], [1.0, 0.0]]), torch.tensor([[3.0, 4.0], [5.0, 6.0]]))
+    tensor([11.,  5.])
+    """
+    return (q * d).sum(-1)
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """One vector per text from [n, L, h] hidden states: the [CLS] vector, or the mean over real tokens.
+
+    >>> hidden = torch.tensor([[[1.0, 0.0], [3.0, 2.0], [9.0, 9.0]]])
+    >>> pool(hidden, torch.tensor([[1, 1, 0]]), "mean")  # the padding vector [9, 9] is ignored
+    tensor([[2., 1.]])
+    >>> pool(hidden, torch.tensor([[1, 1, 0]]), "cls")
+    tensor([[1., 0.]])
+    """
+    if pooling == "cls":
+        return hidden[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    # sentence-transformers' formula: the clamp only guards an all-padding row.
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
+class DotRanker(Ranker):
+    """Shared encoder for queries and passages; CLS or mean pooling; dot or cosine."""
+
+    arch: ClassVar[str] = "dot"
+    export_kinds: ClassVar[tuple[ExportKind, ...]] = ("query", "doc")
+
+    def __init__(self, encoder: nn.Module, tokenizer: Any, spec: ModelSpec) -> None:
+        super().__init__(encoder, tokenizer, spec)
+
+    @property
+    def dim(self) -> int:
+        """Size of the query/passage vectors."""
+        return self.hidden_size
+
+    def forward_encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Token ids [n, L] -> vectors [n, d] (L2-normalised for cosine)."""
+        vectors = pool(
+            self.encode_hidden(input_ids, attention_mask), attention_mask, self.spec.pooling
+        )
+        if self.spec.similarity == "cosine":
+            vectors = F.normalize(vectors, p=2.0, dim=-1)
+        return vectors
+
+    def scores(self, q: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """Pairwise scores of encoded queries and passages, `score_scale` applied."""
+        return pairwise_dot_scores(q, d) * self.spec.score_scale
+
+    def _encode(self, texts: list[str], kind: TextKind, batch_size: int) -> torch.Tensor:
+        ids = self.token_ids(texts, kind)
+        batches = list(
+            self._batched(ids, kind, batch_size, lambda inputs: self.forward_encode(**inputs))
+        )
+        if not batches:
+            return torch.empty(0, self.dim, device=self.device)
+        vectors = torch.cat([vectors for _, _, vectors in batches])
+        order = torch.from_numpy(np.concatenate([batch for batch, _, _ in batches])).to(
+            vectors.device
+        )
+        return vectors[torch.argsort(order)]  # back to input order; a gather, so grads flow
+
+    def encode_queries(self, texts: list[str], batch_size: int = 32) -> torch.Tensor:
+        """Query vectors [n, d] in input order, under the caller's grad mode."""
+        return self._encode(texts, "query", batch_size)
+
+    def encode_docs(self, texts: list[str], batch_size: int = 32) -> torch.Tensor:
+        """Passage vectors [n, d] in input order, under the caller's grad mode."""
+        return self._encode(texts, "doc", batch_size)
+
+    def score_pairs(
+        self, queries: list[str], docs: list[str], batch_size: int = 32
+    ) -> torch.Tensor:
+        check_pairs(queries, docs)
+        return self.scores(
+            self.encode_queries(queries, batch_size), self.encode_docs(docs, batch_size)
+        )
+
+    def export_module(self, kind: ExportKind) -> nn.Module:
+        self._check_kind(kind)
+        return _DotEncoder(self)
+
+
+class _DotEncoder(nn.Module):
+    def __init__(self, ranker: DotRanker) -> None:
+        super().__init__()
+        self.ranker = ranker
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.ranker.forward_encode(input_ids, attention_mask)

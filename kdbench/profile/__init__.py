@@ -1,0 +1,24 @@
+"""`kdbench profile`: query latency, memory and throughput per backend, behind a parity gate.
+
+Light on import: `run_profile` loads torch and the backends only when called, so the CLI
+and `kdbench run` can import this package freely.
+
+    from kdbench.profile import ProfileConfig, run_profile
+    result = run_profile(ProfileConfig(model="all-MiniLM-L6-v2", arch="dot", scenario="index",
+                                       backends=(("eager", None), ("onnx", None))))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kdbench.profile.config import ProfileConfig
+
+__all__ = ["ProfileConfig", "run_profile"]
+
+
+def run_profile(config: ProfileConfig, log: Any = None) -> dict[str, Any]:
+    """Profile per `config`; returns the `profile` result dict (not yet saved)."""
+    from kdbench.profile.runner import run_profile as run
+
+    return run(config, log)

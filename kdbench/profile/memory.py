@@ -1,0 +1,135 @@
+"""Memory and energy trackers: host peak RSS, PyTorch's CUDA allocator, NVML device and process.
+
+Each tracker is started before a cell's timing loop and read after it; anything the machine
+cannot tell (no GPU, no NVML, a kernel without resettable peak RSS) is recorded as null with
+the reason, never guessed.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from pathlib import Path
+from typing import Any
+
+_KIB = 1024
+_MIB = 2**20
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Linux resets VmHWM (peak RSS) when "5" is written to clear_refs (kernel >= 4.0)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+class HostMemory:
+    """Peak resident set size of this process over a cell."""
+
+    def start(self) -> None:
+        self._reset = _reset_peak_rss()
+
+    def read(self) -> dict[str, Any]:
+        peak_kib = _status_kib("VmHWM")
+        since = "cell start" if self._reset and peak_kib is not None else "process start"
+        if peak_kib is None:
+            # ru_maxrss is KiB on Linux, the process's lifetime peak
+            peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss_kib = _status_kib("VmRSS")
+        return {
+            "host_peak_rss_mib": round(peak_kib * _KIB / _MIB, 1),
+            "host_peak_rss_since": since,
+            "host_rss_mib": round(rss_kib * _KIB / _MIB, 1) if rss_kib is not None else None,
+        }
+
+
+class CudaMemory:
+    """PyTorch's allocator peaks, NVML device/process memory and the NVML energy counter."""
+
+    def __init__(self, device_index: int = 0) -> None:
+        import torch
+
+        self.torch = torch
+        self.device_index = device_index
+        self.nvml: Any = None
+        self.handle: Any = None
+        self.nvml_reason: str | None = None
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self.nvml = pynvml
+            self.handle = self._nvml_handle()
+        except Exception as exc:  # no driver, no library, or a device NVML cannot map
+            self.nvml_reason = f"NVML unavailable: {exc}"
+        self._energy_start_mj: int | None = None
+
+    def _nvml_handle(self) -> Any:
+        # NVML numbers devices physically; CUDA_VISIBLE_DEVICES may renumber them for torch,
+        # so match by UUID where torch exposes it.
+        uuid = getattr(self.torch.cuda.get_device_properties(self.device_index), "uuid", None)
+        if uuid is not None:
+            try:
+                return self.nvml.nvmlDeviceGetHandleByUUID(f"GPU-{uuid}")
+            except Exception:
+                pass
+        return self.nvml.nvmlDeviceGetHandleByIndex(self.device_index)
+
+    def start(self) -> None:
+        self.torch.cuda.synchronize(self.device_index)
+        self.torch.cuda.reset_peak_memory_stats(self.device_index)
+        self._energy_start_mj = self._energy_mj()
+
+    def _energy_mj(self) -> int | None:
+        if self.handle is None:
+            return None
+        try:
+            return int(self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle))
+        except Exception:  # pre-Volta GPUs have no energy counter
+            return None
+
+    def read(self, items: int) -> dict[str, Any]:
+        """Memory after the loop; energy per item over the `items` processed since start()."""
+        torch = self.torch
+        torch.cuda.synchronize(self.device_index)
+        record: dict[str, Any] = {
+            "torch_peak_allocated_mib": round(
+                torch.cuda.max_memory_allocated(self.device_index) / _MIB, 1
+            ),
+            "torch_peak_reserved_mib": round(
+                torch.cuda.max_memory_reserved(self.device_index) / _MIB, 1
+            ),
+            "nvml_device_used_mib": None,
+            "nvml_process_used_mib": None,
+            "energy_j_per_item": None,
+        }
+        if self.handle is None:
+            record["nvml_reason"] = self.nvml_reason
+            return record
+        try:
+            record["nvml_device_used_mib"] = round(
+                self.nvml.nvmlDeviceGetMemoryInfo(self.handle).used / _MIB, 1
+            )
+            for process in self.nvml.nvmlDeviceGetComputeRunningProcesses(self.handle):
+                if process.pid == os.getpid() and process.usedGpuMemory is not None:
+                    record["nvml_process_used_mib"] = round(process.usedGpuMemory / _MIB, 1)
+        except Exception as exc:
+            record["nvml_reason"] = f"NVML query failed: {exc}"
+        end_mj = self._energy_mj()
+        if end_mj is not None and self._energy_start_mj is not None and items > 0:
+            record["energy_j_per_item"] = (end_mj - self._energy_start_mj) / 1000 / items
+        elif end_mj is None:
+            record["energy_reason"] = "this GPU has no NVML energy counter"
+        return record

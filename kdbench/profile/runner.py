@@ -1,0 +1,358 @@
+"""`run_profile(config) -> result`: parity gate, then interleaved timing of every cell.
+
+Order of work: check every backend is available (before anything is loaded or written),
+load the model and texts, compute eager fp32 reference scores, gate each backend on them,
+then time cell by cell with the backends interleaved inside each cell, so a slow drift of
+the shared machine hits all backends alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from kdbench.backends import BACKENDS, BackendOptions, Runner
+from kdbench.backends.base import Backend
+from kdbench.errors import UserError
+from kdbench.profile import parity as parity_gate
+from kdbench.profile.config import DEFAULT_SCENARIO, SCENARIOS, ProfileConfig
+from kdbench.profile.flops import encoder_flops, encoder_shape, measure_peak_flops
+from kdbench.profile.inputs import load_inputs
+from kdbench.profile.memory import CudaMemory, HostMemory
+from kdbench.profile.scenarios import Cell, Scenario, build_scenario
+from kdbench.profile.stats import sample_warnings, summarize_ms
+from kdbench.profile.timer import Budget, measure
+
+Log = Callable[[str], None]
+
+UNITS = {
+    "latency_ms": "milliseconds per timed call (one batch; rerank: one query with its k candidates)",
+    "samples_ns": "nanoseconds, raw, in call order",
+    "throughput.items_per_s": "items (throughput.item) per second = items per call / mean latency",
+    "memory.*_mib": "MiB (2^20 bytes)",
+    "memory.energy_j_per_item": "joules per item (NVML energy counter, warm-up calls included)",
+    "flops.*": "FLOP (2 per multiply-add) and FLOP/s",
+    "parity.max_abs_diff": "absolute score difference vs eager fp32",
+}
+
+
+def check_available(config: ProfileConfig) -> None:
+    """Every requested backend can run here: else one UserError line, before any work."""
+    for name, precision in config.variants():
+        info = BACKENDS[name]
+        info.require(config.device)
+        reason = info.supports(config.arch or "dot", config.device, precision)
+        if reason is not None:
+            raise UserError(f"--backend {name} --precision {precision}: {reason}")
+    if config.compile and not any(name == "eager" for name, _ in config.variants()):
+        raise UserError("--compile applies to the eager backend; add eager to --backend")
+
+
+def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]:
+    """Profile `config` and return the `profile` result (see kdbench.results)."""
+    say = log or (lambda message: None)
+    check_available(config)
+    from kdbench.env import collect_environment
+    from kdbench.models import load_model
+    from kdbench.results import new_result
+
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    threads = torch.get_num_threads()
+    torch.manual_seed(config.seed)
+
+    say(f"loading {config.model}")
+    ranker = load_model(config.model, config.arch, device=config.device)
+    scenario_name = config.scenario or DEFAULT_SCENARIO[ranker.arch]
+    if ranker.arch not in SCENARIOS[scenario_name]:
+        raise UserError(
+            f"--scenario {scenario_name} does not apply to {ranker.arch} models "
+            f"(it is for {', '.join(SCENARIOS[scenario_name])})"
+        )
+    for name, precision in config.variants():
+        reason = BACKENDS[name].supports(ranker.arch, config.device, precision)
+        if reason is not None:
+            raise UserError(f"--backend {name}: {reason}")
+    inputs = load_inputs(
+        config.data,
+        config.split,
+        passages=max(*(config.batch_sizes or (128,)), *config.depths),
+        parity_queries=config.parity_queries,
+        parity_depth=config.parity_depth,
+        index_size=config.index_size,
+        tokenizer=ranker.tokenizer,
+        seed=config.seed,
+    )
+    if not inputs.pools:
+        raise UserError(
+            f"--data {config.data}: no parity query has candidates; check the collection"
+        )
+    scenario = build_scenario(scenario_name, ranker, inputs, config)
+    shapes = scenario.shapes()
+    example = scenario.example()
+
+    say("reference scores (eager fp32)")
+    reference_runner = _backend("eager", "fp32", config, threads).prepare(
+        ranker, scenario.timed_kind, shapes, example
+    )
+    reference = scenario.parity_scores(reference_runner)
+    probe_inputs = {name: tensor.to(scenario.device) for name, tensor in example.items()}
+    with torch.inference_mode():
+        reference_probe = reference_runner(probe_inputs).float().cpu().numpy()
+    qids = [pool.qid for pool in inputs.pools]
+    doc_ids = [pool.doc_ids for pool in inputs.pools]
+
+    variants: list[dict[str, Any]] = []
+    for name, precision in config.variants():
+        label = f"{name}:{precision}"
+        say(f"{label}: preparing and checking parity")
+        backend = _backend(name, precision, config, threads)
+        variant: dict[str, Any] = {
+            "backend": name,
+            "precision": precision,
+            "runner": None,
+            "error": None,
+        }
+        try:
+            runner = backend.prepare(ranker, scenario.timed_kind, shapes, example)
+            with torch.inference_mode():
+                probe = runner(probe_inputs).float().cpu().numpy()
+            report = parity_gate.compare(
+                reference,
+                scenario.parity_scores(runner),
+                precision,
+                qids=qids,
+                doc_ids=doc_ids,
+                qrels=inputs.qrels,
+                probe=(reference_probe, probe),
+            )
+        except UserError:
+            raise
+        except Exception as exc:  # one broken backend must not lose the others' numbers
+            variant["error"] = f"{type(exc).__name__}: {exc}"
+            report = {"passed": False, "failures": [variant["error"]]}
+            say(f"{label}: failed to prepare: {variant['error']}")
+        else:
+            if report["passed"]:
+                variant["runner"] = runner
+            else:
+                say(f"{label}: parity FAILED ({'; '.join(report['failures'])}); not timed")
+        variant["parity"] = report
+        variant["info"] = backend.describe()
+        variants.append(variant)
+
+    budget = Budget(
+        warmup=config.warmup,
+        warmup_s=config.warmup_s,
+        min_samples=config.min_samples,
+        min_duration_s=config.min_duration_s,
+        max_duration_s=config.max_duration_s,
+        max_samples=max(100_000, config.min_samples),
+    )
+    peaks: dict[str, float] = {}
+    entries = []
+    for cell in scenario.cells:
+        for variant in variants:
+            entry = _entry_head(variant, ranker.arch, scenario, cell)
+            if variant["runner"] is None:
+                entry["status"] = "error" if variant["error"] else "failed_parity"
+            else:
+                say(
+                    f"{variant['backend']}:{variant['precision']} batch {cell.batch_size} seq {cell.seq_len}"
+                    + (f" depth {cell.depth}" if cell.depth else "")
+                )
+                entry.update(_measure_cell(scenario, cell, variant, budget, ranker, peaks))
+            entries.append(entry)
+    _add_speedups(entries)
+
+    environment = collect_environment()
+    environment["threads"] = {
+        "torch_intra_op": threads,
+        "onnxruntime_intra_op": threads,
+        "onnxruntime_inter_op": 1,
+    }
+    environment["peak_flops_measured"] = peaks
+    result = new_result(
+        "profile",
+        {**config.to_dict(), "scenario": scenario_name, "arch": ranker.arch},
+        environment=environment,
+    )
+    result["units"] = UNITS
+    result["model"] = {
+        "source": config.model,
+        "arch": ranker.arch,
+        "spec": ranker.spec.to_dict(),
+        "parameters": ranker.num_parameters(),
+    }
+    result["inputs"] = inputs.source
+    result["backends"] = {f"{v['backend']}:{v['precision']}": v["info"] for v in variants}
+    result["results"] = entries
+    return result
+
+
+def _backend(name: str, precision: str, config: ProfileConfig, threads: int) -> Backend:
+    options = BackendOptions(
+        device=config.device,
+        precision=precision,
+        threads=threads,
+        compile=config.compile and name == "eager",
+        cache_dir=config.cache_dir,
+        opset=config.opset,
+        onnx_provider=config.onnx_provider,
+        onnx_fusion=config.onnx_fusion,
+        onnx_model=config.onnx_model,
+    )
+    return BACKENDS[name].resolve()(options)
+
+
+def _entry_head(
+    variant: dict[str, Any], arch: str, scenario: Scenario, cell: Cell
+) -> dict[str, Any]:
+    return {
+        "backend": variant["backend"],
+        "precision": variant["precision"],
+        "arch": arch,
+        "scenario": scenario.name,
+        "batch_size": cell.batch_size,
+        "seq_len": cell.seq_len,
+        "depth": cell.depth,
+        "status": "ok",
+        "latency_ms": None,
+        "throughput": None,
+        "memory": None,
+        "parity": variant["parity"],
+        "error": variant["error"],
+    }
+
+
+def _measure_cell(
+    scenario: Scenario,
+    cell: Cell,
+    variant: dict[str, Any],
+    budget: Budget,
+    ranker: Any,
+    peaks: dict[str, float],
+) -> dict[str, Any]:
+    runner: Runner = variant["runner"]
+    workload = scenario.workload(cell, runner)
+    cuda = scenario.device.type == "cuda"
+    sync = torch.cuda.synchronize if cuda else None
+    host = HostMemory()
+    device_memory = CudaMemory(scenario.device.index or 0) if cuda else None
+    host.start()
+    if device_memory is not None:
+        device_memory.start()
+    samples = measure([stage for _, stage in workload.stages], workload.first_input, budget, sync)
+    memory = host.read()
+    calls = samples.warmup_calls + len(samples.total)
+    if device_memory is not None:
+        memory.update(device_memory.read(workload.items * calls))
+
+    # tokenisation runs on the CPU whatever the device: a short budget suffices
+    token_budget = Budget(
+        warmup=1,
+        warmup_s=0.0,
+        min_samples=min(64, budget.min_samples),
+        min_duration_s=0.0,
+        max_duration_s=min(10.0, budget.max_duration_s),
+    )
+    tokenize = measure([lambda _: workload.tokenize()], None, token_budget)
+
+    total = summarize_ms(samples.total)
+    stages = {
+        name: summarize_ms(values)
+        for (name, _), values in zip(workload.stages, samples.stages, strict=True)
+    }
+    stages["tokenize"] = summarize_ms(tokenize.total)
+    mean_s = float(total["mean"]) / 1e3
+    model_s = float(stages[workload.model_stage]["p50"]) / 1e3
+    return {
+        "latency_ms": total,
+        "stages": stages,
+        "throughput": {
+            "items_per_s": workload.items / mean_s,
+            "item": scenario.item,
+            "tokens_per_s": sum(b * s for b, s in workload.model_calls) / mean_s,
+        },
+        "memory": memory,
+        "flops": _flops(
+            workload.model_calls, model_s, ranker, scenario.device, variant["precision"], peaks
+        ),
+        "samples_ns": {
+            "total": samples.total,
+            **{
+                name: values
+                for (name, _), values in zip(workload.stages, samples.stages, strict=True)
+            },
+            "tokenize": tokenize.total,
+        },
+        "timing": {
+            "warmup_calls": samples.warmup_calls,
+            "duration_s": samples.duration_s,
+            "stopped_by": samples.stopped_by,
+            "synchronize": "torch.cuda.synchronize after each stage" if cuda else None,
+        },
+        "warnings": sample_warnings(len(samples.total), float(total["cv"]))
+        + (
+            [
+                f"stopped at --max-duration {budget.max_duration_s:g}s before --min-samples {budget.min_samples}"
+            ]
+            if samples.stopped_by == "max_duration"
+            else []
+        ),
+    }
+
+
+_PEAK_DTYPES = {
+    "fp32": torch.float32,
+    "fp16": torch.float16,
+    "bf16": torch.bfloat16,
+    "int8": torch.float16,
+}
+
+
+def _flops(
+    calls: list[tuple[int, int]],
+    model_s: float,
+    ranker: Any,
+    device: torch.device,
+    precision: str,
+    peaks: dict[str, float],
+) -> dict[str, Any] | None:
+    shape = encoder_shape(ranker)
+    if shape is None or model_s <= 0:
+        return None
+    per_call = sum(encoder_flops(b, s, **shape) for b, s in calls)
+    # the peak of the dtype the matmuls run in; on the CPU (and for int8) fp32's is the yardstick
+    dtype = torch.float32 if device.type == "cpu" else _PEAK_DTYPES[precision]
+    key = f"{device}:{str(dtype).removeprefix('torch.')}"
+    if key not in peaks:
+        peaks[key] = measure_peak_flops(str(device), dtype)
+    achieved = per_call / model_s
+    return {
+        "per_call": per_call,
+        "achieved_per_s": achieved,
+        "peak_per_s": peaks[key],
+        "fraction_of_peak": achieved / peaks[key],
+        "peak_from": f"best of 5 matmuls, {key}",
+    }
+
+
+def _add_speedups(entries: list[dict[str, Any]]) -> None:
+    """Each timed entry's speed relative to eager fp32 on the same cell (same run, same inputs)."""
+    baseline = {
+        (e["batch_size"], e["seq_len"], e["depth"]): e
+        for e in entries
+        if e["backend"] == "eager" and e["precision"] == "fp32" and e["latency_ms"] is not None
+    }
+    for entry in entries:
+        base = baseline.get((entry["batch_size"], entry["seq_len"], entry["depth"]))
+        if entry["latency_ms"] is None or base is None:
+            continue
+        entry["vs_eager_fp32"] = {
+            "throughput_ratio": entry["throughput"]["items_per_s"]
+            / base["throughput"]["items_per_s"],
+            "p50_ratio": base["latency_ms"]["p50"] / entry["latency_ms"]["p50"],
+        }

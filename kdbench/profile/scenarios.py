@@ -1,0 +1,398 @@
+"""Scenarios that mirror query-time cost per architecture, on real text.
+
+- `index` (dot, colbert): encode a batch of passages; items are passages.
+- `query` (dot): encode the query batch, then search a pre-encoded index (exact; faiss if
+  installed); `encode` and `search` are timed apart and together.
+- `rerank` (cat): score a query's k candidates in forward batches of `batch_size` pairs;
+  (colbert): encode the query, then MaxSim over the k candidates' cached term vectors.
+
+Every timed input is padded to exactly `seq_len` tokens, so a cell is one shape (one
+warm-up, one TensorRT profile point) and backends see identical inputs. Only the timed
+module runs on the backend under test; what a system computes offline (the index, cached
+term vectors, the query side of `index`) is computed once with eager fp32, and the parity
+gate compares the scenario's scores with the backend's part swapped in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.util
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from kdbench.backends.base import Runner, ShapeRange
+from kdbench.errors import UserError
+from kdbench.models.base import ExportKind, Ranker
+from kdbench.profile.config import ProfileConfig
+from kdbench.profile.inputs import ProfileInputs
+from kdbench.profile.timer import Stage
+
+
+@dataclass(frozen=True)
+class Cell:
+    batch_size: int
+    seq_len: int
+    depth: int | None = None
+
+
+@dataclass
+class Workload:
+    """One cell's timed call, as a chain of named stages."""
+
+    stages: list[tuple[str, Stage]]
+    first_input: Any
+    items: int  # queries or passages per call
+    model_stage: str  # the stage whose time the model's FLOPs are divided by
+    model_calls: list[tuple[int, int]]  # (batch, seq) of each model call per sample
+    tokenize: Callable[[], Any]  # the cell's tokenisation, timed separately
+
+
+@contextlib.contextmanager
+def _max_lengths(
+    ranker: Ranker, query_len: int | None = None, doc_len: int | None = None
+) -> Iterator[None]:
+    """Tokenize with other truncation lengths, restoring the ranker's spec afterwards."""
+    original = ranker.spec
+    ranker.spec = dataclasses.replace(
+        original,
+        max_query_len=query_len or original.max_query_len,
+        max_doc_len=doc_len or original.max_doc_len,
+    )
+    try:
+        yield
+    finally:
+        ranker.spec = original
+
+
+def fixed_batch(
+    ranker: Ranker,
+    kind: ExportKind,
+    texts: list[str],
+    seq_len: int,
+    pair_docs: list[str] | None = None,
+) -> dict[str, torch.Tensor]:
+    """The ranker's own tokenisation of `texts`, truncated to fit and padded to exactly `seq_len`."""
+    if kind == "query":
+        augment = ranker.spec.query_augment if ranker.arch == "colbert" else 0
+        if seq_len - augment < 3:
+            raise UserError(
+                f"--seq-len {seq_len}: too short for {ranker.arch} queries (need at least {augment + 3} tokens)"
+            )
+        lengths = {"query_len": seq_len - augment}
+    elif kind == "doc":
+        if seq_len < 3:
+            raise UserError(f"--seq-len {seq_len}: passages need at least 3 tokens")
+        lengths = {"doc_len": seq_len}
+    else:
+        if seq_len < 6:
+            raise UserError(f"--seq-len {seq_len}: cat pairs need at least 6 tokens")
+        query_len = min(ranker.spec.max_query_len, seq_len // 2)
+        lengths = {"query_len": query_len, "doc_len": seq_len - query_len}
+    with _max_lengths(ranker, **lengths):
+        inputs = ranker.tokenize(list(texts), kind, pair_docs)
+    width = inputs["input_ids"].shape[1]
+    pad = {"input_ids": ranker.tokenizer.pad_token_id}
+    return {
+        name: F.pad(tensor, (0, seq_len - width), value=pad.get(name, 0))
+        for name, tensor in inputs.items()
+    }
+
+
+def _to(inputs: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {name: tensor.to(device) for name, tensor in inputs.items()}
+
+
+class Scenario:
+    name: ClassVar[str]
+    item: ClassVar[str]  # what throughput counts
+    timed_kind: ClassVar[ExportKind]
+    default_batch: ClassVar[int]
+    default_seq: ClassVar[int]
+    uses_depth: ClassVar[bool] = False
+
+    def __init__(self, ranker: Ranker, inputs: ProfileInputs, config: ProfileConfig) -> None:
+        # Any: scenarios call the architecture's own methods (encode_docs, scores, dim)
+        self.ranker: Any = ranker
+        self.inputs = inputs
+        self.config = config
+        self.device = torch.device(config.device)
+        self.doc_len = config.doc_len or ranker.spec.max_doc_len
+        batches = config.batch_sizes or (self.default_batch,)
+        seqs = config.seq_lens or (self.default_seq,)
+        depths: tuple[int | None, ...] = config.depths if self.uses_depth else (None,)
+        self.cells = [Cell(b, s, d) for d in depths for s in seqs for b in batches]
+        self.parity_seq = max(seqs)
+        self.parity_batch = max(batches)
+
+    # -- shapes ------------------------------------------------------------------------------
+    def shapes(self) -> ShapeRange:
+        """Every (batch, seq) the timed module sees: cells, parity batches (any size up to the max)."""
+        points = [(min(c.batch_size, c.depth or c.batch_size), c.seq_len) for c in self.cells]
+        points.append((1, self.parity_seq))
+        largest = max(self.cells, key=lambda c: (c.batch_size, c.seq_len))
+        return ShapeRange.covering(
+            [*points, (self.parity_batch, self.parity_seq)], (largest.batch_size, largest.seq_len)
+        )
+
+    def example(self) -> dict[str, torch.Tensor]:
+        """A padded batch of real text (one short, one long) for ONNX export."""
+        query = self.inputs.queries[0]
+        short = " ".join(query.split()[:3])
+        passage = self.inputs.passages[0]
+        if self.timed_kind == "pair":
+            return fixed_batch(
+                self.ranker, "pair", [query, query], self.parity_seq, [short, passage]
+            )
+        texts = [short, query] if self.timed_kind == "query" else [short, passage]
+        return fixed_batch(self.ranker, self.timed_kind, texts, self.parity_seq)
+
+    # -- the architecture's part --------------------------------------------------------------
+    def parity_scores(self, runner: Runner) -> list[np.ndarray]:
+        """Each parity pool's candidate scores with `runner` computing the timed part."""
+        raise NotImplementedError
+
+    def workload(self, cell: Cell, runner: Runner) -> Workload:
+        raise NotImplementedError
+
+    # -- helpers -----------------------------------------------------------------------------
+    def run_batched(
+        self, runner: Runner, kind: ExportKind, texts: list[str], pair_docs: list[str] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(outputs as fp32, attention masks) over `texts` in parity batches at the parity length."""
+        outputs, masks = [], []
+        for start in range(0, len(texts), self.parity_batch):
+            stop = start + self.parity_batch
+            batch = fixed_batch(
+                self.ranker,
+                kind,
+                texts[start:stop],
+                self.parity_seq,
+                pair_docs[start:stop] if pair_docs is not None else None,
+            )
+            outputs.append(runner(_to(batch, self.device)).float().to(self.device))
+            masks.append(batch["attention_mask"].to(self.device))
+        return torch.cat(outputs), torch.cat(masks)
+
+    @torch.inference_mode()
+    def eager_docs(self, texts: list[str]) -> Any:
+        """Passages encoded offline (eager fp32) at --doc-len, in input order."""
+        with _max_lengths(self.ranker, doc_len=self.doc_len):
+            return self.ranker.encode_docs(texts, batch_size=32)
+
+
+class IndexScenario(Scenario):
+    name = "index"
+    item = "passage"
+    timed_kind = "doc"
+    default_batch = 32
+    default_seq = 128
+
+    @torch.inference_mode()
+    def parity_scores(self, runner: Runner) -> list[np.ndarray]:
+        pools = self.inputs.pools
+        texts = sorted({text for pool in pools for text in pool.docs})
+        row = {text: index for index, text in enumerate(texts)}
+        vectors, masks = self.run_batched(runner, "doc", texts)
+        queries = self.ranker.encode_queries([pool.query for pool in pools])
+        scores = []
+        for index, pool in enumerate(pools):
+            rows = torch.tensor([row[text] for text in pool.docs], device=self.device)
+            if self.ranker.arch == "colbert":
+                q_vecs, q_mask = queries
+                values = self.ranker.scores(
+                    q_vecs[index], q_mask[index], vectors[rows], masks[rows]
+                )
+            else:
+                docs = vectors[rows]
+                values = self.ranker.scores(queries[index].expand_as(docs), docs)
+            scores.append(values.float().cpu().numpy())
+        return scores
+
+    def workload(self, cell: Cell, runner: Runner) -> Workload:
+        texts = self.inputs.passages[: cell.batch_size]
+        batch = _to(fixed_batch(self.ranker, "doc", texts, cell.seq_len), self.device)
+        return Workload(
+            stages=[("encode", runner)],
+            first_input=batch,
+            items=cell.batch_size,
+            model_stage="encode",
+            model_calls=[(cell.batch_size, cell.seq_len)],
+            tokenize=lambda: fixed_batch(self.ranker, "doc", texts, cell.seq_len),
+        )
+
+
+class QueryScenario(Scenario):
+    name = "query"
+    item = "query"
+    timed_kind = "query"
+    default_batch = 1
+    default_seq = 32
+    uses_depth = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._index: torch.Tensor | None = None
+        self._pool_docs: list[torch.Tensor] | None = None
+        self.search_backend = "faiss" if importlib.util.find_spec("faiss") is not None else "torch"
+
+    @torch.inference_mode()
+    def index(self) -> torch.Tensor:
+        """The pre-encoded passages [N, d] on the device (eager fp32, or random without --data)."""
+        if self._index is None:
+            if self.inputs.index_passages is None:
+                generator = torch.Generator().manual_seed(self.config.seed)
+                vectors = torch.randn(self.inputs.index_size, self.ranker.dim, generator=generator)
+                self._index = vectors.to(self.device)
+            else:
+                parts = [self.eager_docs(texts) for texts in self.inputs.index_passages(256)]
+                self._index = torch.cat(parts).float().to(self.device)
+        return self._index
+
+    def parity_scores(self, runner: Runner) -> list[np.ndarray]:
+        pools = self.inputs.pools
+        if self._pool_docs is None:
+            self._pool_docs = [self.eager_docs(pool.docs).float() for pool in pools]
+        with torch.inference_mode():
+            queries, _ = self.run_batched(runner, "query", [pool.query for pool in pools])
+            return [
+                self.ranker.scores(queries[index].expand_as(docs), docs).float().cpu().numpy()
+                for index, docs in enumerate(self._pool_docs)
+            ]
+
+    def workload(self, cell: Cell, runner: Runner) -> Workload:
+        from kdbench.evaluate.dense import exact_search
+
+        texts = self.inputs.queries[: cell.batch_size]
+        batch = _to(fixed_batch(self.ranker, "query", texts, cell.seq_len), self.device)
+        index = self.index()
+        depth = min(cell.depth or 100, index.shape[0])
+        backend = self.search_backend
+
+        def search(queries: torch.Tensor) -> Any:
+            return exact_search(queries.float(), index, depth, backend=backend)
+
+        return Workload(
+            stages=[("encode", runner), ("search", search)],
+            first_input=batch,
+            items=cell.batch_size,
+            model_stage="encode",
+            model_calls=[(cell.batch_size, cell.seq_len)],
+            tokenize=lambda: fixed_batch(self.ranker, "query", texts, cell.seq_len),
+        )
+
+
+class CatRerankScenario(Scenario):
+    name = "rerank"
+    item = "query"
+    timed_kind = "pair"
+    default_batch = 100
+    default_seq = 256
+    uses_depth = True
+
+    def parity_scores(self, runner: Runner) -> list[np.ndarray]:
+        scores = []
+        with torch.inference_mode():
+            for pool in self.inputs.pools:
+                values, _ = self.run_batched(
+                    runner, "pair", [pool.query] * len(pool.docs), pool.docs
+                )
+                scores.append(values.cpu().numpy())
+        return scores
+
+    def workload(self, cell: Cell, runner: Runner) -> Workload:
+        depth = cell.depth or 100
+        query, docs = self.inputs.queries[0], self.inputs.passages[:depth]
+        pairs = _to(
+            fixed_batch(self.ranker, "pair", [query] * depth, cell.seq_len, docs), self.device
+        )
+        chunks = [
+            {name: tensor[start : start + cell.batch_size] for name, tensor in pairs.items()}
+            for start in range(0, depth, cell.batch_size)
+        ]
+
+        def rerank(_: Any) -> torch.Tensor:
+            scores = torch.cat([runner(chunk) for chunk in chunks])
+            return torch.argsort(scores, descending=True)
+
+        return Workload(
+            stages=[("score", rerank)],
+            first_input=None,
+            items=1,
+            model_stage="score",
+            model_calls=[(chunk["input_ids"].shape[0], cell.seq_len) for chunk in chunks],
+            tokenize=lambda: fixed_batch(self.ranker, "pair", [query] * depth, cell.seq_len, docs),
+        )
+
+
+class ColbertRerankScenario(Scenario):
+    name = "rerank"
+    item = "query"
+    timed_kind = "query"
+    default_batch = 1
+    default_seq = 32
+    uses_depth = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pool_docs: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self._cached: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def parity_scores(self, runner: Runner) -> list[np.ndarray]:
+        pools = self.inputs.pools
+        if self._pool_docs is None:
+            self._pool_docs = [self.eager_docs(pool.docs) for pool in pools]
+        with torch.inference_mode():
+            vectors, masks = self.run_batched(runner, "query", [pool.query for pool in pools])
+            return [
+                self.ranker.scores(vectors[index], masks[index], d_vecs.float(), d_mask)
+                .float()
+                .cpu()
+                .numpy()
+                for index, (d_vecs, d_mask) in enumerate(self._pool_docs)
+            ]
+
+    def workload(self, cell: Cell, runner: Runner) -> Workload:
+        depth = cell.depth or 100
+        if depth not in self._cached:
+            d_vecs, d_mask = self.eager_docs(self.inputs.passages[:depth])
+            self._cached[depth] = (d_vecs.float(), d_mask)
+        d_vecs, d_mask = self._cached[depth]
+        texts = self.inputs.queries[: cell.batch_size]
+        batch = _to(fixed_batch(self.ranker, "query", texts, cell.seq_len), self.device)
+        q_mask = batch["attention_mask"]
+        ranker = self.ranker
+
+        def maxsim(q_vecs: torch.Tensor) -> list[torch.Tensor]:
+            q_vecs = q_vecs.to(d_vecs.dtype)
+            return [
+                torch.argsort(ranker.scores(q_vecs[i], q_mask[i], d_vecs, d_mask), descending=True)
+                for i in range(q_vecs.shape[0])
+            ]
+
+        return Workload(
+            stages=[("encode", runner), ("maxsim", maxsim)],
+            first_input=batch,
+            items=cell.batch_size,
+            model_stage="encode",
+            model_calls=[(cell.batch_size, cell.seq_len)],
+            tokenize=lambda: fixed_batch(self.ranker, "query", texts, cell.seq_len),
+        )
+
+
+def build_scenario(
+    name: str, ranker: Ranker, inputs: ProfileInputs, config: ProfileConfig
+) -> Scenario:
+    classes: dict[tuple[str, str], type[Scenario]] = {
+        ("index", "dot"): IndexScenario,
+        ("index", "colbert"): IndexScenario,
+        ("query", "dot"): QueryScenario,
+        ("rerank", "cat"): CatRerankScenario,
+        ("rerank", "colbert"): ColbertRerankScenario,
+    }
+    return classes[(name, ranker.arch)](ranker, inputs, config)

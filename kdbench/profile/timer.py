@@ -1,0 +1,104 @@
+"""The timing loop: warm-up, then raw per-stage samples until the budget is met.
+
+A timed call is a chain of stages (e.g. encode the query, then search the index); each
+stage gets the previous stage's output. On a GPU `sync` (torch.cuda.synchronize) runs after
+every stage so a sample covers the work, not only its launch. The loop does nothing else
+per sample but read the clock and append, so its own cost stays far below the call's
+(benchmarks/test_bench_profile_overhead.py checks it against a bare loop).
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Stage = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long to warm up and how many samples to take for one cell."""
+
+    warmup: int = 5  # calls before timing, at least
+    warmup_s: float = 0.5  # ...and at least this long (lazy init, allocator, caches)
+    min_samples: int = 662  # enough for p99 (MLPerf)
+    min_duration_s: float = 5.0  # and at least this long, so slow drift shows in the samples
+    max_duration_s: float = 120.0  # stop here even if min_samples is not reached (reported)
+    max_samples: int = 100_000  # bounds memory on microsecond calls
+
+    def __post_init__(self) -> None:
+        if self.warmup < 0 or self.min_samples < 1 or self.max_samples < self.min_samples:
+            raise ValueError(f"invalid timing budget {self}")
+        if self.max_duration_s < self.min_duration_s:
+            raise ValueError(
+                f"max_duration_s {self.max_duration_s} < min_duration_s {self.min_duration_s}"
+            )
+
+
+@dataclass
+class Samples:
+    """Raw nanosecond samples: one list per stage plus the whole chain."""
+
+    stages: list[list[int]]
+    total: list[int]
+    warmup_calls: int
+    duration_s: float
+    stopped_by: str  # "budget" | "max_duration" | "max_samples"
+
+
+def measure(
+    stages: Sequence[Stage],
+    first_input: Any,
+    budget: Budget,
+    sync: Callable[[], None] | None = None,
+) -> Samples:
+    """Run the chain `stages` on `first_input` repeatedly and keep every sample."""
+    clock = time.perf_counter_ns
+    warmup_calls = 0
+    warm_until = clock() + int(budget.warmup_s * 1e9)
+    while warmup_calls < budget.warmup or clock() < warm_until:
+        value = first_input
+        for stage in stages:
+            value = stage(value)
+        if sync is not None:
+            sync()
+        warmup_calls += 1
+
+    per_stage: list[list[int]] = [[] for _ in stages]
+    total: list[int] = []
+    marks = [0] * (len(stages) + 1)
+    min_end = int(budget.min_duration_s * 1e9)
+    max_end = int(budget.max_duration_s * 1e9)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # a collection inside a sample is the harness's noise, not the model's
+    try:
+        start = clock()
+        while True:
+            value = first_input
+            marks[0] = clock()
+            for index, stage in enumerate(stages):
+                value = stage(value)
+                if sync is not None:
+                    sync()
+                marks[index + 1] = clock()
+            for index, samples in enumerate(per_stage):
+                samples.append(marks[index + 1] - marks[index])
+            total.append(marks[-1] - marks[0])
+            elapsed = marks[-1] - start
+            n = len(total)
+            if n >= budget.min_samples and elapsed >= min_end:
+                stopped_by = "budget"
+                break
+            if elapsed >= max_end:
+                stopped_by = "max_duration"
+                break
+            if n >= budget.max_samples:
+                stopped_by = "max_samples"
+                break
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return Samples(per_stage, total, warmup_calls, (clock() - start) / 1e9, stopped_by)

@@ -1,0 +1,71 @@
+"""What a teacher teaches: pairwise accuracy and margin distributions, teacher beside student.
+
+A good re-ranker is not automatically a good teacher (issue 3): a teacher that orders fewer
+training triples correctly than the untrained student, or whose margins are on another scale,
+can make the student worse. These numbers make that visible before anyone reads test results.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+
+def pairwise_accuracy(margins: Sequence[float]) -> float:
+    """Share of triples the scorer orders correctly (positive above negative); a tie counts half.
+
+    >>> pairwise_accuracy([1.0, -0.5, 0.0, 2.0])
+    0.625
+    """
+    if not margins:
+        return float("nan")
+    return sum(1.0 if m > 0 else 0.5 if m == 0 else 0.0 for m in margins) / len(margins)
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def margin_stats(margins: Sequence[float]) -> dict[str, float]:
+    """Count, mean, standard deviation, mean |margin| and quantiles of positive-minus-negative margins.
+
+    >>> stats = margin_stats([1.0, 2.0, 3.0, 4.0, 5.0])
+    >>> stats["mean"], stats["std"], stats["p50"], stats["p05"]
+    (3.0, 1.4142135623730951, 3.0, 1.2)
+    """
+    if not margins:
+        return {"count": 0}
+    ordered = sorted(margins)
+    n = len(ordered)
+    mean = sum(ordered) / n
+    std = math.sqrt(sum((m - mean) ** 2 for m in ordered) / n)
+    stats = {"count": float(n), "mean": mean, "std": std, "mean_abs": sum(abs(m) for m in ordered) / n,
+             "min": ordered[0], "max": ordered[-1]}
+    for q in (0.05, 0.25, 0.5, 0.75, 0.95):
+        stats[f"p{round(q * 100):02d}"] = _quantile(ordered, q)
+    return stats
+
+
+def scorer_summary(margins: Sequence[float]) -> dict[str, Any]:
+    return {"pairwise_accuracy": pairwise_accuracy(margins), "margin": margin_stats(margins)}
+
+
+def compare_teacher_student(teacher: dict[str, Any], student: dict[str, Any]) -> dict[str, Any]:
+    """Warnings a user should see before trusting a teacher, from the two summaries."""
+    notes: list[str] = []
+    t_acc, s_acc = teacher.get("pairwise_accuracy"), student.get("pairwise_accuracy")
+    if isinstance(t_acc, float) and isinstance(s_acc, float) and t_acc < s_acc:
+        notes.append(f"the teacher orders fewer training triples correctly ({t_acc:.1%}) than the untrained "
+                     f"student ({s_acc:.1%}): it may teach the student to be worse")
+    t_std = teacher.get("margin", {}).get("std")
+    s_std = student.get("margin", {}).get("std")
+    ratio = t_std / s_std if t_std and s_std else None
+    if ratio is not None and not 1 / 3 <= ratio <= 3:
+        notes.append(f"teacher margins are {ratio:.2g}x the student's (std {t_std:.3g} vs {s_std:.3g}); "
+                     "set --score-scale or --learn-score-scale so the student can match them")
+    return {"margin_std_ratio": ratio, "warnings": notes}

@@ -1,0 +1,240 @@
+"""`kdbench teacher score`: score training triples with any scorer into the paper's teacher format.
+
+A teacher is a trained `cat`, any other ranker, or BM25 (`--model bm25`). Without `--triples`
+the triples are mined exactly as `kdbench train` mines them (same options, same seed), so the
+score file trains a student on the triples the teacher saw. Beside SCORES.tsv goes
+SCORES.tsv.json (a result of kind "teacher"): the teacher's pairwise accuracy on the triples,
+its margin distribution and its dev-slice nDCG@10, which `kdbench train` copies into the
+student's report.
+
+Cross-fitting (`--folds K`): a teacher trained on the triples it scores is over-confident on
+them. With K folds of the train queries, K teachers are trained from `--model`, each on K-1
+folds, and each scores only its held-out fold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kdbench.data.teacher_scores import ScoredTriple, write_teacher_scores
+from kdbench.data.triples import Triple, write_id_triples
+from kdbench.errors import UserError
+from kdbench.train.config import TrainConfig
+from kdbench.train.dataset import TrainingSet, load_training_set
+from kdbench.train.report import scorer_summary
+
+log = logging.getLogger("kdbench")
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    model: str                        # a model folder / hub id / kdbench checkpoint, or "bm25"
+    output: str                       # SCORES.tsv
+    arch: str | None = None
+    data: str | None = None
+    split: str = "train"
+    triples: str | None = None        # triples to score; None: mined from --data like `kdbench train`
+    # Mining and the dev slice: the same options and defaults as TrainConfig, so the triples match.
+    mine_depth: int = 50
+    triples_per_positive: int = 8
+    negatives_run: str | None = None
+    dev_queries: int = 50
+    validate_depth: int = 30
+    seed: int = 42
+    # Scoring.
+    batch_size: int = 64
+    max_query_len: int | None = None
+    max_doc_len: int | None = None
+    layers: int | None = None
+    device: str = "auto"
+    # Cross-fitting: train `folds` teachers from `model`, each scoring the fold it did not see.
+    folds: int = 0
+    fold_steps: int = 100
+    fold_loss: str = "ranknet"
+    fold_batch_size: int = 16
+    fold_learning_rate: float = 2e-5
+    fold_max_query_len: int = 32
+    fold_max_doc_len: int = 128
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        if self.folds == 1 or self.folds < 0:
+            raise UserError(f"--folds {self.folds}: use 0 (no cross-fitting) or at least 2")
+        if self.folds and self.model == "bm25":
+            raise UserError("--folds trains teachers; BM25 has nothing to train, drop --folds")
+        if self.folds and self.data is None:
+            raise UserError("--folds needs --data: fold teachers train on its train queries")
+        if self.batch_size < 1:
+            raise UserError(f"--batch-size must be at least 1, got {self.batch_size}")
+
+    def training_config(self, **changes: Any) -> TrainConfig:
+        """The TrainConfig whose triples and dev slice this teacher scores."""
+        base = TrainConfig(
+            model=self.model, output=str(self.output) + ".train", arch=self.arch, loss="ranknet", data=self.data,
+            split=self.split, triples=self.triples, mine_depth=self.mine_depth,
+            triples_per_positive=self.triples_per_positive, negatives_run=self.negatives_run,
+            dev_queries=self.dev_queries, validate_depth=self.validate_depth, seed=self.seed,
+        )
+        return dataclasses.replace(base, **changes)
+
+
+def _unique_pairs(triples: list[Triple]) -> list[tuple[str, str]]:
+    """Every (qid, doc) pair the triples need, once (a positive recurs in many triples)."""
+    seen: dict[tuple[str, str], None] = {}
+    for t in triples:
+        for doc in t.doc_ids:
+            seen.setdefault((t.qid, doc), None)
+    return list(seen)
+
+
+def _scored_rows(triples: list[Triple], pair_scores: dict[tuple[str, str], float]) -> list[ScoredTriple]:
+    return [ScoredTriple(t.qid, t.pos_id, neg, pair_scores[(t.qid, t.pos_id)], pair_scores[(t.qid, neg)])
+            for t in triples for neg in t.neg_ids]
+
+
+@torch.no_grad()
+def model_pair_scores(ranker: Any, training_set: TrainingSet, pairs: list[tuple[str, str]], batch_size: int,
+                      progress: Any = None) -> dict[tuple[str, str], float]:
+    """Model scores of (qid, doc) pairs, in batches of `batch_size`."""
+    ranker.eval()
+    scores: dict[tuple[str, str], float] = {}
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start:start + batch_size]
+        queries = [training_set.queries[q] for q, _ in chunk]
+        docs = training_set.docs.get_many([d for _, d in chunk])
+        values = ranker.score_pairs(queries, docs, batch_size=batch_size).float().cpu().tolist()
+        scores.update(zip(chunk, values, strict=True))
+        if progress is not None:
+            progress(len(chunk))
+    return scores
+
+
+def bm25_pair_scores(collection: Any, training_set: TrainingSet,
+                     pairs: list[tuple[str, str]]) -> dict[tuple[str, str], float]:
+    """BM25 scores of (qid, doc) pairs with the first stage `evaluate` uses (same analysis, same k1/b)."""
+    from kdbench.evaluate.bm25 import BM25
+
+    if collection is None:
+        raise UserError("--model bm25 needs --data: BM25 statistics come from the collection")
+    bm25 = BM25(collection.docs)
+    rows = {doc_id: row for row, doc_id in enumerate(bm25.doc_ids.tolist())}
+    by_query: dict[str, list[str]] = {}
+    for qid, doc in pairs:
+        by_query.setdefault(qid, []).append(doc)
+    scores: dict[tuple[str, str], float] = {}
+    for qid, docs in by_query.items():
+        tokens = bm25.tokenize([training_set.queries[qid]])[0]
+        all_scores = bm25.retriever.get_scores(tokens)
+        for doc in docs:
+            if doc not in rows:
+                raise UserError(f"passage {doc!r} is not in the BM25 index of --data; score with the collection "
+                                "the triples came from")
+            scores[(qid, doc)] = float(all_scores[rows[doc]])
+    return scores
+
+
+def _bm25_dev_metrics(training_set: TrainingSet) -> dict[str, float] | None:
+    if not training_set.dev_qids:
+        return None
+    from kdbench.evaluate.metrics import compute_metrics
+
+    means, _ = compute_metrics(training_set.dev_run, training_set.dev_qrels)
+    return {"nDCG@10": means["nDCG@10"], "RR@10": means["RR@10"]}
+
+
+def _fold_of(qids: list[str], folds: int, seed: int) -> dict[str, int]:
+    """Queries to folds: a seeded shuffle dealt round-robin, so folds differ in size by at most one.
+
+    >>> _fold_of(["a", "b", "c", "d"], 2, seed=0)
+    {'c': 0, 'a': 1, 'b': 0, 'd': 1}
+    """
+    shuffled = sorted(qids)
+    random.Random(seed).shuffle(shuffled)
+    return {qid: i % folds for i, qid in enumerate(shuffled)}
+
+
+def score_teacher(config: TeacherConfig, *, collection: Any = None) -> dict[str, Any]:
+    """Write config.output (teacher scores) and config.output + ".json" (the teacher report); return the report."""
+    from kdbench.models.load import load_model
+    from kdbench.results import new_result, save_result
+    from kdbench.train.distributed import _resolve_device
+    from kdbench.train.loop import validate
+
+    if collection is None and config.data is not None:
+        from kdbench.data.load import load_collection
+
+        collection = load_collection(config.data, config.split)
+    training_set = load_training_set(config.training_config(), collection=collection)
+    pairs = _unique_pairs(training_set.triples)
+    device = _resolve_device(config.device, 0)
+    report: dict[str, Any] = {"pairs_scored": len(pairs), "triples": len(training_set.triples)}
+    dev_metrics: Any = None
+    if config.model == "bm25":
+        scores = bm25_pair_scores(collection, training_set, pairs)
+        dev_metrics = _bm25_dev_metrics(training_set)
+        report["scorer"] = {"model": "bm25"}
+    elif config.folds:
+        scores, dev_metrics, report["folds"] = _cross_fit(config, training_set, pairs, device)
+        report["scorer"] = {"model": config.model, "arch": config.arch, "cross_fitted_folds": config.folds}
+    else:
+        ranker = load_model(config.model, config.arch, layers=config.layers, device=str(device),
+                            max_query_len=config.max_query_len, max_doc_len=config.max_doc_len)
+        scores = model_pair_scores(ranker, training_set, pairs, config.batch_size)
+        dev_metrics = validate(ranker, training_set, config.batch_size) if training_set.dev_qids else None
+        report["scorer"] = {"model": config.model, "arch": ranker.arch, "spec": ranker.spec.to_dict()}
+    rows = _scored_rows(training_set.triples, scores)
+    write_teacher_scores(config.output, rows)
+    report.update(scorer_summary([r.margin for r in rows]))
+    report["dev"] = dev_metrics
+    result = new_result("teacher", dataclasses.asdict(config))
+    result["data"] = training_set.source
+    result["teacher_report"] = report
+    result["units"] = {"teacher_report.dev.nDCG@10": "mean over dev-slice queries",
+                       "teacher_report.pairwise_accuracy": "fraction of triples"}
+    save_result(str(config.output) + ".json", result)
+    return result
+
+
+def _cross_fit(config: TeacherConfig, training_set: TrainingSet, pairs: list[tuple[str, str]],
+               device: torch.device) -> tuple[dict[tuple[str, str], float], dict[str, float] | None, list[Any]]:
+    from kdbench.models.load import load_model
+    from kdbench.train.loop import train, validate
+
+    fold_of = _fold_of(sorted({t.qid for t in training_set.triples}), config.folds, config.seed)
+    work = Path(str(config.output) + ".folds")
+    scores: dict[tuple[str, str], float] = {}
+    folds: list[dict[str, Any]] = []
+    dev_scores: list[dict[str, float]] = []
+    for fold in range(config.folds):
+        train_triples = [t for t in training_set.triples if fold_of[t.qid] != fold]
+        held_out = [t for t in training_set.triples if fold_of[t.qid] == fold]
+        triples_file = work / f"fold-{fold + 1}.train.tsv"
+        write_id_triples(triples_file, train_triples)
+        fold_config = config.training_config(
+            output=str(work / f"fold-{fold + 1}"), triples=str(triples_file), dev_queries=0,
+            arch=config.arch, layers=config.layers, loss=config.fold_loss, steps=config.fold_steps,
+            batch_size=config.fold_batch_size, learning_rate=config.fold_learning_rate,
+            max_query_len=config.fold_max_query_len, max_doc_len=config.fold_max_doc_len,
+            device=config.device, resume=True, quiet=config.quiet,
+        )
+        log.info("teacher fold %d/%d: training on %d triples, scoring %d", fold + 1, config.folds,
+                 len(train_triples), len(held_out))
+        result = train(fold_config)
+        ranker = load_model(result.output, device=str(device))
+        held_pairs = [p for p in pairs if fold_of[p[0]] == fold]
+        scores.update(model_pair_scores(ranker, training_set, held_pairs, config.batch_size))
+        metrics = validate(ranker, training_set, config.batch_size) if training_set.dev_qids else None
+        if metrics is not None:
+            dev_scores.append(metrics)
+        folds.append({"fold": fold + 1, "model": str(result.output), "train_triples": len(train_triples),
+                      "scored_triples": len(held_out), "dev": metrics})
+    dev_mean = ({key: sum(m[key] for m in dev_scores) / len(dev_scores) for key in dev_scores[0]}
+                if dev_scores else None)
+    return scores, dev_mean, folds

@@ -1,0 +1,85 @@
+"""save_checkpoint -> load_model round trips, and the atomic folder write."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from kdbench.errors import UserError
+from kdbench.models import load_model, save_checkpoint
+from kdbench.models.checkpoint import config_hash
+
+QUERIES = ["what causes tides", "cats"]
+DOCS = ["The Moon's gravity raises the tides.", "Cats sleep most of the day."]
+
+
+@pytest.mark.parametrize(
+    ("arch", "options"),
+    [
+        ("dot", {"pooling": "mean", "similarity": "cosine"}),
+        ("cat", {"layers": 1}),
+        ("colbert", {"colbert_dim": 8, "max_query_len": 16}),
+    ],
+)
+def test_round_trip_gives_identical_scores(
+    tiny_bert_dir: Path, tmp_path: Path, arch: str, options: dict
+) -> None:
+    torch.manual_seed(3)
+    model = load_model(tiny_bert_dir, arch, **options)
+    model.spec.score_scale = 2.0
+    folder = save_checkpoint(model, tmp_path / "ckpt", {"config": {"lr": 7e-6}, "step": 10})
+    restored = load_model(folder)  # no arch: kdbench.json carries it
+    assert restored.spec == model.spec
+    with torch.no_grad():
+        torch.testing.assert_close(
+            restored.score_pairs(QUERIES, DOCS), model.score_pairs(QUERIES, DOCS), rtol=0, atol=0
+        )
+    info = json.loads((folder / "kdbench.json").read_text())
+    assert info["metadata"] == {"config": {"lr": 7e-6}, "step": 10}
+    assert info["config_hash"] == config_hash({"lr": 7e-6})
+    assert (folder / "model.safetensors").exists() and (folder / "config.json").exists()
+    assert (folder / "head.safetensors").exists() == (arch != "dot")
+
+
+def test_checkpoint_is_replaced_whole_and_leaves_no_temporaries(
+    tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "ckpt"
+    save_checkpoint(load_model(tiny_bert_dir, "dot"), target, {"step": 1})
+    save_checkpoint(load_model(tiny_bert_dir, "cat"), target, {"step": 2})
+    assert load_model(target).arch == "cat"
+    assert json.loads((target / "kdbench.json").read_text())["metadata"] == {"step": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+def test_refuses_to_overwrite_another_folder(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "notes.txt").write_text("keep me")
+    with pytest.raises(UserError, match="not a kdbench checkpoint"):
+        save_checkpoint(load_model(tiny_bert_dir, "dot"), tmp_path / "data", {})
+
+
+def test_arch_conflict_with_checkpoint(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    folder = save_checkpoint(load_model(tiny_bert_dir, "colbert"), tmp_path / "ckpt", {})
+    with pytest.raises(
+        UserError, match="kdbench colbert checkpoint; drop --arch or pass --arch colbert"
+    ):
+        load_model(folder, "dot")
+
+
+def test_missing_head_is_an_error(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    folder = save_checkpoint(load_model(tiny_bert_dir, "cat"), tmp_path / "ckpt", {})
+    (folder / "head.safetensors").unlink()
+    with pytest.raises(UserError, match="head weights"):
+        load_model(folder)
+
+
+def test_config_hash_is_order_independent() -> None:
+    assert (
+        config_hash({"a": 1, "b": [1, 2]})
+        == config_hash({"b": [1, 2], "a": 1})
+        != config_hash({"a": 2})
+    )

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from kdbench.profile.flops import encoder_flops, encoder_shape, measure_peak_flops
+
+
+def test_bert_base_flops_hand_computed() -> None:
+    # BERT-base, 128 tokens: per token and layer 8*768^2 + 4*768*3072 + 4*128*768 = 14,548,992
+    flops = encoder_flops(1, 128, layers=12, hidden=768, intermediate=3072)
+    assert flops == 14_548_992 * 128 * 12  # about 22 GFLOP, the usual figure for one sequence
+    assert encoder_flops(32, 128, layers=12, hidden=768, intermediate=3072) == 32 * flops
+
+
+def test_encoder_shape_reads_the_hf_config(tiny_bert_dir: Path) -> None:
+    from kdbench.models import load_model
+
+    ranker = load_model(tiny_bert_dir, "dot")
+    assert encoder_shape(ranker) == {"layers": 2, "hidden": 32, "intermediate": 64}
+    import torch
+
+    assert encoder_shape(torch.nn.Linear(2, 2)) is None
+
+
+def test_peak_flops_is_positive_and_finite() -> None:
+    import torch
+
+    peak = measure_peak_flops("cpu", torch.float32, size=128, repeats=2)
+    assert 1e6 < peak < 1e15

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+
+from kdbench.backends.onnx import export
+from kdbench.profile.scenarios import fixed_batch
+from tests.profile.helpers import export_mask_ignored
+
+TEXTS = [
+    "protein folding",
+    "a much longer sentence about how microglia respond to amyloid plaques in mice",
+]
+
+
+def _padded(ranker: Any, texts: list[str] = TEXTS, seq_len: int = 24) -> dict[str, torch.Tensor]:
+    batch = fixed_batch(ranker, "doc", texts, seq_len)
+    assert (batch["attention_mask"] == 0).any()
+    return batch
+
+
+def _run(path: Path, batch: dict[str, torch.Tensor]) -> np.ndarray:
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {i.name: batch[i.name].numpy() for i in session.get_inputs()}
+    return session.run(None, feeds)[0]
+
+
+def test_export_has_dynamic_axes_and_matches_eager_on_padding(
+    tiny_dot: Any, tmp_path: Path
+) -> None:
+    module = tiny_dot.export_module("doc")
+    path, info = export.ensure_raw(module, "doc", _padded(tiny_dot), tmp_path, 17)
+    assert path.exists() and not info["cached"] and info["export_check_max_abs_diff"] < 1e-4
+    # another batch size and length than the export's, with padding inside
+    other = _padded(tiny_dot, [*TEXTS, "microglia", "amyloid beta plaques"], seq_len=40)
+    with torch.inference_mode():
+        expected = module(**other).numpy()
+    np.testing.assert_allclose(_run(path, other), expected, atol=1e-5)
+
+
+def test_export_is_cached_by_weights_kind_and_opset(tiny_dot: Any, tmp_path: Path) -> None:
+    module = tiny_dot.export_module("doc")
+    first, _ = export.ensure_raw(module, "doc", _padded(tiny_dot), tmp_path, 17)
+    stamp = first.stat().st_mtime_ns
+    again, info = export.ensure_raw(module, "doc", _padded(tiny_dot), tmp_path, 17)
+    assert again == first and info["cached"] and first.stat().st_mtime_ns == stamp
+    assert export.export_path(tmp_path, info["model_hash"], "query", 17) != first
+    assert export.export_path(tmp_path, info["model_hash"], "doc", 18) != first
+    import copy
+
+    changed = copy.deepcopy(module)
+    with torch.no_grad():
+        next(changed.parameters()).add_(1.0)
+    assert export.weights_hash(changed) != export.weights_hash(module)
+
+
+def test_export_refuses_an_unpadded_example(tiny_dot: Any, tmp_path: Path) -> None:
+    full = fixed_batch(tiny_dot, "doc", [TEXTS[1]] * 2, 8)  # long texts fill all 8 positions
+    with pytest.raises(ValueError, match="padded example"):
+        export.export_raw(tiny_dot.export_module("doc"), "doc", full, tmp_path / "x.onnx", 17)
+
+
+def test_check_export_rejects_a_mask_ignoring_graph(tiny_dot: Any, tmp_path: Path) -> None:
+    module = tiny_dot.export_module("doc")
+    bad = export_mask_ignored(module, _padded(tiny_dot), tmp_path / "bad.onnx")
+    with pytest.raises(RuntimeError, match="differs from eager"):
+        export.check_export(bad, module, "doc", [_padded(tiny_dot)])
+
+
+def test_int8_and_fused_graphs_derive_from_the_raw_export(tiny_dot: Any, tmp_path: Path) -> None:
+    module = tiny_dot.export_module("doc")
+    raw, _ = export.ensure_raw(module, "doc", _padded(tiny_dot), tmp_path, 17)
+    int8 = export.quantized_int8(raw)
+    assert "MatMulInteger" in export.operator_counts(
+        int8
+    ) or "DynamicQuantizeMatMul" in export.operator_counts(int8)
+    fused = export.fused(raw, num_heads=2, hidden_size=32, use_gpu=False)
+    assert (
+        export.operator_counts(fused).get("Attention", 0) == 2
+    )  # one per layer: the eager-attention export fuses
+    batch = _padded(tiny_dot)
+    np.testing.assert_allclose(_run(fused, batch), _run(raw, batch), atol=1e-4)
+    assert np.abs(_run(int8, batch) - _run(raw, batch)).max() < 0.5 * np.abs(_run(raw, batch)).max()

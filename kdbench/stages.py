@@ -155,11 +155,7 @@ def build_stages(profile: ProfileFile, profile_path: Path) -> list[Stage]:
                     else "",
                     model=model_of[student.name],
                 )
-                parameters = (
-                    evaluation.get("model", {}).get("parameters")
-                    if isinstance(evaluation.get("model"), dict)
-                    else None
-                )
+                parameters = evaluation.get("config", {}).get("parameters")
                 if parameters:
                     entry["parameters"] = parameters
                 if student.name in profiles and label == _label(

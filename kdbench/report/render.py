@@ -35,8 +35,8 @@ COLUMNS: list[Column] = [
     ("p50 ms", lambda r: r.p50_ms, 2),
     ("p95 ms", lambda r: r.p95_ms, 2),
     ("items/s", lambda r: r.throughput, 1),
-    ("peak MB", lambda r: r.peak_memory_mb, 0),
-    ("index MB", lambda r: r.index_size_mb, 1),
+    ("peak MiB", lambda r: r.peak_memory_mib, 0),
+    ("index MiB", lambda r: r.index_size_mib, 1),
     ("parity", lambda r: r.parity, None),
     ("pareto", lambda r: "★" if r.pareto else "", None),
 ]

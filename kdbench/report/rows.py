@@ -34,8 +34,8 @@ class Row:
     p50_ms: float | None = None
     p95_ms: float | None = None
     throughput: float | None = None  # items/s (queries, or passages for `index`)
-    peak_memory_mb: float | None = None
-    index_size_mb: float | None = None
+    peak_memory_mib: float | None = None
+    index_size_mib: float | None = None
     parity: str = ""  # "passed", "failed: ...", or "" when not profiled
     reference: str = ""  # non-empty for published numbers (not measured here)
     pareto: bool = False
@@ -63,13 +63,9 @@ def label_of(config: dict[str, Any]) -> str:
     return Path(text).name if "/" in text and Path(text).exists() else text
 
 
-def _peak_memory_mb(memory: dict[str, Any]) -> float | None:
-    for key in (
-        "torch_peak_allocated_mb",
-        "gpu_peak_mb",
-        "nvml_process_peak_mb",
-        "host_peak_rss_mb",
-    ):
+def _peak_memory_mib(memory: dict[str, Any]) -> float | None:
+    """GPU memory when measured (PyTorch peak, then NVML per process), else the host's peak RSS."""
+    for key in ("torch_peak_allocated_mib", "nvml_process_used_mib", "host_peak_rss_mib"):
         value = memory.get(key)
         if isinstance(value, int | float):
             return float(value)
@@ -92,7 +88,7 @@ def profile_rows(result: dict[str, Any], base: Row) -> list[Row]:
         memory = cell.get("memory") or {}
         row = Row(**{**base.to_dict(), "pareto": False})
         row.backend = str(cell.get("backend", ""))
-        row.device = str(cell.get("device", ""))
+        row.device = str(cell.get("device") or result.get("config", {}).get("device") or "")
         row.precision = str(cell.get("precision", ""))
         row.scenario = str(cell.get("scenario", ""))
         row.batch_size = cell.get("batch_size")
@@ -100,9 +96,9 @@ def profile_rows(result: dict[str, Any], base: Row) -> list[Row]:
         row.p50_ms = latency.get("p50")
         row.p95_ms = latency.get("p95")
         row.throughput = throughput.get("items_per_s")
-        row.peak_memory_mb = _peak_memory_mb(memory)
-        index_bytes = cell.get("index_size_bytes") or memory.get("index_size_bytes")
-        row.index_size_mb = index_bytes / 2**20 if isinstance(index_bytes, int | float) else None
+        row.peak_memory_mib = _peak_memory_mib(memory)
+        index_bytes = cell.get("index_size_bytes") or (cell.get("index") or {}).get("bytes")
+        row.index_size_mib = index_bytes / 2**20 if isinstance(index_bytes, int | float) else None
         row.parity = _parity_text(cell.get("parity"))
         rows.append(row)
     return rows
@@ -117,9 +113,7 @@ def evaluate_row(result: dict[str, Any]) -> Row:
         label=label_of(config),
         arch=str(config.get("arch") or ""),
         teacher=str(config.get("teacher") or ""),
-        parameters=result.get("model", {}).get("parameters")
-        if isinstance(result.get("model"), dict)
-        else None,
+        parameters=config.get("parameters"),
         metrics=metrics,
     )
 

@@ -46,7 +46,7 @@ def profile_result(label: str, arch: str, cells: list[tuple[str, float, float]])
                 "std": 0.1,
             },
             "throughput": {"items_per_s": throughput},
-            "memory": {"host_peak_rss_mb": 512.25},
+            "memory": {"host_peak_rss_mib": 512.25},
             "parity": {"passed": True, "max_abs_diff": 1e-6},
         }
         for backend, p50, throughput in cells

@@ -112,6 +112,8 @@ class ProfileConfig:
     min_samples: int = 20
     min_duration_s: float = 1.0
     warmup: int = 3
+    parity_queries: int = 20  # real queries whose scores are checked against eager before timing
+    parity_depth: int = 100  # candidates per parity query
     enabled: bool = True
 
 
@@ -154,9 +156,11 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "mode": ("rerank", "retrieve"),
     "eval_mode": ("", "rerank", "retrieve"),
     "method": ("bm25", "run"),
-    "normalize": ("none", "zscore"),
+    "normalize": ("none", "zscore", "minmax"),
 }
 _POSITIVE = {
+    "parity_queries",
+    "parity_depth",
     "steps",
     "batch_size",
     "depth",

@@ -424,6 +424,8 @@ def _profile_stage(
                 threads=profile.experiment.threads or None,
                 warmup=settings.warmup,
                 min_samples=settings.min_samples,
+                parity_queries=settings.parity_queries,
+                parity_depth=settings.parity_depth,
                 min_duration_s=settings.min_duration_s,
                 max_duration_s=max(settings.min_duration_s * 10, 30.0),
                 extra={"layers": student.layers} if not student.train and student.layers else {},

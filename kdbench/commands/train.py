@@ -102,12 +102,12 @@ def _print_summary(summary: dict[str, object], output: Path) -> None:
     report = summary.get("teacher_report")
     console.print(f"[bold]{summary.get('status')}[/] {summary.get('steps_done')} steps, final loss "
                   f"{summary.get('final_loss'):.4f}{dev} -> {output}", highlight=False)
-    if isinstance(report, dict):
+    if isinstance(report, dict) and report.get("sample"):
         before, after = report.get("student_before", {}), report.get("student_after", {})
-        line = (f"student pairwise accuracy on training triples: {before.get('pairwise_accuracy', 0):.1%} before, "
-                f"{after.get('pairwise_accuracy', 0):.1%} after")
+        line = (f"student pairwise accuracy on {report['sample']} training triples: "
+                f"{before['pairwise_accuracy']:.1%} before, {after['pairwise_accuracy']:.1%} after")
         teacher = report.get("teacher")
         if isinstance(teacher, dict):
-            line += (f"; teacher {teacher['pairwise_accuracy']:.1%}, margin std teacher "
+            line += (f"; teacher {teacher['pairwise_accuracy']:.1%} (all triples), margin std teacher "
                      f"{teacher['margin'].get('std', 0):.3g} vs student {before.get('margin', {}).get('std', 0):.3g}")
         console.print(line, highlight=False)

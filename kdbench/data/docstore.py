@@ -64,6 +64,9 @@ class DocStore(abc.ABC):
     def has_docs(self) -> bool:
         return True
 
+    def require_docs(self) -> None:
+        """Raise a UserError that says what to do when the store holds no passages."""
+
     def __getitem__(self, doc_id: str) -> str:
         return self.get_many([doc_id])[0]
 
@@ -149,6 +152,9 @@ class EmptyDocStore(DocStore):
     @property
     def has_docs(self) -> bool:
         return False
+
+    def require_docs(self) -> None:
+        raise UserError(self.reason)
 
     def __len__(self) -> int:
         return 0

@@ -135,8 +135,6 @@ def _given_run(path: str, collection: Collection, warnings: list[str], *, need_d
                 f"{path}: {len(absent)} doc id(s) are not in the corpus {collection.docs.name} "
                 f"(e.g. {absent[0]!r}); they count as non-relevant"
             )
-    elif need_docs:
-        collection.docs.get_many(["-"])  # raises the store's own explanation
     return run
 
 
@@ -226,6 +224,8 @@ def evaluate(
     warnings = list(collection.warnings)
     model_name = config.model
     is_bm25 = model_name is not None and model_name.lower() == "bm25"
+    if model_name is not None:
+        collection.docs.require_docs()  # BM25 and rankers read passages; a given run alone does not
     ranker = None
     if model_name is not None and not is_bm25:
         with clock("load_model_s"):
@@ -240,23 +240,23 @@ def evaluate(
             return bm25.search(collection.queries, k, progress=advance)
 
     first_stage: dict[str, Any]
-    if is_bm25 or (
-        ranker is not None and config.run is None and (config.rerank or ranker.arch != "dot")
-    ):
-        depth = config.k if is_bm25 else config.depth
-        run = bm25_run(depth)
-        first_stage = {**bm25_params.to_dict(), "k": depth}
+    if is_bm25:
+        run = bm25_run(config.k)
+        first_stage = {**bm25_params.to_dict(), "k": config.k}
     elif config.run is not None:
         run = _given_run(config.run, collection, warnings, need_docs=ranker is not None)
         first_stage = {"method": "run", "path": str(Path(config.run).resolve())}
-    else:
+    elif ranker is not None and ranker.arch == "dot" and config.rerank is None:
         run = _dense_retrieval(ranker, collection, config, clock, progress)
         first_stage = {
             "method": "exact-dense",
             "k": min(config.k, len(collection.docs)),
             "backend": "torch",
-            "similarity": ranker.spec.similarity if ranker is not None else None,
+            "similarity": ranker.spec.similarity,
         }
+    else:  # --rerank bm25, or cat/colbert without a given run: BM25 finds the candidates
+        run = bm25_run(config.depth)
+        first_stage = {**bm25_params.to_dict(), "k": config.depth}
 
     reranked = ranker is not None and first_stage["method"] != "exact-dense"
     if ranker is not None and reranked:

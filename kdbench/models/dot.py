@@ -3,14 +3,14 @@ relevance is their dot product (or cosine), so passage vectors can be precompute
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kdbench.models.base import ExportKind, ModelSpec, Ranker, TextKind, check_pairs
+from kdbench.models.base import ExportKind, Ranker, TextKind, check_pairs
 
 
 def dot_scores(q: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
@@ -52,9 +52,6 @@ class DotRanker(Ranker):
 
     arch: ClassVar[str] = "dot"
     export_kinds: ClassVar[tuple[ExportKind, ...]] = ("query", "doc")
-
-    def __init__(self, encoder: nn.Module, tokenizer: Any, spec: ModelSpec) -> None:
-        super().__init__(encoder, tokenizer, spec)
 
     @property
     def dim(self) -> int:

@@ -53,12 +53,14 @@ def load_model(
     colbert_dim: int | None = None,
     allow_pickle: bool = False,
     trust_remote_code: bool = False,
+    split_layer: int | None = None,
 ) -> Ranker:
-    """Build the ranker `arch` ("dot" | "cat" | "colbert" or an alias) from `name_or_path`.
+    """Build the ranker `arch` ("dot" | "cat" | "colbert" | "prettr" or an alias) from `name_or_path`.
 
-    `arch` may be omitted for kdbench checkpoints, the paper's released CAT/ColBERT
+    `arch` may be omitted for kdbench checkpoints, the paper's released CAT/ColBERT/PreTTR
     checkpoints and sentence-transformers folders (which are "dot"). `layers=N` keeps the
-    first N transformer layers. Returns the model in eval mode on `device`.
+    first N transformer layers; `split_layer=l` (prettr, default 3) is where query and
+    passage meet. Returns the model in eval mode on `device`.
     """
     from kdbench.models import released
 
@@ -92,9 +94,20 @@ def load_model(
             "pooling": pooling,
             "similarity": similarity,
             "colbert_dim": colbert_dim,
+            "split_layer": split_layer,
         },
         where=folder,
     )
+    trained_heads = [
+        a for a in config.get("architectures") or [] if a.endswith("ForSequenceClassification")
+    ]
+    if spec.arch == "cat" and checkpoint is None and layout is None and trained_heads:
+        # Its classifier sits on BERT's pooler, not on the [CLS] vector: building kdbench's
+        # cat would silently replace a trained head with a random one.
+        raise UserError(
+            f"{name}: is a {trained_heads[0]}; its trained classifier sits on BERT's pooler and "
+            "kdbench's cat would replace it with a random [CLS] head; pass a kdbench cat checkpoint"
+        )
     ranker_class = ARCHITECTURES[spec.arch].resolve()
 
     with _quiet_transformers():
@@ -271,9 +284,19 @@ def _resolve_spec(
     chosen = {key: value for key, value in overrides.items() if value is not None}
     if "colbert_dim" in chosen and spec.arch != "colbert":
         raise UserError(f"--colbert-dim only applies to colbert, not {spec.arch}")
-    if spec.arch == "cat" and ("pooling" in chosen or "similarity" in chosen):
+    if "split_layer" in chosen and spec.arch != "prettr":
+        raise UserError(f"--split-layer only applies to prettr, not {spec.arch}")
+    if (
+        "split_layer" in chosen
+        and (checkpoint is not None or layout is not None)
+        and chosen["split_layer"] != spec.split_layer
+    ):
         raise UserError(
-            "--pooling/--similarity do not apply to cat (it scores the [CLS] vector with a linear head)"
+            f"{name}: its split is fixed at layer {spec.split_layer}; drop --split-layer"
+        )
+    if spec.arch in ("cat", "prettr") and ("pooling" in chosen or "similarity" in chosen):
+        raise UserError(
+            f"--pooling/--similarity do not apply to {spec.arch} (it scores the [CLS] vector with a linear head)"
         )
     if (
         "colbert_dim" in chosen
@@ -427,6 +450,8 @@ def _check_lengths(spec: ModelSpec, encoder: nn.Module, where: str) -> None:
             "--max-doc-len": spec.max_doc_len,
         },
         "cat": {"--max-query-len + --max-doc-len": spec.max_query_len + spec.max_doc_len},
+        # prettr: passages sit after the query slot; PrettrRanker checks the slot itself.
+        "prettr": {"--max-query-len + --max-doc-len": spec.max_query_len + spec.max_doc_len},
     }[spec.arch]
     for option, length in needs.items():
         if length > limit:

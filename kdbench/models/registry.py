@@ -103,3 +103,12 @@ ARCHITECTURES.register(
     ),
     aliases=("late-interaction", "maxsim"),
 )
+ARCHITECTURES.register(
+    "prettr",
+    Architecture(
+        "prettr",
+        "kdbench.models.prettr:PrettrRanker",
+        "split encoder: query and passage apart up to layer l (passage states cacheable), then joint",
+    ),
+    aliases=("pre-ttr", "bert_split"),
+)

@@ -10,6 +10,11 @@
   `bert_model.*` and `compressor.{weight,bias}` (Linear(768, compression_dim)); config
   fields bert_model, compression_dim, return_vecs, trainable; dot product per term, no
   normalisation, 8 [MASK] tokens appended to queries.
+- `.../prettr-distilbert-split_at_3-margin_mse-T2-msmarco`: the model card's `PreTTR` is a
+  DistilBertModel subclass (config model_type "distilbert", architectures ["PreTTR"]), so
+  its weights carry no prefix: `embeddings.*`, `transformer.layer.*` and
+  `_classification_layer.weight` (Linear(768, 1, bias=False) on the joint [CLS] vector);
+  split at `join_layer_idx` (3 unless the config says otherwise). See `prettr.py`.
 
 Their config.json names the encoder only by hub id (`bert_model`, e.g.
 "distilbert-base-uncased"), so the encoder config is rebuilt from the weights' shapes
@@ -36,14 +41,19 @@ IGNORED_KEYS = ("embeddings.position_ids",)
 
 @dataclass(frozen=True)
 class ReleasedLayout:
-    name: str  # model_type in config.json
+    name: str  # model_type (or architectures entry) in config.json
     arch: str
     head_keys: dict[str, str]  # released name -> kdbench name
+    encoder_prefix: str = ENCODER_PREFIX  # "" when the encoder's weights sit at the top level
 
     def spec(self, source: str, config: dict[str, Any]) -> ModelSpec:
         if self.arch == "colbert":
             return ModelSpec(
                 arch="colbert", encoder=source, colbert_dim=int(config.get("compression_dim", 768))
+            )
+        if self.arch == "prettr":
+            return ModelSpec(
+                arch="prettr", encoder=source, split_layer=int(config.get("join_layer_idx", 3))
             )
         return ModelSpec(arch=self.arch, encoder=source)
 
@@ -58,6 +68,9 @@ LAYOUTS = {
         "ColBERT",
         "colbert",
         {"compressor.weight": "compressor.weight", "compressor.bias": "compressor.bias"},
+    ),
+    "prettr": ReleasedLayout(
+        "PreTTR", "prettr", {"_classification_layer.weight": "head.weight"}, encoder_prefix=""
     ),
 }
 
@@ -102,27 +115,28 @@ def read_state_dict(folder: Path, *, allow_pickle: bool) -> dict[str, torch.Tens
 def split_state_dict(
     layout: ReleasedLayout, state: dict[str, torch.Tensor], where: object
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """(encoder weights without the `bert_model.` prefix, head weights under kdbench names).
+    """(encoder weights without the layout's prefix, head weights under kdbench names).
 
     Every key must be an encoder weight or one of the layout's head keys.
     """
     encoder: dict[str, torch.Tensor] = {}
     head: dict[str, torch.Tensor] = {}
     unexpected: list[str] = []
+    prefix = layout.encoder_prefix
     for key, tensor in state.items():
-        if key.startswith(ENCODER_PREFIX):
-            inner = key[len(ENCODER_PREFIX) :]
+        if key in layout.head_keys:
+            head[layout.head_keys[key]] = tensor
+        elif key.startswith(prefix):
+            inner = key[len(prefix) :]
             if inner not in IGNORED_KEYS:
                 encoder[_modern_name(inner)] = tensor
-        elif key in layout.head_keys:
-            head[layout.head_keys[key]] = tensor
         else:
             unexpected.append(key)
     missing = [k for k in layout.head_keys if layout.head_keys[k] not in head]
     if unexpected or missing or not encoder:
         raise UserError(
             f"{where}: not a {layout.name} checkpoint (unexpected {unexpected[:3]}, missing {missing[:3]}"
-            f"{', no bert_model.* weights' if not encoder else ''})"
+            f"{f', no {prefix}* weights' if not encoder else ''})"
         )
     return encoder, head
 

@@ -68,6 +68,7 @@ class ProfileConfig:
     min_samples: int = 662
     min_duration_s: float = 5.0
     max_duration_s: float = 120.0
+    rounds: int = 1  # timing rounds; each cell's backends alternate within every round
     parity_queries: int = 20
     parity_depth: int = 100
     opset: int = 17
@@ -99,6 +100,7 @@ class ProfileConfig:
             )
         for name, value, minimum in (
             ("--min-samples", self.min_samples, 1),
+            ("--rounds", self.rounds, 1),
             ("--warmup", self.warmup, 0),
             ("--parity-queries", self.parity_queries, 1),
             ("--parity-depth", self.parity_depth, 1),

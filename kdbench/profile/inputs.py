@@ -35,7 +35,7 @@ class ProfileInputs:
     passages: list[str]  # timed passage texts (store order)
     pools: list[Pool]  # parity queries with candidates
     qrels: Qrels | None
-    index_passages: Any  # (batch_size) -> passage-text batches to index; None: random vectors
+    index_passages: Any  # (batch_size) -> (doc ids, texts) batches to index; None: random vectors
     index_size: int
     source: dict[str, Any] = field(default_factory=dict)
 
@@ -84,12 +84,12 @@ def load_inputs(
 
     def index_passages(batch_size: int = 256) -> Any:
         done = 0
-        for _ids, texts in collection.docs.iter_batches(batch_size):
+        for ids, texts in collection.docs.iter_batches(batch_size):
             texts = texts[: size - done]
             if not texts:
                 return
             done += len(texts)
-            yield texts
+            yield ids[: len(texts)], texts
 
     return ProfileInputs(
         queries=list(collection.queries.values()),

@@ -9,6 +9,7 @@ the shared machine hits all backends alike.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -21,9 +22,9 @@ from kdbench.profile.config import DEFAULT_SCENARIO, SCENARIOS, ProfileConfig
 from kdbench.profile.flops import encoder_flops, encoder_shape, measure_peak_flops
 from kdbench.profile.inputs import load_inputs
 from kdbench.profile.memory import CudaMemory, HostMemory
-from kdbench.profile.scenarios import Cell, Scenario, build_scenario
+from kdbench.profile.scenarios import Cell, Scenario, Workload, build_scenario
 from kdbench.profile.stats import sample_warnings, summarize_ms
-from kdbench.profile.timer import Budget, measure
+from kdbench.profile.timer import Budget, Samples, measure
 
 Log = Callable[[str], None]
 
@@ -98,9 +99,6 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
         ranker, scenario.timed_kind, shapes, example
     )
     reference = scenario.parity_scores(reference_runner)
-    probe_inputs = {name: tensor.to(scenario.device) for name, tensor in example.items()}
-    with torch.inference_mode():
-        reference_probe = reference_runner(probe_inputs).float().cpu().numpy()
     qids = [pool.qid for pool in inputs.pools]
     doc_ids = [pool.doc_ids for pool in inputs.pools]
 
@@ -117,8 +115,6 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
         }
         try:
             runner = backend.prepare(ranker, scenario.timed_kind, shapes, example)
-            with torch.inference_mode():
-                probe = runner(probe_inputs).float().cpu().numpy()
             report = parity_gate.compare(
                 reference,
                 scenario.parity_scores(runner),
@@ -126,7 +122,7 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
                 qids=qids,
                 doc_ids=doc_ids,
                 qrels=inputs.qrels,
-                probe=(reference_probe, probe),
+                padding_error=_padding_invariance(runner, example, scenario.device),
             )
         except UserError:
             raise
@@ -143,27 +139,39 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
         variant["info"] = backend.describe()
         variants.append(variant)
 
+    # each round takes its share of the budget; rounds alternate backends within every cell
+    rounds = config.rounds
     budget = Budget(
         warmup=config.warmup,
         warmup_s=config.warmup_s,
-        min_samples=config.min_samples,
-        min_duration_s=config.min_duration_s,
-        max_duration_s=config.max_duration_s,
+        min_samples=-(-config.min_samples // rounds),
+        min_duration_s=config.min_duration_s / rounds,
+        max_duration_s=config.max_duration_s / rounds,
         max_samples=max(100_000, config.min_samples),
     )
-    peaks: dict[str, float] = {}
-    entries = []
-    for cell in scenario.cells:
-        for variant in variants:
-            entry = _entry_head(variant, ranker.arch, scenario, cell)
-            if variant["runner"] is None:
-                entry["status"] = "error" if variant["error"] else "failed_parity"
-            else:
+    sampled: dict[tuple[int, int], list[Sampled]] = {}
+    for round_ in range(rounds):
+        for cell_index, cell in enumerate(scenario.cells):
+            for variant_index, variant in enumerate(variants):
+                if variant["runner"] is None:
+                    continue
                 say(
                     f"{variant['backend']}:{variant['precision']} batch {cell.batch_size} seq {cell.seq_len}"
                     + (f" depth {cell.depth}" if cell.depth else "")
+                    + (f" (round {round_ + 1}/{rounds})" if rounds > 1 else "")
                 )
-                entry.update(_measure_cell(scenario, cell, variant, budget, ranker, peaks))
+                part = _sample_cell(scenario, cell, variant["runner"], budget)
+                sampled.setdefault((cell_index, variant_index), []).append(part)
+    peaks: dict[str, float] = {}
+    entries = []
+    for cell_index, cell in enumerate(scenario.cells):
+        for variant_index, variant in enumerate(variants):
+            entry = _entry_head(variant, ranker.arch, scenario, cell)
+            parts = sampled.get((cell_index, variant_index))
+            if parts is None:
+                entry["status"] = "error" if variant["error"] else "failed_parity"
+            else:
+                entry.update(_summarize_cell(scenario, parts, ranker, variant["precision"], peaks))
             entries.append(entry)
     _add_speedups(entries)
 
@@ -187,9 +195,27 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
         "parameters": ranker.num_parameters(),
     }
     result["inputs"] = inputs.source
+    result["scenario"] = scenario.describe()
     result["backends"] = {f"{v['backend']}:{v['precision']}": v["info"] for v in variants}
     result["results"] = entries
     return result
+
+
+def _padding_invariance(
+    runner: Runner, example: dict[str, torch.Tensor], device: torch.device
+) -> float:
+    """The backend's outputs for each example row alone vs padded in the batch (see parity)."""
+    lengths = [int(n) for n in example["attention_mask"].sum(dim=1)]
+    with torch.inference_mode():
+        padded = runner({k: v.to(device) for k, v in example.items()}).float().cpu().numpy()
+        alone = [
+            runner({k: v[row : row + 1, :length].to(device) for k, v in example.items()})[0]
+            .float()
+            .cpu()
+            .numpy()
+            for row, length in enumerate(lengths)
+        ]
+    return parity_gate.padding_invariance(padded, alone, lengths)
 
 
 def _backend(name: str, precision: str, config: ProfileConfig, threads: int) -> Backend:
@@ -227,29 +253,34 @@ def _entry_head(
     }
 
 
-def _measure_cell(
-    scenario: Scenario,
-    cell: Cell,
-    variant: dict[str, Any],
-    budget: Budget,
-    ranker: Any,
-    peaks: dict[str, float],
-) -> dict[str, Any]:
-    runner: Runner = variant["runner"]
+@dataclass
+class Sampled:
+    """One round of one cell for one backend: raw samples and what they were of."""
+
+    workload: Workload
+    samples: Samples
+    tokenize: Samples
+    memory: dict[str, Any]
+
+
+def _sample_cell(scenario: Scenario, cell: Cell, runner: Runner, budget: Budget) -> Sampled:
     workload = scenario.workload(cell, runner)
     cuda = scenario.device.type == "cuda"
-    sync = torch.cuda.synchronize if cuda else None
     host = HostMemory()
     device_memory = CudaMemory(scenario.device.index or 0) if cuda else None
     host.start()
     if device_memory is not None:
         device_memory.start()
-    samples = measure([stage for _, stage in workload.stages], workload.first_input, budget, sync)
+    samples = measure(
+        [stage for _, stage in workload.stages],
+        workload.first_input,
+        budget,
+        torch.cuda.synchronize if cuda else None,
+    )
     memory = host.read()
-    calls = samples.warmup_calls + len(samples.total)
     if device_memory is not None:
+        calls = samples.warmup_calls + len(samples.total)
         memory.update(device_memory.read(workload.items * calls))
-
     # tokenisation runs on the CPU whatever the device: a short budget suffices
     token_budget = Budget(
         warmup=1,
@@ -259,49 +290,62 @@ def _measure_cell(
         max_duration_s=min(10.0, budget.max_duration_s),
     )
     tokenize = measure([lambda _: workload.tokenize()], None, token_budget)
+    return Sampled(workload, samples, tokenize, memory)
 
-    total = summarize_ms(samples.total)
-    stages = {
-        name: summarize_ms(values)
-        for (name, _), values in zip(workload.stages, samples.stages, strict=True)
+
+def _summarize_cell(
+    scenario: Scenario,
+    parts: list[Sampled],
+    ranker: Any,
+    precision: str,
+    peaks: dict[str, float],
+) -> dict[str, Any]:
+    """Statistics over every round's raw samples of one cell and backend."""
+    workload = parts[0].workload
+    names = [name for name, _ in workload.stages]
+    raw: dict[str, list[int]] = {
+        "total": [t for part in parts for t in part.samples.total],
+        **{
+            name: [t for part in parts for t in part.samples.stages[index]]
+            for index, name in enumerate(names)
+        },
+        "tokenize": [t for part in parts for t in part.tokenize.total],
     }
-    stages["tokenize"] = summarize_ms(tokenize.total)
+    summaries = {name: summarize_ms(values) for name, values in raw.items()}
+    total = summaries.pop("total")
     mean_s = float(total["mean"]) / 1e3
-    model_s = float(stages[workload.model_stage]["p50"]) / 1e3
+    model_s = float(summaries[workload.model_stage]["p50"]) / 1e3
+    warnings = sample_warnings(len(raw["total"]), float(total["cv"]))
+    if any(part.samples.stopped_by == "max_duration" for part in parts):
+        warnings.append(
+            f"stopped at --max-duration before --min-samples ({len(raw['total'])} samples)"
+        )
+    memory = dict(parts[0].memory)
+    for part in parts[1:]:  # the worst round
+        for key, value in part.memory.items():
+            if key.endswith("_mib") and isinstance(value, float) and value > (memory.get(key) or 0):
+                memory[key] = value
     return {
         "latency_ms": total,
-        "stages": stages,
+        "stages": summaries,
         "throughput": {
             "items_per_s": workload.items / mean_s,
             "item": scenario.item,
             "tokens_per_s": sum(b * s for b, s in workload.model_calls) / mean_s,
         },
         "memory": memory,
-        "flops": _flops(
-            workload.model_calls, model_s, ranker, scenario.device, variant["precision"], peaks
-        ),
-        "samples_ns": {
-            "total": samples.total,
-            **{
-                name: values
-                for (name, _), values in zip(workload.stages, samples.stages, strict=True)
-            },
-            "tokenize": tokenize.total,
-        },
+        "flops": _flops(workload.model_calls, model_s, ranker, scenario.device, precision, peaks),
+        "samples_ns": raw,
         "timing": {
-            "warmup_calls": samples.warmup_calls,
-            "duration_s": samples.duration_s,
-            "stopped_by": samples.stopped_by,
-            "synchronize": "torch.cuda.synchronize after each stage" if cuda else None,
+            "rounds": len(parts),
+            "warmup_calls": sum(part.samples.warmup_calls for part in parts),
+            "duration_s": sum(part.samples.duration_s for part in parts),
+            "stopped_by": [part.samples.stopped_by for part in parts],
+            "synchronize": "torch.cuda.synchronize after each stage"
+            if scenario.device.type == "cuda"
+            else None,
         },
-        "warnings": sample_warnings(len(samples.total), float(total["cv"]))
-        + (
-            [
-                f"stopped at --max-duration {budget.max_duration_s:g}s before --min-samples {budget.min_samples}"
-            ]
-            if samples.stopped_by == "max_duration"
-            else []
-        ),
+        "warnings": warnings,
     }
 
 

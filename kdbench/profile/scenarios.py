@@ -30,7 +30,7 @@ from kdbench.backends.base import Runner, ShapeRange
 from kdbench.errors import UserError
 from kdbench.models.base import ExportKind, Ranker
 from kdbench.profile.config import ProfileConfig
-from kdbench.profile.inputs import ProfileInputs
+from kdbench.profile.inputs import Pool, ProfileInputs
 from kdbench.profile.timer import Stage
 
 
@@ -134,14 +134,14 @@ class Scenario:
     def shapes(self) -> ShapeRange:
         """Every (batch, seq) the timed module sees: cells, parity batches (any size up to the max)."""
         points = [(min(c.batch_size, c.depth or c.batch_size), c.seq_len) for c in self.cells]
-        points.append((1, self.parity_seq))
+        points.append((1, 1))  # the padding check runs single texts at their own length
         largest = max(self.cells, key=lambda c: (c.batch_size, c.seq_len))
         return ShapeRange.covering(
             [*points, (self.parity_batch, self.parity_seq)], (largest.batch_size, largest.seq_len)
         )
 
     def example(self) -> dict[str, torch.Tensor]:
-        """A padded batch of real text (one short, one long) for ONNX export."""
+        """A padded batch of real text (one short, one long): ONNX export and the padding check."""
         query = self.inputs.queries[0]
         short = " ".join(query.split()[:3])
         passage = self.inputs.passages[0]
@@ -151,6 +151,16 @@ class Scenario:
             )
         texts = [short, query] if self.timed_kind == "query" else [short, passage]
         return fixed_batch(self.ranker, self.timed_kind, texts, self.parity_seq)
+
+    def describe(self) -> dict[str, Any]:
+        """What the scenario timed, for the result."""
+        return {
+            "name": self.name,
+            "timed_module": self.timed_kind,
+            "item": self.item,
+            "offline_doc_len": self.doc_len,
+            "padding": "every timed input padded to exactly seq_len",
+        }
 
     # -- the architecture's part --------------------------------------------------------------
     def parity_scores(self, runner: Runner) -> list[np.ndarray]:
@@ -238,8 +248,22 @@ class QueryScenario(Scenario):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._index: torch.Tensor | None = None
+        self._index_rows: dict[str, int] = {}
         self._pool_docs: list[torch.Tensor] | None = None
         self.search_backend = "faiss" if importlib.util.find_spec("faiss") is not None else "torch"
+
+    def describe(self) -> dict[str, Any]:
+        index = (
+            "random vectors" if self.inputs.index_passages is None else "eager fp32 passage vectors"
+        )
+        search = (
+            "faiss IndexFlatIP" if self.search_backend == "faiss" else "exact torch matmul + top-k"
+        )
+        return {
+            **super().describe(),
+            "index": f"{self.inputs.index_size} {index}",
+            "search": search,
+        }
 
     @torch.inference_mode()
     def index(self) -> torch.Tensor:
@@ -250,14 +274,26 @@ class QueryScenario(Scenario):
                 vectors = torch.randn(self.inputs.index_size, self.ranker.dim, generator=generator)
                 self._index = vectors.to(self.device)
             else:
-                parts = [self.eager_docs(texts) for texts in self.inputs.index_passages(256)]
-                self._index = torch.cat(parts).float().to(self.device)
+                parts = []
+                for ids, texts in self.inputs.index_passages(256):
+                    self._index_rows.update((doc_id, len(self._index_rows)) for doc_id in ids)
+                    parts.append(self.eager_docs(texts).float())
+                self._index = torch.cat(parts).to(self.device)
         return self._index
+
+    def pool_docs(self, pool: Pool) -> torch.Tensor:
+        """A parity pool's passage vectors: rows of the index (same encoding), else encoded."""
+        index, rows = self.index(), self._index_rows
+        if all(doc_id in rows for doc_id in pool.doc_ids):
+            return index[
+                torch.tensor([rows[doc_id] for doc_id in pool.doc_ids], device=self.device)
+            ]
+        return self.eager_docs(pool.docs).float().to(self.device)
 
     def parity_scores(self, runner: Runner) -> list[np.ndarray]:
         pools = self.inputs.pools
         if self._pool_docs is None:
-            self._pool_docs = [self.eager_docs(pool.docs).float() for pool in pools]
+            self._pool_docs = [self.pool_docs(pool) for pool in pools]
         with torch.inference_mode():
             queries, _ = self.run_batched(runner, "query", [pool.query for pool in pools])
             return [

@@ -17,7 +17,7 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 
 # Settings that do not change what is computed: a run resumed with other values continues the same curve.
-RESUMABLE_FIELDS = frozenset({"resume", "quiet", "checkpoint_every", "keep_checkpoints", "output"})
+RESUMABLE_FIELDS = frozenset({"resume", "quiet", "checkpoint_every", "keep_checkpoints", "output", "report_sample"})
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ class TrainConfig:
     keep_checkpoints: int = 2              # newest step checkpoints kept (0: keep all)
     resume: bool = False
     quiet: bool = False
+    report_sample: int = 256               # training triples the student's margins are measured on (0: none)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form provenance (e.g. a study stage)
 
     def __post_init__(self) -> None:
@@ -74,7 +75,8 @@ class TrainConfig:
                      "triples_per_positive", "negatives", "validate_depth"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')}: must be at least 1, got {getattr(self, name)}")
-        for name in ("dev_queries", "validate_every", "patience", "checkpoint_every", "keep_checkpoints"):
+        for name in ("dev_queries", "validate_every", "patience", "checkpoint_every", "keep_checkpoints",
+                     "report_sample"):
             if getattr(self, name) < 0:
                 raise UserError(f"--{name.replace('_', '-')}: must be zero or positive, got {getattr(self, name)}")
         if self.batch_size % self.grad_accum:

@@ -35,7 +35,7 @@ from kdbench.io import atomic_write_text, folder_lock
 from kdbench.losses import get_loss
 from kdbench.train import checkpoint as ckpt
 from kdbench.train import distributed
-from kdbench.train.config import TrainConfig
+from kdbench.train.config import RESUMABLE_FIELDS, TrainConfig
 from kdbench.train.dataset import TrainingSet, load_training_set, teacher_rows
 from kdbench.train.report import compare_teacher_student, scorer_summary
 from kdbench.train.student import StudentModule, set_dropout
@@ -44,7 +44,6 @@ log = logging.getLogger("kdbench")
 
 LOG_FILE = "train_log.jsonl"
 SUMMARY_FILE = "training.json"
-REPORT_SAMPLE = 256  # training triples the student's margins are measured on, before and after
 
 
 class TrainingDiverged(UserError):
@@ -158,9 +157,9 @@ def load_student(config: TrainConfig, device: torch.device) -> Any:
 
 def save_model(module: StudentModule, folder: Path, training: dict[str, Any]) -> None:
     """The ranker in Hugging Face layout + kdbench.json, the learned scale folded into its spec."""
-    from kdbench.models.checkpoint import save_checkpoint
-
     from transformers.utils import logging as hf_logging
+
+    from kdbench.models.checkpoint import save_checkpoint
 
     ranker = module.ranker
     base_scale = ranker.spec.score_scale
@@ -177,7 +176,8 @@ def save_model(module: StudentModule, folder: Path, training: dict[str, Any]) ->
 
 def _optimizer(module: StudentModule, config: TrainConfig) -> torch.optim.Optimizer:
     # No weight decay on biases, LayerNorm weights and the score scale (the usual BERT recipe).
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for parameter in module.parameters():
         if not parameter.requires_grad:
             continue
@@ -330,9 +330,7 @@ def _resume_point(config: TrainConfig, output: Path) -> Path | None:
     _, meta = ckpt.load_trainer_state(latest)
     if meta.get("config_hash") != config.hash():
         saved = meta.get("config", {})
-        changed = sorted(k for k, v in config.to_dict().items()
-                         if k not in ("resume", "quiet", "checkpoint_every", "keep_checkpoints", "output")
-                         and saved.get(k) != v)
+        changed = sorted(k for k, v in config.to_dict().items() if k not in RESUMABLE_FIELDS and saved.get(k) != v)
         raise UserError(f"--resume: {latest} was trained with other settings ({', '.join(changed) or 'config'}); "
                         "resume with the same options or choose another --output")
     return latest
@@ -395,7 +393,7 @@ def _train(
             log_path.unlink()
 
     # Margins before training, once (kept in the checkpoint so a resumed run reports them too).
-    report_rows = list(range(min(REPORT_SAMPLE, len(training_set))))
+    report_rows = list(range(min(config.report_sample, len(training_set))))
     if not history["report"] and context.is_main:
         rng_before = ckpt.rng_state()
         history["report"] = _teacher_report(config, training_set, score_triples(module, training_set, report_rows))

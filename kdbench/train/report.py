@@ -52,7 +52,8 @@ def margin_stats(margins: Sequence[float]) -> dict[str, float]:
 
 
 def scorer_summary(margins: Sequence[float]) -> dict[str, Any]:
-    return {"pairwise_accuracy": pairwise_accuracy(margins), "margin": margin_stats(margins)}
+    """Pairwise accuracy (None without margins: JSON has no NaN) and the margin distribution."""
+    return {"pairwise_accuracy": pairwise_accuracy(margins) if margins else None, "margin": margin_stats(margins)}
 
 
 def compare_teacher_student(teacher: dict[str, Any], student: dict[str, Any]) -> dict[str, Any]:

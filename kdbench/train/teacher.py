@@ -14,9 +14,11 @@ folds, and each scores only its held-out fold.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import random
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,6 +142,17 @@ def bm25_pair_scores(collection: Any, training_set: TrainingSet,
     return scores
 
 
+@contextlib.contextmanager
+def _progress(total: int, description: str, quiet: bool) -> Iterator[Callable[[int], None] | None]:
+    if quiet:
+        yield None
+        return
+    from kdbench.models.encode import rich_progress
+
+    with rich_progress(total, description) as advance:
+        yield advance
+
+
 def _bm25_dev_metrics(training_set: TrainingSet) -> dict[str, float] | None:
     if not training_set.dev_qids:
         return None
@@ -186,7 +199,8 @@ def score_teacher(config: TeacherConfig, *, collection: Any = None) -> dict[str,
     else:
         ranker = load_model(config.model, config.arch, layers=config.layers, device=str(device),
                             max_query_len=config.max_query_len, max_doc_len=config.max_doc_len)
-        scores = model_pair_scores(ranker, training_set, pairs, config.batch_size)
+        with _progress(len(pairs), f"teacher: scoring {len(pairs)} (query, passage) pairs", config.quiet) as advance:
+            scores = model_pair_scores(ranker, training_set, pairs, config.batch_size, advance)
         dev_metrics = validate(ranker, training_set, config.batch_size) if training_set.dev_qids else None
         report["scorer"] = {"model": config.model, "arch": ranker.arch, "spec": ranker.spec.to_dict()}
     rows = _scored_rows(training_set.triples, scores)

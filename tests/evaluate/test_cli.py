@@ -296,3 +296,16 @@ def test_unknown_data_and_foreign_run_exit_2(
     )
     assert code == 2
     assert "doc id 'msmarco-123' is not in the corpus corpus.jsonl" in capsys.readouterr().err
+
+
+def test_ranking_a_topics_only_folder_says_to_pass_a_run(
+    msmarco_eval_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["evaluate", "--data", str(msmarco_eval_dir), "--split", "dl19", "--model", "bm25"])
+        == 2
+    )
+    assert (
+        "has no passages (corpus.jsonl or collection.tsv): evaluate a given run with --run FILE"
+        in capsys.readouterr().err
+    )

@@ -123,7 +123,7 @@ def test_registry_rejects_duplicates() -> None:
     with pytest.raises(ValueError, match="already registered"):
         registry.register("b", 2, aliases=("ALPHA",))
     assert registry["Alpha"] == 1 and "b" not in registry
-    assert set(ARCHITECTURES.names()) == {"dot", "cat", "colbert"}
+    assert set(ARCHITECTURES.names()) == {"dot", "cat", "colbert", "prettr"}
 
 
 def test_missing_folder(tmp_path: Path) -> None:
@@ -206,3 +206,19 @@ def test_unsupported_sentence_transformers_module(minilm_path: Path, tmp_path: P
     (folder / "modules.json").write_text(json.dumps(modules))
     with pytest.raises(UserError, match=r"Dense.* not supported"):
         load_model(folder)
+
+
+def test_sequence_classification_cross_encoder_is_refused_as_cat(
+    tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "cross-encoder"
+    shutil.copytree(tiny_bert_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(
+        json.dumps(config | {"architectures": ["BertForSequenceClassification"]})
+    )
+    with pytest.raises(
+        UserError, match="is a BertForSequenceClassification; its trained classifier"
+    ):
+        load_model(folder, "cat")
+    assert load_model(folder, "dot").arch == "dot"

@@ -229,7 +229,8 @@ def test_parity_gate_rejects_a_mask_ignoring_onnx_model(
     rejected = entries["onnx"]
     assert rejected["status"] == "failed_parity" and not rejected["parity"]["passed"]
     assert rejected["latency_ms"] is None and "samples_ns" not in rejected  # not timed
-    assert any("padded probe" in f for f in rejected["parity"]["failures"])
+    assert any("attention mask is ignored" in f for f in rejected["parity"]["failures"])
+    assert rejected["parity"]["padding_invariance_error"] > 1e-3  # fp32 allows rounding only
     assert entries["eager"]["status"] == "ok"
 
 
@@ -274,3 +275,70 @@ def test_scenario_must_fit_the_arch(
         ["profile", "--model", str(tiny_bert_dir), "--arch", "cat", "--scenario", "query", *FAST]
     )
     assert code == 2 and "does not apply to cat" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_compiled_eager(
+    tiny_bert_dir: Path, scifact_dir: Path, profile_cache: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "P.json"
+    _profile(
+        [
+            "--model",
+            str(tiny_bert_dir),
+            "--arch",
+            "dot",
+            "--scenario",
+            "index",
+            "--backend",
+            "eager",
+            "--compile",
+            "--batch-size",
+            "2",
+            "--seq-len",
+            "16",
+            "--data",
+            str(scifact_dir),
+            "--output",
+            str(out),
+        ]
+    )
+    _check_entries(out, {"eager"}, "index")
+    assert json.loads(out.read_text())["backends"]["eager:fp32"]["compiled"] is True
+
+
+def test_rounds_alternate_backends_and_pool_samples(
+    tiny_bert_dir: Path, scifact_dir: Path, profile_cache: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "P.json"
+    result = CliRunner().invoke(
+        app,
+        [
+            "profile",
+            "--model",
+            str(tiny_bert_dir),
+            "--arch",
+            "dot",
+            "--scenario",
+            "index",
+            "--backend",
+            "eager,onnx",
+            "--batch-size",
+            "2",
+            "--seq-len",
+            "16",
+            "--data",
+            str(scifact_dir),
+            "--output",
+            str(out),
+            *QUICK,
+            "--rounds",
+            "2",
+            "--min-samples",
+            "6",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    for entry in json.loads(out.read_text())["results"]:
+        assert entry["timing"]["rounds"] == 2
+        assert entry["latency_ms"]["n"] == len(entry["samples_ns"]["total"]) == 6  # 3 per round

@@ -103,3 +103,32 @@ def test_compare_non_finite_fails_and_stays_json_safe() -> None:
     report = compare([np.array([1.0, 2.0])], [np.array([np.nan, 2.0])], "fp32")
     assert not report["passed"] and "non-finite scores" in report["failures"]
     json.dumps(report, allow_nan=False)
+
+
+def test_padding_invariance_compares_real_tokens_only() -> None:
+    from kdbench.profile.parity import padding_invariance
+
+    # term vectors [n, L, d]: row 0 has 2 real tokens; what the padded run puts beyond them is ignored
+    padded = np.array([[[1.0, 0.0], [0.0, 1.0], [9.0, 9.0]], [[2.0, 0.0], [0.0, 2.0], [2.0, 2.0]]])
+    alone = [np.array([[1.0, 0.0], [0.0, 1.0]]), padded[1]]
+    assert padding_invariance(padded, alone, [2, 3]) == 0.0
+    alone[0] = np.array([[1.0, 0.0], [0.0, 0.0]])
+    assert padding_invariance(padded, alone, [2, 3]) == pytest.approx(
+        1.0
+    )  # ||diff|| 1 / max(||alone|| 1, 1)
+    # scalar outputs (cat scores)
+    assert padding_invariance(
+        np.array([4.0, 1.0]), [np.array(4.0), np.array(1.5)], [5, 3]
+    ) == pytest.approx(0.5 / 1.5)
+
+
+def test_compare_gates_padding_invariance_per_precision() -> None:
+    same = [np.array([3.0, 2.0, 1.0])]
+    assert compare(same, same, "fp32", padding_error=1e-6)["passed"]
+    report = compare(same, same, "fp32", padding_error=0.5)
+    assert not report["passed"] and "attention mask" in report["failures"][0]
+    assert report["padding_invariance_error"] == 0.5
+    assert compare(same, same, "int8", padding_error=0.15)[
+        "passed"
+    ]  # quantisation noise, not a mask bug
+    assert not compare(same, same, "int8", padding_error=0.9)["passed"]

@@ -13,6 +13,18 @@ from kdbench.models.base import ExportKind, Ranker
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
+def _allow_one_graph_per_shape() -> None:
+    """Cells, parity batches and the padding check are a dozen shapes: past dynamo's default
+    limit of 8 it would silently fall back to eager and the "compiled" numbers would lie."""
+    config = torch._dynamo.config
+    for name in ("recompile_limit", "cache_size_limit"):  # renamed in torch 2.6
+        if hasattr(config, name):
+            setattr(config, name, max(64, getattr(config, name)))
+    for name in ("fail_on_recompile_limit_hit", "fail_on_cache_limit_hit"):
+        if hasattr(config, name):
+            setattr(config, name, True)
+
+
 class EagerBackend(Backend):
     def prepare(
         self, ranker: Ranker, kind: ExportKind, shapes: ShapeRange, example: dict[str, torch.Tensor]
@@ -23,8 +35,11 @@ class EagerBackend(Backend):
             # a copy: the fp32 ranker stays the parity reference for every other backend
             module = copy.deepcopy(module).to(dtype=dtype)
         module = module.to(self.options.device)
-        # dynamic=False: one graph per (batch, seq) cell, each compiled during warm-up
-        forward: Any = torch.compile(module, dynamic=False) if self.options.compile else module
+        forward: Any = module
+        if self.options.compile:
+            _allow_one_graph_per_shape()
+            # dynamic=False: one graph per (batch, seq) cell, each compiled during warm-up
+            forward = torch.compile(module, dynamic=False)
 
         def run(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
             with torch.inference_mode():

@@ -20,13 +20,17 @@ from kdbench.backends.onnx import export
 from kdbench.io import atomic_path
 from kdbench.models.base import ExportKind, Ranker
 
-_TORCH_TYPES = {
-    trt.DataType.FLOAT: torch.float32,
-    trt.DataType.HALF: torch.float16,
-    trt.DataType.BF16: torch.bfloat16,
-    trt.DataType.INT32: torch.int32,
-    trt.DataType.INT64: torch.int64,
-}
+
+def torch_dtype(dtype: trt.DataType) -> torch.dtype:
+    """The torch dtype of a TensorRT tensor type (a function: the stubs have no enum values)."""
+    types = {
+        trt.DataType.FLOAT: torch.float32,
+        trt.DataType.HALF: torch.float16,
+        trt.DataType.BF16: torch.bfloat16,
+        trt.DataType.INT32: torch.int32,
+        trt.DataType.INT64: torch.int64,
+    }
+    return types[dtype]
 
 
 def tensorrt_major() -> int:
@@ -129,8 +133,8 @@ class TensorRTBackend(Backend):
         (output,) = [
             name for name in names if engine.get_tensor_mode(name) == trt.TensorIOMode.OUTPUT
         ]
-        input_types = {name: _TORCH_TYPES[engine.get_tensor_dtype(name)] for name in inputs}
-        output_type = _TORCH_TYPES[engine.get_tensor_dtype(output)]
+        input_types = {name: torch_dtype(engine.get_tensor_dtype(name)) for name in inputs}
+        output_type = torch_dtype(engine.get_tensor_dtype(output))
         device = torch.device(self.options.device)
         record["profile"] = vars(shapes)
         self.info["engines"][kind] = record

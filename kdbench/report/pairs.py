@@ -1,0 +1,161 @@
+"""Distilled / not-distilled pairs: the effect of knowledge distillation on one model, tested.
+
+A pair is two `evaluate` results of the same architecture on the same queries, one trained
+with a teacher (Margin-MSE) and one without. The effect is the mean per-query difference
+(KD minus no-KD) with a two-sided paired t-test over the queries' values, the test the
+paper's tables use (scipy.stats.ttest_rel), read from each result's `per_query`.
+
+Pure functions of result dicts (no I/O), so `kdbench report --pair KD NOKD` and tests share them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from kdbench.errors import UserError
+
+MEASURES = ("nDCG@10",)
+ALPHA = 0.05
+TEST = "paired t-test over queries (scipy.stats.ttest_rel), two-sided"
+
+
+def pair_rows(
+    kd_result: dict[str, Any],
+    nokd_result: dict[str, Any],
+    *,
+    measures: tuple[str, ...] = MEASURES,
+    alpha: float = ALPHA,
+) -> dict[str, Any]:
+    """Compare a distilled model's `evaluate` result with its not-distilled twin.
+
+    Returns {"kd", "nokd" (labels), "arch", "data", "split", "queries", "test", "alpha",
+    "warnings", "rows": [{"measure", "kd", "nokd", "difference", "relative_difference",
+    "t", "p_value", "significant", "wins", "losses", "ties"}]}; `difference` is KD minus
+    no-KD, `t` is None when every difference is the same (the statistic is undefined).
+    """
+    kd_label, nokd_label = _check(kd_result, "KD"), _check(nokd_result, "no-KD")
+    kd_config, nokd_config = kd_result.get("config") or {}, nokd_result.get("config") or {}
+    kd_data, nokd_data = _dataset(kd_config), _dataset(nokd_config)
+    if kd_data != nokd_data:
+        raise UserError(
+            f"--pair: {kd_label} was evaluated on {kd_data[0]} ({kd_data[1]}) and {nokd_label} on "
+            f"{nokd_data[0]} ({nokd_data[1]}); evaluate both on the same --data and --split"
+        )
+    warnings: list[str] = []
+    kd_arch, nokd_arch = kd_config.get("arch"), nokd_config.get("arch")
+    if kd_arch != nokd_arch:
+        warnings.append(f"architectures differ ({kd_arch} vs {nokd_arch}): not a KD/no-KD pair")
+    if kd_result.get("first_stage") != nokd_result.get("first_stage"):
+        warnings.append("first stages differ: the difference mixes re-ranking and candidates")
+    rows = [
+        _row(measure, kd_result, nokd_result, kd_label, nokd_label, alpha) for measure in measures
+    ]
+    return {
+        "kd": kd_label,
+        "nokd": nokd_label,
+        "arch": kd_arch,
+        "data": kd_data[0],
+        "split": kd_data[1],
+        "queries": rows[0]["queries"] if rows else 0,
+        "test": TEST,
+        "alpha": alpha,
+        "warnings": warnings,
+        "rows": [{k: v for k, v in row.items() if k != "queries"} for row in rows],
+    }
+
+
+def paired_t_test(kd: list[float], nokd: list[float]) -> tuple[float | None, float]:
+    """(t, two-sided p) of the paired differences kd[i] - nokd[i].
+
+    Identical differences leave t undefined: p is 1 when they are all zero, else 0.
+
+    >>> t, p = paired_t_test([0.5, 0.7, 0.9, 0.4], [0.4, 0.5, 0.8, 0.4])
+    >>> round(t, 4), round(p, 4)
+    (2.4495, 0.0917)
+    >>> paired_t_test([0.3, 0.6], [0.3, 0.6])
+    (None, 1.0)
+    """
+    from scipy import stats
+
+    differences = [a - b for a, b in zip(kd, nokd, strict=True)]
+    if max(differences) - min(differences) <= 1e-12 * max(1.0, max(map(abs, differences))):
+        return None, 1.0 if abs(differences[0]) <= 1e-12 else 0.0
+    result = stats.ttest_rel(kd, nokd)
+    return float(result.statistic), float(result.pvalue)
+
+
+def _row(
+    measure: str,
+    kd_result: dict[str, Any],
+    nokd_result: dict[str, Any],
+    kd_label: str,
+    nokd_label: str,
+    alpha: float,
+) -> dict[str, Any]:
+    kd_values = _per_query(kd_result, measure, kd_label)
+    nokd_values = _per_query(nokd_result, measure, nokd_label)
+    if set(kd_values) != set(nokd_values):
+        only_kd, only_nokd = set(kd_values) - set(nokd_values), set(nokd_values) - set(kd_values)
+        raise UserError(
+            f"--pair: {kd_label} and {nokd_label} scored different queries ({len(kd_values)} vs "
+            f"{len(nokd_values)}; {len(only_kd)} only in the first, {len(only_nokd)} only in the second); "
+            "evaluate both with the same --split and --queries"
+        )
+    qids = sorted(kd_values)
+    if len(qids) < 2:
+        raise UserError(
+            f"--pair: a paired t-test needs at least 2 queries ({len(qids)} in the results)"
+        )
+    kd = [kd_values[q] for q in qids]
+    nokd = [nokd_values[q] for q in qids]
+    t, p_value = paired_t_test(kd, nokd)
+    kd_mean, nokd_mean = math.fsum(kd) / len(kd), math.fsum(nokd) / len(nokd)
+    difference = kd_mean - nokd_mean
+    return {
+        "measure": measure,
+        "queries": len(qids),
+        "kd": kd_mean,
+        "nokd": nokd_mean,
+        "difference": difference,
+        "relative_difference": difference / nokd_mean if nokd_mean else None,
+        "t": t,
+        "p_value": p_value,
+        "significant": p_value < alpha,
+        "wins": sum(a > b for a, b in zip(kd, nokd, strict=True)),
+        "losses": sum(a < b for a, b in zip(kd, nokd, strict=True)),
+        "ties": sum(a == b for a, b in zip(kd, nokd, strict=True)),
+    }
+
+
+def _check(result: dict[str, Any], role: str) -> str:
+    from kdbench.report.rows import label_of
+
+    config = result.get("config")
+    label = label_of(config) if isinstance(config, dict) else role
+    if result.get("kind") != "evaluate":
+        raise UserError(
+            f"--pair: the {role} result ({label}) is a {result.get('kind')!r} result; pass `kdbench evaluate` results"
+        )
+    if not isinstance(result.get("per_query"), dict):
+        raise UserError(
+            f"--pair: the {role} result ({label}) has no per-query values; rerun kdbench evaluate"
+        )
+    return label
+
+
+def _dataset(config: dict[str, Any]) -> tuple[str, str]:
+    found = config.get("collection")
+    collection: dict[str, Any] = found if isinstance(found, dict) else {}
+    where = str(collection.get("path") or config.get("data") or "?")
+    return where, str(config.get("split") or collection.get("split") or "?")
+
+
+def _per_query(result: dict[str, Any], measure: str, label: str) -> dict[str, float]:
+    values = result["per_query"].get(measure)
+    if not isinstance(values, dict):
+        available = ", ".join(sorted(result["per_query"])) or "none"
+        raise UserError(
+            f"--pair: {label} has no per-query {measure} (it has {available}); rerun kdbench evaluate"
+        )
+    return {str(qid): float(value) for qid, value in values.items()}

@@ -159,6 +159,34 @@ def _print_plan(
     Console(width=220).print(table)
 
 
+TEACHER_LOSSES = ("margin-mse", "mse", "kl")
+
+
+def distillation_pairs(profile: ProfileFile, models: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """KD vs no-KD twins: trained students of the same model, architecture and layers, one with a teacher."""
+    from kdbench.report.pairs import pair_rows
+
+    by_label = {m["label"]: m for m in models if m.get("evaluate")}
+    pairs = []
+    students = [s for s in profile.students if s.train]
+    for kd in students:
+        if kd.loss not in TEACHER_LOSSES:
+            continue
+        for nokd in students:
+            if nokd.loss in TEACHER_LOSSES or (nokd.model, nokd.arch, nokd.layers) != (
+                kd.model,
+                kd.arch,
+                kd.layers,
+            ):
+                continue
+            for label, model in by_label.items():
+                if label == kd.name or label.startswith(f"{kd.name} ("):
+                    twin = by_label.get(nokd.name + label[len(kd.name) :])
+                    if twin is not None:
+                        pairs.append(pair_rows(model["evaluate"], twin["evaluate"]))
+    return pairs
+
+
 def write_summary(
     profile: ProfileFile,
     profile_path: Path,
@@ -174,6 +202,7 @@ def write_summary(
     result = new_result("run", {**profile.to_dict(), "profile_file": str(profile_path)})
     result["models"] = models
     result["references"] = references
+    result["pairs"] = distillation_pairs(profile, models)
     save_result(out / "results.json", result)
     rows = rows_from_results([result])
     meta = report_meta([result], profile.experiment.name)

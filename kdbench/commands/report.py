@@ -28,6 +28,11 @@ def report(
     compare: tuple[Path, Path] | None = typer.Option(
         None, "--compare", help="Compare two result files or folders: --compare OLD NEW."
     ),
+    pair: tuple[Path, Path] | None = typer.Option(
+        None,
+        "--pair",
+        help="Distillation effect: --pair KD_RESULT NOKD_RESULT (evaluate results; paired t-test).",
+    ),
     fail_on_regression: bool = typer.Option(
         False, "--fail-on-regression", help="Exit 1 when --compare finds a regression."
     ),
@@ -44,6 +49,21 @@ def report(
     from kdbench.report.compare import compare_rows, render_comparison
     from kdbench.report.rows import load_results, rows_from_results
 
+    if pair:
+        from kdbench.report.pairs import pair_rows
+        from kdbench.report.render import pair_markdown
+        from kdbench.results import load_result
+
+        found = pair_rows(load_result(pair[0]), load_result(pair[1]))
+        text = pair_markdown([found])
+        if output is not None:
+            from kdbench.io import atomic_write_text
+
+            atomic_write_text(output, text)
+            typer.echo(f"wrote {output}")
+        else:
+            typer.echo(text, nl=False)
+        return
     if compare:
         old_path, new_path = compare
         old_rows = rows_from_results(load_results([old_path]))

@@ -21,7 +21,14 @@ def report_meta(results: list[dict[str, Any]], title: str) -> dict[str, Any]:
     if gpus:
         machine += "; GPU: " + ", ".join(g["name"] for g in gpus)
     data = first.get("config", {}).get("data")
+    pairs = [
+        pair
+        for result in results
+        if result.get("kind") == "run"
+        for pair in result.get("pairs", [])
+    ]
     return {
+        "pairs": pairs,
         "title": title,
         "command": first.get("command", ""),
         "machine": machine,

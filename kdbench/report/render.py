@@ -72,6 +72,8 @@ def to_markdown(rows: list[Row], meta: dict[str, Any]) -> str:
         "★ = Pareto-optimal: no other measured row has both higher nDCG@10 and lower p50 latency.",
         "Published rows (in parentheses) were not measured here; latency is per query in the row's scenario.",
     ]
+    if meta.get("pairs"):
+        lines += ["", pair_markdown(meta["pairs"])]
     return "\n".join(lines) + "\n"
 
 
@@ -86,6 +88,30 @@ def _meta_lines(meta: dict[str, Any]) -> list[str]:
     if meta.get("data"):
         lines.append(f"- data: {meta['data']}")
     return lines
+
+
+def pair_markdown(pairs: list[dict[str, Any]]) -> str:
+    """Distilled vs not-distilled pairs: the difference per measure with its paired t-test."""
+    if not pairs:
+        return ""
+    lines = [
+        "## Distillation effect (KD − no-KD, paired t-test over queries)",
+        "",
+        "| KD | no-KD | measure | KD | no-KD | difference | t | p | significant | wins/losses/ties |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for pair in pairs:
+        for row in pair["rows"]:
+            t = "–" if row["t"] is None else f"{row['t']:.2f}"
+            lines.append(
+                f"| {pair['kd']} | {pair['nokd']} | {row['measure']} | {row['kd']:.3f} | {row['nokd']:.3f} | "
+                f"{row['difference']:+.3f} | {t} | {row['p_value']:.3g} | {'yes' if row['significant'] else 'no'} | "
+                f"{row['wins']}/{row['losses']}/{row['ties']} |"
+            )
+        lines.extend(
+            f"- warning ({pair['kd']} vs {pair['nokd']}): {w}" for w in pair.get("warnings", [])
+        )
+    return "\n".join(lines) + "\n"
 
 
 def to_csv(rows: list[Row], meta: dict[str, Any]) -> str:
@@ -239,6 +265,49 @@ def svg_plot(rows: list[Row], width: int = 760, height: int = 440) -> str:
     return "".join(parts)
 
 
+def pair_html(pairs: list[dict[str, Any]]) -> str:
+    if not pairs:
+        return ""
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "KD",
+            "no-KD",
+            "measure",
+            "KD",
+            "no-KD",
+            "difference",
+            "t",
+            "p",
+            "significant",
+            "wins/losses/ties",
+        )
+    )
+    body = []
+    for pair in pairs:
+        for row in pair["rows"]:
+            t = "–" if row["t"] is None else f"{row['t']:.2f}"
+            cells = [
+                pair["kd"],
+                pair["nokd"],
+                row["measure"],
+                f"{row['kd']:.3f}",
+                f"{row['nokd']:.3f}",
+                f"{row['difference']:+.3f}",
+                t,
+                f"{row['p_value']:.3g}",
+                "yes" if row["significant"] else "no",
+                f"{row['wins']}/{row['losses']}/{row['ties']}",
+            ]
+            body.append(
+                "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
+            )
+    return (
+        f'<h2>Distillation effect (KD − no-KD, paired t-test over queries)</h2><table id="pairs-table">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
+
+
 def to_html(rows: list[Row], meta: dict[str, Any]) -> str:
     headers, body = table_cells(rows)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
@@ -269,6 +338,7 @@ tr.reference {{ color: #777; font-style: italic; }}
 <table id="tradeoff-table"><thead><tr>{head}</tr></thead><tbody>
 {"".join(trs)}
 </tbody></table>
+{pair_html(meta.get("pairs") or [])}
 <p>Highlighted rows are Pareto-optimal: no other measured row has both higher nDCG@10 and lower p50
 latency. Rows in italics are published numbers, not measured here.</p>
 </body></html>

@@ -162,3 +162,20 @@ def test_report_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert len(err) == 1 and str(bad) in err[0]
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert main(["report", str(tmp_path), "--format", "pdf"]) == 2
+
+
+def test_pair_option_prints_paired_t_test(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kd = evaluate_result("kd", "dot", 0.6, 0.5)
+    nokd = evaluate_result("nokd", "dot", 0.5, 0.4)
+    kd["config"].update(data="beir/scifact", split="test")
+    nokd["config"].update(data="beir/scifact", split="test")
+    kd["per_query"] = {"nDCG@10": {"q1": 0.9, "q2": 0.5, "q3": 0.4}}
+    nokd["per_query"] = {"nDCG@10": {"q1": 0.7, "q2": 0.5, "q3": 0.3}}
+    save_result(tmp_path / "kd.json", kd)
+    save_result(tmp_path / "nokd.json", nokd)
+    assert main(["report", "--pair", str(tmp_path / "kd.json"), str(tmp_path / "nokd.json")]) == 0
+    text = capsys.readouterr().out
+    line = next(row for row in text.splitlines() if row.startswith("| kd | nokd | nDCG@10"))
+    assert "+0.100" in line and "2/0/1" in line

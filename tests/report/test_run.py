@@ -137,7 +137,7 @@ def test_run_writes_reports_skips_and_resumes(
     metrics = {m["label"]: m["evaluate"]["metrics"] for m in result["models"]}
     rows = [
         line.split("|")[1:-1]
-        for line in (out / "report.md").read_text().splitlines()
+        for line in (out / "report.md").read_text().split("## Distillation effect")[0].splitlines()
         if line.startswith("| ") and not line.startswith("| model")
     ]
     header = [
@@ -153,6 +153,10 @@ def test_run_writes_reports_skips_and_resumes(
             assert float(values["RR@10"]) == round(metrics[values["model"]]["RR@10"], 3)
             checked += 1
     assert checked == 5  # bm25 + 2 students x 2 backends
+    # The KD / no-KD twins are paired with a t-test over the same test queries.
+    (pair,) = result["pairs"]
+    assert (pair["kd"], pair["nokd"], pair["queries"]) == ("dot-kd", "dot-nokd", 4)
+    assert "Distillation effect" in (out / "report.md").read_text()
 
     # A third run does nothing; changing one student's steps reruns only what depends on it.
     before = stage_times(out)

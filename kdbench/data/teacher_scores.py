@@ -41,10 +41,16 @@ def _score(text: str, path: Path, line: int, column: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise InputFileError(path, f"{column} {text!r} is not a number; expected pos_score<TAB>neg_score<TAB>qid"
-                             "<TAB>pid_pos<TAB>pid_neg", line) from None
+        raise InputFileError(
+            path,
+            f"{column} {text!r} is not a number; expected pos_score<TAB>neg_score<TAB>qid"
+            "<TAB>pid_pos<TAB>pid_neg",
+            line,
+        ) from None
     if not math.isfinite(value):
-        raise InputFileError(path, f"{column} is {text}; teacher scores must be finite numbers", line)
+        raise InputFileError(
+            path, f"{column} is {text}; teacher scores must be finite numbers", line
+        )
     return value
 
 
@@ -56,21 +62,28 @@ def read_teacher_scores(path: str | os.PathLike[str]) -> list[ScoredTriple]:
         fields = line.split("\t")
         if len(fields) != 5:
             raise InputFileError(
-                p, f"{len(fields)} tab-separated fields; expected 5: pos_score<TAB>neg_score<TAB>qid"
-                "<TAB>pid_pos<TAB>pid_neg", number)
+                p,
+                f"{len(fields)} tab-separated fields; expected 5: pos_score<TAB>neg_score<TAB>qid"
+                "<TAB>pid_pos<TAB>pid_neg",
+                number,
+            )
         pos_score = _score(fields[0], p, number, "pos_score")
         neg_score = _score(fields[1], p, number, "neg_score")
         qid, pos_id, neg_id = (f.strip() for f in fields[2:])
         if not (qid and pos_id and neg_id):
             raise InputFileError(p, "empty qid, pid_pos or pid_neg", number)
         rows.append(ScoredTriple(qid, pos_id, neg_id, pos_score, neg_score))
-    require_rows(p, len(rows), "teacher scores (pos_score<TAB>neg_score<TAB>qid<TAB>pid_pos<TAB>pid_neg)")
+    require_rows(
+        p, len(rows), "teacher scores (pos_score<TAB>neg_score<TAB>qid<TAB>pid_pos<TAB>pid_neg)"
+    )
     return rows
 
 
 def format_teacher_scores(rows: Iterable[ScoredTriple]) -> str:
     # repr of a float round-trips exactly, so a re-read file trains the same student.
-    return "".join(f"{r.pos_score!r}\t{r.neg_score!r}\t{r.qid}\t{r.pos_id}\t{r.neg_id}\n" for r in rows)
+    return "".join(
+        f"{r.pos_score!r}\t{r.neg_score!r}\t{r.qid}\t{r.pos_id}\t{r.neg_id}\n" for r in rows
+    )
 
 
 def write_teacher_scores(path: str | os.PathLike[str], rows: Iterable[ScoredTriple]) -> Path:
@@ -98,14 +111,26 @@ def normalize_scores(rows: Sequence[ScoredTriple], method: str) -> list[ScoredTr
     elif method == "minmax":
         offset, scale = min(values), max(values) - min(values)
     else:
-        raise UserError(f"--teacher-normalize {method!r}: choose one of {', '.join(NORMALIZATIONS)}")
+        raise UserError(
+            f"--teacher-normalize {method!r}: choose one of {', '.join(NORMALIZATIONS)}"
+        )
     scale = scale or 1.0  # a constant teacher stays constant instead of dividing by zero
-    return [ScoredTriple(r.qid, r.pos_id, r.neg_id, (r.pos_score - offset) / scale, (r.neg_score - offset) / scale)
-            for r in rows]
+    return [
+        ScoredTriple(
+            r.qid,
+            r.pos_id,
+            r.neg_id,
+            (r.pos_score - offset) / scale,
+            (r.neg_score - offset) / scale,
+        )
+        for r in rows
+    ]
 
 
 def ensemble_teacher_scores(
-    teachers: Sequence[Sequence[ScoredTriple]], normalize: str = "none", names: Sequence[str] | None = None
+    teachers: Sequence[Sequence[ScoredTriple]],
+    normalize: str = "none",
+    names: Sequence[str] | None = None,
 ) -> list[ScoredTriple]:
     """The mean of several teachers' scores per triple, in the first teacher's order (the paper's T2).
 
@@ -118,13 +143,18 @@ def ensemble_teacher_scores(
     """
     if not teachers:
         raise ValueError("ensemble_teacher_scores: no teachers given")
-    labels = list(names) if names is not None else [f"teacher {i + 1}" for i in range(len(teachers))]
+    labels = (
+        list(names) if names is not None else [f"teacher {i + 1}" for i in range(len(teachers))]
+    )
     if len(teachers) == 1 and normalize == "none":
         return list(teachers[0])
     normalized = [normalize_scores(rows, normalize) for rows in teachers]
     base_keys = [r.key for r in normalized[0]]
     if len(set(base_keys)) != len(base_keys):
-        raise InputFileError(labels[0], "lists the same (qid, pid_pos, pid_neg) twice; an ensemble needs unique triples")
+        raise InputFileError(
+            labels[0],
+            "lists the same (qid, pid_pos, pid_neg) twice; an ensemble needs unique triples",
+        )
     totals = {r.key: [r.pos_score, r.neg_score] for r in normalized[0]}
     for label, rows in zip(labels[1:], normalized[1:], strict=True):
         by_key = {r.key: r for r in rows}
@@ -132,8 +162,10 @@ def ensemble_teacher_scores(
         if missing or len(by_key) != len(base_keys):
             example = "\t".join(missing[0]) if missing else "extra triples"
             raise InputFileError(
-                label, f"does not score the same triples as {labels[0]} (e.g. {example}); "
-                "score one triples file with every teacher")
+                label,
+                f"does not score the same triples as {labels[0]} (e.g. {example}); "
+                "score one triples file with every teacher",
+            )
         for key in base_keys:
             totals[key][0] += by_key[key].pos_score
             totals[key][1] += by_key[key].neg_score

@@ -82,8 +82,11 @@ def detect_triples_format(path: str | os.PathLike[str]) -> str:
             # Ids never contain spaces; a query or passage text almost always does.
             return "ids" if not any(" " in f.strip() for f in fields) else "text"
         raise InputFileError(
-            p, f"{len(fields)} tab-separated fields; expected a triples file: query<TAB>positive<TAB>negative, "
-            "qid<TAB>pid_pos<TAB>pid_neg, or pos_score<TAB>neg_score<TAB>qid<TAB>pid_pos<TAB>pid_neg", number)
+            p,
+            f"{len(fields)} tab-separated fields; expected a triples file: query<TAB>positive<TAB>negative, "
+            "qid<TAB>pid_pos<TAB>pid_neg, or pos_score<TAB>neg_score<TAB>qid<TAB>pid_pos<TAB>pid_neg",
+            number,
+        )
     raise InputFileError(p, "is empty; expected triples")
 
 
@@ -93,7 +96,11 @@ def read_id_triples(path: str | os.PathLike[str]) -> list[Triple]:
     triples = []
     for number, fields in _rows(p, "id triples"):
         if len(fields) != 3 or not all(f.strip() for f in fields):
-            raise InputFileError(p, f"{len(fields)} tab-separated fields; expected qid<TAB>pid_pos<TAB>pid_neg", number)
+            raise InputFileError(
+                p,
+                f"{len(fields)} tab-separated fields; expected qid<TAB>pid_pos<TAB>pid_neg",
+                number,
+            )
         qid, pos_id, neg_id = (f.strip() for f in fields)
         triples.append(Triple(qid, pos_id, (neg_id,)))
     return triples
@@ -108,8 +115,11 @@ def read_text_triples(path: str | os.PathLike[str]) -> TextTriples:
     for number, fields in _rows(p, "text triples"):
         if len(fields) != 3:
             raise InputFileError(
-                p, f"{len(fields)} tab-separated fields; expected query<TAB>positive_text<TAB>negative_text "
-                "(a tab inside a text must be replaced by a space)", number)
+                p,
+                f"{len(fields)} tab-separated fields; expected query<TAB>positive_text<TAB>negative_text "
+                "(a tab inside a text must be replaced by a space)",
+                number,
+            )
         if not all(f.strip() for f in fields):
             raise InputFileError(p, "an empty query, positive or negative text", number)
         query, positive, negative = fields
@@ -129,7 +139,9 @@ def write_id_triples(path: str | os.PathLike[str], triples: Sequence[Triple]) ->
     return atomic_write_text(path, "".join(lines))
 
 
-def split_dev_queries(qids: Sequence[str], dev_queries: int, seed: int) -> tuple[list[str], list[str]]:
+def split_dev_queries(
+    qids: Sequence[str], dev_queries: int, seed: int
+) -> tuple[list[str], list[str]]:
     """Hold out `dev_queries` of the train queries (seeded), for validation and early stopping.
 
     Returns (train_qids, dev_qids), each sorted. The test split is never involved.
@@ -141,7 +153,8 @@ def split_dev_queries(qids: Sequence[str], dev_queries: int, seed: int) -> tuple
     if dev_queries < 0 or dev_queries >= len(ordered):
         raise UserError(
             f"--dev-queries {dev_queries}: must be between 0 and {len(ordered) - 1} (the split has {len(ordered)} "
-            "queries with positives)")
+            "queries with positives)"
+        )
     shuffled = list(ordered)
     random.Random(seed).shuffle(shuffled)
     dev = set(shuffled[:dev_queries])
@@ -185,7 +198,9 @@ def mine_triples(
             pool = rng.sample(candidates, len(candidates))
             for i in range(triples_per_positive):
                 start = i * negatives_per_triple
-                negatives = tuple(pool[(start + j) % len(pool)] for j in range(negatives_per_triple))
+                negatives = tuple(
+                    pool[(start + j) % len(pool)] for j in range(negatives_per_triple)
+                )
                 triples.append(Triple(qid, pos_id, negatives))
     rng.shuffle(triples)
     return triples

@@ -46,7 +46,9 @@ def register_loss(spec: LossSpec) -> LossSpec:
     """Add `spec` under its name and aliases; a name already taken is a programming error."""
     for key in (spec.name, *spec.aliases):
         if _key(key) in _ALIASES:
-            raise ValueError(f"loss name {key!r} is already registered (for {_ALIASES[_key(key)]!r})")
+            raise ValueError(
+                f"loss name {key!r} is already registered (for {_ALIASES[_key(key)]!r})"
+            )
     LOSSES[spec.name] = spec
     for key in (spec.name, *spec.aliases):
         _ALIASES[_key(key)] = spec.name
@@ -61,13 +63,44 @@ def get_loss(name: str) -> LossSpec:
     return LOSSES[canonical]
 
 
-register_loss(LossSpec("margin-mse", "margin_mse", True,
-                       "MSE between student and teacher positive-negative margins (the paper's loss)",
-                       aliases=("marginmse", "margin")))
-register_loss(LossSpec("mse", "mse", True, "pointwise MSE on the teacher's scores", aliases=("pointwise-mse",)))
-register_loss(LossSpec("kl", "kl", True, "listwise KL divergence to the teacher's softmax over 1 + k passages",
-                       aliases=("kl-div", "kldiv", "listwise-kl")))
-register_loss(LossSpec("ranknet", "ranknet", False, "pairwise logistic loss on labels (no teacher)",
-                       aliases=("pairwise", "bce-pairwise")))
-register_loss(LossSpec("ce", "ce", False, "listwise softmax cross-entropy on labels (no teacher)",
-                       aliases=("cross-entropy", "softmax-ce", "listwise-ce")))
+register_loss(
+    LossSpec(
+        "margin-mse",
+        "margin_mse",
+        True,
+        "MSE between student and teacher positive-negative margins (the paper's loss)",
+        aliases=("marginmse", "margin"),
+    )
+)
+register_loss(
+    LossSpec(
+        "mse", "mse", True, "pointwise MSE on the teacher's scores", aliases=("pointwise-mse",)
+    )
+)
+register_loss(
+    LossSpec(
+        "kl",
+        "kl",
+        True,
+        "listwise KL divergence to the teacher's softmax over 1 + k passages",
+        aliases=("kl-div", "kldiv", "listwise-kl"),
+    )
+)
+register_loss(
+    LossSpec(
+        "ranknet",
+        "ranknet",
+        False,
+        "pairwise logistic loss on labels (no teacher)",
+        aliases=("pairwise", "bce-pairwise"),
+    )
+)
+register_loss(
+    LossSpec(
+        "ce",
+        "ce",
+        False,
+        "listwise softmax cross-entropy on labels (no teacher)",
+        aliases=("cross-entropy", "softmax-ce", "listwise-ce"),
+    )
+)

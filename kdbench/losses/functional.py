@@ -21,9 +21,13 @@ def _check_student(name: str, student_scores: Tensor) -> None:
         )
 
 
-def _check_teacher_scores(name: str, student_scores: Tensor, teacher_scores: Tensor | None) -> Tensor:
+def _check_teacher_scores(
+    name: str, student_scores: Tensor, teacher_scores: Tensor | None
+) -> Tensor:
     if teacher_scores is None:
-        raise ValueError(f"{name}: needs teacher_scores (Tensor[n, 1 + k]); use ranknet or ce without a teacher")
+        raise ValueError(
+            f"{name}: needs teacher_scores (Tensor[n, 1 + k]); use ranknet or ce without a teacher"
+        )
     if teacher_scores.shape != student_scores.shape:
         raise ValueError(
             f"{name}: teacher_scores has shape {tuple(teacher_scores.shape)}; expected the student's layout "

@@ -19,11 +19,23 @@ if TYPE_CHECKING:
     from kdbench.train.loop import TrainingDiverged, TrainResult, read_log, train
     from kdbench.train.teacher import TeacherConfig, score_teacher
 
-_LAZY = {"train": "loop", "TrainResult": "loop", "TrainingDiverged": "loop", "read_log": "loop",
-         "score_teacher": "teacher", "TeacherConfig": "teacher"}
+_LAZY = {
+    "train": "loop",
+    "TrainResult": "loop",
+    "TrainingDiverged": "loop",
+    "read_log": "loop",
+    "score_teacher": "teacher",
+    "TeacherConfig": "teacher",
+}
 
 __all__ = [
-    "TeacherConfig", "TrainConfig", "TrainResult", "TrainingDiverged", "read_log", "score_teacher", "train",
+    "TeacherConfig",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingDiverged",
+    "read_log",
+    "score_teacher",
+    "train",
 ]
 
 

@@ -87,7 +87,11 @@ def prune_checkpoints(output: Path, keep: int) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -103,7 +107,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save_trainer_state(folder: Path, state: dict[str, Any], meta: dict[str, Any]) -> None:
     torch.save(state, folder / TRAINER_STATE)
-    (folder / TRAINER_META).write_text(json.dumps(meta, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    (folder / TRAINER_META).write_text(
+        json.dumps(meta, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    )
 
 
 def load_trainer_state(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:

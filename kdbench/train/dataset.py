@@ -38,7 +38,9 @@ Run = dict[str, dict[str, float]]
 @dataclass
 class TrainingSet:
     triples: list[Triple]
-    teacher_scores: list[tuple[float, ...]] | None  # per triple: (pos, neg...) aligned with `triples`
+    teacher_scores: (
+        list[tuple[float, ...]] | None
+    )  # per triple: (pos, neg...) aligned with `triples`
     queries: Mapping[str, str]
     docs: Any  # DocStore-like: get_many(ids) -> texts
     dev_qids: list[str] = field(default_factory=list)
@@ -49,14 +51,18 @@ class TrainingSet:
     def __len__(self) -> int:
         return len(self.triples)
 
-    def batch(self, indices: Sequence[int]) -> tuple[list[str], list[list[str]], list[tuple[float, ...]] | None]:
+    def batch(
+        self, indices: Sequence[int]
+    ) -> tuple[list[str], list[list[str]], list[tuple[float, ...]] | None]:
         """(query texts, [positive, negatives...] texts per query, teacher scores or None)."""
         chosen = [self.triples[i] for i in indices]
         queries = [self.queries[t.qid] for t in chosen]
         width = len(chosen[0].doc_ids) if chosen else 0
         flat = self.docs.get_many([doc for t in chosen for doc in t.doc_ids])
-        doc_lists = [flat[i * width:(i + 1) * width] for i in range(len(chosen))]
-        teacher = [self.teacher_scores[i] for i in indices] if self.teacher_scores is not None else None
+        doc_lists = [flat[i * width : (i + 1) * width] for i in range(len(chosen))]
+        teacher = (
+            [self.teacher_scores[i] for i in indices] if self.teacher_scores is not None else None
+        )
         return queries, doc_lists, teacher
 
 
@@ -81,18 +87,30 @@ def bm25_run(collection: Any, queries: Mapping[str, str], depth: int) -> Run:
     return BM25(collection.docs).search(dict(queries), k=depth)
 
 
-def _check_ids(triples: Sequence[Triple], queries: Mapping[str, str], docs: Any, origin: str) -> None:
+def _check_ids(
+    triples: Sequence[Triple], queries: Mapping[str, str], docs: Any, origin: str
+) -> None:
     for row, triple in enumerate(triples, start=1):
         if triple.qid not in queries:
-            raise InputFileError(origin, f"qid {triple.qid!r} is not a query of --data's split; "
-                                 "pass the --data/--split these triples were made from", row)
+            raise InputFileError(
+                origin,
+                f"qid {triple.qid!r} is not a query of --data's split; "
+                "pass the --data/--split these triples were made from",
+                row,
+            )
         for doc_id in triple.doc_ids:
             if doc_id not in docs:
-                raise InputFileError(origin, f"passage id {doc_id!r} is not in --data's corpus; "
-                                     "pass the --data these triples were made from", row)
+                raise InputFileError(
+                    origin,
+                    f"passage id {doc_id!r} is not in --data's corpus; "
+                    "pass the --data these triples were made from",
+                    row,
+                )
 
 
-def load_training_set(config: TrainConfig, *, collection: Any = None, run: Run | None = None) -> TrainingSet:
+def load_training_set(
+    config: TrainConfig, *, collection: Any = None, run: Run | None = None
+) -> TrainingSet:
     """Everything training reads, resolved from `config` (the collection/run may be passed in, e.g. by tests)."""
     if collection is None and config.data is not None:
         from kdbench.data.load import load_collection
@@ -100,12 +118,18 @@ def load_training_set(config: TrainConfig, *, collection: Any = None, run: Run |
         collection = load_collection(config.data, config.split)
     queries: dict[str, str] = dict(collection.queries) if collection is not None else {}
     docs: Any = collection.docs if collection is not None else None
-    source: dict[str, Any] = {"data": config.data, "split": config.split if collection is not None else None}
+    source: dict[str, Any] = {
+        "data": config.data,
+        "split": config.split if collection is not None else None,
+    }
 
     # The dev slice: only queries with a positive can be validated on.
     dev_qids: list[str] = []
-    judged = sorted(q for q, j in (collection.qrels if collection is not None else {}).items()
-                    if any(g > 0 for g in j.values()))
+    judged = sorted(
+        q
+        for q, j in (collection.qrels if collection is not None else {}).items()
+        if any(g > 0 for g in j.values())
+    )
     if collection is not None and config.dev_queries:
         _, dev_qids = split_dev_queries(judged, config.dev_queries, config.seed)
     dev = set(dev_qids)
@@ -117,9 +141,13 @@ def load_training_set(config: TrainConfig, *, collection: Any = None, run: Run |
         docs = _DictDocs(text_triples.docs, docs)
 
     teacher: list[tuple[float, ...]] | None = None
-    if config.teacher_scores or (config.triples is not None and detect_triples_format(config.triples) == "scores"):
+    if config.teacher_scores or (
+        config.triples is not None and detect_triples_format(config.triples) == "scores"
+    ):
         files = list(config.teacher_scores) or [str(config.triples)]
-        scored = ensemble_teacher_scores([read_teacher_scores(f) for f in files], config.teacher_normalize, names=files)
+        scored = ensemble_teacher_scores(
+            [read_teacher_scores(f) for f in files], config.teacher_normalize, names=files
+        )
         triples = [Triple(r.qid, r.pos_id, (r.neg_id,)) for r in scored]
         teacher = [(r.pos_score, r.neg_score) for r in scored]
         origin = files[0]
@@ -132,7 +160,9 @@ def load_training_set(config: TrainConfig, *, collection: Any = None, run: Run |
         source.update(triples=str(config.triples), triples_format="ids")
     else:
         if collection is None:
-            raise UserError("no training data: pass --data (mine triples from its train split) or --triples FILE")
+            raise UserError(
+                "no training data: pass --data (mine triples from its train split) or --triples FILE"
+            )
         train_qids = [q for q in judged if q not in dev]
         if run is None:
             if config.negatives_run is not None:
@@ -140,31 +170,55 @@ def load_training_set(config: TrainConfig, *, collection: Any = None, run: Run |
 
                 run = read_run(config.negatives_run)
             else:
-                run = bm25_run(collection, {q: queries[q] for q in judged}, max(config.mine_depth, config.validate_depth))
-        triples = mine_triples(collection.qrels, run, train_qids, depth=config.mine_depth,
-                               triples_per_positive=config.triples_per_positive,
-                               negatives_per_triple=config.negatives, seed=config.seed)
+                run = bm25_run(
+                    collection,
+                    {q: queries[q] for q in judged},
+                    max(config.mine_depth, config.validate_depth),
+                )
+        triples = mine_triples(
+            collection.qrels,
+            run,
+            train_qids,
+            depth=config.mine_depth,
+            triples_per_positive=config.triples_per_positive,
+            negatives_per_triple=config.negatives,
+            seed=config.seed,
+        )
         origin = f"{config.data} ({config.split})"
-        source.update(mined={"negatives_from": config.negatives_run or "bm25", "depth": config.mine_depth,
-                             "triples_per_positive": config.triples_per_positive, "negatives": config.negatives})
+        source.update(
+            mined={
+                "negatives_from": config.negatives_run or "bm25",
+                "depth": config.mine_depth,
+                "triples_per_positive": config.triples_per_positive,
+                "negatives": config.negatives,
+            }
+        )
         if not triples:
-            raise UserError(f"--data {config.data}: mining found no triples (no train query has both a positive "
-                            f"and a negative in the top {config.mine_depth}); raise --mine-depth")
+            raise UserError(
+                f"--data {config.data}: mining found no triples (no train query has both a positive "
+                f"and a negative in the top {config.mine_depth}); raise --mine-depth"
+            )
 
     if docs is None:
-        raise UserError("id triples and teacher scores name passages by id: pass --data with their collection")
+        raise UserError(
+            "id triples and teacher scores name passages by id: pass --data with their collection"
+        )
     _check_ids(triples, queries, docs, origin)
     if dev:
         keep = [i for i, t in enumerate(triples) if t.qid not in dev]
         dropped = len(triples) - len(keep)
         if dropped:
-            log.warning("%s: %d triple(s) of dev-slice queries are left out of training", origin, dropped)
+            log.warning(
+                "%s: %d triple(s) of dev-slice queries are left out of training", origin, dropped
+            )
         triples = [triples[i] for i in keep]
         if teacher is not None:
             teacher = [teacher[i] for i in keep]
         source["dev_triples_dropped"] = dropped
     if not triples:
-        raise UserError(f"{origin}: no training triples left outside the dev slice; lower --dev-queries")
+        raise UserError(
+            f"{origin}: no training triples left outside the dev slice; lower --dev-queries"
+        )
 
     dev_qrels = {q: dict(collection.qrels[q]) for q in dev_qids} if collection is not None else {}
     dev_run: Run = {}
@@ -172,10 +226,15 @@ def load_training_set(config: TrainConfig, *, collection: Any = None, run: Run |
         if run is None or any(q not in run for q in dev_qids):
             run = bm25_run(collection, {q: queries[q] for q in dev_qids}, config.validate_depth)
         for q in dev_qids:
-            ranked = sorted(run.get(q, {}).items(), key=lambda item: (-item[1], item[0]))[:config.validate_depth]
+            ranked = sorted(run.get(q, {}).items(), key=lambda item: (-item[1], item[0]))[
+                : config.validate_depth
+            ]
             dev_run[q] = dict(ranked)
-    source.update(triples_count=len(triples), dev_queries=len(dev_qids),
-                  train_queries=len({t.qid for t in triples}))
+    source.update(
+        triples_count=len(triples),
+        dev_queries=len(dev_qids),
+        train_queries=len({t.qid for t in triples}),
+    )
     return TrainingSet(triples, teacher, queries, docs, dev_qids, dev_qrels, dev_run, source)
 
 
@@ -183,6 +242,7 @@ def teacher_rows(training_set: TrainingSet) -> list[ScoredTriple]:
     """The training set's teacher scores as score-file rows (for reports)."""
     if training_set.teacher_scores is None:
         return []
-    return [ScoredTriple(t.qid, t.pos_id, t.neg_ids[0], s[0], s[1])
-            for t, s in zip(training_set.triples, training_set.teacher_scores, strict=True)]
-
+    return [
+        ScoredTriple(t.qid, t.pos_id, t.neg_ids[0], s[0], s[1])
+        for t, s in zip(training_set.triples, training_set.teacher_scores, strict=True)
+    ]

@@ -38,7 +38,9 @@ def _resolve_device(requested: str, local_rank: int) -> torch.device:
         return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     if requested.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise UserError(f"--device {requested}: no CUDA device is visible to torch; use --device cpu")
+            raise UserError(
+                f"--device {requested}: no CUDA device is visible to torch; use --device cpu"
+            )
         return torch.device(requested if ":" in requested else f"cuda:{local_rank}")
     return torch.device(requested)
 

@@ -53,7 +53,7 @@ class TrainingDiverged(UserError):
 @dataclass
 class TrainResult:
     output: Path
-    status: str                # completed | early-stopped | interrupted
+    status: str  # completed | early-stopped | interrupted
     steps_done: int
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -110,7 +110,9 @@ class StopSignals:
         if self.requested is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = name
-        self.echo(f"{name}: stopping after this step and saving a checkpoint (Ctrl-C again aborts without saving)")
+        self.echo(
+            f"{name}: stopping after this step and saving a checkpoint (Ctrl-C again aborts without saving)"
+        )
 
     def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
@@ -138,20 +140,32 @@ def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContex
 
 def _check_precision(precision: str, device: torch.device) -> None:
     if precision == "fp16" and device.type != "cuda":
-        raise UserError("--precision fp16 needs a CUDA device (it trains with a gradient scaler); use fp32 or bf16 on CPU")
+        raise UserError(
+            "--precision fp16 needs a CUDA device (it trains with a gradient scaler); use fp32 or bf16 on CPU"
+        )
 
 
 def load_student(config: TrainConfig, device: torch.device) -> Any:
     """The ranker to train, built from `config.model` with the run's lengths, pooling, similarity and scale."""
     from kdbench.models.load import load_model
 
-    ranker = load_model(config.model, config.arch, layers=config.layers, device=str(device),
-                        max_query_len=config.max_query_len, max_doc_len=config.max_doc_len,
-                        pooling=config.pooling, similarity=config.similarity, colbert_dim=config.colbert_dim)
+    ranker = load_model(
+        config.model,
+        config.arch,
+        layers=config.layers,
+        device=str(device),
+        max_query_len=config.max_query_len,
+        max_doc_len=config.max_doc_len,
+        pooling=config.pooling,
+        similarity=config.similarity,
+        colbert_dim=config.colbert_dim,
+    )
     if config.score_scale is not None:
         ranker.spec.score_scale = float(config.score_scale)
     if config.learn_score_scale and ranker.arch == "cat":
-        raise UserError("--learn-score-scale applies to dot and colbert (a cat's head already sets its scale)")
+        raise UserError(
+            "--learn-score-scale applies to dot and colbert (a cat's head already sets its scale)"
+        )
     return ranker
 
 
@@ -182,19 +196,24 @@ def _optimizer(module: StudentModule, config: TrainConfig) -> torch.optim.Optimi
         if not parameter.requires_grad:
             continue
         (no_decay if parameter.dim() < 2 else decay).append(parameter)
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
     return torch.optim.AdamW(groups, lr=config.learning_rate)
 
 
 @torch.no_grad()
-def score_triples(module: StudentModule, training_set: TrainingSet, rows: list[int], batch_size: int = 32) -> list[float]:
+def score_triples(
+    module: StudentModule, training_set: TrainingSet, rows: list[int], batch_size: int = 32
+) -> list[float]:
     """The student's margins (positive minus first negative) on training-set `rows`, in eval mode."""
     was_training = module.training
     module.eval()
     margins: list[float] = []
     try:
         for start in range(0, len(rows), batch_size):
-            queries, doc_lists, _ = training_set.batch(rows[start:start + batch_size])
+            queries, doc_lists, _ = training_set.batch(rows[start : start + batch_size])
             scores = module(queries, doc_lists).float()
             margins.extend((scores[:, 0] - scores[:, 1]).tolist())
     finally:
@@ -210,10 +229,12 @@ def validate(ranker: Any, training_set: TrainingSet, batch_size: int = 64) -> di
     was_training = ranker.training
     ranker.eval()
     try:
-        pairs = [(qid, doc) for qid in training_set.dev_qids for doc in training_set.dev_run.get(qid, {})]
+        pairs = [
+            (qid, doc) for qid in training_set.dev_qids for doc in training_set.dev_run.get(qid, {})
+        ]
         run: dict[str, dict[str, float]] = {qid: {} for qid in training_set.dev_qids}
         for start in range(0, len(pairs), batch_size):
-            chunk = pairs[start:start + batch_size]
+            chunk = pairs[start : start + batch_size]
             queries = [training_set.queries[qid] for qid, _ in chunk]
             docs = training_set.docs.get_many([doc for _, doc in chunk])
             scores = ranker.score_pairs(queries, docs, batch_size=batch_size).float().cpu().tolist()
@@ -245,11 +266,18 @@ class _Progress:
         self.console = Console(stderr=True)
         if self.console.is_terminal:
             self.progress = Progress(
-                TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[speed]} samples/s"),
-                TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
+                TextColumn("[bold]train"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]}"),
+                TextColumn("{task.fields[speed]} samples/s"),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self.console,
             )
-            self.task = self.progress.add_task("train", total=total, completed=start, loss="-", speed="-")
+            self.task = self.progress.add_task(
+                "train", total=total, completed=start, loss="-", speed="-"
+            )
 
     def __enter__(self) -> _Progress:
         if self.progress is not None:
@@ -268,9 +296,13 @@ class _Progress:
         if not self.enabled:
             return
         if self.progress is not None and self.task is not None:
-            self.progress.update(self.task, completed=step, loss=f"{loss:.4f}", speed=f"{speed:.1f}")
+            self.progress.update(
+                self.task, completed=step, loss=f"{loss:.4f}", speed=f"{speed:.1f}"
+            )
         elif step % self.every == 0 or step == self.total:
-            self.echo(f"train step {step}/{self.total}  loss {loss:.4f}  {speed:.1f} samples/s  ETA {eta_s:.0f} s")
+            self.echo(
+                f"train step {step}/{self.total}  loss {loss:.4f}  {speed:.1f} samples/s  ETA {eta_s:.0f} s"
+            )
 
 
 def _append_log(path: Path, entry: dict[str, Any]) -> None:
@@ -282,15 +314,20 @@ def _truncate_log(path: Path, step: int) -> None:
     """Keep log lines up to `step` (a resumed run rewrites what came after its checkpoint)."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step]
+    kept = [
+        line
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and json.loads(line).get("step", 0) <= step
+    ]
     atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
 def read_log(output: str | Path) -> list[dict[str, Any]]:
     """The JSONL training log of a run folder, one dict per line."""
     path = Path(output) / LOG_FILE
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 def train(
@@ -310,7 +347,8 @@ def train(
         _check_precision(config.precision, context.device)
         output = Path(config.output)
         lock: contextlib.AbstractContextManager[Any] = (
-            folder_lock(output, "kdbench train") if context.is_main else contextlib.nullcontext())
+            folder_lock(output, "kdbench train") if context.is_main else contextlib.nullcontext()
+        )
         with lock:
             return _train(config, context, output, collection, run, on_step)
     finally:
@@ -322,23 +360,35 @@ def _resume_point(config: TrainConfig, output: Path) -> Path | None:
     latest = ckpt.latest_checkpoint(output)
     if not config.resume:
         if latest is not None or summary.exists():
-            raise UserError(f"--output {output}: already holds a training run; pass --resume to continue it, "
-                            "or choose another --output")
+            raise UserError(
+                f"--output {output}: already holds a training run; pass --resume to continue it, "
+                "or choose another --output"
+            )
         return None
     if latest is None:
         return None
     _, meta = ckpt.load_trainer_state(latest)
     if meta.get("config_hash") != config.hash():
         saved = meta.get("config", {})
-        changed = sorted(k for k, v in config.to_dict().items() if k not in RESUMABLE_FIELDS and saved.get(k) != v)
-        raise UserError(f"--resume: {latest} was trained with other settings ({', '.join(changed) or 'config'}); "
-                        "resume with the same options or choose another --output")
+        changed = sorted(
+            k
+            for k, v in config.to_dict().items()
+            if k not in RESUMABLE_FIELDS and saved.get(k) != v
+        )
+        raise UserError(
+            f"--resume: {latest} was trained with other settings ({', '.join(changed) or 'config'}); "
+            "resume with the same options or choose another --output"
+        )
     return latest
 
 
 def _train(
-    config: TrainConfig, context: distributed.DistContext, output: Path, collection: Any,
-    run: dict[str, dict[str, float]] | None, on_step: Callable[[int, float], None] | None,
+    config: TrainConfig,
+    context: distributed.DistContext,
+    output: Path,
+    collection: Any,
+    run: dict[str, dict[str, float]] | None,
+    on_step: Callable[[int, float], None] | None,
 ) -> TrainResult:
     from torch.nn.parallel import DistributedDataParallel
 
@@ -346,12 +396,16 @@ def _train(
     loss_spec = get_loss(config.loss)
     loss_fn = loss_spec.fn
     if config.batch_size % (config.grad_accum * context.world_size):
-        raise UserError(f"--batch-size {config.batch_size} must split evenly over --grad-accum {config.grad_accum} "
-                        f"x {context.world_size} processes")
+        raise UserError(
+            f"--batch-size {config.batch_size} must split evenly over --grad-accum {config.grad_accum} "
+            f"x {context.world_size} processes"
+        )
     resume_from = _resume_point(config, output)
     if config.resume and resume_from is None and (output / SUMMARY_FILE).exists():
         summary = json.loads((output / SUMMARY_FILE).read_text(encoding="utf-8"))
-        return TrainResult(output, "completed", int(summary.get("steps_done", config.steps)), summary)
+        return TrainResult(
+            output, "completed", int(summary.get("steps_done", config.steps)), summary
+        )
 
     _seed_everything(config.seed)
     training_set = load_training_set(config, collection=collection, run=run)
@@ -369,7 +423,9 @@ def _train(
     _seed_everything(config.seed + context.rank)
 
     optimizer = _optimizer(module, config)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config.warmup, config.steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, config.warmup, config.steps)
+    )
     scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
     parameters = [p for p in module.parameters() if p.requires_grad]
     log_path = output / LOG_FILE
@@ -396,17 +452,29 @@ def _train(
     report_rows = list(range(min(config.report_sample, len(training_set))))
     if not history["report"] and context.is_main:
         rng_before = ckpt.rng_state()
-        history["report"] = _teacher_report(config, training_set, score_triples(module, training_set, report_rows))
+        history["report"] = _teacher_report(
+            config, training_set, score_triples(module, training_set, report_rows)
+        )
         ckpt.set_rng_state(rng_before)
 
     def save_step_checkpoint(done: int) -> None:
         rng_states = distributed.gather_objects(ckpt.rng_state(), context)
         if not context.is_main:
             return
-        state = {"module": module.state_dict(), "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": rng_states,
-                 "history": history}
-        meta = {"step": done, "config_hash": config.hash(), "config": config.to_dict(), "time": time.time()}
+        state = {
+            "module": module.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": rng_states,
+            "history": history,
+        }
+        meta = {
+            "step": done,
+            "config_hash": config.hash(),
+            "config": config.to_dict(),
+            "time": time.time(),
+        }
 
         def fill(folder: Path) -> None:
             save_model(module, folder, _training_meta(config, done))
@@ -417,7 +485,11 @@ def _train(
 
     def run_validation(done: int) -> bool:
         """Validate on rank 0, share the result; True when early stopping says stop."""
-        metrics = validate(module.ranker, training_set) if context.is_main and training_set.dev_qids else None
+        metrics = (
+            validate(module.ranker, training_set)
+            if context.is_main and training_set.dev_qids
+            else None
+        )
         metrics = distributed.broadcast_object(metrics, context)
         if metrics is None:
             return False
@@ -428,35 +500,54 @@ def _train(
             history["best"] = {"step": done, **metrics}
             history["bad_validations"] = 0
             if context.is_main:
-                ckpt.write_folder_atomically(output / ckpt.CHECKPOINTS / "best",
-                                             lambda folder: save_model(module, folder, _training_meta(config, done)))
+                ckpt.write_folder_atomically(
+                    output / ckpt.CHECKPOINTS / "best",
+                    lambda folder: save_model(module, folder, _training_meta(config, done)),
+                )
         else:
             history["bad_validations"] += 1
         if context.is_main:
-            _append_log(log_path, {"step": done, "event": "validation", **metrics, "best_step": history["best"]["step"]})
-            progress.echo(f"validation at step {done}: dev nDCG@10 {metrics['nDCG@10']:.4f} "
-                          f"(best {history['best']['nDCG@10']:.4f} at step {history['best']['step']})")
+            _append_log(
+                log_path,
+                {
+                    "step": done,
+                    "event": "validation",
+                    **metrics,
+                    "best_step": history["best"]["step"],
+                },
+            )
+            progress.echo(
+                f"validation at step {done}: dev nDCG@10 {metrics['nDCG@10']:.4f} "
+                f"(best {history['best']['nDCG@10']:.4f} at step {history['best']['step']})"
+            )
         return bool(config.patience and history["bad_validations"] >= config.patience)
 
     status = "completed"
     micro = config.micro_batch_size
     per_rank = micro // context.world_size
-    with StopSignals(lambda m: print(f"kdbench: {m}", file=sys.stderr)) as stop, \
-            _Progress(config.steps, step, context.is_main and not config.quiet) as progress:
+    with (
+        StopSignals(lambda m: print(f"kdbench: {m}", file=sys.stderr)) as stop,
+        _Progress(config.steps, step, context.is_main and not config.quiet) as progress,
+    ):
         while step < config.steps:
             t0 = time.perf_counter()
             rows = batch_indices(step, config.batch_size, len(training_set), config.seed)
             loss_sum = torch.zeros((), device=context.device)
             for m in range(config.grad_accum):
-                chunk = rows[m * micro:(m + 1) * micro][context.rank * per_rank:(context.rank + 1) * per_rank]
+                chunk = rows[m * micro : (m + 1) * micro][
+                    context.rank * per_rank : (context.rank + 1) * per_rank
+                ]
                 queries, doc_lists, teacher = training_set.batch(chunk)
                 last = m == config.grad_accum - 1
                 sync = model.no_sync() if context.enabled and not last else contextlib.nullcontext()  # type: ignore[operator]
                 with sync:
                     with _autocast(context.device, config.precision):
                         scores = model(queries, doc_lists)
-                    teacher_scores = (torch.tensor(teacher, dtype=torch.float32, device=context.device)
-                                      if teacher is not None else None)
+                    teacher_scores = (
+                        torch.tensor(teacher, dtype=torch.float32, device=context.device)
+                        if teacher is not None
+                        else None
+                    )
                     loss = loss_fn(scores.float(), teacher_scores) / config.grad_accum
                     scaler.scale(loss).backward()
                 loss_sum += loss.detach()
@@ -465,11 +556,18 @@ def _train(
                 optimizer.zero_grad(set_to_none=True)
                 kept = ckpt.latest_checkpoint(output)
                 if context.is_main:
-                    _append_log(log_path, {"step": step + 1, "event": "diverged", "loss": step_loss})
+                    _append_log(
+                        log_path, {"step": step + 1, "event": "diverged", "loss": step_loss}
+                    )
                 raise TrainingDiverged(
                     f"loss is {step_loss} at step {step + 1}: training stopped; "
-                    + (f"the last good checkpoint is {kept}; " if kept else "no checkpoint was saved yet; ")
-                    + "lower --learning-rate, use --precision fp32, or check the teacher scores")
+                    + (
+                        f"the last good checkpoint is {kept}; "
+                        if kept
+                        else "no checkpoint was saved yet; "
+                    )
+                    + "lower --learning-rate, use --precision fp32, or check the teacher scores"
+                )
             scaler.unscale_(optimizer)
             max_norm = config.max_grad_norm if config.max_grad_norm > 0 else float("inf")
             grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, max_norm))
@@ -482,8 +580,14 @@ def _train(
             seconds = time.perf_counter() - t0
             speed = config.batch_size / seconds
             if context.is_main:
-                entry = {"step": step, "loss": step_loss, "lr": lr, "grad_norm": grad_norm,
-                         "samples_per_s": speed, "step_s": seconds}
+                entry = {
+                    "step": step,
+                    "loss": step_loss,
+                    "lr": lr,
+                    "grad_norm": grad_norm,
+                    "samples_per_s": speed,
+                    "step_s": seconds,
+                }
                 if module.log_scale is not None:
                     entry["score_scale"] = module.effective_score_scale()
                 _append_log(log_path, entry)
@@ -511,13 +615,29 @@ def _train(
 
     if status == "interrupted":
         latest = ckpt.latest_checkpoint(output)
-        summary = {"status": status, "steps_done": step, "checkpoint": str(latest) if latest else None}
+        summary = {
+            "status": status,
+            "steps_done": step,
+            "checkpoint": str(latest) if latest else None,
+        }
         if context.is_main:
-            progress.echo(f"interrupted at step {step}; checkpoint {latest}; continue with the same command + --resume")
+            progress.echo(
+                f"interrupted at step {step}; checkpoint {latest}; continue with the same command + --resume"
+            )
         return TrainResult(output, status, step, summary)
 
-    summary = _finish(config, context, output, module, training_set, history, report_rows, step, status,
-                      time.perf_counter() - started)
+    summary = _finish(
+        config,
+        context,
+        output,
+        module,
+        training_set,
+        history,
+        report_rows,
+        step,
+        status,
+        time.perf_counter() - started,
+    )
     distributed.barrier(context)
     return TrainResult(output, status, step, summary)
 
@@ -526,9 +646,13 @@ def _training_meta(config: TrainConfig, step: int) -> dict[str, Any]:
     return {"config": config.to_dict(), "config_hash": config.hash(), "step": step}
 
 
-def _teacher_report(config: TrainConfig, training_set: TrainingSet, student_margins: list[float]) -> dict[str, Any]:
-    report: dict[str, Any] = {"student_before": scorer_summary(student_margins),
-                              "sample": len(student_margins)}
+def _teacher_report(
+    config: TrainConfig, training_set: TrainingSet, student_margins: list[float]
+) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "student_before": scorer_summary(student_margins),
+        "sample": len(student_margins),
+    }
     rows = teacher_rows(training_set)
     if rows:
         teacher = scorer_summary([r.margin for r in rows])
@@ -537,7 +661,9 @@ def _teacher_report(config: TrainConfig, training_set: TrainingSet, student_marg
             sidecar = Path(str(path) + ".json")
             if sidecar.exists():
                 with contextlib.suppress(OSError, json.JSONDecodeError):
-                    sidecars[str(path)] = json.loads(sidecar.read_text(encoding="utf-8")).get("teacher_report", {})
+                    sidecars[str(path)] = json.loads(sidecar.read_text(encoding="utf-8")).get(
+                        "teacher_report", {}
+                    )
         teacher["files"] = sidecars
         report["teacher"] = teacher
         report.update(compare_teacher_student(teacher, report["student_before"]))
@@ -547,8 +673,15 @@ def _teacher_report(config: TrainConfig, training_set: TrainingSet, student_marg
 
 
 def _finish(
-    config: TrainConfig, context: distributed.DistContext, output: Path, module: StudentModule,
-    training_set: TrainingSet, history: dict[str, Any], report_rows: list[int], step: int, status: str,
+    config: TrainConfig,
+    context: distributed.DistContext,
+    output: Path,
+    module: StudentModule,
+    training_set: TrainingSet,
+    history: dict[str, Any],
+    report_rows: list[int],
+    step: int,
+    status: str,
     seconds: float,
 ) -> dict[str, Any]:
     """Install the final model (the best on the dev slice when validating) and write training.json."""
@@ -572,15 +705,32 @@ def _finish(
         ckpt.install_folder(Path(scratch), output)
     entries = [e for e in read_log(output) if "loss" in e and e.get("event") is None]
     result = new_result("train", config.to_dict())
-    result.update({
-        "status": status, "steps_done": step, "final_model_step": final_step, "config_hash": config.hash(),
-        "world_size": context.world_size, "device": str(context.device), "precision": config.precision,
-        "loss": config.loss, "data": training_set.source,
-        "final_loss": entries[-1]["loss"] if entries else None,
-        "mean_samples_per_s": (sum(e["samples_per_s"] for e in entries) / len(entries)) if entries else None,
-        "train_seconds": seconds, "validations": history["validations"], "best": best,
-        "teacher_report": report, "model": module.ranker.spec.to_dict() | {"score_scale": module.effective_score_scale()},
-    })
-    result["units"] = {"train_seconds": "s", "mean_samples_per_s": "triples/s", "final_loss": config.loss}
+    result.update(
+        {
+            "status": status,
+            "steps_done": step,
+            "final_model_step": final_step,
+            "config_hash": config.hash(),
+            "world_size": context.world_size,
+            "device": str(context.device),
+            "precision": config.precision,
+            "loss": config.loss,
+            "data": training_set.source,
+            "final_loss": entries[-1]["loss"] if entries else None,
+            "mean_samples_per_s": (sum(e["samples_per_s"] for e in entries) / len(entries))
+            if entries
+            else None,
+            "train_seconds": seconds,
+            "validations": history["validations"],
+            "best": best,
+            "teacher_report": report,
+            "model": module.ranker.spec.to_dict() | {"score_scale": module.effective_score_scale()},
+        }
+    )
+    result["units"] = {
+        "train_seconds": "s",
+        "mean_samples_per_s": "triples/s",
+        "final_loss": config.loss,
+    }
     save_result(output / SUMMARY_FILE, result)
     return result

@@ -44,8 +44,14 @@ def margin_stats(margins: Sequence[float]) -> dict[str, float]:
     n = len(ordered)
     mean = sum(ordered) / n
     std = math.sqrt(sum((m - mean) ** 2 for m in ordered) / n)
-    stats = {"count": float(n), "mean": mean, "std": std, "mean_abs": sum(abs(m) for m in ordered) / n,
-             "min": ordered[0], "max": ordered[-1]}
+    stats = {
+        "count": float(n),
+        "mean": mean,
+        "std": std,
+        "mean_abs": sum(abs(m) for m in ordered) / n,
+        "min": ordered[0],
+        "max": ordered[-1],
+    }
     for q in (0.05, 0.25, 0.5, 0.75, 0.95):
         stats[f"p{round(q * 100):02d}"] = _quantile(ordered, q)
     return stats
@@ -53,7 +59,10 @@ def margin_stats(margins: Sequence[float]) -> dict[str, float]:
 
 def scorer_summary(margins: Sequence[float]) -> dict[str, Any]:
     """Pairwise accuracy (None without margins: JSON has no NaN) and the margin distribution."""
-    return {"pairwise_accuracy": pairwise_accuracy(margins) if margins else None, "margin": margin_stats(margins)}
+    return {
+        "pairwise_accuracy": pairwise_accuracy(margins) if margins else None,
+        "margin": margin_stats(margins),
+    }
 
 
 def compare_teacher_student(teacher: dict[str, Any], student: dict[str, Any]) -> dict[str, Any]:
@@ -61,12 +70,16 @@ def compare_teacher_student(teacher: dict[str, Any], student: dict[str, Any]) ->
     notes: list[str] = []
     t_acc, s_acc = teacher.get("pairwise_accuracy"), student.get("pairwise_accuracy")
     if isinstance(t_acc, float) and isinstance(s_acc, float) and t_acc < s_acc:
-        notes.append(f"the teacher orders fewer training triples correctly ({t_acc:.1%}) than the untrained "
-                     f"student ({s_acc:.1%}): it may teach the student to be worse")
+        notes.append(
+            f"the teacher orders fewer training triples correctly ({t_acc:.1%}) than the untrained "
+            f"student ({s_acc:.1%}): it may teach the student to be worse"
+        )
     t_std = teacher.get("margin", {}).get("std")
     s_std = student.get("margin", {}).get("std")
     ratio = t_std / s_std if t_std and s_std else None
     if ratio is not None and not 1 / 3 <= ratio <= 3:
-        notes.append(f"teacher margins are {ratio:.2g}x the student's (std {t_std:.3g} vs {s_std:.3g}); "
-                     "set --score-scale or --learn-score-scale so the student can match them")
+        notes.append(
+            f"teacher margins are {ratio:.2g}x the student's (std {t_std:.3g} vs {s_std:.3g}); "
+            "set --score-scale or --learn-score-scale so the student can match them"
+        )
     return {"margin_std_ratio": ratio, "warnings": notes}

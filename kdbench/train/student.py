@@ -28,8 +28,12 @@ def triple_scores(ranker: Ranker, queries: list[str], doc_lists: list[list[str]]
     elif ranker.arch == "colbert":
         q_vecs, q_mask = ranker.encode_queries(queries, batch_size=everything)  # type: ignore[operator]
         d_vecs, d_mask = ranker.encode_docs(flat_docs, batch_size=everything)  # type: ignore[operator]
-        scores = ranker.scores(q_vecs.repeat_interleave(width, dim=0),  # type: ignore[operator]
-                               q_mask.repeat_interleave(width, dim=0), d_vecs, d_mask)
+        scores = ranker.scores(
+            q_vecs.repeat_interleave(width, dim=0),  # type: ignore[operator]
+            q_mask.repeat_interleave(width, dim=0),
+            d_vecs,
+            d_mask,
+        )
     else:
         flat_queries = [q for q in queries for _ in range(width)]
         scores = ranker.score_pairs(flat_queries, flat_docs, batch_size=everything)

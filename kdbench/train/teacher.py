@@ -37,12 +37,12 @@ log = logging.getLogger("kdbench")
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    model: str                        # a model folder / hub id / kdbench checkpoint, or "bm25"
-    output: str                       # SCORES.tsv
+    model: str  # a model folder / hub id / kdbench checkpoint, or "bm25"
+    output: str  # SCORES.tsv
     arch: str | None = None
     data: str | None = None
     split: str = "train"
-    triples: str | None = None        # triples to score; None: mined from --data like `kdbench train`
+    triples: str | None = None  # triples to score; None: mined from --data like `kdbench train`
     # Mining and the dev slice: the same options and defaults as TrainConfig, so the triples match.
     mine_depth: int = 50
     triples_per_positive: int = 8
@@ -79,10 +79,19 @@ class TeacherConfig:
     def training_config(self, **changes: Any) -> TrainConfig:
         """The TrainConfig whose triples and dev slice this teacher scores."""
         base = TrainConfig(
-            model=self.model, output=str(self.output) + ".train", arch=self.arch, loss="ranknet", data=self.data,
-            split=self.split, triples=self.triples, mine_depth=self.mine_depth,
-            triples_per_positive=self.triples_per_positive, negatives_run=self.negatives_run,
-            dev_queries=self.dev_queries, validate_depth=self.validate_depth, seed=self.seed,
+            model=self.model,
+            output=str(self.output) + ".train",
+            arch=self.arch,
+            loss="ranknet",
+            data=self.data,
+            split=self.split,
+            triples=self.triples,
+            mine_depth=self.mine_depth,
+            triples_per_positive=self.triples_per_positive,
+            negatives_run=self.negatives_run,
+            dev_queries=self.dev_queries,
+            validate_depth=self.validate_depth,
+            seed=self.seed,
         )
         return dataclasses.replace(base, **changes)
 
@@ -96,19 +105,31 @@ def _unique_pairs(triples: list[Triple]) -> list[tuple[str, str]]:
     return list(seen)
 
 
-def _scored_rows(triples: list[Triple], pair_scores: dict[tuple[str, str], float]) -> list[ScoredTriple]:
-    return [ScoredTriple(t.qid, t.pos_id, neg, pair_scores[(t.qid, t.pos_id)], pair_scores[(t.qid, neg)])
-            for t in triples for neg in t.neg_ids]
+def _scored_rows(
+    triples: list[Triple], pair_scores: dict[tuple[str, str], float]
+) -> list[ScoredTriple]:
+    return [
+        ScoredTriple(
+            t.qid, t.pos_id, neg, pair_scores[(t.qid, t.pos_id)], pair_scores[(t.qid, neg)]
+        )
+        for t in triples
+        for neg in t.neg_ids
+    ]
 
 
 @torch.no_grad()
-def model_pair_scores(ranker: Any, training_set: TrainingSet, pairs: list[tuple[str, str]], batch_size: int,
-                      progress: Any = None) -> dict[tuple[str, str], float]:
+def model_pair_scores(
+    ranker: Any,
+    training_set: TrainingSet,
+    pairs: list[tuple[str, str]],
+    batch_size: int,
+    progress: Any = None,
+) -> dict[tuple[str, str], float]:
     """Model scores of (qid, doc) pairs, in batches of `batch_size`."""
     ranker.eval()
     scores: dict[tuple[str, str], float] = {}
     for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start:start + batch_size]
+        chunk = pairs[start : start + batch_size]
         queries = [training_set.queries[q] for q, _ in chunk]
         docs = training_set.docs.get_many([d for _, d in chunk])
         values = ranker.score_pairs(queries, docs, batch_size=batch_size).float().cpu().tolist()
@@ -118,8 +139,9 @@ def model_pair_scores(ranker: Any, training_set: TrainingSet, pairs: list[tuple[
     return scores
 
 
-def bm25_pair_scores(collection: Any, training_set: TrainingSet,
-                     pairs: list[tuple[str, str]]) -> dict[tuple[str, str], float]:
+def bm25_pair_scores(
+    collection: Any, training_set: TrainingSet, pairs: list[tuple[str, str]]
+) -> dict[tuple[str, str], float]:
     """BM25 scores of (qid, doc) pairs with the first stage `evaluate` uses (same analysis, same k1/b)."""
     from kdbench.evaluate.bm25 import BM25
 
@@ -136,8 +158,10 @@ def bm25_pair_scores(collection: Any, training_set: TrainingSet,
         all_scores = bm25.retriever.get_scores(tokens)
         for doc in docs:
             if doc not in rows:
-                raise UserError(f"passage {doc!r} is not in the BM25 index of --data; score with the collection "
-                                "the triples came from")
+                raise UserError(
+                    f"passage {doc!r} is not in the BM25 index of --data; score with the collection "
+                    "the triples came from"
+                )
             scores[(qid, doc)] = float(all_scores[rows[doc]])
     return scores
 
@@ -195,14 +219,32 @@ def score_teacher(config: TeacherConfig, *, collection: Any = None) -> dict[str,
         report["scorer"] = {"model": "bm25"}
     elif config.folds:
         scores, dev_metrics, report["folds"] = _cross_fit(config, training_set, pairs, device)
-        report["scorer"] = {"model": config.model, "arch": config.arch, "cross_fitted_folds": config.folds}
+        report["scorer"] = {
+            "model": config.model,
+            "arch": config.arch,
+            "cross_fitted_folds": config.folds,
+        }
     else:
-        ranker = load_model(config.model, config.arch, layers=config.layers, device=str(device),
-                            max_query_len=config.max_query_len, max_doc_len=config.max_doc_len)
-        with _progress(len(pairs), f"teacher: scoring {len(pairs)} (query, passage) pairs", config.quiet) as advance:
+        ranker = load_model(
+            config.model,
+            config.arch,
+            layers=config.layers,
+            device=str(device),
+            max_query_len=config.max_query_len,
+            max_doc_len=config.max_doc_len,
+        )
+        with _progress(
+            len(pairs), f"teacher: scoring {len(pairs)} (query, passage) pairs", config.quiet
+        ) as advance:
             scores = model_pair_scores(ranker, training_set, pairs, config.batch_size, advance)
-        dev_metrics = validate(ranker, training_set, config.batch_size) if training_set.dev_qids else None
-        report["scorer"] = {"model": config.model, "arch": ranker.arch, "spec": ranker.spec.to_dict()}
+        dev_metrics = (
+            validate(ranker, training_set, config.batch_size) if training_set.dev_qids else None
+        )
+        report["scorer"] = {
+            "model": config.model,
+            "arch": ranker.arch,
+            "spec": ranker.spec.to_dict(),
+        }
     rows = _scored_rows(training_set.triples, scores)
     write_teacher_scores(config.output, rows)
     report.update(scorer_summary([r.margin for r in rows]))
@@ -210,14 +252,20 @@ def score_teacher(config: TeacherConfig, *, collection: Any = None) -> dict[str,
     result = new_result("teacher", dataclasses.asdict(config))
     result["data"] = training_set.source
     result["teacher_report"] = report
-    result["units"] = {"teacher_report.dev.nDCG@10": "mean over dev-slice queries",
-                       "teacher_report.pairwise_accuracy": "fraction of triples"}
+    result["units"] = {
+        "teacher_report.dev.nDCG@10": "mean over dev-slice queries",
+        "teacher_report.pairwise_accuracy": "fraction of triples",
+    }
     save_result(str(config.output) + ".json", result)
     return result
 
 
-def _cross_fit(config: TeacherConfig, training_set: TrainingSet, pairs: list[tuple[str, str]],
-               device: torch.device) -> tuple[dict[tuple[str, str], float], dict[str, float] | None, list[Any]]:
+def _cross_fit(
+    config: TeacherConfig,
+    training_set: TrainingSet,
+    pairs: list[tuple[str, str]],
+    device: torch.device,
+) -> tuple[dict[tuple[str, str], float], dict[str, float] | None, list[Any]]:
     from kdbench.models.load import load_model
     from kdbench.train.loop import train, validate
 
@@ -232,23 +280,49 @@ def _cross_fit(config: TeacherConfig, training_set: TrainingSet, pairs: list[tup
         triples_file = work / f"fold-{fold + 1}.train.tsv"
         write_id_triples(triples_file, train_triples)
         fold_config = config.training_config(
-            output=str(work / f"fold-{fold + 1}"), triples=str(triples_file), dev_queries=0,
-            arch=config.arch, layers=config.layers, loss=config.fold_loss, steps=config.fold_steps,
-            batch_size=config.fold_batch_size, learning_rate=config.fold_learning_rate,
-            max_query_len=config.fold_max_query_len, max_doc_len=config.fold_max_doc_len,
-            device=config.device, resume=True, quiet=config.quiet,
+            output=str(work / f"fold-{fold + 1}"),
+            triples=str(triples_file),
+            dev_queries=0,
+            arch=config.arch,
+            layers=config.layers,
+            loss=config.fold_loss,
+            steps=config.fold_steps,
+            batch_size=config.fold_batch_size,
+            learning_rate=config.fold_learning_rate,
+            max_query_len=config.fold_max_query_len,
+            max_doc_len=config.fold_max_doc_len,
+            device=config.device,
+            resume=True,
+            quiet=config.quiet,
         )
-        log.info("teacher fold %d/%d: training on %d triples, scoring %d", fold + 1, config.folds,
-                 len(train_triples), len(held_out))
+        log.info(
+            "teacher fold %d/%d: training on %d triples, scoring %d",
+            fold + 1,
+            config.folds,
+            len(train_triples),
+            len(held_out),
+        )
         result = train(fold_config)
         ranker = load_model(result.output, device=str(device))
         held_pairs = [p for p in pairs if fold_of[p[0]] == fold]
         scores.update(model_pair_scores(ranker, training_set, held_pairs, config.batch_size))
-        metrics = validate(ranker, training_set, config.batch_size) if training_set.dev_qids else None
+        metrics = (
+            validate(ranker, training_set, config.batch_size) if training_set.dev_qids else None
+        )
         if metrics is not None:
             dev_scores.append(metrics)
-        folds.append({"fold": fold + 1, "model": str(result.output), "train_triples": len(train_triples),
-                      "scored_triples": len(held_out), "dev": metrics})
-    dev_mean = ({key: sum(m[key] for m in dev_scores) / len(dev_scores) for key in dev_scores[0]}
-                if dev_scores else None)
+        folds.append(
+            {
+                "fold": fold + 1,
+                "model": str(result.output),
+                "train_triples": len(train_triples),
+                "scored_triples": len(held_out),
+                "dev": metrics,
+            }
+        )
+    dev_mean = (
+        {key: sum(m[key] for m in dev_scores) / len(dev_scores) for key in dev_scores[0]}
+        if dev_scores
+        else None
+    )
     return scores, dev_mean, folds

@@ -22,7 +22,9 @@ def _cache_in_tmp(kdbench_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def scifact_train(scifact_dir: Path, kdbench_cache: Path) -> tuple[Any, dict[str, dict[str, float]]]:
+def scifact_train(
+    scifact_dir: Path, kdbench_cache: Path
+) -> tuple[Any, dict[str, dict[str, float]]]:
     """SciFact's train split and a BM25 top-50 run over its judged queries (built once)."""
     from kdbench.data import load_collection
     from kdbench.evaluate.bm25 import BM25
@@ -35,8 +37,19 @@ def scifact_train(scifact_dir: Path, kdbench_cache: Path) -> tuple[Any, dict[str
 def tiny_config(model: Path, output: Path, data: Path, **changes: Any) -> TrainConfig:
     """A few steps of a 2-layer 32-dim model on short sequences: seconds on a shared CPU."""
     base = TrainConfig(
-        model=str(model), output=str(output), arch="cat", loss="ranknet", steps=6, data=str(data),
-        batch_size=4, max_query_len=12, max_doc_len=24, triples_per_positive=1, dev_queries=5,
-        validate_depth=8, learning_rate=1e-3, quiet=True,
+        model=str(model),
+        output=str(output),
+        arch="cat",
+        loss="ranknet",
+        steps=6,
+        data=str(data),
+        batch_size=4,
+        max_query_len=12,
+        max_doc_len=24,
+        triples_per_positive=1,
+        dev_queries=5,
+        validate_depth=8,
+        learning_rate=1e-3,
+        quiet=True,
     )
     return dataclasses.replace(base, **changes)

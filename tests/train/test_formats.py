@@ -32,7 +32,10 @@ def _write(path: Path, text: str) -> Path:
 
 
 def test_teacher_scores_round_trip_exactly(tmp_path: Path) -> None:
-    rows = [ScoredTriple("1", "d1", "d2", 0.1 + 0.2, -3.5e-7), ScoredTriple("q 2", "a", "b", 12.0, 11.0)]
+    rows = [
+        ScoredTriple("1", "d1", "d2", 0.1 + 0.2, -3.5e-7),
+        ScoredTriple("q 2", "a", "b", 12.0, 11.0),
+    ]
     path = write_teacher_scores(tmp_path / "scores.tsv", rows)
     assert path.read_text().splitlines()[0] == "0.30000000000000004\t-3.5e-07\t1\td1\td2"
     assert read_teacher_scores(path) == rows
@@ -46,13 +49,22 @@ def test_reads_the_published_layout(tmp_path: Path) -> None:
     assert rows[1].margin == -1.0
 
 
-@pytest.mark.parametrize(("text", "line", "message"), [
-    ("1\t2\tq\tp\n1\t2\tq\tp\n", 1, "4 tab-separated fields; expected 5: pos_score<TAB>neg_score"),
-    ("1\t2\tq\tp\tn\nhigh\t2\tq\tp\tn\n", 2, "pos_score 'high' is not a number"),
-    ("1\tnan\tq\tp\tn\n", 1, "neg_score is nan; teacher scores must be finite"),
-    ("1\t2\tq\t\tn\n", 1, "empty qid, pid_pos or pid_neg"),
-])
-def test_malformed_teacher_scores_name_file_and_line(tmp_path: Path, text: str, line: int, message: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        (
+            "1\t2\tq\tp\n1\t2\tq\tp\n",
+            1,
+            "4 tab-separated fields; expected 5: pos_score<TAB>neg_score",
+        ),
+        ("1\t2\tq\tp\tn\nhigh\t2\tq\tp\tn\n", 2, "pos_score 'high' is not a number"),
+        ("1\tnan\tq\tp\tn\n", 1, "neg_score is nan; teacher scores must be finite"),
+        ("1\t2\tq\t\tn\n", 1, "empty qid, pid_pos or pid_neg"),
+    ],
+)
+def test_malformed_teacher_scores_name_file_and_line(
+    tmp_path: Path, text: str, line: int, message: str
+) -> None:
     path = _write(tmp_path / "bad.tsv", text)
     with pytest.raises(InputFileError, match=message) as info:
         read_teacher_scores(path)
@@ -73,25 +85,33 @@ def test_missing_and_empty_teacher_files(tmp_path: Path) -> None:
 
 def test_ensemble_is_the_mean_per_triple_in_the_first_files_order() -> None:
     a = [ScoredTriple("q", "p", "n1", 4.0, 0.0), ScoredTriple("q", "p", "n2", 2.0, 2.0)]
-    b = [ScoredTriple("q", "p", "n2", 0.0, 1.0), ScoredTriple("q", "p", "n1", 6.0, 1.0)]  # other order
+    b = [
+        ScoredTriple("q", "p", "n2", 0.0, 1.0),
+        ScoredTriple("q", "p", "n1", 6.0, 1.0),
+    ]  # other order
     mean = ensemble_teacher_scores([a, b])
     assert mean == [ScoredTriple("q", "p", "n1", 5.0, 0.5), ScoredTriple("q", "p", "n2", 1.0, 1.5)]
 
 
 def test_ensemble_normalises_each_teacher_first() -> None:
-    a = [ScoredTriple("q", "p", "n", 10.0, 0.0)]       # z-scores: +1, -1
-    b = [ScoredTriple("q", "p", "n", 0.2, 0.1)]        # z-scores: +1, -1
+    a = [ScoredTriple("q", "p", "n", 10.0, 0.0)]  # z-scores: +1, -1
+    b = [ScoredTriple("q", "p", "n", 0.2, 0.1)]  # z-scores: +1, -1
     (mean,) = ensemble_teacher_scores([a, b], "zscore")
     assert (mean.pos_score, mean.neg_score) == (pytest.approx(1.0), pytest.approx(-1.0))
     # minmax over one teacher's pos and neg scores together
     rows = [ScoredTriple("q", "p", "n", 3.0, 1.0), ScoredTriple("q", "p", "m", 5.0, 1.0)]
-    assert [(r.pos_score, r.neg_score) for r in normalize_scores(rows, "minmax")] == [(0.5, 0.0), (1.0, 0.0)]
+    assert [(r.pos_score, r.neg_score) for r in normalize_scores(rows, "minmax")] == [
+        (0.5, 0.0),
+        (1.0, 0.0),
+    ]
 
 
 def test_ensemble_of_different_triples_is_an_error() -> None:
     a = [ScoredTriple("q", "p", "n1", 1.0, 0.0)]
     b = [ScoredTriple("q", "p", "n9", 1.0, 0.0)]
-    with pytest.raises(InputFileError, match=r"b.tsv: does not score the same triples as a.tsv \(e.g. q\tp\tn1\)"):
+    with pytest.raises(
+        InputFileError, match=r"b.tsv: does not score the same triples as a.tsv \(e.g. q\tp\tn1\)"
+    ):
         ensemble_teacher_scores([a, b], names=["a.tsv", "b.tsv"])
 
 
@@ -104,7 +124,10 @@ def test_triples_formats_are_detected_and_read(tmp_path: Path) -> None:
     read = read_text_triples(texts)
     (triple,) = read.triples
     assert read.queries[triple.qid] == "what is a cat"
-    assert read.docs[triple.pos_id] == "a small feline" and read.docs[triple.neg_ids[0]] == "a large truck"
+    assert (
+        read.docs[triple.pos_id] == "a small feline"
+        and read.docs[triple.neg_ids[0]] == "a large truck"
+    )
     assert triple.qid == text_id("what is a cat")
 
 
@@ -114,7 +137,9 @@ def test_malformed_triples_name_file_and_line(tmp_path: Path) -> None:
         read_id_triples(path)
     assert info.value.line == 2
     path = _write(tmp_path / "text.tsv", "q\tpos\tneg\nq\tpos\n")
-    with pytest.raises(InputFileError, match="expected query<TAB>positive_text<TAB>negative_text") as info:
+    with pytest.raises(
+        InputFileError, match="expected query<TAB>positive_text<TAB>negative_text"
+    ) as info:
         read_text_triples(path)
     assert info.value.line == 2
     with pytest.raises(InputFileError, match="4 tab-separated fields; expected a triples file"):
@@ -142,8 +167,13 @@ def test_mining_uses_the_top_k_minus_positives_without_repeats() -> None:
     assert sorted(by_query["q3"]) == ["e", "e", "f", "f"]  # two candidates, walked twice
     assert "q2" not in by_query
     # Seeded: the same triples again.
-    assert mine_triples(qrels, run, ["q1", "q2", "q3"], depth=5, triples_per_positive=4, seed=0) == triples
-    several = mine_triples(qrels, run, ["q1"], depth=5, triples_per_positive=2, negatives_per_triple=2, seed=1)
+    assert (
+        mine_triples(qrels, run, ["q1", "q2", "q3"], depth=5, triples_per_positive=4, seed=0)
+        == triples
+    )
+    several = mine_triples(
+        qrels, run, ["q1"], depth=5, triples_per_positive=2, negatives_per_triple=2, seed=1
+    )
     assert all(len(set(t.neg_ids)) == 2 for t in several)
     assert sorted(n for t in several for n in t.neg_ids) == ["a", "b", "c", "x"]
 

@@ -27,7 +27,11 @@ from .conftest import tiny_config
 
 
 def losses(output: Path) -> list[tuple[int, float, float, float]]:
-    return [(e["step"], e["loss"], e["lr"], e["grad_norm"]) for e in read_log(output) if e.get("event") is None]
+    return [
+        (e["step"], e["loss"], e["lr"], e["grad_norm"])
+        for e in read_log(output)
+        if e.get("event") is None
+    ]
 
 
 def weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -43,7 +47,9 @@ def assert_same_weights(a: Path, b: Path, atol: float = 0.0) -> None:
     wa, wb = weights(a), weights(b)
     assert wa.keys() == wb.keys()
     for key in wa:
-        torch.testing.assert_close(wa[key], wb[key], atol=atol, rtol=0.0 if atol == 0 else 1e-5, msg=key)
+        torch.testing.assert_close(
+            wa[key], wb[key], atol=atol, rtol=0.0 if atol == 0 else 1e-5, msg=key
+        )
 
 
 def test_learning_rate_schedule() -> None:
@@ -57,7 +63,9 @@ def test_interrupt_then_resume_repeats_the_uninterrupted_curve(
 ) -> None:
     collection, run = scifact_train
     # Dropout stays on: the resumed run must also restore the RNG streams.
-    config = tiny_config(tiny_bert_dir, tmp_path / "a", scifact_dir, checkpoint_every=2, validate_every=3)
+    config = tiny_config(
+        tiny_bert_dir, tmp_path / "a", scifact_dir, checkpoint_every=2, validate_every=3
+    )
     whole = train(config, collection=collection, run=run)
     assert whole.status == "completed" and whole.steps_done == 6
 
@@ -80,14 +88,21 @@ def test_interrupt_then_resume_repeats_the_uninterrupted_curve(
     assert_same_weights(tmp_path / "a", tmp_path / "b")
     summary = json.loads((tmp_path / "b/training.json").read_text())
     assert summary["kind"] == "train" and summary["status"] == "completed"
-    assert summary["teacher_report"]["student_before"] == whole.summary["teacher_report"]["student_before"]
+    assert (
+        summary["teacher_report"]["student_before"]
+        == whole.summary["teacher_report"]["student_before"]
+    )
     # Every checkpoint loads like any model folder.
     assert load_model(tmp_path / "b/checkpoints/step-0000004").arch == "cat"
     assert load_model(tmp_path / "b").spec.max_doc_len == 24
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
-    tiny_bert_dir: Path, scifact_dir: Path, scifact_train: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_bert_dir: Path,
+    scifact_dir: Path,
+    scifact_train: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import kdbench.losses.functional as functional
 
@@ -95,15 +110,20 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
     real = functional.ranknet
     calls = {"n": 0}
 
-    def nan_at_third_step(student: torch.Tensor, teacher: torch.Tensor | None = None) -> torch.Tensor:
+    def nan_at_third_step(
+        student: torch.Tensor, teacher: torch.Tensor | None = None
+    ) -> torch.Tensor:
         calls["n"] += 1
         loss = real(student, teacher)
         return loss * float("nan") if calls["n"] == 3 else loss
 
     monkeypatch.setattr(functional, "ranknet", nan_at_third_step)
     config = tiny_config(tiny_bert_dir, tmp_path / "out", scifact_dir, checkpoint_every=2)
-    with pytest.raises(TrainingDiverged, match=r"loss is nan at step 3: training stopped; the last good "
-                       r"checkpoint is .*step-0000002; lower --learning-rate") as info:
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"loss is nan at step 3: training stopped; the last good "
+        r"checkpoint is .*step-0000002; lower --learning-rate",
+    ) as info:
         train(config, collection=collection, run=run)
     assert isinstance(info.value, UserError)  # the CLI prints it as one line, exit code 2
     assert not (tmp_path / "out/kdbench.json").exists()
@@ -119,13 +139,23 @@ def test_gradient_accumulation_matches_the_full_batch(
     tiny_bert_dir: Path, scifact_dir: Path, scifact_train: Any, tmp_path: Path
 ) -> None:
     collection, run = scifact_train
-    config = tiny_config(tiny_bert_dir, tmp_path / "full", scifact_dir, steps=3, dropout=0.0, dev_queries=0)
+    config = tiny_config(
+        tiny_bert_dir, tmp_path / "full", scifact_dir, steps=3, dropout=0.0, dev_queries=0
+    )
     train(config, collection=collection, run=run)
-    train(dataclasses.replace(config, output=str(tmp_path / "accum"), grad_accum=2), collection=collection, run=run)
+    train(
+        dataclasses.replace(config, output=str(tmp_path / "accum"), grad_accum=2),
+        collection=collection,
+        run=run,
+    )
     full, accum = losses(tmp_path / "full"), losses(tmp_path / "accum")
     assert [s for s, *_ in accum] == [1, 2, 3]
     for (_, loss_a, lr_a, norm_a), (_, loss_b, lr_b, norm_b) in zip(full, accum, strict=True):
-        assert loss_b == pytest.approx(loss_a, rel=1e-5) and lr_a == lr_b and norm_b == pytest.approx(norm_a, rel=1e-4)
+        assert (
+            loss_b == pytest.approx(loss_a, rel=1e-5)
+            and lr_a == lr_b
+            and norm_b == pytest.approx(norm_a, rel=1e-4)
+        )
     assert_same_weights(tmp_path / "full", tmp_path / "accum", atol=1e-5)
 
 
@@ -133,18 +163,65 @@ def test_two_process_ddp_matches_one_process_on_the_same_global_batch(
     tiny_bert_dir: Path, scifact_dir: Path, scifact_train: Any, tmp_path: Path
 ) -> None:
     collection, run = scifact_train
-    triples = mine_triples(collection.qrels, run, sorted(collection.queries)[:30], depth=20,
-                           triples_per_positive=2, seed=0)
+    triples = mine_triples(
+        collection.qrels,
+        run,
+        sorted(collection.queries)[:30],
+        depth=20,
+        triples_per_positive=2,
+        seed=0,
+    )
     triples_file = write_id_triples(tmp_path / "triples.tsv", triples)
-    args = ["train", "--data", str(scifact_dir), "--triples", str(triples_file), "--model", str(tiny_bert_dir),
-            "--arch", "dot", "--loss", "ranknet", "--steps", "3", "--batch-size", "4", "--dropout", "0",
-            "--max-query-len", "12", "--max-doc-len", "24", "--dev-queries", "0", "--learning-rate", "1e-3",
-            "--device", "cpu", "--quiet"]
+    args = [
+        "train",
+        "--data",
+        str(scifact_dir),
+        "--triples",
+        str(triples_file),
+        "--model",
+        str(tiny_bert_dir),
+        "--arch",
+        "dot",
+        "--loss",
+        "ranknet",
+        "--steps",
+        "3",
+        "--batch-size",
+        "4",
+        "--dropout",
+        "0",
+        "--max-query-len",
+        "12",
+        "--max-doc-len",
+        "24",
+        "--dev-queries",
+        "0",
+        "--learning-rate",
+        "1e-3",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     launched = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         "-m", "kdbench", *args, "--output", str(tmp_path / "ddp")],
-        env=env, capture_output=True, text=True, timeout=600, check=False,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "kdbench",
+            *args,
+            "--output",
+            str(tmp_path / "ddp"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert launched.returncode == 0, launched.stdout[-3000:] + launched.stderr[-3000:]
     assert main([*args, "--output", str(tmp_path / "single")]) == 0
@@ -153,7 +230,11 @@ def test_two_process_ddp_matches_one_process_on_the_same_global_batch(
     assert ddp[0] == single[0]  # step 1: the same loss and gradient norm, bit for bit
     # Later steps differ by float summation order only, which Adam's normalised updates amplify a little.
     for (_, loss_a, lr_a, norm_a), (_, loss_b, lr_b, norm_b) in zip(single, ddp, strict=True):
-        assert loss_b == pytest.approx(loss_a, rel=1e-5) and lr_a == lr_b and norm_b == pytest.approx(norm_a, rel=1e-3)
+        assert (
+            loss_b == pytest.approx(loss_a, rel=1e-5)
+            and lr_a == lr_b
+            and norm_b == pytest.approx(norm_a, rel=1e-3)
+        )
     # One Adam step moves a weight by up to lr = 1e-3; float noise in a near-zero gradient changes that
     # step by a fraction (measured: 6e-6 after one step, 6e-5 after three). A rank whose gradients were not
     # averaged would be off by a whole step.
@@ -164,14 +245,22 @@ def test_two_process_ddp_matches_one_process_on_the_same_global_batch(
 
 
 def test_early_stopping_keeps_the_best_dev_model(
-    tiny_bert_dir: Path, scifact_dir: Path, scifact_train: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_bert_dir: Path,
+    scifact_dir: Path,
+    scifact_train: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import kdbench.train.loop as loop
 
     collection, run = scifact_train
     dev_scores = iter([0.5, 0.7, 0.6, 0.4, 0.9])
-    monkeypatch.setattr(loop, "validate", lambda ranker, training_set: {"nDCG@10": next(dev_scores), "RR@10": 0.0})
-    config = tiny_config(tiny_bert_dir, tmp_path / "out", scifact_dir, steps=8, validate_every=1, patience=2)
+    monkeypatch.setattr(
+        loop, "validate", lambda ranker, training_set: {"nDCG@10": next(dev_scores), "RR@10": 0.0}
+    )
+    config = tiny_config(
+        tiny_bert_dir, tmp_path / "out", scifact_dir, steps=8, validate_every=1, patience=2
+    )
     result = train(config, collection=collection, run=run)
     assert result.status == "early-stopped" and result.steps_done == 4
     assert result.summary["best"] == {"step": 2, "nDCG@10": 0.7, "RR@10": 0.0}
@@ -185,15 +274,32 @@ def test_margin_mse_student_with_learned_scale_and_teacher_report(
     tiny_bert_dir: Path, scifact_dir: Path, scifact_train: Any, tmp_path: Path
 ) -> None:
     collection, run = scifact_train
-    triples = mine_triples(collection.qrels, run, sorted(collection.queries)[:40], depth=20,
-                           triples_per_positive=1, seed=0)
+    triples = mine_triples(
+        collection.qrels,
+        run,
+        sorted(collection.queries)[:40],
+        depth=20,
+        triples_per_positive=1,
+        seed=0,
+    )
     # A teacher that is right on 3 of every 4 triples, with margins of ±8.
-    rows = [ScoredTriple(t.qid, t.pos_id, t.neg_ids[0], 8.0 if i % 4 else 0.0, 0.0 if i % 4 else 8.0)
-            for i, t in enumerate(triples)]
+    rows = [
+        ScoredTriple(t.qid, t.pos_id, t.neg_ids[0], 8.0 if i % 4 else 0.0, 0.0 if i % 4 else 8.0)
+        for i, t in enumerate(triples)
+    ]
     scores = write_teacher_scores(tmp_path / "teacher.tsv", rows)
-    config = tiny_config(tiny_bert_dir, tmp_path / "student", scifact_dir, arch="dot", loss="margin-mse",
-                         teacher_scores=(str(scores),), learn_score_scale=True, learning_rate=0.05, steps=4,
-                         dev_queries=0)
+    config = tiny_config(
+        tiny_bert_dir,
+        tmp_path / "student",
+        scifact_dir,
+        arch="dot",
+        loss="margin-mse",
+        teacher_scores=(str(scores),),
+        learn_score_scale=True,
+        learning_rate=0.05,
+        steps=4,
+        dev_queries=0,
+    )
     result = train(config, collection=collection, run=run)
     learned = [e["score_scale"] for e in read_log(tmp_path / "student") if "score_scale" in e]
     assert len(learned) == 4 and learned[-1] != 1.0 and len(set(learned)) == 4  # learned every step
@@ -210,18 +316,48 @@ def test_user_mistakes_are_one_line_exit_2(
 ) -> None:
     base = ["train", "--data", str(scifact_dir), "--model", str(tiny_bert_dir), "--arch", "dot"]
     assert main([*base, "--output", str(tmp_path / "x"), "--loss", "margin-mse"]) == 2
-    assert "--loss margin-mse needs a teacher: pass --teacher-scores FILE" in capsys.readouterr().err
+    assert (
+        "--loss margin-mse needs a teacher: pass --teacher-scores FILE" in capsys.readouterr().err
+    )
     assert main([*base, "--output", str(tmp_path / "x"), "--loss", "hinge"]) == 2
     assert "--loss 'hinge': unknown loss" in capsys.readouterr().err
-    assert main([*base, "--output", str(tmp_path / "x"), "--loss", "ranknet", "--batch-size", "6",
-                 "--grad-accum", "4"]) == 2
+    assert (
+        main(
+            [
+                *base,
+                "--output",
+                str(tmp_path / "x"),
+                "--loss",
+                "ranknet",
+                "--batch-size",
+                "6",
+                "--grad-accum",
+                "4",
+            ]
+        )
+        == 2
+    )
     assert "--batch-size 6 is not a multiple of --grad-accum 4" in capsys.readouterr().err
     bad = tmp_path / "bad.tsv"
     bad.write_text("1.0\t0.5\t1\t2\n")
     assert main([*base, "--output", str(tmp_path / "x"), "--teacher-scores", str(bad)]) == 2
     assert f"kdbench: error: {bad}:1: 4 tab-separated fields" in capsys.readouterr().err
-    assert main([*base, "--output", str(tmp_path / "x"), "--loss", "ranknet", "--precision", "fp16",
-                 "--device", "cpu"]) == 2
+    assert (
+        main(
+            [
+                *base,
+                "--output",
+                str(tmp_path / "x"),
+                "--loss",
+                "ranknet",
+                "--precision",
+                "fp16",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 2
+    )
     assert "--precision fp16 needs a CUDA device" in capsys.readouterr().err
 
 
@@ -235,7 +371,20 @@ def test_an_existing_run_needs_resume(
         train(config, collection=collection, run=run)
     again = train(dataclasses.replace(config, resume=True), collection=collection, run=run)
     assert again.status == "completed" and again.steps_done == 2  # nothing left to do
-    with pytest.raises(UserError, match=r"--resume: .* was trained with other settings \(learning_rate\)"):
-        partial = dataclasses.replace(config, output=str(tmp_path / "p"), checkpoint_every=1, steps=2)
-        train(partial, collection=collection, run=run, on_step=lambda s, _: s == 1 and signal.raise_signal(2))
-        train(dataclasses.replace(partial, resume=True, learning_rate=0.5), collection=collection, run=run)
+    with pytest.raises(
+        UserError, match=r"--resume: .* was trained with other settings \(learning_rate\)"
+    ):
+        partial = dataclasses.replace(
+            config, output=str(tmp_path / "p"), checkpoint_every=1, steps=2
+        )
+        train(
+            partial,
+            collection=collection,
+            run=run,
+            on_step=lambda s, _: s == 1 and signal.raise_signal(2),
+        )
+        train(
+            dataclasses.replace(partial, resume=True, learning_rate=0.5),
+            collection=collection,
+            run=run,
+        )

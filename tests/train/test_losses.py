@@ -23,7 +23,9 @@ def test_margin_mse_hand_values() -> None:
     expected = (1.0 + 30.25 + 1.0) / 3
     assert margin_mse(student, teacher).item() == pytest.approx(expected)
     # The same teacher given as margins, [n, 1] or [n].
-    assert margin_mse(student, torch.tensor([[1.0], [4.0], [-1.0]])).item() == pytest.approx(expected)
+    assert margin_mse(student, torch.tensor([[1.0], [4.0], [-1.0]])).item() == pytest.approx(
+        expected
+    )
     assert margin_mse(student, torch.tensor([1.0, 4.0, -1.0])).item() == pytest.approx(expected)
 
 
@@ -47,7 +49,9 @@ def test_other_losses_hand_values() -> None:
     expected = (math.log1p(math.exp(-1.0)) + math.log1p(math.exp(1.0))) / 2
     assert ranknet(torch.tensor([[1.0, 0.0], [0.0, 1.0]])).item() == pytest.approx(expected)
     # ce: -log softmax(s)[0] = -(2 - log(e² + e⁰ + e¹)).
-    assert ce(torch.tensor([[2.0, 0.0, 1.0]])).item() == pytest.approx(math.log(math.e**2 + 1 + math.e) - 2)
+    assert ce(torch.tensor([[2.0, 0.0, 1.0]])).item() == pytest.approx(
+        math.log(math.e**2 + 1 + math.e) - 2
+    )
     # kl: sum p_t log(p_t / p_s); teacher (0.5, 0.5) vs student softmax(0, log 3) = (0.25, 0.75).
     student = torch.tensor([[0.0, math.log(3.0)]])
     value = 0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)
@@ -77,11 +81,16 @@ def test_student_layout_is_checked(fn) -> None:  # type: ignore[no-untyped-def]
 
 @settings(max_examples=50, deadline=None)
 @given(
-    st.lists(st.tuples(st.floats(-50, 50), st.floats(-50, 50), st.floats(-50, 50), st.floats(-50, 50)),
-             min_size=1, max_size=8),
+    st.lists(
+        st.tuples(st.floats(-50, 50), st.floats(-50, 50), st.floats(-50, 50), st.floats(-50, 50)),
+        min_size=1,
+        max_size=8,
+    ),
     st.floats(-100, 100),
 )
-def test_margin_mse_ignores_per_query_offsets(rows: list[tuple[float, float, float, float]], offset: float) -> None:
+def test_margin_mse_ignores_per_query_offsets(
+    rows: list[tuple[float, float, float, float]], offset: float
+) -> None:
     """Only margins matter: shifting one query's scores (student or teacher) changes nothing."""
     student = torch.tensor([[a, b] for a, b, _, _ in rows], dtype=torch.float64)
     teacher = torch.tensor([[c, d] for _, _, c, d in rows], dtype=torch.float64)
@@ -99,7 +108,7 @@ def test_equals_sentence_transformers_margin_mse() -> None:
         teacher = torch.randn(6, 1 + negatives, generator=generator) * 4
         reference_loss = st_losses.MarginMSELoss(model=None)  # the model is only used by forward()
         # pairwise_dot_score of [1] with [s] is s: one-dimensional "embeddings" carry the scores.
-        embeddings = [torch.ones(6, 1)] + [student[:, i:i + 1] for i in range(1 + negatives)]
+        embeddings = [torch.ones(6, 1)] + [student[:, i : i + 1] for i in range(1 + negatives)]
         for labels in (teacher, teacher[:, :1] - teacher[:, 1:]):  # scores, then margins
             reference = reference_loss.compute_loss_from_embeddings(embeddings, labels)
             assert margin_mse(student, labels).item() == pytest.approx(reference.item(), rel=1e-6)
@@ -110,18 +119,33 @@ def test_registry_resolves_aliases_and_rejects_unknown_names() -> None:
     assert get_loss("margin_mse").name == "margin-mse"
     assert get_loss("cross-entropy").name == "ce"
     assert get_loss("KL-Div").name == "kl"
-    assert [name for name, spec in LOSSES.items() if spec.needs_teacher] == ["margin-mse", "mse", "kl"]
-    with pytest.raises(UserError, match="--loss 'hinge': unknown loss; choose one of margin-mse, mse, kl, ranknet, ce"):
+    assert [name for name, spec in LOSSES.items() if spec.needs_teacher] == [
+        "margin-mse",
+        "mse",
+        "kl",
+    ]
+    with pytest.raises(
+        UserError,
+        match="--loss 'hinge': unknown loss; choose one of margin-mse, mse, kl, ranknet, ce",
+    ):
         get_loss("hinge")
     with pytest.raises(ValueError, match="already registered"):
         register_loss(LossSpec("mine", "mse", True, "dup", aliases=("MSE",)))
     assert get_loss("mse").fn is mse
 
 
-@pytest.mark.parametrize("module", [
-    "kdbench.losses", "kdbench.losses.functional", "kdbench.data.triples", "kdbench.data.teacher_scores",
-    "kdbench.train.report", "kdbench.train.loop", "kdbench.train.teacher",
-])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "kdbench.losses",
+        "kdbench.losses.functional",
+        "kdbench.data.triples",
+        "kdbench.data.teacher_scores",
+        "kdbench.train.report",
+        "kdbench.train.loop",
+        "kdbench.train.teacher",
+    ],
+)
 def test_doctests(module: str) -> None:
     failures, tried = doctest.testmod(importlib.import_module(module))
     assert tried > 0 and failures == 0

@@ -40,7 +40,9 @@ def msmarco_eval_dir(shared_data: Path) -> Path:
     return _need(shared_data / "msmarco-passage-eval")
 
 
-@pytest.fixture(scope="session")
+# Autouse: ir_datasets reads IR_DATASETS_HOME when first imported, so it must be set before any test
+# (or library code under test) imports it; otherwise a load would silently try to download.
+@pytest.fixture(scope="session", autouse=True)
 def irds_home(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A writable copy of the ir_datasets cache, exported as IR_DATASETS_HOME (the documented setting)."""
     home = tmp_path_factory.mktemp("ir_datasets")

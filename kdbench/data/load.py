@@ -35,7 +35,8 @@ def load_collection(
         raise UserError(
             f"--data {source}: is a file; pass the folder that holds it (corpus.jsonl or collection.tsv, queries, qrels)"
         )
-    if "/" in str(source) and not str(source).startswith((".", "/")):
+    # Not a path: an ir_datasets id, with (beir/scifact/test) or without (msmarco-passage) a slash.
+    if not str(source).startswith((".", "/", "~")) and os.sep + os.sep not in str(source):
         return _load_irds(str(source), split)
     raise UserError(
         f"--data {source}: no such folder, and not an ir_datasets id; pass a BEIR/MS MARCO folder or an id such as beir/scifact/test"
@@ -123,8 +124,36 @@ def _load_folder(
     )
 
 
-def _resolve_irds_id(source: str, split: str | None) -> str:
+def _import_ir_datasets() -> Any:
+    """Import ir_datasets with its INFO lines and tqdm bars silenced.
+
+    It logs "[INFO] opening zip file" and draws a bar for every archive and docstore it touches,
+    interleaved with kdbench's own rich progress; warnings and errors still show.
+    """
     import ir_datasets
+    import ir_datasets.log as irds_log
+
+    if not getattr(irds_log.Logger, "_kdbench_quiet", False):
+        original_logger = irds_log.Logger.logger
+        original_pbar = irds_log.Logger.pbar
+
+        def logger(self: Any) -> Any:
+            log = original_logger(self)
+            log.setLevel(logging.WARNING)
+            return log
+
+        def pbar(self: Any, it: Any, *args: Any, **kwargs: Any) -> Any:
+            kwargs["disable"] = True
+            yield from original_pbar(self, it, *args, **kwargs)
+
+        irds_log.Logger.logger = logger
+        irds_log.Logger.pbar = pbar
+        irds_log.Logger._kdbench_quiet = True
+    return ir_datasets
+
+
+def _resolve_irds_id(source: str, split: str | None) -> str:
+    ir_datasets = _import_ir_datasets()
 
     split_named = split is None or source.endswith(f"/{split}")
     if not split_named and f"{source}/{split}" in ir_datasets.registry:
@@ -151,7 +180,7 @@ def _resolve_irds_id(source: str, split: str | None) -> str:
 
 
 def _sub_ids(source: str) -> list[str]:
-    import ir_datasets
+    ir_datasets = _import_ir_datasets()
 
     return sorted(
         name for name in ir_datasets.registry._registered if name.startswith(source + "/")
@@ -159,7 +188,7 @@ def _sub_ids(source: str) -> list[str]:
 
 
 def _load_irds(source: str, split: str | None) -> Collection:
-    import ir_datasets
+    ir_datasets = _import_ir_datasets()
 
     # ir_datasets logs every step at INFO; kdbench shows its own progress.
     logging.getLogger("ir_datasets").setLevel(logging.WARNING)

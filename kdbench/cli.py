@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from types import FrameType
+from typing import Any
 
 import click
 import typer
@@ -70,14 +71,58 @@ class _Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so every `finally` and checkpoint-on-interrupt path runs."""
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise _Terminated()
+# The signal that stopped this process: typer turns any KeyboardInterrupt into a bare exit
+# code 130, so this is how main() still tells SIGTERM (143) from Ctrl-C (130).
+_stopped_by: list[int] = []
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    _stopped_by.append(signum)
+    if signum == signal.SIGTERM:
+        raise _Terminated()
+    raise KeyboardInterrupt()
+
+
+def _stopped(signum: int) -> int:
+    if signum == signal.SIGTERM:
+        typer.echo(
+            "kdbench: terminated (SIGTERM); finished work is kept, rerun to continue", err=True
+        )
+        return 143
+    typer.echo("kdbench: interrupted; finished work is kept, rerun to continue", err=True)
+    return 130
+
+
+def _usage_error(exc: Exception) -> int:
+    """A typo'd option, a missing value, an unknown command: one line that says where to look."""
+    ctx = getattr(exc, "ctx", None)
+    code = int(getattr(exc, "exit_code", 2))
+    if type(exc).__name__ == "NoArgsIsHelpError":  # bare `kdbench` / `kdbench teacher`: show help
+        exc.show()  # type: ignore[attr-defined]
+        return code
+    format_message = getattr(exc, "format_message", None)
+    message = " ".join(str(format_message() if format_message else exc).split()).rstrip(".")
+    command = ctx.command_path if ctx is not None else "kdbench"
+    typer.echo(f"kdbench: error: {message}; see `{command} --help`", err=True)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: user errors are one line on stderr and exit code 2."""
+    _stopped_by.clear()
+    previous: dict[int, Any] = {}
     if argv is None:
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            previous[stop_signal] = signal.signal(stop_signal, _on_signal)
+    try:
+        return _run(argv)
+    finally:
+        # A signal after the work is done must not raise into interpreter shutdown.
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _run(argv: list[str] | None) -> int:
     debug = os.environ.get("KDBENCH_DEBUG") == "1" or "--debug" in (
         argv if argv is not None else sys.argv
     )
@@ -86,23 +131,24 @@ def main(argv: list[str] | None = None) -> int:
         code = app(args=argv, prog_name="kdbench", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
+    # typer >= 0.20 vendors click: its usage errors are TyperExceptions, not click's.
+    except (click.ClickException, typer.TyperException) as exc:
+        if debug:
+            raise
+        return _usage_error(exc)
     except _Terminated:
-        typer.echo(
-            "kdbench: terminated (SIGTERM); finished work is kept, rerun to continue", err=True
-        )
-        return 143
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        typer.echo("kdbench: interrupted; finished work is kept, rerun to continue", err=True)
-        return 130
+        return _stopped(signal.SIGTERM)
+    except (click.exceptions.Abort, typer.Abort, KeyboardInterrupt):
+        return _stopped(signal.SIGINT)
     except UserError as exc:
         if debug:
             raise
         typer.echo(f"kdbench: error: {exc}", err=True)
         return exc.exit_code
-    return code if isinstance(code, int) else 0
+    code = code if isinstance(code, int) else 0
+    if code == 130 and _stopped_by:  # typer's exit code for an interrupt (see _stopped_by)
+        return _stopped(_stopped_by[0])
+    return code
 
 
 def entry() -> None:

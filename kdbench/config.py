@@ -277,6 +277,12 @@ def load_profile(path: str | Path) -> ProfileFile:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise UserError(f"{p}: no such profile; see profiles/ for examples") from exc
+    except IsADirectoryError as exc:
+        raise UserError(
+            f"{p}: is a folder; pass a profile file such as profiles/quickstart.toml"
+        ) from exc
+    except OSError as exc:
+        raise UserError(f"{p}: cannot read the profile ({exc.strerror})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{p}: not valid TOML ({exc})") from exc
     except UnicodeDecodeError as exc:

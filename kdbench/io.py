@@ -22,10 +22,38 @@ def _ensure_parent(path: Path) -> None:
         ) from exc
 
 
+def check_writable(path: str | os.PathLike[str], option: str) -> Path:
+    """Fail now, before hours of work, if `path` could not be written at the end.
+
+    Probes with a real temporary file in the nearest existing folder (permission bits say
+    nothing for root, and /proc or a read-only mount refuse files whatever the bits);
+    creates no folder. `option` names the setting in the error (e.g. "--output").
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise UserError(f"{option} {target}: is a folder; pass a file name")
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UserError(f"{option} {target}: {folder} is a file, not a folder; choose another path")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".kdbench-probe.", dir=folder)
+    except OSError as exc:
+        raise UserError(
+            f"{option} {target}: cannot write in {folder} ({exc.strerror}); choose a writable path"
+        ) from exc
+    os.close(fd)
+    os.unlink(probe)
+    return target
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it onto `path` only on success."""
     target = Path(path)
+    if target.is_dir():
+        raise UserError(f"{target}: is a folder; pass a file name to write")
     _ensure_parent(target)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -65,13 +93,19 @@ def folder_lock(folder: str | os.PathLike[str], what: str = "kdbench") -> Iterat
     from filelock import FileLock, Timeout
 
     path = Path(folder)
-    path.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(path / ".kdbench.lock"))
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: is a file, not a folder; choose another output folder")
     try:
+        path.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path / ".kdbench.lock"))
         lock.acquire(timeout=0)
     except Timeout as exc:
         raise UserError(
             f"{path}: another {what} is writing this folder; wait for it to finish or choose another output"
+        ) from exc
+    except OSError as exc:
+        raise UserError(
+            f"{path}: cannot write this folder ({exc.strerror}); choose a writable output folder"
         ) from exc
     try:
         yield

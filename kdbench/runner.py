@@ -93,6 +93,9 @@ def run_profile_file(
         return None
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from kdbench.stages import check_inputs
+
+    check_inputs(profile, profile_path)
     with folder_lock(out, "kdbench run"):
         started = time.perf_counter()
         timings: dict[str, dict[str, Any]] = {}

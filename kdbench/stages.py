@@ -42,6 +42,82 @@ def _resolve(path: str, profile_path: Path) -> str:
     return str(beside) if beside.exists() else str(p)
 
 
+def check_inputs(profile: ProfileFile, profile_path: Path) -> None:
+    """Before any stage runs: the data, splits, files and model folders the profile names exist.
+
+    Each error names the profile key, so a typo costs seconds, not a teacher's training.
+    Hub ids and ir_datasets ids are left to their stage (checking them may need the network).
+    """
+    from kdbench.data.load import folder_splits
+
+    def fail(key: str, message: str) -> None:
+        raise UserError(f"{profile_path}: {key}: {message}")
+
+    data = profile.data
+    source = _resolve(data.source, profile_path)
+    folder = Path(source)
+    if folder.is_dir():
+        splits = folder_splits(folder)
+        needed = [(f"data.test_splits[{i}]", split) for i, split in enumerate(data.test_splits)]
+        if profile.teacher.model or any(s.train for s in profile.students):
+            needed.insert(0, ("data.train_split", data.train_split))
+        for key, split in needed:
+            if split not in splits:
+                fail(
+                    key,
+                    f"{source} has no qrels for split {split!r} (it has: {', '.join(splits) or 'none'})",
+                )
+    elif folder.exists():
+        fail("data.source", f"{source} is a file; name the collection folder that holds it")
+    elif source.startswith((".", "/", "~")):
+        fail("data.source", f"no such folder {source}")
+    elif not _is_irds_id(source):
+        fail(
+            "data.source",
+            f"{source}: not a folder and not a registered ir_datasets id (e.g. beir/scifact)",
+        )
+    files = [("data.triples", data.triples), ("first_stage.run", profile.first_stage.run)]
+    files += [(f"teacher.scores[{i}]", s) for i, s in enumerate(profile.teacher.scores)]
+    for key, name in files:
+        if name and not Path(_resolve(name, profile_path)).is_file():
+            fail(key, f"no such file {name}")
+    models = [(f"students[{i}].model", s.model) for i, s in enumerate(profile.students)]
+    if profile.teacher.model and not profile.teacher.scores:
+        models.append(("teacher.model", profile.teacher.model))
+    if profile.profile.enabled:
+        # A missing GPU or library would otherwise surface only after every model is trained.
+        from kdbench.backends import BACKENDS
+
+        for device in profile.profile.devices:
+            for backend in profile.profile.backends:
+                info = BACKENDS[backend]
+                reason = info.missing(device)
+                if reason is not None:
+                    fail(
+                        "profile",
+                        f"backend {backend!r} on device {device!r}: {reason}; {info.install}",
+                    )
+    for key, name in models:
+        path = Path(_resolve(name, profile_path)).expanduser()
+        looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1
+        if looks_like_path and not path.exists():
+            fail(key, f"no such model folder {name}")
+        if path.exists() and not path.is_dir():
+            fail(key, f"{name} is a file; name the model folder that holds config.json")
+
+
+def _is_irds_id(source: str) -> bool:
+    """A registered ir_datasets id, or the prefix of one (beir/scifact for beir/scifact/test)."""
+    import logging
+
+    import ir_datasets
+
+    logging.getLogger("ir_datasets").setLevel(logging.WARNING)
+    return any(
+        name == source or name.startswith(source + "/") for name in ir_datasets.registry._registered
+    )
+
+
 def _label(name: str, split: str, splits: list[str]) -> str:
     return name if len(splits) == 1 else f"{name} ({split})"
 

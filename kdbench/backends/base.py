@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +28,11 @@ PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
 @dataclass(frozen=True)
 class ShapeRange:
-    """The (batch, sequence) shapes a runner will see: TensorRT builds its profile from them."""
+    """The (batch, sequence) shapes a runner will see: TensorRT builds its profile from them.
+
+    `doc_seq` (min, opt, max) is the token axis of inputs named `passage_*` (prettr's cached
+    passage states), which varies apart from the query's; None where there is no such input.
+    """
 
     min_batch: int
     opt_batch: int
@@ -36,12 +40,47 @@ class ShapeRange:
     min_seq: int
     opt_seq: int
     max_seq: int
+    doc_seq: tuple[int, int, int] | None = None
 
     @classmethod
-    def covering(cls, shapes: list[tuple[int, int]], opt: tuple[int, int]) -> ShapeRange:
+    def covering(
+        cls,
+        shapes: list[tuple[int, int]],
+        opt: tuple[int, int],
+        doc_seqs: list[int] | None = None,
+        opt_doc_seq: int | None = None,
+    ) -> ShapeRange:
         batches = [b for b, _ in shapes]
         seqs = [s for _, s in shapes]
-        return cls(min(batches), opt[0], max(batches), min(seqs), opt[1], max(seqs))
+        doc_seq = None
+        if doc_seqs:
+            doc_seq = (min(doc_seqs), opt_doc_seq or max(doc_seqs), max(doc_seqs))
+        return cls(min(batches), opt[0], max(batches), min(seqs), opt[1], max(seqs), doc_seq)
+
+    def bounds(
+        self, name: str, dims: Sequence[int]
+    ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """(min, opt, max) shapes of input `name`, whose `dims` give -1 for dynamic axes: axis
+        0 is the batch, axis 1 the tokens (`doc_seq` for `passage_*` inputs), others fixed.
+
+        >>> ShapeRange(1, 8, 8, 4, 16, 32, doc_seq=(2, 64, 96)).bounds("passage_states", [-1, -1, 384])
+        ((1, 2, 384), (8, 64, 384), (8, 96, 384))
+        """
+        tokens = (self.min_seq, self.opt_seq, self.max_seq)
+        if name.startswith("passage_"):
+            if self.doc_seq is None:
+                raise ValueError(f"input {name!r} needs the doc_seq shape range; none was given")
+            tokens = self.doc_seq
+        ranges = [(self.min_batch, self.opt_batch, self.max_batch), tokens]
+        shapes: list[list[int]] = [[], [], []]
+        for axis, dim in enumerate(dims):
+            span = ranges[axis] if dim < 0 and axis < 2 else (dim, dim, dim)
+            if min(span) < 0:
+                raise ValueError(f"input {name!r} has a dynamic axis {axis} of unknown range")
+            for bound, value in zip(shapes, span, strict=True):
+                bound.append(value)
+        low, opt, high = (tuple(bound) for bound in shapes)
+        return low, opt, high
 
 
 @dataclass(frozen=True)
@@ -86,7 +125,7 @@ class BackendInfo:
     summary: str
     precisions: dict[str, tuple[str, ...]]  # device type ("cpu", "cuda") -> precisions
     install: str  # how to get what is missing
-    archs: tuple[str, ...] = ("dot", "cat", "colbert")
+    archs: tuple[str, ...] = ("dot", "cat", "colbert", "prettr")
     availability: Callable[[str], str | None] | None = (
         None  # device type -> what is missing, or None
     )

@@ -25,7 +25,12 @@ def evaluate(
         help="bm25, a hub id, a folder or a kdbench checkpoint; omit to evaluate --run as it is.",
     ),
     arch: str | None = typer.Option(
-        None, "--arch", help="dot | cat | colbert (a checkpoint carries its own)."
+        None, "--arch", help="dot | cat | colbert | prettr (a checkpoint carries its own)."
+    ),
+    split_layer: int | None = typer.Option(
+        None,
+        "--split-layer",
+        help="prettr: query and passage meet after layer l (default 3; a checkpoint carries its own).",
     ),
     rerank: str | None = typer.Option(
         None, "--rerank", help="First stage to re-rank: bm25 (default for cat/colbert)."
@@ -56,6 +61,16 @@ def evaluate(
     run_file: Path | None = typer.Option(
         None, "--run-file", help="Write the final ranking here (TREC run)."
     ),
+    allow_pickle: bool = typer.Option(
+        False,
+        "--allow-pickle",
+        help="Load pickled weights (pytorch_model.bin); unpickling can run code: trusted sources only.",
+    ),
+    trust_remote_code: bool = typer.Option(
+        False,
+        "--trust-remote-code",
+        help="Run a hub model's own Python code (needed by some architectures): trusted sources only.",
+    ),
 ) -> None:
     """Evaluate BM25, a dense retriever or a re-ranker: nDCG@10, RR@10, R@100, R@1000, AP."""
     from rich.console import Console
@@ -69,6 +84,7 @@ def evaluate(
         split=split,
         model=model,
         arch=arch,
+        split_layer=split_layer,
         rerank=rerank,
         run=str(run) if run else None,
         depth=depth,
@@ -83,22 +99,47 @@ def evaluate(
         bm25_k1=bm25_k1,
         bm25_b=bm25_b,
         run_file=str(run_file) if run_file else None,
+        allow_pickle=allow_pickle,
+        trust_remote_code=trust_remote_code,
     )
     errors = Console(stderr=True)
-    with Progress(
+    progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=errors,
         transient=False,
-    ) as progress:
-        result = run_evaluation(config, progress=progress, output=output)
+    )
+    bars = _BarsFromFirstTask(progress)
+    try:
+        result = run_evaluation(config, progress=bars, output=output)
+    finally:
+        if bars.started:  # stopping an unstarted Progress still prints a blank line
+            progress.stop()
     for warning in result["warnings"]:
         errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     Console().print(metrics_table(result))
     if output is not None:
         errors.print(f"result written to {output}", highlight=False)
+
+
+class _BarsFromFirstTask:
+    """A rich Progress that starts drawing at its first task: an error found while loading
+    (a bad file, a missing model) is then the only line on stderr."""
+
+    def __init__(self, progress: Any) -> None:
+        self.progress = progress
+        self.started = False
+
+    def add_task(self, description: str, total: int) -> Any:
+        if not self.started:
+            self.progress.start()
+            self.started = True
+        return self.progress.add_task(description, total=total)
+
+    def advance(self, task: Any, advance: int) -> None:
+        self.progress.advance(task, advance)
 
 
 def metrics_table(result: dict[str, Any]) -> Any:

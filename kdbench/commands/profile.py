@@ -16,12 +16,25 @@ def profile(
         ..., "--model", help="Checkpoint folder, hub id or all-MiniLM-L6-v2."
     ),
     arch: str | None = typer.Option(
-        None, "--arch", help="dot, cat or colbert (a kdbench checkpoint knows its own)."
+        None,
+        "--arch",
+        help="dot, cat, colbert or prettr (a kdbench checkpoint knows its own).",
+    ),
+    baseline_arch: str | None = typer.Option(
+        None,
+        "--baseline-arch",
+        help="Also time --model as this arch (e.g. cat against prettr), alternating with it cell by cell; "
+        "its result is nested under `baseline`, ratios under `vs_baseline`.",
+    ),
+    split_layer: int | None = typer.Option(
+        None,
+        "--split-layer",
+        help="prettr: query and passage meet after layer l (default 3; a checkpoint knows its own).",
     ),
     scenario: str | None = typer.Option(
         None,
         "--scenario",
-        help="index (dot, colbert), query (dot), rerank (cat, colbert). Default: query for dot, rerank otherwise.",
+        help="index (dot, colbert), query (dot), rerank (cat, colbert, prettr). Default: query for dot, rerank otherwise.",
     ),
     backend: str = typer.Option(
         "eager",
@@ -37,12 +50,12 @@ def profile(
     batch_size: str | None = typer.Option(
         None,
         "--batch-size",
-        help="Comma list. index: passages per call (32); query: queries (1); rerank cat: pairs per forward (100), colbert: queries (1).",
+        help="Comma list. index: passages per call (32); query: queries (1); rerank cat/prettr: pairs per forward (100), colbert: queries (1).",
     ),
     seq_len: str | None = typer.Option(
         None,
         "--seq-len",
-        help="Comma list of tokens per timed input, padded exactly. Default: index 128, query 32, rerank cat 256, colbert 32.",
+        help="Comma list of tokens per timed input, padded exactly (a pair: query + passage). Default: index 128, query 32, rerank cat/prettr 256, colbert 32.",
     ),
     depth: str = typer.Option(
         "100", "--depth", help="Comma list. rerank: candidates per query; query: hits searched."
@@ -56,7 +69,7 @@ def profile(
     doc_len: int | None = typer.Option(
         None,
         "--doc-len",
-        help="Tokens of pre-encoded passages (query index, colbert cache). Default: the model's.",
+        help="Tokens of pre-encoded passages (query index, colbert cache; prettr's cache follows --seq-len). Default: the model's.",
     ),
     index_size: int | None = typer.Option(
         None,
@@ -129,6 +142,8 @@ def profile(
     config = ProfileConfig(
         model=model,
         arch=ARCHITECTURES.canonical(arch) if arch else None,
+        split_layer=split_layer,
+        baseline_arch=ARCHITECTURES.canonical(baseline_arch) if baseline_arch else None,
         scenario=scenario,
         backends=tuple(parse_backend_list(backend)),
         precisions=precisions or ("fp32",),
@@ -168,8 +183,11 @@ def profile(
     result = run_profile(config, log=lambda message: progress.print(f"[dim]{message}[/]"))
     if output is not None:
         save_result(output, result)
-    Console().print(profile_table(result))
-    for line in problems(result):
-        progress.print(f"[yellow]warning[/] {line}", soft_wrap=True)
+    shown = [result, *([result["baseline"]] if "baseline" in result else [])]
+    for part in shown:
+        Console().print(profile_table(part))
+    for part in shown:
+        for line in problems(part):
+            progress.print(f"[yellow]warning[/] {part['model']['arch']} {line}", soft_wrap=True)
     if output is not None:
         progress.print(f"wrote {output}")

@@ -45,7 +45,11 @@ def report(
     title: str = typer.Option("", help="Report title (default: the inputs' names)."),
 ) -> None:
     """Build the trade-off table (quality, latency, memory, Pareto front) or compare two runs."""
+    from kdbench.io import check_writable
     from kdbench.report import write_report
+
+    if output is not None:
+        check_writable(output, "--output")
     from kdbench.report.compare import compare_rows, render_comparison
     from kdbench.report.rows import load_results, rows_from_results
 

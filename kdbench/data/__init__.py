@@ -17,7 +17,8 @@ Collections that arrive with problems kdbench can tolerate keep going with a war
 `Collection.warnings` (and the result): qrels whose query has no text are dropped; judged
 docs absent from the corpus stay (they count as relevant, never retrieved). Anything that
 makes a file ambiguous is an `InputFileError` naming file and line: wrong column count,
-bad UTF-8 or JSON, missing `_id`/`text`, duplicate ids or judgements, an empty file.
+bad UTF-8 or JSON, missing `_id`/`text`, empty query or passage text, duplicate ids or
+judgements, an empty file, qrels that match no query or no doc at all.
 """
 
 from kdbench.data.collection import Collection

@@ -8,9 +8,14 @@ from pathlib import Path
 
 from kdbench.errors import InputFileError
 
+# Editors on Windows often save UTF-8 with a byte-order mark; it is not part of the first field.
+BOM = b"\xef\xbb\xbf"
+
 
 def decode_line(path: Path, raw: bytes, line: int) -> str:
-    """`raw` as UTF-8 without its line ending; bad bytes raise an error naming file, line and column."""
+    """`raw` as UTF-8 without its line ending (nor, on line 1, a BOM); bad bytes name file, line, column."""
+    if line == 1:
+        raw = raw.removeprefix(BOM)
     try:
         return raw.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError as exc:

@@ -8,6 +8,7 @@ from typing import Any
 
 from kdbench.data.docstore import DocStore
 from kdbench.data.qrels import Qrels
+from kdbench.errors import InputFileError
 
 log = logging.getLogger("kdbench")
 
@@ -47,6 +48,13 @@ def judged_queries(
 ) -> tuple[dict[str, str], Qrels]:
     """Keep queries that have qrels (BEIR's convention); drop, with a warning, qrels without a query."""
     unknown = [qid for qid in qrels if qid not in queries]
+    if unknown and len(unknown) == len(qrels):
+        # Some missing queries are a known wart of real collections; none found is a mix-up.
+        raise InputFileError(
+            origin,
+            f"none of its {len(qrels)} judged query ids has a query (e.g. {unknown[0]!r}); "
+            "are these qrels from another collection or split?",
+        )
     if unknown:
         message = f"{origin}: {len(unknown)} judged query id(s) have no query text and are skipped (e.g. {unknown[0]!r})"
         log.warning(message)
@@ -61,6 +69,12 @@ def check_judged_docs(docs: DocStore, qrels: Qrels, *, origin: str, warnings: li
         return
     judged = sorted({doc_id for judgements in qrels.values() for doc_id in judgements})
     absent = docs.missing(judged)
+    if absent and len(absent) == len(judged):
+        raise InputFileError(
+            origin,
+            f"none of its {len(judged)} judged doc ids is in the corpus {docs.name} "
+            f"(e.g. {absent[0]!r}); are these qrels from another collection?",
+        )
     if absent:
         message = (
             f"{origin}: {len(absent)} judged doc id(s) are not in the corpus {docs.name} "

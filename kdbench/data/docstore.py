@@ -19,15 +19,20 @@ from typing import Any, Literal
 
 import numpy as np
 
-from kdbench.data._files import decode_line, require_rows
+from kdbench.data._files import BOM, decode_line, require_rows
 from kdbench.data.cache import cache_root, file_fingerprint, short_hash
 from kdbench.errors import InputFileError, UserError
 from kdbench.io import atomic_path, atomic_write_json
 
 CorpusFormat = Literal["jsonl", "tsv"]
 
-# Bump when the cached index layout changes, so old caches are rebuilt rather than misread.
-INDEX_VERSION = 1
+# Bump when the cached index layout or its checks change, so old caches are rebuilt (and
+# rechecked) rather than trusted. 2: empty passages are rejected.
+INDEX_VERSION = 2
+
+
+# An empty passage is most often a broken export; ranked, it would only add noise.
+_EMPTY_DOC = "doc {!r} has no text (nor title); give it text or remove the line"
 
 
 def join_title(title: str | None, text: str) -> str:
@@ -247,6 +252,8 @@ class OffsetDocStore(DocStore):
             for number, raw in enumerate(handle, start=1):
                 start, offset = offset, offset + len(raw)
                 body = raw.rstrip(b"\r\n")
+                if number == 1 and body.startswith(BOM):  # the passage starts after the mark
+                    start, body = start + len(BOM), body[len(BOM) :]
                 if not body.strip():
                     continue
                 chunk.append(self._parse_id(decode_line(self.path, body, number), number))
@@ -279,6 +286,8 @@ class OffsetDocStore(DocStore):
                 )
             if not columns[0].strip():
                 raise InputFileError(self.path, "empty doc id in column 1", number)
+            if not columns[1].strip():
+                raise InputFileError(self.path, _EMPTY_DOC.format(columns[0].strip()), number)
             return columns[0].strip()
         record = _parse_json_object(self.path, line, number)
         if "_id" not in record:
@@ -291,6 +300,9 @@ class OffsetDocStore(DocStore):
                 'missing or non-string "text"; every BEIR corpus line needs "_id" and "text"',
                 number,
             )
+        title = record.get("title")
+        if not join_title(title if isinstance(title, str) else None, record["text"]).strip():
+            raise InputFileError(self.path, _EMPTY_DOC.format(str(record["_id"])), number)
         return str(record["_id"])
 
     # -- access ------------------------------------------------------------------------------

@@ -74,6 +74,11 @@ def _load_folder(
     folder: Path, split: str | None, *, cache_dir: str | os.PathLike[str] | None
 ) -> Collection:
     available = folder_splits(folder)
+    if not available:
+        raise UserError(
+            f"--data {folder}: no qrels/SPLIT.tsv or qrels.SPLIT.tsv here; "
+            "pass a BEIR folder (corpus.jsonl, queries.jsonl, qrels/) or an MS MARCO folder"
+        )
     if split is None:
         if len(available) != 1:
             listed = ", ".join(available) or "none found"
@@ -172,9 +177,10 @@ def _resolve_irds_id(source: str, split: str | None) -> str:
             f"{', '.join(_sub_ids(dataset_id)) or 'none'}"
         )
     if not split_named:
+        others = _sub_ids(source)
         raise UserError(
-            f"--data {source} has no split {split!r}; drop --split (the id names its queries) "
-            f"or use one of: {', '.join(_sub_ids(source)) or 'none'}"
+            f"--data {source} has no split {split!r}; drop --split (the id names its queries)"
+            + (f" or use one of: {', '.join(others)}" if others else "")
         )
     return dataset_id
 

@@ -44,6 +44,13 @@ def read_queries(path: str | os.PathLike[str]) -> dict[str, str]:
                     p, f"expected 2 tab-separated columns (qid, text), found {len(columns)}", number
                 )
             qid, text = columns[0].strip(), columns[1]
+        if not qid:
+            raise InputFileError(p, "empty query id; every query needs an id", number)
+        if not text.strip():
+            # An empty query ranks nothing: every metric of it would be noise.
+            raise InputFileError(
+                p, f"query {qid!r} has empty text; give it text or remove the line", number
+            )
         if qid in first_line:
             raise InputFileError(
                 p,

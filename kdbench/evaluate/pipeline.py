@@ -33,7 +33,8 @@ class EvaluateConfig:
     data: str
     split: str | None = None
     model: str | None = None  # "bm25", a ranker, or None to evaluate `run` as it is
-    arch: str | None = None  # dot | cat | colbert (a checkpoint carries its own)
+    arch: str | None = None  # dot | cat | colbert | prettr (a checkpoint carries its own)
+    split_layer: int | None = None  # prettr: query and passage meet after layer l
     rerank: str | None = None  # first stage to re-rank: "bm25"
     run: str | None = None  # a TREC run to re-rank (or to evaluate when model is None)
     depth: int = 100  # candidates re-ranked per query
@@ -50,6 +51,8 @@ class EvaluateConfig:
     run_file: str | None = None  # write the final run here (TREC)
     run_tag: str = "kdbench"
     cache_dir: str | None = None
+    allow_pickle: bool = False  # load pytorch_model.bin (unpickling can run code)
+    trust_remote_code: bool = False  # run a hub model's own Python code
     extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -60,6 +63,9 @@ class EvaluateConfig:
                 )
         if self.queries is not None and self.queries < 1:
             raise UserError(f"--queries must be at least 1 (got {self.queries})")
+        from kdbench.evaluate.bm25 import BM25Params
+
+        BM25Params(k1=self.bm25_k1, b=self.bm25_b)  # its range checks, before any loading
         if self.model is None and self.run is None:
             raise UserError("nothing to evaluate: pass --model (bm25 or a ranker) or --run FILE")
         if self.rerank is not None and self.run is not None:
@@ -73,9 +79,13 @@ class EvaluateConfig:
                 raise UserError("--model bm25 is itself a first stage; drop --rerank/--run")
             if self.arch is not None:
                 raise UserError("--arch applies to neural rankers, not --model bm25")
-        if self.model is None and (self.rerank is not None or self.arch is not None):
+            if self.split_layer is not None:
+                raise UserError("--split-layer applies to prettr rankers, not --model bm25")
+        if self.model is None and (
+            self.rerank is not None or self.arch is not None or self.split_layer is not None
+        ):
             raise UserError(
-                "--rerank/--arch need --model: the ranker that re-scores the candidates"
+                "--rerank/--arch/--split-layer need --model: the ranker that re-scores the candidates"
             )
 
 
@@ -147,7 +157,13 @@ def _load_ranker(model: str, config: EvaluateConfig) -> Any:
     # same random every run, so zero-shot numbers repeat.
     torch.manual_seed(0)
 
-    options: dict[str, Any] = {"layers": config.layers, "device": config.device}
+    options: dict[str, Any] = {
+        "layers": config.layers,
+        "device": config.device,
+        "split_layer": config.split_layer,
+        "allow_pickle": config.allow_pickle,
+        "trust_remote_code": config.trust_remote_code,
+    }
     if config.max_query_len is not None:
         options["max_query_len"] = config.max_query_len
     if config.max_doc_len is not None:
@@ -212,9 +228,15 @@ def evaluate(
     from kdbench.evaluate.bm25 import BM25, BM25Params
     from kdbench.evaluate.metrics import compute_metrics
     from kdbench.evaluate.rerank import candidates, count_work, rerank
+    from kdbench.io import check_writable
     from kdbench.results import new_result, save_result
 
     config.check()
+    # Checked before the work: an unwritable path must not cost a whole evaluation.
+    if output is not None:
+        check_writable(output, "--output")
+    if config.run_file:
+        check_writable(config.run_file, "--run-file")
     clock = _Clock()
     started = time.perf_counter()
     with clock("load_s"):

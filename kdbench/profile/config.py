@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +11,9 @@ from kdbench.errors import UserError
 SCENARIOS = {
     "index": ("dot", "colbert"),  # passages/s encoding a collection
     "query": ("dot",),  # encode the query, search a pre-encoded index
-    "rerank": ("cat", "colbert"),  # score k candidates of one query
+    "rerank": ("cat", "colbert", "prettr"),  # score k candidates of one query
 }
-DEFAULT_SCENARIO = {"dot": "query", "cat": "rerank", "colbert": "rerank"}
+DEFAULT_SCENARIO = {"dot": "query", "cat": "rerank", "colbert": "rerank", "prettr": "rerank"}
 
 
 def parse_int_list(text: str | None, option: str, *, minimum: int = 1) -> tuple[int, ...] | None:
@@ -46,15 +46,17 @@ class ProfileConfig:
 
     model: str
     arch: str | None = None  # None: from the checkpoint
+    split_layer: int | None = None  # prettr: layers 1..l see query and passage apart (None: 3)
+    baseline_arch: str | None = None  # also time the model as this arch, interleaved
     scenario: str | None = None  # None: query (dot), rerank (cat, colbert)
     backends: tuple[tuple[str, str | None], ...] = (("eager", None),)  # (name, precision or None)
     precisions: tuple[str, ...] = ("fp32",)  # for backends listed without ":precision"
     device: str = "cpu"
     batch_sizes: tuple[int, ...] | None = (
-        None  # None: index 32, query 1, rerank cat 100 / colbert 1
+        None  # None: index 32, query 1, rerank cat/prettr 100 / colbert 1
     )
     seq_lens: tuple[int, ...] | None = (
-        None  # None: index 128, query 32, rerank cat 256 / colbert 32
+        None  # None: index 128, query 32, rerank cat/prettr 256 / colbert 32
     )
     depths: tuple[int, ...] = (100,)  # rerank: candidates per query; query: hits searched
     data: str | None = None  # collection (folder or ir_datasets id); None: synthetic text
@@ -107,6 +109,7 @@ class ProfileConfig:
             ("--threads", self.threads, 1),
             ("--doc-len", self.doc_len, 3),
             ("--index-size", self.index_size, 1),
+            ("--split-layer", self.split_layer, 1),
         ):
             if value is not None and value < minimum:
                 raise UserError(f"{name} {value}: must be at least {minimum}")
@@ -116,6 +119,12 @@ class ProfileConfig:
             )
         if self.onnx_provider not in (None, "cpu", "cuda", "tensorrt"):
             raise UserError(f"--onnx-provider {self.onnx_provider!r}: choose cpu, cuda or tensorrt")
+
+    def baseline(self) -> ProfileConfig | None:
+        """The same profile of the same model built as `baseline_arch` (None: no baseline)."""
+        if self.baseline_arch is None:
+            return None
+        return replace(self, arch=self.baseline_arch, split_layer=None, baseline_arch=None)
 
     def variants(self) -> list[tuple[str, str]]:
         """(backend, precision) pairs to profile, in the order given."""

@@ -59,6 +59,9 @@ def kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
 def ndcg_at_k(run: Mapping[str, Mapping[str, float]], qrels: Qrels, k: int = 10) -> float:
     """Mean nDCG@k over the run's queries that have qrels, as trec_eval's ndcg_cut.
 
+    Not ir_measures (kdbench.evaluate.metrics): the GPU check runs where it is not installed;
+    tests/profile/test_parity.py holds this to ir_measures' values.
+
     Gains are the graded labels, the discount log2(rank + 1); score ties are broken by
     doc id, descending, like trec_eval; the ideal ranking uses every judged document.
 

@@ -16,6 +16,14 @@ def profile_table(result: dict[str, Any]) -> Any:
     table = Table(
         title=f"kdbench profile: {config['arch']} {config['scenario']} on {config['device']}"
     )
+    entries = result["results"]
+    baseline = next((e["vs_baseline"]["arch"] for e in entries if e.get("vs_baseline")), None)
+    cache = next((e for e in entries if e.get("cache_bytes_per_passage") is not None), None)
+    if cache is not None:
+        table.caption = (
+            f"passage cache: {cache['cache_bytes_per_passage'] / 1024:,.1f} KiB per passage "
+            f"({cache['cache_tokens_per_passage']:.0f} tokens, {cache['cache_dtype']})"
+        )
     for column in (
         "backend",
         "batch",
@@ -26,11 +34,12 @@ def profile_table(result: dict[str, Any]) -> Any:
         "cv",
         "items/s",
         "×eager",
+        *([f"×{baseline}"] if baseline else []),
         "parity",
         "ΔnDCG@10",
     ):
         table.add_column(column, justify="left" if column in ("backend", "parity") else "right")
-    for entry in result["results"]:
+    for entry in entries:
         parity = entry["parity"] or {}
         if entry["status"] == "ok":
             check = (
@@ -43,6 +52,7 @@ def profile_table(result: dict[str, Any]) -> Any:
         latency = entry["latency_ms"] or {}
         throughput = entry["throughput"] or {}
         ratio = (entry.get("vs_eager_fp32") or {}).get("throughput_ratio")
+        versus = (entry.get("vs_baseline") or {}).get("throughput_ratio")
         delta = parity.get("delta_ndcg_at_10")
         table.add_row(
             f"{entry['backend']}:{entry['precision']}",
@@ -54,6 +64,7 @@ def profile_table(result: dict[str, Any]) -> Any:
             _number(latency.get("cv"), 3),
             _number(throughput.get("items_per_s"), 1),
             "-" if ratio is None else f"{ratio:.2f}",
+            *(["-" if versus is None else f"{versus:.2f}"] if baseline else []),
             check,
             "-" if delta is None else f"{delta:+.4f}",
         )

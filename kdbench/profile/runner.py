@@ -35,7 +35,10 @@ UNITS = {
     "memory.*_mib": "MiB (2^20 bytes)",
     "memory.energy_j_per_item": "joules per item (NVML energy counter, warm-up calls included)",
     "flops.*": "FLOP (2 per multiply-add) and FLOP/s",
-    "parity.max_abs_diff": "absolute score difference vs eager fp32",
+    "parity.max_abs_diff": "absolute score difference vs eager fp32 (prettr: vs uncached eager fp32)",
+    "cache_bytes_per_passage": "bytes, mean over the cell's candidates (prettr's cached passage states)",
+    "cache_tokens_per_passage": "tokens, mean over the cell's candidates",
+    "vs_baseline": "ratios against the baseline architecture's entry of the same cell and backend",
 }
 
 
@@ -51,21 +54,110 @@ def check_available(config: ProfileConfig) -> None:
         raise UserError("--compile applies to the eager backend; add eager to --backend")
 
 
+@dataclass
+class Prepared:
+    """One model's side of a profile: ranker, scenario and the backends that passed parity."""
+
+    config: ProfileConfig
+    ranker: Any
+    scenario: Scenario
+    scenario_name: str
+    inputs: Any
+    variants: list[dict[str, Any]]
+
+
 def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]:
-    """Profile `config` and return the `profile` result (see kdbench.results)."""
+    """Profile `config` and return the `profile` result (see kdbench.results).
+
+    With `config.baseline_arch` the same model is also built as that architecture and timed
+    in the same run, cell by cell and round by round alternating with the main one, so drift
+    of a shared machine hits both alike; its result is nested under `baseline` and every
+    entry gets `vs_baseline` ratios.
+    """
     say = log or (lambda message: None)
     check_available(config)
+    baseline = config.baseline()
+    if baseline is not None:
+        check_available(baseline)
     from kdbench.env import collect_environment
-    from kdbench.models import load_model
-    from kdbench.results import new_result
 
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     threads = torch.get_num_threads()
-    torch.manual_seed(config.seed)
 
+    prepared = [_prepare(config, threads, say)]
+    if baseline is not None:
+        if baseline.arch == prepared[0].ranker.arch:
+            raise UserError(
+                f"--baseline-arch {baseline.arch} is the profiled model's own architecture; choose another"
+            )
+        say(f"baseline: {config.model} as {baseline.arch}")
+        prepared.append(_prepare(baseline, threads, say))
+        if prepared[1].scenario_name != prepared[0].scenario_name:
+            raise UserError(
+                f"--baseline-arch {baseline.arch}: runs scenario {prepared[1].scenario_name}, not "
+                f"{prepared[0].scenario_name}; pass --scenario for one both run"
+            )
+
+    # each round takes its share of the budget; rounds alternate backends (and the baseline)
+    # within every cell
+    rounds = config.rounds
+    budget = Budget(
+        warmup=config.warmup,
+        warmup_s=config.warmup_s,
+        min_samples=-(-config.min_samples // rounds),
+        min_duration_s=config.min_duration_s / rounds,
+        max_duration_s=config.max_duration_s / rounds,
+        max_samples=max(100_000, config.min_samples),
+    )
+    sampled: list[dict[tuple[int, int], list[Sampled]]] = [{} for _ in prepared]
+    cells = max(len(prep.scenario.cells) for prep in prepared)
+    for round_ in range(rounds):
+        for cell_index in range(cells):
+            for prep, samples in zip(prepared, sampled, strict=True):
+                if cell_index >= len(prep.scenario.cells):
+                    continue
+                cell = prep.scenario.cells[cell_index]
+                for variant_index, variant in enumerate(prep.variants):
+                    if variant["runner"] is None:
+                        continue
+                    say(
+                        f"{prep.ranker.arch} {variant['backend']}:{variant['precision']} "
+                        f"batch {cell.batch_size} seq {cell.seq_len}"
+                        + (f" depth {cell.depth}" if cell.depth else "")
+                        + (f" (round {round_ + 1}/{rounds})" if rounds > 1 else "")
+                    )
+                    part = _sample_cell(prep.scenario, cell, variant["runner"], budget)
+                    samples.setdefault((cell_index, variant_index), []).append(part)
+
+    peaks: dict[str, float] = {}
+    environment = collect_environment()
+    environment["threads"] = {
+        "torch_intra_op": threads,
+        "onnxruntime_intra_op": threads,
+        "onnxruntime_inter_op": 1,
+    }
+    environment["peak_flops_measured"] = peaks
+    results = [
+        _finish(prep, samples, peaks, environment)
+        for prep, samples in zip(prepared, sampled, strict=True)
+    ]
+    result = results[0]
+    if len(results) > 1:
+        _add_baseline_ratios(result["results"], results[1]["results"])
+        result["baseline"] = results[1]
+    return result
+
+
+def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
+    """Load the model and texts, compute the reference scores, gate every backend on them."""
+    from kdbench.models import load_model
+
+    torch.manual_seed(config.seed)  # a head the model lacks starts as the same random one
     say(f"loading {config.model}")
-    ranker = load_model(config.model, config.arch, device=config.device)
+    ranker = load_model(
+        config.model, config.arch, device=config.device, split_layer=config.split_layer
+    )
     scenario_name = config.scenario or DEFAULT_SCENARIO[ranker.arch]
     if ranker.arch not in SCENARIOS[scenario_name]:
         raise UserError(
@@ -94,17 +186,17 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
     shapes = scenario.shapes()
     example = scenario.example()
 
-    say("reference scores (eager fp32)")
+    say(f"{ranker.arch}: reference scores (eager fp32)")
     reference_runner = _backend("eager", "fp32", config, threads, compile_=False).prepare(
         ranker, scenario.timed_kind, shapes, example
     )
-    reference = scenario.parity_scores(reference_runner)
+    reference = scenario.reference_scores(reference_runner)
     qids = [pool.qid for pool in inputs.pools]
     doc_ids = [pool.doc_ids for pool in inputs.pools]
 
     variants: list[dict[str, Any]] = []
     for name, precision in config.variants():
-        label = f"{name}:{precision}"
+        label = f"{ranker.arch} {name}:{precision}"
         say(f"{label}: preparing and checking parity")
         backend = _backend(name, precision, config, threads)
         variant: dict[str, Any] = {
@@ -113,8 +205,12 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
             "runner": None,
             "error": None,
         }
-        # plain eager fp32 *is* the reference: its scores are the reference scores
-        is_reference = (name, precision) == ("eager", "fp32") and not config.compile
+        # plain eager fp32 *is* the reference, unless the scenario computes it another way
+        is_reference = (
+            (name, precision) == ("eager", "fp32")
+            and not config.compile
+            and scenario.reference_is_timed
+        )
         try:
             runner = (
                 reference_runner
@@ -128,7 +224,7 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
                 qids=qids,
                 doc_ids=doc_ids,
                 qrels=inputs.qrels,
-                padding_error=_padding_invariance(runner, example, scenario.device),
+                padding_error=_padding_invariance(runner, example, scenario),
             )
         except UserError:
             raise
@@ -144,34 +240,22 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
         variant["parity"] = report
         variant["info"] = backend.describe()
         variants.append(variant)
+    return Prepared(config, ranker, scenario, scenario_name, inputs, variants)
 
-    # each round takes its share of the budget; rounds alternate backends within every cell
-    rounds = config.rounds
-    budget = Budget(
-        warmup=config.warmup,
-        warmup_s=config.warmup_s,
-        min_samples=-(-config.min_samples // rounds),
-        min_duration_s=config.min_duration_s / rounds,
-        max_duration_s=config.max_duration_s / rounds,
-        max_samples=max(100_000, config.min_samples),
-    )
-    sampled: dict[tuple[int, int], list[Sampled]] = {}
-    for round_ in range(rounds):
-        for cell_index, cell in enumerate(scenario.cells):
-            for variant_index, variant in enumerate(variants):
-                if variant["runner"] is None:
-                    continue
-                say(
-                    f"{variant['backend']}:{variant['precision']} batch {cell.batch_size} seq {cell.seq_len}"
-                    + (f" depth {cell.depth}" if cell.depth else "")
-                    + (f" (round {round_ + 1}/{rounds})" if rounds > 1 else "")
-                )
-                part = _sample_cell(scenario, cell, variant["runner"], budget)
-                sampled.setdefault((cell_index, variant_index), []).append(part)
-    peaks: dict[str, float] = {}
+
+def _finish(
+    prep: Prepared,
+    sampled: dict[tuple[int, int], list[Sampled]],
+    peaks: dict[str, float],
+    environment: dict[str, Any],
+) -> dict[str, Any]:
+    """The `profile` result of one prepared model from its raw samples."""
+    from kdbench.results import new_result
+
+    ranker, scenario, config = prep.ranker, prep.scenario, prep.config
     entries = []
     for cell_index, cell in enumerate(scenario.cells):
-        for variant_index, variant in enumerate(variants):
+        for variant_index, variant in enumerate(prep.variants):
             entry = _entry_head(variant, ranker.arch, scenario, cell)
             parts = sampled.get((cell_index, variant_index))
             if parts is None:
@@ -180,17 +264,9 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
                 entry.update(_summarize_cell(scenario, parts, ranker, variant["precision"], peaks))
             entries.append(entry)
     _add_speedups(entries)
-
-    environment = collect_environment()
-    environment["threads"] = {
-        "torch_intra_op": threads,
-        "onnxruntime_intra_op": threads,
-        "onnxruntime_inter_op": 1,
-    }
-    environment["peak_flops_measured"] = peaks
     result = new_result(
         "profile",
-        {**config.to_dict(), "scenario": scenario_name, "arch": ranker.arch},
+        {**config.to_dict(), "scenario": prep.scenario_name, "arch": ranker.arch},
         environment=environment,
     )
     result["units"] = UNITS
@@ -200,26 +276,24 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
         "spec": ranker.spec.to_dict(),
         "parameters": ranker.num_parameters(),
     }
-    result["inputs"] = inputs.source
+    result["inputs"] = prep.inputs.source
     result["scenario"] = scenario.describe()
-    result["backends"] = {f"{v['backend']}:{v['precision']}": v["info"] for v in variants}
+    result["backends"] = {f"{v['backend']}:{v['precision']}": v["info"] for v in prep.variants}
     result["results"] = entries
     return result
 
 
 def _padding_invariance(
-    runner: Runner, example: dict[str, torch.Tensor], device: torch.device
+    runner: Runner, example: dict[str, torch.Tensor], scenario: Scenario
 ) -> float:
     """The backend's outputs for each example row alone vs padded in the batch (see parity)."""
+    device = scenario.device
     lengths = [int(n) for n in example["attention_mask"].sum(dim=1)]
     with torch.inference_mode():
         padded = runner({k: v.to(device) for k, v in example.items()}).float().cpu().numpy()
         alone = [
-            runner({k: v[row : row + 1, :length].to(device) for k, v in example.items()})[0]
-            .float()
-            .cpu()
-            .numpy()
-            for row, length in enumerate(lengths)
+            runner({k: v.to(device) for k, v in row.items()})[0].float().cpu().numpy()
+            for row in scenario.unpadded_rows(example)
         ]
     return parity_gate.padding_invariance(padded, alone, lengths)
 
@@ -334,6 +408,7 @@ def _summarize_cell(
             if key.endswith("_mib") and isinstance(value, float) and value > (memory.get(key) or 0):
                 memory[key] = value
     return {
+        **workload.report,
         "latency_ms": total,
         "stages": summaries,
         "throughput": {
@@ -342,7 +417,7 @@ def _summarize_cell(
             "tokens_per_s": sum(b * s for b, s in workload.model_calls) / mean_s,
         },
         "memory": memory,
-        "flops": _flops(workload.model_calls, model_s, ranker, scenario.device, precision, peaks),
+        "flops": _flops(workload, model_s, ranker, scenario.device, precision, peaks),
         "samples_ns": raw,
         "timing": {
             "rounds": len(parts),
@@ -366,7 +441,7 @@ _PEAK_DTYPES = {
 
 
 def _flops(
-    calls: list[tuple[int, int]],
+    workload: Workload,
     model_s: float,
     ranker: Any,
     device: torch.device,
@@ -376,7 +451,9 @@ def _flops(
     shape = encoder_shape(ranker)
     if shape is None or model_s <= 0:
         return None
-    per_call = sum(encoder_flops(b, s, **shape) for b, s in calls)
+    per_call = workload.flops_per_call
+    if per_call is None:
+        per_call = sum(encoder_flops(b, s, **shape) for b, s in workload.model_calls)
     # the peak of the dtype the matmuls run in; on the CPU (and for int8) fp32's is the yardstick
     dtype = torch.float32 if device.type == "cpu" else _PEAK_DTYPES[precision]
     key = f"{device}:{str(dtype).removeprefix('torch.')}"
@@ -390,6 +467,26 @@ def _flops(
         "fraction_of_peak": achieved / peaks[key],
         "peak_from": f"best of 5 matmuls, {key}",
     }
+
+
+def _add_baseline_ratios(entries: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> None:
+    """Each timed entry's speed relative to the baseline architecture on the same cell and
+    backend (timed in the same run, alternating with it)."""
+
+    def key(entry: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(entry[k] for k in ("backend", "precision", "batch_size", "seq_len", "depth"))
+
+    timed = {key(e): e for e in baseline if e["latency_ms"] is not None}
+    for entry in entries:
+        base = timed.get(key(entry))
+        if entry["latency_ms"] is None or base is None:
+            continue
+        entry["vs_baseline"] = {
+            "arch": base["arch"],
+            "throughput_ratio": entry["throughput"]["items_per_s"]
+            / base["throughput"]["items_per_s"],
+            "p50_ratio": base["latency_ms"]["p50"] / entry["latency_ms"]["p50"],
+        }
 
 
 def _add_speedups(entries: list[dict[str, Any]]) -> None:

@@ -4,10 +4,13 @@
 - `query` (dot): encode the query batch, then search a pre-encoded index (exact; faiss if
   installed); `encode` and `search` are timed apart and together.
 - `rerank` (cat): score a query's k candidates in forward batches of `batch_size` pairs;
-  (colbert): encode the query, then MaxSim over the k candidates' cached term vectors.
+  (colbert): encode the query, then MaxSim over the k candidates' cached term vectors;
+  (prettr): score the k candidates in forward batches of `batch_size` pairs, each pair the
+  query's tokens plus the passage's cached states after layer l (`encode_passage_states`).
 
-Every timed input is padded to exactly `seq_len` tokens, so a cell is one shape (one
-warm-up, one TensorRT profile point) and backends see identical inputs. Only the timed
+Every timed input is padded to exactly `seq_len` tokens (a prettr pair: its query and
+passage parts together, split as for cat), so a cell is one shape (one warm-up, one
+TensorRT profile point) and backends see identical inputs. Only the timed
 module runs on the backend under test; what a system computes offline (the index, cached
 term vectors, the query side of `index`) is computed once with eager fp32, and the parity
 gate compares the scenario's scores with the backend's part swapped in.
@@ -19,7 +22,7 @@ import contextlib
 import dataclasses
 import importlib.util
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -51,6 +54,8 @@ class Workload:
     model_stage: str  # the stage whose time the model's FLOPs are divided by
     model_calls: list[tuple[int, int]]  # (batch, seq) of each model call per sample
     tokenize: Callable[[], Any]  # the cell's tokenisation, timed separately
+    flops_per_call: int | None = None  # None: a full encoder forward per model call
+    report: dict[str, Any] = field(default_factory=dict)  # extra fields for the cell's entry
 
 
 @contextlib.contextmanager
@@ -70,6 +75,19 @@ def _max_lengths(
         ranker.spec = original
 
 
+def pair_lengths(ranker: Ranker, seq_len: int) -> tuple[int, int]:
+    """(query, passage) tokens of a `seq_len`-token pair: the query keeps its own budget
+    (half the length at most), the passage fills the rest."""
+    query_len = min(ranker.spec.max_query_len, seq_len // 2)
+    return query_len, seq_len - query_len
+
+
+def pad_tokens(tensor: torch.Tensor, width: int, value: int = 0) -> torch.Tensor:
+    """Right-pad the token axis (axis 1) of [n, L] or [n, L, d] to `width`."""
+    trailing = [0, 0] * (tensor.dim() - 2)  # F.pad counts from the last axis
+    return F.pad(tensor, (*trailing, 0, width - tensor.shape[1]), value=value)
+
+
 def fixed_batch(
     ranker: Ranker,
     kind: ExportKind,
@@ -77,7 +95,11 @@ def fixed_batch(
     seq_len: int,
     pair_docs: list[str] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """The ranker's own tokenisation of `texts`, truncated to fit and padded to exactly `seq_len`."""
+    """The ranker's own tokenisation of `texts`, truncated to fit and padded to exactly `seq_len`.
+
+    A prettr pair is the query's tokens (padded to the query part of `seq_len`) and the
+    passage's states after layer l (`passage_*`, padded along their token axis to the rest).
+    """
     if kind == "query":
         augment = ranker.spec.query_augment if ranker.arch == "colbert" else 0
         if seq_len - augment < 3:
@@ -91,15 +113,29 @@ def fixed_batch(
         lengths = {"doc_len": seq_len}
     else:
         if seq_len < 6:
-            raise UserError(f"--seq-len {seq_len}: cat pairs need at least 6 tokens")
-        query_len = min(ranker.spec.max_query_len, seq_len // 2)
-        lengths = {"query_len": query_len, "doc_len": seq_len - query_len}
+            raise UserError(f"--seq-len {seq_len}: {ranker.arch} pairs need at least 6 tokens")
+        query_len, doc_len = pair_lengths(ranker, seq_len)
+        lengths = {"query_len": query_len, "doc_len": doc_len}
     with _max_lengths(ranker, **lengths):
         inputs = ranker.tokenize(list(texts), kind, pair_docs)
-    width = inputs["input_ids"].shape[1]
+    if ranker.arch == "prettr" and kind == "pair":
+        return pad_split_pairs(
+            inputs, *pair_lengths(ranker, seq_len), ranker.tokenizer.pad_token_id
+        )
     pad = {"input_ids": ranker.tokenizer.pad_token_id}
+    return {name: pad_tokens(tensor, seq_len, pad.get(name, 0)) for name, tensor in inputs.items()}
+
+
+def pad_split_pairs(
+    inputs: dict[str, torch.Tensor], query_len: int, doc_len: int, pad_id: int
+) -> dict[str, torch.Tensor]:
+    """prettr pair inputs with the query padded to `query_len`, the passage to `doc_len` tokens."""
     return {
-        name: F.pad(tensor, (0, seq_len - width), value=pad.get(name, 0))
+        name: pad_tokens(
+            tensor,
+            doc_len if name.startswith("passage_") else query_len,
+            pad_id if name == "input_ids" else 0,
+        )
         for name, tensor in inputs.items()
     }
 
@@ -115,6 +151,9 @@ class Scenario:
     default_batch: ClassVar[int]
     default_seq: ClassVar[int]
     uses_depth: ClassVar[bool] = False
+    # True: eager fp32's parity scores are the reference; False: `reference_scores` computes
+    # it another way (prettr: uncached scoring), and eager fp32 faces the gate too
+    reference_is_timed: ClassVar[bool] = True
 
     def __init__(self, ranker: Ranker, inputs: ProfileInputs, config: ProfileConfig) -> None:
         # Any: scenarios call the architecture's own methods (encode_docs, scores, dim)
@@ -162,10 +201,32 @@ class Scenario:
             "padding": "every timed input padded to exactly seq_len",
         }
 
+    def unpadded_rows(self, example: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        """Each row of `example` alone, cut to its own tokens (`passage_*` inputs to the
+        passage's, from `passage_mask`): the padding check runs these against the batch."""
+        query_lengths = example["attention_mask"].sum(dim=1).tolist()
+        passage_mask = example.get("passage_mask")
+        passage_lengths = (
+            passage_mask.sum(dim=1).tolist() if passage_mask is not None else query_lengths
+        )
+        return [
+            {
+                name: tensor[
+                    row : row + 1, : int(passage if name.startswith("passage_") else query)
+                ]
+                for name, tensor in example.items()
+            }
+            for row, (query, passage) in enumerate(zip(query_lengths, passage_lengths, strict=True))
+        ]
+
     # -- the architecture's part --------------------------------------------------------------
     def parity_scores(self, runner: Runner) -> list[np.ndarray]:
         """Each parity pool's candidate scores with `runner` computing the timed part."""
         raise NotImplementedError
+
+    def reference_scores(self, runner: Runner) -> list[np.ndarray]:
+        """What the parity gate compares against: by default eager fp32 (`runner`) in the scenario."""
+        return self.parity_scores(runner)
 
     def workload(self, cell: Cell, runner: Runner) -> Workload:
         raise NotImplementedError
@@ -421,6 +482,170 @@ class ColbertRerankScenario(Scenario):
         )
 
 
+class PrettrRerankScenario(Scenario):
+    """PreTTR re-ranking as deployed: every passage's states after layer l are computed once
+    offline (eager fp32 `encode_passage_states`, the cache); the timed call scores
+    `batch_size` pairs per forward, each the query's tokens (layers 1..l, then joint) with a
+    candidate's cached states (joint layers l+1..L only). The parity reference is uncached
+    eager scoring (`score_pairs`), so eager fp32 is gated too: the cache must not change scores.
+    """
+
+    name = "rerank"
+    item = "query"
+    timed_kind = "pair"
+    default_batch = 100
+    default_seq = 256
+    uses_depth = True
+    reference_is_timed = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pool_caches: list[Any] | None = None
+        self._caches: dict[tuple[int, int], Any] = {}
+        stack = self.ranker.stack()
+        for seq_len in {cell.seq_len for cell in self.cells}:
+            _, doc_len = pair_lengths(self.ranker, seq_len)
+            if self.ranker.passage_offset + doc_len > stack.max_positions:
+                raise UserError(
+                    f"--seq-len {seq_len}: passages of {doc_len} tokens after the {self.ranker.passage_offset}-token "
+                    f"query slot exceed the encoder's {stack.max_positions} positions; lower --seq-len"
+                )
+
+    def describe(self) -> dict[str, Any]:
+        described = super().describe()
+        described.pop("offline_doc_len")  # the cache follows seq_len, not --doc-len
+        return {
+            **described,
+            "split_layer": self.ranker.split_layer,
+            "passage_cache": "states after layer l of each candidate, eager fp32, computed once offline",
+            "pair_tokens": "seq_len = query part (min(max_query_len, seq_len/2)) + cached passage part",
+            "query_layers": "the exported pair module runs the query's layers 1..l once per pair",
+            "tokenize": "query tokens + gathering and padding the candidates' cached states",
+            "parity_reference": "uncached eager fp32 scoring (score_pairs) at the same lengths",
+        }
+
+    def shapes(self) -> ShapeRange:
+        """Query and passage token axes apart: the cells', the parity batches', one row alone."""
+        points = [
+            (min(c.batch_size, c.depth or c.batch_size), *pair_lengths(self.ranker, c.seq_len))
+            for c in self.cells
+        ]
+        points += [(1, 1, 1), (self.parity_batch, *pair_lengths(self.ranker, self.parity_seq))]
+        largest = max(self.cells, key=lambda c: (c.batch_size, c.seq_len))
+        opt_query, opt_doc = pair_lengths(self.ranker, largest.seq_len)
+        return ShapeRange.covering(
+            [(b, q) for b, q, _ in points],
+            (largest.batch_size, opt_query),
+            [d for _, _, d in points],
+            opt_doc,
+        )
+
+    def example(self) -> dict[str, torch.Tensor]:
+        """Two pairs of real text, one short query with a short passage (padding in both
+        parts, so no mask can be baked into an export), one full query with a long passage."""
+        query = self.inputs.queries[0]
+        short = " ".join(query.split()[:3])
+        return fixed_batch(
+            self.ranker, "pair", [short, query], self.parity_seq, [short, self.inputs.passages[0]]
+        )
+
+    @torch.inference_mode()
+    def encode_cache(self, docs: list[str], doc_len: int) -> Any:
+        """The passages' states after layer l (the cache), eager fp32, truncated to `doc_len`."""
+        with _max_lengths(self.ranker, doc_len=doc_len):
+            return self.ranker.encode_passage_states(docs, batch_size=32, out_device=self.device)
+
+    def cached_pairs(
+        self, query: str, cache: Any, rows: list[int], query_len: int, doc_len: int
+    ) -> dict[str, torch.Tensor]:
+        """`query` with each cached passage in `rows`: the pair module's inputs, padded."""
+        with _max_lengths(self.ranker, query_len=query_len):
+            inputs = self.ranker.collate(
+                self.ranker.token_ids([query] * len(rows), "query"), "query"
+            )
+        states, mask = cache.padded(rows)
+        inputs = {**_to(inputs, self.device), "passage_states": states, "passage_mask": mask.long()}
+        return pad_split_pairs(inputs, query_len, doc_len, self.ranker.tokenizer.pad_token_id)
+
+    def parity_scores(self, runner: Runner) -> list[np.ndarray]:
+        query_len, doc_len = pair_lengths(self.ranker, self.parity_seq)
+        pools = self.inputs.pools
+        if self._pool_caches is None:
+            self._pool_caches = [self.encode_cache(pool.docs, doc_len) for pool in pools]
+        scores = []
+        with torch.inference_mode():
+            for pool, cache in zip(pools, self._pool_caches, strict=True):
+                parts = []
+                for start in range(0, len(pool.docs), self.parity_batch):
+                    rows = list(range(start, min(start + self.parity_batch, len(pool.docs))))
+                    batch = self.cached_pairs(pool.query, cache, rows, query_len, doc_len)
+                    parts.append(runner(batch).float().to(self.device))
+                scores.append(torch.cat(parts).cpu().numpy())
+        return scores
+
+    def reference_scores(self, runner: Runner) -> list[np.ndarray]:
+        query_len, doc_len = pair_lengths(self.ranker, self.parity_seq)
+        with torch.inference_mode(), _max_lengths(self.ranker, query_len, doc_len):
+            return [
+                self.ranker.score_pairs(
+                    [pool.query] * len(pool.docs), pool.docs, batch_size=self.parity_batch
+                )
+                .float()
+                .cpu()
+                .numpy()
+                for pool in self.inputs.pools
+            ]
+
+    def workload(self, cell: Cell, runner: Runner) -> Workload:
+        from kdbench.models.prettr import cache_bytes_per_passage
+        from kdbench.profile.flops import encoder_flops, encoder_shape
+
+        depth = cell.depth or 100
+        query_len, doc_len = pair_lengths(self.ranker, cell.seq_len)
+        if (depth, doc_len) not in self._caches:
+            self._caches[(depth, doc_len)] = self.encode_cache(
+                self.inputs.passages[:depth], doc_len
+            )
+        cache = self._caches[(depth, doc_len)]
+        query, rows = self.inputs.queries[0], list(range(depth))
+        pairs = self.cached_pairs(query, cache, rows, query_len, doc_len)
+        chunks = [
+            {name: tensor[start : start + cell.batch_size] for name, tensor in pairs.items()}
+            for start in range(0, depth, cell.batch_size)
+        ]
+
+        def rerank(_: Any) -> torch.Tensor:
+            scores = torch.cat([runner(chunk) for chunk in chunks])
+            return torch.argsort(scores, descending=True)
+
+        sizes = [chunk["input_ids"].shape[0] for chunk in chunks]
+        shape = encoder_shape(self.ranker)
+        flops = None
+        if shape is not None:
+            # per pair: the query alone through layers 1..l, query + passage through l+1..L
+            split, layers = self.ranker.split_layer, shape["layers"]
+            width = {"hidden": shape["hidden"], "intermediate": shape["intermediate"]}
+            flops = sum(
+                encoder_flops(b, query_len, layers=split, **width)
+                + encoder_flops(b, cell.seq_len, layers=layers - split, **width)
+                for b in sizes
+            )
+        return Workload(
+            stages=[("score", rerank)],
+            first_input=None,
+            items=1,
+            model_stage="score",
+            model_calls=[(b, cell.seq_len) for b in sizes],
+            tokenize=lambda: self.cached_pairs(query, cache, rows, query_len, doc_len),
+            flops_per_call=flops,
+            report={
+                "cache_bytes_per_passage": cache_bytes_per_passage(cache),
+                "cache_tokens_per_passage": float(cache.lengths.float().mean()),
+                "cache_dtype": str(cache.vecs.dtype).removeprefix("torch."),
+            },
+        )
+
+
 def build_scenario(
     name: str, ranker: Ranker, inputs: ProfileInputs, config: ProfileConfig
 ) -> Scenario:
@@ -430,5 +655,6 @@ def build_scenario(
         ("query", "dot"): QueryScenario,
         ("rerank", "cat"): CatRerankScenario,
         ("rerank", "colbert"): ColbertRerankScenario,
+        ("rerank", "prettr"): PrettrRerankScenario,
     }
     return classes[(name, ranker.arch)](ranker, inputs, config)

@@ -457,7 +457,11 @@ def _train(
         )
         ckpt.set_rng_state(rng_before)
 
+    # Training time over every segment of a resumed run (the checkpoint carries what came before).
+    earlier_seconds = float(history.get("train_seconds", 0.0))
+
     def save_step_checkpoint(done: int) -> None:
+        history["train_seconds"] = earlier_seconds + time.perf_counter() - started
         rng_states = distributed.gather_objects(ckpt.rng_state(), context)
         if not context.is_main:
             return
@@ -636,7 +640,7 @@ def _train(
         report_rows,
         step,
         status,
-        time.perf_counter() - started,
+        earlier_seconds + time.perf_counter() - started,
     )
     distributed.barrier(context)
     return TrainResult(output, status, step, summary)

@@ -347,3 +347,59 @@ def test_train_and_rerank_through_the_cli(
     # A plain folder takes --arch prettr at evaluation time too.
     invoke(["evaluate", "--data", data, "--split", "test", "--model", str(bert4_dir), "--arch",
             "prettr", "--depth", "5", "--queries", "2", "--max-doc-len", "24"])  # fmt: skip
+
+
+# -- --split-layer on evaluate and profile ------------------------------------------------------------
+def test_evaluate_split_layer_reaches_the_model(
+    tiny_bert_dir: Path, scifact_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KDBENCH_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "eval.json"
+    invoke(["evaluate", "--data", str(scifact_dir), "--split", "test", "--model", str(tiny_bert_dir),
+            "--arch", "prettr", "--split-layer", "1", "--depth", "3", "--queries", "2",
+            "--max-doc-len", "24", "--output", str(out)])  # fmt: skip
+    config = json.loads(out.read_text())["config"]
+    assert config["split_layer"] == 1 and config["model_spec"]["split_layer"] == 1
+    assert config["arch"] == "prettr" and config["reranked"] is True
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["evaluate", "--model", "bm25", "--split-layer", "1"], "not --model bm25"),
+        (
+            ["evaluate", "--model", "TINY", "--arch", "dot", "--split-layer", "1"],
+            "--split-layer only applies to prettr, not dot",
+        ),
+        (["evaluate", "--model", "TINY", "--arch", "prettr"], r"--split-layer 3 needs 4+ layers"),
+        (
+            ["profile", "--model", "TINY", "--arch", "prettr", "--split-layer", "2"],
+            "pass --split-layer between 1 and 1",
+        ),
+        (
+            ["profile", "--model", "TINY", "--arch", "cat", "--split-layer", "1"],
+            "--split-layer only applies to prettr, not cat",
+        ),
+        (
+            ["profile", "--model", "TINY", "--arch", "prettr", "--split-layer", "0"],
+            "--split-layer 0: must be at least 1",
+        ),
+    ],
+)
+def test_split_layer_mistakes_are_one_line_exit_2(
+    args: list[str],
+    expected: str,
+    tiny_bert_dir: Path,
+    scifact_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kdbench.cli import main
+
+    args = [str(tiny_bert_dir) if arg == "TINY" else arg for arg in args]
+    data = ["--data", str(scifact_dir), "--split", "test", "--queries", "1"]
+    data = data if args[0] == "evaluate" else []
+    code = main([*args, *data])
+    err = capsys.readouterr().err
+    # profile logs its progress on stderr too; the error itself is one line
+    errors = [line for line in err.splitlines() if line.startswith("kdbench: error")]
+    assert code == 2 and len(errors) == 1 and expected in errors[0], err

@@ -12,6 +12,7 @@ from kdbench.backends.onnx import export
 from kdbench.profile.scenarios import fixed_batch
 from tests.profile.helpers import export_mask_ignored
 
+NAMES = ("input_ids", "attention_mask")  # a dot ranker's doc inputs
 TEXTS = [
     "protein folding",
     "a much longer sentence about how microglia respond to amyloid plaques in mice",
@@ -34,7 +35,7 @@ def test_export_has_dynamic_axes_and_matches_eager_on_padding(
     tiny_dot: Any, tmp_path: Path
 ) -> None:
     module = tiny_dot.export_module("doc")
-    path, info = export.ensure_raw(module, "doc", _padded(tiny_dot), tmp_path, 17)
+    path, info = export.ensure_raw(module, "doc", _padded(tiny_dot), tmp_path, 17, names=NAMES)
     assert path.exists() and not info["cached"] and info["export_check_max_abs_diff"] < 1e-4
     # another batch size and length than the export's, with padding inside
     other = _padded(tiny_dot, [*TEXTS, "microglia", "amyloid beta plaques"], seq_len=40)
@@ -45,9 +46,9 @@ def test_export_has_dynamic_axes_and_matches_eager_on_padding(
 
 def test_export_is_cached_by_weights_kind_and_opset(tiny_dot: Any, tmp_path: Path) -> None:
     module = tiny_dot.export_module("doc")
-    first, _ = export.ensure_raw(module, "doc", _padded(tiny_dot), tmp_path, 17)
+    first, _ = export.ensure_raw(module, "doc", _padded(tiny_dot), tmp_path, 17, names=NAMES)
     stamp = first.stat().st_mtime_ns
-    again, info = export.ensure_raw(module, "doc", _padded(tiny_dot), tmp_path, 17)
+    again, info = export.ensure_raw(module, "doc", _padded(tiny_dot), tmp_path, 17, names=NAMES)
     assert again == first and info["cached"] and first.stat().st_mtime_ns == stamp
     assert export.export_path(tmp_path, info["model_hash"], "query", 17) != first
     assert export.export_path(tmp_path, info["model_hash"], "doc", 18) != first
@@ -62,19 +63,19 @@ def test_export_is_cached_by_weights_kind_and_opset(tiny_dot: Any, tmp_path: Pat
 def test_export_refuses_an_unpadded_example(tiny_dot: Any, tmp_path: Path) -> None:
     full = fixed_batch(tiny_dot, "doc", [TEXTS[1]] * 2, 8)  # long texts fill all 8 positions
     with pytest.raises(ValueError, match="padded example"):
-        export.export_raw(tiny_dot.export_module("doc"), "doc", full, tmp_path / "x.onnx", 17)
+        export.export_raw(tiny_dot.export_module("doc"), NAMES, full, tmp_path / "x.onnx", 17)
 
 
 def test_check_export_rejects_a_mask_ignoring_graph(tiny_dot: Any, tmp_path: Path) -> None:
     module = tiny_dot.export_module("doc")
     bad = export_mask_ignored(module, _padded(tiny_dot), tmp_path / "bad.onnx")
     with pytest.raises(RuntimeError, match="differs from eager"):
-        export.check_export(bad, module, "doc", [_padded(tiny_dot)])
+        export.check_export(bad, module, NAMES, [_padded(tiny_dot)])
 
 
 def test_int8_and_fused_graphs_derive_from_the_raw_export(tiny_dot: Any, tmp_path: Path) -> None:
     module = tiny_dot.export_module("doc")
-    raw, _ = export.ensure_raw(module, "doc", _padded(tiny_dot), tmp_path, 17)
+    raw, _ = export.ensure_raw(module, "doc", _padded(tiny_dot), tmp_path, 17, names=NAMES)
     int8 = export.quantized_int8(raw)
     assert "MatMulInteger" in export.operator_counts(
         int8

@@ -58,7 +58,14 @@ class OnnxBackend(Backend):
             return self.options.onnx_model
         cache_dir = self.options.cache_dir or default_cache_dir()
         module = ranker.export_module(kind)
-        path, record = export.ensure_raw(module, kind, example, cache_dir, self.options.opset)
+        path, record = export.ensure_raw(
+            module,
+            kind,
+            example,
+            cache_dir,
+            self.options.opset,
+            names=ranker.export_inputs(kind),
+        )
         use_gpu = self.provider() != "cpu"
         fusion = self.options.onnx_fusion if self.options.onnx_fusion is not None else use_gpu
         precision = self.options.precision

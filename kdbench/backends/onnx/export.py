@@ -1,5 +1,10 @@
 """Export a ranker's tensor module to ONNX once, check it on a padded batch, cache it.
 
+The graph's inputs are the ranker's own (`Ranker.export_inputs(kind)`, the keys of
+`Ranker.tokenize`): BERT pairs carry `token_type_ids`, DistilBERT/DeBERTa/XLM-R pairs do
+not, and prettr's pair takes cached `passage_states`/`passage_mask` whose token axis
+(`doc_seq`) varies apart from the query's (`seq`).
+
 Exports are keyed by a hash of the module's weights, its export kind and the opset, so a
 changed checkpoint never reuses a stale graph. Derived graphs (ORT transformer fusion,
 dynamic int8, fp16) sit next to the raw export under the same key. The raw export is
@@ -12,6 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +30,20 @@ from kdbench.models.base import ExportKind
 
 OUTPUT_NAME = "output"
 DYNAMIC_DIMS = {0: "batch", 1: "seq"}
+PASSAGE_DIMS = {0: "batch", 1: "doc_seq"}  # prettr's cached passages: their own token axis
+PASSAGE_PREFIX = "passage_"
 
 
-def input_names(kind: ExportKind) -> tuple[str, ...]:
-    """The export module's forward arguments, in order (see Ranker.export_module)."""
-    if kind == "pair":
-        return ("input_ids", "attention_mask", "token_type_ids")
-    return ("input_ids", "attention_mask")
+def dynamic_axes(names: Sequence[str]) -> dict[str, dict[int, str]]:
+    """Named dynamic axes of every input and the output.
+
+    >>> dynamic_axes(["input_ids", "passage_states"])["passage_states"]
+    {0: 'batch', 1: 'doc_seq'}
+    """
+    axes = {
+        name: PASSAGE_DIMS if name.startswith(PASSAGE_PREFIX) else DYNAMIC_DIMS for name in names
+    }
+    return {**axes, OUTPUT_NAME: DYNAMIC_DIMS}
 
 
 def weights_hash(module: nn.Module) -> str:
@@ -63,10 +76,17 @@ def _with_eager_attention(module: nn.Module) -> nn.Module:
 
 
 def export_raw(
-    module: nn.Module, kind: ExportKind, example: dict[str, torch.Tensor], path: Path, opset: int
+    module: nn.Module,
+    names: Sequence[str],
+    example: dict[str, torch.Tensor],
+    path: Path,
+    opset: int,
 ) -> None:
-    """Trace `module` on a *padded* `example` batch with dynamic batch and sequence axes."""
-    names = input_names(kind)
+    """Trace `module` (forward arguments `names`) on a *padded* `example` batch with dynamic
+    batch and sequence axes."""
+    missing = [name for name in names if name not in example]
+    if missing:
+        raise ValueError(f"the export example lacks the module's input(s) {missing}")
     if not bool((example["attention_mask"] == 0).any()):
         raise ValueError(
             "export needs a padded example batch (some attention_mask zeros): an all-ones mask can be baked in"
@@ -84,19 +104,18 @@ def export_raw(
             opset_version=opset,
             input_names=list(names),
             output_names=[OUTPUT_NAME],
-            dynamic_axes={**{name: DYNAMIC_DIMS for name in names}, OUTPUT_NAME: DYNAMIC_DIMS},
+            dynamic_axes=dynamic_axes(names),
             do_constant_folding=True,
         )
 
 
 def check_export(
-    path: Path, module: nn.Module, kind: ExportKind, batches: list[dict[str, torch.Tensor]]
+    path: Path, module: nn.Module, names: Sequence[str], batches: list[dict[str, torch.Tensor]]
 ) -> float:
     """Max abs diff between ORT on `path` and eager `module` over padded `batches`; raises if off."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = input_names(kind)
     reference_module = copy.deepcopy(module).to(device="cpu", dtype=torch.float32).eval()
     worst = 0.0
     for batch in batches:
@@ -127,8 +146,15 @@ def ensure_raw(
     example: dict[str, torch.Tensor],
     cache_dir: Path,
     opset: int,
+    *,
+    names: Sequence[str] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """The cached raw export for `module`, exporting and checking it first if absent."""
+    """The cached raw export for `module`, exporting and checking it first if absent.
+
+    `names`: the module's forward arguments in order, `ranker.export_inputs(kind)`; None:
+    the example's keys (`Ranker.tokenize` returns exactly those, in that order).
+    """
+    names = tuple(example) if names is None else tuple(names)
     model_hash = weights_hash(module)
     path = export_path(cache_dir, model_hash, kind, opset)
     info: dict[str, Any] = {
@@ -136,15 +162,20 @@ def ensure_raw(
         "raw_export": str(path),
         "opset": opset,
         "cached": path.exists(),
+        "inputs": list(names),
     }
     if not path.exists():
-        export_raw(module, kind, example, path, opset)
-        # a second shape (fewer rows, shorter) proves the batch and sequence axes are dynamic
+        export_raw(module, names, example, path, opset)
+        # a second shape (fewer rows, each token axis shorter) proves every axis is dynamic
         rows = max(1, example["input_ids"].shape[0] - 1)
-        length = max(2, example["input_ids"].shape[1] // 2 + 1)
-        shorter = {name: tensor[-rows:, :length] for name, tensor in example.items()}
+        shorter = {
+            name: tensor[-rows:, : max(2, tensor.shape[1] // 2 + 1)]
+            for name, tensor in example.items()
+        }
         try:
-            info["export_check_max_abs_diff"] = check_export(path, module, kind, [example, shorter])
+            info["export_check_max_abs_diff"] = check_export(
+                path, module, names, [example, shorter]
+            )
         except RuntimeError:
             path.unlink(missing_ok=True)
             raise

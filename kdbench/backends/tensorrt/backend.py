@@ -60,7 +60,9 @@ class TensorRTBackend(Backend):
         key = (
             f"{model_hash[:20]}-{kind}-{self.options.precision}"
             f"-b{shapes.min_batch}_{shapes.opt_batch}_{shapes.max_batch}"
-            f"-s{shapes.min_seq}_{shapes.opt_seq}_{shapes.max_seq}-trt{trt.__version__}-{gpu}"
+            f"-s{shapes.min_seq}_{shapes.opt_seq}_{shapes.max_seq}"
+            + ("-d{}_{}_{}".format(*shapes.doc_seq) if shapes.doc_seq else "")
+            + f"-trt{trt.__version__}-{gpu}"
         )
         return (self.options.cache_dir or default_cache_dir()) / "tensorrt" / f"{key}.engine"
 
@@ -83,12 +85,11 @@ class TensorRTBackend(Backend):
             )  # eager fp32 matmuls do not use TF32 either: parity would suffer
         profile = builder.create_optimization_profile()
         for index in range(network.num_inputs):
-            name = network.get_input(index).name
+            tensor = network.get_input(index)
+            # prettr's cached passage states are 3-D with their own token axis
+            low, opt, high = shapes.bounds(tensor.name, list(tensor.shape))
             profile.set_shape(
-                name,
-                trt.Dims2(shapes.min_batch, shapes.min_seq),
-                trt.Dims2(shapes.opt_batch, shapes.opt_seq),
-                trt.Dims2(shapes.max_batch, shapes.max_seq),
+                tensor.name, trt.Dims(list(low)), trt.Dims(list(opt)), trt.Dims(list(high))
             )
         config.add_optimization_profile(profile)
         timing_path = (
@@ -114,7 +115,14 @@ class TensorRTBackend(Backend):
     ) -> Runner:
         cache_dir = self.options.cache_dir or default_cache_dir()
         module = ranker.export_module(kind)
-        onnx_path, record = export.ensure_raw(module, kind, example, cache_dir, self.options.opset)
+        onnx_path, record = export.ensure_raw(
+            module,
+            kind,
+            example,
+            cache_dir,
+            self.options.opset,
+            names=ranker.export_inputs(kind),
+        )
         if self.options.precision == "fp16" and strongly_typed_only():
             onnx_path = export.float16(onnx_path)
         engine_path = self.engine_path(record["model_hash"], kind, shapes)

@@ -1,0 +1,173 @@
+"""SIGINT and SIGTERM on the real CLI (a subprocess): exit 130/143, no partial result, `run` resumes.
+
+Training has its own signal tests (tests/train/test_loop.py); these cover evaluate, profile and run.
+Each test waits until the process is working (a cache file or a log line appears), then signals.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from kdbench.cli import main
+from tests.robustness.conftest import write_beir
+
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+MESSAGES = {
+    signal.SIGINT: "kdbench: interrupted;",
+    signal.SIGTERM: "kdbench: terminated (SIGTERM);",
+}
+SIGNALS = pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+
+
+class Kdbench:
+    """`python -m kdbench ARGS` in the background, its stdout and stderr in files."""
+
+    def __init__(self, args: list[str], folder: Path) -> None:
+        self.stdout, self.stderr = folder / "stdout.txt", folder / "stderr.txt"
+        env = {**os.environ, "KDBENCH_DEBUG": "", "COLUMNS": "200"}
+        with self.stdout.open("w") as out, self.stderr.open("w") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "kdbench", *args], stdout=out, stderr=err, env=env
+            )
+
+    def wait_until(self, ready: Callable[[], bool], what: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"kdbench exited ({self.process.returncode}) before {what}: {self.err()}"
+                )
+            if time.monotonic() > deadline:
+                self.process.kill()
+                pytest.fail(f"no {what} within {timeout} s: {self.err()}")
+            time.sleep(0.1)
+
+    def stop(self, signum: int, timeout: float = 60) -> int:
+        self.process.send_signal(signum)
+        return self.process.wait(timeout=timeout)
+
+    def err(self) -> str:
+        return self.stderr.read_text()
+
+
+def leftovers(folder: Path) -> list[Path]:
+    """Temporary files of atomic writes: none may survive an interruption."""
+    return [p for p in folder.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".bm25-")]
+
+
+@SIGNALS
+def test_evaluate(signum: int, scifact_dir: Path, tiny_bert_dir: Path, tmp_path: Path) -> None:
+    cache, out = tmp_path / "kdbench-cache", tmp_path / "out"  # KDBENCH_CACHE (conftest)
+    out.mkdir()
+    # All 300 SciFact test queries re-ranked by cat at depth 100: minutes of work, stopped early.
+    args = [
+        "evaluate",
+        "--data",
+        str(scifact_dir),
+        "--split",
+        "test",
+        "--model",
+        str(tiny_bert_dir),
+    ]
+    args += ["--arch", "cat", "--max-query-len", "16", "--max-doc-len", "64", "--batch-size", "8"]
+    args += ["--output", str(out / "result.json"), "--run-file", str(out / "run.trec")]
+    kdbench = Kdbench(args, tmp_path)
+    kdbench.wait_until(
+        lambda: any((cache / "bm25").glob("*/params.index.json")), "BM25 index (re-ranking next)"
+    )
+    assert kdbench.stop(signum) == EXIT_CODES[signum], kdbench.err()
+    assert MESSAGES[signum] in kdbench.err() and "Traceback" not in kdbench.err()
+    assert list(out.iterdir()) == []  # no result, no run file, no temporary file
+    assert leftovers(cache) == []
+
+
+@SIGNALS
+def test_profile(signum: int, tiny_bert_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ["profile", "--model", str(tiny_bert_dir), "--arch", "dot", "--scenario", "index"]
+    args += ["--batch-size", "2", "--seq-len", "16", "--parity-queries", "2", "--parity-depth", "4"]
+    args += ["--min-duration", "120", "--max-duration", "120", "--warmup", "1"]
+    args += ["--cache-dir", str(tmp_path / "cache"), "--output", str(out / "profile.json")]
+    kdbench = Kdbench(args, tmp_path)
+    # "eager:fp32 batch 2 seq 16" opens the timed cell (after the parity check): two minutes of it.
+    kdbench.wait_until(lambda: " batch 2 seq 16" in kdbench.err(), "timed cell")
+    assert kdbench.stop(signum) == EXIT_CODES[signum], kdbench.err()
+    assert MESSAGES[signum] in kdbench.err() and "Traceback" not in kdbench.err()
+    assert list(out.iterdir()) == []
+
+
+RUN_PROFILE = """
+[experiment]
+name = "interrupted"
+output = "{out}"
+threads = 1
+
+[data]
+source = "{data}"
+
+[first_stage]
+depth = 10
+
+[[students]]
+name = "zero-shot"
+model = "{model}"
+arch = "dot"
+train = false
+
+[evaluate]
+max_query_len = 8
+max_doc_len = 16
+
+[profile]
+seq_lens = [16]
+min_samples = 2
+min_duration_s = {seconds}
+warmup = 1
+parity_queries = 2
+"""
+
+
+@SIGNALS
+def test_run_stops_then_continues(
+    signum: int,
+    tiny_bert_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data, out, profile = write_beir(tmp_path / "beir"), tmp_path / "results", tmp_path / "p.toml"
+    settings = {"out": out, "data": data, "model": tiny_bert_dir}
+    # The profiling stage times for a minute: the signal lands in it, after both evaluations.
+    profile.write_text(RUN_PROFILE.format(**settings, seconds=60))
+    kdbench = Kdbench(["run", str(profile)], tmp_path)
+    kdbench.wait_until(
+        lambda: (out / "stages" / "evaluate__zero-shot.json").exists(), "evaluations"
+    )
+    assert kdbench.stop(signum) == EXIT_CODES[signum], kdbench.err()
+    assert MESSAGES[signum] in kdbench.err() and "Traceback" not in kdbench.err()
+    assert sorted(p.name for p in (out / "stages").iterdir()) == [
+        "evaluate__bm25.json",
+        "evaluate__zero-shot.json",
+    ]
+    assert not (out / "profile").exists() and not (out / "results.json").exists()
+    assert leftovers(out) == []
+
+    # The rerun (quicker timing: only [profile] changed) skips both evaluations and finishes.
+    evaluated = {p: p.stat().st_mtime_ns for p in (out / "evaluate").iterdir()}
+    profile.write_text(RUN_PROFILE.format(**settings, seconds=0.05))
+    assert main(["run", str(profile)]) == 0
+    printed = capsys.readouterr().out
+    assert "skip evaluate/bm25" in printed and "skip evaluate/zero-shot" in printed
+    assert {p: p.stat().st_mtime_ns for p in (out / "evaluate").iterdir()} == evaluated
+    result = json.loads((out / "results.json").read_text())
+    assert [m["label"] for m in result["models"]] == ["bm25", "zero-shot"]
+    assert (out / "profile" / "zero-shot.json").exists()

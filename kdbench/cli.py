@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from types import FrameType
 from typing import Any
 
@@ -83,6 +84,16 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt()
 
 
+def _redeliver_swallowed_stop(unraisable: Any) -> None:
+    """sys.unraisablehook: a stop raised inside a weakref callback or __del__ is dropped by
+    Python (printed as "Exception ignored"); send the signal again so the stop is not lost."""
+    if _stopped_by and isinstance(unraisable.exc_value, KeyboardInterrupt):
+        # From a thread: the handler then runs in the main thread's own code, not in here.
+        threading.Timer(0.01, os.kill, (os.getpid(), _stopped_by[-1])).start()
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def _stopped(signum: int) -> int:
     if signum == signal.SIGTERM:
         typer.echo(
@@ -111,15 +122,18 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point: user errors are one line on stderr and exit code 2."""
     _stopped_by.clear()
     previous: dict[int, Any] = {}
+    previous_hook = sys.unraisablehook
     if argv is None:
         for stop_signal in (signal.SIGTERM, signal.SIGINT):
             previous[stop_signal] = signal.signal(stop_signal, _on_signal)
+        sys.unraisablehook = _redeliver_swallowed_stop
     try:
         return _run(argv)
     finally:
         # A signal after the work is done must not raise into interpreter shutdown.
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        sys.unraisablehook = previous_hook
 
 
 def _run(argv: list[str] | None) -> int:

@@ -51,12 +51,15 @@ eval_stage() {  # NAME ARGS...: test-split evaluation into $RESULTS/NAME.json un
 
 student_pair() {  # NAME ARGS...: the student without a teacher and with Margin-MSE, each evaluated
   local name=$1; shift
-  local evaluate_args=()
+  local evaluate_args=() distill_args=()
   case "$name" in cat2|colbert) evaluate_args=(--rerank bm25 --depth "$DEPTH");; esac
+  # dot and colbert margins live on the scale --score-scale sets; Margin-MSE must match the teacher's
+  # margins, so the distilled student learns its multiplier (cat's head learns its scale anyway).
+  case "$name" in dot6|dot2|colbert) distill_args=(--learn-score-scale);; esac
   train_stage "$name-ranknet" --steps "$STUDENT_STEPS" --loss ranknet "$@"
   eval_stage "$name-ranknet" --model "$MODELS/$name-ranknet" "${evaluate_args[@]}"
   train_stage "$name-margin-mse" --steps "$STUDENT_STEPS" --loss margin-mse \
-    --teacher-scores "$RESULTS/teacher-scores.tsv" "$@"
+    --teacher-scores "$RESULTS/teacher-scores.tsv" "${distill_args[@]}" "$@"
   eval_stage "$name-margin-mse" --model "$MODELS/$name-margin-mse" "${evaluate_args[@]}"
 }
 
@@ -79,7 +82,9 @@ for name, label in [("bm25", "BM25"), ("minilm-zero-shot", "all-MiniLM-L6-v2 dot
                     ("teacher-cat", "teacher: MiniLM cat (6 layers), RankNet")]:
     result = load(name)
     if result:
-        rows.append({"row": label, "name": name, **{m: result["metrics"][m] for m in ("nDCG@10", "RR@10")}})
+        dev = ((train_info(name) or {}).get("best") or {}).get("nDCG@10")
+        rows.append({"row": label, "name": name, "dev_nDCG@10": dev,
+                     **{m: result["metrics"][m] for m in ("nDCG@10", "RR@10")}})
 students = [("dot6", "dot, MiniLM 6 layers"), ("dot2", "dot, MiniLM 2 layers"), ("colbert", "colbert, MiniLM 6 layers"),
             ("cat2", "cat, MiniLM 2 layers")]
 for key, label in students:
@@ -115,6 +120,21 @@ for p in pairs:
     cells = [f"{p[m]['no_teacher']:.3f} → {p[m]['margin_mse']:.3f} ({p[m]['delta']:+.3f}, p = {p[m]['p']:.2g})"
              for m in ("nDCG@10", "RR@10")]
     lines.append(f"| {p['student']} | {cells[0]} | {cells[1]} |")
+lines += ["", "Training triples: pairwise accuracy (share ordered positive above negative) and margin std,",
+          "teacher beside each student before and after training (students: 256 triples; teacher: all).", "",
+          "| run | teacher acc. | teacher margin std | student acc. before → after | student margin std before → after |",
+          "|---|---|---|---|---|"]
+for key, label in students:
+    for name in (f"{key}-ranknet", f"{key}-margin-mse"):
+        info = train_info(name)
+        if not info:
+            continue
+        report = info["teacher_report"]
+        before, after, teacher_info = report["student_before"], report["student_after"], report.get("teacher")
+        t_acc = f"{teacher_info['pairwise_accuracy']:.1%}" if teacher_info else "–"
+        t_std = f"{teacher_info['margin']['std']:.2f}" if teacher_info else "–"
+        lines.append(f"| {name} | {t_acc} | {t_std} | {before['pairwise_accuracy']:.1%} → {after['pairwise_accuracy']:.1%} "
+                     f"| {before['margin']['std']:.2f} → {after['margin']['std']:.2f} |")
 (results / "table.md").write_text("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY

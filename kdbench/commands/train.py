@@ -92,6 +92,9 @@ def train(
         "--learn-score-scale",
         help="Learn a multiplier on the student's scores (saved in the checkpoint).",
     ),
+    score_scale_learning_rate: float = typer.Option(
+        0.02, "--score-scale-learning-rate", help="Learning rate of the learned score multiplier."
+    ),
     negatives: int = typer.Option(
         1, "--negatives", help="Negatives per mined example (kl/ce use several)."
     ),
@@ -175,6 +178,7 @@ def train(
         max_doc_len=max_doc_len,
         score_scale=score_scale,
         learn_score_scale=learn_score_scale,
+        score_scale_learning_rate=score_scale_learning_rate,
         dropout=dropout,
         seed=seed,
         device=device,

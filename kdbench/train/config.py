@@ -55,9 +55,8 @@ class TrainConfig:
     max_query_len: int = 32
     max_doc_len: int = 128
     score_scale: float | None = None  # dot/colbert score multiplier; None: the model's
-    learn_score_scale: bool = (
-        False  # learn a multiplier on the student's scores (saved in the spec)
-    )
+    learn_score_scale: bool = False  # learn a multiplier on the scores (saved in the spec)
+    score_scale_learning_rate: float = 0.02  # AdamW rate of the learned log-multiplier
     dropout: float | None = None  # override every dropout probability (0 for exact DDP tests)
     seed: int = 42
     device: str = "auto"
@@ -107,8 +106,8 @@ class TrainConfig:
                 f"--batch-size {self.batch_size} is not a multiple of --grad-accum {self.grad_accum}; "
                 "the global batch is split into equal micro-batches"
             )
-        if self.learning_rate <= 0:
-            raise UserError(f"--learning-rate: must be positive, got {self.learning_rate}")
+        if self.learning_rate <= 0 or self.score_scale_learning_rate <= 0:
+            raise UserError("--learning-rate and --score-scale-learning-rate must be positive")
         if self.warmup_steps is not None and not 0 <= self.warmup_steps <= self.steps:
             raise UserError(
                 f"--warmup-steps {self.warmup_steps}: must be between 0 and --steps {self.steps}"
@@ -174,7 +173,24 @@ class TrainConfig:
         return data
 
     def hash(self) -> str:
-        """What must match for --resume to continue the same run (output and logging excluded)."""
-        relevant = {k: v for k, v in self.to_dict().items() if k not in RESUMABLE_FIELDS}
+        """What must match for --resume to continue the same run (output and logging excluded).
+
+        Settings at their defaults are left out, so a setting added in a later version (with a
+        default that keeps the old behaviour) does not orphan existing checkpoints.
+        """
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        relevant = {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in RESUMABLE_FIELDS and not (k in defaults and _same(v, defaults[k]))
+        }
         text = json.dumps(relevant, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _same(value: Any, default: Any) -> bool:
+    if default is dataclasses.MISSING:
+        return False
+    if isinstance(default, tuple):
+        return list(value) == list(default)
+    return bool(value == default)

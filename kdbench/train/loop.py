@@ -192,14 +192,24 @@ def _optimizer(module: StudentModule, config: TrainConfig) -> torch.optim.Optimi
     # No weight decay on biases, LayerNorm weights and the score scale (the usual BERT recipe).
     decay: list[torch.nn.Parameter] = []
     no_decay: list[torch.nn.Parameter] = []
-    for parameter in module.parameters():
+    for parameter in module.ranker.parameters():
         if not parameter.requires_grad:
             continue
         (no_decay if parameter.dim() < 2 else decay).append(parameter)
-    groups = [
+    groups: list[dict[str, Any]] = [
         {"params": decay, "weight_decay": config.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+    if module.log_scale is not None:
+        # Its own rate: at the encoder's (~1e-5) one scalar would barely move in a short run, while
+        # Adam's steps of ~lr let the log-scale travel about lr x steps.
+        groups.append(
+            {
+                "params": [module.log_scale],
+                "weight_decay": 0.0,
+                "lr": config.score_scale_learning_rate,
+            }
+        )
     return torch.optim.AdamW(groups, lr=config.learning_rate)
 
 
@@ -400,12 +410,12 @@ def _train(
             f"--batch-size {config.batch_size} must split evenly over --grad-accum {config.grad_accum} "
             f"x {context.world_size} processes"
         )
-    resume_from = _resume_point(config, output)
-    if config.resume and resume_from is None and (output / SUMMARY_FILE).exists():
+    if config.resume and (output / SUMMARY_FILE).exists():
+        # Finished already: --resume has nothing left to do (a stage rerun by a study script).
         summary = json.loads((output / SUMMARY_FILE).read_text(encoding="utf-8"))
-        return TrainResult(
-            output, "completed", int(summary.get("steps_done", config.steps)), summary
-        )
+        status = str(summary.get("status", "completed"))
+        return TrainResult(output, status, int(summary.get("steps_done", config.steps)), summary)
+    resume_from = _resume_point(config, output)
 
     _seed_everything(config.seed)
     training_set = load_training_set(config, collection=collection, run=run)

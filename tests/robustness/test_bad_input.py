@@ -439,6 +439,8 @@ def test_profile_option_mistakes(
 
 # -- --debug keeps the traceback ------------------------------------------------------------------
 def test_debug_shows_the_traceback(beir_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # --debug exports KDBENCH_DEBUG=1 (for child processes); monkeypatch restores it afterwards.
+    monkeypatch.setenv("KDBENCH_DEBUG", "")
     argv = ["evaluate", "--data", str(beir_dir), "--model", "bm25", "--batch-size", "0"]
     with pytest.raises(UserError, match="--batch-size must be at least 1"):
         main(["--debug", *argv])

@@ -227,7 +227,10 @@ def test_two_process_ddp_matches_one_process_on_the_same_global_batch(
     assert main([*args, "--output", str(tmp_path / "single")]) == 0
     ddp, single = losses(tmp_path / "ddp"), losses(tmp_path / "single")
     assert [s for s, *_ in ddp] == [1, 2, 3]
-    assert ddp[0] == single[0]  # step 1: the same loss and gradient norm, bit for bit
+    # Step 1: the same loss, and the same gradient norm up to float summation order (two ranks pad
+    # their halves of the batch to different lengths and gloo sums their gradients in another order).
+    assert ddp[0][:3] == single[0][:3]
+    assert ddp[0][3] == pytest.approx(single[0][3], rel=1e-5)
     # Later steps differ by float summation order only, which Adam's normalised updates amplify a little.
     for (_, loss_a, lr_a, norm_a), (_, loss_b, lr_b, norm_b) in zip(single, ddp, strict=True):
         assert (

@@ -37,9 +37,11 @@ def test_nan_is_refused_rather_than_written_as_invalid_json(tmp_path: Path) -> N
 
 
 def test_second_writer_of_a_folder_is_refused(tmp_path: Path) -> None:
-    with folder_lock(tmp_path, "kdbench run"):
-        with pytest.raises(UserError, match="another kdbench run is writing this folder"):
-            with folder_lock(tmp_path, "kdbench run"):
-                pass
+    with (
+        folder_lock(tmp_path, "kdbench run"),
+        pytest.raises(UserError, match="another kdbench run is writing this folder"),
+        folder_lock(tmp_path, "kdbench run"),
+    ):
+        pass
     with folder_lock(tmp_path, "kdbench run"):  # released after the first finished
         pass

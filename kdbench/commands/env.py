@@ -32,7 +32,11 @@ def env(
     table.add_row("cpu", f"{record['cpu']} ({record['cpu_count']} logical cores)")
     torch_info = record["torch"]
     if torch_info.get("available"):
-        cuda = "yes: " + ", ".join(torch_info.get("devices", [])) if torch_info["cuda_available"] else "no CUDA device"
+        cuda = (
+            "yes: " + ", ".join(torch_info.get("devices", []))
+            if torch_info["cuda_available"]
+            else "no CUDA device"
+        )
         table.add_row("torch threads", str(torch_info["threads"]))
         table.add_row("torch CUDA", cuda)
     nvml = record["nvml"]
@@ -42,7 +46,9 @@ def env(
     else:
         table.add_row("NVML", nvml["reason"])
     providers = record["onnxruntime_providers"]
-    table.add_row("ONNX Runtime providers", ", ".join(providers) if providers else "onnxruntime not installed")
+    table.add_row(
+        "ONNX Runtime providers", ", ".join(providers) if providers else "onnxruntime not installed"
+    )
     trt = record["tensorrt"]
     table.add_row("TensorRT", trt.get("version") if trt["available"] else trt["reason"])
     table.add_row("git commit", record["git_commit"] or "(not a git checkout)")

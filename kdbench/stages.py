@@ -46,7 +46,8 @@ def check_inputs(profile: ProfileFile, profile_path: Path) -> None:
     """Before any stage runs: the data, splits, files and model folders the profile names exist.
 
     Each error names the profile key, so a typo costs seconds, not a teacher's training.
-    Hub ids and ir_datasets ids are left to their stage (checking them may need the network).
+    A hub id is left to its stage (checking it may need the network); an ir_datasets id
+    must be registered, its files are checked when its stage reads them.
     """
     from kdbench.data.load import folder_splits
 
@@ -84,6 +85,13 @@ def check_inputs(profile: ProfileFile, profile_path: Path) -> None:
     models = [(f"students[{i}].model", s.model) for i, s in enumerate(profile.students)]
     if profile.teacher.model and not profile.teacher.scores:
         models.append(("teacher.model", profile.teacher.model))
+    for key, name in models:
+        path = Path(_resolve(name, profile_path)).expanduser()
+        looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1
+        if looks_like_path and not path.exists():
+            fail(key, f"no such model folder {name}")
+        if path.exists() and not path.is_dir():
+            fail(key, f"{name} is a file; name the model folder that holds config.json")
     if profile.profile.enabled:
         # A missing GPU or library would otherwise surface only after every model is trained.
         from kdbench.backends import BACKENDS
@@ -97,13 +105,6 @@ def check_inputs(profile: ProfileFile, profile_path: Path) -> None:
                         "profile",
                         f"backend {backend!r} on device {device!r}: {reason}; {info.install}",
                     )
-    for key, name in models:
-        path = Path(_resolve(name, profile_path)).expanduser()
-        looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1
-        if looks_like_path and not path.exists():
-            fail(key, f"no such model folder {name}")
-        if path.exists() and not path.is_dir():
-            fail(key, f"{name} is a file; name the model folder that holds config.json")
 
 
 def _is_irds_id(source: str) -> bool:

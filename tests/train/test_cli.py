@@ -225,14 +225,17 @@ def test_teacher_ensemble_and_text_triples(
         and teacher == [(3.0, 0.5)]
     )
 
-    invoke(["train", "--data", str(scifact_dir), "--model", str(tiny_bert_dir), "--arch", "dot", "--loss", "mse",
-            "--teacher-scores", str(a), "--teacher-scores", str(b), "--teacher-normalize", "zscore",
-            "--steps", "1", "--batch-size", "2", "--dev-queries", "0", "--output", str(tmp_path / "ensemble"),
-            "--max-query-len", "12", "--max-doc-len", "24", "--quiet"])
+    options = (
+        "--arch dot --loss mse --teacher-normalize zscore --steps 1 --batch-size 2 --dev-queries 0"
+    )
+    paths = ["--data", scifact_dir, "--model", tiny_bert_dir, "--output", tmp_path / "ensemble"]
+    teachers = ["--teacher-scores", a, "--teacher-scores", b]
+    invoke(["train", *options.split(), *map(str, paths + teachers), *SHORT[:4], "--quiet"])
     summary = json.loads((tmp_path / "ensemble/training.json").read_text())
     assert summary["data"]["teacher_scores"] == [str(a), str(b)]
     assert summary["data"]["teacher_normalize"] == "zscore"
-    assert summary["teacher_report"]["teacher"]["margin"]["mean"] == pytest.approx(2.0)  # z-scores (1, -1)
+    z_margin = summary["teacher_report"]["teacher"]["margin"]["mean"]
+    assert z_margin == pytest.approx(2.0)  # each teacher's scores z-score to (1, -1)
 
     text = tmp_path / "text.tsv"
     text.write_text(

@@ -25,7 +25,7 @@ from kdbench.commands import report as report_command
 from kdbench.commands import run as run_command
 from kdbench.commands import teacher as teacher_command
 from kdbench.commands import train as train_command
-from kdbench.errors import UserError
+from kdbench.errors import Terminated, UserError
 
 app = typer.Typer(
     name="kdbench",
@@ -68,10 +68,6 @@ for _command in (
     _command.register(app)
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so every `finally` and checkpoint-on-interrupt path runs."""
-
-
 # The signal that stopped this process: typer turns any KeyboardInterrupt into a bare exit
 # code 130, so this is how main() still tells SIGTERM (143) from Ctrl-C (130).
 _stopped_by: list[int] = []
@@ -80,7 +76,7 @@ _stopped_by: list[int] = []
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     _stopped_by.append(signum)
     if signum == signal.SIGTERM:
-        raise _Terminated()
+        raise Terminated()
     raise KeyboardInterrupt()
 
 
@@ -150,7 +146,7 @@ def _run(argv: list[str] | None) -> int:
         if debug:
             raise
         return _usage_error(exc)
-    except _Terminated:
+    except Terminated:
         return _stopped(signal.SIGTERM)
     except (click.exceptions.Abort, typer.Abort, KeyboardInterrupt):
         return _stopped(signal.SIGINT)

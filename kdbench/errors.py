@@ -24,5 +24,15 @@ class InputFileError(UserError):
         self.line = line
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so every `finally` and checkpoint-on-interrupt path runs;
+    the CLI exits 143 for it (130 for Ctrl-C)."""
+
+
+def stop_exception(signal_name: str | None) -> KeyboardInterrupt:
+    """What to raise after a loop stopped cleanly on `signal_name` ("SIGINT" / "SIGTERM")."""
+    return Terminated() if signal_name == "SIGTERM" else KeyboardInterrupt()
+
+
 class MissingDependencyError(UserError):
     """An optional library or hardware is absent; the message says how to get it."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kdbench.config import ProfileFile, StudentConfig
-from kdbench.errors import UserError
+from kdbench.errors import UserError, stop_exception
 from kdbench.results import load_result, save_result
 from kdbench.runner import Stage, teacher_label, write_summary
 
@@ -284,7 +284,7 @@ def _teacher_train_stage(profile: ProfileFile, source: str, triples: str, folder
         )
         result = train(config)
         if result.status == "interrupted":
-            raise KeyboardInterrupt
+            raise stop_exception(result.signal)
 
     config = {
         "teacher": teacher.__dict__,
@@ -370,7 +370,7 @@ def _train_stage(
         )
         result = train(config)
         if result.status == "interrupted":
-            raise KeyboardInterrupt
+            raise stop_exception(result.signal)
 
     config = {
         "student": student.__dict__,

@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from kdbench.commands.options import allow_pickle_option, trust_remote_code_option
+
 
 def register(app: typer.Typer) -> None:
     app.command("evaluate")(evaluate)
@@ -61,16 +63,8 @@ def evaluate(
     run_file: Path | None = typer.Option(
         None, "--run-file", help="Write the final ranking here (TREC run)."
     ),
-    allow_pickle: bool = typer.Option(
-        False,
-        "--allow-pickle",
-        help="Load pickled weights (pytorch_model.bin); unpickling can run code: trusted sources only.",
-    ),
-    trust_remote_code: bool = typer.Option(
-        False,
-        "--trust-remote-code",
-        help="Run a hub model's own Python code (needed by some architectures): trusted sources only.",
-    ),
+    allow_pickle: bool = allow_pickle_option(),
+    trust_remote_code: bool = trust_remote_code_option(),
 ) -> None:
     """Evaluate BM25, a dense retriever or a re-ranker: nDCG@10, RR@10, R@100, R@1000, AP."""
     from rich.console import Console

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from kdbench.commands.options import allow_pickle_option, trust_remote_code_option
+
 
 def register(app: typer.Typer) -> None:
     app.command("profile")(profile)
@@ -124,20 +126,20 @@ def profile(
         help="Exports and engines (default: $KDBENCH_CACHE or ~/.cache/kdbench).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed for synthetic text and sampled candidates."),
+    allow_pickle: bool = allow_pickle_option(),
+    trust_remote_code: bool = trust_remote_code_option(),
     output: Path | None = typer.Option(
         None, "--output", help="Write the result JSON here (atomically)."
     ),
 ) -> None:
     """Time rankers under eager PyTorch, ONNX Runtime and TensorRT, after checking each computes eager's scores."""
-    import os
-
     from kdbench.backends import parse_backend_list
-    from kdbench.errors import UserError
+    from kdbench.io import check_writable
     from kdbench.models.registry import ARCHITECTURES
     from kdbench.profile.config import ProfileConfig, parse_int_list
 
-    if output is not None and output.parent.exists() and not os.access(output.parent, os.W_OK):
-        raise UserError(f"--output {output}: its folder is not writable; choose another path")
+    if output is not None:
+        check_writable(output, "--output")
     precisions = tuple(p.strip().lower() for p in precision.split(",") if p.strip())
     config = ProfileConfig(
         model=model,
@@ -171,6 +173,8 @@ def profile(
         onnx_provider=onnx_provider,
         cache_dir=cache_dir,
         seed=seed,
+        allow_pickle=allow_pickle,
+        trust_remote_code=trust_remote_code,
     )
 
     from rich.console import Console

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from kdbench.commands.options import allow_pickle_option, trust_remote_code_option
+
 teacher_app = typer.Typer(
     help="Teachers for distillation: score triples into the paper's teacher-score format.",
     no_args_is_help=True,
@@ -83,10 +85,16 @@ def score(
     fold_learning_rate: float = typer.Option(
         2e-5, "--fold-learning-rate", help="Fold teachers' learning rate."
     ),
+    allow_pickle: bool = allow_pickle_option(),
+    trust_remote_code: bool = trust_remote_code_option(),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Score triples with a teacher into pos_score<TAB>neg_score<TAB>qid<TAB>pid_pos<TAB>pid_neg."""
+    from kdbench.io import check_writable
     from kdbench.train.teacher import TeacherConfig, score_teacher
+
+    check_writable(output, "--output")
+    check_writable(f"{output}.json", "--output")
 
     config = TeacherConfig(
         model=model,
@@ -104,6 +112,8 @@ def score(
         max_query_len=max_query_len,
         max_doc_len=max_doc_len,
         layers=layers,
+        allow_pickle=allow_pickle,
+        trust_remote_code=trust_remote_code,
         device=device,
         folds=folds,
         fold_steps=fold_steps,

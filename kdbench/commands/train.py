@@ -9,6 +9,8 @@ from pathlib import Path
 
 import typer
 
+from kdbench.commands.options import allow_pickle_option, trust_remote_code_option
+
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
@@ -25,7 +27,7 @@ def train(
         ..., "--model", help="Start from: hub id, folder, kdbench checkpoint, all-MiniLM-L6-v2."
     ),
     arch: str | None = typer.Option(
-        None, "--arch", help="dot | cat | colbert (a checkpoint carries its own)."
+        None, "--arch", help="dot | cat | colbert | prettr (a checkpoint carries its own)."
     ),
     output: Path = typer.Option(
         ..., "--output", "-o", help="Folder for the final model, checkpoints/ and logs."
@@ -53,6 +55,9 @@ def train(
         "train", "--split", help="Split of --data to train on (its test split is never read)."
     ),
     layers: int | None = typer.Option(None, "--layers", help="Keep the first N encoder layers."),
+    split_layer: int | None = typer.Option(
+        None, "--split-layer", help="prettr: query and passage meet after layer l (default 3)."
+    ),
     batch_size: int = typer.Option(
         16, "--batch-size", help="Triples per optimizer step (over all processes)."
     ),
@@ -143,6 +148,8 @@ def train(
     precision: str = typer.Option(
         "fp32", "--precision", help="fp32 | fp16 (CUDA, grad scaler) | bf16."
     ),
+    allow_pickle: bool = allow_pickle_option(),
+    trust_remote_code: bool = trust_remote_code_option(),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Train (or distil) a ranker; writes OUTPUT/ (model), OUTPUT/training.json, OUTPUT/train_log.jsonl."""
@@ -153,6 +160,9 @@ def train(
         output=str(output),
         arch=arch,
         layers=layers,
+        split_layer=split_layer,
+        allow_pickle=allow_pickle,
+        trust_remote_code=trust_remote_code,
         pooling=pooling,
         similarity=similarity,
         colbert_dim=colbert_dim,
@@ -201,7 +211,7 @@ def train(
             f"kdbench: interrupted at step {result.steps_done}; rerun with --resume to continue",
             err=True,
         )
-        raise typer.Exit(130)
+        raise typer.Exit(143 if result.signal == "SIGTERM" else 130)
     _print_summary(result.summary, output)
 
 

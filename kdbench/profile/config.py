@@ -79,6 +79,8 @@ class ProfileConfig:
     onnx_provider: str | None = None
     cache_dir: Path | None = None
     seed: int = 0
+    allow_pickle: bool = False  # load a pickled (.bin) checkpoint: runs code from the file
+    trust_remote_code: bool = False  # run a hub model's own Python code
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

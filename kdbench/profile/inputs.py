@@ -50,7 +50,9 @@ def load_inputs(
     index_size: int | None,
     tokenizer: Any,
     seed: int,
+    collection: Any = None,
 ) -> ProfileInputs:
+    """Timed passages and parity pools from `data` (or `collection`, already loaded from it)."""
     if data is None:
         return synthetic_inputs(
             tokenizer,
@@ -60,9 +62,10 @@ def load_inputs(
             index_size=index_size or 10_000,
             seed=seed,
         )
-    from kdbench.data.load import load_collection
+    if collection is None:
+        from kdbench.data.load import load_collection
 
-    collection = load_collection(data, split)
+        collection = load_collection(data, split)
     if not collection.docs.has_docs:
         raise UserError(
             f"--data {data}: has no passages; profiling needs a corpus (corpus.jsonl or collection.tsv)"

@@ -50,8 +50,41 @@ def check_available(config: ProfileConfig) -> None:
         reason = info.supports(config.arch or "dot", config.device, precision)
         if reason is not None:
             raise UserError(f"--backend {name} --precision {precision}: {reason}")
+    if config.onnx_provider in ("cuda", "tensorrt") and any(
+        name == "onnx" for name, _ in config.variants()
+    ):
+        _check_onnx_provider(config.onnx_provider)
     if config.compile and not any(name == "eager" for name, _ in config.variants()):
         raise UserError("--compile applies to the eager backend; add eager to --backend")
+
+
+def _check_onnx_provider(provider: str) -> None:
+    """--onnx-provider cuda/tensorrt needs that provider in this onnxruntime build."""
+    import onnxruntime
+
+    wanted = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}[provider]
+    offered = onnxruntime.get_available_providers()
+    if wanted not in offered:
+        raise UserError(
+            f"--onnx-provider {provider}: onnxruntime {onnxruntime.__version__} has no {wanted} "
+            f"(it offers {', '.join(offered)}); install onnxruntime-gpu or use --onnx-provider cpu"
+        )
+
+
+def _check_seq_lens(config: ProfileConfig, ranker: Any) -> None:
+    """Every --seq-len fits the encoder's position embeddings (else a one-line error, not a crash)."""
+    encoder_config = getattr(ranker.encoder, "config", None)
+    limit = getattr(encoder_config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or not config.seq_lens:
+        return
+    if getattr(encoder_config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        limit -= int(getattr(encoder_config, "pad_token_id", 1) or 1) + 1  # rows before position 0
+    too_long = [length for length in config.seq_lens if length > limit]
+    if too_long:
+        raise UserError(
+            f"--seq-len {too_long[0]} exceeds the encoder's {limit} positions "
+            f"({config.model}); pass --seq-len {limit} or less"
+        )
 
 
 @dataclass
@@ -152,11 +185,23 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
 def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
     """Load the model and texts, compute the reference scores, gate every backend on them."""
     from kdbench.models import load_model
+    from kdbench.models.load import resolve_folder
 
+    # Input mistakes (a missing model, a bad --data or --split) fail here, before any output.
+    resolve_folder(config.model, allow_pickle=config.allow_pickle)
+    collection = None
+    if config.data is not None:
+        from kdbench.data.load import load_collection
+
+        collection = load_collection(config.data, config.split)
     torch.manual_seed(config.seed)  # a head the model lacks starts as the same random one
-    say(f"loading {config.model}")
     ranker = load_model(
-        config.model, config.arch, device=config.device, split_layer=config.split_layer
+        config.model,
+        config.arch,
+        device=config.device,
+        split_layer=config.split_layer,
+        allow_pickle=config.allow_pickle,
+        trust_remote_code=config.trust_remote_code,
     )
     scenario_name = config.scenario or DEFAULT_SCENARIO[ranker.arch]
     if ranker.arch not in SCENARIOS[scenario_name]:
@@ -164,6 +209,8 @@ def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
             f"--scenario {scenario_name} does not apply to {ranker.arch} models "
             f"(it is for {', '.join(SCENARIOS[scenario_name])})"
         )
+    _check_seq_lens(config, ranker)
+    say(f"loaded {config.model} as {ranker.arch}")
     for name, precision in config.variants():
         reason = BACKENDS[name].supports(ranker.arch, config.device, precision)
         if reason is not None:
@@ -177,6 +224,7 @@ def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
         index_size=config.index_size,
         tokenizer=ranker.tokenizer,
         seed=config.seed,
+        collection=collection,
     )
     if not inputs.pools:
         raise UserError(

@@ -28,9 +28,12 @@ class TrainConfig:
     output: str  # checkpoint folder written at the end (and checkpoints/ inside)
     arch: str | None = None  # dot | cat | colbert; None: from the checkpoint
     layers: int | None = None  # keep the first N encoder layers
+    split_layer: int | None = None  # prettr: query and passage meet after layer l (None: 3)
     pooling: str | None = None  # dot: cls | mean; None: the model's
     similarity: str | None = None  # dot/colbert: dot | cosine; None: the model's
     colbert_dim: int | None = None  # colbert: compress term vectors; None: the model's
+    allow_pickle: bool = False  # load a pickled (.bin) checkpoint: runs code from the file
+    trust_remote_code: bool = False  # run a hub model's own Python code
     loss: str = "margin-mse"
     steps: int = 100  # optimizer steps
     # Training data: DATA's train split (mined triples, dev slice, validation) and/or a triples file.
@@ -114,6 +117,8 @@ class TrainConfig:
             )
         if self.layers is not None and self.layers < 1:
             raise UserError(f"--layers: must be at least 1, got {self.layers}")
+        if self.split_layer is not None and self.split_layer < 1:
+            raise UserError(f"--split-layer: must be at least 1, got {self.split_layer}")
         if self.precision not in PRECISIONS:
             raise UserError(
                 f"--precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}"

@@ -56,6 +56,7 @@ class TrainResult:
     status: str  # completed | early-stopped | interrupted
     steps_done: int
     summary: dict[str, Any] = field(default_factory=dict)
+    signal: str | None = None  # interrupted: "SIGINT" or "SIGTERM"
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
@@ -153,12 +154,15 @@ def load_student(config: TrainConfig, device: torch.device) -> Any:
         config.model,
         config.arch,
         layers=config.layers,
+        split_layer=config.split_layer,
         device=str(device),
         max_query_len=config.max_query_len,
         max_doc_len=config.max_doc_len,
         pooling=config.pooling,
         similarity=config.similarity,
         colbert_dim=config.colbert_dim,
+        allow_pickle=config.allow_pickle,
+        trust_remote_code=config.trust_remote_code,
     )
     if config.score_scale is not None:
         ranker.spec.score_scale = float(config.score_scale)
@@ -359,10 +363,26 @@ def train(
         lock: contextlib.AbstractContextManager[Any] = (
             folder_lock(output, "kdbench train") if context.is_main else contextlib.nullcontext()
         )
-        with lock:
-            return _train(config, context, output, collection, run, on_step)
+        created = not output.exists()
+        try:
+            with lock:
+                return _train(config, context, output, collection, run, on_step)
+        except UserError:
+            if created and context.is_main:
+                _remove_empty_folder(output)  # a refused run leaves nothing behind
+            raise
     finally:
         distributed.teardown(context)
+
+
+def _remove_empty_folder(folder: Path) -> None:
+    """Remove `folder` if it holds nothing but the lock file (folder_lock created it)."""
+    lock_file = folder / ".kdbench.lock"
+    if not folder.is_dir() or any(p != lock_file for p in folder.iterdir()):
+        return
+    lock_file.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def _resume_point(config: TrainConfig, output: Path) -> Path | None:
@@ -638,7 +658,7 @@ def _train(
             progress.echo(
                 f"interrupted at step {step}; checkpoint {latest}; continue with the same command + --resume"
             )
-        return TrainResult(output, status, step, summary)
+        return TrainResult(output, status, step, summary, signal=stop.requested)
 
     summary = _finish(
         config,

@@ -56,6 +56,8 @@ class TeacherConfig:
     max_doc_len: int | None = None
     layers: int | None = None
     device: str = "auto"
+    allow_pickle: bool = False  # load a pickled (.bin) checkpoint: runs code from the file
+    trust_remote_code: bool = False  # run a hub model's own Python code
     # Cross-fitting: train `folds` teachers from `model`, each scoring the fold it did not see.
     folds: int = 0
     fold_steps: int = 100
@@ -92,6 +94,8 @@ class TeacherConfig:
             dev_queries=self.dev_queries,
             validate_depth=self.validate_depth,
             seed=self.seed,
+            allow_pickle=self.allow_pickle,
+            trust_remote_code=self.trust_remote_code,
         )
         return dataclasses.replace(base, **changes)
 
@@ -232,6 +236,8 @@ def score_teacher(config: TeacherConfig, *, collection: Any = None) -> dict[str,
             device=str(device),
             max_query_len=config.max_query_len,
             max_doc_len=config.max_doc_len,
+            allow_pickle=config.allow_pickle,
+            trust_remote_code=config.trust_remote_code,
         )
         with _progress(
             len(pairs), f"teacher: scoring {len(pairs)} (query, passage) pairs", config.quiet

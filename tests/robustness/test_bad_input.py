@@ -401,6 +401,25 @@ def test_train_option_mistakes(
     for i, (extra, expected) in enumerate(cases):
         line = one_line_error(capsys, [*base, "--output", str(tmp_path / f"m{i}"), *extra])
         assert expected in line, line
+        assert not (tmp_path / f"m{i}").exists()  # a refused run leaves no empty output folder
+
+
+def test_teacher_score_output_is_checked_before_scoring(
+    beir_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import kdbench.train.teacher as teacher
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("scored before checking --output")
+
+    monkeypatch.setattr(teacher, "score_teacher", never)
+    write_beir(beir_dir, split="train")
+    argv = ["teacher", "score", "--model", "bm25", "--data", str(beir_dir), "--dev-queries", "0"]
+    line = one_line_error(capsys, [*argv, "--output", "/proc/kdbench-scores.tsv"])
+    assert "--output /proc/kdbench-scores.tsv: cannot write in /proc" in line
 
 
 def test_teacher_scores_of_another_collection(
@@ -428,6 +447,14 @@ PROFILE_FAST = ["--min-samples", "2", "--min-duration", "0", "--warmup", "1", "-
         (["--threads", "0"], "--threads"),
         (["--scenario", "serach"], "--scenario"),
         (["--arch", "bert"], "unknown architecture 'bert'"),
+        (["--seq-len", "9999"], "--seq-len 9999 exceeds the encoder's 512 positions"),
+        (
+            ["--output", "/proc/kdbench-x.json"],
+            "--output /proc/kdbench-x.json: cannot write in /proc",
+        ),
+        (["--output", "/tmp"], "--output /tmp: is a folder; pass a file name"),
+        (["--data", "/no/such/collection"], "/no/such/collection"),
+        (["--model", "/no/such/model"], "/no/such/model"),
     ],
 )
 def test_profile_option_mistakes(

@@ -118,6 +118,21 @@ def test_profile(signum: int, tiny_bert_dir: Path, tmp_path: Path) -> None:
     assert list(out.iterdir()) == []
 
 
+@SIGNALS
+def test_train(signum: int, tiny_bert_dir: Path, tmp_path: Path) -> None:
+    data, out = write_beir(tmp_path / "beir", split="train"), tmp_path / "model"
+    args = ["train", "--data", str(data), "--model", str(tiny_bert_dir), "--arch", "dot"]
+    args += ["--loss", "ranknet", "--steps", "100000", "--batch-size", "2", "--dev-queries", "0"]
+    args += ["--max-query-len", "8", "--max-doc-len", "16", "--output", str(out), "-q"]
+    kdbench = Kdbench(args, tmp_path)
+    kdbench.wait_until(lambda: (out / "train_log.jsonl").exists(), "first training step")
+    assert kdbench.stop(signum) == EXIT_CODES[signum], kdbench.err()
+    assert "rerun with --resume to continue" in kdbench.err() and "Traceback" not in kdbench.err()
+    checkpoints = list((out / "checkpoints").glob("step-*/trainer_state.pt"))
+    assert len(checkpoints) == 1 and not (out / "training.json").exists()  # resumable, not final
+    assert leftovers(out) == []
+
+
 RUN_PROFILE = """
 [experiment]
 name = "interrupted"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kdbench.cli import main
-from tests.robustness.conftest import one_line_error
+from tests.robustness.conftest import one_line_error, write_beir
 
 TINY = ["--max-query-len", "8", "--max-doc-len", "16", "--batch-size", "4"]
 
@@ -120,10 +120,45 @@ def test_remote_code_runs_only_when_asked(
     assert marker.exists()
 
 
-def test_evaluate_has_the_safety_switches(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["evaluate", "--help"]) == 0
+@pytest.mark.parametrize(
+    "command", [["evaluate"], ["train"], ["teacher", "score"], ["profile"]], ids=" ".join
+)
+def test_every_model_loading_command_has_the_safety_switches(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*command, "--help"]) == 0
     text = capsys.readouterr().out
     assert "--allow-pickle" in text and "--trust-remote-code" in text
+
+
+def test_profile_and_train_take_a_pickled_checkpoint_only_when_allowed(
+    beir_dir: Path, tiny_bert_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    pickled = tmp_path / "pickled"
+    shutil.copytree(tiny_bert_dir, pickled)
+    torch.save(load_file(str(pickled / "model.safetensors")), pickled / "pytorch_model.bin")
+    (pickled / "model.safetensors").unlink()
+
+    fast = ["--min-samples", "2", "--min-duration", "0", "--warmup", "1", "--warmup-time", "0"]
+    profile = ["profile", "--model", str(pickled), "--arch", "dot", "--seq-len", "16", *fast]
+    profile += ["--parity-queries", "2", "--parity-depth", "4"]
+    out = tmp_path / "p.json"
+    assert "--allow-pickle" in one_line_error(capsys, [*profile, "--output", str(out)])
+    assert not out.exists()
+    assert main([*profile, "--output", str(out), "--allow-pickle"]) == 0
+    assert json.loads(out.read_text())["kind"] == "profile"
+    capsys.readouterr()
+
+    write_beir(beir_dir, split="train")
+    train = ["train", "--data", str(beir_dir), "--model", str(pickled), "--arch", "dot"]
+    train += ["--loss", "ranknet", "--steps", "1", "--batch-size", "2", "--dev-queries", "0"]
+    train += ["--max-query-len", "8", "--max-doc-len", "16", "-q"]
+    assert "--allow-pickle" in one_line_error(capsys, [*train, "--output", str(tmp_path / "a")])
+    assert main([*train, "--output", str(tmp_path / "b"), "--allow-pickle"]) == 0
+    assert (tmp_path / "b" / "model.safetensors").exists()  # what it writes is safetensors
 
 
 def test_a_profile_is_data_never_code(

@@ -109,6 +109,7 @@ class ProfileConfig:
     batch_sizes: list[int] = field(default_factory=lambda: [1])
     seq_lens: list[int] = field(default_factory=lambda: [128])
     depth: int = 100
+    index_size: int | None = None  # query scenario: passages in the searched index (None: all)
     min_samples: int = 20
     min_duration_s: float = 1.0
     warmup: int = 3
@@ -161,6 +162,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 _POSITIVE = {
     "parity_queries",
     "parity_depth",
+    "index_size",
     "steps",
     "batch_size",
     "depth",

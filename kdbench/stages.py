@@ -496,6 +496,7 @@ def _profile_stage(
                 batch_sizes=tuple(settings.batch_sizes),
                 seq_lens=tuple(settings.seq_lens),
                 depths=(settings.depth,),
+                index_size=settings.index_size,
                 data=source,
                 split=profile.data.test_splits[0],
                 threads=profile.experiment.threads or None,

@@ -1,7 +1,8 @@
 """Render trade-off rows as Markdown, CSV, JSON, a rich table or one self-contained HTML page.
 
 Formatters live in `FORMATS` (STYLE.md habit 8). Markdown and HTML round to the digits
-shown in `COLUMNS`; CSV and JSON keep full precision.
+shown in `COLUMNS`; CSV and JSON keep full precision. The "× baseline" column appears only
+when some row was timed against a baseline architecture, so other reports stay as they were.
 """
 
 from __future__ import annotations
@@ -40,6 +41,26 @@ COLUMNS: list[Column] = [
     ("parity", lambda r: r.parity, None),
     ("pareto", lambda r: "★" if r.pareto else "", None),
 ]
+VS_BASELINE: Column = ("× baseline", lambda r: r.p50_vs_baseline, 2)
+
+
+def columns_for(rows: list[Row]) -> list[Column]:
+    if not any(r.p50_vs_baseline is not None for r in rows):
+        return COLUMNS
+    after = [c[0] for c in COLUMNS].index("items/s") + 1
+    return [*COLUMNS[:after], VS_BASELINE, *COLUMNS[after:]]
+
+
+def baseline_note(rows: list[Row]) -> str:
+    """What the "× baseline" column and the "(baseline)" rows are; empty when there are none."""
+    if not any(r.p50_vs_baseline is not None or r.baseline_for for r in rows):
+        return ""
+    archs = ", ".join(sorted({r.arch for r in rows if r.baseline_for})) or "another architecture"
+    return (
+        f'Rows "MODEL as ARCH (baseline)" are the same weights built as {archs} and timed '
+        "interleaved with the model in the same run. × baseline = the baseline's p50 ÷ the row's "
+        "p50 on the same backend and cell (above 1: faster than the baseline)."
+    )
 
 
 def cell_text(value: Any, decimals: int | None) -> str:
@@ -51,10 +72,11 @@ def cell_text(value: Any, decimals: int | None) -> str:
 
 
 def table_cells(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
-    headers = [c[0] for c in COLUMNS]
+    columns = columns_for(rows)
+    headers = [c[0] for c in columns]
     body = []
     for row in rows:
-        cells = [cell_text(get(row), decimals) for _, get, decimals in COLUMNS]
+        cells = [cell_text(get(row), decimals) for _, get, decimals in columns]
         if row.reference:
             cells[0] = f"{row.label} ({row.reference})"
         body.append(cells)
@@ -72,6 +94,8 @@ def to_markdown(rows: list[Row], meta: dict[str, Any]) -> str:
         "★ = Pareto-optimal: no other measured row has both higher nDCG@10 and lower p50 latency.",
         "Published rows (in parentheses) were not measured here; latency is per query in the row's scenario.",
     ]
+    if note := baseline_note(rows):
+        lines.append(note)
     if meta.get("pairs"):
         lines += ["", pair_markdown(meta["pairs"])]
     return "\n".join(lines) + "\n"
@@ -117,9 +141,10 @@ def pair_markdown(pairs: list[dict[str, Any]]) -> str:
 def to_csv(rows: list[Row], meta: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([c[0] for c in COLUMNS])
+    columns = columns_for(rows)
+    writer.writerow([c[0] for c in columns])
     for row in rows:
-        writer.writerow(["" if (v := get(row)) is None else v for _, get, _ in COLUMNS])
+        writer.writerow(["" if (v := get(row)) is None else v for _, get, _ in columns])
     return out.getvalue()
 
 
@@ -145,6 +170,8 @@ def to_terminal(rows: list[Row], meta: dict[str, Any]) -> str:
     console.print(table)
     for line in _meta_lines(meta):
         console.print(line, markup=False)
+    if note := baseline_note(rows):
+        console.print(note, markup=False)
     return console.export_text()
 
 
@@ -341,6 +368,7 @@ tr.reference {{ color: #777; font-style: italic; }}
 {pair_html(meta.get("pairs") or [])}
 <p>Highlighted rows are Pareto-optimal: no other measured row has both higher nDCG@10 and lower p50
 latency. Rows in italics are published numbers, not measured here.</p>
+{f"<p>{html.escape(note)}</p>" if (note := baseline_note(rows)) else ""}
 </body></html>
 """
 

@@ -1,7 +1,9 @@
 """Trade-off rows: one per model × measured cell, built only from result JSON.
 
 A row joins a model's effectiveness (an `evaluate` result) with one efficiency cell of
-its `profile` result, by the model's label. Every number in every report format is read
+its `profile` result, by the model's label. A profile result timed against a baseline
+architecture (`kdbench profile --baseline-arch`) also gives the baseline's cells as rows of
+their own, labelled "MODEL as ARCH (baseline)". Every number in every report format is read
 from these rows, so a report can never disagree with the JSON it came from.
 """
 
@@ -37,6 +39,11 @@ class Row:
     peak_memory_mib: float | None = None
     index_size_mib: float | None = None
     parity: str = ""  # "passed", "failed: ...", or "" when not profiled
+    # The profile's `vs_baseline` ratios, as stored: baseline p50 / this p50 and this
+    # items/s / baseline items/s (above 1: faster than the baseline architecture).
+    p50_vs_baseline: float | None = None
+    throughput_vs_baseline: float | None = None
+    baseline_for: str = ""  # on a baseline row: the label of the model it is the baseline of
     reference: str = ""  # non-empty for published numbers (not measured here)
     pareto: bool = False
 
@@ -100,8 +107,29 @@ def profile_rows(result: dict[str, Any], base: Row) -> list[Row]:
         index_bytes = cell.get("index_size_bytes") or (cell.get("index") or {}).get("bytes")
         row.index_size_mib = index_bytes / 2**20 if isinstance(index_bytes, int | float) else None
         row.parity = _parity_text(cell.get("parity"))
+        versus = cell.get("vs_baseline") or {}
+        row.p50_vs_baseline = versus.get("p50_ratio")
+        row.throughput_vs_baseline = versus.get("throughput_ratio")
         rows.append(row)
     return rows
+
+
+def baseline_label(label: str, arch: str) -> str:
+    """The same weights timed as another architecture must not read as another model."""
+    return f"{label} as {arch or '?'} (baseline)"
+
+
+def baseline_rows(result: dict[str, Any], label: str) -> list[Row]:
+    """Rows of the baseline nested in a profile result (none without one).
+
+    Quality is not joined: an evaluation of `label` scored its own architecture, not this one.
+    """
+    baseline = result.get("baseline")
+    if not isinstance(baseline, dict):
+        return []
+    arch = str(baseline.get("config", {}).get("arch") or "")
+    base = Row(label=baseline_label(label, arch), arch=arch, baseline_for=label)
+    return profile_rows(baseline, base)
 
 
 def evaluate_row(result: dict[str, Any]) -> Row:
@@ -158,6 +186,7 @@ def rows_from_results(results: Iterable[dict[str, Any]]) -> list[Row]:
             label=label, arch=str(result.get("config", {}).get("arch") or "")
         )
         rows.extend(profile_rows(result, base))
+        rows.extend(baseline_rows(result, label))
         seen.add(label)
     rows.extend(row for label, row in evaluated.items() if label not in seen)
     rows.extend(references)

@@ -57,6 +57,32 @@ def test_minimal_profile_parses_with_defaults(tmp_path: Path) -> None:
         (('scores = ["teacher.tsv"]', ""), "students[0].loss: 'margin-mse' needs a teacher"),
         (("layers = 2", "steps = 0"), "students[0].steps: must be positive"),
         (('[data]\nsource = "beir/scifact"', ""), "data: required key is missing"),
+        (
+            ("layers = 2", 'learn_score_scale = "yes"'),
+            "students[0].learn_score_scale: expected true",
+        ),
+        (("layers = 2", 'similarity = "cos"'), "students[0].similarity: unknown value 'cos'"),
+        (("layers = 2", "split_layer = 3"), "students[0]: split_layer applies to prettr"),
+        (('arch = "dot"', 'arch = "cat"\nsimilarity = "cosine"'), "similarity applies to dot"),
+        (('arch = "dot"', 'arch = "cat"\nlearn_score_scale = true'), "learn_score_scale applies"),
+        (("layers = 2", "teachers = [1]"), "students[0].teachers[0]: expected a string"),
+        (("layers = 2", 'teachers = ["nobody"]'), "students[0].teachers[0]: 'nobody' is neither"),
+        (
+            ("layers = 2", 'teachers = ["teacher"]\nloss = "ranknet"'),
+            "teachers and teacher_normalize",
+        ),
+        (("layers = 2", 'teacher_normalize = "rank"'), "students[0].teacher_normalize: unknown"),
+        (("[teacher]", "[teacher]\nlearning_rate = 0"), "teacher.learning_rate: must be positive"),
+        (("[teacher]", "[teacher]\nbatch_size = 1.5"), "teacher.batch_size: expected an integer"),
+        (
+            ("[teacher]", "[teacher]\nevaluate = true"),
+            "teacher.evaluate: only a teacher trained here",
+        ),
+        (('source = "beir/scifact"', 'source = "x"\nmine_depth = 0'), "data.mine_depth: must be"),
+        (
+            ('source = "beir/scifact"', 'source = "x"\ntriples_per_positive = "4"'),
+            "data.triples_per_positive: expected an integer",
+        ),
     ],
 )
 def test_mistakes_name_file_and_key(tmp_path: Path, change: tuple[str, str], message: str) -> None:
@@ -86,3 +112,56 @@ def test_shipped_profiles_parse() -> None:
 def test_config_hash_is_order_independent() -> None:
     assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
     assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+STUDENT_TEACHER = """
+[[students]]
+name = "dot-l2-t2"
+model = "m"
+arch = "dot"
+teachers = ["teacher", "dot-l2"]
+"""
+
+
+def test_a_student_learns_from_an_earlier_trained_student(tmp_path: Path) -> None:
+    profile = load_profile(write(tmp_path, MINIMAL + STUDENT_TEACHER))
+    assert profile.students[1].teachers == ["teacher", "dot-l2"]
+    # Stages run in profile order, so the teacher student must come first.
+    later = STUDENT_TEACHER + MINIMAL[MINIMAL.index("[[students]]") :]
+    with pytest.raises(UserError, match=r"students\[0\].teachers\[1\]: 'dot-l2' is neither"):
+        load_profile(write(tmp_path, MINIMAL[: MINIMAL.index("[[students]]")] + later))
+    zero_shot = MINIMAL.replace("layers = 2", "layers = 2\ntrain = false")
+    with pytest.raises(UserError, match="has train = false"):
+        load_profile(write(tmp_path, zero_shot + STUDENT_TEACHER))
+
+
+def test_new_keys_leave_other_profiles_stage_hashes_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys added to the format stay out of stage configs at their defaults, so finished stages
+    of profiles written before them stay done; set away from the default, they rerun the stage."""
+    import dataclasses
+
+    from kdbench.config import StudentConfig
+    from kdbench.runner import plan
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    path = Path("profiles/quickstart.toml")
+    profile = load_profile(path)
+    stages = {s.name: s for s in plan(profile, path)}
+    student_keys = set(stages["train/dot-L2-margin-mse"].config["student"])
+    assert not student_keys & StudentConfig.ADDED_LATER
+    assert (
+        not set(stages["evaluate/dot-L2-margin-mse"].config["student"]) & StudentConfig.ADDED_LATER
+    )
+    assert student_keys | StudentConfig.ADDED_LATER == {
+        f.name for f in dataclasses.fields(StudentConfig)
+    }
+    for stage in stages.values():
+        assert not {"triples_per_positive", "mine_depth"} & set(stage.config)
+
+    learning = dataclasses.replace(profile.students[0], learn_score_scale=True)
+    changed = dataclasses.replace(profile, students=[learning, *profile.students[1:]])
+    data = dataclasses.replace(profile.data, triples_per_positive=4)
+    mined = dataclasses.replace(profile, data=data)
+    for variant in (changed, mined):
+        after = {s.name: s.hash for s in plan(variant, path)}
+        assert after["train/dot-L2-margin-mse"] != stages["train/dot-L2-margin-mse"].hash

@@ -54,6 +54,22 @@ def profile_result(label: str, arch: str, cells: list[tuple[str, float, float]])
     return result
 
 
+def with_baseline(result: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
+    """What `kdbench profile --baseline-arch` writes: the baseline nested, ratios on each cell."""
+    baseline["config"].pop("label")  # the profiler labels only the top level
+    timed = {cell["backend"]: cell for cell in baseline["results"]}
+    for cell in result["results"]:
+        base = timed[cell["backend"]]
+        cell["vs_baseline"] = {
+            "arch": baseline["config"]["arch"],
+            "throughput_ratio": cell["throughput"]["items_per_s"]
+            / base["throughput"]["items_per_s"],
+            "p50_ratio": base["latency_ms"]["p50"] / cell["latency_ms"]["p50"],
+        }
+    result["baseline"] = baseline
+    return result
+
+
 @pytest.fixture
 def results_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "results"
@@ -65,6 +81,31 @@ def results_dir(tmp_path: Path) -> Path:
     )
     save_result(folder / "prof-cat.json", profile_result("cat-l2", "cat", [("eager", 250.5, 4.0)]))
     return folder
+
+
+@pytest.fixture
+def baseline_dir(results_dir: Path) -> Path:
+    """results_dir plus a prettr model profiled against the same weights built as cat."""
+    save_result(
+        results_dir / "eval-prettr.json", evaluate_result("prettr-l2", "prettr", 0.68765, 0.61234)
+    )
+    prettr = profile_result(
+        "prettr-l2", "prettr", [("eager", 7.41291, 0.14154), ("onnx", 3.74712, 0.2667)]
+    )
+    cat = profile_result(
+        "prettr-l2", "cat", [("eager", 11.49309, 0.08645), ("onnx", 5.60083, 0.17846)]
+    )
+    save_result(results_dir / "prof-prettr.json", with_baseline(prettr, cat))
+    return results_dir
+
+
+def markdown_table(text: str) -> list[dict[str, str]]:
+    table = [line for line in text.splitlines() if line.startswith("| ")]
+    headers = [h.strip() for h in table[0].strip("|").split("|")]
+    return [
+        dict(zip(headers, (c.strip() for c in line.strip("|").split("|")), strict=True))
+        for line in table[1:]
+    ]
 
 
 def test_rows_join_quality_and_latency(results_dir: Path) -> None:
@@ -94,13 +135,9 @@ def test_pareto_by_hand() -> None:
 
 def test_markdown_numbers_equal_json(results_dir: Path) -> None:
     text, rows = write_report([results_dir], "markdown", None)
-    table = [line for line in text.splitlines() if line.startswith("| ")]
-    headers = [h.strip() for h in table[0].strip("|").split("|")]
-    parsed = [
-        dict(zip(headers, (c.strip() for c in line.strip("|").split("|")), strict=True))
-        for line in table[1:]
-    ]
+    parsed = markdown_table(text)
     assert len(parsed) == len(rows)
+    assert "× baseline" not in parsed[0], "no baseline, no ratio column"
     for cells, row in zip(parsed, rows, strict=True):
         assert cells["model"] == row.label
         assert float(cells["nDCG@10"]) == round(row.metrics["nDCG@10"], 3)
@@ -179,3 +216,79 @@ def test_pair_option_prints_paired_t_test(
     text = capsys.readouterr().out
     line = next(row for row in text.splitlines() if row.startswith("| kd | nokd | nDCG@10"))
     assert "+0.100" in line and "2/0/1" in line
+
+
+def test_baseline_rows_numbers_equal_json(baseline_dir: Path) -> None:
+    """Every number of every row, the baseline's included, is the JSON's, rounded as shown."""
+    quality = {}
+    for path in baseline_dir.glob("eval-*.json"):
+        result = json.loads(path.read_text())
+        quality[result["config"]["label"]] = result["metrics"]
+    expected: dict[tuple[str, str], dict[str, tuple[float | None, int]]] = {}
+    for path in baseline_dir.glob("prof-*.json"):
+        result = json.loads(path.read_text())
+        label = result["config"]["label"]
+        sources = [(label, result["results"], quality[label])]
+        if "baseline" in result:
+            arch = result["baseline"]["config"]["arch"]
+            sources.append((f"{label} as {arch} (baseline)", result["baseline"]["results"], {}))
+        for name, cells, metrics in sources:
+            for cell in cells:
+                expected[(name, cell["backend"])] = {
+                    "nDCG@10": (metrics.get("nDCG@10"), 3),
+                    "RR@10": (metrics.get("RR@10"), 3),
+                    "p50 ms": (cell["latency_ms"]["p50"], 2),
+                    "p95 ms": (cell["latency_ms"]["p95"], 2),
+                    "items/s": (cell["throughput"]["items_per_s"], 1),
+                    "× baseline": ((cell.get("vs_baseline") or {}).get("p50_ratio"), 2),
+                }
+    text, rows = write_report([baseline_dir], "markdown", None)
+    parsed = markdown_table(text)
+    assert [(c["model"], c["backend"]) for c in parsed] == [(r.label, r.backend) for r in rows]
+    assert {(c["model"], c["backend"]) for c in parsed} == set(expected)
+    assert len(parsed) == len(expected)
+    assert ("prettr-l2 as cat (baseline)", "onnx") in expected
+    for cells in parsed:
+        for header, (value, decimals) in expected[(cells["model"], cells["backend"])].items():
+            assert cells[header] == ("–" if value is None else f"{value:.{decimals}f}"), header
+    assert "same weights built as cat" in text
+    # The rows hold the JSON's numbers exactly, not recomputed ratios.
+    source = json.loads((baseline_dir / "prof-prettr.json").read_text())
+    by_key = {(r.label, r.backend): r for r in rows}
+    for cell in source["results"]:
+        row = by_key[("prettr-l2", cell["backend"])]
+        assert row.p50_vs_baseline == cell["vs_baseline"]["p50_ratio"]
+        assert row.throughput_vs_baseline == cell["vs_baseline"]["throughput_ratio"]
+    for cell in source["baseline"]["results"]:
+        row = by_key[("prettr-l2 as cat (baseline)", cell["backend"])]
+        assert (row.arch, row.baseline_for, row.metrics) == ("cat", "prettr-l2", {})
+        assert (row.p50_ms, row.p95_ms, row.throughput) == (
+            cell["latency_ms"]["p50"],
+            cell["latency_ms"]["p95"],
+            cell["throughput"]["items_per_s"],
+        )
+
+
+def test_baseline_in_csv_html_and_run_results(baseline_dir: Path) -> None:
+    source = json.loads((baseline_dir / "prof-prettr.json").read_text())
+    text, _ = write_report([baseline_dir], "csv", None)
+    records = {(r["model"], r["backend"]): r for r in csv.DictReader(io.StringIO(text))}
+    onnx = source["results"][1]
+    assert float(records[("prettr-l2", "onnx")]["× baseline"]) == onnx["vs_baseline"]["p50_ratio"]
+    baseline_onnx = source["baseline"]["results"][1]
+    row = records[("prettr-l2 as cat (baseline)", "onnx")]
+    assert float(row["p50 ms"]) == baseline_onnx["latency_ms"]["p50"]
+    page, _ = write_report([baseline_dir], "html", None)
+    assert "<td>prettr-l2 as cat (baseline)</td>" in page and "× baseline" in page
+    # `kdbench run` embeds each stage's profile result whole in results.json; the baseline
+    # rows take the run's label for the model.
+    run = new_result("run", {}, environment=ENV)
+    run["models"] = [{"label": "prettr-kd", "arch": "prettr", "profile": source}]
+    rows = rows_from_results([run])
+    assert [(r.label, r.backend) for r in rows] == [
+        ("prettr-kd", "eager"),
+        ("prettr-kd", "onnx"),
+        ("prettr-kd as cat (baseline)", "eager"),
+        ("prettr-kd as cat (baseline)", "onnx"),
+    ]
+    assert rows[3].p50_ms == baseline_onnx["latency_ms"]["p50"]

@@ -15,16 +15,19 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from kdbench.errors import UserError
 
-ARCHS = ("dot", "cat", "colbert")
+ARCHS = ("dot", "cat", "colbert", "prettr")
 LOSSES = ("margin-mse", "mse", "kl", "ranknet", "ce")
 BACKENDS = ("eager", "onnx", "tensorrt")
 DEVICES = ("cpu", "cuda")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 SCENARIOS = ("rerank", "query", "index")
+TEACHER_LOSSES = ("margin-mse", "mse", "kl")  # the losses that learn from teacher scores
+# In a student's `teachers` list: the profile's [teacher] table (any other entry names a student).
+PROFILE_TEACHER = "teacher"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class DataConfig:
     # negatives, or taken from the teacher-score file's (qid, pid_pos, pid_neg) when one is given.
     triples: str = ""
     dev_queries: int = 50  # train queries held out for validation (never the test split)
+    # Mining (without `triples`): BM25 negatives from the top `mine_depth`, this many triples per
+    # (query, positive). Teacher scoring mines with the same settings, so its triples are the students'.
+    triples_per_positive: int = 8
+    mine_depth: int = 50
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,13 @@ class TeacherConfig:
     loss: str = "ranknet"
     steps: int = 0
     layers: int = 0
+    learning_rate: float = 2e-5
+    batch_size: int = 16
+    # Also evaluate the trained teacher on the test splits, beside the students.
+    evaluate: bool = False
+
+    # Added after profiles had finished stages: kept out of stage hashes while at their defaults.
+    ADDED_LATER: ClassVar[frozenset[str]] = frozenset({"learning_rate", "batch_size", "evaluate"})
 
 
 @dataclass(frozen=True)
@@ -88,6 +102,37 @@ class StudentConfig:
     eval_mode: str = ""  # rerank | retrieve; empty = [evaluate].mode
     negatives_per_query: int = 1
     train: bool = True  # False: evaluate the model as it is (zero-shot row)
+    # dot/colbert: learn a multiplier on the scores, so the margins can reach the teacher's.
+    learn_score_scale: bool = False
+    similarity: str = ""  # dot/colbert: dot | cosine; empty = the model's
+    split_layer: int = 0  # prettr: query and passage meet after this layer; 0 = the default (3)
+    # Whom a distilled student learns from, averaged when several: "teacher" (the [teacher] table)
+    # or the name of a student trained earlier in this profile. Empty = the [teacher] table.
+    teachers: list[str] = field(default_factory=list)
+    teacher_normalize: str = ""  # per teacher before averaging; empty = [teacher].normalize
+
+    ADDED_LATER: ClassVar[frozenset[str]] = frozenset(
+        {"learn_score_scale", "similarity", "split_layer", "teachers", "teacher_normalize"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.similarity and self.arch not in ("dot", "colbert"):
+            raise ValueError(f"similarity applies to dot and colbert students, not {self.arch}")
+        if self.learn_score_scale and self.arch not in ("dot", "colbert"):
+            raise ValueError(
+                f"learn_score_scale applies to dot and colbert students (a {self.arch} head sets its own scale)"
+            )
+        if self.split_layer and self.arch != "prettr":
+            raise ValueError(f"split_layer applies to prettr students, not {self.arch}")
+        if not self.train and (self.similarity or self.learn_score_scale):
+            # `kdbench evaluate` uses the model's own similarity; these only shape a training.
+            raise ValueError("similarity and learn_score_scale apply to training; set train = true")
+        if (self.teachers or self.teacher_normalize) and not (
+            self.train and self.loss in TEACHER_LOSSES
+        ):
+            raise ValueError(
+                f"teachers and teacher_normalize apply to students trained with {', '.join(TEACHER_LOSSES)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -158,6 +203,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "eval_mode": ("", "rerank", "retrieve"),
     "method": ("bm25", "run"),
     "normalize": ("none", "zscore", "minmax"),
+    "teacher_normalize": ("", "none", "zscore", "minmax"),
+    "similarity": ("", "dot", "cosine"),
 }
 _POSITIVE = {
     "parity_queries",
@@ -172,6 +219,9 @@ _POSITIVE = {
     "batch_sizes",
     "seq_lens",
     "negatives_per_query",
+    "learning_rate",
+    "triples_per_positive",
+    "mine_depth",
 }
 _NON_NEGATIVE = {
     "dev_queries",
@@ -181,6 +231,7 @@ _NON_NEGATIVE = {
     "threads",
     "warmup",
     "rel",
+    "split_layer",
 }
 # Keys where 0 means "not set" even though they are otherwise positive.
 _ZERO_ALLOWED = {("teacher", "steps")}
@@ -295,16 +346,73 @@ def load_profile(path: str | Path) -> ProfileFile:
         raise UserError(f"{p}: {exc}") from exc
     if not profile.students:
         raise UserError(f"{p}: students: add at least one [[students]] table")
+    has_teacher = bool(profile.teacher.scores or profile.teacher.model)
+    names = [s.name for s in profile.students]
     for i, student in enumerate(profile.students):
         if (
             student.train
-            and student.loss in ("margin-mse", "mse", "kl")
-            and not (profile.teacher.scores or profile.teacher.model)
+            and student.loss in TEACHER_LOSSES
+            and (not student.teachers or PROFILE_TEACHER in student.teachers)
+            and not has_teacher
         ):
             raise UserError(
                 f"{p}: students[{i}].loss: {student.loss!r} needs a teacher; set [teacher].scores or [teacher].model"
             )
+        for j, teacher in enumerate(student.teachers):
+            where = f"{p}: students[{i}].teachers[{j}]"
+            if teacher in student.teachers[:j]:
+                raise UserError(f"{where}: {teacher!r} is listed twice; name each teacher once")
+            if teacher == PROFILE_TEACHER:
+                if PROFILE_TEACHER in names:
+                    raise UserError(
+                        f"{where}: {teacher!r} means the [teacher] table, yet a student has that name; "
+                        "rename the student"
+                    )
+                continue
+            if teacher not in names[:i]:
+                # Stages run in profile order: the teacher student must be trained first.
+                raise UserError(
+                    f"{where}: {teacher!r} is neither {PROFILE_TEACHER!r} (the [teacher] table) nor "
+                    "a student listed before this one"
+                )
+            if not profile.students[names.index(teacher)].train:
+                raise UserError(
+                    f"{where}: student {teacher!r} has train = false; a student teacher must be "
+                    "trained by this profile"
+                )
+    if profile.teacher.evaluate:
+        if not profile.teacher.model or profile.teacher.scores:
+            raise UserError(
+                f"{p}: teacher.evaluate: only a teacher trained here can be evaluated; set "
+                "[teacher].model and no [teacher].scores"
+            )
+        if PROFILE_TEACHER in names or PROFILE_TEACHER in profile.evaluate.references:
+            raise UserError(
+                f"{p}: teacher.evaluate: the teacher's row is labelled {PROFILE_TEACHER!r}, "
+                "yet a student or reference has that name; rename it"
+            )
     return profile
+
+
+def stage_settings(section: Any) -> dict[str, Any]:
+    """A profile section's settings as they enter a stage's config hash.
+
+    A key the section lists in ADDED_LATER is left out while at its default, so adding a
+    setting to the profile format does not rerun the finished stages of existing profiles.
+    """
+    later: frozenset[str] = getattr(section, "ADDED_LATER", frozenset())
+    defaults = {f.name: f for f in dataclasses.fields(section)}
+    settings = {}
+    for name, value in vars(section).items():
+        if name in later:
+            f = defaults[name]
+            default = (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            )
+            if value == default:
+                continue
+        settings[name] = value
+    return settings
 
 
 def config_hash(data: Any) -> str:

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kdbench.config import ProfileFile, StudentConfig
+from kdbench.config import (
+    PROFILE_TEACHER,
+    TEACHER_LOSSES,
+    ProfileFile,
+    StudentConfig,
+    stage_settings,
+)
 from kdbench.errors import UserError, stop_exception
 from kdbench.results import load_result, save_result
 from kdbench.runner import Stage, teacher_label, write_summary
@@ -132,40 +139,68 @@ def build_stages(profile: ProfileFile, profile_path: Path) -> list[Stage]:
     data = profile.data
     source = _resolve(data.source, profile_path)  # a folder, or else an ir_datasets id as written
     triples = _resolve(data.triples, profile_path)
-    teacher_scores = [_resolve(s, profile_path) for s in profile.teacher.scores]
     stages: list[Stage] = []
-    teacher_stage: list[str] = []
 
-    if not teacher_scores and profile.teacher.model:
-        teacher_dir = out / "models" / "teacher"
+    # The [teacher] table's score files, and the stages that write them (none for given files).
+    profile_teacher = [_resolve(s, profile_path) for s in profile.teacher.scores]
+    profile_teacher_stages: list[str] = []
+    teacher_dir = out / "models" / "teacher"
+    if not profile_teacher and profile.teacher.model:
         scores_file = out / "teacher" / "scores.tsv"
         stages.append(_teacher_train_stage(profile, source, triples, teacher_dir))
         stages.append(_teacher_score_stage(profile, source, triples, teacher_dir, scores_file))
-        teacher_scores = [str(scores_file)]
-        teacher_stage = ["teacher/train", "teacher/score"]
-    teacher_inputs = {
-        s: "produced-by-stage" if teacher_stage else file_digest(s) for s in teacher_scores
-    }
+        profile_teacher = [str(scores_file)]
+        profile_teacher_stages = ["teacher/train", "teacher/score"]
 
     model_of: dict[str, str] = {}
     train_stage_of: dict[str, list[str]] = {}
+    # Students that teach others: their score file and the stages that write it.
+    student_teacher: dict[str, tuple[str, list[str]]] = {}
     for student in profile.students:
         if not student.train:
             model_of[student.name] = student.model
             train_stage_of[student.name] = []
             continue
         folder = out / "models" / student.name
-        uses_teacher = student.loss in ("margin-mse", "mse", "kl")
+        teacher_scores: list[str] = []
+        upstream: list[str] = []
+        produced: set[str] = set()
+        if student.loss in TEACHER_LOSSES:
+            for teacher in student.teachers or [PROFILE_TEACHER]:
+                if teacher == PROFILE_TEACHER:
+                    files, writers = profile_teacher, profile_teacher_stages
+                else:
+                    if teacher not in student_teacher:
+                        scores_path = out / "teacher" / "students" / f"{teacher}.tsv"
+                        stages.append(
+                            _student_score_stage(
+                                profile, teacher, model_of[teacher], source, triples, scores_path
+                            )
+                        )
+                        # Both, so a retrained teacher student reruns its pupils (see stage_done).
+                        student_teacher[teacher] = (
+                            str(scores_path),
+                            [*train_stage_of[teacher], stages[-1].name],
+                        )
+                    file, writers = student_teacher[teacher]
+                    files = [file]
+                teacher_scores += files
+                upstream += [w for w in writers if w not in upstream]
+                if writers:
+                    produced.update(files)
+        teacher_inputs = {
+            s: "produced-by-stage" if s in produced else file_digest(s) for s in teacher_scores
+        }
         stages.append(
             _train_stage(
                 profile,
                 student,
                 source,
                 triples,
-                teacher_scores if uses_teacher else [],
-                teacher_inputs if uses_teacher else {},
+                teacher_scores,
+                teacher_inputs,
                 folder,
-                teacher_stage if uses_teacher else [],
+                upstream,
             )
         )
         model_of[student.name] = str(folder)
@@ -173,12 +208,32 @@ def build_stages(profile: ProfileFile, profile_path: Path) -> list[Stage]:
 
     evaluation_stages: list[str] = []
     evaluations: dict[str, tuple[Path, StudentConfig | None, str]] = {}
+    teacher_labels: set[str] = set()
     for split in data.test_splits:
         for reference in profile.evaluate.references:
             label = _label(reference, split, data.test_splits)
             path = out / "evaluate" / _file_name(label)
             stages.append(_evaluate_stage(profile, label, reference, None, source, split, path, []))
             evaluations[label] = (path, None, split)
+            evaluation_stages.append(stages[-1].name)
+        if profile.teacher.evaluate:
+            label = _label(PROFILE_TEACHER, split, data.test_splits)
+            path = out / "evaluate" / _file_name(label)
+            stages.append(
+                _evaluate_stage(
+                    profile,
+                    label,
+                    str(teacher_dir),
+                    None,
+                    source,
+                    split,
+                    path,
+                    ["teacher/train"],
+                    is_teacher=True,
+                )
+            )
+            evaluations[label] = (path, None, split)
+            teacher_labels.add(label)
             evaluation_stages.append(stages[-1].name)
         for student in profile.students:
             label = _label(student.name, split, data.test_splits)
@@ -221,14 +276,19 @@ def build_stages(profile: ProfileFile, profile_path: Path) -> list[Stage]:
         for label, (path, student, _split) in evaluations.items():
             evaluation = load_result(path)
             entry: dict[str, Any] = {"label": label, "evaluate": evaluation}
-            if student is None:
+            if label in teacher_labels:
+                teacher = profile.teacher
+                entry.update(
+                    arch=teacher.arch, loss=teacher.loss, teacher="", model=str(teacher_dir)
+                )
+            elif student is None:
                 entry.update(arch="bm25", teacher="", loss="")
             else:
                 entry.update(
                     arch=student.arch,
                     loss=student.loss if student.train else "zero-shot",
-                    teacher=teacher_label(profile)
-                    if student.train and student.loss in ("margin-mse", "mse", "kl")
+                    teacher=_teacher_label(profile, student)
+                    if student.train and student.loss in TEACHER_LOSSES
                     else "",
                     model=model_of[student.name],
                 )
@@ -277,7 +337,11 @@ def _teacher_train_stage(profile: ProfileFile, source: str, triples: str, folder
             data=source,
             split=profile.data.train_split,
             triples=triples or None,
+            mine_depth=profile.data.mine_depth,
+            triples_per_positive=profile.data.triples_per_positive,
             dev_queries=profile.data.dev_queries,
+            batch_size=teacher.batch_size,
+            learning_rate=teacher.learning_rate,
             seed=profile.experiment.seed,
             device="cpu" if "cuda" not in profile.profile.devices else "auto",
             resume=True,
@@ -287,11 +351,12 @@ def _teacher_train_stage(profile: ProfileFile, source: str, triples: str, folder
             raise stop_exception(result.signal)
 
     config = {
-        "teacher": teacher.__dict__,
+        "teacher": stage_settings(teacher),
         "source": source,
         "triples": triples,
         "triples_digest": file_digest(triples) if triples else "",
         "seed": profile.experiment.seed,
+        **_mining(profile),
     }
     return Stage(
         "teacher/train",
@@ -302,32 +367,85 @@ def _teacher_train_stage(profile: ProfileFile, source: str, triples: str, folder
     )
 
 
-def _teacher_score_stage(
-    profile: ProfileFile, source: str, triples: str, folder: Path, scores: Path
-) -> Stage:
+def _mining(profile: ProfileFile) -> dict[str, int]:
+    """The mining settings away from their defaults, for a stage config: defaults leave hashes as they were."""
+    data = profile.data
+    defaults = type(data).__dataclass_fields__
+    return {
+        name: getattr(data, name)
+        for name in ("triples_per_positive", "mine_depth")
+        if getattr(data, name) != defaults[name].default
+    }
+
+
+def _score_action(
+    profile: ProfileFile, model: str, source: str, triples: str, scores: Path
+) -> Callable[[], None]:
+    """Score the training triples with `model`, mining them exactly as the students' trainings do."""
+
     def action() -> None:
         from kdbench.train import TeacherConfig, score_teacher
 
         score_teacher(
             TeacherConfig(
-                model=str(folder),
+                model=model,
                 output=str(scores),
                 data=source,
                 split=profile.data.train_split,
                 triples=triples or None,
+                mine_depth=profile.data.mine_depth,
+                triples_per_positive=profile.data.triples_per_positive,
                 dev_queries=profile.data.dev_queries,
                 seed=profile.experiment.seed,
             )
         )
 
+    return action
+
+
+def _teacher_score_stage(
+    profile: ProfileFile, source: str, triples: str, folder: Path, scores: Path
+) -> Stage:
     return Stage(
         "teacher/score",
         "score the training triples with the teacher",
-        {"source": source, "triples": triples},
+        {"source": source, "triples": triples, **_mining(profile)},
         [scores],
-        action,
+        _score_action(profile, str(folder), source, triples, scores),
         depends_on=["teacher/train"],
     )
+
+
+def _student_score_stage(
+    profile: ProfileFile, name: str, model: str, source: str, triples: str, scores: Path
+) -> Stage:
+    """A trained student's scores on the training triples, for the students it teaches."""
+    return Stage(
+        f"teacher/score/{name}",
+        f"score the training triples with student {name} (a teacher of later students)",
+        {
+            "student": name,
+            "model": model,
+            "source": source,
+            "triples": triples,
+            "seed": profile.experiment.seed,
+            "dev_queries": profile.data.dev_queries,
+            "train_split": profile.data.train_split,
+            **_mining(profile),
+        },
+        [scores],
+        _score_action(profile, model, source, triples, scores),
+        depends_on=[f"train/{name}"],
+    )
+
+
+def _teacher_label(profile: ProfileFile, student: StudentConfig) -> str:
+    """Whom a distilled student learns from, as the report names it."""
+    if not student.teachers:
+        return teacher_label(profile)
+    names = [teacher_label(profile) if t == PROFILE_TEACHER else t for t in student.teachers]
+    normalize = student.teacher_normalize or profile.teacher.normalize
+    return " + ".join(names) + ("" if normalize == "none" else f" ({normalize})")
 
 
 def _train_stage(
@@ -340,6 +458,8 @@ def _train_stage(
     folder: Path,
     upstream: list[str],
 ) -> Stage:
+    normalize = student.teacher_normalize or profile.teacher.normalize
+
     def action() -> None:
         from kdbench.train import TrainConfig, train
 
@@ -348,13 +468,17 @@ def _train_stage(
             output=str(folder),
             arch=student.arch,
             layers=student.layers or None,
+            split_layer=student.split_layer or None,
+            similarity=student.similarity or None,
             loss=student.loss,
             steps=student.steps,
             data=source,
             split=profile.data.train_split,
             triples=triples or None,
             teacher_scores=tuple(teacher_scores),
-            teacher_normalize=profile.teacher.normalize,
+            teacher_normalize=normalize,
+            mine_depth=profile.data.mine_depth,
+            triples_per_positive=profile.data.triples_per_positive,
             negatives=student.negatives_per_query,
             dev_queries=profile.data.dev_queries,
             batch_size=student.batch_size,
@@ -363,6 +487,7 @@ def _train_stage(
             max_query_len=student.max_query_len,
             max_doc_len=student.max_doc_len,
             score_scale=student.score_scale or None,
+            learn_score_scale=student.learn_score_scale,
             seed=profile.experiment.seed,
             device="cpu" if "cuda" not in profile.profile.devices else "auto",
             resume=True,
@@ -373,15 +498,16 @@ def _train_stage(
             raise stop_exception(result.signal)
 
     config = {
-        "student": student.__dict__,
+        "student": stage_settings(student),
         "source": source,
         "triples": triples,
         "triples_digest": file_digest(triples) if triples else "",
         "teacher": teacher_inputs,
-        "normalize": profile.teacher.normalize,
+        "normalize": normalize,
         "seed": profile.experiment.seed,
         "dev_queries": profile.data.dev_queries,
         "train_split": profile.data.train_split,
+        **_mining(profile),
     }
     teacher = (
         f" from {', '.join(Path(s).name for s in teacher_scores)}"
@@ -408,36 +534,43 @@ def _evaluate_stage(
     split: str,
     path: Path,
     upstream: list[str],
+    *,
+    is_teacher: bool = False,  # `model` is the teacher trained here (student is None)
 ) -> Stage:
+    """Evaluate a student, the trained teacher, or (student None) the BM25 reference."""
     settings = profile.evaluate
-    mode = (
-        (student.eval_mode if student and student.eval_mode else settings.mode)
-        if student
-        else "bm25"
-    )
+    is_bm25 = student is None and not is_teacher
+    if is_bm25:
+        mode = "bm25"
+    elif student is not None and student.eval_mode:
+        mode = student.eval_mode
+    else:
+        mode = settings.mode
+    arch = profile.teacher.arch if is_teacher else student.arch if student is not None else "bm25"
+    # A checkpoint trained here carries its own architecture; a model used as it is needs it named.
+    as_is = student is not None and not student.train
     first_run = profile.first_stage.run
 
     def action() -> None:
         from kdbench.evaluate.pipeline import EvaluateConfig, evaluate
 
-        is_bm25 = student is None
-        if mode == "retrieve" and student is not None and student.arch != "dot":
-            raise UserError(
-                f"students.{student.name}: eval_mode 'retrieve' needs arch 'dot' (got {student.arch})"
-            )
+        if mode == "retrieve" and arch != "dot":
+            who = f"students.{student.name}" if student is not None else "evaluate.mode"
+            raise UserError(f"{who}: eval_mode 'retrieve' needs arch 'dot' (got {arch})")
         config = EvaluateConfig(
             data=source,
             split=split,
             model="bm25" if is_bm25 else model,
-            arch=student.arch if student is not None and not student.train else None,
-            rerank="bm25" if mode == "rerank" and not first_run and not is_bm25 else None,
-            run=(first_run or None) if mode == "rerank" and not is_bm25 else None,
+            arch=arch if as_is else None,
+            split_layer=(student.split_layer or None) if student is not None and as_is else None,
+            rerank="bm25" if mode == "rerank" and not first_run else None,
+            run=(first_run or None) if mode == "rerank" else None,
             depth=profile.first_stage.depth,
             rel=settings.rel,
             batch_size=settings.batch_size,
             max_query_len=settings.max_query_len,
             max_doc_len=settings.max_doc_len,
-            layers=(student.layers or None) if student is not None and not student.train else None,
+            layers=(student.layers or None) if student is not None and as_is else None,
             queries=profile.data.test_queries or None,
             bm25_k1=profile.first_stage.k1,
             bm25_b=profile.first_stage.b,
@@ -455,9 +588,11 @@ def _evaluate_stage(
         "evaluate": settings.__dict__,
         "first_stage": profile.first_stage.__dict__,
         "test_queries": profile.data.test_queries,
-        "student": student.__dict__ if student else None,
+        "student": stage_settings(student) if student else None,
     }
-    what = "BM25" if student is None else f"{student.arch} {label} ({mode})"
+    if is_teacher:
+        config["teacher"] = stage_settings(profile.teacher)
+    what = "BM25" if is_bm25 else f"{arch} {label} ({mode})"
     return Stage(
         f"evaluate/{label}",
         f"evaluate {what} on {split}",
@@ -489,6 +624,7 @@ def _profile_stage(
             config = ProfileConfig(
                 model=model,
                 arch=None if student.train else student.arch,
+                split_layer=None if student.train else student.split_layer or None,
                 scenario=settings.scenarios[0] if settings.scenarios else None,
                 backends=tuple((b, None) for b in settings.backends),
                 precisions=tuple(settings.precisions),
@@ -521,6 +657,8 @@ def _profile_stage(
         "source": source,
         "threads": profile.experiment.threads,
     }
+    if student.split_layer and not student.train:
+        config["split_layer"] = student.split_layer  # set only then: other profiles' hashes stay
     return Stage(
         f"profile/{student.name}",
         f"profile {student.arch} on {', '.join(settings.backends)} ({', '.join(settings.devices)})",

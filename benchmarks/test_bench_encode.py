@@ -15,6 +15,7 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,30 @@ def timed(fn: Any, *args: Any) -> float:
     return time.perf_counter() - start
 
 
+# Shared with test_bench_train.py: both compare kdbench with sentence-transformers this way.
+def abba(rounds: int) -> Iterator[tuple[int, str]]:
+    """(round, side) for `rounds` rounds, the order alternating (ABBA...) so that drift on a
+    shared machine hits both sides alike."""
+    sides = ("kdbench", "sentence-transformers")
+    for round_ in range(rounds):
+        for name in sides if round_ % 2 == 0 else sides[::-1]:
+            yield round_, name
+
+
+def record_throughput(
+    benchmark: Any, unit: str, per_sample: int, samples: dict[str, list[float]], **settings: Any
+) -> tuple[dict[str, float], float]:
+    """Each side's throughput (`per_sample` units over the median sample time in s) and kdbench's
+    ratio to sentence-transformers', recorded in the benchmark's extra_info with `settings`."""
+    throughput = {name: per_sample / statistics.median(values) for name, values in samples.items()}
+    ratio = throughput["kdbench"] / throughput["sentence-transformers"]
+    benchmark.extra_info.update(settings, torch_threads=torch.get_num_threads())
+    benchmark.extra_info[f"kdbench_{unit}_per_s"] = throughput["kdbench"]
+    benchmark.extra_info[f"st_{unit}_per_s"] = throughput["sentence-transformers"]
+    benchmark.extra_info["ratio"] = ratio
+    return throughput, ratio
+
+
 def test_dot_encode_throughput_vs_sentence_transformers(
     benchmark: Any, encoders: tuple[Any, Any], texts: list[str]
 ) -> None:
@@ -86,29 +111,13 @@ def test_dot_encode_throughput_vs_sentence_transformers(
     assert torch.nn.functional.cosine_similarity(ours, theirs).min() > 0.9999
 
     seconds: dict[str, list[float]] = {"kdbench": [], "sentence-transformers": []}
-    for round_ in range(ROUNDS):
-        order = (
-            ("kdbench", "sentence-transformers")
-            if round_ % 2 == 0
-            else ("sentence-transformers", "kdbench")
-        )
-        for name in order:
-            fn, model = (
-                (kdbench_encode, kdbench_model) if name == "kdbench" else (st_encode, st_model)
-            )
-            seconds[name].append(timed(fn, model, texts))
-    throughput = {name: PASSAGES / statistics.median(values) for name, values in seconds.items()}
-    ratio = throughput["kdbench"] / throughput["sentence-transformers"]
-    benchmark.extra_info.update(
-        passages=PASSAGES,
-        batch_size=BATCH_SIZE,
-        max_len=MAX_LEN,
-        torch_threads=torch.get_num_threads(),
-        kdbench_passages_per_s=throughput["kdbench"],
-        st_passages_per_s=throughput["sentence-transformers"],
-        ratio=ratio,
-        seconds=seconds,
-    )
+    for _, name in abba(ROUNDS):
+        fn, model = (kdbench_encode, kdbench_model) if name == "kdbench" else (st_encode, st_model)
+        seconds[name].append(timed(fn, model, texts))
+    throughput, ratio = record_throughput(
+        benchmark, "passages", PASSAGES, seconds,
+        passages=PASSAGES, batch_size=BATCH_SIZE, max_len=MAX_LEN, seconds=seconds,
+    )  # fmt: skip
     benchmark.pedantic(kdbench_encode, args=(kdbench_model, texts), rounds=1, iterations=1)
     print(
         f"\nkdbench {throughput['kdbench']:.1f} passages/s, sentence-transformers "

@@ -15,13 +15,12 @@ Run: pytest benchmarks/test_bench_train.py --benchmark-enable -s
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
+from test_bench_encode import abba, record_throughput  # benchmarks/ is on sys.path under pytest
 
 STEPS = int(os.environ.get("KDBENCH_BENCH_STEPS", 8))
 ROUNDS = int(os.environ.get("KDBENCH_BENCH_ROUNDS", 4))
@@ -145,30 +144,16 @@ def test_margin_mse_training_throughput_vs_sentence_transformers(
     pytest.importorskip("datasets")
     pytest.importorskip("accelerate")
     steps: dict[str, list[float]] = {"kdbench": [], "sentence-transformers": []}
-    for round_ in range(ROUNDS):
-        order = (
-            ("kdbench", "sentence-transformers")
-            if round_ % 2 == 0
-            else ("sentence-transformers", "kdbench")
-        )
-        for name in order:
-            run = kdbench_round if name == "kdbench" else st_round
-            times = run(teacher_scores, workdir / f"{name}-{round_}")
-            assert len(times) == STEPS
-            steps[name].extend(times[1:])  # the first step of a round is warm-up
-    throughput = {name: BATCH_SIZE / statistics.median(values) for name, values in steps.items()}
-    ratio = throughput["kdbench"] / throughput["sentence-transformers"]
-    benchmark.extra_info.update(
-        steps_per_round=STEPS,
-        rounds=ROUNDS,
-        batch_size=BATCH_SIZE,
-        max_len=MAX_LEN,
-        torch_threads=torch.get_num_threads(),
-        kdbench_triples_per_s=throughput["kdbench"],
-        st_triples_per_s=throughput["sentence-transformers"],
-        ratio=ratio,
+    for round_, name in abba(ROUNDS):
+        run = kdbench_round if name == "kdbench" else st_round
+        times = run(teacher_scores, workdir / f"{name}-{round_}")
+        assert len(times) == STEPS
+        steps[name].extend(times[1:])  # the first step of a round is warm-up
+    throughput, ratio = record_throughput(
+        benchmark, "triples", BATCH_SIZE, steps,
+        steps_per_round=STEPS, rounds=ROUNDS, batch_size=BATCH_SIZE, max_len=MAX_LEN,
         step_seconds=steps,
-    )
+    )  # fmt: skip
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)  # the numbers are in extra_info
     print(
         f"\nMargin-MSE training, batch {BATCH_SIZE}, {MAX_LEN} tokens: kdbench {throughput['kdbench']:.2f} "

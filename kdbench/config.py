@@ -160,7 +160,12 @@ class ProfileConfig:
     warmup: int = 3
     parity_queries: int = 20  # real queries whose scores are checked against eager before timing
     parity_depth: int = 100  # candidates per parity query
+    # Also time each student's weights built as this architecture, interleaved with it (e.g. a
+    # prettr student against the same weights as cat): rows "NAME as cat (baseline)" in the report.
+    baseline_arch: str = ""
     enabled: bool = True
+
+    ADDED_LATER: ClassVar[frozenset[str]] = frozenset({"index_size", "baseline_arch"})
 
 
 @dataclass(frozen=True)
@@ -205,6 +210,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "normalize": ("none", "zscore", "minmax"),
     "teacher_normalize": ("", "none", "zscore", "minmax"),
     "similarity": ("", "dot", "cosine"),
+    "baseline_arch": ("", *ARCHS),
 }
 _POSITIVE = {
     "parity_queries",

@@ -619,6 +619,7 @@ def _profile_stage(
         from kdbench.profile.config import ProfileConfig
 
         cells: list[dict[str, Any]] = []
+        baseline_cells: list[dict[str, Any]] = []
         result: dict[str, Any] = {}
         for device in settings.devices:
             config = ProfileConfig(
@@ -633,6 +634,7 @@ def _profile_stage(
                 seq_lens=tuple(settings.seq_lens),
                 depths=(settings.depth,),
                 index_size=settings.index_size,
+                baseline_arch=settings.baseline_arch or None,
                 data=source,
                 split=profile.data.test_splits[0],
                 threads=profile.experiment.threads or None,
@@ -646,14 +648,17 @@ def _profile_stage(
             )
             result = run_profile(config)
             cells.extend(result.get("results", []))
+            baseline_cells.extend(result.get("baseline", {}).get("results", []))
         result["results"] = cells
+        if "baseline" in result:  # every device's baseline cells, like the model's own
+            result["baseline"]["results"] = baseline_cells
         result["config"]["label"] = student.name
         save_result(path, result)
 
     config = {
         "student": student.name,
         "model": model,
-        "profile": settings.__dict__,
+        "profile": stage_settings(settings),
         "source": source,
         "threads": profile.experiment.threads,
     }

@@ -12,14 +12,17 @@ from typer.testing import CliRunner
 from kdbench.cli import app, main
 from kdbench.data import load_collection, read_run, write_run
 from kdbench.evaluate.metrics import MEASURE_NAMES, compute_metrics
+from tests.helpers import cli_options
 
-TINY = ["--max-query-len", "16", "--max-doc-len", "32", "--batch-size", "16"]
+TINY = {"max_query_len": 16, "max_doc_len": 32, "batch_size": 16}
 
 
-def invoke(args: list[str]) -> dict[str, Any]:
-    result = CliRunner().invoke(app, ["evaluate", *args])
+def invoke(**options: object) -> dict[str, Any]:
+    """`kdbench evaluate` with these options (`output` among them); asserts exit code 0 and the
+    result's common shape, and returns the result."""
+    result = CliRunner().invoke(app, ["evaluate", *cli_options(**options)])
     assert result.exit_code == 0, result.output + repr(result.exception)
-    output = Path(args[args.index("--output") + 1])
+    output = Path(str(options["output"]))
     data: dict[str, Any] = json.loads(output.read_text())
     assert data["schema"] == "kdbench.result" and data["kind"] == "evaluate"
     assert tuple(data["metrics"]) == MEASURE_NAMES
@@ -32,20 +35,7 @@ def invoke(args: list[str]) -> dict[str, Any]:
 def test_bm25_writes_result_and_run(scifact_dir: Path, tmp_path: Path) -> None:
     out, run_file = tmp_path / "bm25.json", tmp_path / "bm25.trec"
     result = invoke(
-        [
-            "--data",
-            str(scifact_dir),
-            "--split",
-            "test",
-            "--model",
-            "bm25",
-            "--output",
-            str(out),
-            "--run-file",
-            str(run_file),
-            "--queries",
-            "5",
-        ]
+        data=scifact_dir, split="test", model="bm25", output=out, run_file=run_file, queries=5
     )
     collection = load_collection(scifact_dir, "test").first_queries(5)
     run = read_run(run_file)
@@ -68,26 +58,9 @@ def test_dot_full_retrieval_matches_a_full_sort(
 
     out, run_file = tmp_path / "dot.json", tmp_path / "dot.trec"
     result = invoke(
-        [
-            "--data",
-            str(small_scifact_dir),
-            "--split",
-            "test",
-            "--model",
-            str(tiny_bert_dir),
-            "--arch",
-            "dot",
-            "--queries",
-            "3",
-            "--k",
-            "20",
-            "--output",
-            str(out),
-            "--run-file",
-            str(run_file),
-            *TINY,
-        ]
-    )
+        data=small_scifact_dir, split="test", model=tiny_bert_dir, arch="dot", queries=3, k=20,
+        output=out, run_file=run_file, **TINY,
+    )  # fmt: skip
     assert result["first_stage"]["method"] == "exact-dense"
     assert result["config"]["arch"] == "dot" and result["config"]["model_spec"]["max_doc_len"] == 32
     assert {"encode_s", "search_s"} <= set(result["timings"])
@@ -112,28 +85,9 @@ def test_dot_full_retrieval_matches_a_full_sort(
 def test_cat_reranks_bm25(scifact_dir: Path, tiny_bert_dir: Path, tmp_path: Path) -> None:
     out, run_file = tmp_path / "cat.json", tmp_path / "cat.trec"
     result = invoke(
-        [
-            "--data",
-            str(scifact_dir),
-            "--split",
-            "test",
-            "--model",
-            str(tiny_bert_dir),
-            "--arch",
-            "cat",
-            "--rerank",
-            "bm25",
-            "--depth",
-            "20",
-            "--queries",
-            "5",
-            "--output",
-            str(out),
-            "--run-file",
-            str(run_file),
-            *TINY,
-        ]
-    )
+        data=scifact_dir, split="test", model=tiny_bert_dir, arch="cat", rerank="bm25", depth=20,
+        queries=5, output=out, run_file=run_file, **TINY,
+    )  # fmt: skip
     assert result["config"]["reranked"] is True
     assert result["first_stage"]["method"] == "bm25" and result["first_stage"]["depth"] == 20
     assert "rerank_s" in result["timings"]
@@ -150,40 +104,11 @@ def test_checkpoint_carries_its_arch_and_reranks_a_given_run(
     )
     first_stage = {"1": {"4983": 2.0, "5836": 1.0, "7912": 0.5}, "3": {"4983": 1.0}}
     write_run(tmp_path / "first.trec", first_stage)
-    result = invoke(
-        [
-            "--data",
-            str(scifact_dir),
-            "--split",
-            "test",
-            "--model",
-            str(checkpoint),
-            "--run",
-            str(tmp_path / "first.trec"),
-            "--queries",
-            "2",
-            "--output",
-            str(tmp_path / "student.json"),
-        ]
-    )
+    scifact = {"data": scifact_dir, "split": "test", "model": checkpoint, "queries": 2}
+    result = invoke(**scifact, run=tmp_path / "first.trec", output=tmp_path / "student.json")
     assert result["config"]["arch"] == "colbert"
     assert result["first_stage"]["method"] == "run"
-    default = invoke(
-        [
-            "--data",
-            str(scifact_dir),
-            "--split",
-            "test",
-            "--model",
-            str(checkpoint),
-            "--depth",
-            "5",
-            "--queries",
-            "2",
-            "--output",
-            str(tmp_path / "default.json"),
-        ]
-    )
+    default = invoke(**scifact, depth=5, output=tmp_path / "default.json")
     assert default["first_stage"]["method"] == "bm25" and default["first_stage"]["depth"] == 5
 
 
@@ -196,18 +121,11 @@ def test_evaluate_a_run_on_topics_without_passages(msmarco_eval_dir: Path, tmp_p
     run["not-a-dl19-query"] = {"1": 1.0}
     write_run(tmp_path / "run.trec", run)
     result = invoke(
-        [
-            "--data",
-            str(msmarco_eval_dir),
-            "--split",
-            "dl19",
-            "--run",
-            str(tmp_path / "run.trec"),
-            "--rel",
-            "2",
-            "--output",
-            str(tmp_path / "dl19.json"),
-        ]
+        data=msmarco_eval_dir,
+        split="dl19",
+        run=tmp_path / "run.trec",
+        rel=2,
+        output=tmp_path / "dl19.json",
     )
     del run["not-a-dl19-query"]
     assert result["metrics"] == compute_metrics(run, collection.qrels, rel=2)[0]
@@ -218,31 +136,9 @@ def test_evaluate_a_run_on_topics_without_passages(msmarco_eval_dir: Path, tmp_p
 def test_ir_datasets_id_gives_the_folder_numbers(
     irds_home: Path, scifact_dir: Path, tmp_path: Path
 ) -> None:
-    by_id = invoke(
-        [
-            "--data",
-            "beir/scifact/test",
-            "--model",
-            "bm25",
-            "--queries",
-            "5",
-            "--output",
-            str(tmp_path / "a.json"),
-        ]
-    )
+    by_id = invoke(data="beir/scifact/test", model="bm25", queries=5, output=tmp_path / "a.json")
     by_folder = invoke(
-        [
-            "--data",
-            str(scifact_dir),
-            "--split",
-            "test",
-            "--model",
-            "bm25",
-            "--queries",
-            "5",
-            "--output",
-            str(tmp_path / "b.json"),
-        ]
+        data=scifact_dir, split="test", model="bm25", queries=5, output=tmp_path / "b.json"
     )
     assert by_id["metrics"] == by_folder["metrics"]
     assert by_id["config"]["collection"]["id"] == "beir/scifact/test"
@@ -278,22 +174,11 @@ def test_unknown_data_and_foreign_run_exit_2(
     assert main(["evaluate", "--data", str(tmp_path / "nowhere"), "--model", "bm25"]) == 2
     assert "no such folder, and not an ir_datasets id" in capsys.readouterr().err
     write_run(tmp_path / "foreign.trec", {"1": {"msmarco-123": 1.0}})
-    code = main(
-        [
-            "evaluate",
-            "--data",
-            str(scifact_dir),
-            "--split",
-            "test",
-            "--model",
-            str(tiny_bert_dir),
-            "--arch",
-            "dot",
-            "--run",
-            str(tmp_path / "foreign.trec"),
-            *TINY,
-        ]
-    )
+    options = cli_options(
+        data=scifact_dir, split="test", model=tiny_bert_dir, arch="dot",
+        run=tmp_path / "foreign.trec", **TINY,
+    )  # fmt: skip
+    code = main(["evaluate", *options])
     assert code == 2
     assert "doc id 'msmarco-123' is not in the corpus corpus.jsonl" in capsys.readouterr().err
 

@@ -3,11 +3,15 @@ two cores are shared by the whole suite, and OpenMP stalls badly when oversubscr
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.testing import CliRunner, Result
+
+from kdbench.cli import app
+from tests.helpers import cli_options
 
 FAST = [
     "--min-samples",
@@ -21,18 +25,39 @@ FAST = [
     "--threads",
     "1",
 ]
+QUICK = [*FAST, "--parity-queries", "3", "--parity-depth", "10"]
+ProfileScifact = Callable[..., Path]
+
+
+def profile(**options: object) -> Result:
+    """`kdbench profile` with QUICK's timing and parity settings, then `options` (which win over
+    QUICK's); asserts exit code 0."""
+    result = CliRunner().invoke(app, ["profile", *QUICK, *cli_options(**options)])
+    assert result.exit_code == 0, result.output
+    return result
 
 
 @pytest.fixture(scope="session")
 def profile_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("kdbench-cache")
-    previous = os.environ.get("KDBENCH_CACHE")
-    os.environ["KDBENCH_CACHE"] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop("KDBENCH_CACHE", None)
-    else:
-        os.environ["KDBENCH_CACHE"] = previous
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KDBENCH_CACHE", str(folder))
+        yield folder
+
+
+@pytest.fixture
+def profile_scifact(
+    tiny_bert_dir: Path, scifact_dir: Path, profile_cache: Path, tmp_path: Path
+) -> ProfileScifact:
+    """`profile(**options)` of the tiny BERT (unless `model` says otherwise) on SciFact, written to
+    tmp_path/P.json; returns that path."""
+
+    def run(**options: Any) -> Path:
+        out = tmp_path / "P.json"
+        profile(**{"model": tiny_bert_dir, "data": scifact_dir, "output": out, **options})
+        return out
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -7,19 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from kdbench.cli import app, main
-from tests.profile.conftest import FAST
+from kdbench.cli import main
+from tests.profile.conftest import FAST, ProfileScifact, profile
 
 LATENCY_KEYS = {"p50", "p90", "p95", "p99", "mean", "std"}
-QUICK = [*FAST, "--parity-queries", "3", "--parity-depth", "10"]
-
-
-def _profile(args: list[str]) -> Any:
-    result = CliRunner().invoke(app, ["profile", *args, *QUICK])
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def _check_entries(path: Path, backends: set[str], scenario: str) -> list[dict[str, Any]]:
@@ -39,31 +31,14 @@ def _check_entries(path: Path, backends: set[str], scenario: str) -> list[dict[s
     return entries
 
 
-def test_index_sweep_eager_and_onnx(
-    tiny_bert_dir: Path, scifact_dir: Path, profile_cache: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "P.json"
-    _profile(
-        [
-            "--model",
-            str(tiny_bert_dir),
-            "--arch",
-            "dot",
-            "--scenario",
-            "index",
-            "--backend",
-            "eager,onnx",
-            "--device",
-            "cpu",
-            "--batch-size",
-            "1,4",
-            "--seq-len",
-            "16",
-            "--data",
-            str(scifact_dir),
-            "--output",
-            str(out),
-        ]
+def test_index_sweep_eager_and_onnx(profile_scifact: ProfileScifact) -> None:
+    out = profile_scifact(
+        arch="dot",
+        scenario="index",
+        backend="eager,onnx",
+        device="cpu",
+        batch_size="1,4",
+        seq_len=16,
     )
     entries = _check_entries(out, {"eager", "onnx"}, "index")
     assert sorted((e["backend"], e["batch_size"], e["seq_len"]) for e in entries) == [
@@ -78,29 +53,9 @@ def test_index_sweep_eager_and_onnx(
     assert "ndcg_at_10" in onnx["parity"]  # SciFact has qrels
 
 
-def test_query_encode_and_search_reported_apart(
-    tiny_bert_dir: Path, scifact_dir: Path, profile_cache: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "P.json"
-    _profile(
-        [
-            "--model",
-            str(tiny_bert_dir),
-            "--arch",
-            "dot",
-            "--scenario",
-            "query",
-            "--backend",
-            "eager,onnx",
-            "--device",
-            "cpu",
-            "--data",
-            str(scifact_dir),
-            "--index-size",
-            "300",
-            "--output",
-            str(out),
-        ]
+def test_query_encode_and_search_reported_apart(profile_scifact: ProfileScifact) -> None:
+    out = profile_scifact(
+        arch="dot", scenario="query", backend="eager,onnx", device="cpu", index_size=300
     )
     entries = _check_entries(out, {"eager", "onnx"}, "query")
     for entry in entries:
@@ -113,87 +68,30 @@ def test_query_encode_and_search_reported_apart(
         )
 
 
-def test_cat_rerank_with_onnx(
-    tiny_bert_dir: Path, scifact_dir: Path, profile_cache: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "P.json"
-    _profile(
-        [
-            "--model",
-            str(tiny_bert_dir),
-            "--arch",
-            "cat",
-            "--scenario",
-            "rerank",
-            "--depth",
-            "100",
-            "--backend",
-            "onnx",
-            "--data",
-            str(scifact_dir),
-            "--seq-len",
-            "32",
-            "--output",
-            str(out),
-        ]
-    )
+def test_cat_rerank_with_onnx(profile_scifact: ProfileScifact) -> None:
+    out = profile_scifact(arch="cat", scenario="rerank", depth=100, backend="onnx", seq_len=32)
     (entry,) = _check_entries(out, {"onnx"}, "rerank")
     assert entry["depth"] == 100 and entry["throughput"]["item"] == "query"
     assert entry["flops"]["per_call"] > 0
 
 
 @pytest.mark.parametrize("scenario", ["rerank", "index"])
-def test_colbert_scenarios(
-    scenario: str, tiny_bert_dir: Path, scifact_dir: Path, profile_cache: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "P.json"
-    _profile(
-        [
-            "--model",
-            str(tiny_bert_dir),
-            "--arch",
-            "colbert",
-            "--scenario",
-            scenario,
-            "--backend",
-            "eager,onnx",
-            "--depth",
-            "20",
-            "--seq-len",
-            "24",
-            "--batch-size",
-            "2",
-            "--data",
-            str(scifact_dir),
-            "--output",
-            str(out),
-        ]
+def test_colbert_scenarios(scenario: str, profile_scifact: ProfileScifact) -> None:
+    out = profile_scifact(
+        arch="colbert", scenario=scenario, backend="eager,onnx", depth=20, seq_len=24, batch_size=2
     )
     _check_entries(out, {"eager", "onnx"}, scenario)
 
 
 def test_synthetic_text_without_data(tiny_bert_dir: Path, profile_cache: Path) -> None:
-    result = _profile(
-        [
-            "--model",
-            str(tiny_bert_dir),
-            "--arch",
-            "dot",
-            "--scenario",
-            "index",
-            "--backend",
-            "onnx",
-            "--batch-size",
-            "2",
-            "--seq-len",
-            "16",
-        ]
+    result = profile(
+        model=tiny_bert_dir, arch="dot", scenario="index", backend="onnx", batch_size=2, seq_len=16
     )
     assert "onnx:fp32" in result.output
 
 
 def test_parity_gate_rejects_a_mask_ignoring_onnx_model(
-    tiny_bert_dir: Path, scifact_dir: Path, profile_cache: Path, tmp_path: Path
+    tiny_bert_dir: Path, profile_scifact: ProfileScifact, tmp_path: Path
 ) -> None:
     from kdbench.models import load_model
     from kdbench.profile.scenarios import fixed_batch
@@ -204,26 +102,8 @@ def test_parity_gate_rejects_a_mask_ignoring_onnx_model(
         ranker, "query", ["protein", "how do microglia respond to amyloid plaques"], 32
     )
     bad = export_mask_ignored(ranker.export_module("query"), example, tmp_path / "bad.onnx")
-    out = tmp_path / "P.json"
-    _profile(
-        [
-            "--model",
-            str(tiny_bert_dir),
-            "--arch",
-            "dot",
-            "--scenario",
-            "query",
-            "--backend",
-            "eager,onnx",
-            "--onnx-model",
-            str(bad),
-            "--data",
-            str(scifact_dir),
-            "--index-size",
-            "100",
-            "--output",
-            str(out),
-        ]
+    out = profile_scifact(
+        arch="dot", scenario="query", backend="eager,onnx", onnx_model=bad, index_size=100
     )
     entries = {e["backend"]: e for e in json.loads(out.read_text())["results"]}
     rejected = entries["onnx"]
@@ -278,67 +158,24 @@ def test_scenario_must_fit_the_arch(
 
 
 @pytest.mark.slow
-def test_compiled_eager(
-    tiny_bert_dir: Path, scifact_dir: Path, profile_cache: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "P.json"
-    _profile(
-        [
-            "--model",
-            str(tiny_bert_dir),
-            "--arch",
-            "dot",
-            "--scenario",
-            "index",
-            "--backend",
-            "eager",
-            "--compile",
-            "--batch-size",
-            "2",
-            "--seq-len",
-            "16",
-            "--data",
-            str(scifact_dir),
-            "--output",
-            str(out),
-        ]
+def test_compiled_eager(profile_scifact: ProfileScifact) -> None:
+    out = profile_scifact(
+        arch="dot", scenario="index", backend="eager", compile=True, batch_size=2, seq_len=16
     )
     _check_entries(out, {"eager"}, "index")
     assert json.loads(out.read_text())["backends"]["eager:fp32"]["compiled"] is True
 
 
-def test_rounds_alternate_backends_and_pool_samples(
-    tiny_bert_dir: Path, scifact_dir: Path, profile_cache: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "P.json"
-    result = CliRunner().invoke(
-        app,
-        [
-            "profile",
-            "--model",
-            str(tiny_bert_dir),
-            "--arch",
-            "dot",
-            "--scenario",
-            "index",
-            "--backend",
-            "eager,onnx",
-            "--batch-size",
-            "2",
-            "--seq-len",
-            "16",
-            "--data",
-            str(scifact_dir),
-            "--output",
-            str(out),
-            *QUICK,
-            "--rounds",
-            "2",
-            "--min-samples",
-            "6",
-        ],
+def test_rounds_alternate_backends_and_pool_samples(profile_scifact: ProfileScifact) -> None:
+    out = profile_scifact(
+        arch="dot",
+        scenario="index",
+        backend="eager,onnx",
+        batch_size=2,
+        seq_len=16,
+        rounds=2,
+        min_samples=6,  # wins over QUICK's 3
     )
-    assert result.exit_code == 0, result.output
     for entry in json.loads(out.read_text())["results"]:
         assert entry["timing"]["rounds"] == 2
         assert entry["latency_ms"]["n"] == len(entry["samples_ns"]["total"]) == 6  # 3 per round

@@ -24,7 +24,8 @@ from kdbench.profile.config import ProfileConfig
 from kdbench.profile.inputs import synthetic_inputs
 from kdbench.profile.runner import _padding_invariance
 from kdbench.profile.scenarios import build_scenario, fixed_batch
-from tests.profile.test_cli import QUICK, _check_entries, _profile
+from tests.profile.conftest import QUICK, ProfileScifact
+from tests.profile.test_cli import _check_entries
 
 QUERY = "how do microglia respond to amyloid plaques"
 PASSAGE = " ".join(["Microglia are the resident immune cells of the brain."] * 20)
@@ -207,28 +208,15 @@ def test_padding_check_cuts_passages_to_their_own_length(prettr_scenario: Any) -
 
 # -- end to end through the CLI on SciFact ------------------------------------------------------------
 def test_onnx_profiles_a_distilbert_cat(
-    tiny_distilbert_dir: Path, scifact_dir: Path, profile_cache: Path, tmp_path: Path
+    tiny_distilbert_dir: Path, profile_scifact: ProfileScifact
 ) -> None:
-    out = tmp_path / "P.json"
-    _profile(
-        [
-            "--model",
-            str(tiny_distilbert_dir),
-            "--arch",
-            "cat",
-            "--backend",
-            "eager,onnx",
-            "--depth",
-            "20",
-            "--batch-size",
-            "10",
-            "--seq-len",
-            "32",
-            "--data",
-            str(scifact_dir),
-            "--output",
-            str(out),
-        ]
+    out = profile_scifact(
+        model=tiny_distilbert_dir,
+        arch="cat",
+        backend="eager,onnx",
+        depth=20,
+        batch_size=10,
+        seq_len=32,
     )
     entries = _check_entries(out, {"eager", "onnx"}, "rerank")
     assert all(e["arch"] == "cat" for e in entries)
@@ -237,34 +225,17 @@ def test_onnx_profiles_a_distilbert_cat(
 
 
 def test_prettr_rerank_from_cached_states_against_a_cat_baseline(
-    tiny_bert_dir: Path, scifact_dir: Path, profile_cache: Path, tmp_path: Path
+    tiny_bert_dir: Path, scifact_dir: Path, profile_scifact: ProfileScifact
 ) -> None:
-    out = tmp_path / "P.json"
-    _profile(
-        [
-            "--model",
-            str(tiny_bert_dir),
-            "--arch",
-            "prettr",
-            "--split-layer",
-            "1",
-            "--baseline-arch",
-            "cross-encoder",  # an alias of cat
-            "--rounds",
-            "2",
-            "--backend",
-            "eager,onnx",
-            "--depth",
-            "20",
-            "--batch-size",
-            "4",
-            "--seq-len",
-            "32",
-            "--data",
-            str(scifact_dir),
-            "--output",
-            str(out),
-        ]
+    out = profile_scifact(
+        arch="prettr",
+        split_layer=1,
+        baseline_arch="cross-encoder",  # an alias of cat
+        rounds=2,
+        backend="eager,onnx",
+        depth=20,
+        batch_size=4,
+        seq_len=32,
     )
     entries = _check_entries(out, {"eager", "onnx"}, "rerank")
     result = json.loads(out.read_text())

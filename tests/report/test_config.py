@@ -165,3 +165,28 @@ def test_new_keys_leave_other_profiles_stage_hashes_alone(monkeypatch: pytest.Mo
     for variant in (changed, mined):
         after = {s.name: s.hash for s in plan(variant, path)}
         assert after["train/dot-L2-margin-mse"] != stages["train/dot-L2-margin-mse"].hash
+
+
+def test_profile_section_keys_added_later_stay_out_of_profile_stage_hashes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    from kdbench.runner import plan
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    path = Path("profiles/quickstart.toml")
+    profile = load_profile(path)
+    settings = dataclasses.replace(profile.profile, index_size=None, baseline_arch="")
+    at_defaults = dataclasses.replace(profile, profile=settings)
+    stage = next(s for s in plan(at_defaults, path) if s.name == "profile/dot-L2-no-teacher")
+    assert not {"index_size", "baseline_arch"} & set(stage.config["profile"])
+    with_baseline = dataclasses.replace(
+        profile, profile=dataclasses.replace(settings, baseline_arch="cat")
+    )
+    rerun = next(s for s in plan(with_baseline, path) if s.name == stage.name)
+    assert rerun.config["profile"]["baseline_arch"] == "cat" and rerun.hash != stage.hash
+
+    bad = path.read_text().replace("[profile]\n", '[profile]\nbaseline_arch = "bert"\n')
+    with pytest.raises(UserError, match=r"profile.baseline_arch: unknown value 'bert'"):
+        load_profile(write(tmp_path, bad))

@@ -11,103 +11,42 @@ from kdbench.cli import main
 from kdbench.results import new_result, save_result
 from tests.robustness.conftest import one_line_error, write_beir
 
-# (what the user did, argv with {beir} {tiny} {tmp} placeholders, a fragment of the one line)
+# One row per mistake, kept on one line so the table reads as a table: (what the user did,
+# argv with {beir} {tiny} {tmp} placeholders, a fragment of the one line)
+# fmt: off
 MISTAKES: list[tuple[str, str, str]] = [
     ("option typo", "evaluate --data {beir} --split test --modle bm25", "No such option: --modle"),
     ("command typo", "evalute --data {beir}", "No such command 'evalute'"),
     ("subcommand typo", "teacher scroe --model bm25 -o {tmp}/s.tsv", "Did you mean 'score'?"),
     ("required option left out", "evaluate --model bm25", "Missing option '--data'"),
     ("option without its value", "evaluate --model bm25 --data", "requires an argument"),
-    (
-        "words for a number",
-        "evaluate --data {beir} --split test --model bm25 --depth ten",
-        "'--depth'",
-    ),
-    (
-        "stray argument",
-        "evaluate --data {beir} --split test --model bm25 bm25",
-        "unexpected extra argument",
-    ),
-    (
-        "folder as --run",
-        "evaluate --data {beir} --split test --run {beir}",
-        "is a folder, expected a run file",
-    ),
-    (
-        "file as --data",
-        "evaluate --data {beir}/corpus.jsonl --model bm25",
-        "is a file; pass the folder",
-    ),
+    ("words for a number", "evaluate --data {beir} --split test --model bm25 --depth ten", "'--depth'"),
+    ("stray argument", "evaluate --data {beir} --split test --model bm25 bm25", "unexpected extra argument"),
+    ("folder as --run", "evaluate --data {beir} --split test --run {beir}", "is a folder, expected a run file"),
+    ("file as --data", "evaluate --data {beir}/corpus.jsonl --model bm25", "is a file; pass the folder"),
     ("empty folder as --data", "evaluate --data {tmp}/empty --model bm25", "no qrels/SPLIT.tsv"),
-    (
-        "split typo",
-        "evaluate --data {beir} --split tset --model bm25",
-        "available splits: test",
-    ),
-    (
-        "ir_datasets id typo",
-        "evaluate --data beir/scifactt --model bm25",
-        "not a registered ir_datasets id",
-    ),
-    (
-        "file as --model",
-        "evaluate --data {beir} --split test --model {tiny}/config.json --arch dot",
-        "is a file",
-    ),
-    (
-        "BM25 b out of range",
-        "evaluate --data {beir} --split test --model bm25 --bm25-b 7",
-        "--bm25-b must be between 0 and 1",
-    ),
-    (
-        "zero queries",
-        "evaluate --data {beir} --split test --model bm25 --queries 0",
-        "--queries must be at least 1",
-    ),
-    (
-        "folder as --output",
-        "evaluate --data {beir} --split test --model bm25 --output {tmp}",
-        "is a folder; pass a file name",
-    ),
-    (
-        "TREC run with 5 columns",
-        "evaluate --data {beir} --split test --run {tmp}/five.trec",
-        "five.trec:1: expected 6 columns",
-    ),
+    ("split typo", "evaluate --data {beir} --split tset --model bm25", "available splits: test"),
+    ("ir_datasets id typo", "evaluate --data beir/scifactt --model bm25", "not a registered ir_datasets id"),
+    ("file as --model", "evaluate --data {beir} --split test --model {tiny}/config.json --arch dot", "is a file"),
+    ("BM25 b out of range", "evaluate --data {beir} --split test --model bm25 --bm25-b 7", "--bm25-b must be between 0 and 1"),
+    ("zero queries", "evaluate --data {beir} --split test --model bm25 --queries 0", "--queries must be at least 1"),
+    ("folder as --output", "evaluate --data {beir} --split test --model bm25 --output {tmp}", "is a folder; pass a file name"),
+    ("TREC run with 5 columns", "evaluate --data {beir} --split test --run {tmp}/five.trec", "five.trec:1: expected 6 columns"),
     ("data folder as results", "report {beir}", "no result JSON here"),
     ("model folder as results", "report {tiny}", "not a kdbench result"),
     ("truncated result", "report {tmp}/truncated.json", "truncated.json: not valid JSON"),
     ("result from a newer kdbench", "report {tmp}/newer.json", "upgrade kdbench"),
-    (
-        "unknown report format",
-        "report {tmp}/ok.json --format xml",
-        "--format: unknown format 'xml'",
-    ),
+    ("unknown report format", "report {tmp}/ok.json --format xml", "--format: unknown format 'xml'"),
     ("--compare with one file", "report --compare {tmp}/ok.json", "requires 2 arguments"),
     ("folder as profile", "run {tmp}", "is a folder; pass a profile file"),
     ("Python as profile", "run {tmp}/profile.py", "not valid TOML"),
     ("missing profile", "run {tmp}/nope.toml", "no such profile"),
-    (
-        "student without name",
-        "run {tmp}/nameless.toml",
-        "students[0].name: required key is missing",
-    ),
-    (
-        "file as train --output",
-        "train --data {beir} --model {tiny} --arch dot --loss ranknet -o {tmp}/ok.json",
-        "is a file, not a folder",
-    ),
-    (
-        "5-column --negatives-run",
-        "train --data {beir} --model {tiny} --arch dot --loss ranknet --negatives-run {tmp}/five.trec --dev-queries 0 -o {tmp}/m",
-        "five.trec:1",
-    ),
-    (
-        "run file as --triples",
-        "teacher score --model bm25 --data {beir} --triples {tmp}/five.trec --dev-queries 0 -o {tmp}/s.tsv",
-        "tab-separated fields",
-    ),
+    ("student without name", "run {tmp}/nameless.toml", "students[0].name: required key is missing"),
+    ("file as train --output", "train --data {beir} --model {tiny} --arch dot --loss ranknet -o {tmp}/ok.json", "is a file, not a folder"),
+    ("5-column --negatives-run", "train --data {beir} --model {tiny} --arch dot --loss ranknet --negatives-run {tmp}/five.trec --dev-queries 0 -o {tmp}/m", "five.trec:1"),
+    ("run file as --triples", "teacher score --model bm25 --data {beir} --triples {tmp}/five.trec --dev-queries 0 -o {tmp}/s.tsv", "tab-separated fields"),
 ]
+# fmt: on
 
 
 @pytest.fixture

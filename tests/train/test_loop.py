@@ -17,11 +17,12 @@ from safetensors.torch import load_file
 
 from kdbench.cli import main
 from kdbench.data.teacher_scores import ScoredTriple, write_teacher_scores
-from kdbench.data.triples import mine_triples, write_id_triples
+from kdbench.data.triples import Triple, mine_triples, write_id_triples
 from kdbench.errors import UserError
 from kdbench.models import load_model
 from kdbench.train import TrainingDiverged, read_log, train
 from kdbench.train.loop import lr_factor
+from tests.helpers import cli_options
 
 from .conftest import tiny_config
 
@@ -39,6 +40,33 @@ def weights(folder: Path) -> dict[str, torch.Tensor]:
     if (folder / "head.safetensors").exists():
         tensors |= {f"head:{k}": v for k, v in load_file(str(folder / "head.safetensors")).items()}
     return tensors
+
+
+def assert_same_curve(
+    expected: list[tuple[int, float, float, float]],
+    actual: list[tuple[int, float, float, float]],
+    grad_norm_rel: float,
+) -> None:
+    """Step for step the same loss (to 1e-5), learning rate and gradient norm (to `grad_norm_rel`)."""
+    for (_, loss_a, lr_a, norm_a), (_, loss_b, lr_b, norm_b) in zip(expected, actual, strict=True):
+        assert (
+            loss_b == pytest.approx(loss_a, rel=1e-5)
+            and lr_a == lr_b
+            and norm_b == pytest.approx(norm_a, rel=grad_norm_rel)
+        )
+
+
+def mined_triples(scifact_train: Any, queries: int, triples_per_positive: int) -> list[Triple]:
+    """Triples mined from the BM25 run (depth 20) for the first `queries` train queries by id."""
+    collection, run = scifact_train
+    return mine_triples(
+        collection.qrels,
+        run,
+        sorted(collection.queries)[:queries],
+        depth=20,
+        triples_per_positive=triples_per_positive,
+        seed=0,
+    )
 
 
 def assert_same_weights(a: Path, b: Path, atol: float = 0.0) -> None:
@@ -150,58 +178,20 @@ def test_gradient_accumulation_matches_the_full_batch(
     )
     full, accum = losses(tmp_path / "full"), losses(tmp_path / "accum")
     assert [s for s, *_ in accum] == [1, 2, 3]
-    for (_, loss_a, lr_a, norm_a), (_, loss_b, lr_b, norm_b) in zip(full, accum, strict=True):
-        assert (
-            loss_b == pytest.approx(loss_a, rel=1e-5)
-            and lr_a == lr_b
-            and norm_b == pytest.approx(norm_a, rel=1e-4)
-        )
+    assert_same_curve(full, accum, grad_norm_rel=1e-4)
     assert_same_weights(tmp_path / "full", tmp_path / "accum", atol=1e-5)
 
 
 def test_two_process_ddp_matches_one_process_on_the_same_global_batch(
     tiny_bert_dir: Path, scifact_dir: Path, scifact_train: Any, tmp_path: Path
 ) -> None:
-    collection, run = scifact_train
-    triples = mine_triples(
-        collection.qrels,
-        run,
-        sorted(collection.queries)[:30],
-        depth=20,
-        triples_per_positive=2,
-        seed=0,
-    )
+    triples = mined_triples(scifact_train, queries=30, triples_per_positive=2)
     triples_file = write_id_triples(tmp_path / "triples.tsv", triples)
-    args = [
-        "train",
-        "--data",
-        str(scifact_dir),
-        "--triples",
-        str(triples_file),
-        "--model",
-        str(tiny_bert_dir),
-        "--arch",
-        "dot",
-        "--loss",
-        "ranknet",
-        "--steps",
-        "3",
-        "--batch-size",
-        "4",
-        "--dropout",
-        "0",
-        "--max-query-len",
-        "12",
-        "--max-doc-len",
-        "24",
-        "--dev-queries",
-        "0",
-        "--learning-rate",
-        "1e-3",
-        "--device",
-        "cpu",
-        "--quiet",
-    ]
+    args = ["train", *cli_options(
+        data=scifact_dir, triples=triples_file, model=tiny_bert_dir, arch="dot", loss="ranknet",
+        steps=3, batch_size=4, dropout=0, max_query_len=12, max_doc_len=24, dev_queries=0,
+        learning_rate="1e-3", device="cpu", quiet=True,
+    )]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     launched = subprocess.run(
         [
@@ -232,12 +222,7 @@ def test_two_process_ddp_matches_one_process_on_the_same_global_batch(
     assert ddp[0][:3] == single[0][:3]
     assert ddp[0][3] == pytest.approx(single[0][3], rel=1e-5)
     # Later steps differ by float summation order only, which Adam's normalised updates amplify a little.
-    for (_, loss_a, lr_a, norm_a), (_, loss_b, lr_b, norm_b) in zip(single, ddp, strict=True):
-        assert (
-            loss_b == pytest.approx(loss_a, rel=1e-5)
-            and lr_a == lr_b
-            and norm_b == pytest.approx(norm_a, rel=1e-3)
-        )
+    assert_same_curve(single, ddp, grad_norm_rel=1e-3)
     # One Adam step moves a weight by up to lr = 1e-3; float noise in a near-zero gradient changes that
     # step by a fraction (measured: 6e-6 after one step, 6e-5 after three). A rank whose gradients were not
     # averaged would be off by a whole step.
@@ -277,14 +262,7 @@ def test_margin_mse_student_with_learned_scale_and_teacher_report(
     tiny_bert_dir: Path, scifact_dir: Path, scifact_train: Any, tmp_path: Path
 ) -> None:
     collection, run = scifact_train
-    triples = mine_triples(
-        collection.qrels,
-        run,
-        sorted(collection.queries)[:40],
-        depth=20,
-        triples_per_positive=1,
-        seed=0,
-    )
+    triples = mined_triples(scifact_train, queries=40, triples_per_positive=1)
     # A teacher that is right on 3 of every 4 triples, with margins of ±8.
     rows = [
         ScoredTriple(t.qid, t.pos_id, t.neg_ids[0], 8.0 if i % 4 else 0.0, 0.0 if i % 4 else 8.0)
@@ -324,43 +302,14 @@ def test_user_mistakes_are_one_line_exit_2(
     )
     assert main([*base, "--output", str(tmp_path / "x"), "--loss", "hinge"]) == 2
     assert "--loss 'hinge': unknown loss" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                *base,
-                "--output",
-                str(tmp_path / "x"),
-                "--loss",
-                "ranknet",
-                "--batch-size",
-                "6",
-                "--grad-accum",
-                "4",
-            ]
-        )
-        == 2
-    )
+    ranknet = [*base, *cli_options(output=tmp_path / "x", loss="ranknet")]
+    assert main([*ranknet, *cli_options(batch_size=6, grad_accum=4)]) == 2
     assert "--batch-size 6 is not a multiple of --grad-accum 4" in capsys.readouterr().err
     bad = tmp_path / "bad.tsv"
     bad.write_text("1.0\t0.5\t1\t2\n")
     assert main([*base, "--output", str(tmp_path / "x"), "--teacher-scores", str(bad)]) == 2
     assert f"kdbench: error: {bad}:1: 4 tab-separated fields" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                *base,
-                "--output",
-                str(tmp_path / "x"),
-                "--loss",
-                "ranknet",
-                "--precision",
-                "fp16",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 2
-    )
+    assert main([*ranknet, *cli_options(precision="fp16", device="cpu")]) == 2
     assert "--precision fp16 needs a CUDA device" in capsys.readouterr().err
 
 

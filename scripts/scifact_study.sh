@@ -22,7 +22,7 @@ DEVICE=${DEVICE:-auto}
 STUDENT_STEPS=${STUDENT_STEPS:-150}
 TEACHER_STEPS=${TEACHER_STEPS:-200}
 DEPTH=${DEPTH:-50}  # BM25 candidates re-ranked per test query by cat and colbert
-STAGES=${STAGES:-"refs teacher dot6 dot2 cat2 colbert prettr teacher-test t2 table"}
+STAGES=${STAGES:-"refs teacher dot6 dot2 cat2 colbert prettr teacher-test t2 latency table"}
 mkdir -p "$MODELS" "$RESULTS/train"
 
 # Shared by every training and by teacher scoring, so every run sees the same mined triples and
@@ -79,6 +79,17 @@ student_pair() {  # NAME: the student without a teacher and with Margin-MSE from
   train_stage "$name-margin-mse" --steps "$STUDENT_STEPS" --loss margin-mse \
     --teacher-scores "$RESULTS/teacher-scores.tsv" $(distill_args "$name") $(student_args "$name")
   eval_stage "$name-margin-mse" --model "$MODELS/$name-margin-mse" $(evaluate_args "$name")
+}
+
+latency_stage() {  # NAME ARGS...: query latency of a trained student, eager vs ONNX Runtime, one run
+  local name=$1; shift
+  if [ -f "$RESULTS/profile/$name.json" ]; then say "skip profile $name (done)"; return; fi
+  say "profile $name: $*"
+  # Parity first (20 real queries x 50 candidates against eager), then >= 20 timed calls and >= 3 s
+  # per cell, backends alternating over 2 rounds. Timings need an otherwise idle machine.
+  kdbench profile --model "$MODELS/$name" --data "$DATA" --backend eager,onnx --device "${DEVICE/auto/cpu}" \
+    --min-samples 20 --min-duration 3 --max-duration 60 --rounds 2 --parity-queries 20 --parity-depth 50 \
+    --output "$RESULTS/profile/$name.json" "$@"
 }
 
 student_t2() {  # NAME: the student with Margin-MSE from teacher T2 (z-scored mean of T1 and the dot6 student)
@@ -177,6 +188,33 @@ for key, label in students:
         scale = f"{info['model']['score_scale']:.1f}" if info["config"].get("learn_score_scale") else "–"
         lines.append(f"| {name} | {t_acc} | {t_std} | {before['pairwise_accuracy']:.1%} → {after['pairwise_accuracy']:.1%} "
                      f"| {before['margin']['std']:.2f} → {after['margin']['std']:.2f} | {scale} |")
+profiles = {}
+for key, _ in students:
+    path = results / "profile" / f"{key}-margin-mse.json"
+    if path.exists():
+        profiles[key] = json.loads(path.read_text())
+if profiles:
+    lines += ["", "Latency per query, one run per model on an otherwise idle machine (`results/scifact/profile/`; "
+              "a no-teacher twin has the same cost):", "",
+              "| model | scenario | eager p50 / p95 ms | onnx p50 / p95 ms | onnx speed-up (p50) | parity (max abs diff) |",
+              "|---|---|---|---|---|---|"]
+    def latency_rows(label, result):
+        cells = {r["backend"]: r for r in result["results"] if r.get("status") == "ok"}
+        if not {"eager", "onnx"} <= set(cells):
+            return []
+        e, o = cells["eager"], cells["onnx"]
+        scenario = f"{e['scenario']} (depth {e['depth']}, {e['seq_len']} tokens)" if e["scenario"] == "rerank" \
+            else f"{e['scenario']} ({e['seq_len']} tokens, search {result['config'].get('index_size')} passages)"
+        return [f"| {label} | {scenario} | {e['latency_ms']['p50']:.1f} / {e['latency_ms']['p95']:.1f} "
+                f"| {o['latency_ms']['p50']:.1f} / {o['latency_ms']['p95']:.1f} "
+                f"| {e['latency_ms']['p50'] / o['latency_ms']['p50']:.2f}x | {o['parity']['max_abs_diff']:.1e} |"]
+    for key, label in students:
+        if key in profiles:
+            lines += latency_rows(label, profiles[key])
+            if "baseline" in profiles[key]:
+                lines += latency_rows(f"same weights as cat (6 layers, the teacher's architecture)", profiles[key]["baseline"])
+    summary["latency"] = {key: {r["backend"]: r["latency_ms"] for r in p["results"]} for key, p in profiles.items()}
+    (results / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 (results / "table.md").write_text("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
@@ -213,6 +251,18 @@ for stage in $STAGES; do
           --output "$RESULTS/teacher-dot6.tsv" --device "$DEVICE"
       fi
       for name in ${T2_STUDENTS:-dot2 cat2}; do student_t2 "$name"; done
+      ;;
+    latency)
+      # One model per architecture: a student and its no-teacher twin have the same shape and cost.
+      # dot: encode one query + exact search; the others re-rank one query's BM25 top 50 at the
+      # study's lengths (32 + 128 tokens); prettr with passages' layer-3 states cached, timed
+      # against the same weights run as a cat (the teacher's architecture), interleaved.
+      mkdir -p "$RESULTS/profile"
+      latency_stage dot6-margin-mse --index-size 1000
+      latency_stage dot2-margin-mse --index-size 1000
+      latency_stage colbert-margin-mse --depth 50
+      latency_stage cat2-margin-mse --depth 50 --seq-len 160
+      latency_stage prettr-margin-mse --depth 50 --seq-len 160 --baseline-arch cat
       ;;
     teacher-test) eval_stage teacher-cat --model "$MODELS/teacher-cat" --rerank bm25 --depth "$DEPTH" ;;
     table) table ;;

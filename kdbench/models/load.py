@@ -40,6 +40,10 @@ SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
+# Architectures that are the same weights run two ways (see _resolve_spec).
+SAME_WEIGHTS = {"cat", "prettr"}
+
+
 def load_model(
     name_or_path: str | os.PathLike[str],
     arch: str | None = None,
@@ -127,7 +131,7 @@ def load_model(
 
     ranker = ranker_class(encoder, tokenizer, spec)
     if head_state is not None:
-        _load_head(ranker, head_state, where=folder)
+        _load_head(ranker, _head_bias_as_needed(ranker, head_state), where=folder)
     return ranker.float().eval().to(torch_device)
 
 
@@ -280,7 +284,13 @@ def _resolve_spec(
         if sentence_transformers:
             spec = _apply_sentence_transformers(spec, sentence_transformers)
     if wanted is not None and wanted != spec.arch:
-        raise UserError(f"{name}: is {source}; drop --arch or pass --arch {spec.arch}")
+        if {wanted, spec.arch} != SAME_WEIGHTS:
+            raise UserError(f"{name}: is {source}; drop --arch or pass --arch {spec.arch}")
+        # cat and prettr share every weight (encoder + [CLS] head): the same model run with full
+        # attention from layer 1 or split at l, which is how `profile --baseline-arch` compares them.
+        extra = {k: v for k, v in spec.extra.items() if k != "passage_position_offset"}
+        spec = replace(spec, arch=wanted, split_layer=None, extra=extra)
+        checkpoint = layout = None  # the split is the caller's to choose now
     chosen = {key: value for key, value in overrides.items() if value is not None}
     if "colbert_dim" in chosen and spec.arch != "colbert":
         raise UserError(f"--colbert-dim only applies to colbert, not {spec.arch}")
@@ -393,6 +403,17 @@ def _read_head(folder: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     return load_file(str(path))
+
+
+def _head_bias_as_needed(ranker: Ranker, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A prettr head has no bias, a cat head has one: converting between them (SAME_WEIGHTS) adds
+    a zero bias or drops it; a constant shift leaves every ranking as it was."""
+    expected = set(ranker.state_dict())
+    if "head.bias" in expected and "head.bias" not in state and "head.weight" in state:
+        return {**state, "head.bias": torch.zeros(1)}
+    if "head.bias" in state and "head.bias" not in expected:
+        return {k: v for k, v in state.items() if k != "head.bias"}
+    return state
 
 
 def _load_head(ranker: Ranker, state: dict[str, torch.Tensor], where: Path) -> None:

@@ -70,6 +70,24 @@ def test_arch_conflict_with_checkpoint(tiny_bert_dir: Path, tmp_path: Path) -> N
         load_model(folder, "dot")
 
 
+def test_a_prettr_checkpoint_runs_as_cat_and_back(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    """cat and prettr share every weight: `profile --baseline-arch cat` times a trained prettr
+    as a cat. Same encoder and head weights; the cat gets a zero bias (prettr's head has none)."""
+    torch.manual_seed(5)
+    prettr = load_model(tiny_bert_dir, "prettr", split_layer=1)
+    folder = save_checkpoint(prettr, tmp_path / "ckpt", {})
+    cat = load_model(folder, "cat")
+    assert cat.arch == "cat" and cat.spec.split_layer is None
+    assert "passage_position_offset" not in cat.spec.extra
+    for name, value in prettr.state_dict().items():
+        torch.testing.assert_close(cat.state_dict()[name], value, rtol=0, atol=0)
+    assert float(cat.state_dict()["head.bias"]) == 0.0
+    again = load_model(save_checkpoint(cat, tmp_path / "as-cat", {}), "prettr", split_layer=1)
+    assert again.arch == "prettr" and "head.bias" not in again.state_dict()
+    with torch.no_grad():
+        assert torch.isfinite(cat.score_pairs(QUERIES, DOCS)).all()
+
+
 def test_missing_head_is_an_error(tiny_bert_dir: Path, tmp_path: Path) -> None:
     folder = save_checkpoint(load_model(tiny_bert_dir, "cat"), tmp_path / "ckpt", {})
     (folder / "head.safetensors").unlink()

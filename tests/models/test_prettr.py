@@ -306,8 +306,22 @@ def test_released_layout_refuses_unexpected_and_missing_keys(
     folder = released_prettr(tmp_path / "headless", minilm_path, distilbert4_dir, {}, {})
     with pytest.raises(UserError, match=r"not a PreTTR checkpoint .*missing \['_classification"):
         load_model(folder, allow_pickle=True)
+    with pytest.raises(UserError, match=r"not a PreTTR checkpoint .*missing \['_classification"):
+        load_model(folder, "cat", allow_pickle=True)  # as a cat it needs the same weights
     with pytest.raises(UserError, match=r"PreTTR layout .*pass --arch prettr"):
-        load_model(folder, "cat", allow_pickle=True)
+        load_model(folder, "colbert", allow_pickle=True)
+
+
+def test_released_layout_runs_as_cat_with_the_same_weights(
+    tmp_path: Path, minilm_path: Path, distilbert4_dir: Path
+) -> None:
+    head = {"_classification_layer.weight": torch.randn(1, HIDDEN)}
+    folder = released_prettr(tmp_path / "prettr", minilm_path, distilbert4_dir, head, {})
+    prettr = load_model(folder, allow_pickle=True)
+    cat = load_model(folder, "cat", allow_pickle=True)  # what `profile --baseline-arch cat` builds
+    assert (prettr.arch, cat.arch) == ("prettr", "cat")
+    torch.testing.assert_close(cat.head.weight, prettr.head.weight, rtol=0, atol=0)
+    assert float(cat.head.bias) == 0.0
 
 
 # -- the CLI: train with and without a teacher, then re-rank BM25 -----------------------------------

@@ -46,17 +46,26 @@ def test_weights_load_through_safetensors_only(
     assert json.loads(out.read_text())["metrics"]["nDCG@10"] >= 0
 
 
-def test_pickled_checkpoint_needs_allow_pickle(
-    beir_dir: Path, tiny_bert_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def pickled(tiny_bert_dir: Path, tmp_path: Path) -> Path:
+    """The tiny model with its weights pickled (pytorch_model.bin) instead of safetensors."""
     import torch
     from safetensors.torch import load_file
 
-    pickled = tmp_path / "pickled"
-    shutil.copytree(tiny_bert_dir, pickled)
-    torch.save(load_file(str(pickled / "model.safetensors")), pickled / "pytorch_model.bin")
-    (pickled / "model.safetensors").unlink()
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_bert_dir, folder)
+    torch.save(load_file(str(folder / "model.safetensors")), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    return folder
 
+
+def test_pickled_checkpoint_needs_allow_pickle(
+    pickled: Path,
+    beir_dir: Path,
+    tiny_bert_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     refused = tmp_path / "refused.json"
     line = one_line_error(capsys, _evaluate(pickled, beir_dir, refused))
     assert "only pickled weights (pytorch_model.bin)" in line and "--allow-pickle" in line
@@ -132,16 +141,8 @@ def test_every_model_loading_command_has_the_safety_switches(
 
 
 def test_profile_and_train_take_a_pickled_checkpoint_only_when_allowed(
-    beir_dir: Path, tiny_bert_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    pickled: Path, beir_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import torch
-    from safetensors.torch import load_file
-
-    pickled = tmp_path / "pickled"
-    shutil.copytree(tiny_bert_dir, pickled)
-    torch.save(load_file(str(pickled / "model.safetensors")), pickled / "pytorch_model.bin")
-    (pickled / "model.safetensors").unlink()
-
     fast = ["--min-samples", "2", "--min-duration", "0", "--warmup", "1", "--warmup-time", "0"]
     profile = ["profile", "--model", str(pickled), "--arch", "dot", "--seq-len", "16", *fast]
     profile += ["--parity-queries", "2", "--parity-depth", "4"]

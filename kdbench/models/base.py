@@ -131,6 +131,22 @@ def length_sorted_batches(
         yield order[start : start + batch_size]
 
 
+def position_offset(encoder: nn.Module) -> int:
+    """Rows of the position table before token position 0: RoBERTa-style embeddings count
+    positions from padding_idx + 1; BERT, DistilBERT and DeBERTa-v2/v3 from 0."""
+    family = getattr(getattr(encoder, "config", None), "model_type", "")
+    padding_idx = getattr(getattr(encoder, "embeddings", None), "padding_idx", None)
+    if family in ("distilbert", "deberta-v2") or padding_idx is None:
+        return 0
+    return int(padding_idx) + 1
+
+
+def usable_positions(encoder: nn.Module) -> int | None:
+    """Token positions the encoder can embed (None: its config does not say)."""
+    limit = getattr(getattr(encoder, "config", None), "max_position_embeddings", None)
+    return limit - position_offset(encoder) if isinstance(limit, int) else None
+
+
 def uses_token_type_ids(encoder: nn.Module) -> bool:
     """BERT-style encoders embed segment ids; DistilBERT and friends take no such input."""
     config = getattr(encoder, "config", None)

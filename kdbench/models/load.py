@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from kdbench.errors import MissingDependencyError, UserError
-from kdbench.models.base import ModelSpec, Ranker
+from kdbench.models.base import ModelSpec, Ranker, usable_positions
 from kdbench.models.registry import ARCHITECTURES
 
 CHECKPOINT_FILE = "kdbench.json"
@@ -461,8 +461,8 @@ def keep_first_layers(encoder: nn.Module, layers: int | None, where: str) -> Non
 
 
 def _check_lengths(spec: ModelSpec, encoder: nn.Module, where: str) -> None:
-    limit = getattr(encoder.config, "max_position_embeddings", None)  # type: ignore[union-attr]
-    if not isinstance(limit, int):
+    limit = usable_positions(encoder)
+    if limit is None:
         return
     needs = {
         "dot": {"--max-query-len": spec.max_query_len, "--max-doc-len": spec.max_doc_len},

@@ -40,6 +40,7 @@ from kdbench.models.base import (
     TextKind,
     check_pairs,
     length_sorted_batches,
+    position_offset,
 )
 from kdbench.models.colbert import TermVectors
 
@@ -70,13 +71,7 @@ class EncoderStack:
             )
         parent: Any = getattr(encoder, "transformer" if self.family == "distilbert" else "encoder")
         self.layers: nn.ModuleList = parent.layer
-        # RoBERTa-style embeddings count positions from padding_idx + 1.
-        padding_idx = getattr(encoder.embeddings, "padding_idx", None)
-        self.position_base = (
-            int(padding_idx) + 1
-            if self.family not in ("distilbert", "deberta-v2") and padding_idx is not None
-            else 0
-        )
+        self.position_base = position_offset(encoder)
 
     @property
     def num_layers(self) -> int:

@@ -50,9 +50,9 @@ def load_inputs(
     index_size: int | None,
     tokenizer: Any,
     seed: int,
-    collection: Any = None,
+    collection: Any,
 ) -> ProfileInputs:
-    """Timed passages and parity pools from `data` (or `collection`, already loaded from it)."""
+    """Timed passages and parity pools from `collection` (loaded from `data`; None: synthetic text)."""
     if data is None:
         return synthetic_inputs(
             tokenizer,
@@ -62,10 +62,6 @@ def load_inputs(
             index_size=index_size or 10_000,
             seed=seed,
         )
-    if collection is None:
-        from kdbench.data.load import load_collection
-
-        collection = load_collection(data, split)
     if not collection.docs.has_docs:
         raise UserError(
             f"--data {data}: has no passages; profiling needs a corpus (corpus.jsonl or collection.tsv)"

@@ -53,32 +53,25 @@ def check_available(config: ProfileConfig) -> None:
     if config.onnx_provider in ("cuda", "tensorrt") and any(
         name == "onnx" for name, _ in config.variants()
     ):
-        _check_onnx_provider(config.onnx_provider)
+        from kdbench.backends.onnx.config import provider_missing
+
+        reason = provider_missing(config.onnx_provider)
+        if reason is not None:
+            raise UserError(
+                f"--onnx-provider {config.onnx_provider}: {reason}; "
+                "install onnxruntime-gpu or use --onnx-provider cpu"
+            )
     if config.compile and not any(name == "eager" for name, _ in config.variants()):
         raise UserError("--compile applies to the eager backend; add eager to --backend")
 
 
-def _check_onnx_provider(provider: str) -> None:
-    """--onnx-provider cuda/tensorrt needs that provider in this onnxruntime build."""
-    import onnxruntime
-
-    wanted = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}[provider]
-    offered = onnxruntime.get_available_providers()
-    if wanted not in offered:
-        raise UserError(
-            f"--onnx-provider {provider}: onnxruntime {onnxruntime.__version__} has no {wanted} "
-            f"(it offers {', '.join(offered)}); install onnxruntime-gpu or use --onnx-provider cpu"
-        )
-
-
 def _check_seq_lens(config: ProfileConfig, ranker: Any) -> None:
     """Every --seq-len fits the encoder's position embeddings (else a one-line error, not a crash)."""
-    encoder_config = getattr(ranker.encoder, "config", None)
-    limit = getattr(encoder_config, "max_position_embeddings", None)
-    if not isinstance(limit, int) or not config.seq_lens:
+    from kdbench.models.base import usable_positions
+
+    limit = usable_positions(ranker.encoder)
+    if limit is None or not config.seq_lens:
         return
-    if getattr(encoder_config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
-        limit -= int(getattr(encoder_config, "pad_token_id", 1) or 1) + 1  # rows before position 0
     too_long = [length for length in config.seq_lens if length > limit]
     if too_long:
         raise UserError(
@@ -185,10 +178,9 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
 def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
     """Load the model and texts, compute the reference scores, gate every backend on them."""
     from kdbench.models import load_model
-    from kdbench.models.load import resolve_folder
 
-    # Input mistakes (a missing model, a bad --data or --split) fail here, before any output.
-    resolve_folder(config.model, allow_pickle=config.allow_pickle)
+    # Input mistakes (a bad --data or --split, then a missing model) fail before any output:
+    # the collection loads first (quick), and nothing is printed until the model has loaded.
     collection = None
     if config.data is not None:
         from kdbench.data.load import load_collection

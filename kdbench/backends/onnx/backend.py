@@ -11,15 +11,11 @@ import torch
 
 from kdbench.backends.base import Backend, Runner, ShapeRange, default_cache_dir
 from kdbench.backends.onnx import export
+from kdbench.backends.onnx.config import PROVIDERS
 from kdbench.errors import MissingDependencyError
 from kdbench.models.base import ExportKind, Ranker
 from kdbench.profile.flops import encoder_shape
 
-PROVIDERS = {
-    "cpu": "CPUExecutionProvider",
-    "cuda": "CUDAExecutionProvider",
-    "tensorrt": "TensorrtExecutionProvider",
-}
 _NUMPY_TYPES = {
     "tensor(int64)": np.int64,
     "tensor(int32)": np.int32,

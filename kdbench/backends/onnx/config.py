@@ -6,20 +6,32 @@ import importlib.util
 
 from kdbench.backends.base import BackendInfo, cuda_missing
 
+PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+
+
+def provider_missing(provider: str) -> str | None:
+    """Why this onnxruntime build cannot run `provider` ("cpu" | "cuda" | "tensorrt"), or None."""
+    import onnxruntime
+
+    offered = onnxruntime.get_available_providers()
+    if PROVIDERS[provider] in offered:
+        return None
+    return (
+        f"onnxruntime {onnxruntime.__version__} has no {PROVIDERS[provider]} "
+        f"(it offers {', '.join(offered)})"
+    )
+
 
 def _missing(device_type: str) -> str | None:
     if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
         return "onnxruntime and onnx are not installed"
     if device_type != "cuda":
         return None
-    import onnxruntime
-
-    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
-        return (
-            f"onnxruntime {onnxruntime.__version__} has no CUDAExecutionProvider "
-            f"(it offers {', '.join(onnxruntime.get_available_providers())})"
-        )
-    return cuda_missing()
+    return provider_missing("cuda") or cuda_missing()
 
 
 ONNX = BackendInfo(

@@ -384,6 +384,23 @@ class QueryScenario(Scenario):
         )
 
 
+def _chunked_rerank(
+    runner: Runner, pairs: dict[str, torch.Tensor], depth: int, batch_size: int
+) -> tuple[list[dict[str, torch.Tensor]], Callable[[Any], torch.Tensor]]:
+    """One query's `depth` prepared pairs cut into forward passes of `batch_size`, and the
+    timed call: score every chunk, then order the candidates."""
+    chunks = [
+        {name: tensor[start : start + batch_size] for name, tensor in pairs.items()}
+        for start in range(0, depth, batch_size)
+    ]
+
+    def rerank(_: Any) -> torch.Tensor:
+        scores = torch.cat([runner(chunk) for chunk in chunks])
+        return torch.argsort(scores, descending=True)
+
+    return chunks, rerank
+
+
 class CatRerankScenario(Scenario):
     name = "rerank"
     item = "query"
@@ -408,14 +425,7 @@ class CatRerankScenario(Scenario):
         pairs = _to(
             fixed_batch(self.ranker, "pair", [query] * depth, cell.seq_len, docs), self.device
         )
-        chunks = [
-            {name: tensor[start : start + cell.batch_size] for name, tensor in pairs.items()}
-            for start in range(0, depth, cell.batch_size)
-        ]
-
-        def rerank(_: Any) -> torch.Tensor:
-            scores = torch.cat([runner(chunk) for chunk in chunks])
-            return torch.argsort(scores, descending=True)
+        chunks, rerank = _chunked_rerank(runner, pairs, depth, cell.batch_size)
 
         return Workload(
             stages=[("score", rerank)],
@@ -609,14 +619,7 @@ class PrettrRerankScenario(Scenario):
         cache = self._caches[(depth, doc_len)]
         query, rows = self.inputs.queries[0], list(range(depth))
         pairs = self.cached_pairs(query, cache, rows, query_len, doc_len)
-        chunks = [
-            {name: tensor[start : start + cell.batch_size] for name, tensor in pairs.items()}
-            for start in range(0, depth, cell.batch_size)
-        ]
-
-        def rerank(_: Any) -> torch.Tensor:
-            scores = torch.cat([runner(chunk) for chunk in chunks])
-            return torch.argsort(scores, descending=True)
+        chunks, rerank = _chunked_rerank(runner, pairs, depth, cell.batch_size)
 
         sizes = [chunk["input_ids"].shape[0] for chunk in chunks]
         shape = encoder_shape(self.ranker)

@@ -54,6 +54,8 @@ class DataConfig:
     triples_per_positive: int = 8
     mine_depth: int = 50
 
+    ADDED_LATER: ClassVar[frozenset[str]] = frozenset({"triples_per_positive", "mine_depth"})
+
 
 @dataclass(frozen=True)
 class FirstStageConfig:

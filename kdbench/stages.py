@@ -368,13 +368,11 @@ def _teacher_train_stage(profile: ProfileFile, source: str, triples: str, folder
 
 
 def _mining(profile: ProfileFile) -> dict[str, int]:
-    """The mining settings away from their defaults, for a stage config: defaults leave hashes as they were."""
-    data = profile.data
-    defaults = type(data).__dataclass_fields__
+    """The mining settings for a stage config, left out at their defaults (stage_settings) so
+    stages of profiles written before them keep their hashes."""
+    settings = stage_settings(profile.data)
     return {
-        name: getattr(data, name)
-        for name in ("triples_per_positive", "mine_depth")
-        if getattr(data, name) != defaults[name].default
+        name: settings[name] for name in ("triples_per_positive", "mine_depth") if name in settings
     }
 
 

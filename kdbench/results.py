@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,26 +37,70 @@ def command_line() -> str:
     return shlex.join(argv)
 
 
+@dataclass
+class ResultHeader:
+    """The fields every result file starts with; each kind adds its own after them."""
+
+    kind: str
+    config: dict[str, Any]  # the resolved settings
+    environment: dict[str, Any]  # kdbench.env.collect_environment()
+    created: str  # ISO-8601 UTC
+    command: str  # the command line
+    units: dict[str, str] = field(default_factory=dict)  # field -> unit
+    schema: str = SCHEMA
+    schema_version: int = SCHEMA_VERSION
+
+    @classmethod
+    def new(
+        cls, kind: str, config: dict[str, Any], environment: dict[str, Any] | None = None
+    ) -> ResultHeader:
+        """A header for a result of `kind` made now, by this command, on this machine."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown result kind {kind!r}; expected one of {KINDS}")
+        if environment is None:
+            from kdbench.env import collect_environment
+
+            environment = collect_environment()
+        return cls(
+            kind=kind,
+            config=config,
+            environment=environment,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            command=command_line(),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "schema_version": self.schema_version,
+            "kind": self.kind,
+            "created": self.created,
+            "command": self.command,
+            "config": self.config,
+            "environment": self.environment,
+            "units": self.units,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ResultHeader:
+        """The header of a result dict (its other keys are the caller's to read)."""
+        return cls(
+            kind=str(data.get("kind", "")),
+            config=dict(data.get("config", {})),
+            environment=dict(data.get("environment", {})),
+            created=str(data.get("created", "")),
+            command=str(data.get("command", "")),
+            units=dict(data.get("units", {})),
+            schema=str(data.get("schema", SCHEMA)),
+            schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
+        )
+
+
 def new_result(
     kind: str, config: dict[str, Any], *, environment: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """A result skeleton of `kind` with the resolved `config` and the environment."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown result kind {kind!r}; expected one of {KINDS}")
-    if environment is None:
-        from kdbench.env import collect_environment
-
-        environment = collect_environment()
-    return {
-        "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
-        "kind": kind,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": command_line(),
-        "config": config,
-        "environment": environment,
-        "units": {},
-    }
+    return ResultHeader.new(kind, config, environment).to_dict()
 
 
 def save_result(path: str | Path, result: dict[str, Any]) -> Path:

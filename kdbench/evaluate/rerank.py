@@ -1,7 +1,8 @@
 """Re-ranking a first stage's candidates with a neural ranker.
 
-cat (and any ranker without per-text vectors, e.g. prettr) scores every (query, doc) pair
-with `score_pairs`. dot and colbert encode each unique candidate doc once
+A ranker without representations of its own per text (cat, prettr) scores every
+(query, doc) pair with `score_pairs`. One that encodes texts apart (dot, colbert:
+`Architecture.encodes_texts`) encodes each unique candidate doc once
 (a doc retrieved for ten queries is still encoded once), a chunk of docs at a time, and score
 the chunk's pairs right away, so memory holds one chunk of doc representations, not all.
 """
@@ -20,8 +21,6 @@ Progress = Callable[[int], None]
 PAIR_CHUNK = 256
 # Docs encoded per call: enough to sort by length and pad little, few enough to hold their vectors.
 DOC_CHUNK = 4096
-# Architectures with per-text representations (`encode_texts`); the others score pairs.
-ENCODED_ARCHS = ("dot", "colbert")
 
 
 def candidates(run: Run, depth: int) -> dict[str, list[str]]:
@@ -38,7 +37,7 @@ def unique_docs(candidate_lists: dict[str, list[str]]) -> list[str]:
 
 def count_work(ranker: Any, candidate_lists: dict[str, list[str]]) -> int:
     """Progress units `rerank` reports: pairs for cat/prettr, unique docs for dot/colbert."""
-    if ranker.arch not in ENCODED_ARCHS:
+    if not ranker.architecture.encodes_texts:
         return sum(len(doc_ids) for doc_ids in candidate_lists.values())
     return len(unique_docs(candidate_lists))
 
@@ -56,7 +55,7 @@ def rerank(
     import torch
 
     with torch.inference_mode():
-        if ranker.arch not in ENCODED_ARCHS:
+        if not ranker.architecture.encodes_texts:
             return _rerank_pairs(ranker, queries, candidate_lists, docs, batch_size, progress)
         return _rerank_encoded(ranker, queries, candidate_lists, docs, batch_size, progress)
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from kdbench.errors import UserError
+from kdbench.models.registry import ARCHITECTURES, Architecture
 
 ExportKind = Literal["query", "doc", "pair"]
 TextKind = Literal["query", "doc"]
@@ -147,6 +148,22 @@ def usable_positions(encoder: nn.Module) -> int | None:
     return limit - position_offset(encoder) if isinstance(limit, int) else None
 
 
+def encoder_shape(module: nn.Module) -> dict[str, int] | None:
+    """Layers, hidden and intermediate size of the first Hugging Face encoder inside `module`."""
+    for child in module.modules():
+        config = getattr(child, "config", None)
+        if config is not None and all(
+            hasattr(config, name)
+            for name in ("num_hidden_layers", "hidden_size", "intermediate_size")
+        ):
+            return {
+                "layers": int(config.num_hidden_layers),
+                "hidden": int(config.hidden_size),
+                "intermediate": int(config.intermediate_size),
+            }
+    return None
+
+
 def uses_token_type_ids(encoder: nn.Module) -> bool:
     """BERT-style encoders embed segment ids; DistilBERT and friends take no such input."""
     config = getattr(encoder, "config", None)
@@ -173,6 +190,17 @@ class Ranker(nn.Module):
             )
 
     # -- properties ---------------------------------------------------------------------
+    @property
+    def architecture(self) -> Architecture:
+        """This ranker's registry entry: its scenarios, how it scores, which settings apply."""
+        return ARCHITECTURES[self.arch]
+
+    @property
+    def appended_query_tokens(self) -> int:
+        """Tokens `collate` appends to every query (ColBERT's [MASK] augmentation): a query
+        padded to L tokens holds L minus these from the text."""
+        return 0
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device

@@ -117,6 +117,10 @@ class ColbertRanker(Ranker):
             )
 
     @property
+    def appended_query_tokens(self) -> int:
+        return self.spec.query_augment
+
+    @property
     def dim(self) -> int:
         """Size of each term vector."""
         return self.spec.colbert_dim if self.spec.colbert_dim is not None else self.hidden_size

@@ -60,12 +60,12 @@ class Registry(Generic[T]):
     def register(self, name: str, entry: T, aliases: tuple[str, ...] = ()) -> T:
         """Add `entry` under `name` and `aliases`; a spelling already taken is a programming error."""
         spellings = [fold(key) for key in (name, *aliases)]
-        for key, folded in zip((name, *aliases), spellings, strict=True):
+        for index, (key, folded) in enumerate(zip((name, *aliases), spellings, strict=True)):
             if folded in self._canonical:
                 raise ValueError(
                     f"{self.family} {key!r} is already registered (as {self._canonical[folded]!r})"
                 )
-            if spellings.count(folded) > 1:
+            if folded in spellings[:index]:
                 raise ValueError(f"{self.family} {key!r} is listed twice for {name!r}")
         for folded in spellings:
             self._canonical[folded] = name

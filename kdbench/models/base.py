@@ -189,6 +189,12 @@ class Ranker(nn.Module):
                 f"{spec.encoder}: its tokenizer has no padding token; kdbench needs one to batch texts"
             )
 
+    @classmethod
+    def position_needs(cls, spec: ModelSpec) -> dict[str, int]:
+        """Token positions one encoder input takes at most, by the options that set them
+        (load_model checks them against the encoder's position table)."""
+        return {"--max-query-len": spec.max_query_len, "--max-doc-len": spec.max_doc_len}
+
     # -- properties ---------------------------------------------------------------------
     @property
     def architecture(self) -> Architecture:

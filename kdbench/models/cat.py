@@ -34,6 +34,10 @@ class CatRanker(Ranker):
             raise UserError(f"{spec.encoder}: cat needs a tokenizer with [CLS] and [SEP] tokens")
         self.head = nn.Linear(self.hidden_size, 1)
 
+    @classmethod
+    def position_needs(cls, spec: ModelSpec) -> dict[str, int]:
+        return {"--max-query-len + --max-doc-len": spec.max_query_len + spec.max_doc_len}
+
     def forward_score(
         self,
         input_ids: torch.Tensor,

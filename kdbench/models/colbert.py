@@ -116,6 +116,13 @@ class ColbertRanker(Ranker):
                 f"{spec.encoder}: query augmentation needs a [MASK] token in the tokenizer; set query_augment to 0"
             )
 
+    @classmethod
+    def position_needs(cls, spec: ModelSpec) -> dict[str, int]:
+        return {
+            "--max-query-len (+ query augmentation)": spec.max_query_len + spec.query_augment,
+            "--max-doc-len": spec.max_doc_len,
+        }
+
     @property
     def appended_query_tokens(self) -> int:
         return self.spec.query_augment

@@ -198,6 +198,11 @@ class PrettrRanker(Ranker):
             )
         self.head = nn.Linear(self.hidden_size, 1, bias=False)
 
+    @classmethod
+    def position_needs(cls, spec: ModelSpec) -> dict[str, int]:
+        # passages sit after the query slot, which __init__ checks itself
+        return {"--max-query-len + --max-doc-len": spec.max_query_len + spec.max_doc_len}
+
     # -- properties ---------------------------------------------------------------------------
     @property
     def split_layer(self) -> int:

@@ -174,7 +174,8 @@ class Ranker(nn.Module):
     """Base class: a tokenizer, a Hugging Face encoder (`self.encoder`) and a scoring rule."""
 
     arch: ClassVar[str]
-    export_kinds: ClassVar[tuple[ExportKind, ...]]
+    # export kind -> the tensor-level method `export_module(kind)` runs, in order
+    export_methods: ClassVar[dict[ExportKind, str]]
     spec: ModelSpec
     tokenizer: Any  # transformers.PreTrainedTokenizerBase
 
@@ -272,6 +273,10 @@ class Ranker(nn.Module):
             raise NotImplementedError  # CatRanker overrides
         return self.collate(self.token_ids(texts, kind), kind)
 
+    @property
+    def export_kinds(self) -> tuple[ExportKind, ...]:
+        return tuple(self.export_methods)
+
     def _check_kind(self, kind: str) -> None:
         if kind not in self.export_kinds:
             raise ValueError(
@@ -302,7 +307,8 @@ class Ranker(nn.Module):
         raise NotImplementedError
 
     def export_module(self, kind: ExportKind) -> nn.Module:
-        """A tensor-in, tensor-out module for ONNX/TensorRT export and timing.
+        """A tensor-in, tensor-out module for ONNX/TensorRT export and timing: the method
+        `export_methods[kind]` as a module.
 
         dot: kind "query"/"doc" -> forward(input_ids, attention_mask) -> [n, d]
         colbert: kind "query"/"doc" -> forward(input_ids, attention_mask) -> [n, L, d] (padding zeroed)
@@ -312,7 +318,26 @@ class Ranker(nn.Module):
         torch 2.13 the TorchScript ONNX exporter leaves the module it traced computing wrong
         outputs afterwards (weights unchanged; tests/models/test_export_onnx.py).
         """
-        raise NotImplementedError
+        self._check_kind(kind)
+        return TensorModule(self, self.export_methods[kind])
+
+
+class TensorModule(nn.Module):
+    """One tensor-level method of a ranker as a module of its own (`Ranker.export_module`).
+
+    The ranker is a submodule, so the module shares its weights; `identity` tells apart
+    modules with the same weights that compute different things (an export cache key)."""
+
+    def __init__(self, ranker: Ranker, method: str) -> None:
+        super().__init__()
+        self.ranker = ranker
+        self.method = method
+        settings = {k: v for k, v in ranker.spec.to_dict().items() if k != "encoder"}
+        self.identity = f"{type(ranker).__qualname__}.{method} {sorted(settings.items())}"
+
+    def forward(self, *inputs: torch.Tensor, **named: torch.Tensor) -> torch.Tensor:
+        output: torch.Tensor = getattr(self.ranker, self.method)(*inputs, **named)
+        return output
 
 
 def check_pairs(queries: Sequence[str], docs: Sequence[str]) -> None:

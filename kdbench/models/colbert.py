@@ -104,7 +104,10 @@ class ColbertRanker(Ranker):
     """Term vectors from the shared encoder (+ optional `compressor`), scored with MaxSim."""
 
     arch: ClassVar[str] = "colbert"
-    export_kinds: ClassVar[tuple[ExportKind, ...]] = ("query", "doc")
+    export_methods: ClassVar[dict[ExportKind, str]] = {
+        "query": "forward_encode",
+        "doc": "forward_encode",
+    }
 
     def __init__(self, encoder: nn.Module, tokenizer: Any, spec: ModelSpec) -> None:
         super().__init__(encoder, tokenizer, spec)
@@ -196,16 +199,3 @@ class ColbertRanker(Ranker):
         return self.scores(
             *self.encode_queries(queries, batch_size), *self.encode_docs(docs, batch_size)
         )
-
-    def export_module(self, kind: ExportKind) -> nn.Module:
-        self._check_kind(kind)
-        return _ColbertEncoder(self)
-
-
-class _ColbertEncoder(nn.Module):
-    def __init__(self, ranker: ColbertRanker) -> None:
-        super().__init__()
-        self.ranker = ranker
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.ranker.forward_encode(input_ids, attention_mask)

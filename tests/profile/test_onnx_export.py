@@ -87,3 +87,16 @@ def test_int8_and_fused_graphs_derive_from_the_raw_export(tiny_dot: Any, tmp_pat
     batch = _padded(tiny_dot)
     np.testing.assert_allclose(_run(fused, batch), _run(raw, batch), atol=1e-4)
     assert np.abs(_run(int8, batch) - _run(raw, batch)).max() < 0.5 * np.abs(_run(raw, batch)).max()
+
+
+def test_export_cache_key_tells_apart_what_the_same_weights_compute(tiny_bert_dir: Path) -> None:
+    """dot with cosine normalises its vectors, colbert keeps term vectors: same weights, other
+    graphs, so other cached exports."""
+    from kdbench.models import load_model
+
+    def key(arch: str, **options: Any) -> str:
+        torch.manual_seed(0)
+        return export.weights_hash(load_model(tiny_bert_dir, arch, **options).export_module("doc"))
+
+    assert key("dot") == key("dot")
+    assert len({key("dot"), key("dot", similarity="cosine"), key("colbert")}) == 3

@@ -27,6 +27,17 @@ from kdbench.io import atomic_write_json
 SCHEMA = "kdbench.result"
 SCHEMA_VERSION = 1
 KINDS = ("evaluate", "profile", "train", "teacher", "run")
+# The keys every result starts with, in the order they are written.
+HEADER_KEYS = (
+    "schema",
+    "schema_version",
+    "kind",
+    "created",
+    "command",
+    "config",
+    "environment",
+    "units",
+)
 
 
 def command_line() -> str:
@@ -70,16 +81,7 @@ class ResultHeader:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": self.schema,
-            "schema_version": self.schema_version,
-            "kind": self.kind,
-            "created": self.created,
-            "command": self.command,
-            "config": self.config,
-            "environment": self.environment,
-            "units": self.units,
-        }
+        return {key: getattr(self, key) for key in HEADER_KEYS}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ResultHeader:

@@ -29,6 +29,8 @@ from kdbench.models.registry import ARCHITECTURES, Architecture
 ExportKind = Literal["query", "doc", "pair"]
 TextKind = Literal["query", "doc"]
 POOLINGS = ("cls", "mean")
+# Rankers that encode each text apart (dot, colbert): queries and passages, one method.
+ENCODER_EXPORTS: dict[ExportKind, str] = {"query": "forward_encode", "doc": "forward_encode"}
 SIMILARITIES = ("dot", "cosine")
 
 

@@ -18,7 +18,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from kdbench.errors import UserError
-from kdbench.models.base import ExportKind, ModelSpec, Ranker, TextKind, check_pairs, pad_token_ids
+from kdbench.models.base import (
+    ENCODER_EXPORTS,
+    ExportKind,
+    ModelSpec,
+    Ranker,
+    TextKind,
+    check_pairs,
+    pad_token_ids,
+)
 
 
 def maxsim_scores(
@@ -104,10 +112,7 @@ class ColbertRanker(Ranker):
     """Term vectors from the shared encoder (+ optional `compressor`), scored with MaxSim."""
 
     arch: ClassVar[str] = "colbert"
-    export_methods: ClassVar[dict[ExportKind, str]] = {
-        "query": "forward_encode",
-        "doc": "forward_encode",
-    }
+    export_methods: ClassVar[dict[ExportKind, str]] = ENCODER_EXPORTS
 
     def __init__(self, encoder: nn.Module, tokenizer: Any, spec: ModelSpec) -> None:
         super().__init__(encoder, tokenizer, spec)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kdbench.models.base import ExportKind, Ranker, TextKind, check_pairs
+from kdbench.models.base import ENCODER_EXPORTS, ExportKind, Ranker, TextKind, check_pairs
 
 
 def dot_scores(q: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
@@ -50,10 +50,7 @@ class DotRanker(Ranker):
     """Shared encoder for queries and passages; CLS or mean pooling; dot or cosine."""
 
     arch: ClassVar[str] = "dot"
-    export_methods: ClassVar[dict[ExportKind, str]] = {
-        "query": "forward_encode",
-        "doc": "forward_encode",
-    }
+    export_methods: ClassVar[dict[ExportKind, str]] = ENCODER_EXPORTS
 
     @property
     def dim(self) -> int:

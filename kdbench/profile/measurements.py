@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from kdbench.errors import UserError
 from kdbench.results import ResultHeader
@@ -56,9 +56,35 @@ def _require(data: Mapping[str, Any], keys: Sequence[str], what: str) -> None:
         )
 
 
+class _Record:
+    """A measurement whose JSON object is its fields (those without a default required);
+    keys it does not model go to its `extra`, if it has one, else are dropped."""
+
+    what: ClassVar[str]  # how an error message names it
+
+    def to_dict(self) -> Json:
+        return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        required = [
+            f.name
+            for f in fields
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
+        _require(data, required, cls.what)
+        known, extra = _known(cls, data)
+        if extra and any(f.name == "extra" for f in fields):
+            known["extra"] = extra
+        return cls(**known)
+
+
 @dataclass(frozen=True)
-class Latency:
+class Latency(_Record):
     """Statistics of one stage's raw samples, in milliseconds per timed call."""
+
+    what: ClassVar[str] = "latency_ms"
 
     p50: float
     p90: float
@@ -78,30 +104,14 @@ class Latency:
 
         return cls(**summarize_ms(samples_ns))  # type: ignore[arg-type]
 
-    def to_dict(self) -> Json:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Latency:
-        names = [f.name for f in dataclasses.fields(cls)]
-        _require(data, names, "latency_ms")
-        return cls(**{name: data[name] for name in names})
-
 
 @dataclass(frozen=True)
-class Throughput:
+class Throughput(_Record):
+    what: ClassVar[str] = "throughput"
+
     items_per_s: float  # items per call / mean latency
     item: str | None = None  # what an item is: "query" or "passage"
     tokens_per_s: float | None = None  # model tokens (padding included) per second
-
-    def to_dict(self) -> Json:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Throughput:
-        _require(data, ["items_per_s"], "throughput")
-        known, _ = _known(cls, data)
-        return cls(**known)
 
 
 _HOST = ("host_peak_rss_mib", "host_peak_rss_since", "host_rss_mib")
@@ -116,10 +126,12 @@ _REASONS = ("nvml_reason", "energy_reason")
 
 
 @dataclass(frozen=True)
-class Memory:
+class Memory(_Record):
     """One cell's memory (kdbench.profile.memory's trackers): the host's peak RSS, and on a
     GPU PyTorch's allocator peaks, NVML's device/process use and energy. A value the machine
     cannot tell is None, with the reason where there is one."""
+
+    what: ClassVar[str] = "memory"
 
     host_peak_rss_mib: float | None = None
     host_peak_rss_since: str | None = None  # "cell start" | "process start"
@@ -157,11 +169,6 @@ class Memory:
         keys += [key for key in _REASONS if getattr(self, key) is not None]
         return {**{key: getattr(self, key) for key in keys}, **self.extra}
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Memory:
-        known, extra = _known(cls, data)
-        return cls(**known, extra=extra) if extra else cls(**known)
-
 
 _COMPARISON = (
     "max_abs_diff",
@@ -179,10 +186,12 @@ _NDCG = ("ndcg_at_10_eager", "ndcg_at_10", "delta_ndcg_at_10")
 
 
 @dataclass(frozen=True)
-class Parity:
+class Parity(_Record):
     """The parity gate's verdict on one backend (kdbench.profile.parity.compare). Without a
     comparison (the backend failed before it could be compared) only `passed` and
     `failures` are set; the nDCG figures only with qrels."""
+
+    what: ClassVar[str] = "parity"
 
     passed: bool
     failures: list[str] = field(default_factory=list)
@@ -213,16 +222,12 @@ class Parity:
         keys += _NDCG if any(getattr(self, key) is not None for key in _NDCG) else ()
         return {**{key: getattr(self, key) for key in keys}, **self.extra}
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Parity:
-        _require(data, ["passed"], "parity")
-        known, extra = _known(cls, data)
-        return cls(**known, extra=extra) if extra else cls(**known)
-
 
 @dataclass(frozen=True)
-class Speedup:
+class Speedup(_Record):
     """Ratios against another entry of the same cell (eager fp32, or the baseline architecture)."""
+
+    what: ClassVar[str] = "a speed ratio"
 
     throughput_ratio: float  # this items/s / theirs
     p50_ratio: float  # their p50 / this p50 (above 1: faster)
@@ -241,49 +246,29 @@ class Speedup:
         head = {"arch": self.arch} if self.arch is not None else {}
         return {**head, "throughput_ratio": self.throughput_ratio, "p50_ratio": self.p50_ratio}
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Speedup:
-        _require(data, ["throughput_ratio", "p50_ratio"], "a speed ratio")
-        known, _ = _known(cls, data)
-        return cls(**known)
-
 
 @dataclass(frozen=True)
-class Flops:
+class Flops(_Record):
+    what: ClassVar[str] = "flops"
+
     per_call: int  # model FLOP per timed call (2 per multiply-add)
     achieved_per_s: float  # per_call / the model stage's p50
     peak_per_s: float  # measured on the spot (see peak_from)
     fraction_of_peak: float
     peak_from: str
 
-    def to_dict(self) -> Json:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Flops:
-        names = [f.name for f in dataclasses.fields(cls)]
-        _require(data, names, "flops")
-        return cls(**{name: data[name] for name in names})
-
 
 @dataclass(frozen=True)
-class Timing:
+class Timing(_Record):
     """How a cell's samples were taken."""
+
+    what: ClassVar[str] = "timing"
 
     rounds: int
     warmup_calls: int
     duration_s: float
     stopped_by: list[str]  # per round: "budget" | "max_duration" | "max_samples"
     synchronize: str | None  # what ran after each stage on a GPU
-
-    def to_dict(self) -> Json:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Timing:
-        names = [f.name for f in dataclasses.fields(cls)]
-        _require(data, names, "timing")
-        return cls(**{name: data[name] for name in names})
 
 
 @dataclass(frozen=True)

@@ -156,11 +156,11 @@ def _to(inputs: dict[str, torch.Tensor], device: torch.device) -> dict[str, torc
 
 class Scenario:
     name: ClassVar[str]
-    item: ClassVar[str]  # what throughput counts
+    item: ClassVar[str] = "query"  # what throughput counts
     timed_kind: ClassVar[ExportKind]
     default_batch: ClassVar[int]
     default_seq: ClassVar[int]
-    uses_depth: ClassVar[bool] = False
+    uses_depth: ClassVar[bool] = True  # cells also vary --depth (candidates, or hits searched)
     # True: eager fp32's parity scores are the reference; False: `reference_scores` computes
     # it another way (prettr: uncached scoring), and eager fp32 faces the gate too
     reference_is_timed: ClassVar[bool] = True
@@ -291,6 +291,7 @@ class IndexScenario(Scenario):
     timed_kind = "doc"
     default_batch = 32
     default_seq = 128
+    uses_depth = False
 
     @torch.inference_mode()
     def parity_scores(self, runner: Runner) -> list[np.ndarray]:
@@ -328,11 +329,9 @@ class ColbertIndexScenario(IndexScenario):
 
 class QueryScenario(Scenario):
     name = "query"
-    item = "query"
     timed_kind = "query"
     default_batch = 1
     default_seq = 32
-    uses_depth = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -426,11 +425,9 @@ def _chunked_rerank(
 
 class CatRerankScenario(Scenario):
     name = "rerank"
-    item = "query"
     timed_kind = "pair"
     default_batch = 100
     default_seq = 256
-    uses_depth = True
 
     def parity_scores(self, runner: Runner) -> list[np.ndarray]:
         scores = []
@@ -462,11 +459,9 @@ class CatRerankScenario(Scenario):
 
 class ColbertRerankScenario(Scenario):
     name = "rerank"
-    item = "query"
     timed_kind = "query"
     default_batch = 1
     default_seq = 32
-    uses_depth = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -519,11 +514,9 @@ class PrettrRerankScenario(Scenario):
     """
 
     name = "rerank"
-    item = "query"
     timed_kind = "pair"
     default_batch = 100
     default_seq = 256
-    uses_depth = True
     reference_is_timed = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -19,7 +19,7 @@ from kdbench.profile.measurements import (
     Throughput,
 )
 from kdbench.report.rows import load_results, rows_from_results
-from kdbench.results import ResultHeader, load_result
+from kdbench.results import HEADER_KEYS, ResultHeader, load_result
 from tests.conftest import REPO
 
 # Written by kdbench profile / kdbench run before the measurements were typed.
@@ -31,8 +31,6 @@ OLD_FILES = sorted(
 # The rows the dict-reading report (commit d7c75cf) made of them, as Row.to_dict():
 #   git archive d7c75cf kdbench | tar -x -C OLD; cd REPO
 #   PYTHONPATH=OLD python -c '... rows_from_results(load_results([f])) ...'
-HEADER_KEYS = ("schema", "schema_version", "kind", "created", "command", "config", "environment")
-HEADER_KEYS += ("units",)
 GOLDEN = Path(__file__).parent / "data" / "rows-before-typed-measurements.json"
 
 

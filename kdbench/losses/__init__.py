@@ -38,16 +38,6 @@ class LossSpec:
 LOSSES: Registry[LossSpec] = Registry("loss", "--loss")
 
 
-def teacher_losses() -> list[str]:
-    """Names of the losses that learn from teacher scores (`LossSpec.needs_teacher`)."""
-    return [name for name, spec in LOSSES.items() if spec.needs_teacher]
-
-
-def label_losses() -> list[str]:
-    """Names of the losses that learn from labels alone."""
-    return [name for name, spec in LOSSES.items() if not spec.needs_teacher]
-
-
 def register_loss(spec: LossSpec) -> LossSpec:
     """Add `spec` under its name and aliases; a name already taken is a programming error."""
     return LOSSES.register(spec.name, spec, aliases=spec.aliases)
@@ -65,6 +55,15 @@ def teacher_losses() -> tuple[str, ...]:
     ('margin-mse', 'mse', 'kl')
     """
     return tuple(spec.name for spec in LOSSES.entries() if spec.needs_teacher)
+
+
+def label_losses() -> tuple[str, ...]:
+    """The losses that learn from labels alone.
+
+    >>> label_losses()
+    ('ranknet', 'ce')
+    """
+    return tuple(spec.name for spec in LOSSES.entries() if not spec.needs_teacher)
 
 
 def losses_help() -> str:

@@ -32,7 +32,7 @@ import torch
 
 from kdbench.errors import UserError
 from kdbench.io import atomic_write_text, folder_lock
-from kdbench.losses import get_loss
+from kdbench.losses.objective import Objective
 from kdbench.train import checkpoint as ckpt
 from kdbench.train import distributed
 from kdbench.train.config import RESUMABLE_FIELDS, TrainConfig
@@ -399,8 +399,13 @@ def _train(
     from torch.nn.parallel import DistributedDataParallel
 
     started = time.perf_counter()
-    loss_spec = get_loss(config.loss)
-    loss_fn = loss_spec.fn
+    objective = Objective.named(
+        config.loss,
+        config.label_loss,
+        config.label_weight,
+        config.teacher_margin_floor,
+        config.temperature,
+    )
     if config.batch_size % (config.grad_accum * context.world_size):
         raise UserError(
             f"--batch-size {config.batch_size} must split evenly over --grad-accum {config.grad_accum} "
@@ -558,7 +563,7 @@ def _train(
                         if teacher is not None
                         else None
                     )
-                    loss = loss_fn(scores.float(), teacher_scores) / config.grad_accum
+                    loss = objective(scores.float(), teacher_scores) / config.grad_accum
                     scaler.scale(loss).backward()
                 loss_sum += loss.detach()
             step_loss = float(distributed.all_reduce_mean(loss_sum, context))
@@ -665,7 +670,7 @@ def _teacher_report(
     }
     rows = teacher_rows(training_set)
     if rows:
-        teacher = scorer_summary([r.margin for r in rows])
+        teacher = scorer_summary([r.margin for r in rows], config.teacher_margin_floor)
         sidecars = {}
         for path in config.teacher_scores:
             sidecar = Path(str(path) + ".json")

@@ -18,9 +18,7 @@ import torch
 from kdbench.train import distributed
 
 if TYPE_CHECKING:
-    from kdbench.train.dataset import TrainingSet
-
-Run = dict[str, dict[str, float]]
+    from kdbench.train.dataset import Run, TrainingSet
 
 
 def dev_pairs(training_set: TrainingSet) -> list[tuple[str, str]]:
@@ -61,16 +59,14 @@ def score_dev_pairs(
     return run
 
 
-def validate(
+def rerank_dev(
     ranker: Any,
     training_set: TrainingSet,
     batch_size: int = 64,
     context: distributed.DistContext | None = None,
-) -> dict[str, float]:
-    """nDCG@10 and RR@10 over the dev queries; under DDP sharded across ranks (same result
-    on every rank, every rank must call it)."""
-    from kdbench.evaluate.metrics import compute_metrics
-
+) -> Run:
+    """The ranker's scores of the dev slice's first-stage candidates (a run over the dev
+    queries); under DDP each rank scores its share and every rank gets the whole run."""
     pairs = dev_pairs(training_set)
     if context is not None and context.enabled:
         parts = distributed.gather_objects(
@@ -82,5 +78,23 @@ def validate(
     for part in parts:
         for qid, scores in part.items():
             run[qid].update(scores)
+    return run
+
+
+def dev_metrics(run: Run, training_set: TrainingSet) -> dict[str, float]:
+    """nDCG@10 and RR@10 of a run over the dev slice's queries."""
+    from kdbench.evaluate.metrics import compute_metrics
+
     means, _ = compute_metrics(run, training_set.dev_qrels)
     return {"nDCG@10": means["nDCG@10"], "RR@10": means["RR@10"]}
+
+
+def validate(
+    ranker: Any,
+    training_set: TrainingSet,
+    batch_size: int = 64,
+    context: distributed.DistContext | None = None,
+) -> dict[str, float]:
+    """nDCG@10 and RR@10 over the dev queries; under DDP sharded across ranks (the same
+    result on every rank; every rank must call it)."""
+    return dev_metrics(rerank_dev(ranker, training_set, batch_size, context), training_set)

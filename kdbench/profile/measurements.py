@@ -4,7 +4,10 @@ The profiler builds these and the report reads their attributes; `to_dict` write
 schema `kdbench.results` versions and `from_dict` reads it back, so
 `Cell.from_dict(entry).to_dict() == entry` for every entry a kdbench profile has written
 (tests/profile/test_measurements.py holds this on the result files under results/).
-Keys a type does not model are kept in its `extra` and written back unchanged.
+Keys a type does not model are kept in its `extra` and written back unchanged. Keys added
+after the first files of schema version 1 (`device_latency_ms`, `never_run`,
+`timing.device_clock`) are written only when they hold a value, so older files read back
+as they were.
 
 >>> latency = Latency.from_samples([1_000_000, 2_000_000, 3_000_000, 4_000_000])
 >>> latency.p50, latency.n
@@ -122,7 +125,7 @@ _CUDA = (
     "nvml_process_used_mib",
     "energy_j_per_item",
 )
-_REASONS = ("nvml_reason", "energy_reason")
+_WHEN_SET = ("energy_window_s", "nvml_reason", "energy_reason")
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ class Memory(_Record):
     nvml_device_used_mib: float | None = None
     nvml_process_used_mib: float | None = None
     energy_j_per_item: float | None = None
+    energy_window_s: float | None = None  # the time the energy counter was read over
     nvml_reason: str | None = None
     energy_reason: str | None = None
     extra: Json = field(default_factory=dict)
@@ -166,7 +170,7 @@ class Memory(_Record):
     def to_dict(self) -> Json:
         keys = [*(_HOST if self.host_peak_rss_mib is not None else ())]
         keys += _CUDA if self.torch_peak_allocated_mib is not None else ()
-        keys += [key for key in _REASONS if getattr(self, key) is not None]
+        keys += [key for key in _WHEN_SET if getattr(self, key) is not None]
         return {**{key: getattr(self, key) for key in keys}, **self.extra}
 
 
@@ -269,6 +273,13 @@ class Timing(_Record):
     duration_s: float
     stopped_by: list[str]  # per round: "budget" | "max_duration" | "max_samples"
     synchronize: str | None  # what ran after each stage on a GPU
+    device_clock: str | None = None  # how the GPU's own time was taken (added later)
+
+    def to_dict(self) -> Json:
+        record = dataclasses.asdict(self)
+        if self.device_clock is None:
+            del record["device_clock"]
+        return record
 
 
 @dataclass(frozen=True)
@@ -305,10 +316,12 @@ class Cell:
     depth: int | None = None
     status: str = "ok"  # "ok" | "failed_parity" | "error"
     latency: Latency | None = None  # "latency_ms"; None: not timed
+    device_latency: Latency | None = None  # "device_latency_ms": CUDA events (GPU cells only)
     throughput: Throughput | None = None
     memory: Memory | None = None
     parity: Parity | None = None
     error: str | None = None  # why the backend could not run (status "error")
+    never_run: str | None = None  # the backend's code has never run on real hardware
     cache: PassageCache | None = None
     stages: dict[str, Latency] | None = None  # per stage, and "tokenize" (timed apart)
     flops: Flops | None = None
@@ -337,10 +350,12 @@ class Cell:
             "depth": self.depth,
             "status": self.status,
             "latency_ms": _dict_or_none(self.latency),
+            **({"device_latency_ms": self.device_latency.to_dict()} if self.device_latency else {}),
             "throughput": _dict_or_none(self.throughput),
             "memory": _dict_or_none(self.memory),
             "parity": _dict_or_none(self.parity),
             "error": self.error,
+            **({"never_run": self.never_run} if self.never_run is not None else {}),
             **(self.cache.to_dict() if self.cache is not None else {}),
             **self.extra,
         }
@@ -363,11 +378,13 @@ class Cell:
         _require(data, ["backend", "precision"], "a profile entry")
         known, extra = _known(cls, data)
         cache_keys = {f"cache_{f.name}" for f in dataclasses.fields(PassageCache)}
-        extra = {k: v for k, v in extra.items() if k != "latency_ms" and k not in cache_keys}
+        parsed = {"latency_ms", "device_latency_ms", *cache_keys}
+        extra = {k: v for k, v in extra.items() if k not in parsed}
         stages = data.get("stages")
         return cls(
             **{k: v for k, v in known.items() if k not in _PARSED},
             latency=_parse(Latency, data.get("latency_ms")),
+            device_latency=_parse(Latency, data.get("device_latency_ms")),
             throughput=_parse(Throughput, data.get("throughput")),
             memory=_parse(Memory, data.get("memory")),
             parity=_parse(Parity, data.get("parity")),
@@ -385,6 +402,7 @@ class Cell:
 
 _PARSED = (
     "latency",
+    "device_latency",
     "throughput",
     "memory",
     "parity",

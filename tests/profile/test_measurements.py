@@ -114,3 +114,48 @@ def test_a_cell_without_its_statistics_is_a_user_error() -> None:
         Cell.from_dict(entry)
     with pytest.raises(UserError, match="a profile entry lacks precision"):
         Cell.from_dict({"backend": "eager"})
+
+
+def test_a_gpu_entry_keeps_its_device_clock_memory_and_never_run_line() -> None:
+    """What a CUDA cell holds beyond a CPU one (built as the profiler writes it)."""
+    latency = Latency.from_samples([2_000_000, 3_000_000, 4_000_000]).to_dict()
+    entry = Cell(
+        "tensorrt", "fp16", "dot", "index", batch_size=32, seq_len=128, depth=None
+    ).to_dict()
+    entry.update(
+        latency_ms=latency,
+        device_latency_ms=Latency.from_samples([1_000_000, 2_000_000, 2_500_000]).to_dict(),
+        throughput={"items_per_s": 10.0, "item": "passage", "tokens_per_s": 1280.0},
+        memory={
+            "host_peak_rss_mib": 900.0,
+            "host_peak_rss_since": "cell start",
+            "host_rss_mib": 880.5,
+            "torch_peak_allocated_mib": 300.2,
+            "torch_peak_reserved_mib": 320.0,
+            "nvml_device_used_mib": None,
+            "nvml_process_used_mib": None,
+            "energy_j_per_item": None,
+            "energy_window_s": 0.4,
+            "energy_reason": "the NVML energy counter did not advance in 0.40 s",
+        },
+        parity={"passed": True, "failures": []},
+        never_run="never run: checked against the docs only",
+        stages={"encode": latency, "tokenize": latency},
+        flops=None,
+        samples_ns={"total": [1, 2, 3], "encode": [1, 2, 3], "device_total": [1, 1, 2]},
+        timing={
+            "rounds": 1,
+            "warmup_calls": 5,
+            "duration_s": 1.5,
+            "stopped_by": ["budget"],
+            "synchronize": "torch.cuda.synchronize after each stage",
+            "device_clock": "CUDA events on a stream made for the cell",
+        },
+        warnings=[],
+    )
+    cell = Cell.from_dict(entry)
+    assert cell.to_dict() == entry
+    assert cell.device_latency is not None and cell.device_latency.p50 == 2.0
+    assert cell.memory is not None and cell.memory.peak_mib() == 300.2  # the GPU's peak
+    assert cell.timing is not None and cell.timing.device_clock is not None
+    assert cell.never_run == entry["never_run"] and not cell.extra

@@ -363,7 +363,7 @@ class QueryScenario(Scenario):
             ]
 
     def workload(self, cell: Cell, runner: Runner) -> Workload:
-        from kdbench.evaluate.dense import exact_search
+        from kdbench.retrieval.dense import exact_search
 
         texts = self.inputs.queries[: cell.batch_size]
         batch = _to(fixed_batch(self.ranker, "query", texts, cell.seq_len), self.device)

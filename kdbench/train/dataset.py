@@ -82,7 +82,7 @@ class _DictDocs:
 
 def bm25_run(collection: Any, queries: Mapping[str, str], depth: int) -> Run:
     """BM25 top-`depth` for `queries` over the collection's docs (the first stage `evaluate` uses)."""
-    from kdbench.evaluate.bm25 import BM25
+    from kdbench.retrieval.bm25 import BM25
 
     return BM25(collection.docs).search(dict(queries), k=depth)
 

@@ -150,26 +150,24 @@ def bm25_pair_scores(
     collection: Any, training_set: TrainingSet, pairs: list[tuple[str, str]]
 ) -> dict[tuple[str, str], float]:
     """BM25 scores of (qid, doc) pairs with the first stage `evaluate` uses (same analysis, same k1/b)."""
-    from kdbench.evaluate.bm25 import BM25
+    from kdbench.retrieval.bm25 import BM25
 
     if collection is None:
         raise UserError("--model bm25 needs --data: BM25 statistics come from the collection")
     bm25 = BM25(collection.docs)
-    rows = {doc_id: row for row, doc_id in enumerate(bm25.doc_ids.tolist())}
     by_query: dict[str, list[str]] = {}
     for qid, doc in pairs:
         by_query.setdefault(qid, []).append(doc)
     scores: dict[tuple[str, str], float] = {}
     for qid, docs in by_query.items():
-        tokens = bm25.tokenize([training_set.queries[qid]])[0]
-        all_scores = bm25.retriever.get_scores(tokens)
-        for doc in docs:
-            if doc not in rows:
-                raise UserError(
-                    f"passage {doc!r} is not in the BM25 index of --data; score with the collection "
-                    "the triples came from"
-                )
-            scores[(qid, doc)] = float(all_scores[rows[doc]])
+        try:
+            values = bm25.score_docs(training_set.queries[qid], docs)
+        except KeyError as missing:
+            raise UserError(
+                f"passage {missing.args[0]!r} is not in the BM25 index of --data; score with the "
+                "collection the triples came from"
+            ) from None
+        scores.update(((qid, doc), value) for doc, value in zip(docs, values, strict=True))
     return scores
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kdbench.data._files import iter_lines, require_rows
+from kdbench.data.runs import ranked
 from kdbench.errors import InputFileError, UserError
 
 TRIPLE_FORMATS = ("auto", "text", "ids", "scores")
@@ -184,7 +185,9 @@ def mine_triples(
 ) -> list[Triple]:
     """Hard-negative triples: positives from `qrels`, negatives drawn from `run`'s top-`depth` minus positives.
 
-    For each query in `qids` and each positive (grade > 0), makes `triples_per_positive` triples, each with
+    The top `depth` is in `kdbench.data.runs.ranked` order (equal scores: doc id descending), and
+    the candidates are shuffled from that order. For each query in `qids` and each positive
+    (grade > 0), makes `triples_per_positive` triples, each with
     `negatives_per_triple` distinct negatives drawn (seeded) from the candidates without repeats until the
     candidates run out; the triples are then shuffled.
 
@@ -200,8 +203,8 @@ def mine_triples(
     triples: list[Triple] = []
     for qid in sorted(qids):
         positives = sorted(doc for doc, grade in qrels.get(qid, {}).items() if grade > 0)
-        ranked = sorted(run.get(qid, {}).items(), key=lambda item: (-item[1], item[0]))[:depth]
-        candidates = [doc for doc, _ in ranked if doc not in set(positives)]
+        positive_ids = set(positives)
+        candidates = [doc for doc, _ in ranked(run.get(qid, {}))[:depth] if doc not in positive_ids]
         if not positives or len(candidates) < negatives_per_triple:
             continue
         for pos_id in positives:

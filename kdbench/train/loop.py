@@ -30,13 +30,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from kdbench.data.runs import Run
+from kdbench.data.training_set import TrainingData, TrainingSet, load_training_set, teacher_rows
 from kdbench.errors import UserError
 from kdbench.io import atomic_write_text, folder_lock
 from kdbench.losses.objective import Objective
 from kdbench.train import checkpoint as ckpt
 from kdbench.train import distributed
 from kdbench.train.config import RESUMABLE_FIELDS, TrainConfig
-from kdbench.train.dataset import Run, TrainingSet, load_training_set, teacher_rows
 from kdbench.train.report import compare_teacher_student, scorer_summary
 from kdbench.train.student import StudentModule, set_dropout
 
@@ -453,7 +454,7 @@ def _train(
     resume_from = _resume_point(config, output)
 
     _seed_everything(config.seed)
-    training_set = load_training_set(config, collection=collection, run=run)
+    training_set = load_training_set(TrainingData.of(config), collection=collection, run=run)
     ranker = load_student(config, context.device)
     if config.dropout is not None:
         set_dropout(ranker, config.dropout)

@@ -26,10 +26,10 @@ from typing import Any
 import torch
 
 from kdbench.data.teacher_scores import ScoredTriple, write_teacher_scores
+from kdbench.data.training_set import TrainingData, TrainingSet, load_training_set
 from kdbench.data.triples import Triple, write_id_triples
 from kdbench.errors import UserError
 from kdbench.train.config import TrainConfig
-from kdbench.train.dataset import TrainingSet, load_training_set
 from kdbench.train.report import scorer_summary
 
 log = logging.getLogger("kdbench")
@@ -206,7 +206,9 @@ def score_teacher(config: TeacherConfig, *, collection: Any = None) -> dict[str,
         from kdbench.data.load import load_collection
 
         collection = load_collection(config.data, config.split)
-    training_set = load_training_set(config.training_config(), collection=collection)
+    training_set = load_training_set(
+        TrainingData.of(config.training_config()), collection=collection
+    )
     pairs = _unique_pairs(training_set.triples)
     device = _resolve_device(config.device, 0)
     report: dict[str, Any] = {"pairs_scored": len(pairs), "triples": len(training_set.triples)}

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kdbench.data._files import iter_lines, require_rows
+from kdbench.data._files import iter_lines, parses_as, require_rows
 from kdbench.data.runs import ranked
 from kdbench.errors import InputFileError, UserError
 
@@ -64,20 +64,12 @@ def _rows(path: Path, what: str) -> list[tuple[int, list[str]]]:
     return rows
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def detect_triples_format(path: str | os.PathLike[str]) -> str:
     """`scores`, `ids` or `text`, from the first non-empty line of a triples file."""
     p = Path(path)
     for number, line in iter_lines(p, "triples"):
         fields = line.split("\t")
-        if len(fields) == 5 and _is_number(fields[0]) and _is_number(fields[1]):
+        if len(fields) == 5 and parses_as(float, fields[0]) and parses_as(float, fields[1]):
             return "scores"
         if len(fields) == 3:
             # Ids never contain spaces; a query or passage text almost always does.

@@ -314,6 +314,25 @@ def _teacher_vs_student(teacher: dict[str, float] | None, student: dict[str, Any
     ]
 
 
+def _fold_training_config(config: TeacherConfig, output: Path, triples: Path) -> TrainConfig:
+    """How one fold teacher trains: `--fold-*` settings (`--fold-steps` is its `steps`...), on
+    the id triples of the other folds, no dev slice of its own."""
+    fold_settings = {
+        f.name.removeprefix("fold_"): getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if f.name.startswith("fold_")
+    }
+    passed_on = {name: getattr(config, name) for name in ("layers", "device", "quiet")}
+    return config.training_config(
+        output=str(output),
+        triples=str(triples),
+        dev_queries=0,
+        resume=True,
+        **passed_on,
+        **fold_settings,
+    )
+
+
 def _cross_fit(
     config: TeacherConfig,
     training_set: TrainingSet,
@@ -333,22 +352,7 @@ def _cross_fit(
         held_out = [t for t in training_set.triples if fold_of[t.qid] == fold]
         triples_file = work / f"fold-{fold + 1}.train.tsv"
         write_id_triples(triples_file, train_triples)
-        fold_config = config.training_config(
-            output=str(work / f"fold-{fold + 1}"),
-            triples=str(triples_file),
-            dev_queries=0,
-            arch=config.arch,
-            layers=config.layers,
-            loss=config.fold_loss,
-            steps=config.fold_steps,
-            batch_size=config.fold_batch_size,
-            learning_rate=config.fold_learning_rate,
-            max_query_len=config.fold_max_query_len,
-            max_doc_len=config.fold_max_doc_len,
-            device=config.device,
-            resume=True,
-            quiet=config.quiet,
-        )
+        fold_config = _fold_training_config(config, work / f"fold-{fold + 1}", triples_file)
         log.info(
             "teacher fold %d/%d: training on %d triples, scoring %d",
             fold + 1,

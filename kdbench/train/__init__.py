@@ -10,9 +10,9 @@ Library entry points (heavy imports happen on first use):
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from kdbench.lazy import lazy_attributes
 from kdbench.train.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -39,8 +39,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kdbench.train' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"kdbench.train.{module}"), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -124,7 +124,6 @@ def _scored_rows(
     ]
 
 
-@torch.no_grad()
 def model_pair_scores(
     ranker: Any,
     training_set: TrainingSet,
@@ -133,17 +132,10 @@ def model_pair_scores(
     progress: Any = None,
 ) -> dict[tuple[str, str], float]:
     """Model scores of (qid, doc) pairs, in batches of `batch_size`."""
-    ranker.eval()
-    scores: dict[tuple[str, str], float] = {}
-    for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start : start + batch_size]
-        queries = [training_set.queries[q] for q, _ in chunk]
-        docs = training_set.docs.get_many([d for _, d in chunk])
-        values = ranker.score_pairs(queries, docs, batch_size=batch_size).float().cpu().tolist()
-        scores.update(zip(chunk, values, strict=True))
-        if progress is not None:
-            progress(len(chunk))
-    return scores
+    from kdbench.train.validation import score_dev_pairs
+
+    run = score_dev_pairs(ranker, training_set, pairs, batch_size, progress)
+    return {(qid, doc): run[qid][doc] for qid, doc in pairs}
 
 
 def bm25_pair_scores(

@@ -4,6 +4,7 @@ Library entry points (heavy imports happen on first use):
 
 - `train(TrainConfig) -> TrainResult` (loop.py): trains and writes OUTPUT/ (final model, training.json,
   train_log.jsonl, checkpoints/); `TrainResult.status` is completed | early-stopped | interrupted.
+  The run is a `loop.Trainer`; what it records, a typed `history.History`.
 - `TrainConfig` (config.py): every setting, validated on construction (light, no torch).
 - `score_teacher(...)` (teacher.py): score triples with a model or BM25 into the paper's score format.
 """

@@ -70,7 +70,7 @@ class EvaluateConfig:
             raise UserError(f"--dev-queries must be at least 1 (got {self.dev_queries})")
         if self.dev_queries is not None and self.queries is not None:
             raise UserError("--queries and --dev-queries both choose the queries; pass one")
-        from kdbench.evaluate.bm25 import BM25Params
+        from kdbench.retrieval.bm25 import BM25Params
 
         BM25Params(k1=self.bm25_k1, b=self.bm25_b)  # its range checks, before any loading
         if self.model is None and self.run is None:
@@ -186,9 +186,8 @@ def _dense_retrieval(
     """Exact top-k over the whole corpus, encoded chunk by chunk and merged as it goes."""
     import torch
 
-    from kdbench.evaluate.dense import TopK
-    from kdbench.models.dot import dot_scores
     from kdbench.models.encode import encode_texts
+    from kdbench.retrieval.dense import TopK, as_run
 
     qids = list(collection.queries)
     docs = collection.docs
@@ -213,14 +212,9 @@ def _dense_retrieval(
                 )
             assert isinstance(doc_vectors, torch.Tensor)
             with clock("search_s"), torch.inference_mode():
-                top.add(dot_scores(query_vectors, doc_vectors) * ranker.spec.score_scale, first_row)
+                top.add_docs(query_vectors, doc_vectors, first_row, ranker.spec.score_scale)
             first_row += len(texts)
-    scores, rows = top.result()
-    doc_ids = docs.ids()
-    return {
-        qid: dict(zip(doc_ids[rows[i].numpy()].tolist(), scores[i].tolist(), strict=True))
-        for i, qid in enumerate(qids)
-    }
+    return as_run(qids, docs.ids(), *top.result())
 
 
 def evaluate(
@@ -315,7 +309,7 @@ def _first_stage(
 ) -> tuple[Run, dict[str, Any]]:
     """The candidates (or, for BM25 alone and dense retrieval, the final run) and how they
     were found."""
-    from kdbench.evaluate.bm25 import BM25, BM25Params
+    from kdbench.retrieval.bm25 import BM25, BM25Params
 
     bm25_params = BM25Params(k1=config.bm25_k1, b=config.bm25_b)
 

@@ -10,6 +10,7 @@ the chunk's pairs right away, so memory holds one chunk of doc representations, 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from kdbench.data.docstore import DocStore
@@ -54,20 +55,27 @@ def rerank(
     """Scores of every candidate under `ranker` (a kdbench Ranker), as a Run."""
     import torch
 
+    job = _Job(queries, candidate_lists, docs, batch_size, progress)
     with torch.inference_mode():
         if not ranker.architecture.encodes_texts:
-            return _rerank_pairs(ranker, queries, candidate_lists, docs, batch_size, progress)
-        return _rerank_encoded(ranker, queries, candidate_lists, docs, batch_size, progress)
+            return _rerank_pairs(ranker, job)
+        return _rerank_encoded(ranker, job)
 
 
-def _rerank_pairs(
-    ranker: Any,
-    queries: dict[str, str],
-    candidate_lists: dict[str, list[str]],
-    docs: DocStore,
-    batch_size: int,
-    progress: Progress | None,
-) -> Run:
+@dataclass(frozen=True)
+class _Job:
+    """One re-ranking: each query's candidates, where the texts are, and how to report progress."""
+
+    queries: dict[str, str]
+    candidate_lists: dict[str, list[str]]
+    docs: DocStore
+    batch_size: int
+    progress: Progress | None
+
+
+def _rerank_pairs(ranker: Any, job: _Job) -> Run:
+    queries, candidate_lists, docs = job.queries, job.candidate_lists, job.docs
+    batch_size, progress = job.batch_size, job.progress
     pairs = [(qid, doc_id) for qid, doc_ids in candidate_lists.items() for doc_id in doc_ids]
     run: Run = {qid: {} for qid in candidate_lists}
     chunk = max(batch_size * 8, batch_size)
@@ -82,19 +90,14 @@ def _rerank_pairs(
     return run
 
 
-def _rerank_encoded(
-    ranker: Any,
-    queries: dict[str, str],
-    candidate_lists: dict[str, list[str]],
-    docs: DocStore,
-    batch_size: int,
-    progress: Progress | None,
-) -> Run:
+def _rerank_encoded(ranker: Any, job: _Job) -> Run:
     import torch
 
     from kdbench.models.colbert import TermVectors
     from kdbench.models.encode import encode_texts
 
+    queries, candidate_lists, docs = job.queries, job.candidate_lists, job.docs
+    batch_size, progress = job.batch_size, job.progress
     qids = [qid for qid in candidate_lists if candidate_lists[qid]]
     query_row = {qid: row for row, qid in enumerate(qids)}
     encoded_queries = encode_texts(ranker, [queries[qid] for qid in qids], "query", batch_size)

@@ -42,9 +42,9 @@ The contract other packages rely on (signatures in base.py and the modules named
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from kdbench.lazy import lazy_attributes
 from kdbench.models.registry import ARCHITECTURES, Architecture, Registry
 
 if TYPE_CHECKING:
@@ -100,8 +100,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kdbench.models' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"kdbench.models.{module}"), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from kdbench.data.runs import ranked
 from kdbench.profile.measurements import Parity
 
 Qrels = Mapping[str, Mapping[str, int]]
@@ -75,10 +76,9 @@ def ndcg_at_k(run: Mapping[str, Mapping[str, float]], qrels: Qrels, k: int = 10)
         judged = qrels.get(qid)
         if not judged:
             continue
-        ranked = sorted(scores, key=lambda doc_id: (scores[doc_id], doc_id), reverse=True)[:k]
         dcg = sum(
             max(judged.get(doc_id, 0), 0) / math.log2(rank + 2)
-            for rank, doc_id in enumerate(ranked)
+            for rank, (doc_id, _) in enumerate(ranked(scores)[:k])
         )
         ideal = sorted((grade for grade in judged.values() if grade > 0), reverse=True)[:k]
         idcg = sum(grade / math.log2(rank + 2) for rank, grade in enumerate(ideal))

@@ -390,7 +390,7 @@ class QueryScenario(Scenario):
             ]
 
     def workload(self, cell: CellShape, runner: Runner) -> Workload:
-        from kdbench.evaluate.dense import exact_search
+        from kdbench.retrieval.dense import exact_search
 
         index = self.index()
         depth = min(cell.depth or 100, index.shape[0])

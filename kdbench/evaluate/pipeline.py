@@ -15,78 +15,16 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from kdbench.data.collection import Collection
 from kdbench.data.runs import Run
-from kdbench.errors import InputFileError, UserError
+from kdbench.errors import InputFileError
+from kdbench.evaluate.config import EvaluateConfig
 
 Advance = Callable[[int], None]
-
-
-@dataclass
-class EvaluateConfig:
-    """Every `kdbench evaluate` option; `None` means "the default for this model"."""
-
-    data: str
-    split: str | None = None
-    model: str | None = None  # "bm25", a ranker, or None to evaluate `run` as it is
-    arch: str | None = None  # dot | cat | colbert | prettr (a checkpoint carries its own)
-    split_layer: int | None = None  # prettr: query and passage meet after layer l
-    rerank: str | None = None  # first stage to re-rank: "bm25"
-    run: str | None = None  # a TREC run to re-rank (or to evaluate when model is None)
-    depth: int = 100  # candidates re-ranked per query
-    k: int = 1000  # docs retrieved per query by a retrieving stage
-    rel: int = 1  # grade >= rel counts as relevant for RR, R, AP
-    batch_size: int = 32
-    max_query_len: int | None = None
-    max_doc_len: int | None = None
-    layers: int | None = None
-    device: str = "cpu"
-    queries: int | None = None  # evaluate only the first N judged queries
-    bm25_k1: float = 0.9
-    bm25_b: float = 0.4
-    run_file: str | None = None  # write the final run here (TREC)
-    run_tag: str = "kdbench"
-    cache_dir: str | None = None
-    allow_pickle: bool = False  # load pytorch_model.bin (unpickling can run code)
-    trust_remote_code: bool = False  # run a hub model's own Python code
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def check(self) -> None:
-        for name in ("depth", "k", "rel", "batch_size"):
-            if getattr(self, name) < 1:
-                raise UserError(
-                    f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})"
-                )
-        if self.queries is not None and self.queries < 1:
-            raise UserError(f"--queries must be at least 1 (got {self.queries})")
-        from kdbench.evaluate.bm25 import BM25Params
-
-        BM25Params(k1=self.bm25_k1, b=self.bm25_b)  # its range checks, before any loading
-        if self.model is None and self.run is None:
-            raise UserError("nothing to evaluate: pass --model (bm25 or a ranker) or --run FILE")
-        if self.rerank is not None and self.run is not None:
-            raise UserError("--rerank and --run both name a first stage; pass one of them")
-        if self.rerank is not None and self.rerank.lower() != "bm25":
-            raise UserError(
-                f"--rerank {self.rerank}: the only built-in first stage is bm25 (or pass --run FILE)"
-            )
-        if self.model is not None and self.model.lower() == "bm25":
-            if self.rerank is not None or self.run is not None:
-                raise UserError("--model bm25 is itself a first stage; drop --rerank/--run")
-            if self.arch is not None:
-                raise UserError("--arch applies to neural rankers, not --model bm25")
-            if self.split_layer is not None:
-                raise UserError("--split-layer applies to prettr rankers, not --model bm25")
-        if self.model is None and (
-            self.rerank is not None or self.arch is not None or self.split_layer is not None
-        ):
-            raise UserError(
-                "--rerank/--arch/--split-layer need --model: the ranker that re-scores the candidates"
-            )
 
 
 @contextlib.contextmanager
@@ -151,24 +89,10 @@ def _given_run(path: str, collection: Collection, warnings: list[str], *, need_d
 def _load_ranker(model: str, config: EvaluateConfig) -> Any:
     import torch
 
-    from kdbench.models import load_model
-
     # A head the checkpoint lacks (zero-shot cat, colbert compression) starts random: the
     # same random every run, so zero-shot numbers repeat.
     torch.manual_seed(0)
-
-    options: dict[str, Any] = {
-        "layers": config.layers,
-        "device": config.device,
-        "split_layer": config.split_layer,
-        "allow_pickle": config.allow_pickle,
-        "trust_remote_code": config.trust_remote_code,
-    }
-    if config.max_query_len is not None:
-        options["max_query_len"] = config.max_query_len
-    if config.max_doc_len is not None:
-        options["max_doc_len"] = config.max_doc_len
-    ranker = load_model(model, config.arch, **options)
+    ranker = config.load(model)
     ranker.eval()
     return ranker
 

@@ -177,7 +177,6 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
 
 def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
     """Load the model and texts, compute the reference scores, gate every backend on them."""
-    from kdbench.models import load_model
 
     # Input mistakes (a bad --data or --split, then a missing model) fail before any output:
     # the collection loads first (quick), and nothing is printed until the model has loaded.
@@ -187,14 +186,7 @@ def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
 
         collection = load_collection(config.data, config.split)
     torch.manual_seed(config.seed)  # a head the model lacks starts as the same random one
-    ranker = load_model(
-        config.model,
-        config.arch,
-        device=config.device,
-        split_layer=config.split_layer,
-        allow_pickle=config.allow_pickle,
-        trust_remote_code=config.trust_remote_code,
-    )
+    ranker = config.load(config.model)
     scenario_name = config.scenario or DEFAULT_SCENARIO[ranker.arch]
     if ranker.arch not in SCENARIOS[scenario_name]:
         raise UserError(

@@ -9,7 +9,8 @@ same names, the same values (registry aliases included) and the same defaults:
 - `choices`: a function returning the registry (or tuple) the value must be in; it is called
   when a value is checked or help is shown, so a newly registered architecture is accepted
   and listed without editing this file. `{choices}` in the help text lists them.
-- `minimum`: the smallest value allowed (None values mean "unset" and pass).
+- `minimum`: the smallest value allowed, `above`: a bound it must exceed (None values mean
+  "unset" and pass).
 - `hashed_default`: how stage hashes written before this setting existed (`LEFT_OUT`) or before
   its default changed (the old spelling) record its default; see `hashed_settings`.
 
@@ -77,6 +78,7 @@ def option(
     short: str | None = None,
     choices: Callable[[], Choices] | None = None,
     minimum: float | None = None,
+    above: float | None = None,
     hashed_default: Any = dataclasses.MISSING,
     cli: Mapping[str, Any] | None = None,
 ) -> Any:
@@ -91,6 +93,7 @@ def option(
         "short": short,
         "choices": choices,
         "minimum": minimum,
+        "above": above,
         "hashed_default": hashed_default,
         "cli": dict(cli or {}),
     }
@@ -112,6 +115,8 @@ def reuse(cls: type, name: str, **changes: Any) -> Any:
     """
     f = field_of(cls, name)
     metadata = {**f.metadata, **{k: v for k, v in changes.items() if k != "default"}}
+    if changes.get("default") is dataclasses.MISSING:  # required where it is reused
+        return dataclasses.field(metadata=metadata)
     # kw_only: a config's own required fields (model, output) may follow a reused one.
     if "default" in changes:
         return dataclasses.field(default=changes["default"], metadata=metadata, kw_only=True)
@@ -157,12 +162,15 @@ def canonical_choice(f: dataclasses.Field[Any], value: Any, where: str) -> Any:
 
 
 def check_minimum(f: dataclasses.Field[Any], value: Any, where: str) -> None:
-    minimum = f.metadata.get("minimum")
-    if minimum is None or value is None or isinstance(value, str):
+    """The field's `minimum` and `above` bounds, on the value or each item of a list."""
+    minimum, above = f.metadata.get("minimum"), f.metadata.get("above")
+    if value is None or isinstance(value, str):
         return
     for item in value if isinstance(value, list | tuple) else [value]:
-        if item < minimum:
+        if minimum is not None and item < minimum:
             raise UserError(f"{where}: must be at least {minimum:g}, got {item}")
+        if above is not None and item <= above:
+            raise UserError(f"{where}: must be above {above:g}, got {item}")
 
 
 def check_minimums(settings: Any, where: Callable[[dataclasses.Field[Any]], str]) -> None:

@@ -79,7 +79,7 @@ class TrainConfig(ModelLoading, Mining):
     # Optimisation.
     batch_size: int = option(16, help="Triples per optimizer step (over all processes).", minimum=1)
     grad_accum: int = option(1, help="Micro-batches per step (gradient accumulation).", minimum=1)
-    learning_rate: float = option(2e-5, help="AdamW peak learning rate.", aliases=("lr",))
+    learning_rate: float = option(2e-5, help="AdamW peak learning rate.", aliases=("lr",), above=0)
     weight_decay: float = option(0.01, help="AdamW weight decay (not on biases/LayerNorm).")
     warmup_steps: int | None = option(
         None, help="Linear warm-up steps (default: 10% of steps; 0: none).", minimum=0
@@ -88,12 +88,13 @@ class TrainConfig(ModelLoading, Mining):
     score_scale: float | None = option(
         None,
         help="dot/colbert score multiplier (cosine x 20 is common); default: the model's.",
+        above=0,
     )
     learn_score_scale: bool = option(
         False, help="Learn a multiplier on the student's scores (saved in the checkpoint)."
     )
     score_scale_learning_rate: float = option(
-        0.02, help="Learning rate of the learned score multiplier."
+        0.02, help="Learning rate of the learned score multiplier.", above=0
     )
     dropout: float | None = option(
         None, help="Override every dropout probability (0 for exact DDP tests)."
@@ -137,8 +138,6 @@ class TrainConfig(ModelLoading, Mining):
                 f"--batch-size {self.batch_size} is not a multiple of --grad-accum {self.grad_accum}; "
                 "the global batch is split into equal micro-batches"
             )
-        if self.learning_rate <= 0 or self.score_scale_learning_rate <= 0:
-            raise UserError("--learning-rate and --score-scale-learning-rate must be positive")
         if self.warmup_steps is not None and self.warmup_steps > self.steps:
             raise UserError(
                 f"--warmup-steps {self.warmup_steps}: must be between 0 and --steps {self.steps}"
@@ -158,8 +157,6 @@ class TrainConfig(ModelLoading, Mining):
             )
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise UserError(f"--dropout {self.dropout}: must be in [0, 1)")
-        if self.score_scale is not None and self.score_scale <= 0:
-            raise UserError(f"--score-scale {self.score_scale}: must be positive")
         if self.data is None and self.triples is None and not self.teacher_scores:
             raise UserError(
                 "no training data: pass --data (mine triples from its train split) or --triples FILE"

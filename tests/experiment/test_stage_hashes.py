@@ -65,7 +65,7 @@ SCIFACT = {
 def test_stage_hashes_of_shipped_profiles_are_unchanged(
     name: str, golden: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kdbench.runner import plan
+    from kdbench.experiment import plan
 
     monkeypatch.chdir(REPO)  # profile paths resolve against the working directory
     path = Path("profiles") / f"{name}.toml"

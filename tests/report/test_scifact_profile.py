@@ -15,7 +15,7 @@ import pytest
 
 from kdbench.cli import main
 from kdbench.config import load_profile
-from kdbench.runner import Stage, plan
+from kdbench.experiment import Stage, plan
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = REPO / "profiles" / "scifact.toml"
@@ -36,7 +36,7 @@ def stages(monkeypatch: pytest.MonkeyPatch) -> dict[str, Stage]:
 def recorded_config(stage: Stage, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The library config a stage's action builds, without running it."""
     import kdbench.evaluate.pipeline
-    import kdbench.stages
+    import kdbench.results
     import kdbench.train
 
     seen: list[Any] = []
@@ -51,7 +51,7 @@ def recorded_config(stage: Stage, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(kdbench.train, "train", recorder(SimpleNamespace(status="completed")))
     monkeypatch.setattr(kdbench.train, "score_teacher", recorder(None))
     monkeypatch.setattr(kdbench.evaluate.pipeline, "evaluate", recorder({"config": {}}))
-    monkeypatch.setattr(kdbench.stages, "save_result", lambda path, result: None)
+    monkeypatch.setattr(kdbench.results, "save_result", lambda path, result: None)
     stage.action()
     (config,) = seen
     return config

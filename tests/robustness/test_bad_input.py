@@ -320,7 +320,10 @@ steps = 1
             lambda t: t.replace("steps = 1", 'steps = "ten"'),
             "students[0].steps: expected an integer",
         ),
-        (lambda t: t.replace("steps = 1", "steps = -1"), "students[0].steps: must be positive"),
+        (
+            lambda t: t.replace("steps = 1", "steps = -1"),
+            "students[0].steps: must be at least 1, got -1",
+        ),
         (
             lambda t: t.replace('arch = "dot"', 'arch = "dense-ish"'),
             "students[0].arch: unknown value",

@@ -173,6 +173,26 @@ class StudentConfig:
         hashed_default=LEFT_OUT,
         help="Per teacher before averaging; empty = [teacher].normalize.",
     )
+    # Hybrid objective (kdbench.losses.objective): loss + label_weight * label_loss, teacher
+    # margins below teacher_margin_floor raised to it; kl's temperature.
+    label_loss: str = reuse(
+        TrainConfig,
+        "label_loss",
+        default="",
+        hashed_default=LEFT_OUT,
+        help="Add a label term to a distillation loss: {choices}; empty = none.",
+    )
+    label_weight: float = reuse(TrainConfig, "label_weight", hashed_default=LEFT_OUT)
+    teacher_margin_floor: float | None = reuse(
+        TrainConfig, "teacher_margin_floor", hashed_default=LEFT_OUT
+    )
+    temperature: float = reuse(TrainConfig, "temperature", hashed_default=LEFT_OUT)
+    validate_every: int = reuse(
+        TrainConfig,
+        "validate_every",
+        hashed_default=LEFT_OUT,
+        help="Validate on the dev slice every N steps; the best step is kept (0: at the end).",
+    )
 
     def __post_init__(self) -> None:
         if self.similarity and self.arch not in ("dot", "colbert"):
@@ -187,6 +207,14 @@ class StudentConfig:
             # `kdbench evaluate` uses the model's own similarity; these only shape a training.
             raise ValueError("similarity and learn_score_scale apply to training; set train = true")
         distilling = teacher_losses()
+        distils = self.train and self.loss in distilling
+        if (self.label_loss or self.teacher_margin_floor is not None) and not distils:
+            raise ValueError(
+                "label_loss and teacher_margin_floor shape a distillation; use them with loss "
+                f"{', '.join(distilling)} and train = true"
+            )
+        if self.temperature != 1.0 and self.loss != "kl":
+            raise ValueError("temperature applies to loss 'kl'")
         if (self.teachers or self.teacher_normalize) and not (
             self.train and self.loss in distilling
         ):

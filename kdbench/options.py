@@ -254,16 +254,21 @@ def backend_names() -> Choices:
 
 @dataclass(frozen=True)
 class _Losses:
-    """The loss registry as `Choices` (aliases fold case, `_` and `-`, like `get_loss`)."""
+    """The loss registry as `Choices` (aliases fold case, `_` and `-`, like `get_loss`);
+    `teacher` keeps only the losses that do (True) or do not (False) learn from a teacher."""
+
+    teacher: bool | None = None
 
     def __contains__(self, name: object) -> bool:
         from kdbench.losses import get_loss
 
+        if not isinstance(name, str):
+            return False
         try:
-            get_loss(str(name))
+            spec = get_loss(name)
         except UserError:
             return False
-        return isinstance(name, str)
+        return self.teacher is None or spec.needs_teacher == self.teacher
 
     def canonical(self, name: str) -> str:
         from kdbench.losses import get_loss
@@ -273,11 +278,16 @@ class _Losses:
     def names(self) -> list[str]:
         from kdbench.losses import LOSSES
 
-        return list(LOSSES)
+        return [n for n, s in LOSSES.items() if self.teacher in (None, s.needs_teacher)]
 
 
 def loss_names() -> Choices:
     return _Losses()
+
+
+def label_loss_names() -> Choices:
+    """The losses that learn from labels alone (a hybrid objective's label term)."""
+    return _Losses(teacher=False)
 
 
 def teacher_losses() -> list[str]:

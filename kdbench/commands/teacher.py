@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from kdbench.commands.options import command, settings
-from kdbench.train.config import TeacherConfig
+from kdbench.train.config import EnsembleConfig, TeacherConfig
 
 teacher_app = typer.Typer(
     help="Teachers for distillation: score triples into the paper's teacher-score format.",
@@ -29,8 +31,43 @@ def score(config: TeacherConfig = settings(TeacherConfig)) -> None:
     report = result["teacher_report"]
     dev = report.get("dev")
     dev_text = f", dev nDCG@10 {dev['nDCG@10']:.4f}" if dev else ""
+    student = report.get("student_dev")
+    if student:
+        dev_text += f" (student {student['nDCG@10']:.4f})"
     typer.echo(
         f"scored {report['triples']} triples ({report['pairs_scored']} pairs) -> {config.output}: pairwise accuracy "
-        f"{report['pairwise_accuracy']:.1%}, margin mean {report['margin']['mean']:.3g} "
-        f"std {report['margin']['std']:.3g}{dev_text}"
+        f"{report['pairwise_accuracy']:.1%} ({report['contradicted']} contradict their labels), "
+        f"margin mean {report['margin']['mean']:.3g} std {report['margin']['std']:.3g}{dev_text}"
+    )
+    for note in report.get("warnings", []):
+        typer.echo(f"warning: {note}", err=True)
+
+
+@command(teacher_app, "ensemble")
+def ensemble(config: EnsembleConfig = settings(EnsembleConfig)) -> None:
+    """Combine teachers of any architecture into one (the paper's T2), weighted on the dev slice."""
+    from kdbench.io import check_writable
+
+    check_writable(config.output, "--output")
+    check_writable(f"{config.output}.json", "--output")
+    from kdbench.data.load import load_collection
+    from kdbench.results import new_result, save_result
+    from kdbench.train.ensemble import build_ensemble
+
+    collection = load_collection(config.data, config.split)
+    weights = config.weight_list()
+    report = build_ensemble(
+        list(config.scores), config.output, collection.qrels, config.normalize, weights
+    )
+    result = new_result("teacher", config.record())
+    result["teacher_report"] = report
+    save_result(f"{config.output}.json", result)
+    members = ", ".join(
+        f"{Path(m['scores']).name} x{m['weight']:g} ({m['dev']['nDCG@10']:.4f})"
+        for m in report["members"]
+    )
+    typer.echo(
+        f"ensemble of {members} -> {config.output}: dev nDCG@10 {report['dev']['nDCG@10']:.4f}"
+        f"{' (weights fitted on it)' if weights is None else ''}, pairwise accuracy "
+        f"{report['pairwise_accuracy']:.1%}"
     )

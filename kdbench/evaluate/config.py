@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kdbench.errors import UserError
-from kdbench.options import ModelLoading, check_minimums, flag_name, option
+from kdbench.options import Mining, ModelLoading, check_minimums, flag_name, option, reuse
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,15 @@ class EvaluateConfig(ModelLoading):
     queries: int | None = option(
         None, help="Only the first N judged queries (quick runs).", minimum=1
     )
+    # The training's dev slice, drawn as `kdbench train` draws it (same count, same seed).
+    dev_queries: int | None = reuse(
+        Mining,
+        "dev_queries",
+        default=None,
+        minimum=1,
+        help="Only the dev slice `kdbench train --dev-queries N --seed S` holds out of --split.",
+    )
+    seed: int = reuse(Mining, "seed", help="Seed of the --dev-queries slice (the training's).")
     bm25_k1: float = option(0.9, help="BM25 k1 (Anserini's default).")
     bm25_b: float = option(0.4, help="BM25 b (Anserini's default).")
     run_file: str | None = option(None, help="Write the final ranking here (TREC run).")
@@ -50,6 +59,8 @@ class EvaluateConfig(ModelLoading):
 
     def check(self) -> None:
         check_minimums(self, flag_name)
+        if self.dev_queries is not None and self.queries is not None:
+            raise UserError("--queries and --dev-queries both choose the queries; pass one")
         from kdbench.evaluate.bm25 import BM25Params
 
         BM25Params(k1=self.bm25_k1, b=self.bm25_b)  # its range checks, before any loading

@@ -167,6 +167,15 @@ def evaluate(
         collection = load_collection(config.data, config.split, cache_dir=config.cache_dir)
         if config.queries is not None:
             collection = collection.first_queries(config.queries)
+        if config.dev_queries is not None:
+            from kdbench.data.collection import only_queries
+            from kdbench.data.triples import dev_slice
+
+            collection = only_queries(
+                collection,
+                dev_slice(collection.qrels, config.dev_queries, config.seed),
+                f"dev slice: {config.dev_queries} queries, seed {config.seed}",
+            )
     warnings = list(collection.warnings)
     model_name = config.model
     is_bm25 = model_name is not None and model_name.lower() == "bm25"

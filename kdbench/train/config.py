@@ -7,6 +7,7 @@ Light (no torch): the CLI builds and validates them before anything heavy is imp
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from kdbench.options import (
     check_minimums,
     flag_name,
     group_values,
+    label_loss_names,
     loss_names,
     normalization_names,
     option,
@@ -49,6 +51,23 @@ class TrainConfig(ModelLoading, Mining):
         help="{choices}; a distillation loss (margin-mse, mse, kl) needs --teacher-scores.",
         choices=loss_names,
     )
+    # Hybrid objective: loss + label_weight * label_loss, and label-consistent teacher targets.
+    label_loss: str | None = option(
+        None,
+        help="Add a label term to a distillation loss: {choices} (hybrid objective).",
+        choices=label_loss_names,
+    )
+    label_weight: float = option(
+        1.0, help="Weight of the --label-loss term (choose it on the dev slice).", minimum=0
+    )
+    teacher_margin_floor: float | None = option(
+        None,
+        help="Label-consistent targets: raise teacher margins below DELTA to DELTA "
+        "(target = max(t+ - t-, DELTA)).",
+    )
+    temperature: float = option(
+        1.0, help="kl: softmax temperature of student and teacher scores.", above=0
+    )
     steps: int = option(100, help="Optimizer steps.", minimum=1)
     # Training data: DATA's train split (mined triples, dev slice, validation) and/or a triples file.
     data: str | None = option(
@@ -72,7 +91,7 @@ class TrainConfig(ModelLoading, Mining):
     )
     negatives: int = option(
         1,
-        help="Negatives per mined example (kl/ce use several).",
+        help="Negatives per example (kl/ce use several; with --teacher-scores, grouped per positive).",
         aliases=("negatives_per_query",),
         minimum=1,
     )
@@ -173,10 +192,7 @@ class TrainConfig(ModelLoading, Mining):
             raise UserError(
                 f"--loss {loss.name} trains on labels and ignores --teacher-scores; use --loss margin-mse"
             )
-        if self.teacher_scores and self.negatives != 1:
-            raise UserError(
-                "--negatives must be 1 with --teacher-scores: the score file holds one negative per line"
-            )
+        self._check_objective(loss)
         if self.patience and not self.validate_every:
             raise UserError(
                 "--patience needs --validate-every N (early stopping compares validations)"
@@ -184,6 +200,38 @@ class TrainConfig(ModelLoading, Mining):
         if (self.validate_every or self.patience) and self.data is None:
             raise UserError(
                 "--validate-every needs --data: validation re-ranks the dev slice of its train queries"
+            )
+
+    def _check_objective(self, loss: Any) -> None:
+        """The hybrid-loss and teacher-target settings fit the chosen loss."""
+        from kdbench.losses import get_loss, label_losses
+
+        for name, value in (
+            ("--label-weight", self.label_weight),
+            ("--temperature", self.temperature),
+            ("--teacher-margin-floor", self.teacher_margin_floor),
+        ):
+            if value is not None and not math.isfinite(value):
+                raise UserError(f"{name} {value}: must be a finite number")
+        if self.label_loss is not None:
+            label = get_loss(self.label_loss)
+            if label.needs_teacher:
+                raise UserError(
+                    f"--label-loss {label.name}: learns from a teacher; choose a label loss "
+                    f"({', '.join(label_losses())})"
+                )
+            if not loss.needs_teacher:
+                raise UserError(
+                    f"--label-loss adds a label term to a distillation loss; --loss {loss.name} "
+                    "trains on labels already (drop --label-loss, or use --loss margin-mse)"
+                )
+        if self.teacher_margin_floor is not None and not loss.needs_teacher:
+            raise UserError(
+                f"--teacher-margin-floor floors a teacher's margins; --loss {loss.name} has no teacher"
+            )
+        if self.temperature != 1.0 and "temperature" not in loss.options:
+            raise UserError(
+                f"--temperature applies to --loss kl, not {loss.name}; drop --temperature"
             )
 
     @property
@@ -267,6 +315,12 @@ class TeacherConfig(ModelLoading, Mining):
     fold_max_doc_len: int = reuse(
         TrainConfig, "max_doc_len", help="Passage tokens of the fold teachers."
     )
+    # A teacher no better than the student it would teach tends to make the student worse.
+    compare_student: str | None = option(
+        None,
+        help="A no-teacher student (checkpoint folder) to measure on the same dev slice; "
+        "warns when the teacher is not better.",
+    )
     quiet: bool = reuse(TrainConfig, "quiet")
 
     def __post_init__(self) -> None:
@@ -294,3 +348,53 @@ class TeacherConfig(ModelLoading, Mining):
             **group_values(Mining, self),
         )
         return dataclasses.replace(base, **changes)
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    """`kdbench teacher ensemble`: teacher-score files combined, weighted on the dev slice."""
+
+    scores: tuple[str, ...] = option(
+        help="Teacher-score file from `kdbench teacher score` (its .dev.run beside it); "
+        "repeat, 2 or more."
+    )
+    data: str = option(help="The collection the members were scored on (dev-slice qrels).")
+    output: str = option(help="Ensemble score file to write (report: OUTPUT.json).", short="-o")
+    split: str = option("train", help="Split of --data the triples came from.")
+    normalize: str = option(
+        "query-zscore",
+        help="Per member before weighting: {choices} (query-zscore: per query).",
+        choices=normalization_names,
+    )
+    weights: str | None = option(
+        None,
+        help="Comma list, one per --scores (default: fitted on the dev slice for the best nDCG@10).",
+    )
+
+    def __post_init__(self) -> None:
+        self.weight_list()  # a mistake in --weights stops here, before any file is read
+
+    def weight_list(self) -> list[float] | None:
+        """--weights as numbers (None: fit them on the dev slice)."""
+        if self.weights is None:
+            return None
+        text = self.weights
+        try:
+            values = [float(item) for item in text.split(",") if item.strip()]
+        except ValueError:
+            raise UserError(
+                f"--weights {text!r}: write numbers, e.g. --weights 0.5,0.3,0.2"
+            ) from None
+        if not values or any(not 0 <= v < float("inf") for v in values):
+            raise UserError(f"--weights {text!r}: each weight must be a finite number >= 0")
+        return values
+
+    def record(self) -> dict[str, Any]:
+        """The settings as the teacher result records them."""
+        return {
+            "scores": list(self.scores),
+            "data": self.data,
+            "split": self.split,
+            "normalize": self.normalize,
+            "weights": self.weights,
+        }

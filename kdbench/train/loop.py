@@ -32,11 +32,11 @@ import torch
 
 from kdbench.errors import UserError
 from kdbench.io import atomic_write_text, folder_lock
-from kdbench.losses import get_loss
+from kdbench.losses.objective import Objective
 from kdbench.train import checkpoint as ckpt
 from kdbench.train import distributed
 from kdbench.train.config import RESUMABLE_FIELDS, TrainConfig
-from kdbench.train.dataset import TrainingSet, load_training_set, teacher_rows
+from kdbench.train.dataset import Run, TrainingSet, load_training_set, teacher_rows
 from kdbench.train.report import compare_teacher_student, scorer_summary
 from kdbench.train.student import StudentModule, set_dropout
 
@@ -221,17 +221,15 @@ def score_triples(
 
 
 @torch.no_grad()
-def validate(ranker: Any, training_set: TrainingSet, batch_size: int = 64) -> dict[str, float]:
-    """Re-rank the dev slice's first-stage candidates; nDCG@10 and RR@10 over the dev queries."""
-    from kdbench.evaluate.metrics import compute_metrics
-
+def rerank_dev(ranker: Any, training_set: TrainingSet, batch_size: int = 64) -> Run:
+    """The ranker's scores of the dev slice's first-stage candidates (a run over the dev queries)."""
     was_training = ranker.training
     ranker.eval()
     try:
         pairs = [
             (qid, doc) for qid in training_set.dev_qids for doc in training_set.dev_run.get(qid, {})
         ]
-        run: dict[str, dict[str, float]] = {qid: {} for qid in training_set.dev_qids}
+        run: Run = {qid: {} for qid in training_set.dev_qids}
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start : start + batch_size]
             queries = [training_set.queries[qid] for qid, _ in chunk]
@@ -241,8 +239,20 @@ def validate(ranker: Any, training_set: TrainingSet, batch_size: int = 64) -> di
                 run[qid][doc] = score
     finally:
         ranker.train(was_training)
+    return run
+
+
+def dev_metrics(run: Run, training_set: TrainingSet) -> dict[str, float]:
+    """nDCG@10 and RR@10 of a run over the dev slice's queries."""
+    from kdbench.evaluate.metrics import compute_metrics
+
     means, _ = compute_metrics(run, training_set.dev_qrels)
     return {"nDCG@10": means["nDCG@10"], "RR@10": means["RR@10"]}
+
+
+def validate(ranker: Any, training_set: TrainingSet, batch_size: int = 64) -> dict[str, float]:
+    """Re-rank the dev slice's first-stage candidates; nDCG@10 and RR@10 over the dev queries."""
+    return dev_metrics(rerank_dev(ranker, training_set, batch_size), training_set)
 
 
 class _Progress:
@@ -408,8 +418,13 @@ def _train(
     from torch.nn.parallel import DistributedDataParallel
 
     started = time.perf_counter()
-    loss_spec = get_loss(config.loss)
-    loss_fn = loss_spec.fn
+    objective = Objective.named(
+        config.loss,
+        config.label_loss,
+        config.label_weight,
+        config.teacher_margin_floor,
+        config.temperature,
+    )
     if config.batch_size % (config.grad_accum * context.world_size):
         raise UserError(
             f"--batch-size {config.batch_size} must split evenly over --grad-accum {config.grad_accum} "
@@ -567,7 +582,7 @@ def _train(
                         if teacher is not None
                         else None
                     )
-                    loss = loss_fn(scores.float(), teacher_scores) / config.grad_accum
+                    loss = objective(scores.float(), teacher_scores) / config.grad_accum
                     scaler.scale(loss).backward()
                 loss_sum += loss.detach()
             step_loss = float(distributed.all_reduce_mean(loss_sum, context))
@@ -674,7 +689,7 @@ def _teacher_report(
     }
     rows = teacher_rows(training_set)
     if rows:
-        teacher = scorer_summary([r.margin for r in rows])
+        teacher = scorer_summary([r.margin for r in rows], config.teacher_margin_floor)
         sidecars = {}
         for path in config.teacher_scores:
             sidecar = Path(str(path) + ".json")

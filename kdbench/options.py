@@ -232,6 +232,26 @@ def group_of(group: type[G], settings: Any) -> G:
     return group(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(group)})  # type: ignore[arg-type]
 
 
+def as_options(section: Any, target: type, *, skip: Collection[str] = ()) -> dict[str, Any]:
+    """A profile section's settings as keywords of the library config `target`.
+
+    Every setting `target` has under one of its names (an alias too: a student's
+    `negatives_per_query` is `negatives`) is passed on. TOML has no null, so a section's
+    "unset" default (0, "", false, none) stands for `target`'s default: `layers = 0` is the
+    CLI's `--layers` left out, a teacher's `steps = 0` is `kdbench train`'s default.
+    """
+    fields_of_target = {f.name: f for f in dataclasses.fields(target)}
+    keywords: dict[str, Any] = {}
+    for f in dataclasses.fields(section):
+        name = next((n for n in names(f) if n in fields_of_target), None)
+        if name is None or name in skip:
+            continue
+        value = getattr(section, f.name)
+        unset = not default_of(f) and value == default_of(f)
+        keywords[name] = default_of(fields_of_target[name]) if unset else value
+    return keywords
+
+
 def group_values(group: type, settings: Any) -> dict[str, Any]:
     """`group`'s fields of `settings` as keywords, to build another config that inherits it."""
     return {f.name: getattr(settings, f.name) for f in dataclasses.fields(group)}

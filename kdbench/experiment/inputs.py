@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kdbench.config import ProfileFile
-from kdbench.errors import UserError
-from kdbench.options import Mining, hashed_settings
+from kdbench.errors import UserError, stop_exception
+from kdbench.hashing import file_digest
+from kdbench.options import Mining, as_options, group_values, hashed_settings
 
 
 def resolve_path(path: str, profile_path: Path) -> str:
@@ -165,3 +167,41 @@ class Experiment:
             for name in ("triples_per_positive", "mine_depth")
             if name in settings
         }
+
+    def hashed_training_inputs(self) -> dict[str, Any]:
+        """What a training stage's hash holds of the data: source, triples (and their content),
+        seed and mining."""
+        return {
+            "source": self.source,
+            "triples": self.triples,
+            "triples_digest": file_digest(self.triples) if self.triples else "",
+            "seed": self.profile.experiment.seed,
+            **self.hashed_mining(),
+        }
+
+    def training(self, folder: Path, section: Any, **changes: Any) -> Callable[[], None]:
+        """The action that trains `section` (the [teacher] table or a [[students]] entry) into
+        `folder` on the profile's data and mining; `changes` set or override options."""
+
+        def action() -> None:
+            from kdbench.train import TrainConfig, train
+
+            options = {
+                **as_options(section, TrainConfig),
+                **group_values(Mining, self.mining()),
+                **changes,
+            }
+            config = TrainConfig(
+                output=str(folder),
+                data=self.source,
+                split=self.profile.data.train_split,
+                triples=self.triples or None,
+                device=self.train_device,
+                resume=True,
+                **options,
+            )
+            result = train(config)
+            if result.status == "interrupted":
+                raise stop_exception(result.signal)
+
+        return action

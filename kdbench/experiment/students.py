@@ -6,12 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kdbench.config import PROFILE_TEACHER, StudentConfig
-from kdbench.errors import stop_exception
 from kdbench.experiment.engine import Stage
 from kdbench.experiment.inputs import Experiment
 from kdbench.experiment.teachers import Scores, student_score_stage
 from kdbench.hashing import file_digest
-from kdbench.options import Mining, group_values, hashed_settings, teacher_losses
+from kdbench.options import hashed_settings, teacher_losses
 
 
 @dataclass
@@ -71,59 +70,22 @@ def train_stage(
     folder = experiment.out / "models" / student.name
     normalize = student.teacher_normalize or profile.teacher.normalize
 
-    def action() -> None:
-        from kdbench.train import TrainConfig, train
-
-        config = TrainConfig(
-            model=student.model,
-            output=str(folder),
-            arch=student.arch,
-            layers=student.layers or None,
-            split_layer=student.split_layer or None,
-            similarity=student.similarity or None,
-            loss=student.loss,
-            label_loss=student.label_loss or None,
-            label_weight=student.label_weight,
-            teacher_margin_floor=student.teacher_margin_floor,
-            temperature=student.temperature,
-            validate_every=student.validate_every,
-            steps=student.steps,
-            data=experiment.source,
-            split=profile.data.train_split,
-            triples=experiment.triples or None,
-            teacher_scores=tuple(teacher.files),
-            teacher_normalize=normalize,
-            negatives=student.negatives_per_query,
-            batch_size=student.batch_size,
-            learning_rate=student.learning_rate,
-            warmup_steps=student.warmup_steps,
-            max_query_len=student.max_query_len,
-            max_doc_len=student.max_doc_len,
-            score_scale=student.score_scale or None,
-            learn_score_scale=student.learn_score_scale,
-            device=experiment.train_device,
-            resume=True,
-            extra={"study": profile.experiment.name, "student": student.name},
-            **group_values(Mining, experiment.mining()),
-        )
-        result = train(config)
-        if result.status == "interrupted":
-            raise stop_exception(result.signal)
-
-    triples = experiment.triples
+    action = experiment.training(
+        folder,
+        student,
+        teacher_scores=tuple(teacher.files),
+        teacher_normalize=normalize,
+        extra={"study": profile.experiment.name, "student": student.name},
+    )
     config = {
         "student": hashed_settings(student),
-        "source": experiment.source,
-        "triples": triples,
-        "triples_digest": file_digest(triples) if triples else "",
+        **experiment.hashed_training_inputs(),
         "teacher": {
             s: "produced-by-stage" if s in produced else file_digest(s) for s in teacher.files
         },
         "normalize": normalize,
-        "seed": profile.experiment.seed,
         "dev_queries": profile.data.dev_queries,
         "train_split": profile.data.train_split,
-        **experiment.hashed_mining(),
     }
     source = (
         f" from {', '.join(Path(s).name for s in teacher.files)}"
@@ -137,5 +99,5 @@ def train_stage(
         [folder / "kdbench.json"],
         action,
         depends_on=teacher.writers,
-        inputs=[p for p in [*teacher.files, triples] if p and not teacher.writers],
+        inputs=[p for p in [*teacher.files, experiment.triples] if p and not teacher.writers],
     )

@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kdbench.config import PROFILE_TEACHER, ProfileFile, StudentConfig
-from kdbench.errors import stop_exception
 from kdbench.experiment.engine import Stage
 from kdbench.experiment.inputs import Experiment
-from kdbench.hashing import file_digest
 from kdbench.options import Mining, group_values, hashed_settings
 
 
@@ -60,44 +58,13 @@ def _teacher_train_stage(experiment: Experiment) -> Stage:
     teacher = profile.teacher
     folder = teacher_folder(experiment)
 
-    def action() -> None:
-        from kdbench.train import TrainConfig, train
-
-        config = TrainConfig(
-            model=teacher.model,
-            output=str(folder),
-            arch=teacher.arch,
-            loss=teacher.loss,
-            steps=teacher.steps or TrainConfig.steps,
-            layers=teacher.layers or None,
-            data=experiment.source,
-            split=profile.data.train_split,
-            triples=experiment.triples or None,
-            batch_size=teacher.batch_size,
-            learning_rate=teacher.learning_rate,
-            device=experiment.train_device,
-            resume=True,
-            **group_values(Mining, experiment.mining()),
-        )
-        result = train(config)
-        if result.status == "interrupted":
-            raise stop_exception(result.signal)
-
-    triples = experiment.triples
-    config = {
-        "teacher": hashed_settings(teacher),
-        "source": experiment.source,
-        "triples": triples,
-        "triples_digest": file_digest(triples) if triples else "",
-        "seed": profile.experiment.seed,
-        **experiment.hashed_mining(),
-    }
+    config = {"teacher": hashed_settings(teacher), **experiment.hashed_training_inputs()}
     return Stage(
         "teacher/train",
         f"train the {teacher.arch} teacher {teacher.model} ({teacher.loss})",
         config,
         [folder / "kdbench.json"],
-        action,
+        experiment.training(folder, teacher),
     )
 
 

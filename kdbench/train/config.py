@@ -17,9 +17,9 @@ from kdbench.options import (
     Fixed,
     Mining,
     ModelLoading,
+    as_options,
     check_minimums,
     flag_name,
-    group_values,
     label_loss_names,
     loss_names,
     normalization_names,
@@ -333,20 +333,11 @@ class TeacherConfig(ModelLoading, Mining):
             raise UserError("--folds needs --data: fold teachers train on its train queries")
 
     def training_config(self, **changes: Any) -> TrainConfig:
-        """The TrainConfig whose triples and dev slice this teacher scores."""
-        base = TrainConfig(
-            model=self.model,
-            output=str(self.output) + ".train",
-            arch=self.arch,
-            loss="ranknet",
-            data=self.data,
-            split=self.split,
-            triples=self.triples,
-            validate_depth=self.validate_depth,
-            allow_pickle=self.allow_pickle,
-            trust_remote_code=self.trust_remote_code,
-            **group_values(Mining, self),
-        )
+        """The TrainConfig whose triples and dev slice this teacher scores (and, with `changes`,
+        a fold teacher's training)."""
+        # Scoring's batch size is pairs per forward pass, not triples per step.
+        shared = as_options(self, TrainConfig, skip=("output", "batch_size"))
+        base = TrainConfig(output=str(self.output) + ".train", loss="ranknet", **shared)
         return dataclasses.replace(base, **changes)
 
 

@@ -258,17 +258,13 @@ def _cross_fit(
             output=str(work / f"fold-{fold + 1}"),
             triples=str(triples_file),
             dev_queries=0,
-            arch=config.arch,
-            layers=config.layers,
             loss=config.fold_loss,
             steps=config.fold_steps,
             batch_size=config.fold_batch_size,
             learning_rate=config.fold_learning_rate,
             max_query_len=config.fold_max_query_len,
             max_doc_len=config.fold_max_doc_len,
-            device=config.device,
             resume=True,
-            quiet=config.quiet,
         )
         log.info(
             "teacher fold %d/%d: training on %d triples, scoring %d",

@@ -380,7 +380,31 @@ def load_profile(path: str | Path) -> ProfileFile:
     """Parse and validate a profile; every error names the file and the key."""
     p = Path(path)
     try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        profile: ProfileFile = _build(ProfileFile, _read_toml(p), "")
+    except UserError as exc:
+        raise UserError(f"{p}: {exc}") from exc
+    if not profile.students:
+        raise UserError(f"{p}: students: add at least one [[students]] table")
+    for i in range(len(profile.students)):
+        _check_teachers(profile, i, p)
+    if profile.teacher.evaluate:
+        names = [s.name for s in profile.students]
+        if not profile.teacher.model or profile.teacher.scores:
+            raise UserError(
+                f"{p}: teacher.evaluate: only a teacher trained here can be evaluated; set "
+                "[teacher].model and no [teacher].scores"
+            )
+        if PROFILE_TEACHER in names or PROFILE_TEACHER in profile.evaluate.references:
+            raise UserError(
+                f"{p}: teacher.evaluate: the teacher's row is labelled {PROFILE_TEACHER!r}, "
+                "yet a student or reference has that name; rename it"
+            )
+    return profile
+
+
+def _read_toml(p: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise UserError(f"{p}: no such profile; see profiles/ for examples") from exc
     except IsADirectoryError as exc:
@@ -393,55 +417,41 @@ def load_profile(path: str | Path) -> ProfileFile:
         raise UserError(f"{p}: not valid TOML ({exc})") from exc
     except UnicodeDecodeError as exc:
         raise UserError(f"{p}: not UTF-8 text ({exc.reason})") from exc
-    try:
-        profile: ProfileFile = _build(ProfileFile, raw, "")
-    except UserError as exc:
-        raise UserError(f"{p}: {exc}") from exc
-    if not profile.students:
-        raise UserError(f"{p}: students: add at least one [[students]] table")
+
+
+def _check_teachers(profile: ProfileFile, i: int, p: Path) -> None:
+    """Student i's teachers exist: the [teacher] table, or students trained before it."""
+    student = profile.students[i]
     has_teacher = bool(profile.teacher.scores or profile.teacher.model)
     names = [s.name for s in profile.students]
-    for i, student in enumerate(profile.students):
-        if (
-            student.train
-            and student.loss in teacher_losses()
-            and (not student.teachers or PROFILE_TEACHER in student.teachers)
-            and not has_teacher
-        ):
-            raise UserError(
-                f"{p}: students[{i}].loss: {student.loss!r} needs a teacher; set [teacher].scores or [teacher].model"
-            )
-        for j, teacher in enumerate(student.teachers):
-            where = f"{p}: students[{i}].teachers[{j}]"
-            if teacher in student.teachers[:j]:
-                raise UserError(f"{where}: {teacher!r} is listed twice; name each teacher once")
-            if teacher == PROFILE_TEACHER:
-                if PROFILE_TEACHER in names:
-                    raise UserError(
-                        f"{where}: {teacher!r} means the [teacher] table, yet a student has that name; "
-                        "rename the student"
-                    )
-                continue
-            if teacher not in names[:i]:
-                # Stages run in profile order: the teacher student must be trained first.
+    if (
+        student.train
+        and student.loss in teacher_losses()
+        and (not student.teachers or PROFILE_TEACHER in student.teachers)
+        and not has_teacher
+    ):
+        raise UserError(
+            f"{p}: students[{i}].loss: {student.loss!r} needs a teacher; set [teacher].scores or [teacher].model"
+        )
+    for j, teacher in enumerate(student.teachers):
+        where = f"{p}: students[{i}].teachers[{j}]"
+        if teacher in student.teachers[:j]:
+            raise UserError(f"{where}: {teacher!r} is listed twice; name each teacher once")
+        if teacher == PROFILE_TEACHER:
+            if PROFILE_TEACHER in names:
                 raise UserError(
-                    f"{where}: {teacher!r} is neither {PROFILE_TEACHER!r} (the [teacher] table) nor "
-                    "a student listed before this one"
+                    f"{where}: {teacher!r} means the [teacher] table, yet a student has that name; "
+                    "rename the student"
                 )
-            if not profile.students[names.index(teacher)].train:
-                raise UserError(
-                    f"{where}: student {teacher!r} has train = false; a student teacher must be "
-                    "trained by this profile"
-                )
-    if profile.teacher.evaluate:
-        if not profile.teacher.model or profile.teacher.scores:
+            continue
+        if teacher not in names[:i]:
+            # Stages run in profile order: the teacher student must be trained first.
             raise UserError(
-                f"{p}: teacher.evaluate: only a teacher trained here can be evaluated; set "
-                "[teacher].model and no [teacher].scores"
+                f"{where}: {teacher!r} is neither {PROFILE_TEACHER!r} (the [teacher] table) nor "
+                "a student listed before this one"
             )
-        if PROFILE_TEACHER in names or PROFILE_TEACHER in profile.evaluate.references:
+        if not profile.students[names.index(teacher)].train:
             raise UserError(
-                f"{p}: teacher.evaluate: the teacher's row is labelled {PROFILE_TEACHER!r}, "
-                "yet a student or reference has that name; rename it"
+                f"{where}: student {teacher!r} has train = false; a student teacher must be "
+                "trained by this profile"
             )
-    return profile

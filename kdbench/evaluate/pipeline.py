@@ -147,13 +147,10 @@ def evaluate(
 
     `progress`: a rich.progress.Progress to draw bars on (None: silent).
     """
-    from kdbench.data.load import load_collection
     from kdbench.data.runs import write_run
-    from kdbench.evaluate.bm25 import BM25, BM25Params
     from kdbench.evaluate.metrics import compute_metrics
-    from kdbench.evaluate.rerank import candidates, count_work, rerank
     from kdbench.io import check_writable
-    from kdbench.results import new_result, save_result
+    from kdbench.results import save_result
 
     config.check()
     # Checked before the work: an unwritable path must not cost a whole evaluation.
@@ -164,91 +161,26 @@ def evaluate(
     clock = _Clock()
     started = time.perf_counter()
     with clock("load_s"):
-        collection = load_collection(config.data, config.split, cache_dir=config.cache_dir)
-        if config.queries is not None:
-            collection = collection.first_queries(config.queries)
-        if config.dev_queries is not None:
-            from kdbench.data.collection import only_queries
-            from kdbench.data.triples import dev_slice
-
-            collection = only_queries(
-                collection,
-                dev_slice(collection.qrels, config.dev_queries, config.seed),
-                f"dev slice: {config.dev_queries} queries, seed {config.seed}",
-            )
+        collection = _queries(config)
     warnings = list(collection.warnings)
-    model_name = config.model
-    is_bm25 = model_name is not None and model_name.lower() == "bm25"
-    if model_name is not None:
+    is_bm25 = config.model is not None and config.model.lower() == "bm25"
+    if config.model is not None:
         collection.docs.require_docs()  # BM25 and rankers read passages; a given run alone does not
     ranker = None
-    if model_name is not None and not is_bm25:
+    if config.model is not None and not is_bm25:
         with clock("load_model_s"):
-            ranker = _load_ranker(model_name, config)
-
-    bm25_params = BM25Params(k1=config.bm25_k1, b=config.bm25_b)
-
-    def bm25_run(k: int) -> Run:
-        with clock("index_s"), _task(progress, "BM25 index", len(collection.docs)) as advance:
-            bm25 = BM25(collection.docs, bm25_params, cache_dir=config.cache_dir, progress=advance)
-        with clock("search_s"), _task(progress, "BM25 search", len(collection.queries)) as advance:
-            return bm25.search(collection.queries, k, progress=advance)
-
-    first_stage: dict[str, Any]
-    if is_bm25:
-        run = bm25_run(config.k)
-        first_stage = {**bm25_params.to_dict(), "k": config.k}
-    elif config.run is not None:
-        run = _given_run(config.run, collection, warnings, need_docs=ranker is not None)
-        first_stage = {"method": "run", "path": str(Path(config.run).resolve())}
-    elif ranker is not None and ranker.arch == "dot" and config.rerank is None:
-        run = _dense_retrieval(ranker, collection, config, clock, progress)
-        first_stage = {
-            "method": "exact-dense",
-            "k": min(config.k, len(collection.docs)),
-            "backend": "torch",
-            "similarity": ranker.spec.similarity,
-        }
-    else:  # --rerank bm25, or cat/colbert without a given run: BM25 finds the candidates
-        run = bm25_run(config.depth)
-        first_stage = {**bm25_params.to_dict(), "k": config.depth}
-
+            ranker = _load_ranker(config.model, config)
+    stage = _Stage(config, collection, clock, progress)
+    run, first_stage = stage.first(ranker, warnings, is_bm25=is_bm25)
     reranked = ranker is not None and first_stage["method"] != "exact-dense"
     if ranker is not None and reranked:
         first_stage["depth"] = config.depth
-        candidate_lists = candidates(run, config.depth)
-        with (
-            clock("rerank_s"),
-            _task(
-                progress, f"Re-ranking ({ranker.arch})", count_work(ranker, candidate_lists)
-            ) as advance,
-        ):
-            run = rerank(
-                ranker,
-                collection.queries,
-                candidate_lists,
-                collection.docs,
-                batch_size=config.batch_size,
-                progress=advance,
-            )
-
+        run = stage.rerank(ranker, run)
     with clock("metrics_s"):
         metrics, per_query = compute_metrics(run, collection.qrels, rel=config.rel)
     if config.run_file:
         write_run(config.run_file, run, tag=config.run_tag)
-
-    resolved = {
-        key: value for key, value in asdict(config).items() if key not in {"extra", "cache_dir"}
-    }
-    resolved.update(config.extra)
-    resolved["collection"] = collection.source
-    resolved["first_stage"] = first_stage
-    resolved["reranked"] = reranked
-    if ranker is not None:
-        resolved["arch"] = ranker.arch
-        resolved["model_spec"] = ranker.spec.to_dict()
-        resolved["parameters"] = ranker.num_parameters()
-    result = new_result("evaluate", resolved)
+    result = _result(config, collection, ranker, first_stage, reranked)
     timings = {key: round(value, 4) for key, value in clock.seconds.items()}
     timings["total_s"] = round(time.perf_counter() - started, 4)
     result.update(
@@ -270,3 +202,111 @@ def evaluate(
     if output is not None:
         save_result(output, result)
     return result
+
+
+def _queries(config: EvaluateConfig) -> Collection:
+    """The collection with the queries to evaluate: all, the first N, or the training's dev slice."""
+    from kdbench.data.load import load_collection
+
+    collection = load_collection(config.data, config.split, cache_dir=config.cache_dir)
+    if config.queries is not None:
+        collection = collection.first_queries(config.queries)
+    if config.dev_queries is not None:
+        from kdbench.data.collection import only_queries
+        from kdbench.data.triples import dev_slice
+
+        collection = only_queries(
+            collection,
+            dev_slice(collection.qrels, config.dev_queries, config.seed),
+            f"dev slice: {config.dev_queries} queries, seed {config.seed}",
+        )
+    return collection
+
+
+class _Stage:
+    """The first stage and the re-ranking of one evaluation, timed on its clock."""
+
+    def __init__(
+        self, config: EvaluateConfig, collection: Collection, clock: _Clock, progress: Any
+    ) -> None:
+        from kdbench.evaluate.bm25 import BM25Params
+
+        self.config, self.collection, self.clock, self.progress = (
+            config,
+            collection,
+            clock,
+            progress,
+        )
+        self.bm25_params = BM25Params(k1=config.bm25_k1, b=config.bm25_b)
+
+    def bm25(self, k: int) -> Run:
+        from kdbench.evaluate.bm25 import BM25
+
+        docs, queries = self.collection.docs, self.collection.queries
+        with self.clock("index_s"), _task(self.progress, "BM25 index", len(docs)) as advance:
+            bm25 = BM25(docs, self.bm25_params, cache_dir=self.config.cache_dir, progress=advance)
+        with self.clock("search_s"), _task(self.progress, "BM25 search", len(queries)) as advance:
+            return bm25.search(queries, k, progress=advance)
+
+    def first(
+        self, ranker: Any, warnings: list[str], *, is_bm25: bool
+    ) -> tuple[Run, dict[str, Any]]:
+        """The run to evaluate or re-rank, and how it was made."""
+        config, collection = self.config, self.collection
+        if is_bm25:
+            return self.bm25(config.k), {**self.bm25_params.to_dict(), "k": config.k}
+        if config.run is not None:
+            run = _given_run(config.run, collection, warnings, need_docs=ranker is not None)
+            return run, {"method": "run", "path": str(Path(config.run).resolve())}
+        if ranker is not None and ranker.arch == "dot" and config.rerank is None:
+            run = _dense_retrieval(ranker, collection, config, self.clock, self.progress)
+            return run, {
+                "method": "exact-dense",
+                "k": min(config.k, len(collection.docs)),
+                "backend": "torch",
+                "similarity": ranker.spec.similarity,
+            }
+        # --rerank bm25, or cat/colbert without a given run: BM25 finds the candidates
+        return self.bm25(config.depth), {**self.bm25_params.to_dict(), "k": config.depth}
+
+    def rerank(self, ranker: Any, run: Run) -> Run:
+        from kdbench.evaluate.rerank import candidates, count_work, rerank
+
+        candidate_lists = candidates(run, self.config.depth)
+        work = count_work(ranker, candidate_lists)
+        with (
+            self.clock("rerank_s"),
+            _task(self.progress, f"Re-ranking ({ranker.arch})", work) as advance,
+        ):
+            return rerank(
+                ranker,
+                self.collection.queries,
+                candidate_lists,
+                self.collection.docs,
+                batch_size=self.config.batch_size,
+                progress=advance,
+            )
+
+
+def _result(
+    config: EvaluateConfig,
+    collection: Collection,
+    ranker: Any,
+    first_stage: dict[str, Any],
+    reranked: bool,
+) -> dict[str, Any]:
+    """A new evaluate result whose config records what was evaluated, and how."""
+    from kdbench.results import new_result
+
+    resolved = {
+        key: value for key, value in asdict(config).items() if key not in {"extra", "cache_dir"}
+    }
+    resolved.update(config.extra)
+    resolved["collection"] = collection.source
+    resolved["first_stage"] = first_stage
+    resolved["reranked"] = reranked
+    if ranker is not None:
+        resolved["arch"] = ranker.arch
+        resolved["model_spec"] = ranker.spec.to_dict()
+        resolved["parameters"] = ranker.num_parameters()
+    return new_result("evaluate", resolved)

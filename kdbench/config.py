@@ -365,14 +365,15 @@ def _by_field(cls: type, raw: dict[str, Any], where: str) -> dict[str, Any]:
     field_of_key = {key: f.name for f in dataclasses.fields(cls) for key in names(f)}
     prefix = f"{where}." if where else ""
     by_field: dict[str, Any] = {}
+    key_of: dict[str, str] = {}
     for key, value in raw.items():
         if key not in field_of_key:
             valid = ", ".join(sorted(f.name for f in dataclasses.fields(cls)))
             raise UserError(f"{prefix}{key}: unknown key; valid keys here are {valid}")
         name = field_of_key[key]
         if name in by_field:
-            raise UserError(f"{prefix}{key}: the same setting as {name}; write it once")
-        by_field[name] = value
+            raise UserError(f"{prefix}{key}: the same setting as {key_of[name]}; write it once")
+        by_field[name], key_of[name] = value, key
     return by_field
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from kdbench.cli import main
 from kdbench.commands.options import Settings
-from kdbench.config import DataConfig, ProfileConfig, StudentConfig, load_profile
+from kdbench.config import DataConfig, ProfileConfig, load_profile
 from kdbench.errors import UserError
 from kdbench.evaluate.config import EvaluateConfig
 from kdbench.options import LEFT_OUT, Timing, as_options, hashed_settings, option

@@ -26,10 +26,12 @@ from kdbench.options import (
     backend_names,
     canonical_choice,
     check_minimum,
+    device_names,
     names,
     option,
     precision_names,
     reuse,
+    scenario_names,
     teacher_losses,
 )
 from kdbench.profile.config import ProfileConfig as ProfileOptions
@@ -44,16 +46,6 @@ PROFILE_TEACHER = "teacher"
 
 def _eval_modes() -> Fixed:
     return Fixed(("rerank", "retrieve"))
-
-
-def _devices() -> Fixed:
-    return Fixed(("cpu", "cuda"))
-
-
-def _scenarios() -> Fixed:
-    from kdbench.profile.config import SCENARIOS
-
-    return Fixed(tuple(SCENARIOS))
 
 
 @dataclass(frozen=True)
@@ -243,7 +235,7 @@ class ProfileConfig(Timing):
         default_factory=lambda: ["eager"], help="{choices}.", choices=backend_names
     )
     devices: list[str] = option(
-        default_factory=lambda: ["cpu"], help="{choices}.", choices=_devices
+        default_factory=lambda: ["cpu"], help="{choices}.", choices=device_names
     )
     precisions: list[str] = option(
         default_factory=lambda: ["fp32"], help="{choices}.", choices=precision_names
@@ -251,7 +243,7 @@ class ProfileConfig(Timing):
     scenarios: list[str] = option(
         default_factory=list,
         help="{choices}; empty: the natural one per architecture.",
-        choices=_scenarios,
+        choices=scenario_names,
     )
     batch_sizes: list[int] = option(default_factory=lambda: [1], help="Batch sizes.", minimum=1)
     seq_lens: list[int] = option(

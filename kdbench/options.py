@@ -323,6 +323,17 @@ def precision_names() -> Choices:
     return Fixed(tuple(PRECISIONS))
 
 
+def scenario_names() -> Choices:
+    from kdbench.profile.config import SCENARIOS
+
+    return Fixed(tuple(SCENARIOS))
+
+
+def device_names() -> Choices:
+    """Device kinds a profile times on (`cuda:N` is a cuda device)."""
+    return Fixed(("cpu", "cuda"))
+
+
 def normalization_names() -> Choices:
     from kdbench.data.teacher_scores import NORMALIZATIONS
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from kdbench.errors import UserError
 from kdbench.options import (
-    Fixed,
     ModelLoading,
     Timing,
     architecture_names,
@@ -20,6 +19,7 @@ from kdbench.options import (
     option,
     precision_names,
     reuse,
+    scenario_names,
 )
 
 SCENARIOS = {
@@ -54,10 +54,6 @@ def parse_int_list(text: str | None, option: str, *, minimum: int = 1) -> tuple[
     return tuple(values)
 
 
-def _scenarios() -> Fixed:
-    return Fixed(tuple(SCENARIOS))
-
-
 def _backend_list(text: str) -> tuple[tuple[str, str | None], ...]:
     from kdbench.backends import parse_backend_list
 
@@ -87,7 +83,7 @@ class ProfileConfig(ModelLoading, Timing):
         None,
         help="index (dot, colbert), query (dot), rerank (cat, colbert, prettr). Default: query "
         "for dot, rerank otherwise.",
-        choices=_scenarios,
+        choices=scenario_names,
     )
     backends: tuple[tuple[str, str | None], ...] = option(
         (("eager", None),),

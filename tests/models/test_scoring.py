@@ -15,7 +15,7 @@ from kdbench.models.dot import dot_scores, pairwise_dot_scores, pool
 from kdbench.models.encode import _unsort_packed
 
 
-@pytest.mark.parametrize("module", ["base", "dot", "colbert", "encode", "checkpoint"])
+@pytest.mark.parametrize("module", ["base", "dot", "colbert", "encode"])
 def test_doctests(module: str) -> None:
     result = doctest.testmod(importlib.import_module(f"kdbench.models.{module}"))
     assert result.attempted > 0 and result.failed == 0

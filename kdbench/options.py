@@ -72,7 +72,7 @@ class Fixed:
 def option(
     default: Any = dataclasses.MISSING,
     *,
-    help: str,
+    help: str | Callable[[], str],
     default_factory: Any = dataclasses.MISSING,
     aliases: tuple[str, ...] = (),
     short: str | None = None,
@@ -84,6 +84,7 @@ def option(
 ) -> Any:
     """A dataclass field that declares one setting (see the module docstring).
 
+    `help` may be a function (called when help is shown, like `choices`).
     `cli` holds what only the command line needs: "parse" (text -> value, for values typed as
     comma lists), "flag" (a click flag spelling such as "--fusion/--no-fusion"), "hidden".
     """
@@ -126,8 +127,10 @@ def reuse(cls: type, name: str, **changes: Any) -> Any:
 
 
 def help_text(f: dataclasses.Field[Any]) -> str:
-    """The field's help with `{choices}` filled from its registry, as of now."""
-    text: str = f.metadata.get("help", "")
+    """The field's help (a function's answer, when help is one) with `{choices}` filled from
+    its registry, as of now."""
+    declared = f.metadata.get("help", "")
+    text: str = declared() if callable(declared) else declared
     choices = f.metadata.get("choices")
     if choices is not None and "{choices}" in text:
         text = text.replace("{choices}", " | ".join(choices().names()))

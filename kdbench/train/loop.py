@@ -36,9 +36,10 @@ from kdbench.losses.objective import Objective
 from kdbench.train import checkpoint as ckpt
 from kdbench.train import distributed
 from kdbench.train.config import RESUMABLE_FIELDS, TrainConfig
-from kdbench.train.dataset import Run, TrainingSet, load_training_set, teacher_rows
+from kdbench.train.dataset import TrainingSet, load_training_set, teacher_rows
 from kdbench.train.report import compare_teacher_student, scorer_summary
 from kdbench.train.student import StudentModule, set_dropout
+from kdbench.train.validation import validate
 
 log = logging.getLogger("kdbench")
 
@@ -218,41 +219,6 @@ def score_triples(
     finally:
         module.train(was_training)
     return margins
-
-
-@torch.no_grad()
-def rerank_dev(ranker: Any, training_set: TrainingSet, batch_size: int = 64) -> Run:
-    """The ranker's scores of the dev slice's first-stage candidates (a run over the dev queries)."""
-    was_training = ranker.training
-    ranker.eval()
-    try:
-        pairs = [
-            (qid, doc) for qid in training_set.dev_qids for doc in training_set.dev_run.get(qid, {})
-        ]
-        run: Run = {qid: {} for qid in training_set.dev_qids}
-        for start in range(0, len(pairs), batch_size):
-            chunk = pairs[start : start + batch_size]
-            queries = [training_set.queries[qid] for qid, _ in chunk]
-            docs = training_set.docs.get_many([doc for _, doc in chunk])
-            scores = ranker.score_pairs(queries, docs, batch_size=batch_size).float().cpu().tolist()
-            for (qid, doc), score in zip(chunk, scores, strict=True):
-                run[qid][doc] = score
-    finally:
-        ranker.train(was_training)
-    return run
-
-
-def dev_metrics(run: Run, training_set: TrainingSet) -> dict[str, float]:
-    """nDCG@10 and RR@10 of a run over the dev slice's queries."""
-    from kdbench.evaluate.metrics import compute_metrics
-
-    means, _ = compute_metrics(run, training_set.dev_qrels)
-    return {"nDCG@10": means["nDCG@10"], "RR@10": means["RR@10"]}
-
-
-def validate(ranker: Any, training_set: TrainingSet, batch_size: int = 64) -> dict[str, float]:
-    """Re-rank the dev slice's first-stage candidates; nDCG@10 and RR@10 over the dev queries."""
-    return dev_metrics(rerank_dev(ranker, training_set, batch_size), training_set)
 
 
 class _Progress:
@@ -518,13 +484,13 @@ def _train(
         ckpt.prune_checkpoints(output, config.keep_checkpoints)
 
     def run_validation(done: int) -> bool:
-        """Validate on rank 0, share the result; True when early stopping says stop."""
+        """Validate (sharded across ranks, see kdbench.train.validation); True when early
+        stopping says stop."""
         metrics = (
-            validate(module.ranker, training_set)
-            if context.is_main and training_set.dev_qids
+            validate(module.ranker, training_set, context=context)
+            if training_set.dev_qids
             else None
         )
-        metrics = distributed.broadcast_object(metrics, context)
         if metrics is None:
             return False
         history["validations"].append({"step": done, **metrics})

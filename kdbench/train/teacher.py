@@ -133,7 +133,7 @@ def score_teacher(config: TeacherConfig, *, collection: Any = None) -> dict[str,
     from kdbench.data.runs import write_run
     from kdbench.results import new_result, save_result
     from kdbench.train.distributed import _resolve_device
-    from kdbench.train.loop import dev_metrics
+    from kdbench.train.validation import dev_metrics
 
     if collection is None and config.data is not None:
         from kdbench.data.load import load_collection
@@ -190,7 +190,7 @@ def _model_scores(
     device: torch.device,
 ) -> tuple[dict[tuple[str, str], float], dict[str, dict[str, float]], dict[str, Any]]:
     """A model's scores of the training pairs and of the dev candidates, and what it was."""
-    from kdbench.train.loop import rerank_dev
+    from kdbench.train.validation import rerank_dev
 
     ranker = config.load(config.model, device=str(device))
     with _progress(
@@ -207,7 +207,7 @@ def _student_dev(
 ) -> dict[str, Any]:
     """The comparison student's nDCG@10 on the teacher's dev slice (same candidates)."""
     from kdbench.models.load import load_model
-    from kdbench.train.loop import validate
+    from kdbench.train.validation import validate
 
     if not training_set.dev_qids:
         raise UserError("--compare-student needs a dev slice: pass --data and --dev-queries N")
@@ -242,7 +242,8 @@ def _cross_fit(
     device: torch.device,
 ) -> tuple[dict[tuple[str, str], float], dict[str, dict[str, float]], list[Any]]:
     from kdbench.models.load import load_model
-    from kdbench.train.loop import dev_metrics, rerank_dev, train
+    from kdbench.train.loop import train
+    from kdbench.train.validation import dev_metrics, rerank_dev
 
     fold_of = _fold_of(sorted({t.qid for t in training_set.triples}), config.folds, config.seed)
     work = Path(str(config.output) + ".folds")

@@ -137,24 +137,6 @@ def test_ensemble_weights_are_checked_before_any_file_is_read() -> None:
         EnsembleConfig(("a", "b"), "d", "o", weights="x")
 
 
-def test_a_new_architecture_is_listed_and_accepted_without_other_edits(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Choice lists come from the registry when asked, not from a copy taken at import."""
-    import kdbench.models.registry as registry
-
-    toy = registry.Registry[registry.Architecture]("architecture")
-    for name in registry.ARCHITECTURES.names():
-        toy.register(name, registry.ARCHITECTURES[name])
-    toy.register("toy", registry.Architecture("toy", "tests:Toy", "a toy"), aliases=("toy-ranker",))
-    monkeypatch.setattr(registry, "ARCHITECTURES", toy)
-
-    assert main(["train", "--help"]) == 0
-    assert "prettr | toy" in capsys.readouterr().out
-    text = PROFILE.replace('arch = "dot"', 'arch = "toy-ranker"')
-    assert load(tmp_path, text).students[0].arch == "toy"
-
-
 def test_help_imports_no_torch() -> None:
     code = (
         "import sys; from kdbench.cli import main;"

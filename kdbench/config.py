@@ -25,7 +25,7 @@ from kdbench.options import (
     Timing,
     backend_names,
     canonical_choice,
-    check_minimum,
+    check_range,
     device_names,
     names,
     option,
@@ -340,7 +340,7 @@ def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
         f = next(f for f in dataclasses.fields(cls) if f.name == name)
         key_path = f"{where}.{name}" if where else name
         converted = canonical_choice(f, _convert(value, hints[name], key_path), key_path)
-        check_minimum(f, converted, key_path)
+        check_range(f, converted, key_path)
         values[name] = converted
     for f in dataclasses.fields(cls):
         if f.name not in values and f.default is f.default_factory is dataclasses.MISSING:

@@ -9,8 +9,11 @@ same names, the same values (registry aliases included) and the same defaults:
 - `choices`: a function returning the registry (or tuple) the value must be in; it is called
   when a value is checked or help is shown, so a newly registered architecture is accepted
   and listed without editing this file. `{choices}` in the help text lists them.
-- `minimum`: the smallest value allowed, `above`: a bound it must exceed (None values mean
-  "unset" and pass).
+- the range: `minimum`/`maximum` (inclusive), `above`/`below` (exclusive); a number must also
+  be finite unless `finite=False` (NaN passes no comparison, so it is refused by name). None
+  values mean "unset" and pass; lists are checked item by item. `check_range` is the one
+  check and the one message (`WHERE: must be at least 1, got 0`), on the command line
+  (a config's `__post_init__`) and in profiles (`kdbench.config`) alike.
 - `hashed_default`: how stage hashes written before this setting existed (`LEFT_OUT`) or before
   its default changed (the old spelling) record its default; see `hashed_settings`.
 
@@ -27,6 +30,7 @@ keeps its keys); `reuse` redeclares one field elsewhere with a different default
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
 G = TypeVar("G")
 
 LEFT_OUT = "kdbench.options.LEFT_OUT"  # hashed_default: the key is absent while at its default
+SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit
 
 
 class Choices(Protocol):
@@ -79,6 +84,9 @@ def option(
     choices: Callable[[], Choices] | None = None,
     minimum: float | None = None,
     above: float | None = None,
+    maximum: float | None = None,
+    below: float | None = None,
+    finite: bool = True,
     hashed_default: Any = dataclasses.MISSING,
     cli: Mapping[str, Any] | None = None,
 ) -> Any:
@@ -95,6 +103,9 @@ def option(
         "choices": choices,
         "minimum": minimum,
         "above": above,
+        "maximum": maximum,
+        "below": below,
+        "finite": finite,
         "hashed_default": hashed_default,
         "cli": dict(cli or {}),
     }
@@ -164,22 +175,79 @@ def canonical_choice(f: dataclasses.Field[Any], value: Any, where: str) -> Any:
     return type(value)(canonical) if isinstance(value, list | tuple) else canonical[0]
 
 
-def check_minimum(f: dataclasses.Field[Any], value: Any, where: str) -> None:
-    """The field's `minimum` and `above` bounds, on the value or each item of a list."""
-    minimum, above = f.metadata.get("minimum"), f.metadata.get("above")
-    if value is None or isinstance(value, str):
-        return
+RANGE_KEYS = ("minimum", "above", "maximum", "below")
+
+
+def out_of_range(
+    value: float,
+    *,
+    minimum: float | None = None,
+    above: float | None = None,
+    maximum: float | None = None,
+    below: float | None = None,
+    finite: bool = True,
+) -> str | None:
+    """What is wrong with `value` against the bounds (None: nothing), as the one message.
+
+    >>> out_of_range(0, minimum=1)
+    'must be at least 1, got 0'
+    >>> out_of_range(7.0, minimum=0, maximum=1)
+    'must be between 0 and 1, got 7.0'
+    >>> out_of_range(float("nan"), above=0)
+    'must be a finite number above 0, got nan'
+    """
+    bounds = {"minimum": minimum, "above": above, "maximum": maximum, "below": below}
+    allowed = range_text(bounds)
+    if finite and not math.isfinite(value):
+        return f"must be a finite number{' ' + allowed if allowed else ''}, got {value}"
+    if math.isnan(value) or not (
+        (minimum is None or value >= minimum)
+        and (above is None or value > above)
+        and (maximum is None or value <= maximum)
+        and (below is None or value < below)
+    ):
+        return f"must be {allowed or 'a number'}, got {value}"
+    return None
+
+
+def range_text(bounds: Mapping[str, float | None]) -> str:
+    """The allowed range in words: "at least 1", "between 0 and 1", "at least 0 and below 1"."""
+    low, high = bounds.get("minimum"), bounds.get("maximum")
+    if low is not None and high is not None:
+        return f"between {_number(low)} and {_number(high)}"
+    words = {"minimum": "at least", "above": "above", "maximum": "at most", "below": "below"}
+    return " and ".join(
+        f"{words[key]} {_number(bound)}"
+        for key in RANGE_KEYS
+        if (bound := bounds.get(key)) is not None
+    )
+
+
+def _number(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
+def is_number(value: object) -> bool:
+    """An int or a float, not a bool (TOML and typer hand both)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_range(f: dataclasses.Field[Any], value: Any, where: str) -> None:
+    """The field's declared range (and finiteness), on the value or each item of a list."""
+    bounds = {key: f.metadata.get(key) for key in RANGE_KEYS}
+    finite = f.metadata.get("finite", True)
     for item in value if isinstance(value, list | tuple) else [value]:
-        if minimum is not None and item < minimum:
-            raise UserError(f"{where}: must be at least {minimum:g}, got {item}")
-        if above is not None and item <= above:
-            raise UserError(f"{where}: must be above {above:g}, got {item}")
+        if not is_number(item):
+            continue  # None (unset), text, flags: nothing to bound
+        problem = out_of_range(item, **bounds, finite=finite)
+        if problem is not None:
+            raise UserError(f"{where}: {problem}")
 
 
-def check_minimums(settings: Any, where: Callable[[dataclasses.Field[Any]], str]) -> None:
-    """Every field's `minimum`, with errors named by `where(field)` (a flag or a key)."""
+def check_ranges(settings: Any, where: Callable[[dataclasses.Field[Any]], str]) -> None:
+    """Every field's range, with errors named by `where(field)` (a flag or a key)."""
     for f in dataclasses.fields(settings):
-        check_minimum(f, getattr(settings, f.name), where(f))
+        check_range(f, getattr(settings, f.name), where(f))
 
 
 def flag_name(f: dataclasses.Field[Any]) -> str:
@@ -377,6 +445,8 @@ class Mining:
         42,
         help="Seed for mining and the dev slice (training: also data order, initialisation, "
         "dropout); a teacher and its students need the same.",
+        minimum=0,
+        maximum=SEED_MAX,
     )
 
 
@@ -447,7 +517,7 @@ class Timing:
         120.0,
         help="Stop a cell after this many seconds even short of --min-samples.",
         aliases=("max_duration",),
-        minimum=0,
+        above=0,
     )
     rounds: int = option(
         1,

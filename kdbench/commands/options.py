@@ -162,3 +162,20 @@ def _panel(name: str, cls: type) -> str | None:
             panel: str = vars(klass)["PANEL"]
             return panel
     return None
+
+
+def command_settings(app: typer.Typer, prefix: str = "") -> list[tuple[str, Settings]]:
+    """Every command of `app` and its sub-apps ("teacher score") with each config it takes:
+    what a test walks to cover every declared option of every command."""
+    found: list[tuple[str, Settings]] = []
+    for info in app.registered_commands:
+        if isinstance(info.callback, _Expanded):
+            found += [
+                (f"{prefix}{info.name}", p.default)
+                for p in info.callback._parameters
+                if isinstance(p.default, Settings)
+            ]
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            found += command_settings(group.typer_instance, f"{prefix}{group.name} ")
+    return found

@@ -46,8 +46,15 @@ def report(
 ) -> None:
     """Build the trade-off table (quality, latency, memory, Pareto front) or compare two runs."""
     from kdbench.io import check_writable
+    from kdbench.options import out_of_range
     from kdbench.report import write_report
 
+    for flag, value in (
+        ("--max-quality-drop", max_quality_drop),
+        ("--max-latency-increase", max_latency_increase),
+    ):
+        if (problem := out_of_range(value, minimum=0)) is not None:
+            raise UserError(f"{flag}: {problem}")
     if output is not None:
         check_writable(output, "--output")
     from kdbench.report.compare import compare_rows, render_comparison

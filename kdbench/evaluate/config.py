@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kdbench.errors import UserError
-from kdbench.options import Mining, ModelLoading, check_minimums, flag_name, option, reuse
+from kdbench.options import Mining, ModelLoading, check_ranges, flag_name, option, reuse
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,8 @@ class EvaluateConfig(ModelLoading):
         help="Only the dev slice `kdbench train --dev-queries N --seed S` holds out of --split.",
     )
     seed: int = reuse(Mining, "seed", help="Seed of the --dev-queries slice (the training's).")
-    bm25_k1: float = option(0.9, help="BM25 k1 (Anserini's default).")
-    bm25_b: float = option(0.4, help="BM25 b (Anserini's default).")
+    bm25_k1: float = option(0.9, help="BM25 k1 (Anserini's default).", minimum=0)
+    bm25_b: float = option(0.4, help="BM25 b (Anserini's default).", minimum=0, maximum=1)
     run_file: str | None = option(None, help="Write the final ranking here (TREC run).")
     run_tag: str = option("kdbench", help="The run tag in --run-file.")
     cache_dir: str | None = option(
@@ -58,12 +58,9 @@ class EvaluateConfig(ModelLoading):
     )
 
     def check(self) -> None:
-        check_minimums(self, flag_name)
+        check_ranges(self, flag_name)
         if self.dev_queries is not None and self.queries is not None:
             raise UserError("--queries and --dev-queries both choose the queries; pass one")
-        from kdbench.retrieval.bm25 import BM25Params
-
-        BM25Params(k1=self.bm25_k1, b=self.bm25_b)  # its range checks, before any loading
         if self.model is None and self.run is None:
             raise UserError("nothing to evaluate: pass --model (bm25 or a ranker) or --run FILE")
         if self.rerank is not None and self.run is not None:

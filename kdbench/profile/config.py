@@ -9,12 +9,13 @@ from typing import Any
 
 from kdbench.errors import UserError
 from kdbench.options import (
+    SEED_MAX,
     ModelLoading,
     Timing,
     architecture_names,
     backend_names,
     canonicalize,
-    check_minimums,
+    check_ranges,
     flag_name,
     option,
     precision_names,
@@ -23,8 +24,9 @@ from kdbench.options import (
 )
 
 
-def parse_int_list(text: str | None, option: str, *, minimum: int = 1) -> tuple[int, ...] | None:
-    """ "1,8,32" -> (1, 8, 32); errors name the option and the bad item."""
+def parse_int_list(text: str | None, option: str) -> tuple[int, ...] | None:
+    """ "1,8,32" -> (1, 8, 32); errors name the option and the bad item (the field's declared
+    range is checked with the others)."""
     if text is None:
         return None
     values = []
@@ -38,8 +40,6 @@ def parse_int_list(text: str | None, option: str, *, minimum: int = 1) -> tuple[
             raise UserError(
                 f"{option} {text!r}: {item!r} is not a whole number; write e.g. {option} 1,8,32"
             ) from None
-        if value < minimum:
-            raise UserError(f"{option} {text!r}: {value} is below {minimum}")
         if value not in values:
             values.append(value)
     if not values:
@@ -95,17 +95,20 @@ class ProfileConfig(ModelLoading, Timing):
         None,
         help="Comma list. index: passages per call (32); query: queries (1); rerank cat/prettr: "
         "pairs per forward (100), colbert: queries (1).",
+        minimum=1,
         cli={"flag": "--batch-size", "parse": _int_list("--batch-size")},
     )
     seq_lens: tuple[int, ...] | None = option(
         None,
         help="Comma list of tokens per timed input, padded exactly (a pair: query + passage). "
         "Default: index 128, query 32, rerank cat/prettr 256, colbert 32.",
+        minimum=1,
         cli={"flag": "--seq-len", "parse": _int_list("--seq-len")},
     )
     depths: tuple[int, ...] = option(
         (100,),
         help="Comma list. rerank: candidates per query; query: hits searched. Default: 100.",
+        minimum=1,
         cli={"flag": "--depth", "parse": _int_list("--depth")},
     )
     data: str | None = option(
@@ -133,7 +136,7 @@ class ProfileConfig(ModelLoading, Timing):
     )
     parity_queries: int = option(20, help="Queries in the parity check.", minimum=1)
     parity_depth: int = option(100, help="Candidates per parity query.", minimum=1)
-    opset: int = option(17, help="ONNX opset of the export.")
+    opset: int = option(17, help="ONNX opset of the export.", minimum=7)  # torch's oldest
     onnx_model: Path | None = option(
         None, help="Run this ONNX graph instead of exporting (it still faces the parity gate)."
     )
@@ -146,7 +149,9 @@ class ProfileConfig(ModelLoading, Timing):
     cache_dir: Path | None = option(
         None, help="Exports and engines (default: $KDBENCH_CACHE or ~/.cache/kdbench)."
     )
-    seed: int = option(0, help="Seed for synthetic text and sampled candidates.")
+    seed: int = option(
+        0, help="Seed for synthetic text and sampled candidates.", minimum=0, maximum=SEED_MAX
+    )
     extra: dict[str, Any] = option(
         default_factory=dict, help="Free-form provenance.", cli={"hidden": True}
     )
@@ -156,7 +161,7 @@ class ProfileConfig(ModelLoading, Timing):
         from kdbench.backends.onnx.config import PROVIDERS
         from kdbench.profile.registry import SCENARIOS
 
-        check_minimums(self, flag_name)
+        check_ranges(self, flag_name)
         canonicalize(self, "arch", "baseline_arch")
 
         if self.scenario is not None:
@@ -166,14 +171,10 @@ class ProfileConfig(ModelLoading, Timing):
         for precision in (*self.precisions, *(p for _, p in self.backends if p)):
             if precision not in precisions():
                 raise UserError(f"precision {precision!r}: choose one of {', '.join(precisions())}")
-        if (
-            self.min_duration_s < 0
-            or self.max_duration_s <= 0
-            or self.max_duration_s < self.min_duration_s
-        ):
+        if self.max_duration_s < self.min_duration_s:
             raise UserError(
-                f"--min-duration {self.min_duration_s} / --max-duration {self.max_duration_s}: "
-                "need 0 <= min <= max and max > 0"
+                f"--max-duration {self.max_duration_s}: must be at least --min-duration "
+                f"{self.min_duration_s}"
             )
         if self.onnx_model is not None and not Path(self.onnx_model).is_file():
             raise UserError(

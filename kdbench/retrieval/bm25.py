@@ -40,10 +40,7 @@ class BM25Params:
     stopwords: str | None = "en"  # bm25s's list name ("en" = Lucene's 33 words); None: keep all
 
     def __post_init__(self) -> None:
-        if self.k1 < 0:
-            raise UserError(f"--bm25-k1 must be 0 or more (got {self.k1})")
-        if not 0 <= self.b <= 1:
-            raise UserError(f"--bm25-b must be between 0 and 1 (got {self.b})")
+        # k1 and b are range-checked where they are declared (evaluate's --bm25-k1/--bm25-b).
         if self.stemmer is not None:
             import Stemmer
 

@@ -7,7 +7,6 @@ Light (no torch): the CLI builds and validates them before anything heavy is imp
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +17,13 @@ from kdbench.options import (
     Mining,
     ModelLoading,
     as_options,
-    check_minimums,
+    check_ranges,
     flag_name,
     label_loss_names,
     loss_names,
     normalization_names,
     option,
+    out_of_range,
     reuse,
 )
 
@@ -99,11 +99,13 @@ class TrainConfig(ModelLoading, Mining):
     batch_size: int = option(16, help="Triples per optimizer step (over all processes).", minimum=1)
     grad_accum: int = option(1, help="Micro-batches per step (gradient accumulation).", minimum=1)
     learning_rate: float = option(2e-5, help="AdamW peak learning rate.", aliases=("lr",), above=0)
-    weight_decay: float = option(0.01, help="AdamW weight decay (not on biases/LayerNorm).")
+    weight_decay: float = option(
+        0.01, help="AdamW weight decay (not on biases/LayerNorm).", minimum=0
+    )
     warmup_steps: int | None = option(
         None, help="Linear warm-up steps (default: 10% of steps; 0: none).", minimum=0
     )
-    max_grad_norm: float = option(1.0, help="Gradient clipping norm (0: none).")
+    max_grad_norm: float = option(1.0, help="Gradient clipping norm (0: none).", minimum=0)
     score_scale: float | None = option(
         None,
         help="dot/colbert score multiplier (cosine x 20 is common); default: the model's.",
@@ -116,7 +118,7 @@ class TrainConfig(ModelLoading, Mining):
         0.02, help="Learning rate of the learned score multiplier.", above=0
     )
     dropout: float | None = option(
-        None, help="Override every dropout probability (0 for exact DDP tests)."
+        None, help="Override every dropout probability (0 for exact DDP tests).", minimum=0, below=1
     )
     precision: str = option(
         "fp32", help="fp32 | fp16 (CUDA, grad scaler) | bf16.", choices=lambda: Fixed(PRECISIONS)
@@ -151,7 +153,7 @@ class TrainConfig(ModelLoading, Mining):
     )
 
     def __post_init__(self) -> None:
-        check_minimums(self, flag_name)
+        check_ranges(self, flag_name)
         if self.batch_size % self.grad_accum:
             raise UserError(
                 f"--batch-size {self.batch_size} is not a multiple of --grad-accum {self.grad_accum}; "
@@ -174,8 +176,6 @@ class TrainConfig(ModelLoading, Mining):
             raise UserError(
                 f"--device {self.device!r}: choose one of {', '.join(DEVICES)} (or cuda:N)"
             )
-        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
-            raise UserError(f"--dropout {self.dropout}: must be in [0, 1)")
         if self.data is None and self.triples is None and not self.teacher_scores:
             raise UserError(
                 "no training data: pass --data (mine triples from its train split) or --triples FILE"
@@ -206,13 +206,6 @@ class TrainConfig(ModelLoading, Mining):
         """The hybrid-loss and teacher-target settings fit the chosen loss."""
         from kdbench.losses import get_loss, label_losses
 
-        for name, value in (
-            ("--label-weight", self.label_weight),
-            ("--temperature", self.temperature),
-            ("--teacher-margin-floor", self.teacher_margin_floor),
-        ):
-            if value is not None and not math.isfinite(value):
-                raise UserError(f"{name} {value}: must be a finite number")
         if self.label_loss is not None:
             label = get_loss(self.label_loss)
             if label.needs_teacher:
@@ -298,6 +291,7 @@ class TeacherConfig(ModelLoading, Mining):
         0,
         help="Cross-fit: train K teachers from --model, each scoring the queries it did not "
         "train on (0: score with --model as it is).",
+        minimum=0,
     )
     fold_steps: int = reuse(TrainConfig, "steps", help="Training steps per fold teacher.")
     fold_loss: str = option(
@@ -324,8 +318,8 @@ class TeacherConfig(ModelLoading, Mining):
     quiet: bool = reuse(TrainConfig, "quiet")
 
     def __post_init__(self) -> None:
-        check_minimums(self, flag_name)
-        if self.folds == 1 or self.folds < 0:
+        check_ranges(self, flag_name)
+        if self.folds == 1:
             raise UserError(f"--folds {self.folds}: use 0 (no cross-fitting) or at least 2")
         if self.folds and self.model == "bm25":
             raise UserError("--folds trains teachers; BM25 has nothing to train, drop --folds")
@@ -376,8 +370,12 @@ class EnsembleConfig:
             raise UserError(
                 f"--weights {text!r}: write numbers, e.g. --weights 0.5,0.3,0.2"
             ) from None
-        if not values or any(not 0 <= v < float("inf") for v in values):
-            raise UserError(f"--weights {text!r}: each weight must be a finite number >= 0")
+        if not values:
+            raise UserError(f"--weights {text!r}: write numbers, e.g. --weights 0.5,0.3,0.2")
+        for value in values:
+            problem = out_of_range(value, minimum=0)
+            if problem is not None:
+                raise UserError(f"--weights {text!r}: each weight {problem}")
         return values
 
     def record(self) -> dict[str, Any]:

@@ -18,12 +18,16 @@ The contract other packages rely on:
   score files, a triples file, or mined from a collection's BM25 run (triples.py mines,
   teacher_scores.py reads scores). Not imported by `kdbench.data` itself (it may search).
 
-Collections that arrive with problems kdbench can tolerate keep going with a warning in
-`Collection.warnings` (and the result): qrels whose query has no text are dropped; judged
-docs absent from the corpus stay (they count as relevant, never retrieved). Anything that
-makes a file ambiguous is an `InputFileError` naming file and line: wrong column count,
-bad UTF-8 or JSON, missing `_id`/`text`, empty query or passage text, duplicate ids or
-judgements, an empty file, qrels that match no query or no doc at all.
+Collections that arrive with problems kdbench can tolerate keep going with a warning that
+counts them, in `Collection.warnings` (and the result), as trec_eval, BEIR and ir_datasets
+accept them: documents without text are kept (BM25 never retrieves them; dense models
+encode them as empty text); queries with empty text are skipped with their judgements;
+qrels whose query has no text are dropped; judged docs absent from the corpus stay (they
+count as relevant, never retrieved); a qrels line repeated word for word counts once;
+negative grades are kept (not relevant, as in trec_eval). Anything that makes a file
+ambiguous is an `InputFileError` naming file and line: wrong column count, bad UTF-8 or
+JSON, missing `_id`/`text`, duplicate doc or query ids, one judgement with two grades, an
+empty file, qrels that match no query or no doc at all.
 """
 
 from kdbench.data.collection import Collection

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from kdbench.errors import InputFileError
+
+log = logging.getLogger("kdbench")
 
 # Editors on Windows often save UTF-8 with a byte-order mark; it is not part of the first field.
 BOM = b"\xef\xbb\xbf"
@@ -51,6 +54,13 @@ def require_rows(
     if header:
         raise InputFileError(path, f"has a header but no {what}; is this the right file?")
     raise InputFileError(path, f"is empty; expected {what}")
+
+
+def warn(message: str, warnings: list[str] | None) -> None:
+    """A tolerated data problem: logged, and kept in `warnings` (the result carries them)."""
+    log.warning(message)
+    if warnings is not None:
+        warnings.append(message)
 
 
 def parses_as(kind: Callable[[str], object], text: str) -> bool:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Collection as Ids
 from dataclasses import dataclass, field
 from typing import Any
 
+from kdbench.data._files import warn
 from kdbench.data.docstore import DocStore
 from kdbench.data.qrels import Qrels
 from kdbench.errors import InputFileError
-
-log = logging.getLogger("kdbench")
 
 
 @dataclass
@@ -56,10 +55,54 @@ def only_queries(collection: Collection, qids: list[str], note: str) -> Collecti
     )
 
 
+def drop_empty_queries(
+    queries: dict[str, str], *, origin: str, warnings: list[str]
+) -> tuple[dict[str, str], list[str]]:
+    """The queries with text, and the ids of those without, skipped with a warning that counts them.
+
+    An empty query ranks nothing, so its metrics would only be zeros: it is skipped with its
+    judgements, as trec_eval skips a query that has no judgements.
+    """
+    empty = [qid for qid, text in queries.items() if not text.strip()]
+    if empty and len(empty) == len(queries):
+        raise InputFileError(origin, f"all its {len(queries)} queries have empty text")
+    if empty:
+        warn(
+            f"{origin}: {len(empty)} query(ies) have empty text and are skipped with their "
+            f"judgements (e.g. {empty[0]!r})",
+            warnings,
+        )
+    skipped = set(empty)
+    return {qid: text for qid, text in queries.items() if qid not in skipped}, empty
+
+
+def check_empty_docs(docs: DocStore, *, origin: str, warnings: list[str]) -> None:
+    """Warn about documents without text: kept, as BEIR and ir_datasets keep them.
+
+    BM25 never retrieves them (they share no term with any query); a dense model encodes
+    them as empty text; a re-ranker scores whatever candidates it is given.
+    """
+    count, example = docs.empty_docs()
+    if count:
+        warn(
+            f"{origin}: {count} document(s) have no text (nor title) and are kept (e.g. "
+            f"{example!r}); BM25 never retrieves them, dense models encode them as empty text",
+            warnings,
+        )
+
+
 def judged_queries(
-    queries: dict[str, str], qrels: Qrels, *, origin: str, warnings: list[str]
+    queries: dict[str, str],
+    qrels: Qrels,
+    *,
+    origin: str,
+    warnings: list[str],
+    skipped: Ids[str] = (),
 ) -> tuple[dict[str, str], Qrels]:
-    """Keep queries that have qrels (BEIR's convention); drop, with a warning, qrels without a query."""
+    """Keep queries that have qrels (BEIR's convention); drop, with a warning, qrels without a query.
+
+    `skipped`: queries already left out with their own warning (empty text), not counted again.
+    """
     unknown = [qid for qid in qrels if qid not in queries]
     if unknown and len(unknown) == len(qrels):
         # Some missing queries are a known wart of real collections; none found is a mix-up.
@@ -68,10 +111,13 @@ def judged_queries(
             f"none of its {len(qrels)} judged query ids has a query (e.g. {unknown[0]!r}); "
             "are these qrels from another collection or split?",
         )
+    unknown = [qid for qid in unknown if qid not in skipped]
     if unknown:
-        message = f"{origin}: {len(unknown)} judged query id(s) have no query text and are skipped (e.g. {unknown[0]!r})"
-        log.warning(message)
-        warnings.append(message)
+        warn(
+            f"{origin}: {len(unknown)} judged query id(s) have no query text and are skipped "
+            f"(e.g. {unknown[0]!r})",
+            warnings,
+        )
     kept = {qid: text for qid, text in queries.items() if qid in qrels}
     return kept, {qid: qrels[qid] for qid in kept}
 
@@ -89,9 +135,8 @@ def check_judged_docs(docs: DocStore, qrels: Qrels, *, origin: str, warnings: li
             f"(e.g. {absent[0]!r}); are these qrels from another collection?",
         )
     if absent:
-        message = (
+        warn(
             f"{origin}: {len(absent)} judged doc id(s) are not in the corpus {docs.name} "
-            f"(e.g. {absent[0]!r}); they count as relevant but never retrieved"
+            f"(e.g. {absent[0]!r}); they count as relevant but never retrieved",
+            warnings,
         )
-        log.warning(message)
-        warnings.append(message)

@@ -4,6 +4,8 @@
 through a numpy index (byte spans, ids, sort order) built once and cached; `IrdsDocStore`
 wraps an ir_datasets docstore; `InMemoryDocStore` is for small, generated corpora.
 Doc text is BEIR's convention: title + " " + text (the text alone when there is no title).
+A document with neither is kept, as BEIR's and ir_datasets' loaders keep it: its text is
+"" and `empty_docs()` counts such documents (the loader warns).
 """
 
 from __future__ import annotations
@@ -27,12 +29,8 @@ from kdbench.io import atomic_path, atomic_write_json
 CorpusFormat = Literal["jsonl", "tsv"]
 
 # Bump when the cached index layout or its checks change, so old caches are rebuilt (and
-# rechecked) rather than trusted. 2: empty passages are rejected.
-INDEX_VERSION = 2
-
-
-# An empty passage is most often a broken export; ranked, it would only add noise.
-_EMPTY_DOC = "doc {!r} has no text (nor title); give it text or remove the line"
+# rechecked) rather than trusted. 2: empty passages are rejected. 3: kept and counted.
+INDEX_VERSION = 3
 
 
 def join_title(title: str | None, text: str) -> str:
@@ -72,6 +70,13 @@ class DocStore(abc.ABC):
     def require_docs(self) -> None:
         """Raise a UserError that says what to do when the store holds no passages."""
         return None  # stores with passages have nothing to say
+
+    def empty_docs(self) -> tuple[int, str | None]:
+        """How many documents have no text (nor title), and the first one's id.
+
+        (0, None) where the store cannot tell without reading every document (ir_datasets).
+        """
+        return 0, None
 
     def __getitem__(self, doc_id: str) -> str:
         return self.get_many([doc_id])[0]
@@ -133,6 +138,12 @@ class InMemoryDocStore(DocStore):
 
     def missing(self, doc_ids: Sequence[str]) -> list[str]:
         return [doc_id for doc_id in doc_ids if doc_id not in self._row]
+
+    def empty_docs(self) -> tuple[int, str | None]:
+        empty = [
+            i for i, text in zip(self._ids.tolist(), self._texts, strict=True) if not text.strip()
+        ]
+        return len(empty), (empty[0] if empty else None)
 
     def iter_batches(self, batch_size: int) -> Iterator[tuple[list[str], list[str]]]:
         for start in range(0, len(self._texts), batch_size):
@@ -209,13 +220,15 @@ class OffsetDocStore(DocStore):
         self.index_dir = (
             cache_root(cache_dir) / "docstore" / f"{self._fingerprint}-{self.path.name}"
         )
-        self._ids, self._order, self._spans = self._load_or_build_index()
+        self._ids, self._order, self._spans, self._empty = self._load_or_build_index()
         with self.path.open("rb") as handle:
             self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
 
     # -- index -------------------------------------------------------------------------------
 
-    def _load_or_build_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _load_or_build_index(
+        self,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, str | None]]:
         meta_path = self.index_dir / "meta.json"
         if meta_path.exists():
             try:
@@ -223,11 +236,12 @@ class OffsetDocStore(DocStore):
             except (OSError, json.JSONDecodeError):
                 meta = {}
             if meta.get("version") == INDEX_VERSION and meta.get("format") == self.format:
-                return tuple(  # type: ignore[return-value]
+                ids, order, spans = (
                     np.load(self.index_dir / f"{name}.npy", mmap_mode="r")
                     for name in ("ids", "order", "spans")
                 )
-        ids, order, spans = self._build_index()
+                return ids, order, spans, (meta["empty_documents"], meta["empty_example"])
+        ids, order, spans, empty = self._build_index()
         for name, values in (("ids", ids), ("order", order), ("spans", spans)):
             with atomic_path(self.index_dir / f"{name}.npy") as tmp, tmp.open("wb") as handle:
                 np.save(handle, values)
@@ -239,15 +253,19 @@ class OffsetDocStore(DocStore):
                 "format": self.format,
                 "source": str(self.path.resolve()),
                 "documents": len(ids),
+                "empty_documents": empty[0],
+                "empty_example": empty[1],
             },
         )
-        return ids, order, spans
+        return ids, order, spans, empty
 
-    def _build_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _build_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, str | None]]:
         starts, ends, lines = array("q"), array("q"), array("q")
         id_chunks: list[np.ndarray] = []
         chunk: list[str] = []
         offset = 0
+        first_empty: str | None
+        empty_count, first_empty = 0, None  # documents without text, the first one's id
         with self.path.open("rb") as handle:
             for number, raw in enumerate(handle, start=1):
                 start, offset = offset, offset + len(raw)
@@ -256,7 +274,11 @@ class OffsetDocStore(DocStore):
                     start, body = start + len(BOM), body[len(BOM) :]
                 if not body.strip():
                     continue
-                chunk.append(self._parse_id(decode_line(self.path, body, number), number))
+                doc_id, has_text = self._parse_line(decode_line(self.path, body, number), number)
+                chunk.append(doc_id)
+                if not has_text:
+                    empty_count += 1
+                    first_empty = first_empty or doc_id
                 starts.append(start)
                 ends.append(start + len(body))
                 lines.append(number)
@@ -273,9 +295,10 @@ class OffsetDocStore(DocStore):
         spans = np.stack(
             [np.frombuffer(starts, dtype=np.int64), np.frombuffer(ends, dtype=np.int64)], axis=1
         )
-        return ids, order, spans
+        return ids, order, spans, (empty_count, first_empty)
 
-    def _parse_id(self, line: str, number: int) -> str:
+    def _parse_line(self, line: str, number: int) -> tuple[str, bool]:
+        """The line's doc id, and whether it has any text (or title)."""
         if self.format == "tsv":
             columns = line.split("\t")
             if len(columns) != 2:
@@ -286,9 +309,7 @@ class OffsetDocStore(DocStore):
                 )
             if not columns[0].strip():
                 raise InputFileError(self.path, "empty doc id in column 1", number)
-            if not columns[1].strip():
-                raise InputFileError(self.path, _EMPTY_DOC.format(columns[0].strip()), number)
-            return columns[0].strip()
+            return columns[0].strip(), bool(columns[1].strip())
         record = _parse_json_object(self.path, line, number)
         if "_id" not in record:
             raise InputFileError(
@@ -301,9 +322,8 @@ class OffsetDocStore(DocStore):
                 number,
             )
         title = record.get("title")
-        if not join_title(title if isinstance(title, str) else None, record["text"]).strip():
-            raise InputFileError(self.path, _EMPTY_DOC.format(str(record["_id"])), number)
-        return str(record["_id"])
+        text = join_title(title if isinstance(title, str) else None, record["text"])
+        return str(record["_id"]), bool(text.strip())
 
     # -- access ------------------------------------------------------------------------------
 
@@ -335,6 +355,9 @@ class OffsetDocStore(DocStore):
     def missing(self, doc_ids: Sequence[str]) -> list[str]:
         rows = self.rows(doc_ids)
         return [doc_ids[int(i)] for i in np.flatnonzero(rows < 0)]
+
+    def empty_docs(self) -> tuple[int, str | None]:
+        return self._empty
 
     def iter_batches(self, batch_size: int) -> Iterator[tuple[list[str], list[str]]]:
         for start in range(0, len(self._ids), batch_size):

@@ -14,9 +14,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from kdbench.data.collection import Collection, check_judged_docs, judged_queries
+from kdbench.data.collection import (
+    Collection,
+    check_empty_docs,
+    check_judged_docs,
+    drop_empty_queries,
+    judged_queries,
+)
 from kdbench.data.docstore import DocStore, EmptyDocStore, IrdsDocStore, OffsetDocStore
-from kdbench.data.qrels import read_qrels
+from kdbench.data.qrels import check_grades, read_qrels
 from kdbench.data.queries import read_queries
 from kdbench.errors import UserError
 
@@ -101,9 +107,16 @@ def _load_folder(
         )
     docs = open_corpus(folder, cache_dir=cache_dir)
     warnings: list[str] = []
+    if isinstance(docs, OffsetDocStore):
+        check_empty_docs(docs, origin=str(docs.path), warnings=warnings)
     all_queries = read_queries(queries_path)
+    with_text, empty = drop_empty_queries(all_queries, origin=str(queries_path), warnings=warnings)
     queries, qrels = judged_queries(
-        all_queries, read_qrels(qrels_path), origin=str(qrels_path), warnings=warnings
+        with_text,
+        read_qrels(qrels_path, warnings),
+        origin=str(qrels_path),
+        warnings=warnings,
+        skipped=empty,
     )
     check_judged_docs(docs, qrels, origin=str(qrels_path), warnings=warnings)
     source: dict[str, Any] = {
@@ -220,7 +233,11 @@ def _load_irds(source: str, split: str | None) -> Collection:
             "copy the dataset into a writable folder and set IR_DATASETS_HOME to it"
         ) from exc
     warnings: list[str] = []
-    queries, qrels = judged_queries(all_queries, raw_qrels, origin=dataset_id, warnings=warnings)
+    check_grades(raw_qrels, origin=dataset_id, warnings=warnings)
+    with_text, empty = drop_empty_queries(all_queries, origin=dataset_id, warnings=warnings)
+    queries, qrels = judged_queries(
+        with_text, raw_qrels, origin=dataset_id, warnings=warnings, skipped=empty
+    )
     check_judged_docs(docs, qrels, origin=dataset_id, warnings=warnings)
     source_record: dict[str, Any] = {
         "type": "ir_datasets",

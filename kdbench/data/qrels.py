@@ -5,20 +5,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kdbench.data._files import iter_lines, parses_as, require_rows
+from kdbench.data._files import iter_lines, parses_as, require_rows, warn
 from kdbench.errors import InputFileError
 
 Qrels = dict[str, dict[str, int]]
 
 
-def read_qrels(path: str | os.PathLike[str]) -> Qrels:
+def read_qrels(path: str | os.PathLike[str], warnings: list[str] | None = None) -> Qrels:
     """qid -> {doc_id: grade}; 4 columns are TREC, 3 columns BEIR (header optional).
 
-    Columns may be separated by tabs or spaces; every row must have the same count.
+    Columns may be separated by tabs or spaces; every row must have the same count. A line
+    that repeats an earlier judgement word for word is counted once, with a warning (merged
+    qrels files have them); the same query and doc with another grade is an error, since
+    which grade is meant cannot be told. Negative grades are kept with a warning (see
+    `check_grades`). Warnings are logged and added to `warnings`.
     """
     p = Path(path)
     qrels: Qrels = {}
     first_line: dict[tuple[str, str], int] = {}
+    repeated: list[int] = []
     columns_expected: int | None = None
     header = False
     for number, line in iter_lines(p, "qrels"):
@@ -48,12 +53,39 @@ def read_qrels(path: str | os.PathLike[str]) -> Qrels:
         if not parses_as(int, grade):
             raise InputFileError(p, f"relevance grade {grade!r} is not an integer", number)
         if (qid, doc_id) in first_line:
+            if qrels[qid][doc_id] == int(grade):
+                repeated.append(number)
+                continue
             raise InputFileError(
                 p,
-                f"duplicate judgement for query {qid!r}, doc {doc_id!r} (first on line {first_line[qid, doc_id]})",
+                f"duplicate judgement for query {qid!r}, doc {doc_id!r} (first on line "
+                f"{first_line[qid, doc_id]}) with another grade ({qrels[qid][doc_id]}, then "
+                f"{int(grade)}); keep one line",
                 number,
             )
         first_line[qid, doc_id] = number
         qrels.setdefault(qid, {})[doc_id] = int(grade)
     require_rows(p, len(first_line), "judgements", header=header)
+    if repeated:
+        warn(
+            f"{p}: {len(repeated)} line(s) repeat an earlier judgement and are counted once "
+            f"(e.g. line {repeated[0]})",
+            warnings,
+        )
+    check_grades(qrels, origin=str(p), warnings=warnings)
     return qrels
+
+
+def check_grades(qrels: Qrels, *, origin: str, warnings: list[str] | None) -> None:
+    """Warn about negative grades (TREC's spam and junk labels): kept, and trec_eval counts
+    them as not relevant (gain 0 in nDCG, below every `rel` in RR, R and AP)."""
+    negative = [
+        (qid, doc_id) for qid, judged in qrels.items() for doc_id, g in judged.items() if g < 0
+    ]
+    if negative:
+        qid, doc_id = negative[0]
+        warn(
+            f"{origin}: {len(negative)} judgement(s) have a negative grade (e.g. query {qid!r}, "
+            f"doc {doc_id!r}); they count as not relevant, as in trec_eval",
+            warnings,
+        )

@@ -11,7 +11,11 @@ from kdbench.errors import InputFileError
 
 
 def read_queries(path: str | os.PathLike[str]) -> dict[str, str]:
-    """qid -> text in file order; the format follows the suffix (.jsonl, else TSV)."""
+    """qid -> text in file order; the format follows the suffix (.jsonl, else TSV).
+
+    A query with empty text is returned as it is; the collection skips it with a count
+    (`kdbench.data.collection.drop_empty_queries`).
+    """
     p = Path(path)
     queries: dict[str, str] = {}
     first_line: dict[str, int] = {}
@@ -46,11 +50,6 @@ def read_queries(path: str | os.PathLike[str]) -> dict[str, str]:
             qid, text = columns[0].strip(), columns[1]
         if not qid:
             raise InputFileError(p, "empty query id; every query needs an id", number)
-        if not text.strip():
-            # An empty query ranks nothing: every metric of it would be noise.
-            raise InputFileError(
-                p, f"query {qid!r} has empty text; give it text or remove the line", number
-            )
         if qid in first_line:
             raise InputFileError(
                 p,

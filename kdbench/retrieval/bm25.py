@@ -3,6 +3,11 @@
 Text analysis: lowercase, the regex tokenizer below, Lucene's 33 English stopwords, then
 the PyStemmer (Snowball) stemmer. The index is cached per corpus fingerprint + parameters.
 
+A document without text (kept by the loaders, counted in a warning) is indexed with no
+terms: it scores 0 for every query and so is never retrieved, while it still counts in the
+average document length, as in any index that holds it. A corpus in which no document has
+an indexable term is refused (there is nothing BM25 could retrieve).
+
 `search` returns each query's top k in `kdbench.data.runs.ranked` order, the one tie rule of
 every ranked list in kdbench: docs of equal score that straddle the k-th place are chosen by
 that rule too (doc id descending, trec_eval's), not by bm25s's selection.
@@ -122,6 +127,11 @@ class BM25:
             corpus_tokens.extend(self.tokenize(texts))
             if progress:
                 progress(len(texts))
+        if not any(corpus_tokens):
+            raise UserError(
+                f"{self.docs.name}: none of its {len(corpus_tokens)} documents has a term BM25 "
+                "can index (all empty or stopwords); check the corpus file"
+            )
         retriever = bm25s.BM25(k1=self.params.k1, b=self.params.b, method=self.params.method)
         retriever.index(corpus_tokens, show_progress=False)
         # Build in a scratch folder, then rename: a crash never leaves a half-written index.

@@ -121,7 +121,7 @@ CASES: list[tuple[str, str, bytes, Callable[[Path], Any], int | None, str]] = [
         b"query-id\tcorpus-id\tscore\n1\td1\t1\n1\td1\t0\n",
         read_qrels,
         3,
-        "duplicate judgement for query '1', doc 'd1' (first on line 2)",
+        "duplicate judgement for query '1', doc 'd1' (first on line 2) with another grade (1, then 0)",
     ),
     (
         "qrels bad utf-8",

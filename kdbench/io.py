@@ -1,4 +1,15 @@
-"""Atomic file writes and results-folder locks: no partial file ever looks complete."""
+"""Atomic file writes, results-folder locks and ownership: no partial file ever looks complete,
+and kdbench replaces nothing it did not write.
+
+Ownership. A folder kdbench writes into (`train --output`, `run`'s results folder) is
+kdbench's when it is new or empty, when it holds the marker `OWNER_FILE` (written when the
+folder is claimed), or when it holds what an earlier kdbench wrote there before the marker
+existed. Any other folder is refused, not written into a subfolder: scripts and
+`kdbench run` find a training's files at `--output`, so moving them elsewhere would break
+what reads them; the fix is one word on the command line. A file output (`--output
+result.json`, a run file, a teacher-score file) may replace only a file of the kind the
+command writes (`FileKind`): a user's notes.json is never overwritten.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +17,8 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +34,54 @@ def _ensure_parent(path: Path) -> None:
         ) from exc
 
 
-def check_writable(path: str | os.PathLike[str], option: str) -> Path:
+OWNER_FILE = ".kdbench-folder.json"  # in a folder kdbench claimed: who writes it
+LOCK_FILE = ".kdbench.lock"
+
+
+@dataclass(frozen=True)
+class FileKind:
+    """What a command writes to a file output, and how to tell an existing one (`recognizes`
+    reads the file's start: the kind of file kdbench writes, not a user's file)."""
+
+    name: str  # "a kdbench result"
+    recognizes: Callable[[Path], bool]
+
+
+def _starts_with_result_header(path: Path) -> bool:
+    # Result JSON is written with "schema" as its first key (kdbench.results.HEADER_KEYS).
+    with path.open("rb") as handle:
+        head = handle.read(256)
+    return b'"schema": "kdbench.result"' in head
+
+
+RESULT = FileKind("a kdbench result", _starts_with_result_header)
+
+
+def first_line(path: Path) -> str:
+    """The first non-blank line of `path` ("" for none or unreadable text), for `FileKind`s."""
+    try:
+        with path.open(encoding="utf-8-sig") as handle:
+            return next((line.strip() for line in handle if line.strip()), "")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def check_writable(path: str | os.PathLike[str], option: str, kind: FileKind | None = None) -> Path:
     """Fail now, before hours of work, if `path` could not be written at the end.
 
     Probes with a real temporary file in the nearest existing folder (permission bits say
     nothing for root, and /proc or a read-only mount refuse files whatever the bits);
-    creates no folder. `option` names the setting in the error (e.g. "--output").
+    creates no folder. `option` names the setting in the error (e.g. "--output"). With
+    `kind`, an existing file is replaced only if it is of that kind (see the module notes).
     """
     target = Path(path)
     if target.is_dir():
         raise UserError(f"{option} {target}: is a folder; pass a file name")
+    if kind is not None and target.is_file() and not kind.recognizes(target):
+        raise UserError(
+            f"{option} {target}: exists and is not {kind.name}; kdbench replaces only files "
+            "it wrote: choose another name, or move the file away"
+        )
     folder = target.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
@@ -97,7 +147,7 @@ def folder_lock(folder: str | os.PathLike[str], what: str = "kdbench") -> Iterat
         raise UserError(f"{path}: is a file, not a folder; choose another output folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(path / ".kdbench.lock"))
+        lock = FileLock(str(path / LOCK_FILE))
         lock.acquire(timeout=0)
     except Timeout as exc:
         raise UserError(
@@ -111,3 +161,59 @@ def folder_lock(folder: str | os.PathLike[str], what: str = "kdbench") -> Iterat
         yield
     finally:
         lock.release()
+
+
+def foreign_files(folder: Path, command: str, earlier: Collection[str] = ()) -> list[str]:
+    """What in `folder` makes it not kdbench's to write for `command` ("train", "run"): the
+    names of files kdbench did not write, or of the marker of another command; [] when the
+    folder is new, empty, claimed by `command`, or holds what an earlier kdbench wrote
+    there (`earlier`: the names it writes, for folders from before the marker existed)."""
+    if not folder.is_dir():
+        return []
+    marker = folder / OWNER_FILE
+    if marker.is_file():
+        try:
+            owner = json.loads(marker.read_text(encoding="utf-8")).get("command")
+        except (OSError, ValueError, AttributeError):
+            owner = None
+        return [] if owner == command else [f"{OWNER_FILE} of `kdbench {owner}`"]
+    names = sorted(p.name for p in folder.iterdir() if p.name != LOCK_FILE)
+    if not names or any(name in earlier for name in names):
+        return []
+    return names
+
+
+def claim_folder(folder: Path, command: str) -> None:
+    """Mark `folder` as written by `kdbench command` (after `foreign_files` found nothing)."""
+    marker = folder / OWNER_FILE
+    if not marker.is_file():
+        from kdbench import __version__
+
+        atomic_write_json(
+            marker, {"written_by": "kdbench", "command": command, "version": __version__}
+        )
+
+
+def refuse_foreign(folder: Path, found: list[str], where: str) -> None:
+    """The one-line refusal of a folder that is not kdbench's (`where`: "--output DIR")."""
+    if found:
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        raise UserError(
+            f"{where}: holds files kdbench did not write ({shown}); kdbench writes only into a "
+            "new or empty folder or one it wrote before: choose another folder"
+        )
+
+
+@contextlib.contextmanager
+def output_folder(
+    folder: str | os.PathLike[str], command: str, *, where: str, earlier: Collection[str] = ()
+) -> Iterator[None]:
+    """Refuse a folder that is not kdbench's, then hold its lock and claim it for `command`
+    (see the module notes); `where` names the folder in errors ("--output DIR")."""
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{where}: is a file, not a folder; choose another output folder")
+    refuse_foreign(path, foreign_files(path, command, earlier), where)
+    with folder_lock(path, f"kdbench {command}"):
+        claim_folder(path, command)
+        yield

@@ -25,10 +25,10 @@ def profile(
     ),
 ) -> None:
     """Time rankers under eager PyTorch, ONNX Runtime and TensorRT, after checking each computes eager's scores."""
-    from kdbench.io import check_writable
+    from kdbench.io import RESULT, check_writable
 
     if output is not None:
-        check_writable(output, "--output")
+        check_writable(output, "--output", RESULT)
     from rich.console import Console
 
     from kdbench.profile import run_profile

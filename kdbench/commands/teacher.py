@@ -22,11 +22,9 @@ def register(app: typer.Typer) -> None:
 @command(teacher_app, "score")
 def score(config: TeacherConfig = settings(TeacherConfig)) -> None:
     """Score triples with a teacher into pos_score<TAB>neg_score<TAB>qid<TAB>pid_pos<TAB>pid_neg."""
-    from kdbench.io import check_writable
     from kdbench.train.teacher import score_teacher
 
-    check_writable(config.output, "--output")
-    check_writable(f"{config.output}.json", "--output")
+    _check_outputs(config.output)
     result = score_teacher(config)
     report = result["teacher_report"]
     dev = report.get("dev")
@@ -46,10 +44,7 @@ def score(config: TeacherConfig = settings(TeacherConfig)) -> None:
 @command(teacher_app, "ensemble")
 def ensemble(config: EnsembleConfig = settings(EnsembleConfig)) -> None:
     """Combine teachers of any architecture into one (the paper's T2), weighted on the dev slice."""
-    from kdbench.io import check_writable
-
-    check_writable(config.output, "--output")
-    check_writable(f"{config.output}.json", "--output")
+    _check_outputs(config.output)
     from kdbench.data.load import load_collection
     from kdbench.results import new_result, save_result
     from kdbench.train.ensemble import build_ensemble
@@ -71,3 +66,15 @@ def ensemble(config: EnsembleConfig = settings(EnsembleConfig)) -> None:
         f"{' (weights fitted on it)' if weights is None else ''}, pairwise accuracy "
         f"{report['pairwise_accuracy']:.1%}"
     )
+
+
+def _check_outputs(scores: str) -> None:
+    """The score file, its report and its dev run: writable, and not a file kdbench did not write."""
+    from kdbench.data.runs import RUN_FILE
+    from kdbench.data.teacher_scores import SCORES_FILE
+    from kdbench.io import RESULT, check_writable
+    from kdbench.train.teacher import dev_run_path
+
+    check_writable(scores, "--output", SCORES_FILE)
+    check_writable(f"{scores}.json", "--output", RESULT)
+    check_writable(dev_run_path(scores), "--output", RUN_FILE)

@@ -11,11 +11,25 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from kdbench.data._files import iter_lines, require_rows
+from kdbench.data._files import iter_lines, parses_as, require_rows
 from kdbench.errors import InputFileError
-from kdbench.io import atomic_path
+from kdbench.io import FileKind, atomic_path, first_line
 
 Run = dict[str, dict[str, float]]
+
+
+def _is_run_line(line: str) -> bool:
+    """`qid Q0 doc_id rank score tag`: six columns, a whole rank and a number.
+
+    >>> _is_run_line("q1 Q0 d1 1 2.5 bm25"), _is_run_line("my notes")
+    (True, False)
+    """
+    columns = line.split()
+    return len(columns) == 6 and parses_as(int, columns[3]) and parses_as(float, columns[4])
+
+
+# What `--run-file` may replace: a TREC run (any writer's; a user's notes are left alone).
+RUN_FILE = FileKind("a TREC run file", lambda path: _is_run_line(first_line(path)))
 
 
 def ranked(doc_scores: Mapping[str, float]) -> list[tuple[str, float]]:

@@ -13,14 +13,28 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kdbench.data._files import iter_lines, require_rows
+from kdbench.data._files import iter_lines, parses_as, require_rows
 from kdbench.errors import InputFileError, UserError
-from kdbench.io import atomic_path
+from kdbench.io import FileKind, atomic_path, first_line
 
 # Per teacher, before averaging: over the whole file (zscore, minmax) or per query (query-zscore:
 # each query's scores over the distinct passages scored for it; scorers of different
 # architectures differ in scale from query to query, not only overall).
 NORMALIZATIONS = ("none", "zscore", "minmax", "query-zscore")
+
+
+def _is_score_line(line: str) -> bool:
+    """`pos_score<TAB>neg_score<TAB>qid<TAB>pid_pos<TAB>pid_neg`.
+
+    >>> _is_score_line("1.5\t-0.5\tq1\td1\td2"), _is_score_line("q1\td1\td2")
+    (True, False)
+    """
+    fields = line.split("\t")
+    return len(fields) == 5 and parses_as(float, fields[0]) and parses_as(float, fields[1])
+
+
+# What `teacher score --output` may replace: a teacher-score file (a user's file is left alone).
+SCORES_FILE = FileKind("a teacher-score file", lambda path: _is_score_line(first_line(path)))
 
 
 @dataclass(frozen=True)

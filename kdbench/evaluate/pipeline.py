@@ -141,17 +141,17 @@ def evaluate(
 
     `progress`: a rich.progress.Progress to draw bars on (None: silent).
     """
-    from kdbench.data.runs import write_run
+    from kdbench.data.runs import RUN_FILE, write_run
     from kdbench.evaluate.metrics import compute_metrics
-    from kdbench.io import check_writable
+    from kdbench.io import RESULT, check_writable
     from kdbench.results import save_result
 
     config.check()
     # Checked before the work: an unwritable path must not cost a whole evaluation.
     if output is not None:
-        check_writable(output, "--output")
+        check_writable(output, "--output", RESULT)
     if config.run_file:
-        check_writable(config.run_file, "--run-file")
+        check_writable(config.run_file, "--run-file", RUN_FILE)
     clock = _Clock()
     started = time.perf_counter()
     with clock("load_s"):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kdbench.hashing import config_hash
-from kdbench.io import atomic_write_json, folder_lock
+from kdbench.io import atomic_write_json, output_folder
 
 
 @dataclass
@@ -59,7 +59,7 @@ def run_stages(title: str, stages: list[Stage], out: Path, *, force: bool = Fals
 
     hashes = {s.name: s.hash for s in stages}
     with (
-        folder_lock(out, "kdbench run"),
+        output_folder(out, "run", where=str(out), earlier=("stages", "results.json")),
         Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),

@@ -34,7 +34,7 @@ import torch
 from kdbench.data.runs import Run
 from kdbench.data.training_set import TrainingData, TrainingSet, load_training_set, teacher_rows
 from kdbench.errors import UserError
-from kdbench.io import folder_lock
+from kdbench.io import LOCK_FILE, OWNER_FILE, foreign_files, output_folder
 from kdbench.losses.objective import Objective
 from kdbench.train import checkpoint as ckpt
 from kdbench.train import distributed
@@ -307,7 +307,7 @@ def train(
         _check_precision(config.precision, context.device)
         output = Path(config.output)
         lock: contextlib.AbstractContextManager[Any] = (
-            folder_lock(output, "kdbench train") if context.is_main else contextlib.nullcontext()
+            _output_folder(config, output) if context.is_main else contextlib.nullcontext()
         )
         created = not output.exists()
         try:
@@ -321,12 +321,33 @@ def train(
         distributed.teardown(context)
 
 
+# What `kdbench train` wrote into --output before folders carried kdbench's marker.
+EARLIER_FILES = (SUMMARY_FILE, LOG_FILE, ckpt.CHECKPOINTS, "kdbench.json")
+
+
+def _output_folder(config: TrainConfig, output: Path) -> contextlib.AbstractContextManager[Any]:
+    """--output, refused when it holds files kdbench did not write, then locked and claimed.
+
+    --resume on such a folder says what to do: there is no training to continue. A new or
+    empty folder with --resume starts a new training (how study scripts rerun a stage).
+    """
+    found = foreign_files(output, "train", EARLIER_FILES)
+    if found and config.resume:
+        raise UserError(
+            f"--resume: {output} holds no kdbench training (it holds {', '.join(found[:3])}); "
+            "pass the --output of an earlier `kdbench train` to continue it, or drop --resume "
+            "and train into a new or empty folder"
+        )
+    return output_folder(output, "train", where=f"--output {output}", earlier=EARLIER_FILES)
+
+
 def _remove_empty_folder(folder: Path) -> None:
-    """Remove `folder` if it holds nothing but the lock file (folder_lock created it)."""
-    lock_file = folder / ".kdbench.lock"
-    if not folder.is_dir() or any(p != lock_file for p in folder.iterdir()):
+    """Remove `folder` if it holds nothing but the lock and marker files (this run made them)."""
+    made = {folder / LOCK_FILE, folder / OWNER_FILE}
+    if not folder.is_dir() or any(p not in made for p in folder.iterdir()):
         return
-    lock_file.unlink(missing_ok=True)
+    for path in made:
+        path.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         folder.rmdir()
 

@@ -65,9 +65,10 @@ class _BarsFromFirstTask:
         self.progress.advance(task, advance)
 
 
-def metrics_table(result: dict[str, Any]) -> Any:
-    """The metrics of an evaluate result as a rich table."""
-    from rich.table import Table
+def metrics_table(result: dict[str, Any], width: int | None = None) -> Any:
+    """The metrics of an evaluate result as a terminal table no wider than `width` (default:
+    the terminal's)."""
+    from kdbench.terminal import Column, console_width, fit_table
 
     config = result["config"]
     what = config.get("model") or "run"
@@ -75,11 +76,10 @@ def metrics_table(result: dict[str, Any]) -> Any:
         what += (
             f" re-ranking {result['first_stage']['method']} top {result['first_stage']['depth']}"
         )
-    table = Table(
-        title=f"{config['collection'].get('id') or Path(config['collection']['path']).name}"
-        f" ({config['collection'].get('split')}, {result['queries']} queries): {what}"
+    return fit_table(
+        f"{config['collection'].get('id') or Path(config['collection']['path']).name}"
+        f" ({config['collection'].get('split')}, {result['queries']} queries): {what}",
+        [Column(name) for name in result["metrics"]],
+        [[f"{value:.4f}" for value in result["metrics"].values()]],
+        width or console_width(),
     )
-    for name in result["metrics"]:
-        table.add_column(name, justify="right")
-    table.add_row(*(f"{value:.4f}" for value in result["metrics"].values()))
-    return table

@@ -6,6 +6,7 @@ Under `torchrun --nproc-per-node N` the same command trains with DistributedData
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -52,15 +53,26 @@ def _print_summary(summary: dict[str, object], output: Path) -> None:
         highlight=False,
     )
     if isinstance(report, dict) and report.get("sample"):
-        before, after = report.get("student_before", {}), report.get("student_after", {})
-        line = (
-            f"student pairwise accuracy on {report['sample']} training triples: "
-            f"{before['pairwise_accuracy']:.1%} before, {after['pairwise_accuracy']:.1%} after"
-        )
-        teacher = report.get("teacher")
-        if isinstance(teacher, dict):
-            line += (
-                f"; teacher {teacher['pairwise_accuracy']:.1%} (all triples), margin std teacher "
-                f"{teacher['margin'].get('std', 0):.3g} vs student {before.get('margin', {}).get('std', 0):.3g}"
-            )
-        console.print(line, highlight=False)
+        console.print(teacher_report_table(report, console.width))
+
+
+def teacher_report_table(report: dict[str, Any], width: int) -> Any:
+    """Pairwise accuracy and margin spread of the student (before and after) and the teacher."""
+    from kdbench.terminal import Column, fit_table
+
+    scorers = [
+        (f"student before ({report['sample']} triples)", report.get("student_before")),
+        (f"student after ({report['sample']} triples)", report.get("student_after")),
+        ("teacher (all triples)", report.get("teacher")),
+    ]
+    rows = [
+        [name, f"{found['pairwise_accuracy']:.1%}", f"{found.get('margin', {}).get('std', 0):.3g}"]
+        for name, found in scorers
+        if isinstance(found, dict) and isinstance(found.get("pairwise_accuracy"), float)
+    ]
+    columns = [
+        Column("scorer", "left", key=True),
+        Column("pairwise accuracy"),
+        Column("margin std"),
+    ]
+    return fit_table("what the student learnt, on training triples", columns, rows, width)

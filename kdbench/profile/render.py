@@ -5,29 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 from kdbench.profile.measurements import Cell, ProfileResult
+from kdbench.terminal import Column, console_width, fit_table
+
+# The columns that say which cell a row is: repeated in each part when the table is split.
+KEYS = ("backend", "batch", "seq", "depth")
 
 
 def _number(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def profile_table(result: dict[str, Any]) -> Any:
-    from rich.table import Table
-
+def profile_table(result: dict[str, Any], width: int | None = None) -> Any:
+    """The result's cells as a terminal table no wider than `width` (default: the terminal's)."""
     profile = ProfileResult.from_dict(result)
     config = profile.header.config
-    table = Table(
-        title=f"kdbench profile: {config['arch']} {config['scenario']} on {config['device']}"
-    )
     cells = profile.cells
     baseline = next((c.vs_baseline.arch for c in cells if c.vs_baseline), None)
     cache = next((c.cache for c in cells if c.cache is not None), None)
+    caption = None
     if cache is not None:
-        table.caption = (
+        caption = (
             f"passage cache: {cache.bytes_per_passage / 1024:,.1f} KiB per passage "
             f"({cache.tokens_per_passage:.0f} tokens, {cache.dtype})"
         )
-    for column in (
+    headers = (
         "backend",
         "batch",
         "seq",
@@ -40,11 +41,17 @@ def profile_table(result: dict[str, Any]) -> Any:
         *([f"×{baseline}"] if baseline else []),
         "parity",
         "ΔnDCG@10",
-    ):
-        table.add_column(column, justify="left" if column in ("backend", "parity") else "right")
-    for cell in cells:
-        table.add_row(*_row(cell, with_baseline=baseline is not None))
-    return table
+    )
+    columns = [
+        Column(h, "left" if h in ("backend", "parity") else "right", key=h in KEYS) for h in headers
+    ]
+    return fit_table(
+        f"kdbench profile: {config['arch']} {config['scenario']} on {config['device']}",
+        columns,
+        [_row(cell, with_baseline=baseline is not None) for cell in cells],
+        width or console_width(),
+        caption=caption,
+    )
 
 
 def _row(cell: Cell, with_baseline: bool) -> list[str]:

@@ -152,22 +152,22 @@ def to_json(rows: list[Row], meta: dict[str, Any]) -> str:
     return json.dumps({"meta": meta, "rows": [r.to_dict() for r in rows]}, indent=2) + "\n"
 
 
-def to_terminal(rows: list[Row], meta: dict[str, Any]) -> str:
+def to_terminal(rows: list[Row], meta: dict[str, Any], width: int | None = None) -> str:
+    """The table for a terminal of `width` columns (default: this one's); split, never cut,
+    when it is narrower than the table (`kdbench.terminal`)."""
     from rich.console import Console
-    from rich.table import Table
 
+    from kdbench.terminal import Column, console_width, fit_table
+
+    width = width or console_width()
     headers, body = table_cells(rows)
-    table = Table(title=f"kdbench: {meta.get('title', 'trade-off')}")
-    for header in headers:
-        table.add_column(
-            header, justify="left" if header in ("model", "arch", "teacher", "backend") else "right"
-        )
-    for cells, row in zip(body, rows, strict=True):
-        table.add_row(
-            *cells, style="bold green" if row.pareto else ("dim" if row.reference else None)
-        )
-    console = Console(record=True, width=220)
-    console.print(table)
+    text = ("model", "arch", "teacher", "backend")
+    columns = [Column(h, "left" if h in text else "right", key=h == "model") for h in headers]
+    styles = ["bold green" if r.pareto else ("dim" if r.reference else None) for r in rows]
+    title = f"kdbench: {meta.get('title', 'trade-off')}"
+    # Recorded only: the command prints the text (a console on stdout would print it twice).
+    console = Console(record=True, width=width, file=io.StringIO())
+    console.print(fit_table(title, columns, body, width, row_styles=styles))
     for line in _meta_lines(meta):
         console.print(line, markup=False)
     if note := baseline_note(rows):

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -26,6 +27,7 @@ from kdbench.commands import run as run_command
 from kdbench.commands import teacher as teacher_command
 from kdbench.commands import train as train_command
 from kdbench.errors import Terminated, UserError
+from kdbench.io import NO_ROOM, no_room_error
 
 app = typer.Typer(
     name="kdbench",
@@ -155,6 +157,13 @@ def _run(argv: list[str] | None) -> int:
             raise
         typer.echo(f"kdbench: error: {exc}", err=True)
         return exc.exit_code
+    except OSError as exc:
+        # A full disk outside kdbench's own writers (a cache, a log line): still one line.
+        if debug or exc.errno not in NO_ROOM:
+            raise
+        error = no_room_error(Path(exc.filename or "a file"), exc.strerror or "no space")
+        typer.echo(f"kdbench: error: {error}", err=True)
+        return error.exit_code
     code = code if isinstance(code, int) else 0
     if code == 130 and _stopped_by:  # typer's exit code for an interrupt (see _stopped_by)
         return _stopped(_stopped_by[0])

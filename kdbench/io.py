@@ -14,6 +14,7 @@ command writes (`FileKind`): a user's notes.json is never overwritten.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -33,6 +34,10 @@ def _ensure_parent(path: Path) -> None:
             f"{path}: cannot create its folder ({exc.strerror}); choose a writable path"
         ) from exc
 
+
+# A write that failed for want of room: a full disk, a quota, a file-size limit.
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+ROOM_NEEDED = 1 << 20  # bytes a folder must still take for a failed write not to be "no room"
 
 OWNER_FILE = ".kdbench-folder.json"  # in a folder kdbench claimed: who writes it
 LOCK_FILE = ".kdbench.lock"
@@ -114,7 +119,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        yield tmp
+        with reporting_no_room(target):
+            yield tmp
         # mkstemp creates 0600; give the result the mode an ordinary file would get (0666 & ~umask).
         umask = os.umask(0)
         os.umask(umask)
@@ -123,6 +129,57 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def no_room_error(target: Path, reason: str) -> UserError:
+    """The one line for a write that found no room (nothing was replaced: writes are atomic)."""
+    return UserError(
+        f"{target}: could not be written ({reason}); free some space or choose another "
+        "output: nothing was replaced, earlier results are intact"
+    )
+
+
+def has_room(folder: Path, size: int = ROOM_NEEDED) -> bool:
+    """Whether `folder`'s file system still takes `size` bytes (a real allocation: free-space
+    figures say nothing of quotas or file-size limits)."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".kdbench-room.", dir=folder)
+    except OSError:
+        return False
+    try:
+        os.posix_fallocate(fd, 0, size)
+        return True
+    except OSError as exc:
+        return exc.errno not in NO_ROOM
+    finally:
+        os.close(fd)
+        os.unlink(probe)
+
+
+@contextlib.contextmanager
+def reporting_no_room(
+    target: str | os.PathLike[str], shown: str | os.PathLike[str] | None = None
+) -> Iterator[None]:
+    """Turn a write into `target` (a file, or a folder being filled) that ran out of room
+    into the one-line error, naming `shown` (default: `target`; e.g. the checkpoint that a
+    scratch folder becomes). Libraries report it their own way (torch.save raises a
+    RuntimeError, safetensors its own error): any failure while the disk has no room left
+    counts; any other failure is raised as it is."""
+    path = Path(target)
+    name = Path(shown) if shown is not None else path
+    try:
+        yield
+    except UserError:
+        raise
+    except OSError as exc:
+        if exc.errno in NO_ROOM:
+            raise no_room_error(name, exc.strerror or "no space") from exc
+        raise
+    except Exception as exc:
+        folder = path if path.is_dir() else path.parent
+        if folder.is_dir() and not has_room(folder):
+            raise no_room_error(name, "no space left on device") from exc
+        raise
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

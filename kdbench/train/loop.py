@@ -34,7 +34,7 @@ import torch
 from kdbench.data.runs import Run
 from kdbench.data.training_set import TrainingData, TrainingSet, load_training_set, teacher_rows
 from kdbench.errors import UserError
-from kdbench.io import LOCK_FILE, OWNER_FILE, foreign_files, output_folder
+from kdbench.io import LOCK_FILE, OWNER_FILE, foreign_files, output_folder, reporting_no_room
 from kdbench.losses.objective import Objective
 from kdbench.train import checkpoint as ckpt
 from kdbench.train import distributed
@@ -636,7 +636,9 @@ class Trainer:
         if self.history.record(entry) and context.is_main:
             ckpt.write_folder_atomically(
                 self.output / ckpt.CHECKPOINTS / "best",
-                lambda folder: save_model(self.module, folder, _training_meta(self.config, done)),
+                lambda folder: self._save_model(
+                    folder, done, self.output / ckpt.CHECKPOINTS / "best"
+                ),
             )
         best = self.history.best
         assert best is not None
@@ -668,8 +670,9 @@ class Trainer:
         }
 
         def fill(folder: Path) -> None:
-            save_model(self.module, folder, _training_meta(config, done))
-            ckpt.save_trainer_state(folder, state, meta)
+            with reporting_no_room(folder, ckpt.step_dir(self.output, done)):
+                save_model(self.module, folder, _training_meta(config, done))
+                ckpt.save_trainer_state(folder, state, meta)
 
         ckpt.write_folder_atomically(ckpt.step_dir(self.output, done), fill)
         ckpt.prune_checkpoints(self.output, config.keep_checkpoints)
@@ -735,6 +738,11 @@ class Trainer:
         save_result(self.output / SUMMARY_FILE, result)
         return result
 
+    def _save_model(self, folder: Path, step: int, shown: Path) -> None:
+        """The model at `step` into `folder` (a scratch folder that becomes `shown`)."""
+        with reporting_no_room(folder, shown):
+            save_model(self.module, folder, _training_meta(self.config, step))
+
     def _install_final_model(self) -> int:
         """Put the final model in the output folder: the best on the dev slice when there is
         one, else the last step's; return its step."""
@@ -747,7 +755,7 @@ class Trainer:
                         (Path(scratch) / path.name).write_bytes(path.read_bytes())
                 final_step = best.step
             else:
-                save_model(self.module, Path(scratch), _training_meta(self.config, self.step))
+                self._save_model(Path(scratch), self.step, output)
                 final_step = self.step
             ckpt.install_folder(Path(scratch), output)
         return final_step

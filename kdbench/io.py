@@ -162,9 +162,10 @@ def reporting_no_room(
 ) -> Iterator[None]:
     """Turn a write into `target` (a file, or a folder being filled) that ran out of room
     into the one-line error, naming `shown` (default: `target`; e.g. the checkpoint that a
-    scratch folder becomes). Libraries report it their own way (torch.save raises a
-    RuntimeError, safetensors its own error): any failure while the disk has no room left
-    counts; any other failure is raised as it is."""
+    scratch folder becomes). Libraries report it their own way: safetensors names the OS
+    error in its message ("File too large (os error 27)"), torch.save raises a RuntimeError
+    that names none ("unexpected pos"), so a failure while the folder has no room left
+    counts too; any other failure is raised as it is."""
     path = Path(target)
     name = Path(shown) if shown is not None else path
     try:
@@ -177,8 +178,9 @@ def reporting_no_room(
         raise
     except Exception as exc:
         folder = path if path.is_dir() else path.parent
-        if folder.is_dir() and not has_room(folder):
-            raise no_room_error(name, "no space left on device") from exc
+        named = next((os.strerror(code) for code in NO_ROOM if os.strerror(code) in str(exc)), None)
+        if named is not None or (folder.is_dir() and not has_room(folder)):
+            raise no_room_error(name, named or os.strerror(errno.ENOSPC)) from exc
         raise
 
 
@@ -234,10 +236,21 @@ def foreign_files(folder: Path, command: str, earlier: Collection[str] = ()) -> 
         except (OSError, ValueError, AttributeError):
             owner = None
         return [] if owner == command else [f"{OWNER_FILE} of `kdbench {owner}`"]
-    names = sorted(p.name for p in folder.iterdir() if p.name != LOCK_FILE)
+    names = sorted(p.name for p in folder.iterdir() if not _kdbench_scratch(p.name))
     if not names or any(name in earlier for name in names):
         return []
     return names
+
+
+def _kdbench_scratch(name: str) -> bool:
+    """The lock, and what a killed kdbench leaves: an atomic write's `.NAME.XXXX.tmp`, a probe.
+
+    >>> _kdbench_scratch(".kdbench-folder.json.x1y2.tmp"), _kdbench_scratch("notes.tmp")
+    (True, False)
+    """
+    return name == LOCK_FILE or (
+        name.startswith(".") and (name.endswith(".tmp") or name.startswith(".kdbench-"))
+    )
 
 
 def claim_folder(folder: Path, command: str) -> None:

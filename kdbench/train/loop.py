@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -341,6 +342,19 @@ def _output_folder(config: TrainConfig, output: Path) -> contextlib.AbstractCont
     return output_folder(output, "train", where=f"--output {output}", earlier=EARLIER_FILES)
 
 
+def _remove_scratch(output: Path) -> None:
+    """Delete what a killed run left half-written: the scratch folders of a checkpoint (hidden
+    entries of checkpoints/) and of the final model (`.final-*`, and its staging). Only
+    called under the folder's lock, when no other process writes here."""
+    leftovers = [*(output / ckpt.CHECKPOINTS).glob(".*"), *output.glob(".final-*")]
+    leftovers += output.glob("..final-*")
+    for path in leftovers:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def _remove_empty_folder(folder: Path) -> None:
     """Remove `folder` if it holds nothing but the lock and marker files (this run made them)."""
     made = {folder / LOCK_FILE, folder / OWNER_FILE}
@@ -400,6 +414,8 @@ def _train(
             f"--batch-size {config.batch_size} must split evenly over --grad-accum {config.grad_accum} "
             f"x {context.world_size} processes"
         )
+    if context.is_main:
+        _remove_scratch(output)
     if config.resume and (output / SUMMARY_FILE).exists():
         # Finished already: --resume has nothing left to do (a stage rerun by a study script).
         summary = json.loads((output / SUMMARY_FILE).read_text(encoding="utf-8"))

@@ -184,6 +184,9 @@ def _model_scores(
     """A model's scores of the training pairs and of the dev candidates, and what it was."""
     from kdbench.train.validation import rerank_dev
 
+    # A plain encoder gets a fresh head (cat, colbert's projection): drawn from --seed, so the
+    # same command scores the same (a rerun after a crash included).
+    torch.manual_seed(config.seed)
     ranker = config.load(config.model, device=str(device))
     with _progress(
         len(pairs), f"teacher: scoring {len(pairs)} (query, passage) pairs", config.quiet

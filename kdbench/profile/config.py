@@ -61,6 +61,11 @@ def _int_list(option_name: str) -> Callable[[str], tuple[int, ...] | None]:
     return lambda text: parse_int_list(text, option_name)
 
 
+def _sizes(default: tuple[int, ...] | None, flag: str, help: str) -> Any:
+    """A comma list of positive whole numbers (batch sizes, lengths, depths) spelled `flag`."""
+    return option(default, help=help, minimum=1, cli={"flag": flag, "parse": _int_list(flag)})
+
+
 @dataclass(frozen=True)
 class ProfileConfig(ModelLoading, Timing):
     """Everything `run_profile` needs; `None` means "the scenario's default" where noted."""
@@ -91,25 +96,22 @@ class ProfileConfig(ModelLoading, Timing):
         cli={"flag": "--precision", "parse": _precision_list},
     )
     device: str = reuse(ModelLoading, "device", help="cpu, cuda or cuda:N.")
-    batch_sizes: tuple[int, ...] | None = option(
+    batch_sizes: tuple[int, ...] | None = _sizes(
         None,
-        help="Comma list. index: passages per call (32); query: queries (1); rerank cat/prettr: "
+        "--batch-size",
+        "Comma list. index: passages per call (32); query: queries (1); rerank cat/prettr: "
         "pairs per forward (100), colbert: queries (1).",
-        minimum=1,
-        cli={"flag": "--batch-size", "parse": _int_list("--batch-size")},
     )
-    seq_lens: tuple[int, ...] | None = option(
+    seq_lens: tuple[int, ...] | None = _sizes(
         None,
-        help="Comma list of tokens per timed input, padded exactly (a pair: query + passage). "
+        "--seq-len",
+        "Comma list of tokens per timed input, padded exactly (a pair: query + passage). "
         "Default: index 128, query 32, rerank cat/prettr 256, colbert 32.",
-        minimum=1,
-        cli={"flag": "--seq-len", "parse": _int_list("--seq-len")},
     )
-    depths: tuple[int, ...] = option(
+    depths: tuple[int, ...] = _sizes(
         (100,),
-        help="Comma list. rerank: candidates per query; query: hits searched. Default: 100.",
-        minimum=1,
-        cli={"flag": "--depth", "parse": _int_list("--depth")},
+        "--depth",
+        "Comma list. rerank: candidates per query; query: hits searched. Default: 100.",
     )
     data: str | None = option(
         None,

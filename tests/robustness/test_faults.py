@@ -20,7 +20,7 @@ import resource
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,29 +44,37 @@ def kdbench(args: list[str], env: dict[str, str], **kwargs: Any) -> subprocess.P
     )
 
 
+OUTPUT = "{output}"  # in a command: where its output goes
+
+
 @dataclass
 class Reference:
-    """An uninterrupted run: its command (given the output), output, and when it wrote:
-    from the moment `watched` appeared (the start, when nothing is watched) to its end."""
+    """An uninterrupted run: its command, output, and when it wrote: from the moment
+    `watched` appeared (the start, when nothing is watched) to its end."""
 
-    args: Callable[[Path], list[str]]
+    command: list[str]
     output: Path
     writing: tuple[float, float]
 
+    def args(self, output: Path) -> list[str]:
+        return [str(output) if arg == OUTPUT else arg for arg in self.command]
+
 
 def reference(
-    args: Callable[[Path], list[str]], output: Path, env: dict[str, str], watched: str = ""
+    command: list[str], output: Path, env: dict[str, str], watched: str = ""
 ) -> Reference:
-    """Run `kdbench args(output)` to the end (exit 0), timing when it wrote its output."""
+    """Run `kdbench command` into `output` to the end (exit 0), timing when it wrote."""
     started = time.monotonic()
-    process = kdbench(args(output), env)
+    found = Reference(command, output, (0.0, 0.0))
+    process = kdbench(found.args(output), env)
     first = 0.0
     while process.poll() is None:
         if watched and not first and (output / watched).exists():
             first = time.monotonic() - started
         time.sleep(0.02)
     assert process.returncode == 0, process.communicate()[1]
-    return Reference(args, output, (first, time.monotonic() - started))
+    found.writing = (first, time.monotonic() - started)
+    return found
 
 
 def kill_then_rerun(run: Reference, output: Path, env: dict[str, str], seed: int) -> float:
@@ -116,18 +124,13 @@ def trained(
     tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]
 ) -> Reference:
     data = write_beir(tmp_path_factory.mktemp("train-data") / "beir", split="train")
-
-    def args(output: Path) -> list[str]:
-        return [
-            *("train", "--data", str(data), "--model", str(tiny_bert_dir), "--arch", "dot"),
-            *("--loss", "ranknet", "--steps", "60", "--batch-size", "2", "--dev-queries", "0"),
-            *("--max-query-len", "8", "--max-doc-len", "16", "--checkpoint-every", "4"),
-            *("--output", str(output), "--resume", "-q"),
-        ]
-
+    command = ["train", "--data", str(data), "--model", str(tiny_bert_dir), "--arch", "dot"]
+    command += ["--loss", "ranknet", "--steps", "60", "--batch-size", "2", "--dev-queries", "0"]
+    command += ["--max-query-len", "8", "--max-doc-len", "16", "--checkpoint-every", "4"]
+    command += ["--output", OUTPUT, "--resume", "-q"]
     # Killed while it trains: from its first step (the log's first line) to its end.
     output = tmp_path_factory.mktemp("train-reference") / "model"
-    return reference(args, output, env, watched="train_log.jsonl")
+    return reference(command, output, env, watched="train_log.jsonl")
 
 
 @pytest.mark.parametrize("seed", KILL_POINTS)
@@ -153,17 +156,11 @@ def scored(
     tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]
 ) -> Reference:
     data = write_beir(tmp_path_factory.mktemp("teacher-data") / "beir", split="train")
-
-    def args(output: Path) -> list[str]:
-        return [
-            *("teacher", "score", "--data", str(data), "--model", str(tiny_bert_dir)),
-            *("--arch", "cat", "--max-query-len", "8", "--max-doc-len", "16", "--dev-queries", "0"),
-            *("--output", str(output), "-q"),
-        ]
-
+    command = ["teacher", "score", "--data", str(data), "--model", str(tiny_bert_dir)]
+    command += ["--arch", "cat", "--max-query-len", "8", "--max-doc-len", "16"]
+    command += ["--dev-queries", "0", "--output", OUTPUT, "-q"]
     # Killed at any moment: the files appear only at the end (atomic writes).
-    output = tmp_path_factory.mktemp("teacher-reference") / "scores.tsv"
-    return reference(args, output, env)
+    return reference(command, tmp_path_factory.mktemp("teacher-reference") / "scores.tsv", env)
 
 
 @pytest.mark.parametrize("seed", KILL_POINTS)
@@ -182,7 +179,6 @@ def test_teacher_score_killed_then_rerun(
 PROFILE = """
 [experiment]
 name = "killed"
-output = "{out}"
 threads = 1
 
 [data]
@@ -218,15 +214,11 @@ def experiment(
     folder = tmp_path_factory.mktemp("run-data")
     data = write_beir(folder / "beir", split="train")
     write_beir(data, split="test")
-
-    def args(output: Path) -> list[str]:
-        profile = output.parent / "profile.toml"
-        profile.write_text(PROFILE.format(out=output, data=data, model=tiny_bert_dir))
-        return ["run", str(profile)]
-
+    profile = folder / "profile.toml"
+    profile.write_text(PROFILE.format(data=data, model=tiny_bert_dir))
     # Killed from its first finished stage on (evaluations, the training, the report).
     output = tmp_path_factory.mktemp("run-reference") / "results"
-    return reference(args, output, env, watched="stages")
+    return reference(["run", str(profile), "--output", OUTPUT], output, env, watched="stages")
 
 
 def _metrics(results: Path) -> dict[str, Any]:

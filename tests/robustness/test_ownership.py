@@ -16,6 +16,7 @@ import pytest
 from kdbench.cli import main
 from kdbench.io import OWNER_FILE
 from tests.robustness.conftest import one_line_error, write_beir
+from tests.robustness.test_interrupt import RUN_PROFILE
 
 TINY = ["--max-query-len", "8", "--max-doc-len", "16", "--batch-size", "2", "-q"]
 
@@ -81,32 +82,14 @@ def test_a_folder_from_an_earlier_kdbench_is_still_its_own(
     assert (output / OWNER_FILE).is_file()
 
 
-PROFILE = """
-[experiment]
-name = "owned"
-output = "{out}"
-[data]
-source = "{data}"
-[[students]]
-name = "zero-shot"
-model = "{model}"
-arch = "dot"
-train = false
-[evaluate]
-max_query_len = 8
-max_doc_len = 16
-[profile]
-enabled = false
-"""
-
-
 def test_run_refuses_a_folder_it_did_not_write_or_another_command_claimed(
     tiny_bert_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = write_beir(tmp_path / "beir")
     before = _foreign(tmp_path / "mine")
     profile = tmp_path / "p.toml"
-    profile.write_text(PROFILE.format(out=tmp_path / "mine", data=data, model=tiny_bert_dir))
+    settings = {"out": tmp_path / "mine", "data": data, "model": tiny_bert_dir, "seconds": 1}
+    profile.write_text(RUN_PROFILE.format(**settings))  # refused before its first stage
     line = one_line_error(capsys, ["run", str(profile)])
     assert f"{tmp_path / 'mine'}: holds files kdbench did not write (notes.txt)" in line
     assert _contents(tmp_path / "mine") == before

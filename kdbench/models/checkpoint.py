@@ -24,7 +24,7 @@ from typing import Any
 from kdbench.errors import UserError
 from kdbench.io import atomic_write_json
 from kdbench.models.base import Ranker
-from kdbench.models.load import CHECKPOINT_FILE, HEAD_FILE
+from kdbench.models.files import CHECKPOINT_FILE, HEAD_FILE
 
 FORMAT = "kdbench.checkpoint"
 FORMAT_VERSION = 1

@@ -29,15 +29,13 @@ import torch
 from torch import nn
 
 from kdbench.errors import MissingDependencyError, UserError
+from kdbench.models import released
 from kdbench.models.base import ModelSpec, Ranker, usable_positions
+from kdbench.models.files import CHECKPOINT_FILE, HEAD_FILE, read_json, weights_format
 from kdbench.models.registry import ARCHITECTURES
 
-CHECKPOINT_FILE = "kdbench.json"
-HEAD_FILE = "head.safetensors"
 MINILM_ALIASES = ("sentence-transformers/all-minilm-l6-v2", "all-minilm-l6-v2")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")
-PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
 # Architectures that are the same weights run two ways (see _resolve_spec).
@@ -66,17 +64,15 @@ def load_model(
     first N transformer layers; `split_layer=l` (prettr, default 3) is where query and
     passage meet. Returns the model in eval mode on `device`.
     """
-    from kdbench.models import released
-
     name = str(name_or_path)
     folder = resolve_folder(name, allow_pickle=allow_pickle)
     torch_device = _torch_device(device)
     checkpoint = read_checkpoint_info(folder)
-    config = _read_json(folder / "config.json") if (folder / "config.json").exists() else None
+    config = read_json(folder / "config.json") if (folder / "config.json").exists() else None
     sentence_transformers = read_sentence_transformers(folder)
     encoder_folder = sentence_transformers.get("encoder_folder", folder)
     if config is None and encoder_folder != folder and (encoder_folder / "config.json").exists():
-        config = _read_json(encoder_folder / "config.json")
+        config = read_json(encoder_folder / "config.json")
     if config is None:
         raise UserError(
             f"{folder}: no config.json; pass a Hugging Face model folder or a kdbench checkpoint"
@@ -195,22 +191,12 @@ def _hub_folder(repo_id: str, *, allow_pickle: bool) -> Path:
 
 
 # -- reading configs ---------------------------------------------------------------------------------
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read JSON ({exc}); is the model folder complete?") from exc
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a JSON object")
-    return data
-
-
 def read_checkpoint_info(folder: Path) -> dict[str, Any] | None:
     """kdbench.json of a kdbench checkpoint (None for any other folder)."""
     path = folder / CHECKPOINT_FILE
     if not path.exists():
         return None
-    info = _read_json(path)
+    info = read_json(path)
     if not isinstance(info.get("spec"), dict):
         raise UserError(f'{path}: no "spec" object; is this a kdbench checkpoint?')
     return info
@@ -235,11 +221,11 @@ def read_sentence_transformers(folder: Path) -> dict[str, Any]:
             found["encoder_folder"] = module_folder
             bert_config = module_folder / "sentence_bert_config.json"
             if bert_config.exists():
-                max_seq_length = _read_json(bert_config).get("max_seq_length")
+                max_seq_length = read_json(bert_config).get("max_seq_length")
                 if isinstance(max_seq_length, int):
                     found["max_seq_length"] = max_seq_length
         elif kind == "Pooling":
-            pooling_config = _read_json(module_folder / "config.json")
+            pooling_config = read_json(module_folder / "config.json")
             if pooling_config.get("pooling_mode_cls_token"):
                 found["pooling"] = "cls"
             elif pooling_config.get("pooling_mode_mean_tokens"):
@@ -339,20 +325,6 @@ def _apply_sentence_transformers(spec: ModelSpec, found: dict[str, Any]) -> Mode
 
 
 # -- weights -----------------------------------------------------------------------------------------
-def weights_format(folder: Path, *, allow_pickle: bool) -> str:
-    """ "safetensors" or "pickle"; UserError when only pickled weights exist and they are not allowed."""
-    if any((folder / f).exists() for f in SAFETENSORS_FILES):
-        return "safetensors"
-    if any((folder / f).exists() for f in PICKLE_FILES):
-        if not allow_pickle:
-            raise UserError(
-                f"{folder}: has only pickled weights (pytorch_model.bin), which can run code when loaded; "
-                "pass --allow-pickle if you trust the source"
-            )
-        return "pickle"
-    raise UserError(f"{folder}: no model weights (model.safetensors or pytorch_model.bin)")
-
-
 def load_encoder(folder: Path, *, allow_pickle: bool, trust_remote_code: bool) -> nn.Module:
     """The bare Hugging Face encoder (AutoModel) with every weight from the folder, in float32."""
     from transformers import AutoModel

@@ -33,6 +33,7 @@ from torch import nn
 
 from kdbench.errors import UserError
 from kdbench.models.base import ModelSpec
+from kdbench.models.files import read_state_dict
 
 ENCODER_PREFIX = "bert_model."
 # Buffers older transformers versions saved; today's models recompute them.
@@ -85,31 +86,6 @@ def detect_layout(config: dict[str, Any], folder: Path) -> ReleasedLayout | None
         if layout is not None:
             return layout
     return None
-
-
-def read_state_dict(folder: Path, *, allow_pickle: bool) -> dict[str, torch.Tensor]:
-    """All tensors of a single-file checkpoint (safetensors, or pickled with allow_pickle)."""
-    from kdbench.models.load import weights_format
-
-    if weights_format(folder, allow_pickle=allow_pickle) == "safetensors":
-        from safetensors.torch import load_file
-
-        path = folder / "model.safetensors"
-        if not path.exists():
-            raise UserError(
-                f"{folder}: sharded weights are not supported for {folder.name}; save them as one file"
-            )
-        return load_file(str(path))
-    path = folder / "pytorch_model.bin"
-    if not path.exists():
-        raise UserError(
-            f"{folder}: sharded pickled weights are not supported; convert them to one model.safetensors"
-        )
-    # weights_only refuses arbitrary objects even though the user allowed pickles.
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise UserError(f"{path}: expected a state dict, found {type(state).__name__}")
-    return state
 
 
 def split_state_dict(

@@ -397,7 +397,7 @@ def _resume_point(config: TrainConfig, output: Path) -> Path | None:
         return None
     if latest is None:
         return None
-    _, meta = ckpt.load_trainer_state(latest)
+    meta = ckpt.read_trainer_meta(latest)
     if meta.get("config_hash") != config.hash():
         saved = meta.get("config", {})
         changed = sorted(

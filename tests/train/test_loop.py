@@ -105,7 +105,7 @@ def test_interrupt_then_resume_repeats_the_uninterrupted_curve(
     handler = signal.getsignal(signal.SIGINT)  # default_int_handler; SIG_IGN in a background job
     first = train(cut, collection=collection, run=run, on_step=interrupt)
     assert first.status == "interrupted" and first.steps_done == 3
-    assert (tmp_path / "b/checkpoints/step-0000003/trainer_state.pt").exists()
+    assert (tmp_path / "b/checkpoints/step-0000003/trainer_state.safetensors").exists()
     assert not (tmp_path / "b/kdbench.json").exists()  # no final model yet
     assert signal.getsignal(signal.SIGINT) is handler  # handlers restored
 

@@ -1,11 +1,18 @@
 """kdbench checkpoints: a Hugging Face folder plus `kdbench.json`, written atomically.
 
 Layout:
-    config.json, model.safetensors   the encoder (`save_pretrained`; loadable by AutoModel)
+    config.json, model.safetensors   the encoder (`save_pretrained`; loadable by AutoModel), or a
+                                      cat/prettr with the sequence-classification head: the whole
+                                      *ForSequenceClassification (AutoModelForSequenceClassification)
     tokenizer files                   `tokenizer.save_pretrained`
-    head.safetensors                  non-encoder weights (cat head, colbert compressor), if any
+    head.safetensors                  non-encoder weights (cls-linear head, colbert compressor), if any
     kdbench.json                      {"format", "format_version", "spec": ModelSpec, "metadata",
                                        "config_hash" when metadata has a "config"}
+
+A cat with the sequence-classification head and longest-first pairs is also a folder that
+sentence-transformers' `CrossEncoder(folder)` loads with kdbench's scores: config.json names
+the identity as its activation (`predict` returns the raw logit, kdbench's score) and the
+tokenizer's model_max_length is the pair budget, max_query_len + max_doc_len.
 
 The folder is built under a temporary name next to the target and renamed into place, so
 a crash never leaves a half-written checkpoint that looks complete.
@@ -28,6 +35,8 @@ from kdbench.models.files import CHECKPOINT_FILE, HEAD_FILE
 
 FORMAT = "kdbench.checkpoint"
 FORMAT_VERSION = 1
+# sentence-transformers' name for "no activation": CrossEncoder.predict then returns the logit.
+IDENTITY = "torch.nn.modules.linear.Identity"
 
 
 def config_hash(config: Any) -> str:
@@ -76,8 +85,16 @@ def _replaceable(target: Path) -> bool:
 def _write(model: Ranker, staging: Path, metadata: dict[str, Any]) -> None:
     from safetensors.torch import save_file
 
-    model.encoder.save_pretrained(staging)  # type: ignore[operator]
-    model.tokenizer.save_pretrained(staging)
+    tokenizer_max = model.tokenizer.model_max_length
+    if _is_cross_encoder(model):
+        config: Any = model.encoder.config
+        config.sentence_transformers = {"activation_fn": IDENTITY}
+        model.tokenizer.model_max_length = model.spec.max_query_len + model.spec.max_doc_len
+    try:
+        model.encoder.save_pretrained(staging)  # type: ignore[operator]
+        model.tokenizer.save_pretrained(staging)
+    finally:
+        model.tokenizer.model_max_length = tokenizer_max
     head = {
         k: v.detach().cpu().contiguous()
         for k, v in model.state_dict().items()
@@ -94,6 +111,16 @@ def _write(model: Ranker, staging: Path, metadata: dict[str, Any]) -> None:
     if "config" in metadata:
         info["config_hash"] = config_hash(metadata["config"])
     atomic_write_json(staging / CHECKPOINT_FILE, info)
+
+
+def _is_cross_encoder(model: Ranker) -> bool:
+    """A folder CrossEncoder reproduces: the family's head, pairs cut as its tokenizer cuts them."""
+    spec = model.spec
+    return (
+        spec.arch == "cat"
+        and spec.head == "sequence-classification"
+        and spec.pair_truncation == "longest_first"
+    )
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:

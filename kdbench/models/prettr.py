@@ -9,7 +9,8 @@ released `prettr-distilbert-split_at_3-margin_mse-T2-msmarco` (its model card's 
 - the query is "[CLS] q [SEP]" at positions 0, 1, ...; the passage is "d [SEP]" (no
   [CLS]) at positions starting after the query's slot; both attend only to their own
   tokens (their own padding masks) in layers 1..l, and to the concatenation afterwards;
-- the score is `head(h_L[CLS])`, a Linear(hidden, 1) without bias.
+- the score is `head(h_L[CLS])`, a Linear(hidden, 1) without bias (or, for a model with
+  the sequence-classification head, that head over the joint states: `classifier_logits`).
 
 Positions: the card's code offsets passage positions by the *padded query batch width*,
 which ties a passage's states to the queries it is batched with. kdbench offsets them by
@@ -38,10 +39,12 @@ from kdbench.models.base import (
     ModelSpec,
     Ranker,
     TextKind,
+    backbone,
     check_pairs,
     length_sorted_batches,
     position_offset,
 )
+from kdbench.models.cat import check_sequence_classifier, classifier_logits
 from kdbench.models.colbert import TermVectors
 
 DEFAULT_SPLIT_LAYER = 3
@@ -175,7 +178,7 @@ class PrettrRanker(Ranker):
         super().__init__(encoder, tokenizer, spec)
         if tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
             raise UserError(f"{spec.encoder}: prettr needs a tokenizer with [CLS] and [SEP] tokens")
-        stack = EncoderStack(encoder, where=spec.encoder)
+        stack = EncoderStack(backbone(encoder), where=spec.encoder)
         if spec.split_layer is None:
             spec.split_layer = DEFAULT_SPLIT_LAYER
         if not 1 <= spec.split_layer < stack.num_layers:
@@ -196,7 +199,10 @@ class PrettrRanker(Ranker):
                 f"{spec.encoder}: query slot {offset} + --max-doc-len {spec.max_doc_len} tokens exceeds "
                 f"the encoder's {stack.max_positions} positions; lower --max-doc-len"
             )
-        self.head = nn.Linear(self.hidden_size, 1, bias=False)
+        if spec.head == "sequence-classification":  # a hub cross-encoder's own head, split
+            check_sequence_classifier(encoder, where=spec.encoder)
+        else:
+            self.head = nn.Linear(self.hidden_size, 1, bias=False)
 
     # -- properties ---------------------------------------------------------------------------
     @property
@@ -210,7 +216,7 @@ class PrettrRanker(Ranker):
         return int(self.spec.extra[OFFSET_KEY])
 
     def stack(self) -> EncoderStack:
-        return EncoderStack(self.encoder)
+        return EncoderStack(backbone(self.encoder))
 
     # -- tensor level ---------------------------------------------------------------------------
     def _split_states(
@@ -255,6 +261,8 @@ class PrettrRanker(Ranker):
         mask = torch.cat([query_mask, passage_mask.to(query_mask.dtype)], dim=1)
         stack = self.stack()
         hidden = stack.run(hidden, mask, positions, self.split_layer, stack.num_layers)
+        if self.spec.head == "sequence-classification":
+            return classifier_logits(self.encoder, hidden)
         score: torch.Tensor = self.head(hidden[:, 0]).squeeze(-1)
         return score
 

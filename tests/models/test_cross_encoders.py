@@ -197,3 +197,44 @@ def test_a_new_cat_is_a_folder_cross_encoder_loads_with_kdbench_scores(
     assert restored.spec == model.spec
     with torch.no_grad():
         torch.testing.assert_close(restored.score_pairs(queries, docs), scores, rtol=0, atol=0)
+
+
+def test_profile_eager_and_onnx_pass_the_parity_gate(
+    family_cross_encoder: Path, scifact_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kdbench profile --model PATH/TO/SEQ-CLS-FOLDER --backend eager,onnx --data beir/scifact`."""
+    from tests.profile.conftest import profile
+
+    monkeypatch.setenv("KDBENCH_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "P.json"
+    profile(model=family_cross_encoder, backend="eager,onnx", data=scifact_dir, output=out,
+            seq_len=32, depth=10, device="cpu")  # fmt: skip
+    entries = json.loads(out.read_text())["results"]
+    assert {e["backend"] for e in entries} == {"eager", "onnx"}
+    assert all(e["status"] == "ok" and e["parity"]["passed"] for e in entries)
+    assert all(e["arch"] == "cat" for e in entries)
+
+
+def test_fine_tuning_a_cross_encoder_keeps_its_head(
+    minilm_cross_encoder: Path, scifact_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kdbench.cli import main
+    from tests.helpers import cli_options
+
+    monkeypatch.setenv("KDBENCH_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "tuned"
+    code = main(["train", *cli_options(
+        data=scifact_dir, model=minilm_cross_encoder, loss="ranknet", steps=1, batch_size=2,
+        max_query_len=12, max_doc_len=20, triples_per_positive=1, dev_queries=2,
+        validate_depth=4, output=out, quiet=True,
+    )])  # fmt: skip
+    assert code == 0
+    spec = json.loads((out / "kdbench.json").read_text())["spec"]
+    assert (spec["arch"], spec["head"], spec["pair_truncation"]) == (
+        "cat",
+        "sequence-classification",
+        "longest_first",
+    )
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["BertForSequenceClassification"]
+    assert not (out / "head.safetensors").exists()

@@ -9,6 +9,12 @@ Layout:
     kdbench.json                      {"format", "format_version", "spec": ModelSpec, "metadata",
                                        "config_hash" when metadata has a "config"}
 
+A dot checkpoint is also a sentence-transformers folder: modules.json (Transformer at the
+root, Pooling as trained, Normalize for cosine), sentence_bert_config.json (query_length and
+document_length as kdbench's max lengths, max_seq_length the passage length), so
+`SentenceTransformer(folder).encode_query/encode_document` give kdbench's vectors; kdbench's
+score is `score_scale` (kdbench.json) x their dot product.
+
 A cat with the sequence-classification head and longest-first pairs is also a folder that
 sentence-transformers' `CrossEncoder(folder)` loads with kdbench's scores: config.json names
 the identity as its activation (`predict` returns the raw logit, kdbench's score) and the
@@ -102,6 +108,8 @@ def _write(model: Ranker, staging: Path, metadata: dict[str, Any]) -> None:
     }
     if head:
         save_file(head, str(staging / HEAD_FILE))
+    if model.spec.arch == "dot":
+        write_sentence_transformers_layout(model, staging)
     info: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -111,6 +119,55 @@ def _write(model: Ranker, staging: Path, metadata: dict[str, Any]) -> None:
     if "config" in metadata:
         info["config_hash"] = config_hash(metadata["config"])
     atomic_write_json(staging / CHECKPOINT_FILE, info)
+
+
+def write_sentence_transformers_layout(model: Ranker, folder: Path) -> None:
+    """The files that make `folder` (a saved dot encoder) a SentenceTransformer folder."""
+    spec = model.spec
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {
+            "idx": 1,
+            "name": "1",
+            "path": "1_Pooling",
+            "type": "sentence_transformers.models.Pooling",
+        },
+    ]
+    if spec.similarity == "cosine":
+        modules.append(
+            {
+                "idx": 2,
+                "name": "2",
+                "path": "2_Normalize",
+                "type": "sentence_transformers.models.Normalize",
+            }
+        )
+        (folder / "2_Normalize").mkdir()
+    (folder / "1_Pooling").mkdir()
+    atomic_write_json(
+        folder / "1_Pooling" / "config.json",
+        {
+            "word_embedding_dimension": model.hidden_size,
+            "pooling_mode_cls_token": spec.pooling == "cls",
+            "pooling_mode_mean_tokens": spec.pooling == "mean",
+            "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False,
+        },
+    )
+    atomic_write_json(
+        folder / "sentence_bert_config.json",
+        {
+            "max_seq_length": spec.max_doc_len,
+            "do_lower_case": False,
+            "query_length": spec.max_query_len,
+            "document_length": spec.max_doc_len,
+        },
+    )
+    atomic_write_json(
+        folder / "config_sentence_transformers.json",
+        {"similarity_fn_name": "cosine" if spec.similarity == "cosine" else "dot"},
+    )
+    atomic_write_json(folder / "modules.json", modules)
 
 
 def _is_cross_encoder(model: Ranker) -> bool:

@@ -78,15 +78,18 @@ def write_folder_atomically(folder: Path, fill: Callable[[Path], None]) -> Path:
 
 
 def install_folder(source: Path, target: Path, last: str = "kdbench.json") -> None:
-    """Move every file of `source` into `target` (replacing), the file named `last` at the end.
+    """Move every file and subfolder of `source` into `target` (replacing), `last` at the end.
 
     Used for the final model in OUTPUT, which also holds checkpoints/ and the log and so cannot be
     renamed as a whole: the marker file `last` is what makes the folder load as a checkpoint.
+    Subfolders are a sentence-transformers layout's modules (1_Pooling/, 2_Normalize/).
     """
     target.mkdir(parents=True, exist_ok=True)
-    files = sorted(p for p in source.iterdir() if p.is_file())
-    for path in sorted(files, key=lambda p: p.name == last):
-        os.replace(path, target / path.name)
+    for path in sorted(source.iterdir(), key=lambda p: (p.name == last, p.name)):
+        destination = target / path.name
+        if path.is_dir() and destination.is_dir():
+            shutil.rmtree(destination)
+        os.replace(path, destination)
 
 
 def prune_checkpoints(output: Path, keep: int) -> None:

@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -729,9 +730,7 @@ def _finish(
     best_dir = output / ckpt.CHECKPOINTS / "best"
     with tempfile.TemporaryDirectory(prefix=".final-", dir=output) as scratch:
         if best is not None and best_dir.exists():
-            for path in best_dir.iterdir():
-                if path.is_file():
-                    (Path(scratch) / path.name).write_bytes(path.read_bytes())
+            shutil.copytree(best_dir, scratch, dirs_exist_ok=True)  # with its module subfolders
             final_step = best["step"]
         else:
             save_model(module, Path(scratch), _training_meta(config, step))

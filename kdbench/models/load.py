@@ -40,6 +40,8 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 # Architectures that are the same weights run two ways (see _resolve_spec).
 SAME_WEIGHTS = {"cat", "prettr"}
+# prettr's own settings in ModelSpec.extra (prettr.py), dropped when its weights run as cat
+PRETTR_LAYOUT_KEYS = ("passage_position_offset", "query_masks", "passage_positions")
 
 
 def load_model(
@@ -303,7 +305,7 @@ def _resolve_spec(
             raise UserError(f"{name}: is {source}; drop --arch or pass --arch {spec.arch}")
         # cat and prettr share every weight (encoder + head): the same model run with full
         # attention from layer 1 or split at l, which is how `profile --baseline-arch` compares them.
-        extra = {k: v for k, v in spec.extra.items() if k != "passage_position_offset"}
+        extra = {k: v for k, v in spec.extra.items() if k not in PRETTR_LAYOUT_KEYS}
         spec = replace(spec, arch=wanted, split_layer=None, extra=extra)
         checkpoint = layout = None  # the split is the caller's to choose now
     chosen = {key: value for key, value in overrides.items() if value is not None}

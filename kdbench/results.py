@@ -6,6 +6,9 @@ Every result file is one JSON object:
      "created": ISO-8601 UTC, "command": the command line, "config": resolved settings,
      "environment": kdbench.env.collect_environment(), "units": {field: unit}, ...kind-specific}
 
+Every result also carries "provenance" (kdbench.provenance): the hub revision (commit hash)
+or local path of each model and the ir_datasets id of each collection its config names.
+
 `evaluate` results add `metrics` ({"nDCG@10": float, ...}), `per_query` ({measure: {qid: float}})
 and `first_stage`; `profile` results add `results` (one entry per measured cell).
 """
@@ -53,8 +56,15 @@ def new_result(
         "command": command_line(),
         "config": config,
         "environment": environment,
+        "provenance": _provenance(config),
         "units": {},
     }
+
+
+def _provenance(config: dict[str, Any]) -> dict[str, Any]:
+    from kdbench.provenance import provenance
+
+    return provenance(config)
 
 
 def save_result(path: str | Path, result: dict[str, Any]) -> Path:

@@ -21,6 +21,7 @@ from kdbench.config import (
     StudentConfig,
     stage_settings,
 )
+from kdbench.data.irds import names_dataset_part
 from kdbench.errors import UserError, stop_exception
 from kdbench.results import load_result, save_result
 from kdbench.runner import Stage, teacher_label, write_summary
@@ -87,7 +88,11 @@ def check_inputs(profile: ProfileFile, profile_path: Path) -> None:
     files = [("data.triples", data.triples), ("first_stage.run", profile.first_stage.run)]
     files += [(f"teacher.scores[{i}]", s) for i, s in enumerate(profile.teacher.scores)]
     for key, name in files:
-        if name and not Path(_resolve(name, profile_path)).is_file():
+        if (
+            name
+            and not names_dataset_part(name)
+            and not Path(_resolve(name, profile_path)).is_file()
+        ):
             fail(key, f"no such file {name}")
     models = [(f"students[{i}].model", s.model) for i, s in enumerate(profile.students)]
     if profile.teacher.model and not profile.teacher.scores:
@@ -519,7 +524,11 @@ def _train_stage(
         [folder / "kdbench.json"],
         action,
         depends_on=upstream,
-        inputs=[p for p in [*teacher_scores, triples] if p and not upstream],
+        inputs=[
+            p
+            for p in [*teacher_scores, triples]
+            if p and not upstream and not names_dataset_part(p)
+        ],
     )
 
 
@@ -598,7 +607,7 @@ def _evaluate_stage(
         [path],
         action,
         depends_on=upstream,
-        inputs=[first_run] if first_run else [],
+        inputs=[first_run] if first_run and not names_dataset_part(first_run) else [],
     )
 
 

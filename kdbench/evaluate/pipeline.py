@@ -115,9 +115,16 @@ class _Clock:
 
 
 def _given_run(path: str, collection: Collection, warnings: list[str], *, need_docs: bool) -> Run:
+    from kdbench.data import irds
     from kdbench.data.runs import read_run
 
-    run = read_run(path)
+    if irds.names_dataset_part(path):
+        if path != irds.SCOREDDOCS:
+            raise UserError(f"--run {path}: the one dataset part is {irds.SCOREDDOCS}")
+        dataset = irds.open_dataset(collection, path)
+        run = irds.scoreddocs_run(dataset, collection.name)
+    else:
+        run = read_run(path)
     unknown = [qid for qid in run if qid not in collection.queries]
     if unknown and len(unknown) == len(run):
         raise InputFileError(

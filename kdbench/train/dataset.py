@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kdbench.data.irds import DOCPAIRS, docpairs_triples, names_dataset_part, open_dataset
 from kdbench.data.teacher_scores import ScoredTriple, ensemble_teacher_scores, read_teacher_scores
 from kdbench.data.triples import (
     Triple,
@@ -135,14 +136,22 @@ def load_training_set(
     dev = set(dev_qids)
 
     text_triples = None
-    if config.triples is not None and detect_triples_format(config.triples) == "text":
+    official_pairs = names_dataset_part(config.triples)
+    if official_pairs:
+        if config.triples != DOCPAIRS or collection is None:
+            raise UserError(
+                f"--triples {config.triples}: the one dataset part is {DOCPAIRS}, with --data"
+            )
+    elif config.triples is not None and detect_triples_format(config.triples) == "text":
         text_triples = read_text_triples(config.triples)
         queries = {**queries, **text_triples.queries}
         docs = _DictDocs(text_triples.docs, docs)
 
     teacher: list[tuple[float, ...]] | None = None
     if config.teacher_scores or (
-        config.triples is not None and detect_triples_format(config.triples) == "scores"
+        config.triples is not None
+        and not official_pairs
+        and detect_triples_format(config.triples) == "scores"
     ):
         files = list(config.teacher_scores) or [str(config.triples)]
         scored = ensemble_teacher_scores(
@@ -155,6 +164,10 @@ def load_training_set(
     elif text_triples is not None:
         triples, origin = text_triples.triples, str(config.triples)
         source.update(triples=str(config.triples), triples_format="text")
+    elif official_pairs and collection is not None:
+        triples = docpairs_triples(open_dataset(collection, DOCPAIRS), collection.name)
+        origin = f"{collection.name} docpairs"
+        source.update(triples=DOCPAIRS, triples_format="ir_datasets docpairs")
     elif config.triples is not None:
         triples, origin = read_id_triples(config.triples), str(config.triples)
         source.update(triples=str(config.triples), triples_format="ids")

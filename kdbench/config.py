@@ -112,9 +112,27 @@ class StudentConfig:
     # or the name of a student trained earlier in this profile. Empty = the [teacher] table.
     teachers: list[str] = field(default_factory=list)
     teacher_normalize: str = ""  # per teacher before averaging; empty = [teacher].normalize
+    # Hybrid objective (see kdbench.losses.objective): loss + label_weight * label_loss, teacher
+    # margins below teacher_margin_floor raised to it; kl's temperature.
+    label_loss: str = ""  # ranknet | ce; empty = none
+    label_weight: float = 1.0
+    teacher_margin_floor: float | None = None
+    temperature: float = 1.0
+    validate_every: int = 0  # validate on the dev slice every N steps; the best step is kept
 
     ADDED_LATER: ClassVar[frozenset[str]] = frozenset(
-        {"learn_score_scale", "similarity", "split_layer", "teachers", "teacher_normalize"}
+        {
+            "learn_score_scale",
+            "similarity",
+            "split_layer",
+            "teachers",
+            "teacher_normalize",
+            "label_loss",
+            "label_weight",
+            "teacher_margin_floor",
+            "temperature",
+            "validate_every",
+        }
     )
 
     def __post_init__(self) -> None:
@@ -129,6 +147,14 @@ class StudentConfig:
         if not self.train and (self.similarity or self.learn_score_scale):
             # `kdbench evaluate` uses the model's own similarity; these only shape a training.
             raise ValueError("similarity and learn_score_scale apply to training; set train = true")
+        distils = self.train and self.loss in TEACHER_LOSSES
+        if (self.label_loss or self.teacher_margin_floor is not None) and not distils:
+            raise ValueError(
+                "label_loss and teacher_margin_floor shape a distillation; use them with loss "
+                f"{', '.join(TEACHER_LOSSES)} and train = true"
+            )
+        if self.temperature != 1.0 and self.loss != "kl":
+            raise ValueError("temperature applies to loss 'kl'")
         if (self.teachers or self.teacher_normalize) and not (
             self.train and self.loss in TEACHER_LOSSES
         ):
@@ -209,8 +235,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "mode": ("rerank", "retrieve"),
     "eval_mode": ("", "rerank", "retrieve"),
     "method": ("bm25", "run"),
-    "normalize": ("none", "zscore", "minmax"),
-    "teacher_normalize": ("", "none", "zscore", "minmax"),
+    "normalize": ("none", "zscore", "minmax", "query-zscore"),
+    "teacher_normalize": ("", "none", "zscore", "minmax", "query-zscore"),
+    "label_loss": ("", "ranknet", "ce"),
     "similarity": ("", "dot", "cosine"),
     "baseline_arch": ("", *ARCHS),
 }
@@ -240,6 +267,8 @@ _NON_NEGATIVE = {
     "warmup",
     "rel",
     "split_layer",
+    "validate_every",
+    "label_weight",
 }
 # Keys where 0 means "not set" even though they are otherwise positive.
 _ZERO_ALLOWED = {("teacher", "steps")}

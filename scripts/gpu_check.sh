@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# GPU check for `kdbench profile`: eager fp32/fp16/torch.compile and ONNX profiles for dot
-# (query, index), colbert (rerank) and cat (rerank) on all-MiniLM-L6-v2 and SciFact, as JSON.
+# GPU check for `kdbench profile`: eager fp32/fp16/torch.compile, ONNX and (where installed)
+# TensorRT profiles for dot (query, index), colbert (rerank) and cat (rerank) on
+# all-MiniLM-L6-v2 and a SciFact subset, one JSON per profile, written as each finishes.
 #
 # Works on a GPU machine with no network and only torch, transformers, numpy, onnx and
 # onnxruntime installed (no kdbench install, typer, ir_measures, bm25s or TensorRT needed).
-#   1. here, once:      python scripts/gpu_prepare.py        (stages scratch/gpu, ~52 MiB)
+#   1. here, once:      python scripts/gpu_prepare.py        (stages scratch/gpu, ~46 MiB)
 #   2. on the GPU box:  bash scripts/gpu_check.sh             (with scratch/gpu carried along)
-#      options pass through, e.g. --no-compile, --only dot:query,cat:rerank, --min-samples 200
-# Output: $OUT/gpu_check.json (every result, kdbench.result schema, plus failures),
-#         $OUT/gpu_check.md (a table) and $OUT/gpu_check.log; $OUT defaults to results/profile/gpu.
-# Commit the JSON under results/profile/ named after the card (e.g. results/profile/gpu-h100.json).
+#      options pass through: --passes quick (about 7 min on an H100-class card),
+#      --deadline 300 (start no profile after 300 s), --only dot:query,cat:rerank
+#   on a CPU:           bash scripts/gpu_check.sh --dry-run   (tiny cells; proves the script)
+# Output in $OUT (default results/gpu): NN-PASS-ARCH-SCENARIO-DEVICE-VARIANT.json per profile,
+# gpu_check.json (index, failures, skips), gpu_check.md (table), gpu_check.log.
+# Commit $OUT as results/gpu/ with the card in gpu_check.json ("card").
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT="${OUT:-results/profile/gpu}"
+OUT="${OUT:-results/gpu}"
 mkdir -p "$OUT"
-export OUT PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+export OUT PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 export KDBENCH_CACHE="${KDBENCH_CACHE:-${TMPDIR:-/tmp}/kdbench-cache}"
 PYTHON="${PYTHON:-python3}"
 LOG="$OUT/gpu_check.log"

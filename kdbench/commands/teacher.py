@@ -85,6 +85,12 @@ def score(
     fold_learning_rate: float = typer.Option(
         2e-5, "--fold-learning-rate", help="Fold teachers' learning rate."
     ),
+    compare_student: str | None = typer.Option(
+        None,
+        "--compare-student",
+        help="A no-teacher student (checkpoint folder) to measure on the same dev slice; "
+        "warns when the teacher is not better.",
+    ),
     allow_pickle: bool = allow_pickle_option(),
     trust_remote_code: bool = trust_remote_code_option(),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
@@ -120,14 +126,92 @@ def score(
         fold_loss=fold_loss,
         fold_batch_size=fold_batch_size,
         fold_learning_rate=fold_learning_rate,
+        compare_student=compare_student,
         quiet=quiet,
     )
     result = score_teacher(config)
     report = result["teacher_report"]
     dev = report.get("dev")
     dev_text = f", dev nDCG@10 {dev['nDCG@10']:.4f}" if dev else ""
+    student = report.get("student_dev")
+    if student:
+        dev_text += f" (student {student['nDCG@10']:.4f})"
     typer.echo(
         f"scored {report['triples']} triples ({report['pairs_scored']} pairs) -> {output}: pairwise accuracy "
-        f"{report['pairwise_accuracy']:.1%}, margin mean {report['margin']['mean']:.3g} "
-        f"std {report['margin']['std']:.3g}{dev_text}"
+        f"{report['pairwise_accuracy']:.1%} ({report['contradicted']} contradict their labels), "
+        f"margin mean {report['margin']['mean']:.3g} std {report['margin']['std']:.3g}{dev_text}"
     )
+    for note in report.get("warnings", []):
+        typer.echo(f"warning: {note}", err=True)
+
+
+@teacher_app.command("ensemble")
+def ensemble(
+    scores: list[str] = typer.Option(
+        ...,
+        "--scores",
+        help="Teacher-score file from `kdbench teacher score` (its .dev.run beside it); repeat, 2 or more.",
+    ),
+    data: str = typer.Option(
+        ..., "--data", help="The collection the members were scored on (dev-slice qrels)."
+    ),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Ensemble score file to write (report: OUTPUT.json)."
+    ),
+    split: str = typer.Option("train", "--split", help="Split of --data the triples came from."),
+    normalize: str = typer.Option(
+        "query-zscore",
+        "--normalize",
+        help="Per member before weighting: query-zscore (per query), zscore, minmax, none.",
+    ),
+    weights: str | None = typer.Option(
+        None,
+        "--weights",
+        help="Comma list, one per --scores (default: fitted on the dev slice for the best nDCG@10).",
+    ),
+) -> None:
+    """Combine teachers of any architecture into one (the paper's T2), weighted on the dev slice."""
+    from kdbench.io import check_writable
+
+    check_writable(output, "--output")
+    check_writable(f"{output}.json", "--output")
+    parsed = _parse_weights(weights) if weights is not None else None
+    from kdbench.data.load import load_collection
+    from kdbench.results import new_result, save_result
+    from kdbench.train.ensemble import build_ensemble
+
+    collection = load_collection(data, split)
+    report = build_ensemble(scores, str(output), collection.qrels, normalize, parsed)
+    result = new_result(
+        "teacher",
+        {
+            "scores": scores,
+            "data": data,
+            "split": split,
+            "normalize": normalize,
+            "weights": weights,
+        },
+    )
+    result["teacher_report"] = report
+    save_result(f"{output}.json", result)
+    members = ", ".join(
+        f"{Path(m['scores']).name} x{m['weight']:g} ({m['dev']['nDCG@10']:.4f})"
+        for m in report["members"]
+    )
+    typer.echo(
+        f"ensemble of {members} -> {output}: dev nDCG@10 {report['dev']['nDCG@10']:.4f}"
+        f"{' (weights fitted on it)' if parsed is None else ''}, pairwise accuracy "
+        f"{report['pairwise_accuracy']:.1%}"
+    )
+
+
+def _parse_weights(text: str) -> list[float]:
+    from kdbench.errors import UserError
+
+    try:
+        values = [float(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise UserError(f"--weights {text!r}: write numbers, e.g. --weights 0.5,0.3,0.2") from None
+    if not values or any(not 0 <= v < float("inf") for v in values):
+        raise UserError(f"--weights {text!r}: each weight must be a finite number >= 0")
+    return values

@@ -35,6 +35,23 @@ def train(
     loss: str = typer.Option(
         "margin-mse", "--loss", help="margin-mse | mse | kl (need --teacher-scores), ranknet | ce."
     ),
+    label_loss: str | None = typer.Option(
+        None,
+        "--label-loss",
+        help="Add a label term to a distillation loss: ranknet | ce (hybrid objective).",
+    ),
+    label_weight: float = typer.Option(
+        1.0, "--label-weight", help="Weight of the --label-loss term (choose it on the dev slice)."
+    ),
+    teacher_margin_floor: float | None = typer.Option(
+        None,
+        "--teacher-margin-floor",
+        help="Label-consistent targets: raise teacher margins below DELTA to DELTA "
+        "(target = max(t+ - t-, DELTA)).",
+    ),
+    temperature: float = typer.Option(
+        1.0, "--temperature", help="kl: softmax temperature of student and teacher scores."
+    ),
     steps: int = typer.Option(100, "--steps", help="Optimizer steps."),
     teacher_scores: list[str] | None = typer.Option(
         None,
@@ -101,7 +118,9 @@ def train(
         0.02, "--score-scale-learning-rate", help="Learning rate of the learned score multiplier."
     ),
     negatives: int = typer.Option(
-        1, "--negatives", help="Negatives per mined example (kl/ce use several)."
+        1,
+        "--negatives",
+        help="Negatives per example (kl/ce use several; with --teacher-scores, grouped per positive).",
     ),
     mine_depth: int = typer.Option(
         50, "--mine-depth", help="Mine negatives from the first stage's top-k."
@@ -167,6 +186,10 @@ def train(
         similarity=similarity,
         colbert_dim=colbert_dim,
         loss=loss,
+        label_loss=label_loss,
+        label_weight=label_weight,
+        teacher_margin_floor=teacher_margin_floor,
+        temperature=temperature,
         steps=steps,
         data=data,
         split=split,

@@ -43,6 +43,19 @@ class Collection:
         )
 
 
+def only_queries(collection: Collection, qids: list[str], note: str) -> Collection:
+    """The same collection limited to the queries `qids` (in that order)."""
+    return Collection(
+        name=collection.name,
+        split=collection.split,
+        docs=collection.docs,
+        queries={qid: collection.queries[qid] for qid in qids if qid in collection.queries},
+        qrels={qid: collection.qrels[qid] for qid in qids if qid in collection.qrels},
+        source={**collection.source, "queries_used": len(qids), "queries_from": note},
+        warnings=list(collection.warnings),
+    )
+
+
 def judged_queries(
     queries: dict[str, str], qrels: Qrels, *, origin: str, warnings: list[str]
 ) -> tuple[dict[str, str], Qrels]:

@@ -17,7 +17,10 @@ from kdbench.data._files import iter_lines, require_rows
 from kdbench.errors import InputFileError, UserError
 from kdbench.io import atomic_path
 
-NORMALIZATIONS = ("none", "zscore", "minmax")
+# Per teacher, before averaging: over the whole file (zscore, minmax) or per query (query-zscore:
+# each query's scores over the distinct passages scored for it; scorers of different
+# architectures differ in scale from query to query, not only overall).
+NORMALIZATIONS = ("none", "zscore", "minmax", "query-zscore")
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,34 @@ def write_teacher_scores(path: str | os.PathLike[str], rows: Iterable[ScoredTrip
     return Path(path)
 
 
+def zscore(values: dict[str, float]) -> dict[str, float]:
+    """Scores of one query to mean 0 and standard deviation 1 (a constant query stays at 0).
+
+    >>> zscore({"a": 3.0, "b": 1.0})
+    {'a': 1.0, 'b': -1.0}
+    """
+    mean = sum(values.values()) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values.values()) / len(values)) or 1.0
+    return {key: (value - mean) / std for key, value in values.items()}
+
+
+def query_zscore_rows(rows: Sequence[ScoredTriple]) -> list[ScoredTriple]:
+    """Each query's pair scores z-scored over the distinct passages scored for it.
+
+    >>> rows = [ScoredTriple("q", "p", "a", 5.0, 1.0), ScoredTriple("q", "p", "b", 5.0, 3.0)]
+    >>> [(r.pos_score, r.neg_score) for r in query_zscore_rows(rows)]
+    [(1.224744871391589, -1.224744871391589), (1.224744871391589, 0.0)]
+    """
+    pairs: dict[str, dict[str, float]] = {}
+    for r in rows:
+        pairs.setdefault(r.qid, {}).update({r.pos_id: r.pos_score, r.neg_id: r.neg_score})
+    scaled = {qid: zscore(docs) for qid, docs in pairs.items()}
+    return [
+        ScoredTriple(r.qid, r.pos_id, r.neg_id, scaled[r.qid][r.pos_id], scaled[r.qid][r.neg_id])
+        for r in rows
+    ]
+
+
 def normalize_scores(rows: Sequence[ScoredTriple], method: str) -> list[ScoredTriple]:
     """Rescale one teacher's scores (over all its pos and neg scores) so teachers are comparable.
 
@@ -103,6 +134,8 @@ def normalize_scores(rows: Sequence[ScoredTriple], method: str) -> list[ScoredTr
     """
     if method == "none":
         return list(rows)
+    if method == "query-zscore":
+        return query_zscore_rows(rows)
     values = [s for r in rows for s in (r.pos_score, r.neg_score)]
     if method == "zscore":
         mean = sum(values) / len(values)

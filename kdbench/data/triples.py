@@ -161,6 +161,17 @@ def split_dev_queries(
     return [q for q in ordered if q not in dev], sorted(dev)
 
 
+def dev_slice(qrels: Mapping[str, Mapping[str, int]], dev_queries: int, seed: int) -> list[str]:
+    """The train queries `kdbench train --dev-queries N --seed S` holds out: drawn from the
+    queries with a positive judgement (only those can be validated on).
+
+    >>> dev_slice({"1": {"a": 1}, "2": {"b": 0}, "3": {"c": 2}, "4": {"d": 1}}, 1, seed=0)
+    ['1']
+    """
+    judged = sorted(q for q, j in qrels.items() if any(g > 0 for g in j.values()))
+    return split_dev_queries(judged, dev_queries, seed)[1] if dev_queries else []
+
+
 def mine_triples(
     qrels: Mapping[str, Mapping[str, int]],
     run: Mapping[str, Mapping[str, float]],

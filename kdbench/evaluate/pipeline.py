@@ -46,6 +46,9 @@ class EvaluateConfig:
     layers: int | None = None
     device: str = "cpu"
     queries: int | None = None  # evaluate only the first N judged queries
+    # Evaluate only the dev slice `kdbench train --dev-queries N --seed S` holds out of this split.
+    dev_queries: int | None = None
+    seed: int = 42
     bm25_k1: float = 0.9
     bm25_b: float = 0.4
     run_file: str | None = None  # write the final run here (TREC)
@@ -63,6 +66,10 @@ class EvaluateConfig:
                 )
         if self.queries is not None and self.queries < 1:
             raise UserError(f"--queries must be at least 1 (got {self.queries})")
+        if self.dev_queries is not None and self.dev_queries < 1:
+            raise UserError(f"--dev-queries must be at least 1 (got {self.dev_queries})")
+        if self.dev_queries is not None and self.queries is not None:
+            raise UserError("--queries and --dev-queries both choose the queries; pass one")
         from kdbench.evaluate.bm25 import BM25Params
 
         BM25Params(k1=self.bm25_k1, b=self.bm25_b)  # its range checks, before any loading
@@ -250,6 +257,15 @@ def evaluate(
         collection = load_collection(config.data, config.split, cache_dir=config.cache_dir)
         if config.queries is not None:
             collection = collection.first_queries(config.queries)
+        if config.dev_queries is not None:
+            from kdbench.data.collection import only_queries
+            from kdbench.data.triples import dev_slice
+
+            collection = only_queries(
+                collection,
+                dev_slice(collection.qrels, config.dev_queries, config.seed),
+                f"dev slice: {config.dev_queries} queries, seed {config.seed}",
+            )
     warnings = list(collection.warnings)
     model_name = config.model
     is_bm25 = model_name is not None and model_name.lower() == "bm25"

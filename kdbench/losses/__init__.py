@@ -26,6 +26,7 @@ class LossSpec:
     needs_teacher: bool
     description: str
     aliases: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()  # keyword settings the function takes besides the scores
 
     @property
     def fn(self) -> Callable[..., Any]:
@@ -40,6 +41,16 @@ _ALIASES: dict[str, str] = {}
 
 def _key(name: str) -> str:
     return name.strip().lower().replace("_", "-")
+
+
+def teacher_losses() -> list[str]:
+    """Names of the losses that learn from teacher scores (`LossSpec.needs_teacher`)."""
+    return [name for name, spec in LOSSES.items() if spec.needs_teacher]
+
+
+def label_losses() -> list[str]:
+    """Names of the losses that learn from labels alone."""
+    return [name for name, spec in LOSSES.items() if not spec.needs_teacher]
 
 
 def register_loss(spec: LossSpec) -> LossSpec:
@@ -84,6 +95,7 @@ register_loss(
         True,
         "listwise KL divergence to the teacher's softmax over 1 + k passages",
         aliases=("kl-div", "kldiv", "listwise-kl"),
+        options=("temperature",),
     )
 )
 register_loss(

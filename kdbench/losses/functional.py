@@ -89,6 +89,26 @@ def mse(student_scores: Tensor, teacher_scores: Tensor | None) -> Tensor:
     return F.mse_loss(student_scores, teacher)
 
 
+def floor_teacher_margins(teacher_scores: Tensor, floor: float) -> Tensor:
+    """Label-consistent teacher targets: every positive-minus-negative margin at least `floor`.
+
+    Training triples are labelled (column 0 is judged relevant, the rest are not); where the
+    teacher orders a pair against its label, or with less margin than `floor`, its negative's
+    score is lowered to `positive - floor`, so target margins become max(t⁺ - t⁻, floor) and
+    agreeing margins are kept as they are. Tensor[n, 1 + k] -> Tensor[n, 1 + k].
+
+    >>> floor_teacher_margins(torch.tensor([[2.0, 5.0, 0.5]]), 1.0)  # margins (-3, 1.5) -> (1, 1.5)
+    tensor([[2.0000, 1.0000, 0.5000]])
+    """
+    if teacher_scores.dim() != 2 or teacher_scores.shape[1] < 2:
+        raise ValueError(
+            f"floor_teacher_margins: teacher_scores has shape {tuple(teacher_scores.shape)}; "
+            "expected [n, 1 + k] scores with the positive in column 0"
+        )
+    ceiling = teacher_scores[:, :1] - floor
+    return torch.cat([teacher_scores[:, :1], torch.minimum(teacher_scores[:, 1:], ceiling)], dim=1)
+
+
 def kl(student_scores: Tensor, teacher_scores: Tensor | None, temperature: float = 1.0) -> Tensor:
     """Listwise KL(teacher || student) over each query's 1 + k passages, averaged over queries.
 

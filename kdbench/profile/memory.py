@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import resource
+import time
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,7 @@ class CudaMemory:
         except Exception as exc:  # no driver, no library, or a device NVML cannot map
             self.nvml_reason = f"NVML unavailable: {exc}"
         self._energy_start_mj: int | None = None
+        self._started_s = 0.0
 
     def _nvml_handle(self) -> Any:
         # NVML numbers devices physically; CUDA_VISIBLE_DEVICES may renumber them for torch,
@@ -82,7 +84,10 @@ class CudaMemory:
         uuid = getattr(self.torch.cuda.get_device_properties(self.device_index), "uuid", None)
         if uuid is not None:
             try:
-                return self.nvml.nvmlDeviceGetHandleByUUID(f"GPU-{uuid}")
+                # torch prints the bare UUID; NVML names a GPU "GPU-<uuid>" (a MIG slice "MIG-...")
+                text = str(uuid)
+                name = text if text.startswith(("GPU-", "MIG-")) else f"GPU-{text}"
+                return self.nvml.nvmlDeviceGetHandleByUUID(name)
             except Exception:
                 pass
         return self.nvml.nvmlDeviceGetHandleByIndex(self.device_index)
@@ -91,6 +96,7 @@ class CudaMemory:
         self.torch.cuda.synchronize(self.device_index)
         self.torch.cuda.reset_peak_memory_stats(self.device_index)
         self._energy_start_mj = self._energy_mj()
+        self._started_s = time.perf_counter()
 
     def _energy_mj(self) -> int | None:
         if self.handle is None:
@@ -127,9 +133,23 @@ class CudaMemory:
                     record["nvml_process_used_mib"] = round(process.usedGpuMemory / _MIB, 1)
         except Exception as exc:
             record["nvml_reason"] = f"NVML query failed: {exc}"
-        end_mj = self._energy_mj()
-        if end_mj is not None and self._energy_start_mj is not None and items > 0:
-            record["energy_j_per_item"] = (end_mj - self._energy_start_mj) / 1000 / items
-        elif end_mj is None:
-            record["energy_reason"] = "this GPU has no NVML energy counter"
+        record.update(self._energy(items))
         return record
+
+    def _energy(self, items: int) -> dict[str, Any]:
+        """Joules per item from NVML's cumulative counter (mJ, the whole device) since start()."""
+        end_mj = self._energy_mj()
+        window_s = time.perf_counter() - self._started_s
+        if end_mj is None or self._energy_start_mj is None:
+            return {"energy_reason": "this GPU has no NVML energy counter"}
+        if end_mj <= self._energy_start_mj or items <= 0:
+            # the counter refreshes on the driver's schedule: a short cell can see no change,
+            # which is no measurement, not zero joules
+            return {
+                "energy_window_s": round(window_s, 3),
+                "energy_reason": f"the NVML energy counter did not advance in {window_s:.2f} s",
+            }
+        return {
+            "energy_j_per_item": (end_mj - self._energy_start_mj) / 1000 / items,
+            "energy_window_s": round(window_s, 3),
+        }

@@ -31,6 +31,7 @@ Log = Callable[[str], None]
 UNITS = {
     "latency_ms": "milliseconds per timed call (one batch; rerank: one query with its k candidates)",
     "samples_ns": "nanoseconds, raw, in call order",
+    "device_latency_ms": "milliseconds per timed call from CUDA events (GPU time; host time is latency_ms)",
     "throughput.items_per_s": "items (throughput.item) per second = items per call / mean latency",
     "memory.*_mib": "MiB (2^20 bytes)",
     "memory.energy_j_per_item": "joules per item (NVML energy counter, warm-up calls included)",
@@ -44,6 +45,13 @@ UNITS = {
 
 def check_available(config: ProfileConfig) -> None:
     """Every requested backend can run here: else one UserError line, before any work."""
+    from kdbench.backends.onnx.config import provider_conflict
+
+    conflict = provider_conflict(config.device, config.onnx_provider)
+    if conflict is not None and any(
+        BACKENDS.canonical(name) == "onnx" for name, _ in config.variants()
+    ):
+        raise UserError(conflict)
     for name, precision in config.variants():
         info = BACKENDS[name]
         info.require(config.device)
@@ -372,6 +380,8 @@ def _entry_head(
         "memory": None,
         "parity": variant["parity"],
         "error": variant["error"],
+        # a backend whose code has never run on real hardware says so on every entry
+        **({"never_run": variant["info"]["never_run"]} if "never_run" in variant["info"] else {}),
     }
 
 
@@ -393,12 +403,11 @@ def _sample_cell(scenario: Scenario, cell: Cell, runner: Runner, budget: Budget)
     host.start()
     if device_memory is not None:
         device_memory.start()
-    samples = measure(
-        [stage for _, stage in workload.stages],
-        workload.first_input,
-        budget,
-        torch.cuda.synchronize if cuda else None,
-    )
+    stages = [stage for _, stage in workload.stages]
+    if cuda:
+        samples = _measure_on_cell_stream(scenario.device, stages, workload.first_input, budget)
+    else:
+        samples = measure(stages, workload.first_input, budget)
     memory = host.read()
     if device_memory is not None:
         calls = samples.warmup_calls + len(samples.total)
@@ -413,6 +422,22 @@ def _sample_cell(scenario: Scenario, cell: Cell, runner: Runner, budget: Budget)
     )
     tokenize = measure([lambda _: workload.tokenize()], None, token_budget)
     return Sampled(workload, samples, tokenize, memory)
+
+
+def _measure_on_cell_stream(
+    device: torch.device, stages: list[Any], first_input: Any, budget: Budget
+) -> Samples:
+    """Time a GPU cell on a stream of its own (made for it, after the inputs' pending work),
+    with CUDA events on that stream beside the host clock."""
+    from kdbench.profile.timer import CudaEvents
+
+    stream = torch.cuda.Stream(device)
+    stream.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(stream):
+        samples = measure(
+            stages, first_input, budget, torch.cuda.synchronize, CudaEvents(len(stages) + 1)
+        )
+    return samples
 
 
 def _summarize_cell(
@@ -435,6 +460,9 @@ def _summarize_cell(
     }
     summaries = {name: summarize_ms(values) for name, values in raw.items()}
     total = summaries.pop("total")
+    device_total = [t for part in parts for t in part.samples.device_total or []]
+    if device_total:
+        raw["device_total"] = device_total
     mean_s = float(total["mean"]) / 1e3
     model_s = float(summaries[workload.model_stage]["p50"]) / 1e3
     warnings = sample_warnings(len(raw["total"]), float(total["cv"]))
@@ -450,6 +478,8 @@ def _summarize_cell(
     return {
         **workload.report,
         "latency_ms": total,
+        # what the GPU spent per call, from CUDA events on the cell's stream (None on the CPU)
+        "device_latency_ms": summarize_ms(device_total) if device_total else None,
         "stages": summaries,
         "throughput": {
             "items_per_s": workload.items / mean_s,
@@ -465,6 +495,9 @@ def _summarize_cell(
             "duration_s": sum(part.samples.duration_s for part in parts),
             "stopped_by": [part.samples.stopped_by for part in parts],
             "synchronize": "torch.cuda.synchronize after each stage"
+            if scenario.device.type == "cuda"
+            else None,
+            "device_clock": "CUDA events on a stream made for the cell"
             if scenario.device.type == "cuda"
             else None,
         },

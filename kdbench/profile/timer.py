@@ -2,8 +2,11 @@
 
 A timed call is a chain of stages (e.g. encode the query, then search the index); each
 stage gets the previous stage's output. On a GPU `sync` (torch.cuda.synchronize) runs after
-every stage so a sample covers the work, not only its launch. The loop does nothing else
-per sample but read the clock and append, so its own cost stays far below the call's
+every stage so a sample covers the work, not only its launch, and `events` (CUDA events on
+the cell's stream, `CudaEvents`) time the same stages on the device beside the host clock:
+the host number is what a caller waits, the device number what the GPU spent (launch
+overhead and Python between kernels are the difference). The loop does nothing else per
+sample but read the clocks and append, so its own cost stays far below the call's
 (benchmarks/test_bench_profile_overhead.py checks it against a bare loop).
 """
 
@@ -13,9 +16,35 @@ import gc
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 Stage = Callable[[Any], Any]
+
+
+class DeviceClock(Protocol):
+    """Marks recorded on the device's stream, read after a synchronisation."""
+
+    def record(self, index: int) -> None:
+        """Record mark `index` on the current stream (asynchronous: nothing waits)."""
+
+    def elapsed_ns(self, start: int, end: int) -> int:
+        """Device time from mark `start` to mark `end`; valid once both have completed."""
+
+
+class CudaEvents:
+    """`count` reusable timing events recorded on the current CUDA stream (heavy: torch)."""
+
+    def __init__(self, count: int) -> None:
+        import torch
+
+        self.events = [torch.cuda.Event(enable_timing=True) for _ in range(count)]
+
+    def record(self, index: int) -> None:
+        self.events[index].record()  # on torch's current stream: the cell's
+
+    def elapsed_ns(self, start: int, end: int) -> int:
+        # elapsed_time is milliseconds with about half a microsecond of resolution
+        return round(self.events[start].elapsed_time(self.events[end]) * 1e6)
 
 
 @dataclass(frozen=True)
@@ -47,6 +76,8 @@ class Samples:
     warmup_calls: int
     duration_s: float
     stopped_by: str  # "budget" | "max_duration" | "max_samples"
+    device_stages: list[list[int]] | None = None  # the same from device marks (None: no GPU)
+    device_total: list[int] | None = None
 
 
 def measure(
@@ -54,8 +85,13 @@ def measure(
     first_input: Any,
     budget: Budget,
     sync: Callable[[], None] | None = None,
+    events: DeviceClock | None = None,
 ) -> Samples:
-    """Run the chain `stages` on `first_input` repeatedly and keep every sample."""
+    """Run the chain `stages` on `first_input` repeatedly and keep every sample.
+
+    With `events` (len(stages) + 1 marks, and `sync` to complete them), mark 0 is recorded
+    before the first stage and mark i + 1 after stage i, so each stage also gets device time.
+    """
     clock = time.perf_counter_ns
     warmup_calls = 0
     warm_until = clock() + int(budget.warmup_s * 1e9)
@@ -69,6 +105,8 @@ def measure(
 
     per_stage: list[list[int]] = [[] for _ in stages]
     total: list[int] = []
+    device_stages: list[list[int]] | None = None if events is None else [[] for _ in stages]
+    device_total: list[int] | None = None if events is None else []
     marks = [0] * (len(stages) + 1)
     min_end = int(budget.min_duration_s * 1e9)
     max_end = int(budget.max_duration_s * 1e9)
@@ -78,15 +116,23 @@ def measure(
         start = clock()
         while True:
             value = first_input
+            if events is not None:
+                events.record(0)
             marks[0] = clock()
             for index, stage in enumerate(stages):
                 value = stage(value)
+                if events is not None:
+                    events.record(index + 1)
                 if sync is not None:
                     sync()
                 marks[index + 1] = clock()
             for index, samples in enumerate(per_stage):
                 samples.append(marks[index + 1] - marks[index])
             total.append(marks[-1] - marks[0])
+            if events is not None and device_stages is not None and device_total is not None:
+                for index, samples in enumerate(device_stages):
+                    samples.append(events.elapsed_ns(index, index + 1))
+                device_total.append(events.elapsed_ns(0, len(stages)))
             elapsed = marks[-1] - start
             n = len(total)
             if n >= budget.min_samples and elapsed >= min_end:
@@ -101,4 +147,7 @@ def measure(
     finally:
         if gc_was_enabled:
             gc.enable()
-    return Samples(per_stage, total, warmup_calls, (clock() - start) / 1e9, stopped_by)
+    duration_s = (clock() - start) / 1e9
+    return Samples(
+        per_stage, total, warmup_calls, duration_s, stopped_by, device_stages, device_total
+    )

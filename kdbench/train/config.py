@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,13 +36,21 @@ class TrainConfig:
     allow_pickle: bool = False  # load a pickled (.bin) checkpoint: runs code from the file
     trust_remote_code: bool = False  # run a hub model's own Python code
     loss: str = "margin-mse"
+    # Hybrid objective: loss + label_weight * label_loss (a label loss: ranknet | ce), and
+    # label-consistent teacher targets: margins below teacher_margin_floor raised to it.
+    label_loss: str | None = None
+    label_weight: float = 1.0
+    teacher_margin_floor: float | None = None
+    temperature: float = 1.0  # kl: softmax temperature of student and teacher
     steps: int = 100  # optimizer steps
     # Training data: DATA's train split (mined triples, dev slice, validation) and/or a triples file.
     data: str | None = None
     split: str = "train"
     triples: str | None = None  # text triples, id triples or teacher scores (auto-detected)
     teacher_scores: tuple[str, ...] = ()  # one or more score files; several = ensemble mean
-    teacher_normalize: str = "none"  # none | zscore | minmax, per teacher before averaging
+    teacher_normalize: str = (
+        "none"  # none | zscore | minmax | query-zscore, per teacher before averaging
+    )
     # Mining (without --triples): positives from qrels, negatives from BM25 (or --negatives-run) top-k.
     mine_depth: int = 50
     triples_per_positive: int = 8
@@ -131,9 +140,12 @@ class TrainConfig:
             raise UserError(f"--dropout {self.dropout}: must be in [0, 1)")
         if self.score_scale is not None and self.score_scale <= 0:
             raise UserError(f"--score-scale {self.score_scale}: must be positive")
-        if self.teacher_normalize not in ("none", "zscore", "minmax"):
+        from kdbench.data.teacher_scores import NORMALIZATIONS
+
+        if self.teacher_normalize not in NORMALIZATIONS:
             raise UserError(
-                f"--teacher-normalize {self.teacher_normalize!r}: choose none, zscore or minmax"
+                f"--teacher-normalize {self.teacher_normalize!r}: choose one of "
+                f"{', '.join(NORMALIZATIONS)}"
             )
         if self.data is None and self.triples is None and not self.teacher_scores:
             raise UserError(
@@ -151,10 +163,7 @@ class TrainConfig:
             raise UserError(
                 f"--loss {loss.name} trains on labels and ignores --teacher-scores; use --loss margin-mse"
             )
-        if self.teacher_scores and self.negatives != 1:
-            raise UserError(
-                "--negatives must be 1 with --teacher-scores: the score file holds one negative per line"
-            )
+        self._check_objective(loss)
         if self.patience and not self.validate_every:
             raise UserError(
                 "--patience needs --validate-every N (early stopping compares validations)"
@@ -162,6 +171,42 @@ class TrainConfig:
         if (self.validate_every or self.patience) and self.data is None:
             raise UserError(
                 "--validate-every needs --data: validation re-ranks the dev slice of its train queries"
+            )
+
+    def _check_objective(self, loss: Any) -> None:
+        """The hybrid-loss and teacher-target settings fit the chosen loss."""
+        from kdbench.losses import get_loss, label_losses
+
+        for name, value in (
+            ("--label-weight", self.label_weight),
+            ("--temperature", self.temperature),
+            ("--teacher-margin-floor", self.teacher_margin_floor),
+        ):
+            if value is not None and not math.isfinite(value):
+                raise UserError(f"{name} {value}: must be a finite number")
+        if self.label_loss is not None:
+            label = get_loss(self.label_loss)
+            if label.needs_teacher:
+                raise UserError(
+                    f"--label-loss {label.name}: learns from a teacher; choose a label loss "
+                    f"({', '.join(label_losses())})"
+                )
+            if not loss.needs_teacher:
+                raise UserError(
+                    f"--label-loss adds a label term to a distillation loss; --loss {loss.name} "
+                    "trains on labels already (drop --label-loss, or use --loss margin-mse)"
+                )
+        if self.label_weight < 0:
+            raise UserError(f"--label-weight {self.label_weight}: must be zero or positive")
+        if self.teacher_margin_floor is not None and not loss.needs_teacher:
+            raise UserError(
+                f"--teacher-margin-floor floors a teacher's margins; --loss {loss.name} has no teacher"
+            )
+        if self.temperature <= 0:
+            raise UserError(f"--temperature {self.temperature}: must be positive")
+        if self.temperature != 1.0 and "temperature" not in loss.options:
+            raise UserError(
+                f"--temperature applies to --loss kl, not {loss.name}; drop --temperature"
             )
 
     @property

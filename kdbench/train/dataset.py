@@ -23,10 +23,10 @@ from kdbench.data.teacher_scores import ScoredTriple, ensemble_teacher_scores, r
 from kdbench.data.triples import (
     Triple,
     detect_triples_format,
+    dev_slice,
     mine_triples,
     read_id_triples,
     read_text_triples,
-    split_dev_queries,
 )
 from kdbench.errors import InputFileError, UserError
 from kdbench.train.config import TrainConfig
@@ -88,6 +88,53 @@ def bm25_run(collection: Any, queries: Mapping[str, str], depth: int) -> Run:
     return BM25(collection.docs).search(dict(queries), k=depth)
 
 
+def group_negatives(
+    rows: Sequence[ScoredTriple], negatives: int, origin: str
+) -> tuple[list[Triple], list[tuple[float, ...]]]:
+    """Score-file rows as training examples of one positive and `negatives` negatives.
+
+    A score file holds one negative per line; listwise losses (kl, ce) want several per
+    positive. Rows of the same (qid, positive) are taken in file order, `negatives` at a time;
+    a last group short of `negatives` is left out (with a warning that counts them). The
+    positive's score is the same pair's score on every row, so the first row's is used.
+
+    >>> rows = [ScoredTriple("q", "p", n, 5.0, s) for n, s in (("a", 1.0), ("b", 2.0), ("c", 3.0))]
+    >>> group_negatives(rows, 2, "t.tsv")
+    ([Triple(qid='q', pos_id='p', neg_ids=('a', 'b'))], [(5.0, 1.0, 2.0)])
+    """
+    if negatives == 1:
+        return (
+            [Triple(r.qid, r.pos_id, (r.neg_id,)) for r in rows],
+            [(r.pos_score, r.neg_score) for r in rows],
+        )
+    groups: dict[tuple[str, str], list[ScoredTriple]] = {}
+    for row in rows:
+        groups.setdefault((row.qid, row.pos_id), []).append(row)
+    triples: list[Triple] = []
+    teacher: list[tuple[float, ...]] = []
+    left_out = 0
+    for (qid, pos_id), group in groups.items():
+        whole = len(group) - len(group) % negatives
+        left_out += len(group) - whole
+        for start in range(0, whole, negatives):
+            chunk = group[start : start + negatives]
+            triples.append(Triple(qid, pos_id, tuple(r.neg_id for r in chunk)))
+            teacher.append((chunk[0].pos_score, *(r.neg_score for r in chunk)))
+    if left_out:
+        log.warning(
+            "%s: %d scored negative(s) left out: their (query, positive) has fewer than a "
+            "whole group of --negatives %d left",
+            origin,
+            left_out,
+            negatives,
+        )
+    if not triples:
+        raise UserError(
+            f"{origin}: no (query, positive) has {negatives} scored negatives; lower --negatives"
+        )
+    return triples, teacher
+
+
 def _check_ids(
     triples: Sequence[Triple], queries: Mapping[str, str], docs: Any, origin: str
 ) -> None:
@@ -131,8 +178,8 @@ def load_training_set(
         for q, j in (collection.qrels if collection is not None else {}).items()
         if any(g > 0 for g in j.values())
     )
-    if collection is not None and config.dev_queries:
-        _, dev_qids = split_dev_queries(judged, config.dev_queries, config.seed)
+    if collection is not None:
+        dev_qids = dev_slice(collection.qrels, config.dev_queries, config.seed)
     dev = set(dev_qids)
 
     text_triples = None
@@ -157,8 +204,7 @@ def load_training_set(
         scored = ensemble_teacher_scores(
             [read_teacher_scores(f) for f in files], config.teacher_normalize, names=files
         )
-        triples = [Triple(r.qid, r.pos_id, (r.neg_id,)) for r in scored]
-        teacher = [(r.pos_score, r.neg_score) for r in scored]
+        triples, teacher = group_negatives(scored, config.negatives, files[0])
         origin = files[0]
         source.update(teacher_scores=files, teacher_normalize=config.teacher_normalize)
     elif text_triples is not None:
@@ -236,7 +282,9 @@ def load_training_set(
     dev_qrels = {q: dict(collection.qrels[q]) for q in dev_qids} if collection is not None else {}
     dev_run: Run = {}
     if dev_qids:
-        if run is None or any(q not in run for q in dev_qids):
+        # Validation always re-ranks BM25's candidates, whatever the negatives were mined from,
+        # so dev nDCG@10 means the same for every model and BM25's own is BM25's.
+        if config.negatives_run is not None or run is None or any(q not in run for q in dev_qids):
             run = bm25_run(collection, {q: queries[q] for q in dev_qids}, config.validate_depth)
         for q in dev_qids:
             ranked = sorted(run.get(q, {}).items(), key=lambda item: (-item[1], item[0]))[
@@ -256,6 +304,7 @@ def teacher_rows(training_set: TrainingSet) -> list[ScoredTriple]:
     if training_set.teacher_scores is None:
         return []
     return [
-        ScoredTriple(t.qid, t.pos_id, t.neg_ids[0], s[0], s[1])
+        ScoredTriple(t.qid, t.pos_id, neg, s[0], neg_score)
         for t, s in zip(training_set.triples, training_set.teacher_scores, strict=True)
+        for neg, neg_score in zip(t.neg_ids, s[1:], strict=True)
     ]

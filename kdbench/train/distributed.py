@@ -81,14 +81,6 @@ def any_rank(flag: bool, context: DistContext) -> bool:
     return bool(value.item() > 0)
 
 
-def broadcast_object(value: Any, context: DistContext) -> Any:
-    if not context.enabled:
-        return value
-    holder = [value]
-    dist.broadcast_object_list(holder, src=0)
-    return holder[0]
-
-
 def gather_objects(value: Any, context: DistContext) -> list[Any]:
     """`value` from every rank, in rank order (on every rank)."""
     if not context.enabled:

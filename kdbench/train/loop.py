@@ -33,13 +33,14 @@ import torch
 
 from kdbench.errors import UserError
 from kdbench.io import atomic_write_text, folder_lock
-from kdbench.losses import get_loss
+from kdbench.losses.objective import Objective
 from kdbench.train import checkpoint as ckpt
 from kdbench.train import distributed
 from kdbench.train.config import RESUMABLE_FIELDS, TrainConfig
 from kdbench.train.dataset import TrainingSet, load_training_set, teacher_rows
 from kdbench.train.report import compare_teacher_student, scorer_summary
 from kdbench.train.student import StudentModule, set_dropout
+from kdbench.train.validation import validate
 
 log = logging.getLogger("kdbench")
 
@@ -236,31 +237,6 @@ def score_triples(
     return margins
 
 
-@torch.no_grad()
-def validate(ranker: Any, training_set: TrainingSet, batch_size: int = 64) -> dict[str, float]:
-    """Re-rank the dev slice's first-stage candidates; nDCG@10 and RR@10 over the dev queries."""
-    from kdbench.evaluate.metrics import compute_metrics
-
-    was_training = ranker.training
-    ranker.eval()
-    try:
-        pairs = [
-            (qid, doc) for qid in training_set.dev_qids for doc in training_set.dev_run.get(qid, {})
-        ]
-        run: dict[str, dict[str, float]] = {qid: {} for qid in training_set.dev_qids}
-        for start in range(0, len(pairs), batch_size):
-            chunk = pairs[start : start + batch_size]
-            queries = [training_set.queries[qid] for qid, _ in chunk]
-            docs = training_set.docs.get_many([doc for _, doc in chunk])
-            scores = ranker.score_pairs(queries, docs, batch_size=batch_size).float().cpu().tolist()
-            for (qid, doc), score in zip(chunk, scores, strict=True):
-                run[qid][doc] = score
-    finally:
-        ranker.train(was_training)
-    means, _ = compute_metrics(run, training_set.dev_qrels)
-    return {"nDCG@10": means["nDCG@10"], "RR@10": means["RR@10"]}
-
-
 class _Progress:
     """A rich progress bar with loss, samples/s and ETA; plain lines when stdout is not a terminal."""
 
@@ -424,8 +400,13 @@ def _train(
     from torch.nn.parallel import DistributedDataParallel
 
     started = time.perf_counter()
-    loss_spec = get_loss(config.loss)
-    loss_fn = loss_spec.fn
+    objective = Objective.named(
+        config.loss,
+        config.label_loss,
+        config.label_weight,
+        config.teacher_margin_floor,
+        config.temperature,
+    )
     if config.batch_size % (config.grad_accum * context.world_size):
         raise UserError(
             f"--batch-size {config.batch_size} must split evenly over --grad-accum {config.grad_accum} "
@@ -519,13 +500,13 @@ def _train(
         ckpt.prune_checkpoints(output, config.keep_checkpoints)
 
     def run_validation(done: int) -> bool:
-        """Validate on rank 0, share the result; True when early stopping says stop."""
+        """Validate (sharded across ranks, see kdbench.train.validation); True when early
+        stopping says stop."""
         metrics = (
-            validate(module.ranker, training_set)
-            if context.is_main and training_set.dev_qids
+            validate(module.ranker, training_set, context=context)
+            if training_set.dev_qids
             else None
         )
-        metrics = distributed.broadcast_object(metrics, context)
         if metrics is None:
             return False
         history["validations"].append({"step": done, **metrics})
@@ -583,7 +564,7 @@ def _train(
                         if teacher is not None
                         else None
                     )
-                    loss = loss_fn(scores.float(), teacher_scores) / config.grad_accum
+                    loss = objective(scores.float(), teacher_scores) / config.grad_accum
                     scaler.scale(loss).backward()
                 loss_sum += loss.detach()
             step_loss = float(distributed.all_reduce_mean(loss_sum, context))
@@ -690,7 +671,7 @@ def _teacher_report(
     }
     rows = teacher_rows(training_set)
     if rows:
-        teacher = scorer_summary([r.margin for r in rows])
+        teacher = scorer_summary([r.margin for r in rows], config.teacher_margin_floor)
         sidecars = {}
         for path in config.teacher_scores:
             sidecar = Path(str(path) + ".json")

@@ -57,12 +57,25 @@ def margin_stats(margins: Sequence[float]) -> dict[str, float]:
     return stats
 
 
-def scorer_summary(margins: Sequence[float]) -> dict[str, Any]:
-    """Pairwise accuracy (None without margins: JSON has no NaN) and the margin distribution."""
-    return {
+def scorer_summary(margins: Sequence[float], floor: float | None = None) -> dict[str, Any]:
+    """Pairwise accuracy (None without margins: JSON has no NaN), the margin distribution, and
+    how many labelled pairs the scorer contradicts (negative above positive) or ties; with a
+    margin `floor`, how many margins training raises to it.
+
+    >>> summary = scorer_summary([2.0, -1.0, 0.0, 0.5], floor=1.0)
+    >>> summary["contradicted"], summary["ties"], summary["floored"]
+    (1, 1, 3)
+    """
+    summary: dict[str, Any] = {
         "pairwise_accuracy": pairwise_accuracy(margins) if margins else None,
         "margin": margin_stats(margins),
+        "contradicted": sum(1 for m in margins if m < 0),
+        "ties": sum(1 for m in margins if m == 0),
     }
+    if floor is not None:
+        summary["floored"] = sum(1 for m in margins if m < floor)
+        summary["margin_floor"] = floor
+    return summary
 
 
 def compare_teacher_student(teacher: dict[str, Any], student: dict[str, Any]) -> dict[str, Any]:

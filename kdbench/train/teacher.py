@@ -66,6 +66,9 @@ class TeacherConfig:
     fold_learning_rate: float = 2e-5
     fold_max_query_len: int = 32
     fold_max_doc_len: int = 128
+    # A no-teacher student to measure on the same dev slice: a teacher that is not better than
+    # the student it would teach is reported (it tends to make the student worse).
+    compare_student: str | None = None
     quiet: bool = False
 
     def __post_init__(self) -> None:
@@ -181,15 +184,6 @@ def _progress(total: int, description: str, quiet: bool) -> Iterator[Callable[[i
         yield advance
 
 
-def _bm25_dev_metrics(training_set: TrainingSet) -> dict[str, float] | None:
-    if not training_set.dev_qids:
-        return None
-    from kdbench.evaluate.metrics import compute_metrics
-
-    means, _ = compute_metrics(training_set.dev_run, training_set.dev_qrels)
-    return {"nDCG@10": means["nDCG@10"], "RR@10": means["RR@10"]}
-
-
 def _fold_of(qids: list[str], folds: int, seed: int) -> dict[str, int]:
     """Queries to folds: a seeded shuffle dealt round-robin, so folds differ in size by at most one.
 
@@ -202,11 +196,13 @@ def _fold_of(qids: list[str], folds: int, seed: int) -> dict[str, int]:
 
 
 def score_teacher(config: TeacherConfig, *, collection: Any = None) -> dict[str, Any]:
-    """Write config.output (teacher scores) and config.output + ".json" (the teacher report); return the report."""
-    from kdbench.models.load import load_model
+    """Write config.output (teacher scores), config.output + ".dev.run" (the teacher's scores of
+    the dev slice's candidates, for fitting ensembles on dev) and config.output + ".json" (the
+    teacher report); return the report."""
+    from kdbench.data.runs import write_run
     from kdbench.results import new_result, save_result
     from kdbench.train.distributed import _resolve_device
-    from kdbench.train.loop import validate
+    from kdbench.train.validation import dev_metrics
 
     if collection is None and config.data is not None:
         from kdbench.data.load import load_collection
@@ -216,45 +212,30 @@ def score_teacher(config: TeacherConfig, *, collection: Any = None) -> dict[str,
     pairs = _unique_pairs(training_set.triples)
     device = _resolve_device(config.device, 0)
     report: dict[str, Any] = {"pairs_scored": len(pairs), "triples": len(training_set.triples)}
-    dev_metrics: Any = None
     if config.model == "bm25":
         scores = bm25_pair_scores(collection, training_set, pairs)
-        dev_metrics = _bm25_dev_metrics(training_set)
+        dev_run = dict(training_set.dev_run)  # BM25's own candidates and scores
         report["scorer"] = {"model": "bm25"}
     elif config.folds:
-        scores, dev_metrics, report["folds"] = _cross_fit(config, training_set, pairs, device)
+        scores, dev_run, report["folds"] = _cross_fit(config, training_set, pairs, device)
         report["scorer"] = {
             "model": config.model,
             "arch": config.arch,
             "cross_fitted_folds": config.folds,
         }
     else:
-        ranker = load_model(
-            config.model,
-            config.arch,
-            layers=config.layers,
-            device=str(device),
-            max_query_len=config.max_query_len,
-            max_doc_len=config.max_doc_len,
-            allow_pickle=config.allow_pickle,
-            trust_remote_code=config.trust_remote_code,
-        )
-        with _progress(
-            len(pairs), f"teacher: scoring {len(pairs)} (query, passage) pairs", config.quiet
-        ) as advance:
-            scores = model_pair_scores(ranker, training_set, pairs, config.batch_size, advance)
-        dev_metrics = (
-            validate(ranker, training_set, config.batch_size) if training_set.dev_qids else None
-        )
-        report["scorer"] = {
-            "model": config.model,
-            "arch": ranker.arch,
-            "spec": ranker.spec.to_dict(),
-        }
+        scores, dev_run, report["scorer"] = _model_scores(config, training_set, pairs, device)
     rows = _scored_rows(training_set.triples, scores)
     write_teacher_scores(config.output, rows)
     report.update(scorer_summary([r.margin for r in rows]))
-    report["dev"] = dev_metrics
+    report["dev"] = dev_metrics(dev_run, training_set) if training_set.dev_qids else None
+    if training_set.dev_qids:
+        write_run(dev_run_path(config.output), dev_run, tag="teacher")
+    if config.compare_student is not None:
+        report["student_dev"] = _student_dev(config, training_set, device)
+        report["warnings"] = _teacher_vs_student(report["dev"], report["student_dev"])
+        for note in report["warnings"]:
+            log.warning("teacher: %s", note)
     result = new_result("teacher", dataclasses.asdict(config))
     result["data"] = training_set.source
     result["teacher_report"] = report
@@ -266,20 +247,88 @@ def score_teacher(config: TeacherConfig, *, collection: Any = None) -> dict[str,
     return result
 
 
+def dev_run_path(scores: str | Path) -> Path:
+    """Where a teacher-score file's dev-slice run lives (beside it)."""
+    return Path(str(scores) + ".dev.run")
+
+
+def _model_scores(
+    config: TeacherConfig,
+    training_set: TrainingSet,
+    pairs: list[tuple[str, str]],
+    device: torch.device,
+) -> tuple[dict[tuple[str, str], float], dict[str, dict[str, float]], dict[str, Any]]:
+    """A model's scores of the training pairs and of the dev candidates, and what it was."""
+    from kdbench.models.load import load_model
+    from kdbench.train.validation import rerank_dev
+
+    ranker = load_model(
+        config.model,
+        config.arch,
+        layers=config.layers,
+        device=str(device),
+        max_query_len=config.max_query_len,
+        max_doc_len=config.max_doc_len,
+        allow_pickle=config.allow_pickle,
+        trust_remote_code=config.trust_remote_code,
+    )
+    with _progress(
+        len(pairs), f"teacher: scoring {len(pairs)} (query, passage) pairs", config.quiet
+    ) as advance:
+        scores = model_pair_scores(ranker, training_set, pairs, config.batch_size, advance)
+    dev_run = rerank_dev(ranker, training_set, config.batch_size) if training_set.dev_qids else {}
+    scorer = {"model": config.model, "arch": ranker.arch, "spec": ranker.spec.to_dict()}
+    return scores, dev_run, scorer
+
+
+def _student_dev(
+    config: TeacherConfig, training_set: TrainingSet, device: torch.device
+) -> dict[str, Any]:
+    """The comparison student's nDCG@10 on the teacher's dev slice (same candidates)."""
+    from kdbench.models.load import load_model
+    from kdbench.train.validation import validate
+
+    if not training_set.dev_qids:
+        raise UserError("--compare-student needs a dev slice: pass --data and --dev-queries N")
+    student = load_model(
+        str(config.compare_student),
+        device=str(device),
+        allow_pickle=config.allow_pickle,
+        trust_remote_code=config.trust_remote_code,
+    )
+    return {"model": config.compare_student, **validate(student, training_set, config.batch_size)}
+
+
+def _teacher_vs_student(teacher: dict[str, float] | None, student: dict[str, Any]) -> list[str]:
+    """A warning when the teacher is no better than the student on the dev slice.
+
+    >>> _teacher_vs_student({"nDCG@10": 0.60}, {"nDCG@10": 0.65, "model": "dot6"})
+    ['the teacher (dev nDCG@10 0.6000) is not better than the student dot6 (0.6500) on the dev slice: distilling it may make the student worse']
+    """
+    if teacher is None or teacher["nDCG@10"] > student["nDCG@10"]:
+        return []
+    return [
+        f"the teacher (dev nDCG@10 {teacher['nDCG@10']:.4f}) is not better than the student "
+        f"{student['model']} ({student['nDCG@10']:.4f}) on the dev slice: distilling it may make "
+        "the student worse"
+    ]
+
+
 def _cross_fit(
     config: TeacherConfig,
     training_set: TrainingSet,
     pairs: list[tuple[str, str]],
     device: torch.device,
-) -> tuple[dict[tuple[str, str], float], dict[str, float] | None, list[Any]]:
+) -> tuple[dict[tuple[str, str], float], dict[str, dict[str, float]], list[Any]]:
     from kdbench.models.load import load_model
-    from kdbench.train.loop import train, validate
+    from kdbench.train.loop import train
+    from kdbench.train.validation import dev_metrics, rerank_dev
 
     fold_of = _fold_of(sorted({t.qid for t in training_set.triples}), config.folds, config.seed)
     work = Path(str(config.output) + ".folds")
     scores: dict[tuple[str, str], float] = {}
     folds: list[dict[str, Any]] = []
-    dev_scores: list[dict[str, float]] = []
+    dev_runs: list[dict[str, dict[str, float]]] = []
     for fold in range(config.folds):
         train_triples = [t for t in training_set.triples if fold_of[t.qid] != fold]
         held_out = [t for t in training_set.triples if fold_of[t.qid] == fold]
@@ -312,11 +361,10 @@ def _cross_fit(
         ranker = load_model(result.output, device=str(device))
         held_pairs = [p for p in pairs if fold_of[p[0]] == fold]
         scores.update(model_pair_scores(ranker, training_set, held_pairs, config.batch_size))
-        metrics = (
-            validate(ranker, training_set, config.batch_size) if training_set.dev_qids else None
-        )
-        if metrics is not None:
-            dev_scores.append(metrics)
+        metrics = None
+        if training_set.dev_qids:
+            dev_runs.append(rerank_dev(ranker, training_set, config.batch_size))
+            metrics = dev_metrics(dev_runs[-1], training_set)
         folds.append(
             {
                 "fold": fold + 1,
@@ -326,9 +374,10 @@ def _cross_fit(
                 "dev": metrics,
             }
         )
-    dev_mean = (
-        {key: sum(m[key] for m in dev_scores) / len(dev_scores) for key in dev_scores[0]}
-        if dev_scores
-        else None
-    )
-    return scores, dev_mean, folds
+    # The fold teachers together score the dev slice as their mean (the dev queries are
+    # trained on by none of them).
+    dev_run = {
+        qid: {doc: sum(run[qid][doc] for run in dev_runs) / len(dev_runs) for doc in docs}
+        for qid, docs in (dev_runs[0].items() if dev_runs else [])
+    }
+    return scores, dev_run, folds

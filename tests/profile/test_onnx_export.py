@@ -87,3 +87,64 @@ def test_int8_and_fused_graphs_derive_from_the_raw_export(tiny_dot: Any, tmp_pat
     batch = _padded(tiny_dot)
     np.testing.assert_allclose(_run(fused, batch), _run(raw, batch), atol=1e-4)
     assert np.abs(_run(int8, batch) - _run(raw, batch)).max() < 0.5 * np.abs(_run(raw, batch)).max()
+
+
+def _tensor_types(path: Path) -> tuple[Any, dict[str, int]]:
+    """The graph after ONNX shape inference and each tensor's element type."""
+    import onnx
+
+    inferred = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    graph = inferred.graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.value_info, *graph.input]}
+    types.update({v.name: v.type.tensor_type.elem_type for v in graph.output})
+    types.update({init.name: init.data_type for init in graph.initializer})
+    return graph, types
+
+
+@pytest.mark.parametrize("arch", ["cat", "dot"])
+def test_mixed_fp16_keeps_layernorm_softmax_and_the_head_in_fp32(
+    arch: str, tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    from onnx import TensorProto
+
+    from kdbench.models import load_model
+
+    ranker = load_model(tiny_bert_dir, arch)
+    kind = "pair" if arch == "cat" else "doc"
+    docs = TEXTS if arch == "cat" else None
+    example = fixed_batch(ranker, kind, ["amyloid", "microglia in mice"], 32, docs)
+    raw, _ = export.ensure_raw(
+        ranker.export_module(kind), kind, example, tmp_path, 17, names=ranker.export_inputs(kind)
+    )
+    mixed = export.mixed_float16(raw)
+    graph, types = _tensor_types(mixed)
+    nodes = list(graph.node)
+    ops = [node.op_type for node in nodes]
+    assert (
+        ops.count("LayerNormalization") == 5 and ops.count("Softmax") == 2
+    )  # 2 layers + embeddings
+    fp32, fp16 = TensorProto.FLOAT, TensorProto.FLOAT16
+    for node in nodes:
+        if node.op_type in export.FP32_OPS:
+            assert [types[name] for name in node.input if name] == [fp32] * len(
+                [n for n in node.input if n]
+            ), node.name
+            assert types[node.output[0]] == fp32, node.name
+    # the score head: everything from the last LayerNorm on computes in fp32 (or on integers)
+    last_norm = max(i for i, op in enumerate(ops) if op == "LayerNormalization")
+    head_types = {types[out] for node in nodes[last_norm:] for out in node.output}
+    assert fp16 not in head_types and fp32 in head_types
+    # ...while the encoder's matmuls did go to fp16, and the graph's interface is unchanged
+    matmuls = [node for node in nodes[:last_norm] if node.op_type == "MatMul"]
+    assert matmuls and all(types[node.output[0]] == fp16 for node in matmuls)
+    assert [types[v.name] for v in graph.output] == [fp32]
+    assert all(types[v.name] == TensorProto.INT64 for v in graph.input)
+    # and it still ranks like the fp32 graph (ORT's CPU provider runs the fp16 ops too)
+    batch = fixed_batch(
+        ranker,
+        kind,
+        ["amyloid beta", "microglia", "plaques"],
+        32,
+        ["a", "b c", "d e f"] if docs else None,
+    )
+    np.testing.assert_allclose(_run(mixed, batch), _run(raw, batch), atol=5e-3)

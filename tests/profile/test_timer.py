@@ -68,3 +68,53 @@ def test_budget_validation() -> None:
         Budget(min_duration_s=10, max_duration_s=1)
     with pytest.raises(ValueError):
         Budget(min_samples=0)
+
+
+class FakeEvents:
+    """A device clock whose mark i completes at a scripted time, logging each call."""
+
+    def __init__(self, log: list[str], times_ns: list[int]) -> None:
+        self.log, self.times_ns = log, times_ns
+
+    def record(self, index: int) -> None:
+        self.log.append(f"record {index}")
+
+    def elapsed_ns(self, start: int, end: int) -> int:
+        self.log.append(f"read {start}-{end}")
+        return self.times_ns[end] - self.times_ns[start]
+
+
+def test_device_marks_bracket_each_stage_before_its_sync() -> None:
+    log: list[str] = []
+    stages = [lambda _: log.append("stage 0"), lambda _: log.append("stage 1")]
+    samples = measure(
+        stages,
+        None,
+        Budget(warmup=1, warmup_s=0, min_samples=2, min_duration_s=0),
+        sync=lambda: log.append("sync"),
+        events=FakeEvents(log, [0, 1_000, 5_000]),
+    )
+    # warm-up records nothing; then mark 0, stage, its mark, sync, ... read after the chain
+    warmup = ["stage 0", "stage 1", "sync"]
+    sample = [
+        "record 0",
+        "stage 0",
+        "record 1",
+        "sync",
+        "stage 1",
+        "record 2",
+        "sync",
+        "read 0-1",
+        "read 1-2",
+        "read 0-2",
+    ]
+    assert log == warmup + sample + sample
+    assert samples.device_stages == [[1_000, 1_000], [4_000, 4_000]]
+    assert samples.device_total == [5_000, 5_000]
+
+
+def test_no_device_clock_no_device_samples() -> None:
+    samples = measure(
+        [lambda _: None], None, Budget(warmup=0, warmup_s=0, min_samples=2, min_duration_s=0)
+    )
+    assert samples.device_stages is None and samples.device_total is None

@@ -245,7 +245,9 @@ def test_early_stopping_keeps_the_best_dev_model(
     collection, run = scifact_train
     dev_scores = iter([0.5, 0.7, 0.6, 0.4, 0.9])
     monkeypatch.setattr(
-        loop, "validate", lambda ranker, training_set: {"nDCG@10": next(dev_scores), "RR@10": 0.0}
+        loop,
+        "validate",
+        lambda ranker, training_set, **_: {"nDCG@10": next(dev_scores), "RR@10": 0.0},
     )
     config = tiny_config(
         tiny_bert_dir, tmp_path / "out", scifact_dir, steps=8, validate_every=1, patience=2

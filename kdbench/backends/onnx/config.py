@@ -26,6 +26,26 @@ def provider_missing(provider: str) -> str | None:
     )
 
 
+def provider_conflict(device: str, provider: str | None) -> str | None:
+    """Why `--onnx-provider` cannot serve `--device`, or None.
+
+    On a CUDA device the runner binds CUDA memory (IO binding): a CPU session would be handed
+    device pointers, so that pairing is refused rather than silently copied through the host.
+
+    >>> provider_conflict("cuda", "cpu").split(":")[0]
+    '--device cuda --onnx-provider cpu'
+    >>> provider_conflict("cuda:1", "tensorrt") is None, provider_conflict("cpu", None) is None
+    (True, True)
+    """
+    if device.split(":")[0] == "cuda" and provider == "cpu":
+        return (
+            f"--device {device} --onnx-provider cpu: the inputs live on the GPU but "
+            f"{PROVIDERS['cpu']} reads host memory; use --onnx-provider cuda or tensorrt, "
+            "or --device cpu"
+        )
+    return None
+
+
 def _missing(device_type: str) -> str | None:
     if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
         return "onnxruntime and onnx are not installed"

@@ -32,6 +32,9 @@ OUTPUT_NAME = "output"
 DYNAMIC_DIMS = {0: "batch", 1: "seq"}
 PASSAGE_DIMS = {0: "batch", 1: "doc_seq"}  # prettr's cached passages: their own token axis
 PASSAGE_PREFIX = "passage_"
+# What an fp16 TensorRT build keeps in fp32 (with the score head, see `kept_in_fp32`): BERT's
+# LayerNorm overflows fp16 after self-attention and softmax loses its small probabilities
+FP32_OPS = ("LayerNormalization", "Softmax")
 
 
 def dynamic_axes(names: Sequence[str]) -> dict[str, dict[int, str]]:
@@ -227,6 +230,44 @@ def float16(source: Path) -> Path:
         model.convert_float_to_float16(keep_io_types=True)
         with atomic_path(target) as tmp:
             model.save_model_to_file(str(tmp))
+    return target
+
+
+def kept_in_fp32(op_types: Sequence[str]) -> list[int]:
+    """Positions (in graph order) of the ops a mixed fp16 graph or engine keeps in fp32: every
+    LayerNorm and softmax, and the score head, i.e. every op from the last LayerNorm on
+    (pooling, normalisation, the linear scorer). Graph order is topological in ONNX and in
+    a TensorRT network parsed from it, so "from the last LayerNorm on" is the head.
+
+    >>> kept_in_fp32(["MatMul", "LayerNormalization", "MatMul", "Softmax", "MatMul",
+    ...               "LayerNormalization", "ReduceMean", "Gemm"])
+    [1, 3, 5, 6, 7]
+    >>> kept_in_fp32(["MatMul", "Softmax", "MatMul"])  # no LayerNorm op: no head found
+    [1]
+    """
+    norms = [index for index, op in enumerate(op_types) if op == FP32_OPS[0]]
+    head = norms[-1] if norms else len(op_types)
+    return [index for index, op in enumerate(op_types) if op in FP32_OPS or index >= head]
+
+
+def mixed_float16(source: Path) -> Path:
+    """`source` in fp16 except LayerNorm, softmax and the score head (`kept_in_fp32`), which
+    stay fp32 with casts around them; int64 inputs and the fp32 output kept. For builders
+    that take precision from the graph (TensorRT 11's strongly typed networks)."""
+    import onnx
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
+    target = source.with_name(source.name.replace(".onnx", "-mixed16.onnx"))
+    if not target.exists():
+        model = onnx.load(str(source))
+        nodes = model.graph.node
+        for index, node in enumerate(nodes):  # the converter keeps nodes by name
+            node.name = node.name or f"kdbench_{node.op_type}_{index}"
+        kept = [nodes[index].name for index in kept_in_fp32([node.op_type for node in nodes])]
+        wrapped = OnnxModel(model)
+        wrapped.convert_float_to_float16(keep_io_types=True, node_block_list=kept)
+        with atomic_path(target) as tmp:
+            wrapped.save_model_to_file(str(tmp))
     return target
 
 

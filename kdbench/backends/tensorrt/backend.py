@@ -1,9 +1,17 @@
 """TensorRT runner: engine from the ONNX export, one optimisation profile, execute_async_v3.
 
-TensorRT 10 takes an fp32 graph and the FP16 builder flag; TensorRT 11 builds only strongly
-typed networks (no FP16 flag), so the precision comes from the graph: fp16 there means an
-fp16 ONNX graph. Engines and the timing cache live on disk, keyed by model hash, shapes,
-precision, TensorRT version and GPU, so a second run skips the (minutes-long) build.
+fp16 keeps LayerNorm, softmax and the score head in fp32 (`export.kept_in_fp32`): BERT's
+LayerNorm overflows in fp16 after self-attention. TensorRT 10 takes the fp32 graph, the
+FP16 builder flag and those layers pinned to fp32 (`ILayer.precision`, `set_output_type`,
+`PREFER_PRECISION_CONSTRAINTS`); TensorRT 11 builds only strongly typed networks (no FP16
+or precision-constraint flags), so there the precision comes from the graph: a mixed fp16
+ONNX graph with those ops left in fp32 (`export.mixed_float16`).
+
+Each runner executes on a CUDA stream of its own (kdbench.backends.streams), never torch's
+legacy default stream. Engines and the timing cache live on disk, keyed by model hash,
+shapes, precision, TensorRT version and GPU, so a second run skips the (minutes-long) build.
+
+Never run: no GPU with TensorRT has been lent to this project (see `NEVER_RUN`).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import torch
 
 from kdbench.backends.base import Backend, Runner, ShapeRange, default_cache_dir
 from kdbench.backends.onnx import export
+from kdbench.backends.tensorrt.config import NEVER_RUN
 from kdbench.io import atomic_path
 from kdbench.models.base import ExportKind, Ranker
 
@@ -43,6 +52,87 @@ def strongly_typed_only() -> bool:
     return tensorrt_major() >= 11 or not hasattr(trt.BuilderFlag, "FP16")
 
 
+def fp32_layers(network: trt.INetworkDefinition) -> list[trt.ILayer]:
+    """The network's layers an fp16 engine keeps in fp32 (`export.kept_in_fp32`) whose
+    outputs are all float: index and shape arithmetic keeps the types it has."""
+    names = {trt.LayerType.NORMALIZATION: "LayerNormalization", trt.LayerType.SOFTMAX: "Softmax"}
+    layers = [network.get_layer(index) for index in range(network.num_layers)]
+    kept = export.kept_in_fp32([names.get(layer.type, "") for layer in layers])
+    return [
+        layers[index]
+        for index in kept
+        if all(
+            layers[index].get_output(i).dtype == trt.DataType.FLOAT
+            for i in range(layers[index].num_outputs)
+        )
+    ]
+
+
+def pin_fp32(network: trt.INetworkDefinition, config: trt.IBuilderConfig) -> int:
+    """TensorRT 10, fp16: pin `fp32_layers` to fp32 and ask the builder to honour that.
+
+    PREFER, not OBEY: a layer without an fp32 kernel falls back with a warning instead of
+    failing the build; the parity gate then judges the engine. Returns how many were pinned.
+    """
+    layers = fp32_layers(network)
+    for layer in layers:
+        layer.precision = trt.DataType.FLOAT
+        for index in range(layer.num_outputs):
+            layer.set_output_type(index, trt.DataType.FLOAT)
+    config.set_flag(trt.BuilderFlag.PREFER_PRECISION_CONSTRAINTS)
+    return len(layers)
+
+
+def set_input(
+    engine: trt.ICudaEngine, context: trt.IExecutionContext, name: str, tensor: torch.Tensor
+) -> None:
+    """Bind one input (shape and address), or one line saying what the profile accepts."""
+    shape = tuple(tensor.shape)
+    if not context.set_input_shape(name, shape):
+        low, _, high = (tuple(dims) for dims in engine.get_tensor_profile_shape(name, 0))
+        raise RuntimeError(
+            f"TensorRT: input {name!r} of shape {shape} is outside the engine's optimisation "
+            f"profile (from {low} to {high}); the engine was built for other cells: delete it "
+            "or profile within that range"
+        )
+    if not context.set_tensor_address(name, tensor.data_ptr()):
+        raise RuntimeError(f"TensorRT: cannot bind the address of input {name!r}")
+
+
+def tensorrt_runner(
+    engine: trt.ICudaEngine, context: trt.IExecutionContext, device: torch.device, stream: Any
+) -> Runner:
+    """A runner over `engine` that executes on `stream` (a `SideStream`), never the default."""
+    names = [engine.get_tensor_name(index) for index in range(engine.num_io_tensors)]
+    inputs = [name for name in names if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT]
+    (output,) = [name for name in names if engine.get_tensor_mode(name) == trt.TensorIOMode.OUTPUT]
+    input_types = {name: torch_dtype(engine.get_tensor_dtype(name)) for name in inputs}
+    output_type = torch_dtype(engine.get_tensor_dtype(output))
+
+    def run(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with stream.ordered() as caller:
+            # kept alive until the stream has run: TensorRT holds raw pointers only
+            tensors = {
+                name: batch[name].to(device=device, dtype=input_types[name]).contiguous()
+                for name in inputs
+            }
+            for name, tensor in tensors.items():
+                set_input(engine, context, name, tensor)
+            result = torch.empty(
+                tuple(context.get_tensor_shape(output)), dtype=output_type, device=device
+            )
+            context.set_tensor_address(output, result.data_ptr())
+            if not context.execute_async_v3(stream.handle):
+                raise RuntimeError(
+                    f"TensorRT execute_async_v3 failed for inputs of shape {tuple(tensors[inputs[0]].shape)}"
+                )
+            if caller is not None:
+                result.record_stream(caller)
+        return result
+
+    return run
+
+
 class TensorRTBackend(Backend):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -50,6 +140,7 @@ class TensorRTBackend(Backend):
         self.info: dict[str, Any] = {
             "tensorrt": trt.__version__,
             "strongly_typed": strongly_typed_only(),
+            "never_run": NEVER_RUN,
             "engines": {},
         }
 
@@ -57,8 +148,10 @@ class TensorRTBackend(Backend):
         gpu = re.sub(
             r"[^A-Za-z0-9]+", "_", torch.cuda.get_device_name(torch.device(self.options.device))
         )
+        # "fp16mixed": engines from before LayerNorm/softmax/head were kept in fp32 don't match
+        precision = "fp16mixed" if self.options.precision == "fp16" else self.options.precision
         key = (
-            f"{model_hash[:20]}-{kind}-{self.options.precision}"
+            f"{model_hash[:20]}-{kind}-{precision}"
             f"-b{shapes.min_batch}_{shapes.opt_batch}_{shapes.max_batch}"
             f"-s{shapes.min_seq}_{shapes.opt_seq}_{shapes.max_seq}"
             + ("-d{}_{}_{}".format(*shapes.doc_seq) if shapes.doc_seq else "")
@@ -66,23 +159,35 @@ class TensorRTBackend(Backend):
         )
         return (self.options.cache_dir or default_cache_dir()) / "tensorrt" / f"{key}.engine"
 
-    def build(self, onnx_path: Path, shapes: ShapeRange, engine_path: Path) -> None:
-        builder = trt.Builder(self.logger)
-        strongly_typed = strongly_typed_only()
-        flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strongly_typed else 0
+    def network(
+        self, builder: trt.Builder, onnx_path: Path
+    ) -> tuple[trt.INetworkDefinition, trt.OnnxParser]:
+        """The parsed network (strongly typed where TensorRT has no other kind); the parser is
+        returned too: the network's weights live only as long as it does."""
+        flags = (
+            1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+            if strongly_typed_only()
+            else 0
+        )
         network = builder.create_network(flags)
         parser = trt.OnnxParser(network, self.logger)
         if not parser.parse_from_file(str(onnx_path)):
             errors = "; ".join(str(parser.get_error(index)) for index in range(parser.num_errors))
             raise RuntimeError(f"TensorRT cannot parse {onnx_path}: {errors}")
+        return network, parser
+
+    def builder_config(
+        self, builder: trt.Builder, network: trt.INetworkDefinition, shapes: ShapeRange
+    ) -> trt.IBuilderConfig:
+        """Precision flags (TensorRT 10 only) and the one optimisation profile."""
         config = builder.create_builder_config()
-        if self.options.precision == "fp16" and not strongly_typed:
+        if self.options.precision == "fp16" and not strongly_typed_only():
             config.set_flag(trt.BuilderFlag.FP16)
+            self.info["fp32_layers"] = pin_fp32(network, config)
         tf32 = getattr(trt.BuilderFlag, "TF32", None)
         if self.options.precision == "fp32" and tf32 is not None:
-            config.clear_flag(
-                tf32
-            )  # eager fp32 matmuls do not use TF32 either: parity would suffer
+            # eager fp32 matmuls do not use TF32 either: parity would suffer
+            config.clear_flag(tf32)
         profile = builder.create_optimization_profile()
         for index in range(network.num_inputs):
             tensor = network.get_input(index)
@@ -92,6 +197,12 @@ class TensorRTBackend(Backend):
                 tensor.name, trt.Dims(list(low)), trt.Dims(list(opt)), trt.Dims(list(high))
             )
         config.add_optimization_profile(profile)
+        return config
+
+    def build(self, onnx_path: Path, shapes: ShapeRange, engine_path: Path) -> None:
+        builder = trt.Builder(self.logger)
+        network, _parser = self.network(builder, onnx_path)
+        config = self.builder_config(builder, network, shapes)
         timing_path = (
             engine_path.parent
             / f"timing-trt{trt.__version__}-{engine_path.stem.rsplit('-', 1)[-1]}.cache"
@@ -110,13 +221,13 @@ class TensorRTBackend(Backend):
         with atomic_path(timing_path) as tmp:
             tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
 
-    def prepare(
-        self, ranker: Ranker, kind: ExportKind, shapes: ShapeRange, example: dict[str, torch.Tensor]
-    ) -> Runner:
+    def onnx_graph(
+        self, ranker: Ranker, kind: ExportKind, example: dict[str, torch.Tensor]
+    ) -> tuple[Path, dict[str, Any]]:
+        """The graph TensorRT parses: the raw export, or its mixed fp16 form (TensorRT 11)."""
         cache_dir = self.options.cache_dir or default_cache_dir()
-        module = ranker.export_module(kind)
         onnx_path, record = export.ensure_raw(
-            module,
+            ranker.export_module(kind),
             kind,
             example,
             cache_dir,
@@ -124,7 +235,15 @@ class TensorRTBackend(Backend):
             names=ranker.export_inputs(kind),
         )
         if self.options.precision == "fp16" and strongly_typed_only():
-            onnx_path = export.float16(onnx_path)
+            onnx_path = export.mixed_float16(onnx_path)
+        return onnx_path, record
+
+    def prepare(
+        self, ranker: Ranker, kind: ExportKind, shapes: ShapeRange, example: dict[str, torch.Tensor]
+    ) -> Runner:
+        from kdbench.backends.streams import SideStream
+
+        onnx_path, record = self.onnx_graph(ranker, kind, example)
         engine_path = self.engine_path(record["model_hash"], kind, shapes)
         record.update(
             onnx=str(onnx_path), engine=str(engine_path), engine_cached=engine_path.exists()
@@ -136,37 +255,13 @@ class TensorRTBackend(Backend):
         if engine is None:
             raise RuntimeError(f"TensorRT cannot load {engine_path}; delete it to rebuild")
         context = engine.create_execution_context()
-        names = [engine.get_tensor_name(index) for index in range(engine.num_io_tensors)]
-        inputs = [name for name in names if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT]
-        (output,) = [
-            name for name in names if engine.get_tensor_mode(name) == trt.TensorIOMode.OUTPUT
-        ]
-        input_types = {name: torch_dtype(engine.get_tensor_dtype(name)) for name in inputs}
-        output_type = torch_dtype(engine.get_tensor_dtype(output))
         device = torch.device(self.options.device)
         record["profile"] = vars(shapes)
+        record["kept_in_fp32"] = (
+            "LayerNorm, softmax and the score head" if self.options.precision == "fp16" else None
+        )
         self.info["engines"][kind] = record
-
-        def run(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-            # kept alive until the stream has run: TensorRT holds raw pointers only
-            tensors = {
-                name: batch[name].to(device=device, dtype=input_types[name]).contiguous()
-                for name in inputs
-            }
-            for name, tensor in tensors.items():
-                context.set_input_shape(name, tuple(tensor.shape))
-                context.set_tensor_address(name, tensor.data_ptr())
-            result = torch.empty(
-                tuple(context.get_tensor_shape(output)), dtype=output_type, device=device
-            )
-            context.set_tensor_address(output, result.data_ptr())
-            if not context.execute_async_v3(torch.cuda.current_stream(device).cuda_stream):
-                raise RuntimeError(
-                    f"TensorRT execute_async_v3 failed for inputs of shape {tuple(tensors[inputs[0]].shape)}"
-                )
-            return result
-
-        return run
+        return tensorrt_runner(engine, context, device, SideStream(device))
 
     def describe(self) -> dict[str, Any]:
         return self.info

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from kdbench.backends.base import BackendInfo, cuda_missing
 
+# Every result of this backend carries this line (in `backends` and on each entry) until a
+# GPU run with TensorRT has checked the code: until then it is read against the TensorRT
+# 10/11 docs, typed against tensorrt-stubs and exercised only through CPU fakes.
+NEVER_RUN = (
+    "never run: no GPU with TensorRT has been lent to this project; the TensorRT code is "
+    "checked only against the docs, tensorrt-stubs and CPU fakes"
+)
+
 
 def _missing(device_type: str) -> str | None:
     from kdbench.env import tensorrt_status

@@ -1,0 +1,212 @@
+"""The SciFact study's choices and tables (scripts/scifact_study.sh calls it).
+
+    python scripts/scifact_table.py choose ROOT SEARCH_SEED "STUDENTS" "RECIPES"
+    python scripts/scifact_table.py table ROOT "SEEDS" "STUDENTS"
+
+`choose` reads only training summaries (dev-slice validation): the recipe per student with the best
+dev nDCG@10 on the search seed -> ROOT/choices.json. `table` reads the test evaluations and writes
+ROOT/summary.json and ROOT/table.md: per student and seed, no teacher vs the chosen distillation,
+paired over test queries (t-test with its 95% CI, a paired bootstrap 95% CI, Holm-adjusted p over
+every comparison in the table).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+MEASURES = ("nDCG@10", "RR@10")
+BOOTSTRAP_SAMPLES = 10_000
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _dev(train: dict[str, Any] | None) -> float | None:
+    best = (train or {}).get("best") or {}
+    return best.get("nDCG@10")
+
+
+def choose(root: Path, seed: str, students: list[str], recipes: list[str]) -> None:
+    choices: dict[str, Any] = {"seed": int(seed), "rule": "best dev nDCG@10 (best checkpoint)"}
+    per_student = {}
+    for student in students:
+        devs = {
+            r: _dev(_load(root / f"seed{seed}" / "train" / f"{student}-{r}.json")) for r in recipes
+        }
+        missing = [r for r, d in devs.items() if d is None]
+        if missing:
+            sys.exit(f"choose: {student}: no finished training for recipe(s) {', '.join(missing)}")
+        baseline = _dev(_load(root / f"seed{seed}" / "train" / f"{student}-ranknet.json"))
+        chosen = max(recipes, key=lambda r: (devs[r], -recipes.index(r)))
+        per_student[student] = {
+            "dev_nDCG@10": devs,
+            "no_teacher_dev_nDCG@10": baseline,
+            "chosen": chosen,
+        }
+    choices["students"] = per_student
+    (root / "choices.json").write_text(json.dumps(choices, indent=2) + "\n")
+    print(json.dumps(choices, indent=2))
+
+
+def _bootstrap_ci(diffs: list[float], seed: int = 0) -> tuple[float, float]:
+    """Percentile 95% interval of the mean difference over queries resampled with replacement."""
+    rng = random.Random(seed)
+    n = len(diffs)
+    means = sorted(
+        sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(BOOTSTRAP_SAMPLES)
+    )
+    return means[int(0.025 * BOOTSTRAP_SAMPLES)], means[int(0.975 * BOOTSTRAP_SAMPLES) - 1]
+
+
+def _holm(pvalues: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1)."""
+    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
+    adjusted = [0.0] * len(pvalues)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def _compare(base: dict[str, Any], other: dict[str, Any], measure: str) -> dict[str, Any]:
+    from scipy.stats import ttest_rel
+
+    a, b = base["per_query"][measure], other["per_query"][measure]
+    qids = sorted(a)
+    diffs = [b[q] - a[q] for q in qids]
+    test = ttest_rel([b[q] for q in qids], [a[q] for q in qids])
+    ci = test.confidence_interval(0.95)
+    low, high = _bootstrap_ci(diffs)
+    return {
+        "no_teacher": base["metrics"][measure],
+        "distilled": other["metrics"][measure],
+        "delta": other["metrics"][measure] - base["metrics"][measure],
+        "t": float(test.statistic),
+        "p": float(test.pvalue),
+        "ci95_t": [float(ci.low), float(ci.high)],
+        "ci95_bootstrap": [low, high],
+        "queries": len(qids),
+    }
+
+
+def table(root: Path, seeds: list[str], students: list[str]) -> None:
+    choices = _load(root / "choices.json") or {"students": {}}
+    pairs: list[dict[str, Any]] = []
+    for student in students:
+        recipe = choices["students"].get(student, {}).get("chosen")
+        for seed in seeds:
+            folder = root / f"seed{seed}"
+            base, other = (
+                _load(folder / f"{student}-ranknet.json"),
+                _load(folder / f"{student}-{recipe}.json"),
+            )
+            if not (recipe and base and other):
+                continue
+            pair = {
+                "student": student,
+                "seed": int(seed),
+                "recipe": recipe,
+                "dev_nDCG@10": {
+                    "no_teacher": _dev(_load(folder / "train" / f"{student}-ranknet.json")),
+                    "distilled": _dev(_load(folder / "train" / f"{student}-{recipe}.json")),
+                },
+            }
+            pair.update({m: _compare(base, other, m) for m in MEASURES})
+            pairs.append(pair)
+    for measure in MEASURES:
+        for pair, p in zip(pairs, _holm([pair[measure]["p"] for pair in pairs]), strict=True):
+            pair[measure]["p_holm"] = p
+    teachers = {}
+    for seed in seeds:
+        folder = root / f"seed{seed}"
+        reports = {}
+        for name in ("cat", "dot6", "colbert", "bm25", "ensemble"):
+            result = _load(folder / f"teacher-{name}.tsv.json")
+            if result:
+                reports[name] = result["teacher_report"]
+        teacher_test = _load(folder / "teacher-cat.json")
+        teachers[seed] = {
+            "reports": reports,
+            "cat_test_nDCG@10": teacher_test["metrics"]["nDCG@10"] if teacher_test else None,
+        }
+    refs = {
+        name: (_load(root / "refs" / f"{name}.json") or {}).get("metrics")
+        for name in ("bm25", "minilm-zero-shot")
+    }
+    summary = {"choices": choices, "pairs": pairs, "teachers": teachers, "references": refs}
+    (root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (root / "table.md").write_text(_markdown(summary) + "\n")
+    print(_markdown(summary))
+
+
+def _markdown(summary: dict[str, Any]) -> str:
+    lines = [
+        "| student | seed | recipe | dev nDCG@10 no teacher → distilled | test nDCG@10 no teacher → distilled "
+        "| Δ (95% CI t; bootstrap) | p (Holm) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for pair in summary["pairs"]:
+        m, dev = pair["nDCG@10"], pair["dev_nDCG@10"]
+        lines.append(
+            f"| {pair['student']} | {pair['seed']} | {pair['recipe']} | {dev['no_teacher']:.3f} → {dev['distilled']:.3f} "
+            f"| {m['no_teacher']:.3f} → {m['distilled']:.3f} | {m['delta']:+.3f} ({m['ci95_t'][0]:+.3f}, "
+            f"{m['ci95_t'][1]:+.3f}; {m['ci95_bootstrap'][0]:+.3f}, {m['ci95_bootstrap'][1]:+.3f}) "
+            f"| {m['p']:.2g} ({m['p_holm']:.2g}) |"
+        )
+    lines += [
+        "",
+        "Dev-slice choice (seed {}): dev nDCG@10 per recipe".format(summary["choices"].get("seed")),
+        "",
+        "| student | no teacher | "
+        + " | ".join(next(iter(summary["choices"]["students"].values()), {}).get("dev_nDCG@10", {}))
+        + " | chosen |",
+        "|---|---|"
+        + "---|"
+        * (len(next(iter(summary["choices"]["students"].values()), {}).get("dev_nDCG@10", {})) + 1),
+    ]
+    for student, choice in summary["choices"]["students"].items():
+        devs = " | ".join(f"{v:.3f}" for v in choice["dev_nDCG@10"].values())
+        lines.append(
+            f"| {student} | {choice['no_teacher_dev_nDCG@10']:.3f} | {devs} | {choice['chosen']} |"
+        )
+    lines += [
+        "",
+        "Teachers on each seed's training triples and dev slice (BM25 top 30 re-ranked):",
+        "",
+        "| seed | teacher | pairwise accuracy | contradicted pairs | dev nDCG@10 | ensemble weight |",
+        "|---|---|---|---|---|---|",
+    ]
+    for seed, info in summary["teachers"].items():
+        weights = {}
+        ensemble = info["reports"].get("ensemble")
+        if ensemble:
+            weights = {
+                Path(m["scores"]).name.removeprefix("teacher-").removesuffix(".tsv"): m["weight"]
+                for m in ensemble["members"]
+            }
+        for name, rep in info["reports"].items():
+            dev = f"{rep['dev']['nDCG@10']:.3f}" if rep.get("dev") else "–"
+            if name == "ensemble":
+                dev += " (weights fitted on it)"
+            weight = f"{weights[name]:.1f}" if name in weights else "–"
+            lines.append(
+                f"| {seed} | {name} | {rep['pairwise_accuracy']:.1%} | {rep.get('contradicted', '–')} "
+                f"| {dev} | {weight} |"
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    mode, root = sys.argv[1], Path(sys.argv[2])
+    if mode == "choose":
+        choose(root, sys.argv[3], sys.argv[4].split(), sys.argv[5].split())
+    elif mode == "table":
+        table(root, sys.argv[3].split(), sys.argv[4].split())
+    else:
+        sys.exit(f"unknown mode {mode}; use choose or table")

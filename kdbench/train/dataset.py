@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kdbench.data.irds import DOCPAIRS, docpairs_triples, names_dataset_part, open_dataset
+from kdbench.data import irds
+from kdbench.data.irds import DOCPAIRS, names_dataset_part
 from kdbench.data.teacher_scores import ScoredTriple, ensemble_teacher_scores, read_teacher_scores
 from kdbench.data.triples import (
     Triple,
@@ -211,7 +212,7 @@ def load_training_set(
         triples, origin = text_triples.triples, str(config.triples)
         source.update(triples=str(config.triples), triples_format="text")
     elif official_pairs and collection is not None:
-        triples = docpairs_triples(open_dataset(collection, DOCPAIRS), collection.name)
+        triples = irds.docpairs_triples(irds.open_dataset(collection, DOCPAIRS), collection.name)
         origin = f"{collection.name} docpairs"
         source.update(triples=DOCPAIRS, triples_format="ir_datasets docpairs")
     elif config.triples is not None:

@@ -180,7 +180,8 @@ def test_gradient_accumulation_matches_the_full_batch(
     full, accum = losses(tmp_path / "full"), losses(tmp_path / "accum")
     assert [s for s, *_ in accum] == [1, 2, 3]
     assert_same_curve(full, accum, grad_norm_rel=1e-4)
-    assert_same_weights(tmp_path / "full", tmp_path / "accum", atol=1e-5)
+    # the cat head (pooler + classifier) amplifies the same noise; lr 1e-3 moves weights ~3e-3
+    assert_same_weights(tmp_path / "full", tmp_path / "accum", atol=3e-5)
 
 
 def test_two_process_ddp_matches_one_process_on_the_same_global_batch(

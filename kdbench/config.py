@@ -17,15 +17,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from kdbench.backends import BACKENDS as BACKEND_REGISTRY
+from kdbench.backends import devices, precisions
 from kdbench.errors import UserError
+from kdbench.losses import LOSSES as LOSS_REGISTRY
+from kdbench.losses import teacher_losses
+from kdbench.models.registry import ARCHITECTURES
+from kdbench.profile.registry import SCENARIOS as SCENARIO_REGISTRY
 
-ARCHS = ("dot", "cat", "colbert", "prettr")
-LOSSES = ("margin-mse", "mse", "kl", "ranknet", "ce")
-BACKENDS = ("eager", "onnx", "tensorrt")
-DEVICES = ("cpu", "cuda")
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
-SCENARIOS = ("rerank", "query", "index")
-TEACHER_LOSSES = ("margin-mse", "mse", "kl")  # the losses that learn from teacher scores
+# Every name list comes from its registry (kdbench/registry.py), never written out here.
+ARCHS = ARCHITECTURES.names()
+LOSSES = LOSS_REGISTRY.names()
+BACKENDS = BACKEND_REGISTRY.names()
+DEVICES = devices()
+PRECISIONS = precisions()
+SCENARIOS = SCENARIO_REGISTRY.names()
+TEACHER_LOSSES = teacher_losses()  # the losses that learn from teacher scores
 # In a student's `teachers` list: the profile's [teacher] table (any other entry names a student).
 PROFILE_TEACHER = "teacher"
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,18 @@ from kdbench.io import atomic_write_json
 SCHEMA = "kdbench.result"
 SCHEMA_VERSION = 1
 KINDS = ("evaluate", "profile", "train", "teacher", "run")
+# The keys every result starts with, in the order they are written.
+HEADER_KEYS = (
+    "schema",
+    "schema_version",
+    "kind",
+    "created",
+    "command",
+    "config",
+    "environment",
+    "provenance",
+    "units",
+)
 
 
 def command_line() -> str:
@@ -38,27 +52,65 @@ def command_line() -> str:
     return shlex.join(argv)
 
 
+@dataclass
+class ResultHeader:
+    """The fields every result file starts with; each kind adds its own after them."""
+
+    kind: str
+    config: dict[str, Any]  # the resolved settings
+    environment: dict[str, Any]  # kdbench.env.collect_environment()
+    created: str  # ISO-8601 UTC
+    command: str  # the command line
+    units: dict[str, str] = field(default_factory=dict)  # field -> unit
+    # kdbench.provenance: each model's hub commit or path, each collection's ir_datasets id
+    provenance: dict[str, Any] = field(default_factory=dict)
+    schema: str = SCHEMA
+    schema_version: int = SCHEMA_VERSION
+
+    @classmethod
+    def new(
+        cls, kind: str, config: dict[str, Any], environment: dict[str, Any] | None = None
+    ) -> ResultHeader:
+        """A header for a result of `kind` made now, by this command, on this machine."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown result kind {kind!r}; expected one of {KINDS}")
+        if environment is None:
+            from kdbench.env import collect_environment
+
+            environment = collect_environment()
+        return cls(
+            kind=kind,
+            config=config,
+            environment=environment,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            command=command_line(),
+            provenance=_provenance(config),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in HEADER_KEYS}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ResultHeader:
+        """The header of a result dict (its other keys are the caller's to read)."""
+        return cls(
+            kind=str(data.get("kind", "")),
+            config=dict(data.get("config", {})),
+            environment=dict(data.get("environment", {})),
+            created=str(data.get("created", "")),
+            command=str(data.get("command", "")),
+            units=dict(data.get("units", {})),
+            provenance=dict(data.get("provenance", {})),  # none in results before provenance
+            schema=str(data.get("schema", SCHEMA)),
+            schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
+        )
+
+
 def new_result(
     kind: str, config: dict[str, Any], *, environment: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """A result skeleton of `kind` with the resolved `config` and the environment."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown result kind {kind!r}; expected one of {KINDS}")
-    if environment is None:
-        from kdbench.env import collect_environment
-
-        environment = collect_environment()
-    return {
-        "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
-        "kind": kind,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": command_line(),
-        "config": config,
-        "environment": environment,
-        "provenance": _provenance(config),
-        "units": {},
-    }
+    return ResultHeader.new(kind, config, environment).to_dict()
 
 
 def _provenance(config: dict[str, Any]) -> dict[str, Any]:

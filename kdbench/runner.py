@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kdbench.config import ProfileFile, StudentConfig, config_hash
+from kdbench.config import TEACHER_LOSSES, ProfileFile, StudentConfig, config_hash
 from kdbench.io import atomic_write_json, folder_lock
 from kdbench.results import load_result, new_result, save_result
 
@@ -160,9 +160,6 @@ def _print_plan(
             str(i), escape(stage.name), escape(stage.description), escape(outputs), status
         )
     Console(width=220).print(table)
-
-
-TEACHER_LOSSES = ("margin-mse", "mse", "kl")
 
 
 def distillation_pairs(profile: ProfileFile, models: list[dict[str, Any]]) -> list[dict[str, Any]]:

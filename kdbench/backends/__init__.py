@@ -8,6 +8,11 @@ implementation module is imported by `resolve()` when a profile actually uses it
     'onnx'
     >>> parse_backend_list("eager,onnx:int8")
     [('eager', None), ('onnx', 'int8')]
+
+The precisions and device types are those the registered backends declare:
+
+    >>> precisions(), devices()
+    (('fp32', 'fp16', 'bf16', 'int8'), ('cpu', 'cuda'))
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from kdbench.backends.eager.config import EAGER
 from kdbench.backends.onnx.config import ONNX
 from kdbench.backends.tensorrt.config import TENSORRT
 from kdbench.errors import UserError
-from kdbench.models.registry import Registry
+from kdbench.registry import Registry
 
 __all__ = [
     "BACKENDS",
@@ -25,13 +30,31 @@ __all__ = [
     "BackendOptions",
     "Runner",
     "ShapeRange",
+    "devices",
     "parse_backend_list",
+    "precisions",
 ]
 
-BACKENDS: Registry[BackendInfo] = Registry("backend")
+BACKENDS: Registry[BackendInfo] = Registry("backend", "--backend")
 BACKENDS.register("eager", EAGER, aliases=("torch", "pytorch"))
 BACKENDS.register("onnx", ONNX, aliases=("ort", "onnxruntime"))
 BACKENDS.register("tensorrt", TENSORRT, aliases=("trt",))
+
+
+def precisions() -> tuple[str, ...]:
+    """Every precision some registered backend runs, in the order they first declare them."""
+    found = (
+        p
+        for info in BACKENDS.entries()
+        for by_device in info.precisions.values()
+        for p in by_device
+    )
+    return tuple(dict.fromkeys(found))
+
+
+def devices() -> tuple[str, ...]:
+    """Every device type ("cpu", "cuda") some registered backend runs on."""
+    return tuple(dict.fromkeys(d for info in BACKENDS.entries() for d in info.precisions))
 
 
 def parse_backend_list(text: str) -> list[tuple[str, str | None]]:

@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
 Runner = Callable[[dict[str, "torch.Tensor"]], "torch.Tensor"]
 
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
-
 
 @dataclass(frozen=True)
 class ShapeRange:
@@ -125,7 +123,7 @@ class BackendInfo:
     summary: str
     precisions: dict[str, tuple[str, ...]]  # device type ("cpu", "cuda") -> precisions
     install: str  # how to get what is missing
-    archs: tuple[str, ...] = ("dot", "cat", "colbert", "prettr")
+    archs: tuple[str, ...] | None = None  # None: every registered architecture
     availability: Callable[[str], str | None] | None = (
         None  # device type -> what is missing, or None
     )
@@ -133,7 +131,7 @@ class BackendInfo:
     def supports(self, arch: str, device: str, precision: str) -> str | None:
         """None if this backend can run `arch` at `precision` on `device`, else why not."""
         device_type = device.split(":")[0]
-        if arch not in self.archs:
+        if self.archs is not None and arch not in self.archs:
             return f"the {self.name} backend does not run {arch} models (it runs {', '.join(self.archs)})"
         if device_type not in self.precisions:
             return f"the {self.name} backend does not run on {device_type} (use --device {' or '.join(self.precisions)})"

@@ -11,7 +11,12 @@ The contract other packages rely on:
 - `load_collection(source, split)` (load.py): `source` is a BEIR folder, an `ir_datasets` id or an
   MS MARCO-style folder/TSV; `split` picks queries+qrels ("test", "train", "dev", ...).
 - `Run = dict[qid, dict[doc_id, score]]`; `read_run`, `write_run` (runs.py, TREC format);
-  `read_qrels` (qrels.py, TREC or BEIR tsv).
+  `ranked(docs)` / `truncate(run, depth)`: the one order of every ranked list (score
+  descending, then doc id descending, as trec_eval breaks ties); `read_qrels` (qrels.py).
+- `load_training_set(TrainingData, collection=None, run=None) -> TrainingSet`
+  (training_set.py): triples by id, their texts, teacher scores and the dev slice, from
+  score files, a triples file, or mined from a collection's BM25 run (triples.py mines,
+  teacher_scores.py reads scores). Not imported by `kdbench.data` itself (it may search).
 
 Collections that arrive with problems kdbench can tolerate keep going with a warning in
 `Collection.warnings` (and the result): qrels whose query has no text are dropped; judged

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from kdbench.errors import InputFileError
@@ -51,3 +51,16 @@ def require_rows(
     if header:
         raise InputFileError(path, f"has a header but no {what}; is this the right file?")
     raise InputFileError(path, f"is empty; expected {what}")
+
+
+def parses_as(kind: Callable[[str], object], text: str) -> bool:
+    """Whether `kind(text)` reads `text` (a column's type, when telling file layouts apart).
+
+    >>> parses_as(int, "3"), parses_as(int, "0.5"), parses_as(float, "0.5")
+    (True, False, True)
+    """
+    try:
+        kind(text)
+    except ValueError:
+        return False
+    return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kdbench.data._files import iter_lines, require_rows
+from kdbench.data._files import iter_lines, parses_as, require_rows
 from kdbench.errors import InputFileError
 
 Qrels = dict[str, dict[str, int]]
@@ -31,7 +31,7 @@ def read_qrels(path: str | os.PathLike[str]) -> Qrels:
                     number,
                 )
             columns_expected = len(columns)
-            if columns_expected == 3 and not _is_int(columns[2]):
+            if columns_expected == 3 and not parses_as(int, columns[2]):
                 header = True  # BEIR's `query-id corpus-id score`
                 continue
         if len(columns) != columns_expected:
@@ -45,7 +45,7 @@ def read_qrels(path: str | os.PathLike[str]) -> Qrels:
             if columns_expected == 3
             else (columns[0], columns[2], columns[3])
         )
-        if not _is_int(grade):
+        if not parses_as(int, grade):
             raise InputFileError(p, f"relevance grade {grade!r} is not an integer", number)
         if (qid, doc_id) in first_line:
             raise InputFileError(
@@ -57,11 +57,3 @@ def read_qrels(path: str | os.PathLike[str]) -> Qrels:
         qrels.setdefault(qid, {})[doc_id] = int(grade)
     require_rows(p, len(first_line), "judgements", header=header)
     return qrels
-
-
-def _is_int(text: str) -> bool:
-    try:
-        int(text)
-    except ValueError:
-        return False
-    return True

@@ -20,7 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kdbench.data._files import iter_lines, require_rows
+from kdbench.data._files import iter_lines, parses_as, require_rows
+from kdbench.data.runs import ranked
 from kdbench.errors import InputFileError, UserError
 
 TRIPLE_FORMATS = ("auto", "text", "ids", "scores")
@@ -63,20 +64,12 @@ def _rows(path: Path, what: str) -> list[tuple[int, list[str]]]:
     return rows
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def detect_triples_format(path: str | os.PathLike[str]) -> str:
     """`scores`, `ids` or `text`, from the first non-empty line of a triples file."""
     p = Path(path)
     for number, line in iter_lines(p, "triples"):
         fields = line.split("\t")
-        if len(fields) == 5 and _is_number(fields[0]) and _is_number(fields[1]):
+        if len(fields) == 5 and parses_as(float, fields[0]) and parses_as(float, fields[1]):
             return "scores"
         if len(fields) == 3:
             # Ids never contain spaces; a query or passage text almost always does.
@@ -184,7 +177,9 @@ def mine_triples(
 ) -> list[Triple]:
     """Hard-negative triples: positives from `qrels`, negatives drawn from `run`'s top-`depth` minus positives.
 
-    For each query in `qids` and each positive (grade > 0), makes `triples_per_positive` triples, each with
+    The top `depth` is in `kdbench.data.runs.ranked` order (equal scores: doc id descending), and
+    the candidates are shuffled from that order. For each query in `qids` and each positive
+    (grade > 0), makes `triples_per_positive` triples, each with
     `negatives_per_triple` distinct negatives drawn (seeded) from the candidates without repeats until the
     candidates run out; the triples are then shuffled.
 
@@ -200,8 +195,8 @@ def mine_triples(
     triples: list[Triple] = []
     for qid in sorted(qids):
         positives = sorted(doc for doc, grade in qrels.get(qid, {}).items() if grade > 0)
-        ranked = sorted(run.get(qid, {}).items(), key=lambda item: (-item[1], item[0]))[:depth]
-        candidates = [doc for doc, _ in ranked if doc not in set(positives)]
+        positive_ids = set(positives)
+        candidates = [doc for doc, _ in ranked(run.get(qid, {}))[:depth] if doc not in positive_ids]
         if not positives or len(candidates) < negatives_per_triple:
             continue
         for pos_id in positives:

@@ -70,7 +70,7 @@ class EvaluateConfig:
             raise UserError(f"--dev-queries must be at least 1 (got {self.dev_queries})")
         if self.dev_queries is not None and self.queries is not None:
             raise UserError("--queries and --dev-queries both choose the queries; pass one")
-        from kdbench.evaluate.bm25 import BM25Params
+        from kdbench.retrieval.bm25 import BM25Params
 
         BM25Params(k1=self.bm25_k1, b=self.bm25_b)  # its range checks, before any loading
         if self.model is None and self.run is None:
@@ -193,9 +193,8 @@ def _dense_retrieval(
     """Exact top-k over the whole corpus, encoded chunk by chunk and merged as it goes."""
     import torch
 
-    from kdbench.evaluate.dense import TopK
-    from kdbench.models.dot import dot_scores
     from kdbench.models.encode import encode_texts
+    from kdbench.retrieval.dense import TopK, as_run
 
     qids = list(collection.queries)
     docs = collection.docs
@@ -220,14 +219,9 @@ def _dense_retrieval(
                 )
             assert isinstance(doc_vectors, torch.Tensor)
             with clock("search_s"), torch.inference_mode():
-                top.add(dot_scores(query_vectors, doc_vectors) * ranker.spec.score_scale, first_row)
+                top.add_docs(query_vectors, doc_vectors, first_row, ranker.spec.score_scale)
             first_row += len(texts)
-    scores, rows = top.result()
-    doc_ids = docs.ids()
-    return {
-        qid: dict(zip(doc_ids[rows[i].numpy()].tolist(), scores[i].tolist(), strict=True))
-        for i, qid in enumerate(qids)
-    }
+    return as_run(qids, docs.ids(), *top.result())
 
 
 def evaluate(
@@ -239,9 +233,7 @@ def evaluate(
     """
     from kdbench.data.load import load_collection
     from kdbench.data.runs import write_run
-    from kdbench.evaluate.bm25 import BM25, BM25Params
     from kdbench.evaluate.metrics import compute_metrics
-    from kdbench.evaluate.rerank import candidates, count_work, rerank
     from kdbench.io import check_writable
     from kdbench.results import new_result, save_result
 
@@ -276,68 +268,19 @@ def evaluate(
         with clock("load_model_s"):
             ranker = _load_ranker(model_name, config)
 
-    bm25_params = BM25Params(k1=config.bm25_k1, b=config.bm25_b)
-
-    def bm25_run(k: int) -> Run:
-        with clock("index_s"), _task(progress, "BM25 index", len(collection.docs)) as advance:
-            bm25 = BM25(collection.docs, bm25_params, cache_dir=config.cache_dir, progress=advance)
-        with clock("search_s"), _task(progress, "BM25 search", len(collection.queries)) as advance:
-            return bm25.search(collection.queries, k, progress=advance)
-
-    first_stage: dict[str, Any]
-    if is_bm25:
-        run = bm25_run(config.k)
-        first_stage = {**bm25_params.to_dict(), "k": config.k}
-    elif config.run is not None:
-        run = _given_run(config.run, collection, warnings, need_docs=ranker is not None)
-        first_stage = {"method": "run", "path": str(Path(config.run).resolve())}
-    elif ranker is not None and ranker.arch == "dot" and config.rerank is None:
-        run = _dense_retrieval(ranker, collection, config, clock, progress)
-        first_stage = {
-            "method": "exact-dense",
-            "k": min(config.k, len(collection.docs)),
-            "backend": "torch",
-            "similarity": ranker.spec.similarity,
-        }
-    else:  # --rerank bm25, or cat/colbert without a given run: BM25 finds the candidates
-        run = bm25_run(config.depth)
-        first_stage = {**bm25_params.to_dict(), "k": config.depth}
-
+    run, first_stage = _first_stage(ranker, is_bm25, collection, config, clock, progress, warnings)
     reranked = ranker is not None and first_stage["method"] != "exact-dense"
     if ranker is not None and reranked:
         first_stage["depth"] = config.depth
-        candidate_lists = candidates(run, config.depth)
-        with (
-            clock("rerank_s"),
-            _task(
-                progress, f"Re-ranking ({ranker.arch})", count_work(ranker, candidate_lists)
-            ) as advance,
-        ):
-            run = rerank(
-                ranker,
-                collection.queries,
-                candidate_lists,
-                collection.docs,
-                batch_size=config.batch_size,
-                progress=advance,
-            )
+        with clock("rerank_s"):
+            run = _rerank(ranker, run, collection, config, progress)
 
     with clock("metrics_s"):
         metrics, per_query = compute_metrics(run, collection.qrels, rel=config.rel)
     if config.run_file:
         write_run(config.run_file, run, tag=config.run_tag)
 
-    resolved = {
-        key: value for key, value in asdict(config).items() if key not in {"extra", "cache_dir"}
-    }
-    resolved.update(config.extra)
-    resolved["collection"] = collection.source
-    resolved["first_stage"] = first_stage
-    resolved["reranked"] = reranked
-    if ranker is not None:
-        resolved["arch"] = ranker.arch
-        resolved["model_spec"] = ranker.spec.to_dict()
-        resolved["parameters"] = ranker.num_parameters()
+    resolved = _resolved(config, collection, ranker, first_stage, reranked)
     result = new_result("evaluate", resolved)
     timings = {key: round(value, 4) for key, value in clock.seconds.items()}
     timings["total_s"] = round(time.perf_counter() - started, 4)
@@ -360,3 +303,81 @@ def evaluate(
     if output is not None:
         save_result(output, result)
     return result
+
+
+def _first_stage(
+    ranker: Any,
+    is_bm25: bool,
+    collection: Any,
+    config: EvaluateConfig,
+    clock: _Clock,
+    progress: Any,
+    warnings: list[str],
+) -> tuple[Run, dict[str, Any]]:
+    """The candidates (or, for BM25 alone and dense retrieval, the final run) and how they
+    were found."""
+    from kdbench.retrieval.bm25 import BM25, BM25Params
+
+    bm25_params = BM25Params(k1=config.bm25_k1, b=config.bm25_b)
+
+    def bm25_run(k: int) -> Run:
+        with clock("index_s"), _task(progress, "BM25 index", len(collection.docs)) as advance:
+            bm25 = BM25(collection.docs, bm25_params, cache_dir=config.cache_dir, progress=advance)
+        with clock("search_s"), _task(progress, "BM25 search", len(collection.queries)) as advance:
+            return bm25.search(collection.queries, k, progress=advance)
+
+    if is_bm25:
+        return bm25_run(config.k), {**bm25_params.to_dict(), "k": config.k}
+    if config.run is not None:
+        run = _given_run(config.run, collection, warnings, need_docs=ranker is not None)
+        return run, {"method": "run", "path": str(Path(config.run).resolve())}
+    if ranker is not None and ranker.architecture.dense_retrieval and config.rerank is None:
+        run = _dense_retrieval(ranker, collection, config, clock, progress)
+        return run, {
+            "method": "exact-dense",
+            "k": min(config.k, len(collection.docs)),
+            "backend": "torch",
+            "similarity": ranker.spec.similarity,
+        }
+    # --rerank bm25, or a ranker that cannot search alone without a given run: BM25 finds
+    # the candidates
+    return bm25_run(config.depth), {**bm25_params.to_dict(), "k": config.depth}
+
+
+def _rerank(ranker: Any, run: Run, collection: Any, config: EvaluateConfig, progress: Any) -> Run:
+    """The first stage's top `config.depth` candidates re-scored by `ranker`."""
+    from kdbench.evaluate.rerank import candidates, count_work, rerank
+
+    candidate_lists = candidates(run, config.depth)
+    work = count_work(ranker, candidate_lists)
+    with _task(progress, f"Re-ranking ({ranker.arch})", work) as advance:
+        return rerank(
+            ranker,
+            collection.queries,
+            candidate_lists,
+            collection.docs,
+            batch_size=config.batch_size,
+            progress=advance,
+        )
+
+
+def _resolved(
+    config: EvaluateConfig,
+    collection: Any,
+    ranker: Any,
+    first_stage: dict[str, Any],
+    reranked: bool,
+) -> dict[str, Any]:
+    """The settings as they ran: the result's `config`."""
+    resolved = {
+        key: value for key, value in asdict(config).items() if key not in {"extra", "cache_dir"}
+    }
+    resolved.update(config.extra)
+    resolved["collection"] = collection.source
+    resolved["first_stage"] = first_stage
+    resolved["reranked"] = reranked
+    if ranker is not None:
+        resolved["arch"] = ranker.arch
+        resolved["model_spec"] = ranker.spec.to_dict()
+        resolved["parameters"] = ranker.num_parameters()
+    return resolved

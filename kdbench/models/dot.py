@@ -8,9 +8,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from kdbench.models.base import ExportKind, Ranker, TextKind, check_pairs
+from kdbench.models.base import ENCODER_EXPORTS, ExportKind, Ranker, TextKind, check_pairs
 
 
 def dot_scores(q: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
@@ -51,7 +50,7 @@ class DotRanker(Ranker):
     """Shared encoder for queries and passages; CLS or mean pooling; dot or cosine."""
 
     arch: ClassVar[str] = "dot"
-    export_kinds: ClassVar[tuple[ExportKind, ...]] = ("query", "doc")
+    export_methods: ClassVar[dict[ExportKind, str]] = ENCODER_EXPORTS
 
     @property
     def dim(self) -> int:
@@ -99,16 +98,3 @@ class DotRanker(Ranker):
         return self.scores(
             self.encode_queries(queries, batch_size), self.encode_docs(docs, batch_size)
         )
-
-    def export_module(self, kind: ExportKind) -> nn.Module:
-        self._check_kind(kind)
-        return _DotEncoder(self)
-
-
-class _DotEncoder(nn.Module):
-    def __init__(self, ranker: DotRanker) -> None:
-        super().__init__()
-        self.ranker = ranker
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.ranker.forward_encode(input_ids, attention_mask)

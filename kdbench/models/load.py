@@ -509,16 +509,7 @@ def _check_lengths(spec: ModelSpec, encoder: nn.Module, where: str) -> None:
     limit = usable_positions(encoder)
     if limit is None:
         return
-    needs = {
-        "dot": {"--max-query-len": spec.max_query_len, "--max-doc-len": spec.max_doc_len},
-        "colbert": {
-            "--max-query-len (+ query augmentation)": spec.max_query_len + spec.query_augment,
-            "--max-doc-len": spec.max_doc_len,
-        },
-        "cat": {"--max-query-len + --max-doc-len": spec.max_query_len + spec.max_doc_len},
-        # prettr: passages sit after the query slot; PrettrRanker checks the slot itself.
-        "prettr": {"--max-query-len + --max-doc-len": spec.max_query_len + spec.max_doc_len},
-    }[spec.arch]
+    needs = ARCHITECTURES[spec.arch].resolve().position_needs(spec)
     for option, length in needs.items():
         if length > limit:
             raise UserError(

@@ -183,7 +183,10 @@ class PrettrRanker(Ranker):
 
     arch: ClassVar[str] = "prettr"
     # "doc": passage -> states after layer l (the cache); "pair": query + cached passage states -> score.
-    export_kinds: ClassVar[tuple[ExportKind, ...]] = ("doc", "pair")
+    export_methods: ClassVar[dict[ExportKind, str]] = {
+        "doc": "forward_passage_states",
+        "pair": "forward_score",
+    }
 
     def __init__(self, encoder: nn.Module, tokenizer: Any, spec: ModelSpec) -> None:
         super().__init__(encoder, tokenizer, spec)
@@ -224,6 +227,11 @@ class PrettrRanker(Ranker):
             check_sequence_classifier(encoder, where=spec.encoder)
         else:
             self.head = nn.Linear(self.hidden_size, 1, bias=False)
+
+    @classmethod
+    def position_needs(cls, spec: ModelSpec) -> dict[str, int]:
+        # passages sit after the query slot, which __init__ checks itself
+        return {"--max-query-len + --max-doc-len": spec.max_query_len + spec.max_doc_len}
 
     # -- properties ---------------------------------------------------------------------------
     @property
@@ -485,10 +493,6 @@ class PrettrRanker(Ranker):
             orders.append(batch)
         return _in_input_order(parts, orders, device)
 
-    def export_module(self, kind: ExportKind) -> nn.Module:
-        self._check_kind(kind)
-        return _PassageEncoder(self) if kind == "doc" else _CachedScorer(self)
-
 
 def cache_bytes_per_passage(cache: PassageStates) -> float:
     """Mean bytes a passage's cached states take (tokens x hidden x element size)."""
@@ -506,29 +510,3 @@ def _in_input_order(
     scores = torch.cat(parts)
     order = torch.from_numpy(np.concatenate(orders)).to(scores.device)
     return scores[torch.argsort(order)]  # a gather, so grads flow
-
-
-class _PassageEncoder(nn.Module):
-    def __init__(self, ranker: PrettrRanker) -> None:
-        super().__init__()
-        self.ranker = ranker
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.ranker.forward_passage_states(input_ids, attention_mask)
-
-
-class _CachedScorer(nn.Module):
-    input_names = ("input_ids", "attention_mask", "passage_states", "passage_mask")
-
-    def __init__(self, ranker: PrettrRanker) -> None:
-        super().__init__()
-        self.ranker = ranker
-
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        passage_states: torch.Tensor,
-        passage_mask: torch.Tensor,
-    ) -> torch.Tensor:
-        return self.ranker.forward_score(input_ids, attention_mask, passage_states, passage_mask)

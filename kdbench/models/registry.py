@@ -1,105 +1,134 @@
-"""The architecture registry: names and aliases -> ranker classes, resolved lazily.
+"""The architecture registry: names and aliases -> what each ranker is and can do, resolved lazily.
 
-Light on purpose (no torch import): the CLI can list and validate `--arch` values at once;
-the ranker class is imported only when a model is built.
+Light on purpose (no torch import): the CLI and the profile validator list and check
+`--arch` values, and read what each architecture supports, without loading a model; the
+ranker class is imported only when a model is built.
+
+Adding an architecture is one new module plus one registration:
+
+1. `kdbench/models/NAME.py` with a `Ranker` subclass whose `arch` is NAME (see `base.py`
+   for the contract; subclassing `DotRanker`, `CatRanker` or `ColbertRanker` keeps their
+   evaluation and scenario code working);
+2. one `ARCHITECTURES.register(NAME, Architecture(...), aliases=...)` call, below or in your
+   own code before the CLI runs, that names the class and states the capabilities: which
+   profile scenarios time it (and with which `kdbench.profile.scenarios` class), whether it
+   encodes texts apart, whether it can search a whole collection, which model settings apply.
+
+Everything else (CLI choices, profile validation, the profiler's scenario dispatch, the
+re-ranking path, error messages) reads these entries. tests/test_toy_architecture.py does
+exactly this with a toy ranker.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from kdbench.errors import UserError
+from kdbench.registry import Registry
 
 if TYPE_CHECKING:
     from kdbench.models.base import Ranker
 
-T = TypeVar("T")
+__all__ = ["ARCHITECTURES", "MODEL_OPTIONS", "Architecture", "Registry", "archs_with"]
 
+# Model settings an architecture may accept (`Architecture.options`).
+MODEL_OPTIONS = ("pooling", "similarity", "learn_score_scale", "colbert_dim", "split_layer")
 
-class Registry(Generic[T]):
-    """Entries by canonical name and by alias (case-insensitive); a name is never registered twice."""
-
-    def __init__(self, family: str) -> None:
-        self.family = family
-        self._entries: dict[str, T] = {}
-        self._canonical: dict[str, str] = {}
-
-    def register(self, name: str, entry: T, aliases: tuple[str, ...] = ()) -> T:
-        for key in (name, *aliases):
-            folded = key.lower()
-            if folded in self._canonical:
-                raise ValueError(
-                    f"{self.family} {key!r} is already registered (as {self._canonical[folded]!r})"
-                )
-        for key in (name, *aliases):
-            self._canonical[key.lower()] = name
-        self._entries[name] = entry
-        return entry
-
-    def canonical(self, name: str) -> str:
-        """The canonical name for `name` or an alias; UserError listing the registry otherwise."""
-        try:
-            return self._canonical[name.lower()]
-        except KeyError:
-            raise UserError(
-                f"unknown {self.family} {name!r}; choose one of: {self.describe()}"
-            ) from None
-
-    def __getitem__(self, name: str) -> T:
-        return self._entries[self.canonical(name)]
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._canonical
-
-    def names(self) -> list[str]:
-        return list(self._entries)
-
-    def describe(self) -> str:
-        """'dot (bi-encoder, ...), cat (...)' for error and help texts."""
-        aliases: dict[str, list[str]] = {name: [] for name in self._entries}
-        for alias, name in self._canonical.items():
-            if alias != name.lower():
-                aliases[name].append(alias)
-        return ", ".join(
-            f"{name} ({', '.join(extra)})" if extra else name for name, extra in aliases.items()
-        )
+_SCENARIOS = "kdbench.profile.scenarios"
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """One ranking architecture: where its class lives and what it is."""
+    """One ranking architecture: where its class lives, what it is and what it supports."""
 
     name: str
     target: str  # "module:Class", imported on first use
     summary: str
+    # profile scenario -> "module:Class" that times it for this architecture
+    scenarios: Mapping[str, str]
+    default_scenario: str
+    # queries and passages are encoded apart (`encode_texts`) and scored from their
+    # representations; otherwise every (query, passage) pair goes through `score_pairs`
+    encodes_texts: bool = False
+    # one vector per text: a whole collection can be encoded once and searched (mode retrieve)
+    dense_retrieval: bool = False
+    options: frozenset[str] = field(default_factory=frozenset)  # of MODEL_OPTIONS
+
+    def __post_init__(self) -> None:
+        if self.default_scenario not in self.scenarios:
+            raise ValueError(
+                f"architecture {self.name!r}: default scenario {self.default_scenario!r} "
+                f"is not among its scenarios {sorted(self.scenarios)}"
+            )
+        unknown = sorted(self.options - set(MODEL_OPTIONS))
+        if unknown:
+            raise ValueError(f"architecture {self.name!r}: unknown option(s) {unknown}")
 
     def resolve(self) -> type[Ranker]:
-        module_name, class_name = self.target.split(":")
-        cls: type[Ranker] = getattr(importlib.import_module(module_name), class_name)
+        cls: type[Ranker] = _import(self.target)
+        return cls
+
+    def scenario_class(self, scenario: str) -> type:
+        """The class that times `scenario` for this architecture (a `profile.scenarios.Scenario`)."""
+        cls: type = _import(self.scenarios[scenario])
         return cls
 
 
-ARCHITECTURES: Registry[Architecture] = Registry("architecture")
+def _import(target: str) -> Any:
+    module_name, class_name = target.split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def archs_with(option: str) -> tuple[str, ...]:
+    """Architectures that accept a model setting, for validation and its error text.
+
+    >>> archs_with("similarity")
+    ('dot', 'colbert')
+    """
+    return tuple(a.name for a in ARCHITECTURES.entries() if option in a.options)
+
+
+ARCHITECTURES: Registry[Architecture] = Registry("architecture", "--arch")
 ARCHITECTURES.register(
     "dot",
     Architecture(
-        "dot", "kdbench.models.dot:DotRanker", "bi-encoder: one vector per text, dot/cosine"
+        "dot",
+        "kdbench.models.dot:DotRanker",
+        "bi-encoder: one vector per text, dot/cosine",
+        scenarios={"query": f"{_SCENARIOS}:QueryScenario", "index": f"{_SCENARIOS}:IndexScenario"},
+        default_scenario="query",
+        encodes_texts=True,
+        dense_retrieval=True,
+        options=frozenset({"pooling", "similarity", "learn_score_scale"}),
     ),
     aliases=("bi-encoder", "biencoder", "bert_dot", "dense"),
 )
 ARCHITECTURES.register(
     "cat",
     Architecture(
-        "cat", "kdbench.models.cat:CatRanker", "cross-encoder: [CLS] q [SEP] d [SEP] -> score"
+        "cat",
+        "kdbench.models.cat:CatRanker",
+        "cross-encoder: [CLS] q [SEP] d [SEP] -> score",
+        scenarios={"rerank": f"{_SCENARIOS}:CatRerankScenario"},
+        default_scenario="rerank",
     ),
     aliases=("cross-encoder", "crossencoder", "bert_cat", "mono"),
 )
 ARCHITECTURES.register(
     "colbert",
     Architecture(
-        "colbert", "kdbench.models.colbert:ColbertRanker", "late interaction: term vectors, MaxSim"
+        "colbert",
+        "kdbench.models.colbert:ColbertRanker",
+        "late interaction: term vectors, MaxSim",
+        scenarios={
+            "rerank": f"{_SCENARIOS}:ColbertRerankScenario",
+            "index": f"{_SCENARIOS}:ColbertIndexScenario",
+        },
+        default_scenario="rerank",
+        encodes_texts=True,
+        options=frozenset({"similarity", "learn_score_scale", "colbert_dim"}),
     ),
     aliases=("late-interaction", "maxsim"),
 )
@@ -109,6 +138,9 @@ ARCHITECTURES.register(
         "prettr",
         "kdbench.models.prettr:PrettrRanker",
         "split encoder: query and passage apart up to layer l (passage states cacheable), then joint",
+        scenarios={"rerank": f"{_SCENARIOS}:PrettrRerankScenario"},
+        default_scenario="rerank",
+        options=frozenset({"split_layer"}),
     ),
     aliases=("pre-ttr", "bert_split"),
 )

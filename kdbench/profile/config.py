@@ -8,13 +8,6 @@ from typing import Any
 
 from kdbench.errors import UserError
 
-SCENARIOS = {
-    "index": ("dot", "colbert"),  # passages/s encoding a collection
-    "query": ("dot",),  # encode the query, search a pre-encoded index
-    "rerank": ("cat", "colbert", "prettr"),  # score k candidates of one query
-}
-DEFAULT_SCENARIO = {"dot": "query", "cat": "rerank", "colbert": "rerank", "prettr": "rerank"}
-
 
 def parse_int_list(text: str | None, option: str, *, minimum: int = 1) -> tuple[int, ...] | None:
     """ "1,8,32" -> (1, 8, 32); errors name the option and the bad item."""
@@ -48,7 +41,7 @@ class ProfileConfig:
     arch: str | None = None  # None: from the checkpoint
     split_layer: int | None = None  # prettr: layers 1..l see query and passage apart (None: 3)
     baseline_arch: str | None = None  # also time the model as this arch, interleaved
-    scenario: str | None = None  # None: query (dot), rerank (cat, colbert)
+    scenario: str | None = None  # None: the architecture's default (profile/registry.py)
     backends: tuple[tuple[str, str | None], ...] = (("eager", None),)  # (name, precision or None)
     precisions: tuple[str, ...] = ("fp32",)  # for backends listed without ":precision"
     device: str = "cpu"
@@ -84,15 +77,17 @@ class ProfileConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.scenario is not None and self.scenario not in SCENARIOS:
-            raise UserError(f"--scenario {self.scenario!r}: choose one of {', '.join(SCENARIOS)}")
-        if self.device.split(":")[0] not in ("cpu", "cuda"):
-            raise UserError(f"--device {self.device!r}: use cpu, cuda or cuda:N")
-        from kdbench.backends.base import PRECISIONS
+        from kdbench.backends import devices, precisions
+        from kdbench.backends.onnx.config import PROVIDERS
+        from kdbench.profile.registry import SCENARIOS
 
+        if self.scenario is not None:
+            SCENARIOS.canonical(self.scenario)
+        if self.device.split(":")[0] not in devices():
+            raise UserError(f"--device {self.device!r}: use {', '.join(devices())} or cuda:N")
         for precision in (*self.precisions, *(p for _, p in self.backends if p)):
-            if precision not in PRECISIONS:
-                raise UserError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+            if precision not in precisions():
+                raise UserError(f"precision {precision!r}: choose one of {', '.join(precisions())}")
         if (
             self.min_duration_s < 0
             or self.max_duration_s <= 0
@@ -119,8 +114,10 @@ class ProfileConfig:
             raise UserError(
                 f"--onnx-model {self.onnx_model}: no such file; pass an exported .onnx graph"
             )
-        if self.onnx_provider not in (None, "cpu", "cuda", "tensorrt"):
-            raise UserError(f"--onnx-provider {self.onnx_provider!r}: choose cpu, cuda or tensorrt")
+        if self.onnx_provider is not None and self.onnx_provider not in PROVIDERS:
+            raise UserError(
+                f"--onnx-provider {self.onnx_provider!r}: choose {', '.join(PROVIDERS)}"
+            )
 
     def baseline(self) -> ProfileConfig | None:
         """The same profile of the same model built as `baseline_arch` (None: no baseline)."""

@@ -24,22 +24,6 @@ def encoder_flops(
     return batch_size * seq_len * layers * per_token
 
 
-def encoder_shape(module: Any) -> dict[str, int] | None:
-    """Layers, hidden and intermediate size of the first Hugging Face encoder inside `module`."""
-    for child in module.modules():
-        config = getattr(child, "config", None)
-        if config is not None and all(
-            hasattr(config, name)
-            for name in ("num_hidden_layers", "hidden_size", "intermediate_size")
-        ):
-            return {
-                "layers": int(config.num_hidden_layers),
-                "hidden": int(config.hidden_size),
-                "intermediate": int(config.intermediate_size),
-            }
-    return None
-
-
 def measure_peak_flops(
     device: str, dtype: Any, *, size: int | None = None, repeats: int = 5
 ) -> float:

@@ -113,7 +113,7 @@ def _candidates(
     """Each query's candidate doc ids and how they were chosen."""
     queries = {qid: collection.queries[qid] for qid in qids}
     if importlib.util.find_spec("bm25s") is not None:
-        from kdbench.evaluate.bm25 import BM25
+        from kdbench.retrieval.bm25 import BM25
 
         run = BM25(collection.docs).search(queries, k=depth)
         return {qid: list(run.get(qid, {})) for qid in qids}, f"BM25 top {depth} (bm25s)"

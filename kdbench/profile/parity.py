@@ -14,6 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from kdbench.data.runs import ranked
+from kdbench.profile.measurements import Parity
+
 Qrels = Mapping[str, Mapping[str, int]]
 
 
@@ -73,10 +76,9 @@ def ndcg_at_k(run: Mapping[str, Mapping[str, float]], qrels: Qrels, k: int = 10)
         judged = qrels.get(qid)
         if not judged:
             continue
-        ranked = sorted(scores, key=lambda doc_id: (scores[doc_id], doc_id), reverse=True)[:k]
         dcg = sum(
             max(judged.get(doc_id, 0), 0) / math.log2(rank + 2)
-            for rank, doc_id in enumerate(ranked)
+            for rank, (doc_id, _) in enumerate(ranked(scores)[:k])
         )
         ideal = sorted((grade for grade in judged.values() if grade > 0), reverse=True)[:k]
         idcg = sum(grade / math.log2(rank + 2) for rank, grade in enumerate(ideal))
@@ -126,7 +128,7 @@ def compare(
     doc_ids: Sequence[Sequence[str]] | None = None,
     qrels: Qrels | None = None,
     padding_error: float | None = None,
-) -> dict[str, Any]:
+) -> Parity:
     """Gate `candidate` scores against `reference` (one array of candidate scores per query).
 
     `padding_error`: the backend's `padding_invariance` on a padded batch of real text.
@@ -165,31 +167,30 @@ def compare(
             f"output changes by {padding_error:.3g} (> {thresholds.padding_rtol:g}) when the same text is "
             "padded: the attention mask is ignored or mishandled"
         )
-    report: dict[str, Any] = {
-        "passed": not failures,
-        "failures": failures,
-        "max_abs_diff": _finite_or_none(max_abs_diff),
-        "mean_abs_diff": _finite_or_none(float(np.mean(np.concatenate(diffs)))),
-        "score_scale": _finite_or_none(scale),
-        "top10_overlap": overlap,
-        "kendall_tau": _finite_or_none(tau),
-        "padding_invariance_error": None
-        if padding_error is None
-        else _finite_or_none(padding_error),
-        "queries": len(reference),
-        "candidates": int(sum(r.size for r in reference)),
-        "precision": precision,
-        "thresholds": asdict(thresholds),
-    }
+    ndcg: dict[str, Any] = {}
     if qrels is not None and qids is not None and doc_ids is not None:
         reference_ndcg = ndcg_at_k(_as_run(qids, doc_ids, reference), qrels)
         candidate_ndcg = ndcg_at_k(_as_run(qids, doc_ids, candidate), qrels)
-        report.update(
-            ndcg_at_10_eager=_finite_or_none(reference_ndcg),
-            ndcg_at_10=_finite_or_none(candidate_ndcg),
-            delta_ndcg_at_10=_finite_or_none(candidate_ndcg - reference_ndcg),
-        )
-    return report
+        ndcg = {
+            "ndcg_at_10_eager": _finite_or_none(reference_ndcg),
+            "ndcg_at_10": _finite_or_none(candidate_ndcg),
+            "delta_ndcg_at_10": _finite_or_none(candidate_ndcg - reference_ndcg),
+        }
+    return Parity(
+        passed=not failures,
+        failures=failures,
+        max_abs_diff=_finite_or_none(max_abs_diff),
+        mean_abs_diff=_finite_or_none(float(np.mean(np.concatenate(diffs)))),
+        score_scale=_finite_or_none(scale),
+        top10_overlap=overlap,
+        kendall_tau=_finite_or_none(tau),
+        padding_invariance_error=None if padding_error is None else _finite_or_none(padding_error),
+        queries=len(reference),
+        candidates=int(sum(r.size for r in reference)),
+        precision=precision,
+        thresholds=asdict(thresholds),
+        **ndcg,
+    )
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kdbench.profile.measurements import Cell, ProfileResult
+
 
 def _number(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
@@ -12,17 +14,18 @@ def _number(value: float | None, digits: int = 2) -> str:
 def profile_table(result: dict[str, Any]) -> Any:
     from rich.table import Table
 
-    config = result["config"]
+    profile = ProfileResult.from_dict(result)
+    config = profile.header.config
     table = Table(
         title=f"kdbench profile: {config['arch']} {config['scenario']} on {config['device']}"
     )
-    entries = result["results"]
-    baseline = next((e["vs_baseline"]["arch"] for e in entries if e.get("vs_baseline")), None)
-    cache = next((e for e in entries if e.get("cache_bytes_per_passage") is not None), None)
+    cells = profile.cells
+    baseline = next((c.vs_baseline.arch for c in cells if c.vs_baseline), None)
+    cache = next((c.cache for c in cells if c.cache is not None), None)
     if cache is not None:
         table.caption = (
-            f"passage cache: {cache['cache_bytes_per_passage'] / 1024:,.1f} KiB per passage "
-            f"({cache['cache_tokens_per_passage']:.0f} tokens, {cache['cache_dtype']})"
+            f"passage cache: {cache.bytes_per_passage / 1024:,.1f} KiB per passage "
+            f"({cache.tokens_per_passage:.0f} tokens, {cache.dtype})"
         )
     for column in (
         "backend",
@@ -39,49 +42,49 @@ def profile_table(result: dict[str, Any]) -> Any:
         "ΔnDCG@10",
     ):
         table.add_column(column, justify="left" if column in ("backend", "parity") else "right")
-    for entry in entries:
-        parity = entry["parity"] or {}
-        if entry["status"] == "ok":
-            check = (
-                f"ok {parity['max_abs_diff']:.1g}"
-                if parity.get("max_abs_diff") is not None
-                else "ok"
-            )
-        else:
-            check = "[red]failed[/]" if entry["status"] == "failed_parity" else "[red]error[/]"
-        latency = entry["latency_ms"] or {}
-        throughput = entry["throughput"] or {}
-        ratio = (entry.get("vs_eager_fp32") or {}).get("throughput_ratio")
-        versus = (entry.get("vs_baseline") or {}).get("throughput_ratio")
-        delta = parity.get("delta_ndcg_at_10")
-        table.add_row(
-            f"{entry['backend']}:{entry['precision']}",
-            str(entry["batch_size"]),
-            str(entry["seq_len"]),
-            str(entry["depth"] or "-"),
-            _number(latency.get("p50")),
-            _number(latency.get("p99")),
-            _number(latency.get("cv"), 3),
-            _number(throughput.get("items_per_s"), 1),
-            "-" if ratio is None else f"{ratio:.2f}",
-            *(["-" if versus is None else f"{versus:.2f}"] if baseline else []),
-            check,
-            "-" if delta is None else f"{delta:+.4f}",
-        )
+    for cell in cells:
+        table.add_row(*_row(cell, with_baseline=baseline is not None))
     return table
+
+
+def _row(cell: Cell, with_baseline: bool) -> list[str]:
+    parity = cell.parity
+    if cell.status == "ok":
+        diff = parity.max_abs_diff if parity is not None else None
+        check = f"ok {diff:.1g}" if diff is not None else "ok"
+    else:
+        check = "[red]failed[/]" if cell.status == "failed_parity" else "[red]error[/]"
+    latency, throughput = cell.latency, cell.throughput
+    ratio = cell.vs_eager_fp32.throughput_ratio if cell.vs_eager_fp32 else None
+    versus = cell.vs_baseline.throughput_ratio if cell.vs_baseline else None
+    delta = parity.delta_ndcg_at_10 if parity is not None else None
+    return [
+        f"{cell.backend}:{cell.precision}",
+        str(cell.batch_size),
+        str(cell.seq_len),
+        str(cell.depth or "-"),
+        _number(latency.p50 if latency else None),
+        _number(latency.p99 if latency else None),
+        _number(latency.cv if latency else None, 3),
+        _number(throughput.items_per_s if throughput else None, 1),
+        "-" if ratio is None else f"{ratio:.2f}",
+        *(["-" if versus is None else f"{versus:.2f}"] if with_baseline else []),
+        check,
+        "-" if delta is None else f"{delta:+.4f}",
+    ]
 
 
 def problems(result: dict[str, Any]) -> list[str]:
     """One line per backend that failed parity or preparation, then per cell warning."""
+    cells = ProfileResult.from_dict(result).cells
     lines: list[str] = []
-    for key, entry in {f"{e['backend']}:{e['precision']}": e for e in result["results"]}.items():
-        if entry["status"] == "failed_parity":
-            lines.append(
-                f"{key}: parity failed, not timed: {'; '.join(entry['parity'].get('failures', []))}"
-            )
-        elif entry["status"] == "error":
-            lines.append(f"{key}: could not run: {entry['error']}")
-    for entry in result["results"]:
-        cell = f"{entry['backend']}:{entry['precision']} batch {entry['batch_size']} seq {entry['seq_len']}"
-        lines.extend(f"{cell}: {warning}" for warning in entry.get("warnings") or [])
+    for key, cell in {f"{c.backend}:{c.precision}": c for c in cells}.items():
+        if cell.status == "failed_parity":
+            failures = cell.parity.failures if cell.parity is not None else []
+            lines.append(f"{key}: parity failed, not timed: {'; '.join(failures)}")
+        elif cell.status == "error":
+            lines.append(f"{key}: could not run: {cell.error}")
+    for cell in cells:
+        where = f"{cell.backend}:{cell.precision} batch {cell.batch_size} seq {cell.seq_len}"
+        lines.extend(f"{where}: {warning}" for warning in cell.warnings or [])
     return lines

@@ -15,15 +15,28 @@ from typing import Any
 import torch
 
 from kdbench.backends import BACKENDS, BackendOptions, Runner
-from kdbench.backends.base import Backend
+from kdbench.backends.base import Backend, ShapeRange
 from kdbench.errors import UserError
+from kdbench.models.base import encoder_shape
 from kdbench.profile import parity as parity_gate
-from kdbench.profile.config import DEFAULT_SCENARIO, SCENARIOS, ProfileConfig
-from kdbench.profile.flops import encoder_flops, encoder_shape, measure_peak_flops
-from kdbench.profile.inputs import load_inputs
+from kdbench.profile.config import ProfileConfig
+from kdbench.profile.flops import encoder_flops, measure_peak_flops
+from kdbench.profile.inputs import ProfileInputs, load_inputs
+from kdbench.profile.measurements import (
+    Cell,
+    Flops,
+    Latency,
+    Memory,
+    Parity,
+    ProfileResult,
+    Speedup,
+    Throughput,
+    Timing,
+)
 from kdbench.profile.memory import CudaMemory, HostMemory
-from kdbench.profile.scenarios import Cell, Scenario, Workload, build_scenario
-from kdbench.profile.stats import sample_warnings, summarize_ms
+from kdbench.profile.registry import resolve_scenario
+from kdbench.profile.scenarios import CellShape, Scenario, Workload, build_scenario
+from kdbench.profile.stats import sample_warnings
 from kdbench.profile.timer import Budget, Samples, measure
 
 Log = Callable[[str], None]
@@ -89,6 +102,22 @@ def _check_seq_lens(config: ProfileConfig, ranker: Any) -> None:
 
 
 @dataclass
+class Variant:
+    """One (backend, precision) of a prepared model: its runner if it passed the gate."""
+
+    backend: str
+    precision: str
+    parity: Parity
+    info: dict[str, Any]  # what actually ran (Backend.describe)
+    runner: Runner | None = None  # None: failed parity or preparation, not timed
+    error: str | None = None  # why preparation failed
+
+    @property
+    def label(self) -> str:
+        return f"{self.backend}:{self.precision}"
+
+
+@dataclass
 class Prepared:
     """One model's side of a profile: ranker, scenario and the backends that passed parity."""
 
@@ -96,8 +125,8 @@ class Prepared:
     ranker: Any
     scenario: Scenario
     scenario_name: str
-    inputs: Any
-    variants: list[dict[str, Any]]
+    inputs: ProfileInputs
+    variants: list[Variant]
 
 
 def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]:
@@ -113,30 +142,48 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
     baseline = config.baseline()
     if baseline is not None:
         check_available(baseline)
-    from kdbench.env import collect_environment
-
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     threads = torch.get_num_threads()
 
     prepared = [_prepare(config, threads, say)]
     if baseline is not None:
-        if baseline.arch == prepared[0].ranker.arch:
-            raise UserError(
-                f"--baseline-arch {baseline.arch} is the profiled model's own architecture; choose another"
-            )
-        say(f"baseline: {config.model} as {baseline.arch}")
-        prepared.append(_prepare(baseline, threads, say))
-        if prepared[1].scenario_name != prepared[0].scenario_name:
-            raise UserError(
-                f"--baseline-arch {baseline.arch}: runs scenario {prepared[1].scenario_name}, not "
-                f"{prepared[0].scenario_name}; pass --scenario for one both run"
-            )
+        prepared.append(_prepare_baseline(baseline, prepared[0], threads, say))
+    sampled = _sample_all(prepared, _budget(config), say)
 
-    # each round takes its share of the budget; rounds alternate backends (and the baseline)
-    # within every cell
+    peaks: dict[str, float] = {}
+    environment = _environment(threads, peaks)
+    results = [
+        _finish(prep, samples, peaks, environment)
+        for prep, samples in zip(prepared, sampled, strict=True)
+    ]
+    result = results[0]
+    if len(results) > 1:
+        _add_baseline_ratios(result.cells, results[1].cells)
+        result.baseline = results[1]
+    return result.to_dict()
+
+
+def _prepare_baseline(baseline: ProfileConfig, main: Prepared, threads: int, say: Log) -> Prepared:
+    """The model built as the baseline architecture, checked to time the same scenario."""
+    if baseline.arch == main.ranker.arch:
+        raise UserError(
+            f"--baseline-arch {baseline.arch} is the profiled model's own architecture; choose another"
+        )
+    say(f"baseline: {baseline.model} as {baseline.arch}")
+    prepared = _prepare(baseline, threads, say)
+    if prepared.scenario_name != main.scenario_name:
+        raise UserError(
+            f"--baseline-arch {baseline.arch}: runs scenario {prepared.scenario_name}, not "
+            f"{main.scenario_name}; pass --scenario for one both run"
+        )
+    return prepared
+
+
+def _budget(config: ProfileConfig) -> Budget:
+    """One round's share of the timing budget (rounds alternate the backends in every cell)."""
     rounds = config.rounds
-    budget = Budget(
+    return Budget(
         warmup=config.warmup,
         warmup_s=config.warmup_s,
         min_samples=-(-config.min_samples // rounds),
@@ -144,7 +191,16 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
         max_duration_s=config.max_duration_s / rounds,
         max_samples=max(100_000, config.min_samples),
     )
-    sampled: list[dict[tuple[int, int], list[Sampled]]] = [{} for _ in prepared]
+
+
+Sampling = dict[tuple[int, int], list["Sampled"]]  # (cell index, variant index) -> rounds
+
+
+def _sample_all(prepared: list[Prepared], budget: Budget, say: Log) -> list[Sampling]:
+    """Every round of every cell of every passing backend, the models and backends
+    alternating within each cell, so a slow drift of the machine hits them alike."""
+    rounds = prepared[0].config.rounds
+    sampled: list[Sampling] = [{} for _ in prepared]
     cells = max(len(prep.scenario.cells) for prep in prepared)
     for round_ in range(rounds):
         for cell_index in range(cells):
@@ -153,18 +209,23 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
                     continue
                 cell = prep.scenario.cells[cell_index]
                 for variant_index, variant in enumerate(prep.variants):
-                    if variant["runner"] is None:
+                    if variant.runner is None:
                         continue
                     say(
-                        f"{prep.ranker.arch} {variant['backend']}:{variant['precision']} "
+                        f"{prep.ranker.arch} {variant.label} "
                         f"batch {cell.batch_size} seq {cell.seq_len}"
                         + (f" depth {cell.depth}" if cell.depth else "")
                         + (f" (round {round_ + 1}/{rounds})" if rounds > 1 else "")
                     )
-                    part = _sample_cell(prep.scenario, cell, variant["runner"], budget)
+                    part = _sample_cell(prep.scenario, cell, variant.runner, budget)
                     samples.setdefault((cell_index, variant_index), []).append(part)
+    return sampled
 
-    peaks: dict[str, float] = {}
+
+def _environment(threads: int, peaks: dict[str, float]) -> dict[str, Any]:
+    """The machine, the threads used and the peak FLOP/s measured (filled while finishing)."""
+    from kdbench.env import collect_environment
+
     environment = collect_environment()
     environment["threads"] = {
         "torch_intra_op": threads,
@@ -172,19 +233,51 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
         "onnxruntime_inter_op": 1,
     }
     environment["peak_flops_measured"] = peaks
-    results = [
-        _finish(prep, samples, peaks, environment)
-        for prep, samples in zip(prepared, sampled, strict=True)
-    ]
-    result = results[0]
-    if len(results) > 1:
-        _add_baseline_ratios(result["results"], results[1]["results"])
-        result["baseline"] = results[1]
-    return result
+    return environment
 
 
 def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
     """Load the model and texts, compute the reference scores, gate every backend on them."""
+    ranker, scenario_name, inputs = _load(config, say)
+    scenario = build_scenario(scenario_name, ranker, inputs, config)
+    shapes = scenario.shapes()
+    example = scenario.example()
+
+    say(f"{ranker.arch}: reference scores (eager fp32)")
+    reference_runner = _backend("eager", "fp32", config, threads, compile_=False).prepare(
+        ranker, scenario.timed_kind, shapes, example
+    )
+    reference = scenario.reference_scores(reference_runner)
+    variants = []
+    for name, precision in config.variants():
+        say(f"{ranker.arch} {name}:{precision}: preparing and checking parity")
+        # plain eager fp32 *is* the reference, unless the scenario computes it another way
+        is_reference = (
+            (name, precision) == ("eager", "fp32")
+            and not config.compile
+            and scenario.reference_is_timed
+        )
+        backend = _backend(name, precision, config, threads)
+        variant = _gate(
+            name,
+            precision,
+            backend,
+            scenario,
+            (shapes, example),
+            reference,
+            reference_runner if is_reference else None,
+        )
+        if variant.error is not None:
+            say(f"{ranker.arch} {variant.label}: failed to prepare: {variant.error}")
+        elif variant.runner is None:
+            failures = "; ".join(variant.parity.failures)
+            say(f"{ranker.arch} {variant.label}: parity FAILED ({failures}); not timed")
+        variants.append(variant)
+    return Prepared(config, ranker, scenario, scenario_name, inputs, variants)
+
+
+def _load(config: ProfileConfig, say: Log) -> tuple[Any, str, ProfileInputs]:
+    """The ranker, its scenario and the texts it runs on, checked against the settings."""
     from kdbench.models import load_model
 
     # Input mistakes (a bad --data or --split, then a missing model) fail before any output:
@@ -203,12 +296,7 @@ def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
         allow_pickle=config.allow_pickle,
         trust_remote_code=config.trust_remote_code,
     )
-    scenario_name = config.scenario or DEFAULT_SCENARIO[ranker.arch]
-    if ranker.arch not in SCENARIOS[scenario_name]:
-        raise UserError(
-            f"--scenario {scenario_name} does not apply to {ranker.arch} models "
-            f"(it is for {', '.join(SCENARIOS[scenario_name])})"
-        )
+    scenario_name = resolve_scenario(config.scenario, ranker.arch)
     _check_seq_lens(config, ranker)
     say(f"loaded {config.model} as {ranker.arch}")
     for name, precision in config.variants():
@@ -230,105 +318,83 @@ def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
         raise UserError(
             f"--data {config.data}: no parity query has candidates; check the collection"
         )
-    scenario = build_scenario(scenario_name, ranker, inputs, config)
-    shapes = scenario.shapes()
-    example = scenario.example()
+    return ranker, scenario_name, inputs
 
-    say(f"{ranker.arch}: reference scores (eager fp32)")
-    reference_runner = _backend("eager", "fp32", config, threads, compile_=False).prepare(
-        ranker, scenario.timed_kind, shapes, example
-    )
-    reference = scenario.reference_scores(reference_runner)
-    qids = [pool.qid for pool in inputs.pools]
-    doc_ids = [pool.doc_ids for pool in inputs.pools]
 
-    variants: list[dict[str, Any]] = []
-    for name, precision in config.variants():
-        label = f"{ranker.arch} {name}:{precision}"
-        say(f"{label}: preparing and checking parity")
-        backend = _backend(name, precision, config, threads)
-        variant: dict[str, Any] = {
-            "backend": name,
-            "precision": precision,
-            "runner": None,
-            "error": None,
-        }
-        # plain eager fp32 *is* the reference, unless the scenario computes it another way
-        is_reference = (
-            (name, precision) == ("eager", "fp32")
-            and not config.compile
-            and scenario.reference_is_timed
+def _gate(
+    name: str,
+    precision: str,
+    backend: Backend,
+    scenario: Scenario,
+    shaped: tuple[ShapeRange, dict[str, torch.Tensor]],
+    reference: list[Any],
+    reference_runner: Runner | None,
+) -> Variant:
+    """Prepare one backend for the scenario's shapes and example batch, and check its scores
+    against `reference` (`reference_runner`: the backend is the reference itself)."""
+    inputs, (shapes, example) = scenario.inputs, shaped
+    try:
+        runner = reference_runner or backend.prepare(
+            scenario.ranker, scenario.timed_kind, shapes, example
         )
-        try:
-            runner = (
-                reference_runner
-                if is_reference
-                else backend.prepare(ranker, scenario.timed_kind, shapes, example)
-            )
-            report = parity_gate.compare(
-                reference,
-                reference if is_reference else scenario.parity_scores(runner),
-                precision,
-                qids=qids,
-                doc_ids=doc_ids,
-                qrels=inputs.qrels,
-                padding_error=_padding_invariance(runner, example, scenario),
-            )
-        except UserError:
-            raise
-        except Exception as exc:  # one broken backend must not lose the others' numbers
-            variant["error"] = f"{type(exc).__name__}: {exc}"
-            report = {"passed": False, "failures": [variant["error"]]}
-            say(f"{label}: failed to prepare: {variant['error']}")
-        else:
-            if report["passed"]:
-                variant["runner"] = runner
-            else:
-                say(f"{label}: parity FAILED ({'; '.join(report['failures'])}); not timed")
-        variant["parity"] = report
-        variant["info"] = backend.describe()
-        variants.append(variant)
-    return Prepared(config, ranker, scenario, scenario_name, inputs, variants)
+        parity = parity_gate.compare(
+            reference,
+            reference if reference_runner is not None else scenario.parity_scores(runner),
+            precision,
+            qids=[pool.qid for pool in inputs.pools],
+            doc_ids=[pool.doc_ids for pool in inputs.pools],
+            qrels=inputs.qrels,
+            padding_error=_padding_invariance(runner, example, scenario),
+        )
+    except UserError:
+        raise
+    except Exception as exc:  # one broken backend must not lose the others' numbers
+        error = f"{type(exc).__name__}: {exc}"
+        return Variant(
+            name, precision, Parity(passed=False, failures=[error]), backend.describe(), error=error
+        )
+    return Variant(
+        name, precision, parity, backend.describe(), runner=runner if parity.passed else None
+    )
 
 
 def _finish(
-    prep: Prepared,
-    sampled: dict[tuple[int, int], list[Sampled]],
-    peaks: dict[str, float],
-    environment: dict[str, Any],
-) -> dict[str, Any]:
+    prep: Prepared, sampled: Sampling, peaks: dict[str, float], environment: dict[str, Any]
+) -> ProfileResult:
     """The `profile` result of one prepared model from its raw samples."""
-    from kdbench.results import new_result
+    from kdbench.results import ResultHeader
 
     ranker, scenario, config = prep.ranker, prep.scenario, prep.config
-    entries = []
-    for cell_index, cell in enumerate(scenario.cells):
+    cells = []
+    for cell_index, shape in enumerate(scenario.cells):
         for variant_index, variant in enumerate(prep.variants):
-            entry = _entry_head(variant, ranker.arch, scenario, cell)
+            cell = _cell_head(variant, ranker.arch, scenario, shape)
             parts = sampled.get((cell_index, variant_index))
             if parts is None:
-                entry["status"] = "error" if variant["error"] else "failed_parity"
+                cell.status = "error" if variant.error else "failed_parity"
             else:
-                entry.update(_summarize_cell(scenario, parts, ranker, variant["precision"], peaks))
-            entries.append(entry)
-    _add_speedups(entries)
-    result = new_result(
+                _summarize_cell(cell, scenario, parts, ranker, peaks)
+            cells.append(cell)
+    _add_speedups(cells)
+    header = ResultHeader.new(
         "profile",
         {**config.to_dict(), "scenario": prep.scenario_name, "arch": ranker.arch},
         environment=environment,
     )
-    result["units"] = UNITS
-    result["model"] = {
-        "source": config.model,
-        "arch": ranker.arch,
-        "spec": ranker.spec.to_dict(),
-        "parameters": ranker.num_parameters(),
-    }
-    result["inputs"] = prep.inputs.source
-    result["scenario"] = scenario.describe()
-    result["backends"] = {f"{v['backend']}:{v['precision']}": v["info"] for v in prep.variants}
-    result["results"] = entries
-    return result
+    header.units = UNITS
+    return ProfileResult(
+        header=header,
+        cells=cells,
+        model={
+            "source": config.model,
+            "arch": ranker.arch,
+            "spec": ranker.spec.to_dict(),
+            "parameters": ranker.num_parameters(),
+        },
+        inputs=prep.inputs.source,
+        scenario=scenario.describe(),
+        backends={variant.label: variant.info for variant in prep.variants},
+    )
 
 
 def _padding_invariance(
@@ -363,26 +429,21 @@ def _backend(
     return BACKENDS[name].resolve()(options)
 
 
-def _entry_head(
-    variant: dict[str, Any], arch: str, scenario: Scenario, cell: Cell
-) -> dict[str, Any]:
-    return {
-        "backend": variant["backend"],
-        "precision": variant["precision"],
-        "arch": arch,
-        "scenario": scenario.name,
-        "batch_size": cell.batch_size,
-        "seq_len": cell.seq_len,
-        "depth": cell.depth,
-        "status": "ok",
-        "latency_ms": None,
-        "throughput": None,
-        "memory": None,
-        "parity": variant["parity"],
-        "error": variant["error"],
+def _cell_head(variant: Variant, arch: str, scenario: Scenario, shape: CellShape) -> Cell:
+    """A cell's identity and parity verdict; `_summarize_cell` adds what was measured."""
+    return Cell(
+        backend=variant.backend,
+        precision=variant.precision,
+        arch=arch,
+        scenario=scenario.name,
+        batch_size=shape.batch_size,
+        seq_len=shape.seq_len,
+        depth=shape.depth,
+        parity=variant.parity,
+        error=variant.error,
         # a backend whose code has never run on real hardware says so on every entry
-        **({"never_run": variant["info"]["never_run"]} if "never_run" in variant["info"] else {}),
-    }
+        never_run=variant.info.get("never_run"),
+    )
 
 
 @dataclass
@@ -392,10 +453,10 @@ class Sampled:
     workload: Workload
     samples: Samples
     tokenize: Samples
-    memory: dict[str, Any]
+    memory: Memory
 
 
-def _sample_cell(scenario: Scenario, cell: Cell, runner: Runner, budget: Budget) -> Sampled:
+def _sample_cell(scenario: Scenario, cell: CellShape, runner: Runner, budget: Budget) -> Sampled:
     workload = scenario.workload(cell, runner)
     cuda = scenario.device.type == "cuda"
     host = HostMemory()
@@ -421,7 +482,7 @@ def _sample_cell(scenario: Scenario, cell: Cell, runner: Runner, budget: Budget)
         max_duration_s=min(10.0, budget.max_duration_s),
     )
     tokenize = measure([lambda _: workload.tokenize()], None, token_budget)
-    return Sampled(workload, samples, tokenize, memory)
+    return Sampled(workload, samples, tokenize, Memory.from_dict(memory))
 
 
 def _measure_on_cell_stream(
@@ -441,13 +502,9 @@ def _measure_on_cell_stream(
 
 
 def _summarize_cell(
-    scenario: Scenario,
-    parts: list[Sampled],
-    ranker: Any,
-    precision: str,
-    peaks: dict[str, float],
-) -> dict[str, Any]:
-    """Statistics over every round's raw samples of one cell and backend."""
+    cell: Cell, scenario: Scenario, parts: list[Sampled], ranker: Any, peaks: dict[str, float]
+) -> None:
+    """Fill `cell` with statistics over every round's raw samples of it."""
     workload = parts[0].workload
     names = [name for name, _ in workload.stages]
     raw: dict[str, list[int]] = {
@@ -458,51 +515,42 @@ def _summarize_cell(
         },
         "tokenize": [t for part in parts for t in part.tokenize.total],
     }
-    summaries = {name: summarize_ms(values) for name, values in raw.items()}
-    total = summaries.pop("total")
+    stages = {name: Latency.from_samples(values) for name, values in raw.items()}
+    total = stages.pop("total")
     device_total = [t for part in parts for t in part.samples.device_total or []]
     if device_total:
         raw["device_total"] = device_total
-    mean_s = float(total["mean"]) / 1e3
-    model_s = float(summaries[workload.model_stage]["p50"]) / 1e3
-    warnings = sample_warnings(len(raw["total"]), float(total["cv"]))
+    mean_s = total.mean / 1e3
+    warnings = sample_warnings(total.n, total.cv)
     if any(part.samples.stopped_by == "max_duration" for part in parts):
-        warnings.append(
-            f"stopped at --max-duration before --min-samples ({len(raw['total'])} samples)"
-        )
-    memory = dict(parts[0].memory)
-    for part in parts[1:]:  # the worst round
-        for key, value in part.memory.items():
-            if key.endswith("_mib") and isinstance(value, float) and value > (memory.get(key) or 0):
-                memory[key] = value
-    return {
-        **workload.report,
-        "latency_ms": total,
-        # what the GPU spent per call, from CUDA events on the cell's stream (None on the CPU)
-        "device_latency_ms": summarize_ms(device_total) if device_total else None,
-        "stages": summaries,
-        "throughput": {
-            "items_per_s": workload.items / mean_s,
-            "item": scenario.item,
-            "tokens_per_s": sum(b * s for b, s in workload.model_calls) / mean_s,
-        },
-        "memory": memory,
-        "flops": _flops(workload, model_s, ranker, scenario.device, precision, peaks),
-        "samples_ns": raw,
-        "timing": {
-            "rounds": len(parts),
-            "warmup_calls": sum(part.samples.warmup_calls for part in parts),
-            "duration_s": sum(part.samples.duration_s for part in parts),
-            "stopped_by": [part.samples.stopped_by for part in parts],
-            "synchronize": "torch.cuda.synchronize after each stage"
-            if scenario.device.type == "cuda"
-            else None,
-            "device_clock": "CUDA events on a stream made for the cell"
-            if scenario.device.type == "cuda"
-            else None,
-        },
-        "warnings": warnings,
-    }
+        warnings.append(f"stopped at --max-duration before --min-samples ({total.n} samples)")
+    memory = parts[0].memory
+    for part in parts[1:]:
+        memory = memory.worst(part.memory)
+    cuda = scenario.device.type == "cuda"
+    cell.cache = workload.cache
+    cell.latency = total
+    # what the GPU spent per call, from CUDA events on the cell's stream (None on the CPU)
+    cell.device_latency = Latency.from_samples(device_total) if device_total else None
+    cell.stages = stages
+    cell.throughput = Throughput(
+        items_per_s=workload.items / mean_s,
+        item=scenario.item,
+        tokens_per_s=sum(b * s for b, s in workload.model_calls) / mean_s,
+    )
+    cell.memory = memory
+    model_s = stages[workload.model_stage].p50 / 1e3
+    cell.flops = _flops(workload, model_s, ranker, scenario.device, cell.precision, peaks)
+    cell.samples_ns = raw
+    cell.timing = Timing(
+        rounds=len(parts),
+        warmup_calls=sum(part.samples.warmup_calls for part in parts),
+        duration_s=sum(part.samples.duration_s for part in parts),
+        stopped_by=[part.samples.stopped_by for part in parts],
+        synchronize="torch.cuda.synchronize after each stage" if cuda else None,
+        device_clock="CUDA events on a stream made for the cell" if cuda else None,
+    )
+    cell.warnings = warnings
 
 
 _PEAK_DTYPES = {
@@ -520,7 +568,7 @@ def _flops(
     device: torch.device,
     precision: str,
     peaks: dict[str, float],
-) -> dict[str, Any] | None:
+) -> Flops | None:
     shape = encoder_shape(ranker)
     if shape is None or model_s <= 0:
         return None
@@ -533,48 +581,33 @@ def _flops(
     if key not in peaks:
         peaks[key] = measure_peak_flops(str(device), dtype)
     achieved = per_call / model_s
-    return {
-        "per_call": per_call,
-        "achieved_per_s": achieved,
-        "peak_per_s": peaks[key],
-        "fraction_of_peak": achieved / peaks[key],
-        "peak_from": f"best of 5 matmuls, {key}",
-    }
+    return Flops(
+        per_call=per_call,
+        achieved_per_s=achieved,
+        peak_per_s=peaks[key],
+        fraction_of_peak=achieved / peaks[key],
+        peak_from=f"best of 5 matmuls, {key}",
+    )
 
 
-def _add_baseline_ratios(entries: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> None:
-    """Each timed entry's speed relative to the baseline architecture on the same cell and
+def _add_baseline_ratios(cells: list[Cell], baseline: list[Cell]) -> None:
+    """Each timed cell's speed relative to the baseline architecture on the same cell and
     backend (timed in the same run, alternating with it)."""
-
-    def key(entry: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(entry[k] for k in ("backend", "precision", "batch_size", "seq_len", "depth"))
-
-    timed = {key(e): e for e in baseline if e["latency_ms"] is not None}
-    for entry in entries:
-        base = timed.get(key(entry))
-        if entry["latency_ms"] is None or base is None:
-            continue
-        entry["vs_baseline"] = {
-            "arch": base["arch"],
-            "throughput_ratio": entry["throughput"]["items_per_s"]
-            / base["throughput"]["items_per_s"],
-            "p50_ratio": base["latency_ms"]["p50"] / entry["latency_ms"]["p50"],
-        }
+    timed = {(c.backend, c.precision, c.key): c for c in baseline if c.latency is not None}
+    for cell in cells:
+        base = timed.get((cell.backend, cell.precision, cell.key))
+        if cell.latency is not None and base is not None:
+            cell.vs_baseline = Speedup.between(cell, base, arch=base.arch)
 
 
-def _add_speedups(entries: list[dict[str, Any]]) -> None:
-    """Each timed entry's speed relative to eager fp32 on the same cell (same run, same inputs)."""
-    baseline = {
-        (e["batch_size"], e["seq_len"], e["depth"]): e
-        for e in entries
-        if e["backend"] == "eager" and e["precision"] == "fp32" and e["latency_ms"] is not None
+def _add_speedups(cells: list[Cell]) -> None:
+    """Each timed cell's speed relative to eager fp32 on the same cell (same run, same inputs)."""
+    eager = {
+        c.key: c
+        for c in cells
+        if (c.backend, c.precision) == ("eager", "fp32") and c.latency is not None
     }
-    for entry in entries:
-        base = baseline.get((entry["batch_size"], entry["seq_len"], entry["depth"]))
-        if entry["latency_ms"] is None or base is None:
-            continue
-        entry["vs_eager_fp32"] = {
-            "throughput_ratio": entry["throughput"]["items_per_s"]
-            / base["throughput"]["items_per_s"],
-            "p50_ratio": base["latency_ms"]["p50"] / entry["latency_ms"]["p50"],
-        }
+    for cell in cells:
+        base = eager.get(cell.key)
+        if cell.latency is not None and base is not None:
+            cell.vs_eager_fp32 = Speedup.between(cell, base)

@@ -14,6 +14,10 @@ TensorRT profile point) and backends see identical inputs. Only the timed
 module runs on the backend under test; what a system computes offline (the index, cached
 term vectors, the query side of `index`) is computed once with eager fp32, and the parity
 gate compares the scenario's scores with the backend's part swapped in.
+
+Which class times which scenario for an architecture is that architecture's registry
+entry (`Architecture.scenarios`); `build_scenario` looks it up, so a new architecture
+picks (or subclasses) one of these without an edit here.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import contextlib
 import dataclasses
 import importlib.util
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -34,11 +38,15 @@ from kdbench.errors import UserError
 from kdbench.models.base import ExportKind, Ranker
 from kdbench.profile.config import ProfileConfig
 from kdbench.profile.inputs import Pool, ProfileInputs
+from kdbench.profile.measurements import PassageCache
+from kdbench.profile.registry import scenario_class
 from kdbench.profile.timer import Stage
 
 
 @dataclass(frozen=True)
-class Cell:
+class CellShape:
+    """What one cell times: a batch size, a sequence length and (rerank, query) a depth."""
+
     batch_size: int
     seq_len: int
     depth: int | None = None
@@ -55,7 +63,7 @@ class Workload:
     model_calls: list[tuple[int, int]]  # (batch, seq) of each model call per sample
     tokenize: Callable[[], Any]  # the cell's tokenisation, timed separately
     flops_per_call: int | None = None  # None: a full encoder forward per model call
-    report: dict[str, Any] = field(default_factory=dict)  # extra fields for the cell's entry
+    cache: PassageCache | None = None  # prettr: the cached passage states the call reads
 
 
 @contextlib.contextmanager
@@ -97,11 +105,12 @@ def fixed_batch(
 ) -> dict[str, torch.Tensor]:
     """The ranker's own tokenisation of `texts`, truncated to fit and padded to exactly `seq_len`.
 
-    A prettr pair is the query's tokens (padded to the query part of `seq_len`) and the
-    passage's states after layer l (`passage_*`, padded along their token axis to the rest).
+    A pair whose passage comes as states (`passage_*` inputs, prettr's cache) is the query's
+    tokens padded to the query part of `seq_len` and the states padded along their token
+    axis to the rest.
     """
     if kind == "query":
-        augment = ranker.spec.query_augment if ranker.arch == "colbert" else 0
+        augment = ranker.appended_query_tokens
         if seq_len - augment < 3:
             raise UserError(
                 f"--seq-len {seq_len}: too short for {ranker.arch} queries (need at least {augment + 3} tokens)"
@@ -118,7 +127,8 @@ def fixed_batch(
         lengths = {"query_len": query_len, "doc_len": doc_len}
     with _max_lengths(ranker, **lengths):
         inputs = ranker.tokenize(list(texts), kind, pair_docs)
-    if ranker.arch == "prettr" and kind == "pair":
+    if any(name.startswith("passage_") for name in inputs):
+        # the passage arrives as states of its own (prettr's cache): each part is padded apart
         return pad_split_pairs(
             inputs, *pair_lengths(ranker, seq_len), ranker.tokenizer.pad_token_id
         )
@@ -146,11 +156,11 @@ def _to(inputs: dict[str, torch.Tensor], device: torch.device) -> dict[str, torc
 
 class Scenario:
     name: ClassVar[str]
-    item: ClassVar[str]  # what throughput counts
+    item: ClassVar[str] = "query"  # what throughput counts
     timed_kind: ClassVar[ExportKind]
     default_batch: ClassVar[int]
     default_seq: ClassVar[int]
-    uses_depth: ClassVar[bool] = False
+    uses_depth: ClassVar[bool] = True  # cells also vary --depth (candidates, or hits searched)
     # True: eager fp32's parity scores are the reference; False: `reference_scores` computes
     # it another way (prettr: uncached scoring), and eager fp32 faces the gate too
     reference_is_timed: ClassVar[bool] = True
@@ -165,7 +175,7 @@ class Scenario:
         batches = config.batch_sizes or (self.default_batch,)
         seqs = config.seq_lens or (self.default_seq,)
         depths: tuple[int | None, ...] = config.depths if self.uses_depth else (None,)
-        self.cells = [Cell(b, s, d) for d in depths for s in seqs for b in batches]
+        self.cells = [CellShape(b, s, d) for d in depths for s in seqs for b in batches]
         self.parity_seq = max(seqs)
         self.parity_batch = max(batches)
 
@@ -228,7 +238,7 @@ class Scenario:
         """What the parity gate compares against: by default eager fp32 (`runner`) in the scenario."""
         return self.parity_scores(runner)
 
-    def workload(self, cell: Cell, runner: Runner) -> Workload:
+    def workload(self, cell: CellShape, runner: Runner) -> Workload:
         raise NotImplementedError
 
     # -- helpers -----------------------------------------------------------------------------
@@ -250,6 +260,21 @@ class Scenario:
             masks.append(batch["attention_mask"].to(self.device))
         return torch.cat(outputs), torch.cat(masks)
 
+    def encoding_workload(
+        self, cell: CellShape, runner: Runner, kind: ExportKind, texts: list[str]
+    ) -> Workload:
+        """A timed call that encodes one batch of `texts` with `runner` (stage "encode");
+        a scenario appends what it does with the vectors (search, MaxSim)."""
+        batch = _to(fixed_batch(self.ranker, kind, texts, cell.seq_len), self.device)
+        return Workload(
+            stages=[("encode", runner)],
+            first_input=batch,
+            items=cell.batch_size,
+            model_stage="encode",
+            model_calls=[(cell.batch_size, cell.seq_len)],
+            tokenize=lambda: fixed_batch(self.ranker, kind, texts, cell.seq_len),
+        )
+
     @torch.inference_mode()
     def eager_docs(self, texts: list[str]) -> Any:
         """Passages encoded offline (eager fp32) at --doc-len, in input order."""
@@ -258,11 +283,15 @@ class Scenario:
 
 
 class IndexScenario(Scenario):
+    """Encode a batch of passages (one vector each); parity scores each pool's candidates
+    against the query's vector."""
+
     name = "index"
     item = "passage"
     timed_kind = "doc"
     default_batch = 32
     default_seq = 128
+    uses_depth = False
 
     @torch.inference_mode()
     def parity_scores(self, runner: Runner) -> list[np.ndarray]:
@@ -274,37 +303,35 @@ class IndexScenario(Scenario):
         scores = []
         for index, pool in enumerate(pools):
             rows = torch.tensor([row[text] for text in pool.docs], device=self.device)
-            if self.ranker.arch == "colbert":
-                q_vecs, q_mask = queries
-                values = self.ranker.scores(
-                    q_vecs[index], q_mask[index], vectors[rows], masks[rows]
-                )
-            else:
-                docs = vectors[rows]
-                values = self.ranker.scores(queries[index].expand_as(docs), docs)
+            values = self.candidate_scores(queries, index, vectors[rows], masks[rows])
             scores.append(values.float().cpu().numpy())
         return scores
 
-    def workload(self, cell: Cell, runner: Runner) -> Workload:
-        texts = self.inputs.passages[: cell.batch_size]
-        batch = _to(fixed_batch(self.ranker, "doc", texts, cell.seq_len), self.device)
-        return Workload(
-            stages=[("encode", runner)],
-            first_input=batch,
-            items=cell.batch_size,
-            model_stage="encode",
-            model_calls=[(cell.batch_size, cell.seq_len)],
-            tokenize=lambda: fixed_batch(self.ranker, "doc", texts, cell.seq_len),
-        )
+    def candidate_scores(
+        self, queries: Any, index: int, docs: torch.Tensor, masks: torch.Tensor
+    ) -> torch.Tensor:
+        """Query `index` of the eager-encoded `queries` against its candidates' encodings."""
+        return self.ranker.scores(queries[index].expand_as(docs), docs)
+
+    def workload(self, cell: CellShape, runner: Runner) -> Workload:
+        return self.encoding_workload(cell, runner, "doc", self.inputs.passages[: cell.batch_size])
+
+
+class ColbertIndexScenario(IndexScenario):
+    """Encode a batch of passages into term vectors; parity scores them with MaxSim."""
+
+    def candidate_scores(
+        self, queries: Any, index: int, docs: torch.Tensor, masks: torch.Tensor
+    ) -> torch.Tensor:
+        q_vecs, q_mask = queries
+        return self.ranker.scores(q_vecs[index], q_mask[index], docs, masks)
 
 
 class QueryScenario(Scenario):
     name = "query"
-    item = "query"
     timed_kind = "query"
     default_batch = 1
     default_seq = 32
-    uses_depth = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -362,11 +389,9 @@ class QueryScenario(Scenario):
                 for index, docs in enumerate(self._pool_docs)
             ]
 
-    def workload(self, cell: Cell, runner: Runner) -> Workload:
-        from kdbench.evaluate.dense import exact_search
+    def workload(self, cell: CellShape, runner: Runner) -> Workload:
+        from kdbench.retrieval.dense import exact_search
 
-        texts = self.inputs.queries[: cell.batch_size]
-        batch = _to(fixed_batch(self.ranker, "query", texts, cell.seq_len), self.device)
         index = self.index()
         depth = min(cell.depth or 100, index.shape[0])
         backend = self.search_backend
@@ -374,14 +399,11 @@ class QueryScenario(Scenario):
         def search(queries: torch.Tensor) -> Any:
             return exact_search(queries.float(), index, depth, backend=backend)
 
-        return Workload(
-            stages=[("encode", runner), ("search", search)],
-            first_input=batch,
-            items=cell.batch_size,
-            model_stage="encode",
-            model_calls=[(cell.batch_size, cell.seq_len)],
-            tokenize=lambda: fixed_batch(self.ranker, "query", texts, cell.seq_len),
+        workload = self.encoding_workload(
+            cell, runner, "query", self.inputs.queries[: cell.batch_size]
         )
+        workload.stages.append(("search", search))
+        return workload
 
 
 def _chunked_rerank(
@@ -403,11 +425,9 @@ def _chunked_rerank(
 
 class CatRerankScenario(Scenario):
     name = "rerank"
-    item = "query"
     timed_kind = "pair"
     default_batch = 100
     default_seq = 256
-    uses_depth = True
 
     def parity_scores(self, runner: Runner) -> list[np.ndarray]:
         scores = []
@@ -419,7 +439,7 @@ class CatRerankScenario(Scenario):
                 scores.append(values.cpu().numpy())
         return scores
 
-    def workload(self, cell: Cell, runner: Runner) -> Workload:
+    def workload(self, cell: CellShape, runner: Runner) -> Workload:
         depth = cell.depth or 100
         query, docs = self.inputs.queries[0], self.inputs.passages[:depth]
         pairs = _to(
@@ -439,11 +459,9 @@ class CatRerankScenario(Scenario):
 
 class ColbertRerankScenario(Scenario):
     name = "rerank"
-    item = "query"
     timed_kind = "query"
     default_batch = 1
     default_seq = 32
-    uses_depth = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -464,15 +482,16 @@ class ColbertRerankScenario(Scenario):
                 for index, (d_vecs, d_mask) in enumerate(self._pool_docs)
             ]
 
-    def workload(self, cell: Cell, runner: Runner) -> Workload:
+    def workload(self, cell: CellShape, runner: Runner) -> Workload:
         depth = cell.depth or 100
         if depth not in self._cached:
             d_vecs, d_mask = self.eager_docs(self.inputs.passages[:depth])
             self._cached[depth] = (d_vecs.float(), d_mask)
         d_vecs, d_mask = self._cached[depth]
-        texts = self.inputs.queries[: cell.batch_size]
-        batch = _to(fixed_batch(self.ranker, "query", texts, cell.seq_len), self.device)
-        q_mask = batch["attention_mask"]
+        workload = self.encoding_workload(
+            cell, runner, "query", self.inputs.queries[: cell.batch_size]
+        )
+        q_mask = workload.first_input["attention_mask"]
         ranker = self.ranker
 
         def maxsim(q_vecs: torch.Tensor) -> list[torch.Tensor]:
@@ -482,14 +501,8 @@ class ColbertRerankScenario(Scenario):
                 for i in range(q_vecs.shape[0])
             ]
 
-        return Workload(
-            stages=[("encode", runner), ("maxsim", maxsim)],
-            first_input=batch,
-            items=cell.batch_size,
-            model_stage="encode",
-            model_calls=[(cell.batch_size, cell.seq_len)],
-            tokenize=lambda: fixed_batch(self.ranker, "query", texts, cell.seq_len),
-        )
+        workload.stages.append(("maxsim", maxsim))
+        return workload
 
 
 class PrettrRerankScenario(Scenario):
@@ -501,11 +514,9 @@ class PrettrRerankScenario(Scenario):
     """
 
     name = "rerank"
-    item = "query"
     timed_kind = "pair"
     default_batch = 100
     default_seq = 256
-    uses_depth = True
     reference_is_timed = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -611,9 +622,10 @@ class PrettrRerankScenario(Scenario):
                 for pool in self.inputs.pools
             ]
 
-    def workload(self, cell: Cell, runner: Runner) -> Workload:
+    def workload(self, cell: CellShape, runner: Runner) -> Workload:
+        from kdbench.models.base import encoder_shape
         from kdbench.models.prettr import cache_bytes_per_passage
-        from kdbench.profile.flops import encoder_flops, encoder_shape
+        from kdbench.profile.flops import encoder_flops
 
         depth = cell.depth or 100
         query_len, doc_len = pair_lengths(self.ranker, cell.seq_len)
@@ -646,23 +658,17 @@ class PrettrRerankScenario(Scenario):
             model_calls=[(b, cell.seq_len) for b in sizes],
             tokenize=lambda: self.cached_pairs(query, cache, rows, query_len, doc_len),
             flops_per_call=flops,
-            report={
-                "cache_bytes_per_passage": cache_bytes_per_passage(cache),
-                "cache_tokens_per_passage": float(cache.lengths.float().mean()),
-                "cache_dtype": str(cache.vecs.dtype).removeprefix("torch."),
-            },
+            cache=PassageCache(
+                bytes_per_passage=cache_bytes_per_passage(cache),
+                tokens_per_passage=float(cache.lengths.float().mean()),
+                dtype=str(cache.vecs.dtype).removeprefix("torch."),
+            ),
         )
 
 
 def build_scenario(
     name: str, ranker: Ranker, inputs: ProfileInputs, config: ProfileConfig
 ) -> Scenario:
-    classes: dict[tuple[str, str], type[Scenario]] = {
-        ("index", "dot"): IndexScenario,
-        ("index", "colbert"): IndexScenario,
-        ("query", "dot"): QueryScenario,
-        ("rerank", "cat"): CatRerankScenario,
-        ("rerank", "colbert"): ColbertRerankScenario,
-        ("rerank", "prettr"): PrettrRerankScenario,
-    }
-    return classes[(name, ranker.arch)](ranker, inputs, config)
+    """The scenario `name` as `ranker`'s architecture declares it (see profile/registry.py)."""
+    cls: type[Scenario] = scenario_class(name, ranker.arch)
+    return cls(ranker, inputs, config)

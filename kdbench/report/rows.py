@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kdbench.errors import UserError
+from kdbench.profile.measurements import Cell, ProfileResult
 from kdbench.results import load_result
 
 QUALITY = ("nDCG@10", "RR@10", "R@100", "R@1000", "AP")
@@ -70,48 +71,35 @@ def label_of(config: dict[str, Any]) -> str:
     return Path(text).name if "/" in text and Path(text).exists() else text
 
 
-def _peak_memory_mib(memory: dict[str, Any]) -> float | None:
-    """GPU memory when measured (PyTorch peak, then NVML per process), else the host's peak RSS."""
-    for key in ("torch_peak_allocated_mib", "nvml_process_used_mib", "host_peak_rss_mib"):
-        value = memory.get(key)
-        if isinstance(value, int | float):
-            return float(value)
-    return None
-
-
-def _parity_text(parity: dict[str, Any] | None) -> str:
-    if not parity:
-        return ""
-    if parity.get("passed"):
-        return "passed"
-    return "failed: " + str(parity.get("reason", "scores differ from eager"))
-
-
-def profile_rows(result: dict[str, Any], base: Row) -> list[Row]:
+def profile_rows(profile: ProfileResult, base: Row) -> list[Row]:
+    """One row per cell of a profile result, on top of `base` (the model's quality)."""
     rows = []
-    for cell in result.get("results", []):
-        latency = cell.get("latency_ms") or {}
-        throughput = cell.get("throughput") or {}
-        memory = cell.get("memory") or {}
+    device = str(profile.header.config.get("device") or "")
+    for cell in profile.cells:
         row = Row(**{**base.to_dict(), "pareto": False})
-        row.backend = str(cell.get("backend", ""))
-        row.device = str(cell.get("device") or result.get("config", {}).get("device") or "")
-        row.precision = str(cell.get("precision", ""))
-        row.scenario = str(cell.get("scenario", ""))
-        row.batch_size = cell.get("batch_size")
-        row.seq_len = cell.get("seq_len")
-        row.p50_ms = latency.get("p50")
-        row.p95_ms = latency.get("p95")
-        row.throughput = throughput.get("items_per_s")
-        row.peak_memory_mib = _peak_memory_mib(memory)
-        index_bytes = cell.get("index_size_bytes") or (cell.get("index") or {}).get("bytes")
-        row.index_size_mib = index_bytes / 2**20 if isinstance(index_bytes, int | float) else None
-        row.parity = _parity_text(cell.get("parity"))
-        versus = cell.get("vs_baseline") or {}
-        row.p50_vs_baseline = versus.get("p50_ratio")
-        row.throughput_vs_baseline = versus.get("throughput_ratio")
+        row.backend = cell.backend
+        row.device = cell.device or device
+        row.precision = cell.precision
+        row.scenario = cell.scenario
+        row.batch_size = cell.batch_size
+        row.seq_len = cell.seq_len
+        if cell.latency is not None:
+            row.p50_ms, row.p95_ms = cell.latency.p50, cell.latency.p95
+        row.throughput = cell.throughput.items_per_s if cell.throughput else None
+        row.peak_memory_mib = cell.memory.peak_mib() if cell.memory else None
+        row.index_size_mib = _index_size_mib(cell)
+        row.parity = cell.parity.text() if cell.parity else ""
+        if cell.vs_baseline is not None:
+            row.p50_vs_baseline = cell.vs_baseline.p50_ratio
+            row.throughput_vs_baseline = cell.vs_baseline.throughput_ratio
         rows.append(row)
     return rows
+
+
+def _index_size_mib(cell: Cell) -> float | None:
+    """An index size a hand-made or foreign result may give (kdbench profile writes none)."""
+    index_bytes = cell.extra.get("index_size_bytes") or (cell.extra.get("index") or {}).get("bytes")
+    return index_bytes / 2**20 if isinstance(index_bytes, int | float) else None
 
 
 def baseline_label(label: str, arch: str) -> str:
@@ -119,15 +107,15 @@ def baseline_label(label: str, arch: str) -> str:
     return f"{label} as {arch or '?'} (baseline)"
 
 
-def baseline_rows(result: dict[str, Any], label: str) -> list[Row]:
+def baseline_rows(profile: ProfileResult, label: str) -> list[Row]:
     """Rows of the baseline nested in a profile result (none without one).
 
     Quality is not joined: an evaluation of `label` scored its own architecture, not this one.
     """
-    baseline = result.get("baseline")
-    if not isinstance(baseline, dict):
+    baseline = profile.baseline
+    if baseline is None:
         return []
-    arch = str(baseline.get("config", {}).get("arch") or "")
+    arch = str(baseline.header.config.get("arch") or "")
     base = Row(label=baseline_label(label, arch), arch=arch, baseline_for=label)
     return profile_rows(baseline, base)
 
@@ -185,8 +173,9 @@ def rows_from_results(results: Iterable[dict[str, Any]]) -> list[Row]:
         base = evaluated.get(label) or Row(
             label=label, arch=str(result.get("config", {}).get("arch") or "")
         )
-        rows.extend(profile_rows(result, base))
-        rows.extend(baseline_rows(result, label))
+        profile = ProfileResult.from_dict(result)
+        rows.extend(profile_rows(profile, base))
+        rows.extend(baseline_rows(profile, label))
         seen.add(label)
     rows.extend(row for label, row in evaluated.items() if label not in seen)
     rows.extend(references)

@@ -4,15 +4,16 @@ Library entry points (heavy imports happen on first use):
 
 - `train(TrainConfig) -> TrainResult` (loop.py): trains and writes OUTPUT/ (final model, training.json,
   train_log.jsonl, checkpoints/); `TrainResult.status` is completed | early-stopped | interrupted.
+  The run is a `loop.Trainer`; what it records, a typed `history.History`.
 - `TrainConfig` (config.py): every setting, validated on construction (light, no torch).
 - `score_teacher(...)` (teacher.py): score triples with a model or BM25 into the paper's score format.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from kdbench.lazy import lazy_attributes
 from kdbench.train.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -39,8 +40,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kdbench.train' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"kdbench.train.{module}"), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)

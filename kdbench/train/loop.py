@@ -2,7 +2,8 @@
 
 `train(config)` is the library entry point (`kdbench train` and `kdbench run` call it). It
 returns a `TrainResult` whose `status` is "completed", "early-stopped" or "interrupted"; a
-NaN/infinite loss raises `TrainingDiverged` after keeping the last good checkpoint.
+NaN/infinite loss raises `TrainingDiverged` after keeping the last good checkpoint. The run
+itself is a `Trainer`; what it records is a `kdbench.train.history.History`.
 
 Determinism: the batch of step s is a pure function of (seed, s), and every checkpoint
 holds the model, optimizer, scheduler, grad scaler and RNG states, so on CPU a run resumed
@@ -31,20 +32,29 @@ from typing import Any
 import numpy as np
 import torch
 
+from kdbench.data.runs import Run
+from kdbench.data.training_set import TrainingData, TrainingSet, load_training_set, teacher_rows
 from kdbench.errors import UserError
-from kdbench.io import atomic_write_text, folder_lock
+from kdbench.io import folder_lock
 from kdbench.losses.objective import Objective
 from kdbench.train import checkpoint as ckpt
 from kdbench.train import distributed
 from kdbench.train.config import RESUMABLE_FIELDS, TrainConfig
-from kdbench.train.dataset import TrainingSet, load_training_set, teacher_rows
+from kdbench.train.history import (
+    LOG_FILE,
+    History,
+    TeacherReport,
+    Validation,
+    append_log,
+    read_log,
+    truncate_log,
+)
 from kdbench.train.report import compare_teacher_student, scorer_summary
 from kdbench.train.student import StudentModule, set_dropout
 from kdbench.train.validation import validate
 
 log = logging.getLogger("kdbench")
 
-LOG_FILE = "train_log.jsonl"
 SUMMARY_FILE = "training.json"
 
 
@@ -296,31 +306,6 @@ class _Progress:
             )
 
 
-def _append_log(path: Path, entry: dict[str, Any]) -> None:
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry, allow_nan=True) + "\n")
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Keep log lines up to `step` (a resumed run rewrites what came after its checkpoint)."""
-    if not path.exists():
-        return
-    kept = [
-        line
-        for line in path.read_text(encoding="utf-8").splitlines()
-        if line.strip() and json.loads(line).get("step", 0) <= step
-    ]
-    atomic_write_text(path, "".join(line + "\n" for line in kept))
-
-
-def read_log(output: str | Path) -> list[dict[str, Any]]:
-    """The JSONL training log of a run folder, one dict per line."""
-    path = Path(output) / LOG_FILE
-    return [
-        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
-    ]
-
-
 def train(
     config: TrainConfig,
     *,
@@ -394,11 +379,9 @@ def _train(
     context: distributed.DistContext,
     output: Path,
     collection: Any,
-    run: dict[str, dict[str, float]] | None,
+    run: Run | None,
     on_step: Callable[[int, float], None] | None,
 ) -> TrainResult:
-    from torch.nn.parallel import DistributedDataParallel
-
     started = time.perf_counter()
     objective = Objective.named(
         config.loss,
@@ -420,71 +403,258 @@ def _train(
     resume_from = _resume_point(config, output)
 
     _seed_everything(config.seed)
-    training_set = load_training_set(config, collection=collection, run=run)
-    ranker = load_student(config, context.device)
-    if config.dropout is not None:
-        set_dropout(ranker, config.dropout)
-    module = StudentModule(ranker, config.learn_score_scale).to(context.device)
-    module.train()
-    model: torch.nn.Module = module
-    if context.enabled:
-        device_ids = [context.device.index] if context.device.type == "cuda" else None
-        # cat leaves the encoder's pooler unused; DDP must know not to wait for its gradients.
-        model = DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=True)
-    # Dropout streams differ per rank (rank 0 keeps the single-process stream).
-    _seed_everything(config.seed + context.rank)
+    training_set = load_training_set(TrainingData.of(config), collection=collection, run=run)
+    trainer = Trainer(config, context, output, training_set, objective, started)
+    trainer.start(resume_from)
+    return trainer.run(on_step)
 
-    optimizer = _optimizer(module, config)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, config.warmup, config.steps)
-    )
-    scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
-    parameters = [p for p in module.parameters() if p.requires_grad]
-    log_path = output / LOG_FILE
 
-    step = 0
-    history: dict[str, Any] = {"validations": [], "best": None, "bad_validations": 0, "report": {}}
-    if resume_from is not None:
-        state, meta = ckpt.load_trainer_state(resume_from)
-        module.load_state_dict(state["module"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        ckpt.set_rng_state(state["rng"][context.rank])
-        step = int(meta["step"])
-        history = state["history"]
-        if context.is_main:
-            _truncate_log(log_path, step)
-    elif context.is_main:
-        output.mkdir(parents=True, exist_ok=True)
-        if log_path.exists():
-            log_path.unlink()
+class Trainer:
+    """One training run: the student (DDP-wrapped under torchrun), its optimizer, schedule and
+    grad scaler, the step reached and the `History`.
 
-    # Margins before training, once (kept in the checkpoint so a resumed run reports them too).
-    report_rows = list(range(min(config.report_sample, len(training_set))))
-    if not history["report"] and context.is_main:
-        rng_before = ckpt.rng_state()
-        history["report"] = _teacher_report(
-            config, training_set, score_triples(module, training_set, report_rows)
+    `start` resumes from a checkpoint (or begins a fresh output folder) and measures the
+    teacher report; `run` trains to `config.steps` (or an early stop or a stop signal) and
+    installs the final model. The order of every random draw is fixed, so a run resumed from
+    a checkpoint continues the uninterrupted run's curve exactly.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        context: distributed.DistContext,
+        output: Path,
+        training_set: TrainingSet,
+        objective: Objective,
+        started: float,
+    ) -> None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        self.config, self.context, self.output = config, context, output
+        self.training_set, self.objective, self.started = training_set, objective, started
+        ranker = load_student(config, context.device)
+        if config.dropout is not None:
+            set_dropout(ranker, config.dropout)
+        self.module = StudentModule(ranker, config.learn_score_scale).to(context.device)
+        self.module.train()
+        self.model: torch.nn.Module = self.module
+        if context.enabled:
+            device_ids = [context.device.index] if context.device.type == "cuda" else None
+            # cat leaves the encoder's pooler unused; DDP must know not to wait for its gradients.
+            self.model = DistributedDataParallel(
+                self.module, device_ids=device_ids, find_unused_parameters=True
+            )
+        # Dropout streams differ per rank (rank 0 keeps the single-process stream).
+        _seed_everything(config.seed + context.rank)
+        self.optimizer = _optimizer(self.module, config)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, config.warmup, config.steps)
         )
-        ckpt.set_rng_state(rng_before)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
+        self.parameters = [p for p in self.module.parameters() if p.requires_grad]
+        self.log_path = output / LOG_FILE
+        self.step = 0
+        self.history = History()
+        self.earlier_seconds = 0.0  # training time of the segments before a resume
+        self.report_rows = list(range(min(config.report_sample, len(training_set))))
+        self.progress = _Progress(config.steps, 0, False)
 
-    # Training time over every segment of a resumed run (the checkpoint carries what came before).
-    earlier_seconds = float(history.get("train_seconds", 0.0))
-
-    def save_step_checkpoint(done: int) -> None:
-        history["train_seconds"] = earlier_seconds + time.perf_counter() - started
-        rng_states = distributed.gather_objects(ckpt.rng_state(), context)
-        if not context.is_main:
-            return
-        state = {
-            "module": module.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
+    def state(self, rng_states: list[dict[str, Any]]) -> dict[str, Any]:
+        """Everything --resume needs, as dicts of tensors and plain values (`rng_states`: per rank)."""
+        return {
+            "module": self.module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "rng": rng_states,
-            "history": history,
+            "history": self.history.to_dict(),
         }
+
+    def load_state(self, state: dict[str, Any], step: int) -> None:
+        self.module.load_state_dict(state["module"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        ckpt.set_rng_state(state["rng"][self.context.rank])
+        self.step = step
+        self.history = History.from_dict(state["history"])
+
+    def start(self, resume_from: Path | None) -> None:
+        """Resume from `resume_from` or begin afresh; measure the student before training once."""
+        if resume_from is not None:
+            state, meta = ckpt.load_trainer_state(resume_from)
+            self.load_state(state, int(meta["step"]))
+            if self.context.is_main:
+                truncate_log(self.log_path, self.step)
+        elif self.context.is_main:
+            self.output.mkdir(parents=True, exist_ok=True)
+            if self.log_path.exists():
+                self.log_path.unlink()
+        # Margins before training, once (kept in the checkpoint so a resumed run reports them too).
+        if self.history.report is None and self.context.is_main:
+            rng_before = ckpt.rng_state()
+            margins = score_triples(self.module, self.training_set, self.report_rows)
+            self.history.report = _teacher_report(self.config, self.training_set, margins)
+            ckpt.set_rng_state(rng_before)
+        self.earlier_seconds = self.history.train_seconds
+
+    def seconds(self) -> float:
+        """Training time over every segment of the run so far."""
+        return self.earlier_seconds + time.perf_counter() - self.started
+
+    def run(self, on_step: Callable[[int, float], None] | None = None) -> TrainResult:
+        """Train to the end, an early stop or a stop signal; `on_step(step, loss)` after each step."""
+        config, context = self.config, self.context
+        status = "completed"
+        with (
+            StopSignals(lambda m: print(f"kdbench: {m}", file=sys.stderr)) as stop,
+            _Progress(config.steps, self.step, context.is_main and not config.quiet) as progress,
+        ):
+            self.progress = progress
+            while self.step < config.steps:
+                loss = self.train_step()
+                if on_step is not None:
+                    on_step(self.step, loss)
+                stopped = self._after_step(stop.requested is not None)
+                if stopped is not None:
+                    status = stopped
+                    break
+            dev = bool(self.training_set.dev_qids)
+            if status != "interrupted" and dev and not self.history.validated_at(self.step):
+                self.run_validation(self.step)
+        if status == "interrupted":
+            return self._interrupted(stop.requested)
+        summary = self.finish(status)
+        distributed.barrier(context)
+        return TrainResult(self.output, status, self.step, summary)
+
+    def _after_step(self, stop_requested: bool) -> str | None:
+        """Validate and checkpoint as scheduled; the status when the run stops at this step."""
+        config, step = self.config, self.step
+        early_stop = False
+        if config.validate_every and step % config.validate_every == 0 and step < config.steps:
+            early_stop = self.run_validation(step)
+        stop_now = distributed.any_rank(stop_requested, self.context)
+        periodic = bool(config.checkpoint_every and step % config.checkpoint_every == 0)
+        # The last step's checkpoint is the final model, written by `finish`.
+        if (periodic or stop_now or early_stop) and step < config.steps:
+            self.save_checkpoint()
+        if stop_now and step < config.steps:
+            return "interrupted"
+        return "early-stopped" if early_stop else None
+
+    def train_step(self) -> float:
+        """One optimizer step over the global batch of this step (all micro-batches, all ranks)."""
+        config = self.config
+        t0 = time.perf_counter()
+        rows = batch_indices(self.step, config.batch_size, len(self.training_set), config.seed)
+        loss_sum = torch.zeros((), device=self.context.device)
+        for m in range(config.grad_accum):
+            loss_sum += self._micro_batch(rows, m)
+        step_loss = float(distributed.all_reduce_mean(loss_sum, self.context))
+        if not math.isfinite(step_loss):
+            self._diverged(step_loss)
+        self.scaler.unscale_(self.optimizer)
+        max_norm = config.max_grad_norm if config.max_grad_norm > 0 else float("inf")
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.parameters, max_norm))
+        lr = self.scheduler.get_last_lr()[0]
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        seconds = time.perf_counter() - t0
+        speed = config.batch_size / seconds
+        if self.context.is_main:
+            entry = {
+                "step": self.step,
+                "loss": step_loss,
+                "lr": lr,
+                "grad_norm": grad_norm,
+                "samples_per_s": speed,
+                "step_s": seconds,
+            }
+            if self.module.log_scale is not None:
+                entry["score_scale"] = self.module.effective_score_scale()
+            append_log(self.log_path, entry)
+        self.progress.update(self.step, step_loss, speed, seconds * (config.steps - self.step))
+        return step_loss
+
+    def _micro_batch(self, rows: list[int], m: int) -> torch.Tensor:
+        """Forward and backward of micro-batch `m` of the global batch `rows` (this rank's share)."""
+        config, context = self.config, self.context
+        micro = config.micro_batch_size
+        per_rank = micro // context.world_size
+        chunk = rows[m * micro : (m + 1) * micro][
+            context.rank * per_rank : (context.rank + 1) * per_rank
+        ]
+        queries, doc_lists, teacher = self.training_set.batch(chunk)
+        last = m == config.grad_accum - 1
+        sync = self.model.no_sync() if context.enabled and not last else contextlib.nullcontext()  # type: ignore[operator]
+        with sync:
+            with _autocast(context.device, config.precision):
+                scores = self.model(queries, doc_lists)
+            teacher_scores = (
+                torch.tensor(teacher, dtype=torch.float32, device=context.device)
+                if teacher is not None
+                else None
+            )
+            loss = self.objective(scores.float(), teacher_scores) / config.grad_accum
+            self.scaler.scale(loss).backward()
+        return loss.detach()
+
+    def _diverged(self, step_loss: float) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        kept = ckpt.latest_checkpoint(self.output)
+        if self.context.is_main:
+            append_log(
+                self.log_path, {"step": self.step + 1, "event": "diverged", "loss": step_loss}
+            )
+        raise TrainingDiverged(
+            f"loss is {step_loss} at step {self.step + 1}: training stopped; "
+            + (f"the last good checkpoint is {kept}; " if kept else "no checkpoint was saved yet; ")
+            + "lower --learning-rate, use --precision fp32, or check the teacher scores"
+        )
+
+    def run_validation(self, done: int) -> bool:
+        """Validate (sharded across ranks, see kdbench.train.validation); True when early
+        stopping says stop."""
+        context, training_set = self.context, self.training_set
+        metrics = (
+            validate(self.module.ranker, training_set, context=context)
+            if training_set.dev_qids
+            else None
+        )
+        if metrics is None:
+            return False
+        entry = Validation(done, metrics["nDCG@10"], metrics["RR@10"])
+        if self.history.record(entry) and context.is_main:
+            ckpt.write_folder_atomically(
+                self.output / ckpt.CHECKPOINTS / "best",
+                lambda folder: save_model(self.module, folder, _training_meta(self.config, done)),
+            )
+        best = self.history.best
+        assert best is not None
+        if context.is_main:
+            append_log(
+                self.log_path,
+                {"step": done, "event": "validation", **entry.metrics(), "best_step": best.step},
+            )
+            self.progress.echo(
+                f"validation at step {done}: dev nDCG@10 {entry.ndcg_at_10:.4f} "
+                f"(best {best.ndcg_at_10:.4f} at step {best.step})"
+            )
+        patience = self.config.patience
+        return bool(patience and self.history.bad_validations >= patience)
+
+    def save_checkpoint(self) -> None:
+        """A step checkpoint: the model as a loadable folder plus the trainer state and its meta."""
+        self.history.train_seconds = self.seconds()
+        rng_states = distributed.gather_objects(ckpt.rng_state(), self.context)
+        if not self.context.is_main:
+            return
+        done, config = self.step, self.config
+        state = self.state(rng_states)
         meta = {
             "step": done,
             "config_hash": config.hash(),
@@ -493,169 +663,87 @@ def _train(
         }
 
         def fill(folder: Path) -> None:
-            save_model(module, folder, _training_meta(config, done))
+            save_model(self.module, folder, _training_meta(config, done))
             ckpt.save_trainer_state(folder, state, meta)
 
-        ckpt.write_folder_atomically(ckpt.step_dir(output, done), fill)
-        ckpt.prune_checkpoints(output, config.keep_checkpoints)
+        ckpt.write_folder_atomically(ckpt.step_dir(self.output, done), fill)
+        ckpt.prune_checkpoints(self.output, config.keep_checkpoints)
 
-    def run_validation(done: int) -> bool:
-        """Validate (sharded across ranks, see kdbench.train.validation); True when early
-        stopping says stop."""
-        metrics = (
-            validate(module.ranker, training_set, context=context)
-            if training_set.dev_qids
-            else None
-        )
-        if metrics is None:
-            return False
-        history["validations"].append({"step": done, **metrics})
-        best = history["best"]
-        improved = best is None or metrics["nDCG@10"] > best["nDCG@10"]
-        if improved:
-            history["best"] = {"step": done, **metrics}
-            history["bad_validations"] = 0
-            if context.is_main:
-                ckpt.write_folder_atomically(
-                    output / ckpt.CHECKPOINTS / "best",
-                    lambda folder: save_model(module, folder, _training_meta(config, done)),
-                )
-        else:
-            history["bad_validations"] += 1
-        if context.is_main:
-            _append_log(
-                log_path,
-                {
-                    "step": done,
-                    "event": "validation",
-                    **metrics,
-                    "best_step": history["best"]["step"],
-                },
-            )
-            progress.echo(
-                f"validation at step {done}: dev nDCG@10 {metrics['nDCG@10']:.4f} "
-                f"(best {history['best']['nDCG@10']:.4f} at step {history['best']['step']})"
-            )
-        return bool(config.patience and history["bad_validations"] >= config.patience)
-
-    status = "completed"
-    micro = config.micro_batch_size
-    per_rank = micro // context.world_size
-    with (
-        StopSignals(lambda m: print(f"kdbench: {m}", file=sys.stderr)) as stop,
-        _Progress(config.steps, step, context.is_main and not config.quiet) as progress,
-    ):
-        while step < config.steps:
-            t0 = time.perf_counter()
-            rows = batch_indices(step, config.batch_size, len(training_set), config.seed)
-            loss_sum = torch.zeros((), device=context.device)
-            for m in range(config.grad_accum):
-                chunk = rows[m * micro : (m + 1) * micro][
-                    context.rank * per_rank : (context.rank + 1) * per_rank
-                ]
-                queries, doc_lists, teacher = training_set.batch(chunk)
-                last = m == config.grad_accum - 1
-                sync = model.no_sync() if context.enabled and not last else contextlib.nullcontext()  # type: ignore[operator]
-                with sync:
-                    with _autocast(context.device, config.precision):
-                        scores = model(queries, doc_lists)
-                    teacher_scores = (
-                        torch.tensor(teacher, dtype=torch.float32, device=context.device)
-                        if teacher is not None
-                        else None
-                    )
-                    loss = objective(scores.float(), teacher_scores) / config.grad_accum
-                    scaler.scale(loss).backward()
-                loss_sum += loss.detach()
-            step_loss = float(distributed.all_reduce_mean(loss_sum, context))
-            if not math.isfinite(step_loss):
-                optimizer.zero_grad(set_to_none=True)
-                kept = ckpt.latest_checkpoint(output)
-                if context.is_main:
-                    _append_log(
-                        log_path, {"step": step + 1, "event": "diverged", "loss": step_loss}
-                    )
-                raise TrainingDiverged(
-                    f"loss is {step_loss} at step {step + 1}: training stopped; "
-                    + (
-                        f"the last good checkpoint is {kept}; "
-                        if kept
-                        else "no checkpoint was saved yet; "
-                    )
-                    + "lower --learning-rate, use --precision fp32, or check the teacher scores"
-                )
-            scaler.unscale_(optimizer)
-            max_norm = config.max_grad_norm if config.max_grad_norm > 0 else float("inf")
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, max_norm))
-            lr = scheduler.get_last_lr()[0]
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            seconds = time.perf_counter() - t0
-            speed = config.batch_size / seconds
-            if context.is_main:
-                entry = {
-                    "step": step,
-                    "loss": step_loss,
-                    "lr": lr,
-                    "grad_norm": grad_norm,
-                    "samples_per_s": speed,
-                    "step_s": seconds,
-                }
-                if module.log_scale is not None:
-                    entry["score_scale"] = module.effective_score_scale()
-                _append_log(log_path, entry)
-            progress.update(step, step_loss, speed, seconds * (config.steps - step))
-            if on_step is not None:
-                on_step(step, step_loss)
-            early_stop = False
-            if config.validate_every and step % config.validate_every == 0 and step < config.steps:
-                early_stop = run_validation(step)
-            stop_now = distributed.any_rank(stop.requested is not None, context)
-            periodic = bool(config.checkpoint_every and step % config.checkpoint_every == 0)
-            # The last step's checkpoint is the final model, written below.
-            if (periodic or stop_now or early_stop) and step < config.steps:
-                save_step_checkpoint(step)
-            if stop_now and step < config.steps:
-                status = "interrupted"
-                break
-            if early_stop:
-                status = "early-stopped"
-                break
-
-        validated_now = bool(history["validations"]) and history["validations"][-1]["step"] == step
-        if status != "interrupted" and training_set.dev_qids and not validated_now:
-            run_validation(step)
-
-    if status == "interrupted":
-        latest = ckpt.latest_checkpoint(output)
+    def _interrupted(self, signal_name: str | None) -> TrainResult:
+        latest = ckpt.latest_checkpoint(self.output)
         summary = {
-            "status": status,
-            "steps_done": step,
+            "status": "interrupted",
+            "steps_done": self.step,
             "checkpoint": str(latest) if latest else None,
         }
-        if context.is_main:
-            progress.echo(
-                f"interrupted at step {step}; checkpoint {latest}; continue with the same command + --resume"
+        if self.context.is_main:
+            self.progress.echo(
+                f"interrupted at step {self.step}; checkpoint {latest}; continue with the same "
+                "command + --resume"
             )
-        return TrainResult(output, status, step, summary, signal=stop.requested)
+        return TrainResult(self.output, "interrupted", self.step, summary, signal=signal_name)
 
-    summary = _finish(
-        config,
-        context,
-        output,
-        module,
-        training_set,
-        history,
-        report_rows,
-        step,
-        status,
-        earlier_seconds + time.perf_counter() - started,
-    )
-    distributed.barrier(context)
-    return TrainResult(output, status, step, summary)
+    def finish(self, status: str) -> dict[str, Any]:
+        """Install the final model (the best on the dev slice when validating) and write
+        training.json; its content (on rank 0; other ranks return {})."""
+        seconds = self.seconds()
+        if not self.context.is_main:
+            return {}
+        from kdbench.results import new_result, save_result
+
+        config, history = self.config, self.history
+        assert history.report is not None  # measured by `start` on rank 0
+        history.report.student_after = scorer_summary(
+            score_triples(self.module, self.training_set, self.report_rows)
+        )
+        final_step = self._install_final_model()
+        entries = [e for e in read_log(self.output) if "loss" in e and e.get("event") is None]
+        result = new_result("train", config.to_dict())
+        result.update(
+            {
+                "status": status,
+                "steps_done": self.step,
+                "final_model_step": final_step,
+                "config_hash": config.hash(),
+                "world_size": self.context.world_size,
+                "device": str(self.context.device),
+                "precision": config.precision,
+                "loss": config.loss,
+                "data": self.training_set.source,
+                "final_loss": entries[-1]["loss"] if entries else None,
+                "mean_samples_per_s": (sum(e["samples_per_s"] for e in entries) / len(entries))
+                if entries
+                else None,
+                "train_seconds": seconds,
+                "validations": [v.to_dict() for v in history.validations],
+                "best": history.best.to_dict() if history.best is not None else None,
+                "teacher_report": history.report.to_dict(),
+                "model": self.module.ranker.spec.to_dict()
+                | {"score_scale": self.module.effective_score_scale()},
+            }
+        )
+        result["units"] = {
+            "train_seconds": "s",
+            "mean_samples_per_s": "triples/s",
+            "final_loss": config.loss,
+        }
+        save_result(self.output / SUMMARY_FILE, result)
+        return result
+
+    def _install_final_model(self) -> int:
+        """Put the final model in the output folder: the best on the dev slice when there is
+        one, else the last step's; return its step."""
+        best, output = self.history.best, self.output
+        best_dir = output / ckpt.CHECKPOINTS / "best"
+        with tempfile.TemporaryDirectory(prefix=".final-", dir=output) as scratch:
+            if best is not None and best_dir.exists():
+                shutil.copytree(best_dir, scratch, dirs_exist_ok=True)  # with its module subfolders
+                final_step = best.step
+            else:
+                save_model(self.module, Path(scratch), _training_meta(self.config, self.step))
+                final_step = self.step
+            ckpt.install_folder(Path(scratch), output)
+        return final_step
 
 
 def _training_meta(config: TrainConfig, step: int) -> dict[str, Any]:
@@ -664,87 +752,27 @@ def _training_meta(config: TrainConfig, step: int) -> dict[str, Any]:
 
 def _teacher_report(
     config: TrainConfig, training_set: TrainingSet, student_margins: list[float]
-) -> dict[str, Any]:
-    report: dict[str, Any] = {
-        "student_before": scorer_summary(student_margins),
-        "sample": len(student_margins),
-    }
-    rows = teacher_rows(training_set)
-    if rows:
-        teacher = scorer_summary([r.margin for r in rows], config.teacher_margin_floor)
-        sidecars = {}
-        for path in config.teacher_scores:
-            sidecar = Path(str(path) + ".json")
-            if sidecar.exists():
-                with contextlib.suppress(OSError, json.JSONDecodeError):
-                    sidecars[str(path)] = json.loads(sidecar.read_text(encoding="utf-8")).get(
-                        "teacher_report", {}
-                    )
-        teacher["files"] = sidecars
-        report["teacher"] = teacher
-        report.update(compare_teacher_student(teacher, report["student_before"]))
-        for note in report["warnings"]:
-            log.warning("teacher: %s", note)
-    return report
-
-
-def _finish(
-    config: TrainConfig,
-    context: distributed.DistContext,
-    output: Path,
-    module: StudentModule,
-    training_set: TrainingSet,
-    history: dict[str, Any],
-    report_rows: list[int],
-    step: int,
-    status: str,
-    seconds: float,
-) -> dict[str, Any]:
-    """Install the final model (the best on the dev slice when validating) and write training.json."""
-    if not context.is_main:
-        return {}
-    from kdbench.results import new_result, save_result
-
-    report = dict(history["report"])
-    report["student_after"] = scorer_summary(score_triples(module, training_set, report_rows))
-    best = history["best"]
-    best_dir = output / ckpt.CHECKPOINTS / "best"
-    with tempfile.TemporaryDirectory(prefix=".final-", dir=output) as scratch:
-        if best is not None and best_dir.exists():
-            shutil.copytree(best_dir, scratch, dirs_exist_ok=True)  # with its module subfolders
-            final_step = best["step"]
-        else:
-            save_model(module, Path(scratch), _training_meta(config, step))
-            final_step = step
-        ckpt.install_folder(Path(scratch), output)
-    entries = [e for e in read_log(output) if "loss" in e and e.get("event") is None]
-    result = new_result("train", config.to_dict())
-    result.update(
-        {
-            "status": status,
-            "steps_done": step,
-            "final_model_step": final_step,
-            "config_hash": config.hash(),
-            "world_size": context.world_size,
-            "device": str(context.device),
-            "precision": config.precision,
-            "loss": config.loss,
-            "data": training_set.source,
-            "final_loss": entries[-1]["loss"] if entries else None,
-            "mean_samples_per_s": (sum(e["samples_per_s"] for e in entries) / len(entries))
-            if entries
-            else None,
-            "train_seconds": seconds,
-            "validations": history["validations"],
-            "best": best,
-            "teacher_report": report,
-            "model": module.ranker.spec.to_dict() | {"score_scale": module.effective_score_scale()},
-        }
+) -> TeacherReport:
+    report = TeacherReport(
+        sample=len(student_margins), student_before=scorer_summary(student_margins)
     )
-    result["units"] = {
-        "train_seconds": "s",
-        "mean_samples_per_s": "triples/s",
-        "final_loss": config.loss,
-    }
-    save_result(output / SUMMARY_FILE, result)
-    return result
+    rows = teacher_rows(training_set)
+    if not rows:
+        return report
+    teacher = scorer_summary([r.margin for r in rows], config.teacher_margin_floor)
+    sidecars = {}
+    for path in config.teacher_scores:
+        sidecar = Path(str(path) + ".json")
+        if sidecar.exists():
+            with contextlib.suppress(OSError, json.JSONDecodeError):
+                sidecars[str(path)] = json.loads(sidecar.read_text(encoding="utf-8")).get(
+                    "teacher_report", {}
+                )
+    teacher["files"] = sidecars
+    comparison = compare_teacher_student(teacher, report.student_before)
+    report.teacher = teacher
+    report.margin_std_ratio = comparison["margin_std_ratio"]
+    report.warnings = comparison["warnings"]
+    for note in report.warnings:
+        log.warning("teacher: %s", note)
+    return report

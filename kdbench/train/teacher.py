@@ -26,10 +26,10 @@ from typing import Any
 import torch
 
 from kdbench.data.teacher_scores import ScoredTriple, write_teacher_scores
+from kdbench.data.training_set import TrainingData, TrainingSet, load_training_set
 from kdbench.data.triples import Triple, write_id_triples
 from kdbench.errors import UserError
 from kdbench.train.config import TrainConfig
-from kdbench.train.dataset import TrainingSet, load_training_set
 from kdbench.train.report import scorer_summary
 
 log = logging.getLogger("kdbench")
@@ -124,7 +124,6 @@ def _scored_rows(
     ]
 
 
-@torch.no_grad()
 def model_pair_scores(
     ranker: Any,
     training_set: TrainingSet,
@@ -133,43 +132,34 @@ def model_pair_scores(
     progress: Any = None,
 ) -> dict[tuple[str, str], float]:
     """Model scores of (qid, doc) pairs, in batches of `batch_size`."""
-    ranker.eval()
-    scores: dict[tuple[str, str], float] = {}
-    for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start : start + batch_size]
-        queries = [training_set.queries[q] for q, _ in chunk]
-        docs = training_set.docs.get_many([d for _, d in chunk])
-        values = ranker.score_pairs(queries, docs, batch_size=batch_size).float().cpu().tolist()
-        scores.update(zip(chunk, values, strict=True))
-        if progress is not None:
-            progress(len(chunk))
-    return scores
+    from kdbench.train.validation import score_dev_pairs
+
+    run = score_dev_pairs(ranker, training_set, pairs, batch_size, progress)
+    return {(qid, doc): run[qid][doc] for qid, doc in pairs}
 
 
 def bm25_pair_scores(
     collection: Any, training_set: TrainingSet, pairs: list[tuple[str, str]]
 ) -> dict[tuple[str, str], float]:
     """BM25 scores of (qid, doc) pairs with the first stage `evaluate` uses (same analysis, same k1/b)."""
-    from kdbench.evaluate.bm25 import BM25
+    from kdbench.retrieval.bm25 import BM25
 
     if collection is None:
         raise UserError("--model bm25 needs --data: BM25 statistics come from the collection")
     bm25 = BM25(collection.docs)
-    rows = {doc_id: row for row, doc_id in enumerate(bm25.doc_ids.tolist())}
     by_query: dict[str, list[str]] = {}
     for qid, doc in pairs:
         by_query.setdefault(qid, []).append(doc)
     scores: dict[tuple[str, str], float] = {}
     for qid, docs in by_query.items():
-        tokens = bm25.tokenize([training_set.queries[qid]])[0]
-        all_scores = bm25.retriever.get_scores(tokens)
-        for doc in docs:
-            if doc not in rows:
-                raise UserError(
-                    f"passage {doc!r} is not in the BM25 index of --data; score with the collection "
-                    "the triples came from"
-                )
-            scores[(qid, doc)] = float(all_scores[rows[doc]])
+        try:
+            values = bm25.score_docs(training_set.queries[qid], docs)
+        except KeyError as missing:
+            raise UserError(
+                f"passage {missing.args[0]!r} is not in the BM25 index of --data; score with the "
+                "collection the triples came from"
+            ) from None
+        scores.update(((qid, doc), value) for doc, value in zip(docs, values, strict=True))
     return scores
 
 
@@ -208,7 +198,9 @@ def score_teacher(config: TeacherConfig, *, collection: Any = None) -> dict[str,
         from kdbench.data.load import load_collection
 
         collection = load_collection(config.data, config.split)
-    training_set = load_training_set(config.training_config(), collection=collection)
+    training_set = load_training_set(
+        TrainingData.of(config.training_config()), collection=collection
+    )
     pairs = _unique_pairs(training_set.triples)
     device = _resolve_device(config.device, 0)
     report: dict[str, Any] = {"pairs_scored": len(pairs), "triples": len(training_set.triples)}
@@ -314,6 +306,25 @@ def _teacher_vs_student(teacher: dict[str, float] | None, student: dict[str, Any
     ]
 
 
+def _fold_training_config(config: TeacherConfig, output: Path, triples: Path) -> TrainConfig:
+    """How one fold teacher trains: `--fold-*` settings (`--fold-steps` is its `steps`...), on
+    the id triples of the other folds, no dev slice of its own."""
+    fold_settings = {
+        f.name.removeprefix("fold_"): getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if f.name.startswith("fold_")
+    }
+    passed_on = {name: getattr(config, name) for name in ("layers", "device", "quiet")}
+    return config.training_config(
+        output=str(output),
+        triples=str(triples),
+        dev_queries=0,
+        resume=True,
+        **passed_on,
+        **fold_settings,
+    )
+
+
 def _cross_fit(
     config: TeacherConfig,
     training_set: TrainingSet,
@@ -334,22 +345,7 @@ def _cross_fit(
         held_out = [t for t in training_set.triples if fold_of[t.qid] == fold]
         triples_file = work / f"fold-{fold + 1}.train.tsv"
         write_id_triples(triples_file, train_triples)
-        fold_config = config.training_config(
-            output=str(work / f"fold-{fold + 1}"),
-            triples=str(triples_file),
-            dev_queries=0,
-            arch=config.arch,
-            layers=config.layers,
-            loss=config.fold_loss,
-            steps=config.fold_steps,
-            batch_size=config.fold_batch_size,
-            learning_rate=config.fold_learning_rate,
-            max_query_len=config.fold_max_query_len,
-            max_doc_len=config.fold_max_doc_len,
-            device=config.device,
-            resume=True,
-            quiet=config.quiet,
-        )
+        fold_config = _fold_training_config(config, work / f"fold-{fold + 1}", triples_file)
         log.info(
             "teacher fold %d/%d: training on %d triples, scoring %d",
             fold + 1,

@@ -11,6 +11,7 @@ stopping alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -18,7 +19,8 @@ import torch
 from kdbench.train import distributed
 
 if TYPE_CHECKING:
-    from kdbench.train.dataset import Run, TrainingSet
+    from kdbench.data.runs import Run
+    from kdbench.data.training_set import TrainingSet
 
 
 def dev_pairs(training_set: TrainingSet) -> list[tuple[str, str]]:
@@ -40,9 +42,14 @@ def shard(pairs: list[Any], context: distributed.DistContext) -> list[Any]:
 
 @torch.no_grad()
 def score_dev_pairs(
-    ranker: Any, training_set: TrainingSet, pairs: list[tuple[str, str]], batch_size: int
+    ranker: Any,
+    training_set: TrainingSet,
+    pairs: list[tuple[str, str]],
+    batch_size: int,
+    progress: Callable[[int], None] | None = None,
 ) -> Run:
-    """The ranker's scores of `pairs` as a run (qid -> doc id -> score)."""
+    """The ranker's scores of (qid, doc id) `pairs` of the training set (dev candidates, or
+    the teacher's training pairs) as a run (qid -> doc id -> score), in eval mode."""
     was_training = ranker.training
     ranker.eval()
     run: Run = {}
@@ -54,6 +61,8 @@ def score_dev_pairs(
             scores = ranker.score_pairs(queries, docs, batch_size=batch_size).float().cpu().tolist()
             for (qid, doc), score in zip(chunk, scores, strict=True):
                 run.setdefault(qid, {})[doc] = score
+            if progress is not None:
+                progress(len(chunk))
     finally:
         ranker.train(was_training)
     return run

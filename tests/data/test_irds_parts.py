@@ -98,13 +98,13 @@ def test_evaluate_reads_the_official_run(scifact_with_parts: Any) -> None:
 
 
 def test_training_reads_the_official_pairs(scifact_with_parts: Any) -> None:
+    from kdbench.data.training_set import TrainingData, load_training_set
     from kdbench.train.config import TrainConfig
-    from kdbench.train.dataset import load_training_set
 
     collection, qids, relevant, seen = scifact_with_parts
     config = TrainConfig(model="unused", output="unused", data="beir/scifact", split="test",
                          triples=irds.DOCPAIRS, dev_queries=0, loss="ranknet")  # fmt: skip
-    training = load_training_set(config, collection=collection)
+    training = load_training_set(TrainingData.of(config), collection=collection)
     assert seen == ["beir/scifact/test ir_datasets:docpairs"]
     assert [t.qid for t in training.triples] == qids
     assert all(t.pos_id == relevant[t.qid] for t in training.triples)

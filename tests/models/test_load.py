@@ -112,13 +112,14 @@ def test_arch_aliases(tiny_bert_dir: Path) -> None:
 
 def test_unknown_arch_lists_the_registry(tiny_bert_dir: Path) -> None:
     with pytest.raises(
-        UserError, match=r"unknown architecture 'splade'; choose one of: dot .*, cat .*, colbert"
+        UserError,
+        match=r"--arch 'splade': unknown architecture; choose one of dot .*, cat .*, colbert",
     ):
         load_model(tiny_bert_dir, "splade")
 
 
 def test_registry_rejects_duplicates() -> None:
-    registry: Registry[int] = Registry("thing")
+    registry: Registry[int] = Registry("thing", "--thing")
     registry.register("a", 1, aliases=("alpha",))
     with pytest.raises(ValueError, match="already registered"):
         registry.register("b", 2, aliases=("ALPHA",))

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import doctest
-import importlib
-
 import numpy as np
-import pytest
 import torch
 
 from kdbench.models.base import length_sorted_batches, pad_token_ids
 from kdbench.models.colbert import TermVectors, maxsim_scores
 from kdbench.models.dot import dot_scores, pairwise_dot_scores, pool
 from kdbench.models.encode import _unsort_packed
-
-
-@pytest.mark.parametrize("module", ["base", "dot", "colbert", "encode", "checkpoint"])
-def test_doctests(module: str) -> None:
-    result = doctest.testmod(importlib.import_module(f"kdbench.models.{module}"))
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_dot_scores_all_pairs_and_pairwise() -> None:

@@ -16,7 +16,10 @@ def test_parse_backend_list_aliases_precisions_and_duplicates() -> None:
         ("onnx", "int8"),
         ("tensorrt", None),
     ]
-    with pytest.raises(UserError, match="unknown backend 'tvm'"):
+    with pytest.raises(
+        UserError,
+        match="--backend 'tvm': unknown backend; choose one of eager \\(torch, pytorch\\)",
+    ):
         parse_backend_list("eager,tvm")
     with pytest.raises(UserError, match="names no backend"):
         parse_backend_list(" , ")

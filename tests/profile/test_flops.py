@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kdbench.profile.flops import encoder_flops, encoder_shape, measure_peak_flops
+from kdbench.models.base import encoder_shape
+from kdbench.profile.flops import encoder_flops, measure_peak_flops
 
 
 def test_bert_base_flops_hand_computed() -> None:

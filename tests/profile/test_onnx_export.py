@@ -148,3 +148,16 @@ def test_mixed_fp16_keeps_layernorm_softmax_and_the_head_in_fp32(
         ["a", "b c", "d e f"] if docs else None,
     )
     np.testing.assert_allclose(_run(mixed, batch), _run(raw, batch), atol=5e-3)
+
+
+def test_export_cache_key_tells_apart_what_the_same_weights_compute(tiny_bert_dir: Path) -> None:
+    """dot with cosine normalises its vectors, colbert keeps term vectors: same weights, other
+    graphs, so other cached exports."""
+    from kdbench.models import load_model
+
+    def key(arch: str, **options: Any) -> str:
+        torch.manual_seed(0)
+        return export.weights_hash(load_model(tiny_bert_dir, arch, **options).export_module("doc"))
+
+    assert key("dot") == key("dot")
+    assert len({key("dot"), key("dot", similarity="cosine"), key("colbert")}) == 3

@@ -69,20 +69,20 @@ def test_compare_fp32_passes_rounding_and_fails_real_change() -> None:
     reference = [np.array([3.0, 2.0, 1.0, 0.5]), np.array([1.0, 4.0, 2.0, 0.0])]
     rounded = [r + 1e-6 for r in reference]
     report = compare(reference, rounded, "fp32")
-    assert report["passed"] and report["max_abs_diff"] == pytest.approx(1e-6)
-    assert report["kendall_tau"] == 1.0 and report["top10_overlap"] == 1.0
+    assert report.passed and report.max_abs_diff == pytest.approx(1e-6)
+    assert report.kendall_tau == 1.0 and report.top10_overlap == 1.0
     changed = [reference[0], reference[1] + np.array([0.0, 0.0, 0.1, 0.0])]
     report = compare(reference, changed, "fp32")
-    assert not report["passed"] and "max abs diff" in report["failures"][0]
+    assert not report.passed and "max abs diff" in report.failures[0]
 
 
 def test_compare_int8_gates_on_ranking() -> None:
     reference = [np.arange(20, dtype=float)]
     shifted = [np.arange(20, dtype=float) * 1.1 + 0.3]  # scores move, ranking identical
-    assert compare(reference, shifted, "int8")["passed"]
+    assert compare(reference, shifted, "int8").passed
     reversed_ranking = [-np.arange(20, dtype=float)]
     report = compare(reference, reversed_ranking, "int8")
-    assert not report["passed"] and any("Kendall" in f for f in report["failures"])
+    assert not report.passed and any("Kendall" in f for f in report.failures)
 
 
 def test_compare_reports_delta_ndcg_with_qrels() -> None:
@@ -92,17 +92,17 @@ def test_compare_reports_delta_ndcg_with_qrels() -> None:
     report = compare(
         reference, candidate, "fp16", qids=["q"], doc_ids=[["a", "b", "c"]], qrels=qrels
     )
-    assert report["ndcg_at_10_eager"] == pytest.approx(1.0)
-    assert report["ndcg_at_10"] == pytest.approx(0.5)
-    assert report["delta_ndcg_at_10"] == pytest.approx(-0.5)
+    assert report.ndcg_at_10_eager == pytest.approx(1.0)
+    assert report.ndcg_at_10 == pytest.approx(0.5)
+    assert report.delta_ndcg_at_10 == pytest.approx(-0.5)
 
 
 def test_compare_non_finite_fails_and_stays_json_safe() -> None:
     import json
 
     report = compare([np.array([1.0, 2.0])], [np.array([np.nan, 2.0])], "fp32")
-    assert not report["passed"] and "non-finite scores" in report["failures"]
-    json.dumps(report, allow_nan=False)
+    assert not report.passed and "non-finite scores" in report.failures
+    json.dumps(report.to_dict(), allow_nan=False)
 
 
 def test_padding_invariance_compares_real_tokens_only() -> None:
@@ -124,11 +124,11 @@ def test_padding_invariance_compares_real_tokens_only() -> None:
 
 def test_compare_gates_padding_invariance_per_precision() -> None:
     same = [np.array([3.0, 2.0, 1.0])]
-    assert compare(same, same, "fp32", padding_error=1e-6)["passed"]
+    assert compare(same, same, "fp32", padding_error=1e-6).passed
     report = compare(same, same, "fp32", padding_error=0.5)
-    assert not report["passed"] and "attention mask" in report["failures"][0]
-    assert report["padding_invariance_error"] == 0.5
-    assert compare(same, same, "int8", padding_error=0.15)[
-        "passed"
-    ]  # quantisation noise, not a mask bug
-    assert not compare(same, same, "int8", padding_error=0.9)["passed"]
+    assert not report.passed and "attention mask" in report.failures[0]
+    assert report.padding_invariance_error == 0.5
+    assert compare(
+        same, same, "int8", padding_error=0.15
+    ).passed  # quantisation noise, not a mask bug
+    assert not compare(same, same, "int8", padding_error=0.9).passed

@@ -170,7 +170,7 @@ OPTION_CASES: list[tuple[str, list[str], list[str]]] = [
     (
         "unknown architecture",
         ["--model", "{tiny}", "--arch", "bert"],
-        ["unknown architecture 'bert'"],
+        ["--arch 'bert': unknown architecture"],
     ),
     (
         "sequence beyond the model's positions",
@@ -393,7 +393,7 @@ def test_train_option_mistakes(
         (["--steps", "-1"], "--steps: must be at least 1, got -1"),
         (["--batch-size", "0"], "--batch-size: must be at least 1, got 0"),
         (["--loss", "hinge"], "--loss 'hinge': unknown loss"),
-        (["--arch", "bert"], "unknown architecture 'bert'"),
+        (["--arch", "bert"], "--arch 'bert': unknown architecture"),
         (["--max-doc-len", "9999"], "--max-doc-len = 9999 tokens exceeds the encoder's 512"),
         (["--loss", "margin-mse"], "--loss margin-mse needs a teacher"),
         (["--teacher-scores", str(tmp_path / "none.tsv"), "--loss", "margin-mse"], "none.tsv"),
@@ -440,13 +440,13 @@ PROFILE_FAST = ["--min-samples", "2", "--min-duration", "0", "--warmup", "1", "-
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--backend", "tensorflow"], "unknown backend 'tensorflow'"),
+        (["--backend", "tensorflow"], "--backend 'tensorflow': unknown backend"),
         (["--precision", "fp8"], "precision 'fp8'"),
         (["--batch-size", "0"], "--batch-size"),
         (["--depth", "-1"], "--depth"),
         (["--threads", "0"], "--threads"),
         (["--scenario", "serach"], "--scenario"),
-        (["--arch", "bert"], "unknown architecture 'bert'"),
+        (["--arch", "bert"], "--arch 'bert': unknown architecture"),
         (["--seq-len", "9999"], "--seq-len 9999 exceeds the encoder's 512 positions"),
         (
             ["--output", "/proc/kdbench-x.json"],

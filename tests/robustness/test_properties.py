@@ -6,10 +6,10 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from kdbench.evaluate.dense import TopK, exact_search
 from kdbench.evaluate.metrics import MEASURE_NAMES, compute_metrics
 from kdbench.losses.functional import margin_mse, margins
 from kdbench.models.colbert import maxsim_scores
+from kdbench.retrieval.dense import TopK, exact_search
 
 FEW = settings(max_examples=50, deadline=None)
 

@@ -27,7 +27,7 @@ def scifact_train(
 ) -> tuple[Any, dict[str, dict[str, float]]]:
     """SciFact's train split and a BM25 top-50 run over its judged queries (built once)."""
     from kdbench.data import load_collection
-    from kdbench.evaluate.bm25 import BM25
+    from kdbench.retrieval.bm25 import BM25
 
     collection = load_collection(scifact_dir, "train", cache_dir=kdbench_cache)
     run = BM25(collection.docs, cache_dir=kdbench_cache).search(dict(collection.queries), k=50)

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from kdbench.cli import app
 from kdbench.data.teacher_scores import ScoredTriple, read_teacher_scores, write_teacher_scores
+from kdbench.data.training_set import TrainingData, load_training_set
 from kdbench.data.triples import read_id_triples
 from kdbench.evaluate.metrics import compute_metrics
 from kdbench.train import TrainConfig, train
-from kdbench.train.dataset import load_training_set
 from kdbench.train.teacher import TeacherConfig, score_teacher
 
 SHORT = [
@@ -128,8 +128,15 @@ def test_the_documented_sequence_runs_end_to_end(
     # The teacher scored exactly the triples `train` mines with the same options, dev queries left out.
     rows = read_teacher_scores(scores)
     mined = load_training_set(
-        TrainConfig(
-            model="m", output="o", loss="ranknet", data=data, triples_per_positive=1, dev_queries=5
+        TrainingData.of(
+            TrainConfig(
+                model="m",
+                output="o",
+                loss="ranknet",
+                data=data,
+                triples_per_positive=1,
+                dev_queries=5,
+            )
         )
     )
     assert [(r.qid, r.pos_id, r.neg_id) for r in rows] == [
@@ -170,7 +177,9 @@ def test_bm25_teacher_scores_are_bm25s(
                 assert score == pytest.approx(run[row.qid][doc], rel=1e-6)
                 checked += 1
     assert checked > len(rows)  # every negative comes from the BM25 top 50, so it is checked
-    training_set = load_training_set(config.training_config(), collection=collection)
+    training_set = load_training_set(
+        TrainingData.of(config.training_config()), collection=collection
+    )
     expected = compute_metrics(training_set.dev_run, training_set.dev_qrels)[0]["nDCG@10"]
     assert result["teacher_report"]["dev"]["nDCG@10"] == pytest.approx(expected)
 
@@ -216,7 +225,7 @@ def test_teacher_ensemble_and_text_triples(
     config = TrainConfig(
         model="m", output="o", data=str(scifact_dir), teacher_scores=(str(a), str(b)), dev_queries=0
     )
-    training_set = load_training_set(config)
+    training_set = load_training_set(TrainingData.of(config))
     assert training_set.teacher_scores == [(3.0, 0.5)]
     queries, docs, teacher = training_set.batch([0])
     assert (

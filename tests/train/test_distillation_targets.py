@@ -19,11 +19,11 @@ from kdbench.data.teacher_scores import (
     read_teacher_scores,
     write_teacher_scores,
 )
+from kdbench.data.training_set import group_negatives
 from kdbench.errors import UserError
 from kdbench.losses.functional import floor_teacher_margins, margin_mse
 from kdbench.losses.objective import Objective
 from kdbench.train.config import TrainConfig
-from kdbench.train.dataset import group_negatives
 from kdbench.train.ensemble import build_ensemble, combine_runs, fit_weights, weight_grid
 from kdbench.train.teacher import TeacherConfig, dev_run_path, score_teacher
 

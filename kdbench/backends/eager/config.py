@@ -17,7 +17,7 @@ EAGER = BackendInfo(
     name="eager",
     target="kdbench.backends.eager.backend:EagerBackend",
     summary="PyTorch eager (optionally torch.compile), fp32/fp16/bf16",
-    precisions={"cpu": ("fp32", "bf16", "fp16"), "cuda": ("fp32", "fp16", "bf16")},
+    precisions={"cpu": ("fp32", "fp16", "bf16"), "cuda": ("fp32", "fp16", "bf16")},
     install="install a CUDA build of PyTorch (https://pytorch.org/get-started/locally/) on a machine with an NVIDIA GPU",
     availability=_missing,
 )

@@ -19,8 +19,7 @@ from kdbench.backends.base import Backend, Runner, ShapeRange, default_cache_dir
 from kdbench.backends.onnx import export
 from kdbench.backends.onnx.config import PROVIDERS, provider_conflict
 from kdbench.errors import MissingDependencyError, UserError
-from kdbench.models.base import ExportKind, Ranker
-from kdbench.profile.flops import encoder_shape
+from kdbench.models.base import ExportKind, Ranker, encoder_shape
 
 _NUMPY_TYPES = {
     "tensor(int64)": np.int64,

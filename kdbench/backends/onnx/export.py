@@ -50,8 +50,9 @@ def dynamic_axes(names: Sequence[str]) -> dict[str, dict[int, str]]:
 
 
 def weights_hash(module: nn.Module) -> str:
-    """sha256 over the module's class, parameter/buffer names, dtypes, shapes and bytes."""
-    digest = hashlib.sha256(type(module).__qualname__.encode())
+    """sha256 over what the module computes (its `identity`, else its class), and its
+    parameter/buffer names, dtypes, shapes and bytes."""
+    digest = hashlib.sha256(str(getattr(module, "identity", type(module).__qualname__)).encode())
     for name, tensor in sorted(module.state_dict().items()):
         array = tensor.detach().to("cpu").contiguous()
         digest.update(f"{name}:{array.dtype}:{tuple(array.shape)}".encode())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kdbench.evaluate.dense import TopK, exact_search
+from kdbench.retrieval.dense import TopK, exact_search
 
 
 @pytest.mark.parametrize(

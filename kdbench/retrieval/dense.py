@@ -2,15 +2,23 @@
 
 `TopK` merges score chunks as they come, which lets the pipeline encode and search the
 corpus chunk by chunk without ever holding all doc vectors. `exact_search` does the same over
-a pre-encoded matrix, with faiss's flat inner-product index when asked and installed.
+a pre-encoded matrix, with faiss's flat inner-product index when asked and installed;
+`as_run` turns the (scores, rows) either returns into a Run.
+
+Ties at the k-th place are settled by `torch.topk`, not by the doc-id rule of
+`kdbench.data.runs.ranked` (rows are store positions, not ids); exact float ties between
+inner products of real encodings are all but absent.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 
+import numpy as np
 import torch
 
+from kdbench.data.runs import Run
 from kdbench.errors import MissingDependencyError
 
 
@@ -41,6 +49,16 @@ class TopK:
         best_scores, best = torch.topk(merged_scores, keep, dim=1, sorted=True)
         self.scores, self.rows = best_scores, torch.gather(merged_rows, 1, best)
 
+    def add_docs(
+        self,
+        query_vectors: torch.Tensor,
+        doc_vectors: torch.Tensor,
+        first_row: int,
+        scale: float = 1.0,
+    ) -> None:
+        """Merge the inner products (times `scale`) of the queries with doc rows first_row, ..."""
+        self.add((query_vectors @ doc_vectors.T) * scale, first_row)
+
     def result(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(scores [num_queries, k'], doc rows [num_queries, k']), best first; k' = min(k, docs seen)."""
         return self.scores, self.rows
@@ -64,9 +82,22 @@ def exact_search(
         raise ValueError(f"unknown dense search backend {backend!r}; use 'torch' or 'faiss'")
     top = TopK(query_vectors.shape[0], k)
     for start in range(0, doc_vectors.shape[0], chunk_size):
-        chunk = doc_vectors[start : start + chunk_size]
-        top.add(query_vectors @ chunk.T, first_row=start)
+        top.add_docs(query_vectors, doc_vectors[start : start + chunk_size], first_row=start)
     return top.result()
+
+
+def as_run(
+    qids: Sequence[str], doc_ids: np.ndarray, scores: torch.Tensor, rows: torch.Tensor
+) -> Run:
+    """(scores, rows) of a search as a Run: row i of each is query `qids[i]`'s best docs.
+
+    >>> as_run(["q"], np.array(["a", "b", "c"]), torch.tensor([[0.5, 0.25]]), torch.tensor([[2, 0]]))
+    {'q': {'c': 0.5, 'a': 0.25}}
+    """
+    return {
+        qid: dict(zip(doc_ids[rows[i].numpy()].tolist(), scores[i].tolist(), strict=True))
+        for i, qid in enumerate(qids)
+    }
 
 
 def _faiss_search(

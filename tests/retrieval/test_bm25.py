@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kdbench.data import InMemoryDocStore, load_collection
-from kdbench.evaluate.bm25 import BM25, BM25Params
+from kdbench.data import InMemoryDocStore, load_collection, ranked
 from kdbench.evaluate.metrics import compute_metrics
+from kdbench.retrieval.bm25 import BM25, BM25Params
 
 
 def lucene_bm25(
@@ -37,6 +37,33 @@ def test_stemming_and_stopwords(tmp_path: Path) -> None:
     assert bm25.tokenize(["The runners were running"]) == [["runner", "were", "run"]]
     assert set(bm25.search({"q": "run"}, k=5)["q"]) == {"d1"}
     assert bm25.search({"q": "the"}, k=5) == {"q": {}}  # only a stopword: nothing retrieved
+
+
+def test_a_tie_at_the_cut_is_settled_by_doc_id(tmp_path: Path) -> None:
+    # d2, d3 and d4 score alike (same length, one "cat" each): the cut after two docs keeps d1
+    # and, of the tied three, the greatest id (trec_eval's order), whatever bm25s selects.
+    docs = InMemoryDocStore(
+        ["d1", "d2", "d3", "d4", "d5"], ["cat dog", "cat", "cat", "cat", "bird"]
+    )
+    bm25 = BM25(docs, BM25Params(stemmer=None, stopwords=None), cache_dir=tmp_path)
+    whole = bm25.search({"q": "cat dog"}, k=5)["q"]
+    assert len(set(list(whole.values())[1:])) == 1  # the three tie
+    assert list(bm25.search({"q": "cat dog"}, k=2)["q"]) == ["d1", "d4"]
+    assert list(bm25.search({"q": "cat dog"}, k=3)["q"]) == ["d1", "d4", "d3"]
+    assert bm25.score_docs("cat dog", ["d3", "d5", "d1"]) == [whole["d3"], 0.0, whole["d1"]]
+    with pytest.raises(KeyError):
+        bm25.score_docs("cat", ["nope"])
+
+
+def test_scifact_top_k_is_the_ranked_cut_of_a_deeper_run(scifact_dir: Path, tmp_path: Path) -> None:
+    """Every query's top 50 is the first 50 of its top 200 in `ranked` order, ties included
+    (SciFact's train queries have ties across place 50)."""
+    collection = load_collection(scifact_dir, "train")
+    bm25 = BM25(collection.docs, cache_dir=tmp_path)
+    top50, top200 = bm25.search(collection.queries, k=50), bm25.search(collection.queries, k=200)
+    assert {q: list(docs.items()) for q, docs in top50.items()} == {
+        q: ranked(docs)[:50] for q, docs in top200.items()
+    }
 
 
 def test_scifact_ndcg_and_cache(scifact_dir: Path, tmp_path: Path) -> None:

@@ -2,6 +2,10 @@
 
 Text analysis: lowercase, the regex tokenizer below, Lucene's 33 English stopwords, then
 the PyStemmer (Snowball) stemmer. The index is cached per corpus fingerprint + parameters.
+
+`search` returns each query's top k in `kdbench.data.runs.ranked` order, the one tie rule of
+every ranked list in kdbench: docs of equal score that straddle the k-th place are chosen by
+that rule too (doc id descending, trec_eval's), not by bm25s's selection.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,7 @@ import numpy as np
 
 from kdbench.data.cache import cache_root, short_hash
 from kdbench.data.docstore import DocStore
-from kdbench.data.runs import Run
+from kdbench.data.runs import Run, ranked
 from kdbench.errors import UserError
 
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # scikit-learn's: words of 2+ word characters
@@ -83,6 +87,7 @@ class BM25:
         )
         self.index_dir = cache_root(cache_dir) / "bm25" / key
         self.doc_ids = np.asarray(docs.ids())
+        self._rows: dict[str, int] | None = None  # doc id -> index row, built when first needed
         self.cached = (self.index_dir / "params.index.json").exists()
         if self.cached:
             self.retriever = bm25s.BM25.load(str(self.index_dir), mmap=True)
@@ -136,29 +141,46 @@ class BM25:
     def search(
         self, queries: dict[str, str], k: int = 1000, progress: Progress | None = None
     ) -> Run:
-        """Top-`k` docs per query; docs sharing no term with the query (score 0) are left out, as Anserini does."""
+        """Top-`k` docs per query, in `ranked` order; docs sharing no term with the query (score 0)
+        are left out, as Anserini does."""
         if k < 1:
             raise UserError(f"--k must be at least 1 (got {k})")
         k = min(k, len(self.doc_ids))
+        # One more than asked: a tie between the k-th and the next doc shows, and is settled below.
+        fetch = min(k + 1, len(self.doc_ids))
         run: Run = {}
         qids = list(queries)
         for start in range(0, len(qids), 256):
             batch = qids[start : start + 256]
+            tokens = self.tokenize([queries[qid] for qid in batch])
             indices, scores = self.retriever.retrieve(
-                self.tokenize([queries[qid] for qid in batch]),
-                k=k,
-                show_progress=False,
-                n_threads=0,
+                tokens, k=fetch, show_progress=False, n_threads=0
             )
-            for qid, rows, values in zip(batch, indices, scores, strict=True):
+            for qid, query_tokens, rows, values in zip(batch, tokens, indices, scores, strict=True):
+                if fetch > k and values[k] > 0 and values[k - 1] == values[k]:
+                    rows, values = self._at_least(query_tokens, values[k - 1])
                 keep = values > 0
-                run[qid] = dict(
-                    zip(
-                        self.doc_ids[rows[keep]].tolist(),
-                        values[keep].astype(float).tolist(),
-                        strict=True,
-                    )
+                found = zip(
+                    self.doc_ids[rows[keep]].tolist(),
+                    values[keep].astype(float).tolist(),
+                    strict=True,
                 )
+                run[qid] = dict(ranked(dict(found))[:k])
             if progress:
                 progress(len(batch))
         return run
+
+    def _at_least(self, query_tokens: list[str], cut: float) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and scores of every doc scoring `cut` or more: the whole tie group at the cut."""
+        all_scores = self.retriever.get_scores(query_tokens)
+        rows = np.flatnonzero(all_scores >= cut)
+        return rows, all_scores[rows]
+
+    def score_docs(self, query: str, doc_ids: Sequence[str]) -> list[float]:
+        """BM25 scores of `query` for the given docs, wherever they rank (KeyError: a doc not
+        in the index)."""
+        if self._rows is None:
+            self._rows = {doc_id: row for row, doc_id in enumerate(self.doc_ids.tolist())}
+        rows = [self._rows[doc_id] for doc_id in doc_ids]
+        all_scores = self.retriever.get_scores(self.tokenize([query])[0])
+        return [float(all_scores[row]) for row in rows]

@@ -1,0 +1,14 @@
+"""Retrieval: BM25 and exact dense search, the one library train, evaluate and profile search with.
+
+Light to import: each module imports its libraries (bm25s, torch) where it is used.
+
+- `bm25.BM25(docs, BM25Params(k1=0.9, b=0.4), cache_dir=None).search(queries, k) -> Run`
+  (bm25s; index cached per corpus fingerprint + parameters; `BM25Params.to_dict()` for results;
+  `score_docs(query, doc_ids)` scores any docs, not only a top k).
+- `dense.exact_search(query_vectors, doc_vectors, k, chunk_size=65536, backend="torch"|"faiss")
+  -> (scores [n, k], rows [n, k])`; `dense.TopK` merges score chunks as they stream;
+  `dense.as_run(qids, doc_ids, scores, rows) -> Run`.
+
+Every ranked list is in `kdbench.data.runs.ranked` order (score descending, then doc id
+descending, as trec_eval breaks ties); BM25 applies it at its depth cut as well.
+"""

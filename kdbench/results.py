@@ -39,9 +39,10 @@ HEADER_KEYS = (
     "command",
     "config",
     "environment",
-    "provenance",
     "units",
 )
+# Written after them by kdbench versions that record it (kdbench.provenance); older results lack it.
+PROVENANCE_KEY = "provenance"
 
 
 def command_line() -> str:
@@ -88,7 +89,10 @@ class ResultHeader:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: getattr(self, key) for key in HEADER_KEYS}
+        record = {key: getattr(self, key) for key in HEADER_KEYS}
+        if self.provenance:  # results from before provenance round-trip without the key
+            record[PROVENANCE_KEY] = self.provenance
+        return record
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ResultHeader:
@@ -100,7 +104,7 @@ class ResultHeader:
             created=str(data.get("created", "")),
             command=str(data.get("command", "")),
             units=dict(data.get("units", {})),
-            provenance=dict(data.get("provenance", {})),  # none in results before provenance
+            provenance=dict(data.get(PROVENANCE_KEY, {})),  # none in results before provenance
             schema=str(data.get("schema", SCHEMA)),
             schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
         )

@@ -63,3 +63,6 @@ def test_every_result_carries_provenance(hub_cache: Path, irds_home: Path) -> No
     provenance = result["provenance"]
     assert provenance["models"] == {"org/cross-encoder": model_revision("org/cross-encoder")}
     assert provenance["collections"]["beir/scifact"]["ir_datasets_id"] == "beir/scifact/train"
+    from kdbench.results import ResultHeader
+
+    assert ResultHeader.from_dict(result).to_dict() == result  # the header round-trips with it

@@ -8,138 +8,191 @@ the key path (`students[2].loss`) and what is expected.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from kdbench.backends import BACKENDS as BACKEND_REGISTRY
-from kdbench.backends import devices, precisions
 from kdbench.errors import UserError
-from kdbench.losses import LOSSES as LOSS_REGISTRY
-from kdbench.losses import teacher_losses
-from kdbench.models.registry import ARCHITECTURES
-from kdbench.profile.registry import SCENARIOS as SCENARIO_REGISTRY
+from kdbench.evaluate.config import EvaluateConfig as EvaluateOptions
+from kdbench.options import (
+    LEFT_OUT,
+    Fixed,
+    Mining,
+    ModelLoading,
+    Timing,
+    backend_names,
+    canonical_choice,
+    check_minimum,
+    device_names,
+    names,
+    option,
+    precision_names,
+    reuse,
+    scenario_names,
+    teacher_losses,
+)
+from kdbench.profile.config import ProfileConfig as ProfileOptions
+from kdbench.train.config import TrainConfig
 
-# Every name list comes from its registry (kdbench/registry.py), never written out here.
-ARCHS = ARCHITECTURES.names()
-LOSSES = LOSS_REGISTRY.names()
-BACKENDS = BACKEND_REGISTRY.names()
-DEVICES = devices()
-PRECISIONS = precisions()
-SCENARIOS = SCENARIO_REGISTRY.names()
-TEACHER_LOSSES = teacher_losses()  # the losses that learn from teacher scores
 # In a student's `teachers` list: the profile's [teacher] table (any other entry names a student).
 PROFILE_TEACHER = "teacher"
+# ... or BM25 on the profile's collection (scored like any teacher: triples and dev slice).
+BM25_TEACHER = "bm25"
+
+# A TOML file has no null: where the CLI leaves an option out, a profile writes 0 or "" (or
+# leaves the key out); see docs/profiles.md.
+
+
+def _eval_modes() -> Fixed:
+    return Fixed(("rerank", "retrieve"))
 
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    name: str
-    description: str = ""
-    seed: int = 42
-    output: str = ""  # default: results/<name>
-    threads: int = 0  # torch/ORT intra-op threads; 0 = library default
+    name: str = option(help="The experiment's name: results go to results/<name>.")
+    description: str = option("", help="One line for the report.")
+    seed: int = reuse(Mining, "seed")
+    output: str = option("", help="Results folder (default: results/<name>).")
+    threads: int = option(0, help="torch/ORT intra-op threads (0: the library default).", minimum=0)
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    source: str  # a BEIR folder, an MS MARCO folder or an ir_datasets id
-    train_split: str = "train"
-    test_splits: list[str] = field(default_factory=lambda: ["test"])
-    test_queries: int = 0  # evaluate on the first N test queries (0 = all)
-    # Training triples: a text-triples TSV or id triples; empty = mined from `train_split` with BM25
-    # negatives, or taken from the teacher-score file's (qid, pid_pos, pid_neg) when one is given.
-    triples: str = ""
-    dev_queries: int = 50  # train queries held out for validation (never the test split)
-    # Mining (without `triples`): BM25 negatives from the top `mine_depth`, this many triples per
-    # (query, positive). Teacher scoring mines with the same settings, so its triples are the students'.
-    triples_per_positive: int = 8
-    mine_depth: int = 50
-
-    ADDED_LATER: ClassVar[frozenset[str]] = frozenset({"triples_per_positive", "mine_depth"})
+    source: str = option(help="A BEIR folder, an MS MARCO folder or an ir_datasets id.")
+    train_split: str = option("train", help="Split the training triples are mined from.")
+    test_splits: list[str] = option(
+        default_factory=lambda: ["test"], help="Splits every model is evaluated on."
+    )
+    test_queries: int = option(0, help="Evaluate on the first N test queries (0: all).", minimum=0)
+    triples: str = option(
+        "",
+        help="Training triples: a text-triples TSV or id triples; empty = mined from "
+        "train_split with BM25 negatives, or the teacher-score file's (qid, pid_pos, pid_neg).",
+    )
+    dev_queries: int = reuse(Mining, "dev_queries")
+    # Teacher scoring mines with the same settings, so its triples are the students'.
+    triples_per_positive: int = reuse(Mining, "triples_per_positive", hashed_default=LEFT_OUT)
+    mine_depth: int = reuse(Mining, "mine_depth", hashed_default=LEFT_OUT)
 
 
 @dataclass(frozen=True)
 class FirstStageConfig:
-    method: str = "bm25"
-    depth: int = 100  # re-ranking depth
-    k1: float = 0.9
-    b: float = 0.4
-    run: str = ""  # a TREC run file to re-rank instead of BM25
+    method: str = option("bm25", help="bm25 | run.", choices=lambda: Fixed(("bm25", "run")))
+    depth: int = reuse(EvaluateOptions, "depth", help="Re-ranking depth.")
+    k1: float = reuse(EvaluateOptions, "bm25_k1")
+    b: float = reuse(EvaluateOptions, "bm25_b")
+    run: str = option("", help="A TREC run file to re-rank instead of BM25.")
 
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    # Precomputed teacher scores (the paper's pos<TAB>neg<TAB>qid<TAB>pid_pos<TAB>pid_neg format),
-    # averaged as an ensemble when several are given.
-    scores: list[str] = field(default_factory=list)
-    normalize: str = "none"  # per-teacher normalisation before averaging: none | zscore
-    # Or a teacher to train/score here (used when `scores` is empty).
-    model: str = ""
-    arch: str = "cat"
-    loss: str = "ranknet"
-    steps: int = 0
-    layers: int = 0
-    learning_rate: float = 2e-5
-    batch_size: int = 16
-    # Also evaluate the trained teacher on the test splits, beside the students.
-    evaluate: bool = False
-
-    # Added after profiles had finished stages: kept out of stage hashes while at their defaults.
-    ADDED_LATER: ClassVar[frozenset[str]] = frozenset({"learning_rate", "batch_size", "evaluate"})
+    scores: list[str] = option(
+        default_factory=list,
+        help="Precomputed teacher scores (pos<TAB>neg<TAB>qid<TAB>pid_pos<TAB>pid_neg), "
+        "averaged as an ensemble when several are given.",
+    )
+    normalize: str = reuse(
+        TrainConfig, "teacher_normalize", help="Per-teacher normalisation before averaging."
+    )
+    model: str = option("", help="Or a teacher to train and score here (when scores is empty).")
+    arch: str = reuse(ModelLoading, "arch", default="cat")
+    loss: str = reuse(TrainConfig, "loss", default="ranknet")
+    steps: int = reuse(
+        TrainConfig, "steps", default=0, minimum=0, help="Optimizer steps (0: kdbench train's)."
+    )
+    layers: int = reuse(
+        ModelLoading, "layers", default=0, minimum=0, help="Keep the first N layers (0: all)."
+    )
+    learning_rate: float = reuse(TrainConfig, "learning_rate", hashed_default=LEFT_OUT)
+    batch_size: int = reuse(TrainConfig, "batch_size", hashed_default=LEFT_OUT)
+    evaluate: bool = option(
+        False,
+        help="Also evaluate the trained teacher on the test splits, beside the students.",
+        hashed_default=LEFT_OUT,
+    )
 
 
 @dataclass(frozen=True)
 class StudentConfig:
-    name: str
-    model: str
-    arch: str
-    loss: str = "margin-mse"
-    layers: int = 0  # 0 = all layers
-    steps: int = 100
-    batch_size: int = 16
-    learning_rate: float = 2e-5
-    warmup_steps: int = 0
-    max_query_len: int = 32
-    max_doc_len: int = 128
-    score_scale: float = 0.0  # 0 = the architecture's default
-    eval_mode: str = ""  # rerank | retrieve; empty = [evaluate].mode
-    negatives_per_query: int = 1
-    train: bool = True  # False: evaluate the model as it is (zero-shot row)
-    # dot/colbert: learn a multiplier on the scores, so the margins can reach the teacher's.
-    learn_score_scale: bool = False
-    similarity: str = ""  # dot/colbert: dot | cosine; empty = the model's
-    split_layer: int = 0  # prettr: query and passage meet after this layer; 0 = the default (3)
-    # Whom a distilled student learns from, averaged when several: "teacher" (the [teacher] table)
-    # or the name of a student trained earlier in this profile. Empty = the [teacher] table.
-    teachers: list[str] = field(default_factory=list)
-    teacher_normalize: str = ""  # per teacher before averaging; empty = [teacher].normalize
-    # Hybrid objective (see kdbench.losses.objective): loss + label_weight * label_loss, teacher
+    name: str = option(help="The student's row in the report; unique in the profile.")
+    model: str = reuse(TrainConfig, "model")
+    arch: str = reuse(ModelLoading, "arch", default=dataclasses.MISSING, help="{choices}.")
+    loss: str = reuse(TrainConfig, "loss")
+    layers: int = reuse(
+        ModelLoading, "layers", default=0, minimum=0, help="Keep the first N layers (0: all)."
+    )
+    steps: int = reuse(TrainConfig, "steps")
+    batch_size: int = reuse(TrainConfig, "batch_size")
+    learning_rate: float = reuse(TrainConfig, "learning_rate")
+    # Before it meant "no warm-up" on the command line only, 0 stood for "10%" here.
+    warmup_steps: int | None = reuse(TrainConfig, "warmup_steps", hashed_default=0)
+    max_query_len: int = reuse(TrainConfig, "max_query_len")
+    max_doc_len: int = reuse(TrainConfig, "max_doc_len")
+    score_scale: float = reuse(
+        TrainConfig,
+        "score_scale",
+        default=0.0,
+        above=None,
+        minimum=0,
+        help="dot/colbert score multiplier (0: the architecture's default).",
+    )
+    eval_mode: str = option(
+        "", help="rerank | retrieve; empty = [evaluate].mode.", choices=_eval_modes
+    )
+    negatives_per_query: int = reuse(TrainConfig, "negatives", aliases=("negatives",))
+    train: bool = option(True, help="false: evaluate the model as it is (a zero-shot row).")
+    learn_score_scale: bool = reuse(TrainConfig, "learn_score_scale", hashed_default=LEFT_OUT)
+    similarity: str = reuse(ModelLoading, "similarity", default="", hashed_default=LEFT_OUT)
+    split_layer: int = reuse(
+        ModelLoading,
+        "split_layer",
+        default=0,
+        minimum=0,
+        hashed_default=LEFT_OUT,
+        help="prettr: query and passage meet after this layer (0: the default, 3).",
+    )
+    teachers: list[str] = option(
+        default_factory=list,
+        help='Whom a distilled student learns from (see teacher_weights): "teacher" (the '
+        '[teacher] table), "bm25", or a student trained earlier in this profile. Empty: [teacher].',
+        hashed_default=LEFT_OUT,
+    )
+    teacher_normalize: str = reuse(
+        TrainConfig,
+        "teacher_normalize",
+        default="",
+        hashed_default=LEFT_OUT,
+        help="Per teacher before averaging; empty = [teacher].normalize.",
+    )
+    teacher_weights: str = option(
+        "",
+        help='How several teachers combine: empty = their mean; "fit" = weights fitted on the '
+        "dev slice for the best nDCG@10 (as `kdbench teacher ensemble`); or a comma list, one "
+        "weight per teacher.",
+        hashed_default=LEFT_OUT,
+    )
+    # Hybrid objective (kdbench.losses.objective): loss + label_weight * label_loss, teacher
     # margins below teacher_margin_floor raised to it; kl's temperature.
-    label_loss: str = ""  # ranknet | ce; empty = none
-    label_weight: float = 1.0
-    teacher_margin_floor: float | None = None
-    temperature: float = 1.0
-    validate_every: int = 0  # validate on the dev slice every N steps; the best step is kept
-
-    ADDED_LATER: ClassVar[frozenset[str]] = frozenset(
-        {
-            "learn_score_scale",
-            "similarity",
-            "split_layer",
-            "teachers",
-            "teacher_normalize",
-            "label_loss",
-            "label_weight",
-            "teacher_margin_floor",
-            "temperature",
-            "validate_every",
-        }
+    label_loss: str = reuse(
+        TrainConfig,
+        "label_loss",
+        default="",
+        hashed_default=LEFT_OUT,
+        help="Add a label term to a distillation loss: {choices}; empty = none.",
+    )
+    label_weight: float = reuse(TrainConfig, "label_weight", hashed_default=LEFT_OUT)
+    teacher_margin_floor: float | None = reuse(
+        TrainConfig, "teacher_margin_floor", hashed_default=LEFT_OUT
+    )
+    temperature: float = reuse(TrainConfig, "temperature", hashed_default=LEFT_OUT)
+    validate_every: int = reuse(
+        TrainConfig,
+        "validate_every",
+        hashed_default=LEFT_OUT,
+        help="Validate on the dev slice every N steps; the best step is kept (0: at the end).",
     )
 
     def __post_init__(self) -> None:
@@ -154,53 +207,87 @@ class StudentConfig:
         if not self.train and (self.similarity or self.learn_score_scale):
             # `kdbench evaluate` uses the model's own similarity; these only shape a training.
             raise ValueError("similarity and learn_score_scale apply to training; set train = true")
-        distils = self.train and self.loss in TEACHER_LOSSES
+        distilling = teacher_losses()
+        distils = self.train and self.loss in distilling
         if (self.label_loss or self.teacher_margin_floor is not None) and not distils:
             raise ValueError(
                 "label_loss and teacher_margin_floor shape a distillation; use them with loss "
-                f"{', '.join(TEACHER_LOSSES)} and train = true"
+                f"{', '.join(distilling)} and train = true"
             )
         if self.temperature != 1.0 and self.loss != "kl":
             raise ValueError("temperature applies to loss 'kl'")
+        if self.teacher_weights:
+            if len(self.teachers) < 2:
+                raise ValueError("teacher_weights combines several teachers; list 2 or more")
+            if self.teacher_weights != "fit":
+                weights = self.teacher_weight_list()
+                if weights is None or len(weights) != len(self.teachers):
+                    raise ValueError(
+                        f'teacher_weights {self.teacher_weights!r}: write "fit" or one '
+                        f'number per teacher ({len(self.teachers)}), e.g. "0.5,0.5"'
+                    )
         if (self.teachers or self.teacher_normalize) and not (
-            self.train and self.loss in TEACHER_LOSSES
+            self.train and self.loss in distilling
         ):
             raise ValueError(
-                f"teachers and teacher_normalize apply to students trained with {', '.join(TEACHER_LOSSES)}"
+                f"teachers and teacher_normalize apply to students trained with {', '.join(distilling)}"
             )
+
+    def teacher_weight_list(self) -> list[float] | None:
+        """teacher_weights as numbers; None for "fit" (or a list that does not parse)."""
+        try:
+            values = [float(w) for w in self.teacher_weights.split(",") if w.strip()]
+        except ValueError:
+            return None
+        if any(not 0 <= v < float("inf") for v in values):
+            return None
+        return values or None
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    mode: str = "rerank"  # rerank | retrieve (full collection, dot only)
-    batch_size: int = 32
-    max_query_len: int = 32
-    max_doc_len: int = 256
-    rel: int = 1
-    references: list[str] = field(default_factory=lambda: ["bm25"])
+    mode: str = option(
+        "rerank", help="rerank | retrieve (full collection, dot only).", choices=_eval_modes
+    )
+    batch_size: int = reuse(EvaluateOptions, "batch_size")
+    max_query_len: int = reuse(EvaluateOptions, "max_query_len", default=32, help="Query tokens.")
+    max_doc_len: int = reuse(EvaluateOptions, "max_doc_len", default=256, help="Passage tokens.")
+    rel: int = reuse(EvaluateOptions, "rel")
+    references: list[str] = option(
+        default_factory=lambda: ["bm25"], help="Reference rows evaluated beside the students."
+    )
 
 
 @dataclass(frozen=True)
-class ProfileConfig:
-    backends: list[str] = field(default_factory=lambda: ["eager"])
-    devices: list[str] = field(default_factory=lambda: ["cpu"])
-    precisions: list[str] = field(default_factory=lambda: ["fp32"])
-    scenarios: list[str] = field(default_factory=list)  # empty: the natural one per architecture
-    batch_sizes: list[int] = field(default_factory=lambda: [1])
-    seq_lens: list[int] = field(default_factory=lambda: [128])
-    depth: int = 100
-    index_size: int | None = None  # query scenario: passages in the searched index (None: all)
-    min_samples: int = 20
-    min_duration_s: float = 1.0
-    warmup: int = 3
-    parity_queries: int = 20  # real queries whose scores are checked against eager before timing
-    parity_depth: int = 100  # candidates per parity query
-    # Also time each student's weights built as this architecture, interleaved with it (e.g. a
-    # prettr student against the same weights as cat): rows "NAME as cat (baseline)" in the report.
-    baseline_arch: str = ""
-    enabled: bool = True
-
-    ADDED_LATER: ClassVar[frozenset[str]] = frozenset({"index_size", "baseline_arch"})
+class ProfileConfig(Timing):
+    backends: list[str] = option(
+        default_factory=lambda: ["eager"], help="{choices}.", choices=backend_names
+    )
+    devices: list[str] = option(
+        default_factory=lambda: ["cpu"], help="{choices}.", choices=device_names
+    )
+    precisions: list[str] = option(
+        default_factory=lambda: ["fp32"], help="{choices}.", choices=precision_names
+    )
+    scenarios: list[str] = option(
+        default_factory=list,
+        help="{choices}; empty: the natural one per architecture.",
+        choices=scenario_names,
+    )
+    batch_sizes: list[int] = option(default_factory=lambda: [1], help="Batch sizes.", minimum=1)
+    seq_lens: list[int] = option(
+        default_factory=lambda: [128], help="Tokens per timed input.", minimum=1
+    )
+    depth: int = option(100, help="rerank: candidates per query; query: hits searched.", minimum=1)
+    index_size: int | None = reuse(ProfileOptions, "index_size", hashed_default=LEFT_OUT)
+    # Timing keys added after profiles had finished stages: out of stage hashes at their defaults.
+    warmup_s: float = reuse(Timing, "warmup_s", hashed_default=LEFT_OUT)
+    max_duration_s: float = reuse(Timing, "max_duration_s", hashed_default=LEFT_OUT)
+    rounds: int = reuse(Timing, "rounds", hashed_default=LEFT_OUT)
+    parity_queries: int = reuse(ProfileOptions, "parity_queries")
+    parity_depth: int = reuse(ProfileOptions, "parity_depth")
+    baseline_arch: str = reuse(ProfileOptions, "baseline_arch", default="", hashed_default=LEFT_OUT)
+    enabled: bool = option(True, help="false: time nothing.")
 
 
 @dataclass(frozen=True)
@@ -229,56 +316,6 @@ class ProfileFile:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-# Allowed values per key, checked after type conversion.
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "arch": ARCHS,
-    "loss": LOSSES,
-    "backends": BACKENDS,
-    "devices": DEVICES,
-    "precisions": PRECISIONS,
-    "scenarios": SCENARIOS,
-    "mode": ("rerank", "retrieve"),
-    "eval_mode": ("", "rerank", "retrieve"),
-    "method": ("bm25", "run"),
-    "normalize": ("none", "zscore", "minmax", "query-zscore"),
-    "teacher_normalize": ("", "none", "zscore", "minmax", "query-zscore"),
-    "label_loss": ("", "ranknet", "ce"),
-    "similarity": ("", "dot", "cosine"),
-    "baseline_arch": ("", *ARCHS),
-}
-_POSITIVE = {
-    "parity_queries",
-    "parity_depth",
-    "index_size",
-    "steps",
-    "batch_size",
-    "depth",
-    "min_samples",
-    "max_query_len",
-    "max_doc_len",
-    "batch_sizes",
-    "seq_lens",
-    "negatives_per_query",
-    "learning_rate",
-    "triples_per_positive",
-    "mine_depth",
-}
-_NON_NEGATIVE = {
-    "dev_queries",
-    "layers",
-    "warmup_steps",
-    "test_queries",
-    "threads",
-    "warmup",
-    "rel",
-    "split_layer",
-    "validate_every",
-    "label_weight",
-}
-# Keys where 0 means "not set" even though they are otherwise positive.
-_ZERO_ALLOWED = {("teacher", "steps")}
 
 
 def _type_name(tp: Any) -> str:
@@ -324,107 +361,56 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     raise TypeError(f"unsupported field type {tp!r} at {where}")
 
 
-def _check_value(section: str, key: str, value: Any, where: str) -> None:
-    items = value if isinstance(value, list) else [value]
-    if key in _CHOICES:
-        for item in items:
-            if item not in _CHOICES[key]:
-                raise UserError(
-                    f"{where}: unknown value {item!r}; choose one of {', '.join(_CHOICES[key])}"
-                )
-    if key in _POSITIVE and (section, key) not in _ZERO_ALLOWED:
-        for item in items:
-            if item <= 0:
-                raise UserError(f"{where}: must be positive, got {item}")
-    if key in _NON_NEGATIVE or (section, key) in _ZERO_ALLOWED:
-        for item in items:
-            if item < 0:
-                raise UserError(f"{where}: must be zero or positive, got {item}")
-
-
 def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
+    """`cls` from a TOML table: keys by field name or alias, values converted and checked."""
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    section = where.split(".")[-1].split("[")[0]
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        prefix = f"{where}." if where else ""
-        raise UserError(
-            f"{prefix}{unknown[0]}: unknown key; valid keys here are {', '.join(sorted(fields))}"
-        )
     values: dict[str, Any] = {}
-    for name, f in fields.items():
+    for name, value in _by_field(cls, raw, where).items():
+        f = next(f for f in dataclasses.fields(cls) if f.name == name)
         key_path = f"{where}.{name}" if where else name
-        if name not in raw:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise UserError(f"{key_path}: required key is missing")
-            continue
-        values[name] = _convert(raw[name], hints[name], key_path)
-        _check_value(section, name, values[name], key_path)
+        converted = canonical_choice(f, _convert(value, hints[name], key_path), key_path)
+        check_minimum(f, converted, key_path)
+        values[name] = converted
+    for f in dataclasses.fields(cls):
+        if f.name not in values and f.default is f.default_factory is dataclasses.MISSING:
+            key_path = f"{where}.{f.name}" if where else f.name
+            raise UserError(f"{key_path}: required key is missing")
     try:
         return cls(**values)
     except ValueError as exc:
         raise UserError(f"{where or 'profile'}: {exc}") from exc
 
 
+def _by_field(cls: type, raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """The table's values by field name; an alias (`lr`) stands for its field (`learning_rate`)."""
+    field_of_key = {key: f.name for f in dataclasses.fields(cls) for key in names(f)}
+    prefix = f"{where}." if where else ""
+    by_field: dict[str, Any] = {}
+    key_of: dict[str, str] = {}
+    for key, value in raw.items():
+        if key not in field_of_key:
+            valid = ", ".join(sorted(f.name for f in dataclasses.fields(cls)))
+            raise UserError(f"{prefix}{key}: unknown key; valid keys here are {valid}")
+        name = field_of_key[key]
+        if name in by_field:
+            raise UserError(f"{prefix}{key}: the same setting as {key_of[name]}; write it once")
+        by_field[name], key_of[name] = value, key
+    return by_field
+
+
 def load_profile(path: str | Path) -> ProfileFile:
     """Parse and validate a profile; every error names the file and the key."""
     p = Path(path)
     try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise UserError(f"{p}: no such profile; see profiles/ for examples") from exc
-    except IsADirectoryError as exc:
-        raise UserError(
-            f"{p}: is a folder; pass a profile file such as profiles/quickstart.toml"
-        ) from exc
-    except OSError as exc:
-        raise UserError(f"{p}: cannot read the profile ({exc.strerror})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{p}: not valid TOML ({exc})") from exc
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{p}: not UTF-8 text ({exc.reason})") from exc
-    try:
-        profile: ProfileFile = _build(ProfileFile, raw, "")
+        profile: ProfileFile = _build(ProfileFile, _read_toml(p), "")
     except UserError as exc:
         raise UserError(f"{p}: {exc}") from exc
     if not profile.students:
         raise UserError(f"{p}: students: add at least one [[students]] table")
-    has_teacher = bool(profile.teacher.scores or profile.teacher.model)
-    names = [s.name for s in profile.students]
-    for i, student in enumerate(profile.students):
-        if (
-            student.train
-            and student.loss in TEACHER_LOSSES
-            and (not student.teachers or PROFILE_TEACHER in student.teachers)
-            and not has_teacher
-        ):
-            raise UserError(
-                f"{p}: students[{i}].loss: {student.loss!r} needs a teacher; set [teacher].scores or [teacher].model"
-            )
-        for j, teacher in enumerate(student.teachers):
-            where = f"{p}: students[{i}].teachers[{j}]"
-            if teacher in student.teachers[:j]:
-                raise UserError(f"{where}: {teacher!r} is listed twice; name each teacher once")
-            if teacher == PROFILE_TEACHER:
-                if PROFILE_TEACHER in names:
-                    raise UserError(
-                        f"{where}: {teacher!r} means the [teacher] table, yet a student has that name; "
-                        "rename the student"
-                    )
-                continue
-            if teacher not in names[:i]:
-                # Stages run in profile order: the teacher student must be trained first.
-                raise UserError(
-                    f"{where}: {teacher!r} is neither {PROFILE_TEACHER!r} (the [teacher] table) nor "
-                    "a student listed before this one"
-                )
-            if not profile.students[names.index(teacher)].train:
-                raise UserError(
-                    f"{where}: student {teacher!r} has train = false; a student teacher must be "
-                    "trained by this profile"
-                )
+    for i in range(len(profile.students)):
+        _check_teachers(profile, i, p)
     if profile.teacher.evaluate:
+        names = [s.name for s in profile.students]
         if not profile.teacher.model or profile.teacher.scores:
             raise UserError(
                 f"{p}: teacher.evaluate: only a teacher trained here can be evaluated; set "
@@ -438,28 +424,57 @@ def load_profile(path: str | Path) -> ProfileFile:
     return profile
 
 
-def stage_settings(section: Any) -> dict[str, Any]:
-    """A profile section's settings as they enter a stage's config hash.
+def _read_toml(p: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise UserError(f"{p}: no such profile; see profiles/ for examples") from exc
+    except IsADirectoryError as exc:
+        raise UserError(
+            f"{p}: is a folder; pass a profile file such as profiles/quickstart.toml"
+        ) from exc
+    except OSError as exc:
+        raise UserError(f"{p}: cannot read the profile ({exc.strerror})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{p}: not valid TOML ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{p}: not UTF-8 text ({exc.reason})") from exc
 
-    A key the section lists in ADDED_LATER is left out while at its default, so adding a
-    setting to the profile format does not rerun the finished stages of existing profiles.
-    """
-    later: frozenset[str] = getattr(section, "ADDED_LATER", frozenset())
-    defaults = {f.name: f for f in dataclasses.fields(section)}
-    settings = {}
-    for name, value in vars(section).items():
-        if name in later:
-            f = defaults[name]
-            default = (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+def _check_teachers(profile: ProfileFile, i: int, p: Path) -> None:
+    """Student i's teachers exist: the [teacher] table, or students trained before it."""
+    student = profile.students[i]
+    has_teacher = bool(profile.teacher.scores or profile.teacher.model)
+    names = [s.name for s in profile.students]
+    if (
+        student.train
+        and student.loss in teacher_losses()
+        and (not student.teachers or PROFILE_TEACHER in student.teachers)
+        and not has_teacher
+    ):
+        raise UserError(
+            f"{p}: students[{i}].loss: {student.loss!r} needs a teacher; set [teacher].scores or [teacher].model"
+        )
+    for j, teacher in enumerate(student.teachers):
+        where = f"{p}: students[{i}].teachers[{j}]"
+        if teacher in student.teachers[:j]:
+            raise UserError(f"{where}: {teacher!r} is listed twice; name each teacher once")
+        if teacher in (PROFILE_TEACHER, BM25_TEACHER):
+            if teacher in names:
+                raise UserError(
+                    f"{where}: {teacher!r} means the "
+                    f"{'[teacher] table' if teacher == PROFILE_TEACHER else 'BM25 teacher'}, "
+                    "yet a student has that name; rename the student"
+                )
+            continue
+        if teacher not in names[:i]:
+            # Stages run in profile order: the teacher student must be trained first.
+            raise UserError(
+                f"{where}: {teacher!r} is neither {PROFILE_TEACHER!r} (the [teacher] table), "
+                f"{BM25_TEACHER!r} nor a student listed before this one"
             )
-            if value == default:
-                continue
-        settings[name] = value
-    return settings
-
-
-def config_hash(data: Any) -> str:
-    """A stable short hash of a JSON-serialisable config, to tell when a stage must rerun."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+        if not profile.students[names.index(teacher)].train:
+            raise UserError(
+                f"{where}: student {teacher!r} has train = false; a student teacher must be "
+                "trained by this profile"
+            )

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from kdbench.evaluate.bm25 import BM25
 from scipy.stats import kendalltau
 
 from kdbench.data import load_collection
-from kdbench.evaluate.bm25 import BM25
 from kdbench.evaluate.metrics import compute_metrics
 from kdbench.models import load_model
 from kdbench.models.prettr import OFFSET_KEY, POSITIONS_KEY, QUERY_MASKS_KEY

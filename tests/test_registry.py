@@ -78,21 +78,22 @@ def test_families_use_the_one_registry() -> None:
 def test_teacher_losses_are_those_that_need_a_teacher() -> None:
     assert teacher_losses() == ("margin-mse", "mse", "kl")
     assert all(LOSSES[name].needs_teacher for name in teacher_losses())
-    from kdbench import config, runner
+    from kdbench import options
 
+    assert options.teacher_losses() == teacher_losses()
+
+
+def test_settings_choice_lists_are_the_registries() -> None:
+    from kdbench import options
+
+    assert options.architecture_names() is ARCHITECTURES
+    assert ARCHITECTURES.names() == ("dot", "cat", "colbert", "prettr")
+    assert options.backend_names() is BACKENDS and options.scenario_names() is SCENARIOS
+    assert SCENARIOS.names() == ("index", "query", "rerank")
     assert (
-        teacher_losses() == config.TEACHER_LOSSES and runner.TEACHER_LOSSES is config.TEACHER_LOSSES
+        tuple(options.precision_names().names()) == precisions() == ("fp32", "fp16", "bf16", "int8")
     )
-
-
-def test_profile_settings_lists_are_the_registries() -> None:
-    from kdbench import config
-
-    assert config.ARCHS == ARCHITECTURES.names() == ("dot", "cat", "colbert", "prettr")
-    assert BACKENDS.names() == config.BACKENDS and LOSSES.names() == config.LOSSES
-    assert config.SCENARIOS == SCENARIOS.names() == ("index", "query", "rerank")
-    assert config.PRECISIONS == precisions() == ("fp32", "fp16", "bf16", "int8")
-    assert config.DEVICES == devices() == ("cpu", "cuda")
+    assert tuple(options.device_names().names()) == devices() == ("cpu", "cuda")
     assert set(precisions()) == set(THRESHOLDS)  # every precision has a parity gate
 
 

@@ -63,6 +63,23 @@ def test_the_registry_lists_and_resolves_it(toy: Architecture) -> None:
     assert "toy: bi-encoder scored by negative squared L2 distance" in ARCHITECTURES.help_text()
 
 
+def test_train_help_and_the_profile_validator_know_it(
+    toy: Architecture, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Choice lists come from the registry when asked, not from a copy taken at import."""
+    from kdbench.cli import main
+    from kdbench.config import load_profile
+
+    assert main(["train", "--help"]) == 0
+    assert "prettr | toy" in capsys.readouterr().out
+    profile = tmp_path / "p.toml"
+    profile.write_text(
+        '[experiment]\nname = "t"\n[data]\nsource = "beir/scifact"\n[teacher]\n'
+        'scores = ["teacher.tsv"]\n[[students]]\nname = "s"\nmodel = "m"\narch = "l2-encoder"\n'
+    )
+    assert load_profile(profile).students[0].arch == "toy"
+
+
 def test_the_profiler_dispatches_its_scenario(toy: Architecture) -> None:
     from kdbench.profile.scenarios import IndexScenario
 

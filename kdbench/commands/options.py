@@ -1,23 +1,164 @@
-"""Options shared by every command that loads a model, defined once so their text agrees."""
+"""Typer options built from setting declarations (`kdbench.options`), so the CLI and profiles agree.
+
+A command takes a whole config as one parameter; its fields become the options:
+
+    @command(app, "train")
+    def train(config: TrainConfig = settings(TrainConfig, exclude=("extra",))) -> None:
+        ...
+
+Each option's flags (`--field-name`, one per alias), default, help text and panel come from
+the field's declaration; comma-list values are parsed by the field's `cli["parse"]`. The
+options are built each time typer asks for the command's signature, so `--help` lists
+choices registered after this module was imported.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import types
+import typing
+from collections.abc import Callable
 from typing import Any
 
 import typer
 
+from kdbench.options import flag_name, help_text
 
-def allow_pickle_option() -> Any:
-    return typer.Option(
-        False,
-        "--allow-pickle",
-        help="Load pickled weights (pytorch_model.bin); unpickling can run code: trusted sources only.",
-    )
+F = typing.TypeVar("F", bound=Callable[..., Any])
 
 
-def trust_remote_code_option() -> Any:
-    return typer.Option(
-        False,
-        "--trust-remote-code",
-        help="Run a hub model's own Python code (needed by some architectures): trusted sources only.",
-    )
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """A command parameter that stands for the config `cls`; its fields are the options."""
+
+    cls: type
+    exclude: tuple[str, ...] = ()
+
+    def fields(self) -> list[dataclasses.Field[Any]]:
+        return [
+            f
+            for f in dataclasses.fields(self.cls)
+            if f.name not in self.exclude and not f.metadata.get("cli", {}).get("hidden")
+        ]
+
+    def parameters(self) -> list[inspect.Parameter]:
+        hints = typing.get_type_hints(self.cls)
+        return [
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=_typer_option(f, self.cls),
+                annotation=_cli_type(f, hints[f.name]),
+            )
+            for f in self.fields()
+        ]
+
+    def build(self, values: dict[str, Any]) -> Any:
+        """The config from the options' values; an option left unset keeps the field's default."""
+        hints = typing.get_type_hints(self.cls)
+        given: dict[str, Any] = {}
+        for f in self.fields():
+            value = values[f.name]
+            parse = f.metadata.get("cli", {}).get("parse")
+            if parse is not None or _is_tuple(hints[f.name]):
+                if value is None:
+                    continue  # the declared default
+                value = parse(value) if parse is not None else tuple(value)
+            given[f.name] = value
+        return self.cls(**given)
+
+
+def settings(cls: type, *, exclude: tuple[str, ...] = ()) -> Any:
+    """Use as a parameter's default: the parameter receives `cls` built from its options."""
+    return Settings(cls, exclude)
+
+
+def command(app: typer.Typer, name: str) -> Callable[[F], F]:
+    """Register `fn` as `kdbench NAME`, its `settings(...)` parameters expanded into options."""
+
+    def register(fn: F) -> F:
+        app.command(name)(_Expanded(fn))
+        return fn
+
+    return register
+
+
+class _Expanded:
+    """`fn` as typer sees it: one keyword parameter per setting instead of the config."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.__name__ = fn.__name__
+        self.__doc__ = fn.__doc__
+        self.__annotations__: dict[str, Any] = {}  # the signature carries the types
+        self._parameters = list(inspect.signature(fn, eval_str=True).parameters.values())
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        expanded: list[inspect.Parameter] = []
+        for parameter in self._parameters:
+            if isinstance(parameter.default, Settings):
+                expanded += parameter.default.parameters()
+            else:
+                expanded.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+        names = [p.name for p in expanded]
+        repeated = {n for n in names if names.count(n) > 1}
+        if repeated:
+            raise TypeError(f"{self.__name__}: options {sorted(repeated)} are declared twice")
+        return inspect.Signature(expanded)
+
+    def __call__(self, **values: Any) -> Any:
+        arguments = {}
+        for parameter in self._parameters:
+            if isinstance(parameter.default, Settings):
+                names = [f.name for f in parameter.default.fields()]
+                arguments[parameter.name] = parameter.default.build(
+                    {name: values.pop(name) for name in names}
+                )
+        return self.fn(**arguments, **values)
+
+
+def _is_tuple(tp: Any) -> bool:
+    return typing.get_origin(_strip_none(tp)) is tuple
+
+
+def _strip_none(tp: Any) -> Any:
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return tp
+
+
+def _cli_type(f: dataclasses.Field[Any], tp: Any) -> Any:
+    """What typer parses: comma lists as text, tuples as repeatable options."""
+    if f.metadata.get("cli", {}).get("parse") is not None:
+        return str | None
+    if _is_tuple(tp):
+        (item, *_) = typing.get_args(_strip_none(tp))
+        return list[item] | None  # type: ignore[valid-type]
+    return tp
+
+
+def _typer_option(f: dataclasses.Field[Any], cls: type) -> Any:
+    cli = f.metadata.get("cli", {})
+    flags = [cli["flag"]] if "flag" in cli else [flag_name(f)]
+    flags += ["--" + alias.replace("_", "-") for alias in f.metadata.get("aliases", ())]
+    if f.metadata.get("short"):
+        flags.append(f.metadata["short"])
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+        default: Any = ...
+    elif "parse" in cli or f.default_factory is not dataclasses.MISSING:
+        default = None  # a comma list or a collection: unset means the declared default
+    else:
+        default = f.default
+    return typer.Option(default, *flags, help=help_text(f), rich_help_panel=_panel(f.name, cls))
+
+
+def _panel(name: str, cls: type) -> str | None:
+    """The option group that declares `name` first (Mining, Model loading, ...), if any."""
+    for klass in reversed(cls.__mro__):
+        if name in vars(klass).get("__annotations__", {}) and "PANEL" in vars(klass):
+            panel: str = vars(klass)["PANEL"]
+            return panel
+    return None

@@ -29,11 +29,11 @@ def run(
     import dataclasses
 
     from kdbench.config import load_profile
-    from kdbench.runner import run_profile_file
+    from kdbench.experiment import run_experiment
 
     loaded = load_profile(profile)
     if output is not None:
         loaded = dataclasses.replace(
             loaded, experiment=dataclasses.replace(loaded.experiment, output=str(output))
         )
-    run_profile_file(loaded, profile, dry_run=dry_run, force=force, echo=typer.echo)
+    run_experiment(loaded, profile, dry_run=dry_run, force=force, echo=typer.echo)

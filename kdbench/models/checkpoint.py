@@ -26,8 +26,6 @@ a crash never leaves a half-written checkpoint that looks complete.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -35,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from kdbench.errors import UserError
+from kdbench.hashing import config_hash  # the one hash of settings (kdbench/hashing.py)
 from kdbench.io import atomic_write_json
 from kdbench.models.base import Ranker
 from kdbench.models.files import CHECKPOINT_FILE, HEAD_FILE
@@ -43,18 +42,6 @@ FORMAT = "kdbench.checkpoint"
 FORMAT_VERSION = 1
 # sentence-transformers' name for "no activation": CrossEncoder.predict then returns the logit.
 IDENTITY = "torch.nn.modules.linear.Identity"
-
-
-def config_hash(config: Any) -> str:
-    """sha256 of the canonical JSON of `config` (sorted keys), to tell training configs apart.
-
-    >>> config_hash({"b": 1, "a": [1, 2]}) == config_hash({"a": [1, 2], "b": 1})
-    True
-    """
-    canonical = json.dumps(
-        config, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def save_checkpoint(

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from kdbench.errors import UserError
+from kdbench.options import (
+    ModelLoading,
+    Timing,
+    architecture_names,
+    backend_names,
+    canonicalize,
+    check_minimums,
+    flag_name,
+    option,
+    precision_names,
+    reuse,
+    scenario_names,
+)
 
 
 def parse_int_list(text: str | None, option: str, *, minimum: int = 1) -> tuple[int, ...] | None:
@@ -33,53 +47,117 @@ def parse_int_list(text: str | None, option: str, *, minimum: int = 1) -> tuple[
     return tuple(values)
 
 
+def _backend_list(text: str) -> tuple[tuple[str, str | None], ...]:
+    from kdbench.backends import parse_backend_list
+
+    return tuple(parse_backend_list(text))
+
+
+def _precision_list(text: str) -> tuple[str, ...]:
+    return tuple(p.strip().lower() for p in text.split(",") if p.strip()) or ("fp32",)
+
+
+def _int_list(option_name: str) -> Callable[[str], tuple[int, ...] | None]:
+    return lambda text: parse_int_list(text, option_name)
+
+
 @dataclass(frozen=True)
-class ProfileConfig:
+class ProfileConfig(ModelLoading, Timing):
     """Everything `run_profile` needs; `None` means "the scenario's default" where noted."""
 
-    model: str
-    arch: str | None = None  # None: from the checkpoint
-    split_layer: int | None = None  # prettr: layers 1..l see query and passage apart (None: 3)
-    baseline_arch: str | None = None  # also time the model as this arch, interleaved
-    scenario: str | None = None  # None: the architecture's default (profile/registry.py)
-    backends: tuple[tuple[str, str | None], ...] = (("eager", None),)  # (name, precision or None)
-    precisions: tuple[str, ...] = ("fp32",)  # for backends listed without ":precision"
-    device: str = "cpu"
-    batch_sizes: tuple[int, ...] | None = (
-        None  # None: index 32, query 1, rerank cat/prettr 100 / colbert 1
+    model: str = option(help="Checkpoint folder, hub id or all-MiniLM-L6-v2.")
+    baseline_arch: str | None = option(
+        None,
+        help="Also time --model as this arch (e.g. cat against prettr), alternating with it cell "
+        "by cell; its result is nested under `baseline`, ratios under `vs_baseline`.",
+        choices=architecture_names,
     )
-    seq_lens: tuple[int, ...] | None = (
-        None  # None: index 128, query 32, rerank cat/prettr 256 / colbert 32
+    scenario: str | None = option(
+        None,
+        help="index (dot, colbert), query (dot), rerank (cat, colbert, prettr). Default: query "
+        "for dot, rerank otherwise.",
+        choices=scenario_names,
     )
-    depths: tuple[int, ...] = (100,)  # rerank: candidates per query; query: hits searched
-    data: str | None = None  # collection (folder or ir_datasets id); None: synthetic text
-    split: str | None = "test"
-    doc_len: int | None = None  # tokens of pre-encoded passages (query, colbert rerank)
-    index_size: int | None = None  # query: passages in the searched index (None: all)
-    compile: bool = False
-    threads: int | None = None  # None: torch's default, applied to ORT too
-    warmup: int = 5
-    warmup_s: float = 0.5
-    min_samples: int = 662
-    min_duration_s: float = 5.0
-    max_duration_s: float = 120.0
-    rounds: int = 1  # timing rounds; each cell's backends alternate within every round
-    parity_queries: int = 20
-    parity_depth: int = 100
-    opset: int = 17
-    onnx_model: Path | None = None
-    onnx_fusion: bool | None = None
-    onnx_provider: str | None = None
-    cache_dir: Path | None = None
-    seed: int = 0
-    allow_pickle: bool = False  # load a pickled (.bin) checkpoint: runs code from the file
-    trust_remote_code: bool = False  # run a hub model's own Python code
-    extra: dict[str, Any] = field(default_factory=dict)
+    backends: tuple[tuple[str, str | None], ...] = option(
+        (("eager", None),),
+        help="Comma list of {choices}; NAME:PRECISION pins one (onnx:int8). Default: eager.",
+        choices=backend_names,
+        cli={"flag": "--backend", "parse": _backend_list},
+    )
+    precisions: tuple[str, ...] = option(
+        ("fp32",),
+        help="Comma list of {choices} for backends without :PRECISION. Default: fp32.",
+        choices=precision_names,
+        cli={"flag": "--precision", "parse": _precision_list},
+    )
+    device: str = reuse(ModelLoading, "device", help="cpu, cuda or cuda:N.")
+    batch_sizes: tuple[int, ...] | None = option(
+        None,
+        help="Comma list. index: passages per call (32); query: queries (1); rerank cat/prettr: "
+        "pairs per forward (100), colbert: queries (1).",
+        cli={"flag": "--batch-size", "parse": _int_list("--batch-size")},
+    )
+    seq_lens: tuple[int, ...] | None = option(
+        None,
+        help="Comma list of tokens per timed input, padded exactly (a pair: query + passage). "
+        "Default: index 128, query 32, rerank cat/prettr 256, colbert 32.",
+        cli={"flag": "--seq-len", "parse": _int_list("--seq-len")},
+    )
+    depths: tuple[int, ...] = option(
+        (100,),
+        help="Comma list. rerank: candidates per query; query: hits searched. Default: 100.",
+        cli={"flag": "--depth", "parse": _int_list("--depth")},
+    )
+    data: str | None = option(
+        None,
+        help="Collection folder or ir_datasets id for real text and qrels. Without it: "
+        "synthetic text.",
+    )
+    split: str | None = option("test", help="Query split of --data.")
+    doc_len: int | None = option(
+        None,
+        help="Tokens of pre-encoded passages (query index, colbert cache; prettr's cache follows "
+        "--seq-len). Default: the model's.",
+        minimum=3,
+    )
+    index_size: int | None = option(
+        None,
+        help="query: passages in the searched index (default: the whole collection).",
+        minimum=1,
+    )
+    compile: bool = option(False, help="eager: torch.compile the module.")
+    threads: int | None = option(
+        None,
+        help="Intra-op threads for torch and ONNX Runtime (default: torch's).",
+        minimum=1,
+    )
+    parity_queries: int = option(20, help="Queries in the parity check.", minimum=1)
+    parity_depth: int = option(100, help="Candidates per parity query.", minimum=1)
+    opset: int = option(17, help="ONNX opset of the export.")
+    onnx_model: Path | None = option(
+        None, help="Run this ONNX graph instead of exporting (it still faces the parity gate)."
+    )
+    onnx_fusion: bool | None = option(
+        None,
+        help="ORT transformer fusions (default: on for GPU, off for CPU).",
+        cli={"flag": "--onnx-fusion/--no-onnx-fusion"},
+    )
+    onnx_provider: str | None = option(None, help="cpu, cuda or tensorrt (default: from --device).")
+    cache_dir: Path | None = option(
+        None, help="Exports and engines (default: $KDBENCH_CACHE or ~/.cache/kdbench)."
+    )
+    seed: int = option(0, help="Seed for synthetic text and sampled candidates.")
+    extra: dict[str, Any] = option(
+        default_factory=dict, help="Free-form provenance.", cli={"hidden": True}
+    )
 
     def __post_init__(self) -> None:
         from kdbench.backends import devices, precisions
         from kdbench.backends.onnx.config import PROVIDERS
         from kdbench.profile.registry import SCENARIOS
+
+        check_minimums(self, flag_name)
+        canonicalize(self, "arch", "baseline_arch")
 
         if self.scenario is not None:
             SCENARIOS.canonical(self.scenario)
@@ -97,19 +175,6 @@ class ProfileConfig:
                 f"--min-duration {self.min_duration_s} / --max-duration {self.max_duration_s}: "
                 "need 0 <= min <= max and max > 0"
             )
-        for name, value, minimum in (
-            ("--min-samples", self.min_samples, 1),
-            ("--rounds", self.rounds, 1),
-            ("--warmup", self.warmup, 0),
-            ("--parity-queries", self.parity_queries, 1),
-            ("--parity-depth", self.parity_depth, 1),
-            ("--threads", self.threads, 1),
-            ("--doc-len", self.doc_len, 3),
-            ("--index-size", self.index_size, 1),
-            ("--split-layer", self.split_layer, 1),
-        ):
-            if value is not None and value < minimum:
-                raise UserError(f"{name} {value}: must be at least {minimum}")
         if self.onnx_model is not None and not Path(self.onnx_model).is_file():
             raise UserError(
                 f"--onnx-model {self.onnx_model}: no such file; pass an exported .onnx graph"

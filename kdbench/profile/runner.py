@@ -278,7 +278,6 @@ def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
 
 def _load(config: ProfileConfig, say: Log) -> tuple[Any, str, ProfileInputs]:
     """The ranker, its scenario and the texts it runs on, checked against the settings."""
-    from kdbench.models import load_model
 
     # Input mistakes (a bad --data or --split, then a missing model) fail before any output:
     # the collection loads first (quick), and nothing is printed until the model has loaded.
@@ -288,14 +287,7 @@ def _load(config: ProfileConfig, say: Log) -> tuple[Any, str, ProfileInputs]:
 
         collection = load_collection(config.data, config.split)
     torch.manual_seed(config.seed)  # a head the model lacks starts as the same random one
-    ranker = load_model(
-        config.model,
-        config.arch,
-        device=config.device,
-        split_layer=config.split_layer,
-        allow_pickle=config.allow_pickle,
-        trust_remote_code=config.trust_remote_code,
-    )
+    ranker = config.load(config.model)
     scenario_name = resolve_scenario(config.scenario, ranker.arch)
     _check_seq_lens(config, ranker)
     say(f"loaded {config.model} as {ranker.arch}")

@@ -160,22 +160,7 @@ def _check_precision(precision: str, device: torch.device) -> None:
 
 def load_student(config: TrainConfig, device: torch.device) -> Any:
     """The ranker to train, built from `config.model` with the run's lengths, pooling, similarity and scale."""
-    from kdbench.models.load import load_model
-
-    ranker = load_model(
-        config.model,
-        config.arch,
-        layers=config.layers,
-        split_layer=config.split_layer,
-        device=str(device),
-        max_query_len=config.max_query_len,
-        max_doc_len=config.max_doc_len,
-        pooling=config.pooling,
-        similarity=config.similarity,
-        colbert_dim=config.colbert_dim,
-        allow_pickle=config.allow_pickle,
-        trust_remote_code=config.trust_remote_code,
-    )
+    ranker = config.load(config.model, device=str(device))
     if config.score_scale is not None:
         ranker.spec.score_scale = float(config.score_scale)
     if config.learn_score_scale and ranker.arch == "cat":

@@ -19,7 +19,6 @@ import dataclasses
 import logging
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,78 +28,10 @@ from kdbench.data.teacher_scores import ScoredTriple, write_teacher_scores
 from kdbench.data.training_set import TrainingData, TrainingSet, load_training_set
 from kdbench.data.triples import Triple, write_id_triples
 from kdbench.errors import UserError
-from kdbench.train.config import TrainConfig
+from kdbench.train.config import TeacherConfig, TrainConfig
 from kdbench.train.report import scorer_summary
 
 log = logging.getLogger("kdbench")
-
-
-@dataclass(frozen=True)
-class TeacherConfig:
-    model: str  # a model folder / hub id / kdbench checkpoint, or "bm25"
-    output: str  # SCORES.tsv
-    arch: str | None = None
-    data: str | None = None
-    split: str = "train"
-    triples: str | None = None  # triples to score; None: mined from --data like `kdbench train`
-    # Mining and the dev slice: the same options and defaults as TrainConfig, so the triples match.
-    mine_depth: int = 50
-    triples_per_positive: int = 8
-    negatives_run: str | None = None
-    dev_queries: int = 50
-    validate_depth: int = 30
-    seed: int = 42
-    # Scoring.
-    batch_size: int = 64
-    max_query_len: int | None = None
-    max_doc_len: int | None = None
-    layers: int | None = None
-    device: str = "auto"
-    allow_pickle: bool = False  # load a pickled (.bin) checkpoint: runs code from the file
-    trust_remote_code: bool = False  # run a hub model's own Python code
-    # Cross-fitting: train `folds` teachers from `model`, each scoring the fold it did not see.
-    folds: int = 0
-    fold_steps: int = 100
-    fold_loss: str = "ranknet"
-    fold_batch_size: int = 16
-    fold_learning_rate: float = 2e-5
-    fold_max_query_len: int = 32
-    fold_max_doc_len: int = 128
-    # A no-teacher student to measure on the same dev slice: a teacher that is not better than
-    # the student it would teach is reported (it tends to make the student worse).
-    compare_student: str | None = None
-    quiet: bool = False
-
-    def __post_init__(self) -> None:
-        if self.folds == 1 or self.folds < 0:
-            raise UserError(f"--folds {self.folds}: use 0 (no cross-fitting) or at least 2")
-        if self.folds and self.model == "bm25":
-            raise UserError("--folds trains teachers; BM25 has nothing to train, drop --folds")
-        if self.folds and self.data is None:
-            raise UserError("--folds needs --data: fold teachers train on its train queries")
-        if self.batch_size < 1:
-            raise UserError(f"--batch-size must be at least 1, got {self.batch_size}")
-
-    def training_config(self, **changes: Any) -> TrainConfig:
-        """The TrainConfig whose triples and dev slice this teacher scores."""
-        base = TrainConfig(
-            model=self.model,
-            output=str(self.output) + ".train",
-            arch=self.arch,
-            loss="ranknet",
-            data=self.data,
-            split=self.split,
-            triples=self.triples,
-            mine_depth=self.mine_depth,
-            triples_per_positive=self.triples_per_positive,
-            negatives_run=self.negatives_run,
-            dev_queries=self.dev_queries,
-            validate_depth=self.validate_depth,
-            seed=self.seed,
-            allow_pickle=self.allow_pickle,
-            trust_remote_code=self.trust_remote_code,
-        )
-        return dataclasses.replace(base, **changes)
 
 
 def _unique_pairs(triples: list[Triple]) -> list[tuple[str, str]]:
@@ -251,19 +182,9 @@ def _model_scores(
     device: torch.device,
 ) -> tuple[dict[tuple[str, str], float], dict[str, dict[str, float]], dict[str, Any]]:
     """A model's scores of the training pairs and of the dev candidates, and what it was."""
-    from kdbench.models.load import load_model
     from kdbench.train.validation import rerank_dev
 
-    ranker = load_model(
-        config.model,
-        config.arch,
-        layers=config.layers,
-        device=str(device),
-        max_query_len=config.max_query_len,
-        max_doc_len=config.max_doc_len,
-        allow_pickle=config.allow_pickle,
-        trust_remote_code=config.trust_remote_code,
-    )
+    ranker = config.load(config.model, device=str(device))
     with _progress(
         len(pairs), f"teacher: scoring {len(pairs)} (query, passage) pairs", config.quiet
     ) as advance:

@@ -154,7 +154,7 @@ def test_ir_datasets_id_gives_the_folder_numbers(
         ),
         (["--model", "bm25", "--arch", "dot"], "--arch applies to neural rankers"),
         ([], "nothing to evaluate"),
-        (["--model", "bm25", "--depth", "0"], "--depth must be at least 1"),
+        (["--model", "bm25", "--depth", "0"], "--depth: must be at least 1, got 0"),
         (
             ["--model", "bm25", "--rerank", "dense"],
             "--rerank dense: the only built-in first stage is bm25",

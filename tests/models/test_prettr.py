@@ -440,7 +440,7 @@ def test_evaluate_split_layer_reaches_the_model(
         ),
         (
             ["profile", "--model", "TINY", "--arch", "prettr", "--split-layer", "0"],
-            "--split-layer 0: must be at least 1",
+            "--split-layer: must be at least 1, got 0",
         ),
     ],
 )

@@ -161,9 +161,13 @@ TINY = ["--max-query-len", "8", "--max-doc-len", "16", "--batch-size", "4"]
 
 # (argv after `evaluate --data BEIR`, fragments of the one line)
 OPTION_CASES: list[tuple[str, list[str], list[str]]] = [
-    ("batch size 0", ["--model", "bm25", "--batch-size", "0"], ["--batch-size must be at least 1"]),
-    ("depth 0", ["--model", "bm25", "--depth", "0"], ["--depth must be at least 1"]),
-    ("negative k", ["--model", "bm25", "--k", "-5"], ["--k must be at least 1"]),
+    (
+        "batch size 0",
+        ["--model", "bm25", "--batch-size", "0"],
+        ["--batch-size: must be at least 1, got 0"],
+    ),
+    ("depth 0", ["--model", "bm25", "--depth", "0"], ["--depth: must be at least 1, got 0"]),
+    ("negative k", ["--model", "bm25", "--k", "-5"], ["--k: must be at least 1, got -5"]),
     ("k not a number", ["--model", "bm25", "--k", "ten"], ["'--k'", "valid integer"]),
     ("typo in an option", ["--model", "bm25", "--depht", "5"], ["--depht", "--depth"]),
     ("unknown metric option", ["--model", "bm25", "--metric", "P@5"], ["--metric"]),
@@ -316,7 +320,10 @@ steps = 1
             lambda t: t.replace("steps = 1", 'steps = "ten"'),
             "students[0].steps: expected an integer",
         ),
-        (lambda t: t.replace("steps = 1", "steps = -1"), "students[0].steps: must be positive"),
+        (
+            lambda t: t.replace("steps = 1", "steps = -1"),
+            "students[0].steps: must be at least 1, got -1",
+        ),
         (
             lambda t: t.replace('arch = "dot"', 'arch = "dense-ish"'),
             "students[0].arch: unknown value",
@@ -469,7 +476,7 @@ def test_debug_shows_the_traceback(beir_dir: Path, monkeypatch: pytest.MonkeyPat
     # --debug exports KDBENCH_DEBUG=1 (for child processes); monkeypatch restores it afterwards.
     monkeypatch.setenv("KDBENCH_DEBUG", "")
     argv = ["evaluate", "--data", str(beir_dir), "--model", "bm25", "--batch-size", "0"]
-    with pytest.raises(UserError, match="--batch-size must be at least 1"):
+    with pytest.raises(UserError, match="--batch-size: must be at least 1, got 0"):
         main(["--debug", *argv])
     monkeypatch.setenv("KDBENCH_DEBUG", "1")
     with pytest.raises(UserError):
@@ -491,7 +498,10 @@ def test_debug_traceback_in_a_real_process(beir_dir: Path) -> None:
         timeout=120,
     )
     assert quiet.returncode == 2 and quiet.stderr.strip() == (
-        "kdbench: error: --depth must be at least 1 (got 0)"
+        "kdbench: error: --depth: must be at least 1, got 0"
     )
     assert loud.returncode == 1
-    assert "Traceback" in loud.stderr and "UserError: --depth must be at least 1" in loud.stderr
+    assert (
+        "Traceback" in loud.stderr
+        and "UserError: --depth: must be at least 1, got 0" in loud.stderr
+    )

@@ -29,7 +29,7 @@ MISTAKES: list[tuple[str, str, str]] = [
     ("ir_datasets id typo", "evaluate --data beir/scifactt --model bm25", "not a registered ir_datasets id"),
     ("file as --model", "evaluate --data {beir} --split test --model {tiny}/config.json --arch dot", "is a file"),
     ("BM25 b out of range", "evaluate --data {beir} --split test --model bm25 --bm25-b 7", "--bm25-b must be between 0 and 1"),
-    ("zero queries", "evaluate --data {beir} --split test --model bm25 --queries 0", "--queries must be at least 1"),
+    ("zero queries", "evaluate --data {beir} --split test --model bm25 --queries 0", "--queries: must be at least 1, got 0"),
     ("folder as --output", "evaluate --data {beir} --split test --model bm25 --output {tmp}", "is a folder; pass a file name"),
     ("TREC run with 5 columns", "evaluate --data {beir} --split test --run {tmp}/five.trec", "five.trec:1: expected 6 columns"),
     ("data folder as results", "report {beir}", "no result JSON here"),

@@ -82,7 +82,7 @@ def test_score_files_group_into_listwise_examples(caplog: pytest.LogCaptureFixtu
         ({"loss": "ranknet", "label_loss": "ce"}, "trains on labels already"),
         ({"label_loss": "margin-mse"}, "learns from a teacher"),
         ({"label_loss": "ranknet", "label_weight": math.nan}, "--label-weight nan"),
-        ({"label_weight": -1.0, "label_loss": "ranknet"}, "zero or positive"),
+        ({"label_weight": -1.0, "label_loss": "ranknet"}, "--label-weight: must be at least 0"),
         ({"loss": "ranknet", "teacher_margin_floor": 1.0}, "has no teacher"),
         ({"teacher_margin_floor": math.inf}, "finite"),
         ({"temperature": 2.0}, "applies to --loss kl"),

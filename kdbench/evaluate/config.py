@@ -1,0 +1,87 @@
+"""`EvaluateConfig`: every `kdbench evaluate` setting, declared once with its help text.
+
+Light (no numpy, no torch): the CLI builds its options from these fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kdbench.errors import UserError
+from kdbench.options import Mining, ModelLoading, check_minimums, flag_name, option, reuse
+
+
+@dataclass(frozen=True)
+class EvaluateConfig(ModelLoading):
+    """Every `kdbench evaluate` option; `None` means "the default for this model"."""
+
+    data: str = option(help="BEIR/MS MARCO folder or ir_datasets id (beir/scifact/test).")
+    split: str | None = option(None, help="Queries + qrels to use (test, dev, dl19, ...).")
+    model: str | None = option(
+        None,
+        help="bm25, a hub id, a folder or a kdbench checkpoint; omit to evaluate --run as it is.",
+    )
+    rerank: str | None = option(
+        None, help="First stage to re-rank: bm25 (default for cat/colbert)."
+    )
+    run: str | None = option(
+        None, help="TREC run to re-rank with --model, or to evaluate without it."
+    )
+    depth: int = option(100, help="Candidates re-ranked per query.", minimum=1)
+    k: int = option(1000, help="Docs retrieved per query (BM25, dense retrieval).", minimum=1)
+    rel: int = option(
+        1, help="Grade at which RR, R and AP count a doc relevant (TREC-DL: 2).", minimum=1
+    )
+    batch_size: int = option(32, help="Texts (or pairs) per forward pass.", minimum=1)
+    queries: int | None = option(
+        None, help="Only the first N judged queries (quick runs).", minimum=1
+    )
+    # The training's dev slice, drawn as `kdbench train` draws it (same count, same seed).
+    dev_queries: int | None = reuse(
+        Mining,
+        "dev_queries",
+        default=None,
+        minimum=1,
+        help="Only the dev slice `kdbench train --dev-queries N --seed S` holds out of --split.",
+    )
+    seed: int = reuse(Mining, "seed", help="Seed of the --dev-queries slice (the training's).")
+    bm25_k1: float = option(0.9, help="BM25 k1 (Anserini's default).")
+    bm25_b: float = option(0.4, help="BM25 b (Anserini's default).")
+    run_file: str | None = option(None, help="Write the final ranking here (TREC run).")
+    run_tag: str = option("kdbench", help="The run tag in --run-file.")
+    cache_dir: str | None = option(
+        None, help="Cache of BM25 indexes (default: kdbench's cache).", cli={"hidden": True}
+    )
+    extra: dict[str, Any] = option(
+        default_factory=dict, help="Free-form provenance.", cli={"hidden": True}
+    )
+
+    def check(self) -> None:
+        check_minimums(self, flag_name)
+        if self.dev_queries is not None and self.queries is not None:
+            raise UserError("--queries and --dev-queries both choose the queries; pass one")
+        from kdbench.retrieval.bm25 import BM25Params
+
+        BM25Params(k1=self.bm25_k1, b=self.bm25_b)  # its range checks, before any loading
+        if self.model is None and self.run is None:
+            raise UserError("nothing to evaluate: pass --model (bm25 or a ranker) or --run FILE")
+        if self.rerank is not None and self.run is not None:
+            raise UserError("--rerank and --run both name a first stage; pass one of them")
+        if self.rerank is not None and self.rerank.lower() != "bm25":
+            raise UserError(
+                f"--rerank {self.rerank}: the only built-in first stage is bm25 (or pass --run FILE)"
+            )
+        if self.model is not None and self.model.lower() == "bm25":
+            if self.rerank is not None or self.run is not None:
+                raise UserError("--model bm25 is itself a first stage; drop --rerank/--run")
+            if self.arch is not None:
+                raise UserError("--arch applies to neural rankers, not --model bm25")
+            if self.split_layer is not None:
+                raise UserError("--split-layer applies to prettr rankers, not --model bm25")
+        if self.model is None and (
+            self.rerank is not None or self.arch is not None or self.split_layer is not None
+        ):
+            raise UserError(
+                "--rerank/--arch/--split-layer need --model: the ranker that re-scores the candidates"
+            )

@@ -1,0 +1,147 @@
+"""Evaluation stages: the references (BM25), the trained teacher and every student, per test split."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kdbench.config import PROFILE_TEACHER, StudentConfig
+from kdbench.data.irds import names_dataset_part
+from kdbench.errors import UserError
+from kdbench.experiment.engine import Stage
+from kdbench.experiment.inputs import Experiment
+from kdbench.experiment.students import Models
+from kdbench.experiment.teachers import teacher_folder
+from kdbench.options import hashed_settings
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """One evaluation a stage writes: what was evaluated, on which split, where the result is."""
+
+    label: str  # the report's row: the student's name, "bm25", "teacher" (+ " (split)")
+    path: Path
+    split: str
+    model: str  # what is evaluated: a reference name, a model folder or hub id
+    student: StudentConfig | None = None  # None: a reference or the teacher
+    is_teacher: bool = False
+
+
+def evaluations(experiment: Experiment, models: Models) -> list[Evaluated]:
+    """Per test split: the references, the trained teacher when asked, then every student."""
+    profile = experiment.profile
+    splits = profile.data.test_splits
+    found: list[Evaluated] = []
+
+    def add(
+        name: str,
+        split: str,
+        model: str,
+        student: StudentConfig | None = None,
+        is_teacher: bool = False,
+    ) -> None:
+        label = name if len(splits) == 1 else f"{name} ({split})"
+        path = experiment.out / "evaluate" / _file_name(label)
+        found.append(Evaluated(label, path, split, model, student, is_teacher))
+
+    for split in splits:
+        for reference in profile.evaluate.references:
+            add(reference, split, reference)
+        if profile.teacher.evaluate:
+            add(PROFILE_TEACHER, split, str(teacher_folder(experiment)), is_teacher=True)
+        for student in profile.students:
+            add(student.name, split, models.path[student.name], student=student)
+    return found
+
+
+def _file_name(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label).strip("_") + ".json"
+
+
+def evaluation_stage(experiment: Experiment, evaluated: Evaluated, models: Models) -> Stage:
+    """Evaluate a student, the trained teacher, or a reference (BM25)."""
+    profile = experiment.profile
+    student = evaluated.student
+    if evaluated.is_teacher:
+        upstream = ["teacher/train"]
+    else:
+        upstream = models.writers[student.name] if student is not None else []
+    mode, arch = _mode_and_arch(experiment, evaluated)
+    config = {
+        "label": evaluated.label,
+        "model": evaluated.model,
+        "mode": mode,
+        "split": evaluated.split,
+        "source": experiment.source,
+        "evaluate": hashed_settings(profile.evaluate),
+        "first_stage": hashed_settings(profile.first_stage),
+        "test_queries": profile.data.test_queries,
+        "student": hashed_settings(student) if student else None,
+    }
+    if evaluated.is_teacher:
+        config["teacher"] = hashed_settings(profile.teacher)
+    what = "BM25" if mode == "bm25" else f"{arch} {evaluated.label} ({mode})"
+    first_run = profile.first_stage.run
+    return Stage(
+        f"evaluate/{evaluated.label}",
+        f"evaluate {what} on {evaluated.split}",
+        config,
+        [evaluated.path],
+        _evaluate_action(experiment, evaluated, mode, arch),
+        depends_on=upstream,
+        inputs=[first_run] if first_run and not names_dataset_part(first_run) else [],
+    )
+
+
+def _mode_and_arch(experiment: Experiment, evaluated: Evaluated) -> tuple[str, str]:
+    """How it is evaluated (bm25 | rerank | retrieve) and as which architecture."""
+    profile = experiment.profile
+    student = evaluated.student
+    if evaluated.is_teacher:
+        return profile.evaluate.mode, profile.teacher.arch
+    if student is None:
+        return "bm25", "bm25"
+    return student.eval_mode or profile.evaluate.mode, student.arch
+
+
+def _evaluate_action(
+    experiment: Experiment, evaluated: Evaluated, mode: str, arch: str
+) -> Callable[[], None]:
+    profile = experiment.profile
+    settings = profile.evaluate
+    student = evaluated.student
+    # A checkpoint trained here carries its own architecture; a model used as it is needs it named.
+    as_is = student is not None and not student.train
+    first_run = profile.first_stage.run
+
+    def action() -> None:
+        from kdbench.evaluate.pipeline import EvaluateConfig, evaluate
+        from kdbench.results import save_result
+
+        if mode == "retrieve" and arch != "dot":
+            who = f"students.{student.name}" if student is not None else "evaluate.mode"
+            raise UserError(f"{who}: eval_mode 'retrieve' needs arch 'dot' (got {arch})")
+        config = EvaluateConfig(
+            data=experiment.source,
+            split=evaluated.split,
+            model="bm25" if mode == "bm25" else evaluated.model,
+            arch=arch if as_is else None,
+            split_layer=(student.split_layer or None) if student is not None and as_is else None,
+            rerank="bm25" if mode == "rerank" and not first_run else None,
+            run=(first_run or None) if mode == "rerank" else None,
+            depth=profile.first_stage.depth,
+            rel=settings.rel,
+            batch_size=settings.batch_size,
+            max_query_len=settings.max_query_len,
+            max_doc_len=settings.max_doc_len,
+            layers=(student.layers or None) if student is not None and as_is else None,
+            queries=profile.data.test_queries or None,
+            bm25_k1=profile.first_stage.k1,
+            bm25_b=profile.first_stage.b,
+        )
+        result = evaluate(config)
+        result["config"]["label"] = evaluated.label
+        save_result(evaluated.path, result)
+
+    return action

@@ -1,0 +1,66 @@
+"""A profile as its ordered stages, and `kdbench run`: check the inputs, run what is not done."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kdbench.config import ProfileFile
+from kdbench.experiment.engine import Stage, print_plan, run_stages
+from kdbench.experiment.evaluation import evaluation_stage, evaluations
+from kdbench.experiment.inputs import Experiment, check_inputs
+from kdbench.experiment.profiling import profile_stage, result_path
+from kdbench.experiment.students import training_stages
+from kdbench.experiment.summary import summary_stage
+from kdbench.experiment.teachers import profile_teacher_stages
+
+
+def plan(profile: ProfileFile, path: Path) -> list[Stage]:
+    """Every stage of `profile`, in the order they run (nothing runs here).
+
+    Teachers first, then each student's training (after the students that teach it), the
+    evaluations, the profiles, and the report over all of them.
+    """
+    experiment = Experiment.of(profile, path)
+    stages, teacher = profile_teacher_stages(experiment)
+    trainings, models = training_stages(experiment, teacher)
+    stages += trainings
+    evaluated = evaluations(experiment, models)
+    stages += [evaluation_stage(experiment, e, models) for e in evaluated]
+    profiles: dict[str, Path] = {}
+    if profile.profile.enabled:
+        for student in profile.students:
+            stages.append(profile_stage(experiment, student, models))
+            profiles[student.name] = result_path(experiment, student)
+    stages.append(summary_stage(experiment, evaluated, profiles, models, [s.name for s in stages]))
+    return stages
+
+
+def run_experiment(
+    profile: ProfileFile,
+    path: Path,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Any] | None:
+    """Run (or, with `dry_run`, show) the profile's stages; returns its results.json."""
+    import time
+
+    from kdbench.results import load_result
+
+    out = profile.output_dir
+    stages = plan(profile, path)
+    name = profile.experiment.name
+    if dry_run:
+        print_plan(name, stages, out)
+        return None
+    check_inputs(profile, path)
+    started = time.perf_counter()
+    run_stages(name, stages, out, force=force)
+    echo(
+        f"finished {name} in {time.perf_counter() - started:.0f} s; "
+        f"wrote {out / 'report.md'}, {out / 'report.html'}, {out / 'results.json'}"
+    )
+    return load_result(out / "results.json")

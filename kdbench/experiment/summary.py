@@ -1,0 +1,131 @@
+"""The report stage: results.json (kind "run"), report.md and report.html from the stage results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kdbench.config import ProfileFile
+from kdbench.experiment.engine import Stage
+from kdbench.experiment.evaluation import Evaluated
+from kdbench.experiment.inputs import Experiment
+from kdbench.experiment.students import Models
+from kdbench.experiment.teachers import teacher_folder, teachers_label
+from kdbench.options import teacher_losses
+
+
+def summary_stage(
+    experiment: Experiment,
+    evaluated: list[Evaluated],
+    profiles: dict[str, Path],
+    models: Models,
+    depends_on: list[str],
+) -> Stage:
+    out = experiment.out
+
+    def summarise() -> None:
+        from kdbench.report.references import reference_rows
+
+        data = experiment.profile.data
+        rows = [_model_entry(experiment, e, profiles, models) for e in evaluated]
+        references = [
+            r.to_dict() for split in data.test_splits for r in reference_rows(data.source, split)
+        ]
+        write_summary(experiment.profile, experiment.path, rows, references)
+
+    return Stage(
+        "report",
+        "results.json, report.md and report.html from the stage results",
+        {"labels": sorted(e.label for e in evaluated), "profiles": sorted(profiles)},
+        [out / "results.json", out / "report.md", out / "report.html"],
+        summarise,
+        depends_on=depends_on,
+    )
+
+
+def _model_entry(
+    experiment: Experiment, evaluated: Evaluated, profiles: dict[str, Path], models: Models
+) -> dict[str, Any]:
+    """One row of results.json's "models": the evaluation with what was evaluated."""
+    from kdbench.results import load_result
+
+    profile = experiment.profile
+    evaluation = load_result(evaluated.path)
+    entry: dict[str, Any] = {"label": evaluated.label, "evaluate": evaluation}
+    student = evaluated.student
+    if evaluated.is_teacher:
+        teacher = profile.teacher
+        entry.update(
+            arch=teacher.arch, loss=teacher.loss, teacher="", model=str(teacher_folder(experiment))
+        )
+        return entry
+    if student is None:
+        entry.update(arch="bm25", teacher="", loss="")
+        return entry
+    distilled = student.train and student.loss in teacher_losses()
+    entry.update(
+        arch=student.arch,
+        loss=student.loss if student.train else "zero-shot",
+        teacher=teachers_label(profile, student) if distilled else "",
+        model=models.path[student.name],
+    )
+    parameters = evaluation.get("config", {}).get("parameters")
+    if parameters:
+        entry["parameters"] = parameters
+    # The profile goes with the first split's row.
+    if student.name in profiles and evaluated.split == profile.data.test_splits[0]:
+        entry["profile"] = load_result(profiles[student.name])
+    return entry
+
+
+def distillation_pairs(profile: ProfileFile, models: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """KD vs no-KD twins: trained students of the same model, architecture and layers, one with a teacher."""
+    from kdbench.report.pairs import pair_rows
+
+    by_label = {m["label"]: m for m in models if m.get("evaluate")}
+    distilling = teacher_losses()
+    pairs = []
+    students = [s for s in profile.students if s.train]
+    for kd in students:
+        if kd.loss not in distilling:
+            continue
+        for nokd in students:
+            if nokd.loss in distilling or (nokd.model, nokd.arch, nokd.layers) != (
+                kd.model,
+                kd.arch,
+                kd.layers,
+            ):
+                continue
+            for label, model in by_label.items():
+                if label == kd.name or label.startswith(f"{kd.name} ("):
+                    twin = by_label.get(nokd.name + label[len(kd.name) :])
+                    if twin is not None:
+                        pairs.append(pair_rows(model["evaluate"], twin["evaluate"]))
+    return pairs
+
+
+def write_summary(
+    profile: ProfileFile,
+    profile_path: Path,
+    models: list[dict[str, Any]],
+    references: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """results.json (kind "run"), report.md and report.html from the stage results."""
+    from kdbench.io import atomic_write_text
+    from kdbench.report import report_meta
+    from kdbench.report.render import to_html, to_markdown
+    from kdbench.report.rows import rows_from_results
+    from kdbench.results import new_result, save_result
+
+    out = profile.output_dir
+    result = new_result("run", {**profile.to_dict(), "profile_file": str(profile_path)})
+    result["models"] = models
+    result["references"] = references
+    result["pairs"] = distillation_pairs(profile, models)
+    save_result(out / "results.json", result)
+    rows = rows_from_results([result])
+    meta = report_meta([result], profile.experiment.name)
+    meta["data"] = profile.data.source
+    atomic_write_text(out / "report.md", to_markdown(rows, meta))
+    atomic_write_text(out / "report.html", to_html(rows, meta))
+    return result

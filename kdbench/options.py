@@ -1,0 +1,456 @@
+"""Settings declared once: a dataclass field carries its default, help text, names and checks.
+
+`option(...)` declares a setting; the CLI (`kdbench.commands.options`) builds its typer options
+and a profile (`kdbench.config`) reads its TOML keys from the same field, so both accept the
+same names, the same values (registry aliases included) and the same defaults:
+
+- names: the field name and its `aliases`; `--mine-depth` on the command line is
+  `mine_depth` in a profile, and every alias works in both.
+- `choices`: a function returning the registry (or tuple) the value must be in; it is called
+  when a value is checked or help is shown, so a newly registered architecture is accepted
+  and listed without editing this file. `{choices}` in the help text lists them.
+- `minimum`: the smallest value allowed, `above`: a bound it must exceed (None values mean
+  "unset" and pass).
+- `hashed_default`: how stage hashes written before this setting existed (`LEFT_OUT`) or before
+  its default changed (the old spelling) record its default; see `hashed_settings`.
+
+Option groups several commands share are declared here too: `Mining`, `ModelLoading` and
+`Timing`. A library config inherits the groups it uses (its fields stay flat, so result JSON
+keeps its keys); `reuse` redeclares one field elsewhere with a different default.
+
+>>> Mining().mine_depth, help_text(field_of(Mining, "mine_depth"))
+(50, "Mine negatives from the first stage's top-k.")
+>>> hashed_settings(Timing(warmup=3))["warmup"]
+3
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+
+from kdbench.errors import UserError
+
+if TYPE_CHECKING:
+    from kdbench.models.base import Ranker
+
+G = TypeVar("G")
+
+LEFT_OUT = "kdbench.options.LEFT_OUT"  # hashed_default: the key is absent while at its default
+
+
+class Choices(Protocol):
+    """What a registry offers a setting: membership (aliases too) and the canonical name."""
+
+    def __contains__(self, name: object) -> bool: ...
+
+    def canonical(self, name: str) -> str: ...
+
+    def names(self) -> Sequence[str]: ...
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """A fixed list of values (no aliases) where no registry owns the concept."""
+
+    values: tuple[str, ...]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.values
+
+    def canonical(self, name: str) -> str:
+        if name not in self.values:
+            raise UserError(f"unknown value {name!r}; choose one of {', '.join(self.values)}")
+        return name
+
+    def names(self) -> list[str]:
+        return list(self.values)
+
+
+def option(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str | Callable[[], str],
+    default_factory: Any = dataclasses.MISSING,
+    aliases: tuple[str, ...] = (),
+    short: str | None = None,
+    choices: Callable[[], Choices] | None = None,
+    minimum: float | None = None,
+    above: float | None = None,
+    hashed_default: Any = dataclasses.MISSING,
+    cli: Mapping[str, Any] | None = None,
+) -> Any:
+    """A dataclass field that declares one setting (see the module docstring).
+
+    `help` may be a function (called when help is shown, like `choices`).
+    `cli` holds what only the command line needs: "parse" (text -> value, for values typed as
+    comma lists), "flag" (a click flag spelling such as "--fusion/--no-fusion"), "hidden".
+    """
+    metadata = {
+        "help": help,
+        "aliases": aliases,
+        "short": short,
+        "choices": choices,
+        "minimum": minimum,
+        "above": above,
+        "hashed_default": hashed_default,
+        "cli": dict(cli or {}),
+    }
+    return dataclasses.field(default=default, default_factory=default_factory, metadata=metadata)
+
+
+def field_of(cls: type, name: str) -> dataclasses.Field[Any]:
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            return f
+    raise KeyError(f"{cls.__name__} has no setting {name!r}")
+
+
+def reuse(cls: type, name: str, **changes: Any) -> Any:
+    """`cls`'s declaration of `name` again (help, names, checks), with `changes` applied.
+
+    For a setting that one config defaults differently (training fixes its lengths, the
+    evaluation takes the model's) or that a profile section holds under the same name.
+    """
+    f = field_of(cls, name)
+    metadata = {**f.metadata, **{k: v for k, v in changes.items() if k != "default"}}
+    if changes.get("default") is dataclasses.MISSING:  # required where it is reused
+        return dataclasses.field(metadata=metadata)
+    # kw_only: a config's own required fields (model, output) may follow a reused one.
+    if "default" in changes:
+        return dataclasses.field(default=changes["default"], metadata=metadata, kw_only=True)
+    return dataclasses.field(
+        default=f.default, default_factory=f.default_factory, metadata=metadata, kw_only=True
+    )
+
+
+def help_text(f: dataclasses.Field[Any]) -> str:
+    """The field's help (a function's answer, when help is one) with `{choices}` filled from
+    its registry, as of now."""
+    declared = f.metadata.get("help", "")
+    text: str = declared() if callable(declared) else declared
+    choices = f.metadata.get("choices")
+    if choices is not None and "{choices}" in text:
+        text = text.replace("{choices}", " | ".join(choices().names()))
+    return text
+
+
+def names(f: dataclasses.Field[Any]) -> tuple[str, ...]:
+    """Every name the setting answers to: the field's, then its aliases."""
+    return (f.name, *f.metadata.get("aliases", ()))
+
+
+def default_of(f: dataclasses.Field[Any]) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
+def canonical_choice(f: dataclasses.Field[Any], value: Any, where: str) -> Any:
+    """`value` (or each item of a list) by its canonical name; a UserError naming `where`."""
+    factory = f.metadata.get("choices")
+    if factory is None or value is None or value == "":
+        return value  # None / "": the setting is not set
+    choices = factory()
+    items = value if isinstance(value, list | tuple) else [value]
+    for item in items:
+        if item not in choices:
+            raise UserError(
+                f"{where}: unknown value {item!r}; choose one of {', '.join(choices.names())}"
+            )
+    canonical = [choices.canonical(item) for item in items]
+    return type(value)(canonical) if isinstance(value, list | tuple) else canonical[0]
+
+
+def check_minimum(f: dataclasses.Field[Any], value: Any, where: str) -> None:
+    """The field's `minimum` and `above` bounds, on the value or each item of a list."""
+    minimum, above = f.metadata.get("minimum"), f.metadata.get("above")
+    if value is None or isinstance(value, str):
+        return
+    for item in value if isinstance(value, list | tuple) else [value]:
+        if minimum is not None and item < minimum:
+            raise UserError(f"{where}: must be at least {minimum:g}, got {item}")
+        if above is not None and item <= above:
+            raise UserError(f"{where}: must be above {above:g}, got {item}")
+
+
+def check_minimums(settings: Any, where: Callable[[dataclasses.Field[Any]], str]) -> None:
+    """Every field's `minimum`, with errors named by `where(field)` (a flag or a key)."""
+    for f in dataclasses.fields(settings):
+        check_minimum(f, getattr(settings, f.name), where(f))
+
+
+def flag_name(f: dataclasses.Field[Any]) -> str:
+    """How the command line spells a setting: `--mine-depth` (or its declared flag)."""
+    flag = f.metadata.get("cli", {}).get("flag")
+    return str(flag).split("/")[0] if flag else "--" + f.name.replace("_", "-")
+
+
+def canonicalize(settings: Any, *names: str) -> None:
+    """Store the named choice settings of a frozen config by their canonical names.
+
+    An unknown name is the registry's own UserError, prefixed with the option.
+    """
+    for name in names:
+        value = getattr(settings, name)
+        if not isinstance(value, str):
+            continue
+        f = field_of(type(settings), name)
+        try:
+            canonical = f.metadata["choices"]().canonical(value)
+        except UserError as exc:
+            raise UserError(f"{flag_name(f)}: {exc}") from None
+        object.__setattr__(settings, name, canonical)
+
+
+def hashed_settings(section: Any, leave_out: Collection[str] = ()) -> dict[str, Any]:
+    """A section's settings as they enter a stage's config hash.
+
+    The one mechanism that keeps finished stages of older profiles done: a field whose
+    `hashed_default` is `LEFT_OUT` is left out while at its default (a setting added after
+    stages had finished), one with another `hashed_default` enters at its default as that
+    value (the spelling of the default before it changed). A set value equal to that old
+    spelling is wrapped ({"set": value}), so it never passes for the default.
+    """
+    settings: dict[str, Any] = {}
+    for f in dataclasses.fields(section):
+        if f.name in leave_out:
+            continue
+        value = getattr(section, f.name)
+        old = f.metadata.get("hashed_default", dataclasses.MISSING)
+        if old is dataclasses.MISSING:
+            settings[f.name] = value
+        elif value == default_of(f):
+            if old != LEFT_OUT:
+                settings[f.name] = old
+        else:
+            settings[f.name] = {"set": value} if value == old else value
+    return settings
+
+
+def group_of(group: type[G], settings: Any) -> G:
+    """The `group` part of a config that inherits it, as one object to pass on."""
+    return group(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(group)})  # type: ignore[arg-type]
+
+
+def as_options(section: Any, target: type, *, skip: Collection[str] = ()) -> dict[str, Any]:
+    """A profile section's settings as keywords of the library config `target`.
+
+    Every setting `target` has under one of its names (an alias too: a student's
+    `negatives_per_query` is `negatives`) is passed on. TOML has no null, so a section's
+    "unset" default (0, "", false, none) stands for `target`'s default: `layers = 0` is the
+    CLI's `--layers` left out, a teacher's `steps = 0` is `kdbench train`'s default.
+    """
+    fields_of_target = {f.name: f for f in dataclasses.fields(target)}
+    keywords: dict[str, Any] = {}
+    for f in dataclasses.fields(section):
+        name = next((n for n in names(f) if n in fields_of_target), None)
+        if name is None or name in skip:
+            continue
+        value = getattr(section, f.name)
+        unset = not default_of(f) and value == default_of(f)
+        keywords[name] = default_of(fields_of_target[name]) if unset else value
+    return keywords
+
+
+def group_values(group: type, settings: Any) -> dict[str, Any]:
+    """`group`'s fields of `settings` as keywords, to build another config that inherits it."""
+    return {f.name: getattr(settings, f.name) for f in dataclasses.fields(group)}
+
+
+# Choice lists, each from the registry that owns the names (imported when first needed).
+
+
+def architecture_names() -> Choices:
+    from kdbench.models.registry import ARCHITECTURES
+
+    return ARCHITECTURES
+
+
+def backend_names() -> Choices:
+    from kdbench.backends import BACKENDS
+
+    return BACKENDS
+
+
+@dataclass(frozen=True)
+class _Losses:
+    """The loss registry as `Choices` (aliases fold case, `_` and `-`, like `get_loss`);
+    `teacher` keeps only the losses that do (True) or do not (False) learn from a teacher."""
+
+    teacher: bool | None = None
+
+    def __contains__(self, name: object) -> bool:
+        from kdbench.losses import get_loss
+
+        if not isinstance(name, str):
+            return False
+        try:
+            spec = get_loss(name)
+        except UserError:
+            return False
+        return self.teacher is None or spec.needs_teacher == self.teacher
+
+    def canonical(self, name: str) -> str:
+        from kdbench.losses import get_loss
+
+        return get_loss(name).name
+
+    def names(self) -> list[str]:
+        from kdbench.losses import LOSSES
+
+        return [n for n, s in LOSSES.items() if self.teacher in (None, s.needs_teacher)]
+
+
+def loss_names() -> Choices:
+    return _Losses()
+
+
+def label_loss_names() -> Choices:
+    """The losses that learn from labels alone (a hybrid objective's label term)."""
+    return _Losses(teacher=False)
+
+
+def teacher_losses() -> tuple[str, ...]:
+    """The losses that learn from teacher scores (`LossSpec.needs_teacher`)."""
+    from kdbench.losses import teacher_losses as from_registry
+
+    return from_registry()
+
+
+def precision_names() -> Choices:
+    from kdbench.backends import precisions
+
+    return Fixed(precisions())
+
+
+def scenario_names() -> Choices:
+    from kdbench.profile.registry import SCENARIOS
+
+    return SCENARIOS
+
+
+def device_names() -> Choices:
+    """Device kinds a profile times on (`cuda:N` is a cuda device)."""
+    from kdbench.backends import devices
+
+    return Fixed(devices())
+
+
+def normalization_names() -> Choices:
+    from kdbench.data.teacher_scores import NORMALIZATIONS
+
+    return Fixed(NORMALIZATIONS)
+
+
+def similarity_names() -> Choices:
+    return Fixed(("dot", "cosine"))  # kdbench.models.base.SIMILARITIES, without importing torch
+
+
+def pooling_names() -> Choices:
+    return Fixed(("cls", "mean"))  # kdbench.models.base.POOLINGS, without importing torch
+
+
+# Option groups.
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mining:
+    """How training triples are mined and the dev slice is held out (train and teacher alike)."""
+
+    PANEL: ClassVar[str] = "Mining"
+
+    mine_depth: int = option(50, help="Mine negatives from the first stage's top-k.", minimum=1)
+    triples_per_positive: int = option(8, help="Mined triples per (query, positive).", minimum=1)
+    negatives_run: str | None = option(
+        None, help="TREC run over the train queries to mine negatives from instead of BM25."
+    )
+    dev_queries: int = option(
+        50,
+        help="Train queries held out for validation and the teacher's dev nDCG@10 (0: none); "
+        "never trained on or scored.",
+        minimum=0,
+    )
+    seed: int = option(
+        42,
+        help="Seed for mining and the dev slice (training: also data order, initialisation, "
+        "dropout); a teacher and its students need the same.",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelLoading:
+    """How a model is built from a name or folder (`kdbench.models.load_model`'s options)."""
+
+    PANEL: ClassVar[str] = "Model loading"
+
+    arch: str | None = option(
+        None, help="{choices} (a checkpoint carries its own).", choices=architecture_names
+    )
+    layers: int | None = option(None, help="Keep the first N encoder layers.", minimum=1)
+    split_layer: int | None = option(
+        None,
+        help="prettr: query and passage meet after layer l (default 3; a checkpoint carries its own).",
+        minimum=1,
+    )
+    pooling: str | None = option(
+        None, help="dot: {choices} (default: the model's).", choices=pooling_names
+    )
+    similarity: str | None = option(
+        None, help="dot/colbert: {choices} (default: the model's).", choices=similarity_names
+    )
+    colbert_dim: int | None = option(
+        None, help="colbert: compress term vectors to this size.", minimum=1
+    )
+    max_query_len: int | None = option(None, help="Query tokens (default: the model's).", minimum=1)
+    max_doc_len: int | None = option(None, help="Passage tokens (default: the model's).", minimum=1)
+    device: str = option("cpu", help="torch device: cpu, cuda, cuda:N.")
+    allow_pickle: bool = option(
+        False,
+        help="Load pickled weights (pytorch_model.bin); unpickling can run code: trusted sources only.",
+    )
+    trust_remote_code: bool = option(
+        False,
+        help="Run a hub model's own Python code (needed by some architectures): trusted sources only.",
+    )
+
+    def load(self, name_or_path: str, **changes: Any) -> Ranker:
+        """The ranker `name_or_path` built with these options (`changes` override some)."""
+        from kdbench.models.load import load_model
+
+        return load_model(name_or_path, **{**group_values(ModelLoading, self), **changes})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timing:
+    """How long each profiled cell is warmed up and timed.
+
+    The defaults back a p99 (662 samples, MLPerf's rule) over at least 5 s; a profile that
+    wants a quick look says so (profiles/quickstart.toml: 64 samples, 2 s).
+    """
+
+    PANEL: ClassVar[str] = "Timing"
+
+    warmup: int = option(5, help="Warm-up calls per cell (and at least --warmup-s).", minimum=0)
+    warmup_s: float = option(
+        0.5, help="Seconds of warm-up per cell, at least.", aliases=("warmup_time",), minimum=0
+    )
+    min_samples: int = option(
+        662, help="Timed calls per cell, at least (662 backs p99, 64 p90).", minimum=1
+    )
+    min_duration_s: float = option(
+        5.0, help="Seconds of timing per cell, at least.", aliases=("min_duration",), minimum=0
+    )
+    max_duration_s: float = option(
+        120.0,
+        help="Stop a cell after this many seconds even short of --min-samples.",
+        aliases=("max_duration",),
+        minimum=0,
+    )
+    rounds: int = option(
+        1,
+        help="Split each cell's budget into rounds that alternate the backends (drift hits all alike).",
+        minimum=1,
+    )

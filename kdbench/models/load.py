@@ -70,20 +70,14 @@ def load_model(
     folder = resolve_folder(name, allow_pickle=allow_pickle)
     torch_device = _torch_device(device)
     checkpoint = read_checkpoint_info(folder)
-    config = read_json(folder / "config.json") if (folder / "config.json").exists() else None
     sentence_transformers = read_sentence_transformers(folder)
     encoder_folder = sentence_transformers.get("encoder_folder", folder)
-    if config is None and encoder_folder != folder and (encoder_folder / "config.json").exists():
-        config = read_json(encoder_folder / "config.json")
-    if config is None:
-        raise UserError(
-            f"{folder}: no config.json; pass a Hugging Face model folder or a kdbench checkpoint"
-        )
+    config = _read_config(folder, encoder_folder)
     layout = released.detect_layout(config, encoder_folder)
     classifier = None if layout is not None else sequence_classifier(config, sentence_transformers)
 
     wanted = ARCHITECTURES.canonical(arch) if arch is not None else None
-    overrides = {
+    overrides: dict[str, Any] = {
         "layers": layers,
         "max_query_len": max_query_len,
         "max_doc_len": max_doc_len,
@@ -130,6 +124,16 @@ def load_model(
     if head_state is not None:
         _load_head(ranker, _head_bias_as_needed(ranker, head_state), where=folder)
     return ranker.float().eval().to(torch_device)
+
+
+def _read_config(folder: Path, encoder_folder: Path) -> dict[str, Any]:
+    """config.json of the folder, or of its sentence-transformers Transformer module."""
+    for candidate in (folder, encoder_folder):
+        if (candidate / "config.json").exists():
+            return read_json(candidate / "config.json")
+    raise UserError(
+        f"{folder}: no config.json; pass a Hugging Face model folder or a kdbench checkpoint"
+    )
 
 
 def sequence_classifier(

@@ -26,7 +26,8 @@ NORMALIZATIONS = ("none", "zscore", "minmax", "query-zscore")
 def _is_score_line(line: str) -> bool:
     """`pos_score<TAB>neg_score<TAB>qid<TAB>pid_pos<TAB>pid_neg`.
 
-    >>> _is_score_line("1.5\t-0.5\tq1\td1\td2"), _is_score_line("q1\td1\td2")
+    >>> tab = chr(9)
+    >>> _is_score_line(tab.join(["1.5", "-0.5", "q1", "d1", "d2"])), _is_score_line("q1 d1 d2")
     (True, False)
     """
     fields = line.split("\t")

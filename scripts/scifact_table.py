@@ -31,18 +31,33 @@ def _dev(train: dict[str, Any] | None) -> float | None:
     return best.get("nDCG@10")
 
 
+def _recipe_devs(root: Path, seed: str, student: str, recipes: list[str]) -> dict[str, float]:
+    """Dev nDCG@10 of every recipe `student` was trained with on the search seed."""
+    folder = root / f"seed{seed}" / "train"
+    devs = {r: _dev(_load(folder / f"{student}-{r}.json")) for r in recipes}
+    return {r: d for r, d in devs.items() if d is not None}
+
+
+def rank(root: Path, seed: str, student: str, recipes: list[str], top: int) -> None:
+    """The `top` recipes of `student` by dev nDCG@10 (the other students' search list)."""
+    devs = _recipe_devs(root, seed, student, recipes)
+    if len(devs) < len(recipes):
+        sys.exit(f"rank: {student}: not every recipe has finished")
+    print(" ".join(sorted(devs, key=lambda r: (-devs[r], recipes.index(r)))[:top]))
+
+
 def choose(root: Path, seed: str, students: list[str], recipes: list[str]) -> None:
-    choices: dict[str, Any] = {"seed": int(seed), "rule": "best dev nDCG@10 (best checkpoint)"}
+    choices: dict[str, Any] = {
+        "seed": int(seed),
+        "rule": "best dev nDCG@10 (best checkpoint) among the recipes the student was trained with",
+    }
     per_student = {}
     for student in students:
-        devs = {
-            r: _dev(_load(root / f"seed{seed}" / "train" / f"{student}-{r}.json")) for r in recipes
-        }
-        missing = [r for r, d in devs.items() if d is None]
-        if missing:
-            sys.exit(f"choose: {student}: no finished training for recipe(s) {', '.join(missing)}")
+        devs = _recipe_devs(root, seed, student, recipes)
+        if not devs:
+            sys.exit(f"choose: {student}: no finished distillation on seed {seed}")
         baseline = _dev(_load(root / f"seed{seed}" / "train" / f"{student}-ranknet.json"))
-        chosen = max(recipes, key=lambda r: (devs[r], -recipes.index(r)))
+        chosen = max(devs, key=lambda r: (devs[r], -recipes.index(r)))
         per_student[student] = {
             "dev_nDCG@10": devs,
             "no_teacher_dev_nDCG@10": baseline,
@@ -159,19 +174,21 @@ def _markdown(summary: dict[str, Any]) -> str:
             f"{m['ci95_t'][1]:+.3f}; {m['ci95_bootstrap'][0]:+.3f}, {m['ci95_bootstrap'][1]:+.3f}) "
             f"| {m['p']:.2g} ({m['p_holm']:.2g}) |"
         )
+    students = summary["choices"]["students"]
+    recipes = list(dict.fromkeys(r for c in students.values() for r in c["dev_nDCG@10"]))
     lines += [
         "",
-        "Dev-slice choice (seed {}): dev nDCG@10 per recipe".format(summary["choices"].get("seed")),
+        f"Dev-slice choice (seed {summary['choices'].get('seed')}): dev nDCG@10 per recipe "
+        "(– not tried)",
         "",
-        "| student | no teacher | "
-        + " | ".join(next(iter(summary["choices"]["students"].values()), {}).get("dev_nDCG@10", {}))
-        + " | chosen |",
-        "|---|---|"
-        + "---|"
-        * (len(next(iter(summary["choices"]["students"].values()), {}).get("dev_nDCG@10", {})) + 1),
+        "| student | no teacher | " + " | ".join(recipes) + " | chosen |",
+        "|---|---|" + "---|" * (len(recipes) + 1),
     ]
-    for student, choice in summary["choices"]["students"].items():
-        devs = " | ".join(f"{v:.3f}" for v in choice["dev_nDCG@10"].values())
+    for student, choice in students.items():
+        devs = " | ".join(
+            f"{choice['dev_nDCG@10'][r]:.3f}" if r in choice["dev_nDCG@10"] else "–"
+            for r in recipes
+        )
         lines.append(
             f"| {student} | {choice['no_teacher_dev_nDCG@10']:.3f} | {devs} | {choice['chosen']} |"
         )
@@ -204,9 +221,11 @@ def _markdown(summary: dict[str, Any]) -> str:
 
 if __name__ == "__main__":
     mode, root = sys.argv[1], Path(sys.argv[2])
-    if mode == "choose":
+    if mode == "rank":
+        rank(root, sys.argv[3], sys.argv[4], sys.argv[5].split(), int(sys.argv[6]))
+    elif mode == "choose":
         choose(root, sys.argv[3], sys.argv[4].split(), sys.argv[5].split())
     elif mode == "table":
         table(root, sys.argv[3].split(), sys.argv[4].split())
     else:
-        sys.exit(f"unknown mode {mode}; use choose or table")
+        sys.exit(f"unknown mode {mode}; use rank, choose or table")

@@ -250,7 +250,10 @@ class ProfileConfig(Timing):
         default_factory=lambda: [128], help="Tokens per timed input.", minimum=1
     )
     depth: int = option(100, help="rerank: candidates per query; query: hits searched.", minimum=1)
-    index_size: int | None = reuse(ProfileOptions, "index_size", hashed_default=LEFT_OUT)
+    # One size (hashed as it always was) or a list of sizes to time, each its own cells.
+    index_size: int | list[int] | None = reuse(
+        ProfileOptions, "index_size", hashed_default=LEFT_OUT
+    )
     # Timing keys added after profiles had finished stages: out of stage hashes at their defaults.
     warmup_s: float = reuse(Timing, "warmup_s", hashed_default=LEFT_OUT)
     max_duration_s: float = reuse(Timing, "max_duration_s", hashed_default=LEFT_OUT)
@@ -303,7 +306,19 @@ def _type_name(tp: Any) -> str:
 def _convert(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        return _convert(value, next(a for a in typing.get_args(tp) if a is not type(None)), where)
+        # `int | list[int]`: one value or a list of them, by what the file holds
+        choices = [a for a in typing.get_args(tp) if a is not type(None)]
+        lists = [a for a in choices if typing.get_origin(a) is list]
+        scalars = [a for a in choices if a not in lists]
+        if lists and (isinstance(value, list) or not scalars):
+            return _convert(value, lists[0], where)
+        try:
+            return _convert(value, scalars[0], where)
+        except UserError:
+            if len(choices) == 1:
+                raise
+            expected = " or ".join(_type_name(a) for a in choices)
+            raise UserError(f"{where}: expected {expected}, got {value!r}") from None
     if origin is list:
         (item_type,) = typing.get_args(tp)
         if not isinstance(value, list):

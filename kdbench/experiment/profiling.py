@@ -49,7 +49,7 @@ def _profile_action(
 
     def action() -> None:
         from kdbench.profile import run_profile
-        from kdbench.profile.config import ProfileConfig
+        from kdbench.profile.config import ProfileConfig, index_sizes
         from kdbench.results import save_result
 
         results = []
@@ -65,7 +65,7 @@ def _profile_action(
                 batch_sizes=tuple(settings.batch_sizes),
                 seq_lens=tuple(settings.seq_lens),
                 depths=(settings.depth,),
-                index_size=settings.index_size,
+                index_size=index_sizes(settings.index_size),
                 baseline_arch=settings.baseline_arch or None,
                 data=experiment.source,
                 split=profile.data.test_splits[0],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,17 @@ def parse_int_list(text: str | None, option: str, *, minimum: int = 1) -> tuple[
     if not values:
         raise UserError(f"{option} {text!r} names no value; write e.g. {option} 1,8,32")
     return tuple(values)
+
+
+def index_sizes(value: int | Sequence[int] | None) -> tuple[int, ...] | None:
+    """A profile's `index_size` (one size or a list) as the sizes to time, in order.
+
+    >>> index_sizes(1000), index_sizes([1000, 5000]), index_sizes(None)
+    ((1000,), (1000, 5000), None)
+    """
+    if value is None:
+        return None
+    return (value,) if isinstance(value, int) else tuple(value)
 
 
 def _backend_list(text: str) -> tuple[tuple[str, str | None], ...]:
@@ -120,10 +131,13 @@ class ProfileConfig(ModelLoading, Timing):
         "--seq-len). Default: the model's.",
         minimum=3,
     )
-    index_size: int | None = option(
+    index_size: tuple[int, ...] | None = option(
         None,
-        help="query: passages in the searched index (default: the whole collection).",
+        help="query: passages in the searched index, or a comma list to time each "
+        "(1000,5000,20000: cells per size, for growth fits); past the collection its vectors "
+        "repeat. Default: the whole collection.",
         minimum=1,
+        cli={"parse": _int_list("--index-size")},
     )
     compile: bool = option(False, help="eager: torch.compile the module.")
     threads: int | None = option(
@@ -156,6 +170,8 @@ class ProfileConfig(ModelLoading, Timing):
         from kdbench.backends.onnx.config import PROVIDERS
         from kdbench.profile.registry import SCENARIOS
 
+        if isinstance(self.index_size, int | list):  # one size, or a profile's list
+            object.__setattr__(self, "index_size", index_sizes(self.index_size))
         check_minimums(self, flag_name)
         canonicalize(self, "arch", "baseline_arch")
 

@@ -6,8 +6,8 @@ schema `kdbench.results` versions and `from_dict` reads it back, so
 (tests/profile/test_measurements.py holds this on the result files under results/).
 Keys a type does not model are kept in its `extra` and written back unchanged. Keys added
 after the first files of schema version 1 (`device_latency_ms`, `never_run`,
-`timing.device_clock`) are written only when they hold a value, so older files read back
-as they were.
+`timing.device_clock`, a cell's `index_size` and `index_bytes`) are written only when they
+hold a value, so older files read back as they were.
 
 >>> latency = Latency.from_samples([1_000_000, 2_000_000, 3_000_000, 4_000_000])
 >>> latency.p50, latency.n
@@ -314,6 +314,7 @@ class Cell:
     batch_size: int | None = None
     seq_len: int | None = None
     depth: int | None = None
+    index_size: int | None = None  # query: passages searched (written when set)
     status: str = "ok"  # "ok" | "failed_parity" | "error"
     latency: Latency | None = None  # "latency_ms"; None: not timed
     device_latency: Latency | None = None  # "device_latency_ms": CUDA events (GPU cells only)
@@ -323,6 +324,7 @@ class Cell:
     error: str | None = None  # why the backend could not run (status "error")
     never_run: str | None = None  # the backend's code has never run on real hardware
     cache: PassageCache | None = None
+    index_bytes: int | None = None  # query: bytes of the searched vectors (written when set)
     stages: dict[str, Latency] | None = None  # per stage, and "tokenize" (timed apart)
     flops: Flops | None = None
     samples_ns: dict[str, list[int]] | None = None  # raw, per stage, in call order
@@ -335,8 +337,8 @@ class Cell:
 
     @property
     def key(self) -> tuple[Any, ...]:
-        """What a cell is across backends: batch size, sequence length, depth."""
-        return (self.batch_size, self.seq_len, self.depth)
+        """What a cell is across backends: batch size, sequence length, depth, index size."""
+        return (self.batch_size, self.seq_len, self.depth, self.index_size)
 
     def to_dict(self) -> Json:
         record: Json = {
@@ -348,6 +350,7 @@ class Cell:
             "batch_size": self.batch_size,
             "seq_len": self.seq_len,
             "depth": self.depth,
+            **({"index_size": self.index_size} if self.index_size is not None else {}),
             "status": self.status,
             "latency_ms": _dict_or_none(self.latency),
             **({"device_latency_ms": self.device_latency.to_dict()} if self.device_latency else {}),
@@ -357,6 +360,7 @@ class Cell:
             "error": self.error,
             **({"never_run": self.never_run} if self.never_run is not None else {}),
             **(self.cache.to_dict() if self.cache is not None else {}),
+            **({"index_bytes": self.index_bytes} if self.index_bytes is not None else {}),
             **self.extra,
         }
         if self.latency is not None:

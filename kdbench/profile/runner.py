@@ -215,6 +215,7 @@ def _sample_all(prepared: list[Prepared], budget: Budget, say: Log) -> list[Samp
                         f"{prep.ranker.arch} {variant.label} "
                         f"batch {cell.batch_size} seq {cell.seq_len}"
                         + (f" depth {cell.depth}" if cell.depth else "")
+                        + (f" index {cell.index_size}" if cell.index_size else "")
                         + (f" (round {round_ + 1}/{rounds})" if rounds > 1 else "")
                     )
                     part = _sample_cell(prep.scenario, cell, variant.runner, budget)
@@ -301,7 +302,7 @@ def _load(config: ProfileConfig, say: Log) -> tuple[Any, str, ProfileInputs]:
         passages=max(*(config.batch_sizes or (128,)), *config.depths),
         parity_queries=config.parity_queries,
         parity_depth=config.parity_depth,
-        index_size=config.index_size,
+        index_size=max(config.index_size) if config.index_size else None,
         tokenizer=ranker.tokenizer,
         seed=config.seed,
         collection=collection,
@@ -431,6 +432,7 @@ def _cell_head(variant: Variant, arch: str, scenario: Scenario, shape: CellShape
         batch_size=shape.batch_size,
         seq_len=shape.seq_len,
         depth=shape.depth,
+        index_size=shape.index_size,
         parity=variant.parity,
         error=variant.error,
         # a backend whose code has never run on real hardware says so on every entry
@@ -521,6 +523,7 @@ def _summarize_cell(
         memory = memory.worst(part.memory)
     cuda = scenario.device.type == "cuda"
     cell.cache = workload.cache
+    cell.index_bytes = workload.index_bytes
     cell.latency = total
     # what the GPU spent per call, from CUDA events on the cell's stream (None on the CPU)
     cell.device_latency = Latency.from_samples(device_total) if device_total else None

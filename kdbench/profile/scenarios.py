@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib.util
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -45,11 +46,13 @@ from kdbench.profile.timer import Stage
 
 @dataclass(frozen=True)
 class CellShape:
-    """What one cell times: a batch size, a sequence length and (rerank, query) a depth."""
+    """What one cell times: a batch size, a sequence length, (rerank, query) a depth and
+    (query) the passages searched."""
 
     batch_size: int
     seq_len: int
     depth: int | None = None
+    index_size: int | None = None
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Workload:
     tokenize: Callable[[], Any]  # the cell's tokenisation, timed separately
     flops_per_call: int | None = None  # None: a full encoder forward per model call
     cache: PassageCache | None = None  # prettr: the cached passage states the call reads
+    index_bytes: int | None = None  # query: bytes of the vectors the call searches
 
 
 @contextlib.contextmanager
@@ -161,6 +165,7 @@ class Scenario:
     default_batch: ClassVar[int]
     default_seq: ClassVar[int]
     uses_depth: ClassVar[bool] = True  # cells also vary --depth (candidates, or hits searched)
+    uses_index_size: ClassVar[bool] = False  # cells also vary --index-size (passages searched)
     # True: eager fp32's parity scores are the reference; False: `reference_scores` computes
     # it another way (prettr: uncached scoring), and eager fp32 faces the gate too
     reference_is_timed: ClassVar[bool] = True
@@ -175,7 +180,12 @@ class Scenario:
         batches = config.batch_sizes or (self.default_batch,)
         seqs = config.seq_lens or (self.default_seq,)
         depths: tuple[int | None, ...] = config.depths if self.uses_depth else (None,)
-        self.cells = [CellShape(b, s, d) for d in depths for s in seqs for b in batches]
+        sizes: tuple[int | None, ...] = (
+            config.index_size or (inputs.index_size,) if self.uses_index_size else (None,)
+        )
+        self.cells = [
+            CellShape(b, s, d, n) for n in sizes for d in depths for s in seqs for b in batches
+        ]
         self.parity_seq = max(seqs)
         self.parity_batch = max(batches)
 
@@ -328,30 +338,44 @@ class ColbertIndexScenario(IndexScenario):
 
 
 class QueryScenario(Scenario):
+    """Encode the query batch, then search the first `index_size` rows of a pre-encoded
+    index (one cell per `--index-size`). An index larger than the collection repeats its
+    vectors (exact search costs the same whatever they hold), and the result says so."""
+
     name = "query"
     timed_kind = "query"
     default_batch = 1
     default_seq = 32
+    uses_index_size = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._index: torch.Tensor | None = None
         self._index_rows: dict[str, int] = {}
         self._pool_docs: list[torch.Tensor] | None = None
+        self._searched: tuple[int, torch.Tensor] | None = None
+        self.index_encode: dict[str, Any] | None = None  # how long building the index took
         self.search_backend = "faiss" if importlib.util.find_spec("faiss") is not None else "torch"
 
     def describe(self) -> dict[str, Any]:
         index = (
             "random vectors" if self.inputs.index_passages is None else "eager fp32 passage vectors"
         )
+        largest = max(cell.index_size or 0 for cell in self.cells)
+        if largest > self.inputs.index_size:
+            index += f" ({self.inputs.index_size} distinct, repeated)"
         search = (
             "faiss IndexFlatIP" if self.search_backend == "faiss" else "exact torch matmul + top-k"
         )
-        return {
+        sizes = sorted({cell.index_size or 0 for cell in self.cells})
+        described = {
             **super().describe(),
-            "index": f"{self.inputs.index_size} {index}",
+            "index": f"{', '.join(map(str, sizes))} {index}",
             "search": search,
         }
+        if self.index_encode is not None:
+            described["index_encode"] = self.index_encode
+        return described
 
     @torch.inference_mode()
     def index(self) -> torch.Tensor:
@@ -362,12 +386,43 @@ class QueryScenario(Scenario):
                 vectors = torch.randn(self.inputs.index_size, self.ranker.dim, generator=generator)
                 self._index = vectors.to(self.device)
             else:
-                parts = []
-                for ids, texts in self.inputs.index_passages(256):
-                    self._index_rows.update((doc_id, len(self._index_rows)) for doc_id in ids)
-                    parts.append(self.eager_docs(texts).float())
-                self._index = torch.cat(parts).to(self.device)
+                self._index = self._encode_index()
         return self._index
+
+    def _encode_index(self) -> torch.Tensor:
+        """The collection's passages encoded once (eager fp32), timed: a build time to scale."""
+        started = time.perf_counter()
+        parts = []
+        for ids, texts in self.inputs.index_passages(256):
+            self._index_rows.update((doc_id, len(self._index_rows)) for doc_id in ids)
+            parts.append(self.eager_docs(texts).float())
+        index = torch.cat(parts).to(self.device)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        seconds = time.perf_counter() - started
+        self.index_encode = {
+            "passages": index.shape[0],
+            "seconds": seconds,
+            "passages_per_s": index.shape[0] / seconds,
+            "how": "eager fp32, tokenisation included, batches of 32 at doc_len, once before "
+            "timing (not interleaved)",
+        }
+        return index
+
+    def searched_index(self, size: int) -> torch.Tensor:
+        """The first `size` rows of the index, its rows repeated past its end.
+
+        Timing several sizes, each cell searches a copy of its own and one copy is alive at
+        a time, so a cell's peak memory grows with the index it searches.
+        """
+        index = self.index()
+        if size == index.shape[0] and len({cell.index_size for cell in self.cells}) == 1:
+            return index  # one size: the index itself, as before sizes could be swept
+        if self._searched is None or self._searched[0] != size:
+            self._searched = None  # free the previous copy before making the next
+            repeats = -(-size // index.shape[0])
+            self._searched = (size, index.repeat(repeats, 1)[:size].clone())
+        return self._searched[1]
 
     def pool_docs(self, pool: Pool) -> torch.Tensor:
         """A parity pool's passage vectors: rows of the index (same encoding), else encoded."""
@@ -392,17 +447,20 @@ class QueryScenario(Scenario):
     def workload(self, cell: CellShape, runner: Runner) -> Workload:
         from kdbench.retrieval.dense import exact_search
 
-        index = self.index()
-        depth = min(cell.depth or 100, index.shape[0])
+        size = cell.index_size or self.inputs.index_size
+        searched = self.searched_index(size)
+        depth = min(cell.depth or 100, size)
         backend = self.search_backend
 
         def search(queries: torch.Tensor) -> Any:
-            return exact_search(queries.float(), index, depth, backend=backend)
+            # looked up per call: the copy a cell searches is freed when the next cell's is made
+            return exact_search(queries.float(), self.searched_index(size), depth, backend=backend)
 
         workload = self.encoding_workload(
             cell, runner, "query", self.inputs.queries[: cell.batch_size]
         )
         workload.stages.append(("search", search))
+        workload.index_bytes = searched.nelement() * searched.element_size()
         return workload
 
 

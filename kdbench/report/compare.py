@@ -36,9 +36,11 @@ def compare_rows(
     `max_quality_drop` (absolute) and p50/p95 increases beyond `max_latency_increase`
     (relative) are regressions."""
     old_by_key = {r.key(): r for r in old if not r.reference}
+    # a result written before index sizes were recorded matches the cell at any size
+    unsized = {r.key()[:-1]: r for r in old if not r.reference and r.index_size is None}
     deltas: list[Delta] = []
     for row in new:
-        before = old_by_key.get(row.key())
+        before = old_by_key.get(row.key()) or unsized.get(row.key()[:-1])
         if before is None or row.reference:
             continue
         for metric in ("nDCG@10", "RR@10", "R@100"):
@@ -85,6 +87,7 @@ def render_comparison(deltas: list[Delta]) -> str:
     from rich.table import Table
 
     table = Table(title="kdbench: comparison (NEW − OLD)")
+    sized = any(d.key[-1] is not None for d in deltas)  # query cells at a recorded index size
     for header in (
         "model",
         "backend",
@@ -93,6 +96,7 @@ def render_comparison(deltas: list[Delta]) -> str:
         "scenario",
         "batch",
         "seq",
+        *(["index"] if sized else []),
         "metric",
         "old",
         "new",
@@ -101,7 +105,7 @@ def render_comparison(deltas: list[Delta]) -> str:
     ):
         table.add_column(header)
     for d in deltas:
-        label, backend, device, precision, scenario, batch, seq = d.key
+        label, backend, device, precision, scenario, batch, seq, index = d.key
         relative = (
             f" ({d.relative:+.1%})"
             if (d.relative is not None and "ms" in d.metric) or "/s" in d.metric
@@ -115,6 +119,7 @@ def render_comparison(deltas: list[Delta]) -> str:
             scenario or "–",
             str(batch or "–"),
             str(seq or "–"),
+            *([str(index or "–")] if sized else []),
             d.metric,
             f"{d.old:.4g}",
             f"{d.new:.4g}",

@@ -42,13 +42,18 @@ COLUMNS: list[Column] = [
     ("pareto", lambda r: "★" if r.pareto else "", None),
 ]
 VS_BASELINE: Column = ("× baseline", lambda r: r.p50_vs_baseline, 2)
+INDEX_SIZE: Column = ("passages", lambda r: r.index_size, 0)  # searched (query cells)
 
 
 def columns_for(rows: list[Row]) -> list[Column]:
-    if not any(r.p50_vs_baseline is not None for r in rows):
-        return COLUMNS
-    after = [c[0] for c in COLUMNS].index("items/s") + 1
-    return [*COLUMNS[:after], VS_BASELINE, *COLUMNS[after:]]
+    columns = list(COLUMNS)
+    if any(r.index_size is not None for r in rows):
+        after = [c[0] for c in columns].index("seq") + 1
+        columns.insert(after, INDEX_SIZE)
+    if any(r.p50_vs_baseline is not None for r in rows):
+        after = [c[0] for c in columns].index("items/s") + 1
+        columns.insert(after, VS_BASELINE)
+    return columns
 
 
 def baseline_note(rows: list[Row]) -> str:

@@ -34,6 +34,7 @@ class Row:
     scenario: str = ""
     batch_size: int | None = None
     seq_len: int | None = None
+    index_size: int | None = None  # query: passages searched
     p50_ms: float | None = None
     p95_ms: float | None = None
     throughput: float | None = None  # items/s (queries, or passages for `index`)
@@ -58,6 +59,7 @@ class Row:
             self.scenario,
             self.batch_size,
             self.seq_len,
+            self.index_size,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,6 +85,7 @@ def profile_rows(profile: ProfileResult, base: Row) -> list[Row]:
         row.scenario = cell.scenario
         row.batch_size = cell.batch_size
         row.seq_len = cell.seq_len
+        row.index_size = cell.index_size
         if cell.latency is not None:
             row.p50_ms, row.p95_ms = cell.latency.p50, cell.latency.p95
         row.throughput = cell.throughput.items_per_s if cell.throughput else None
@@ -97,8 +100,12 @@ def profile_rows(profile: ProfileResult, base: Row) -> list[Row]:
 
 
 def _index_size_mib(cell: Cell) -> float | None:
-    """An index size a hand-made or foreign result may give (kdbench profile writes none)."""
-    index_bytes = cell.extra.get("index_size_bytes") or (cell.extra.get("index") or {}).get("bytes")
+    """The searched index's bytes (query cells), or what a hand-made or foreign result gives."""
+    index_bytes = (
+        cell.index_bytes
+        or cell.extra.get("index_size_bytes")
+        or (cell.extra.get("index") or {}).get("bytes")
+    )
     return index_bytes / 2**20 if isinstance(index_bytes, int | float) else None
 
 

@@ -439,6 +439,8 @@ class ProfileResult:
     inputs: Json = field(default_factory=dict)  # where the text came from
     scenario: Json | None = None  # what the scenario timed (absent in the oldest results)
     backends: Json = field(default_factory=dict)  # "name:precision" -> what actually ran
+    # straight-line fits over the swept index sizes or depths (kdbench.profile.growth.Fit)
+    growth: list[Json] = field(default_factory=list)
     baseline: ProfileResult | None = None
     extra: Json = field(default_factory=dict)
 
@@ -448,6 +450,8 @@ class ProfileResult:
             record["scenario"] = self.scenario
         record["backends"] = self.backends
         record["results"] = [cell.to_dict() for cell in self.cells]
+        if self.growth:  # written when sizes were swept, so older files read back unchanged
+            record["growth"] = self.growth
         if self.baseline is not None:
             record["baseline"] = self.baseline.to_dict()
         return {**record, **self.extra}
@@ -455,7 +459,7 @@ class ProfileResult:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ProfileResult:
         header = ResultHeader.from_dict(data)
-        taken = {*header.to_dict(), "model", "inputs", "scenario", "backends", "results"}
+        taken = {*header.to_dict(), "model", "inputs", "scenario", "backends", "results", "growth"}
         baseline = data.get("baseline")
         return cls(
             header=header,
@@ -464,6 +468,7 @@ class ProfileResult:
             inputs=dict(data.get("inputs", {})),
             scenario=data.get("scenario"),
             backends=dict(data.get("backends", {})),
+            growth=list(data.get("growth", [])),
             baseline=None if baseline is None else cls.from_dict(baseline),
             extra={k: v for k, v in data.items() if k not in taken and k != "baseline"},
         )

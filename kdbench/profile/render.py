@@ -22,6 +22,7 @@ def profile_table(result: dict[str, Any]) -> Any:
     cells = profile.cells
     baseline = next((c.vs_baseline.arch for c in cells if c.vs_baseline), None)
     cache = next((c.cache for c in cells if c.cache is not None), None)
+    sized = any(c.index_size is not None for c in cells)  # query: passages searched
     if cache is not None:
         table.caption = (
             f"passage cache: {cache.bytes_per_passage / 1024:,.1f} KiB per passage "
@@ -32,6 +33,7 @@ def profile_table(result: dict[str, Any]) -> Any:
         "batch",
         "seq",
         "depth",
+        *(["index"] if sized else []),
         "p50 ms",
         "p99 ms",
         "cv",
@@ -43,11 +45,11 @@ def profile_table(result: dict[str, Any]) -> Any:
     ):
         table.add_column(column, justify="left" if column in ("backend", "parity") else "right")
     for cell in cells:
-        table.add_row(*_row(cell, with_baseline=baseline is not None))
+        table.add_row(*_row(cell, with_baseline=baseline is not None, sized=sized))
     return table
 
 
-def _row(cell: Cell, with_baseline: bool) -> list[str]:
+def _row(cell: Cell, with_baseline: bool, sized: bool = False) -> list[str]:
     parity = cell.parity
     if cell.status == "ok":
         diff = parity.max_abs_diff if parity is not None else None
@@ -63,6 +65,7 @@ def _row(cell: Cell, with_baseline: bool) -> list[str]:
         str(cell.batch_size),
         str(cell.seq_len),
         str(cell.depth or "-"),
+        *([f"{cell.index_size:,}" if cell.index_size else "-"] if sized else []),
         _number(latency.p50 if latency else None),
         _number(latency.p99 if latency else None),
         _number(latency.cv if latency else None, 3),
@@ -86,5 +89,6 @@ def problems(result: dict[str, Any]) -> list[str]:
             lines.append(f"{key}: could not run: {cell.error}")
     for cell in cells:
         where = f"{cell.backend}:{cell.precision} batch {cell.batch_size} seq {cell.seq_len}"
+        where += f" index {cell.index_size}" if cell.index_size is not None else ""
         lines.extend(f"{where}: {warning}" for warning in cell.warnings or [])
     return lines

@@ -21,6 +21,7 @@ from kdbench.models.base import encoder_shape
 from kdbench.profile import parity as parity_gate
 from kdbench.profile.config import ProfileConfig
 from kdbench.profile.flops import encoder_flops, measure_peak_flops
+from kdbench.profile.growth import growth_fits
 from kdbench.profile.inputs import ProfileInputs, load_inputs
 from kdbench.profile.measurements import (
     Cell,
@@ -152,7 +153,7 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
     sampled = _sample_all(prepared, _budget(config), say)
 
     peaks: dict[str, float] = {}
-    environment = _environment(threads, peaks)
+    environment = _environment(threads, peaks, config.device)
     results = [
         _finish(prep, samples, peaks, environment)
         for prep, samples in zip(prepared, sampled, strict=True)
@@ -223,11 +224,13 @@ def _sample_all(prepared: list[Prepared], budget: Budget, say: Log) -> list[Samp
     return sampled
 
 
-def _environment(threads: int, peaks: dict[str, float]) -> dict[str, Any]:
-    """The machine, the threads used and the peak FLOP/s measured (filled while finishing)."""
-    from kdbench.env import collect_environment
+def _environment(threads: int, peaks: dict[str, float], device: str) -> dict[str, Any]:
+    """The machine, the threads used, its last-level cache (where an index outgrows it, search
+    costs more per row) and the peak FLOP/s measured (filled while finishing)."""
+    from kdbench.env import collect_environment, last_level_cache
 
     environment = collect_environment()
+    environment["last_level_cache"] = last_level_cache(device)
     environment["threads"] = {
         "torch_intra_op": threads,
         "onnxruntime_intra_op": threads,
@@ -369,6 +372,8 @@ def _finish(
                 _summarize_cell(cell, scenario, parts, ranker, peaks)
             cells.append(cell)
     _add_speedups(cells)
+    cache = (environment.get("last_level_cache") or {}).get("bytes")
+    growth = [fit.to_dict() for fit in growth_fits(cells, cache)]
     header = ResultHeader.new(
         "profile",
         {**config.to_dict(), "scenario": prep.scenario_name, "arch": ranker.arch},
@@ -387,6 +392,7 @@ def _finish(
         inputs=prep.inputs.source,
         scenario=scenario.describe(),
         backends={variant.label: variant.info for variant in prep.variants},
+        growth=growth,
     )
 
 

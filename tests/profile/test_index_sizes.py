@@ -23,7 +23,9 @@ def test_each_index_size_is_a_cell_of_its_own(profile_scifact: ProfileScifact) -
     assert [c["index_bytes"] for c in cells] == [n * 32 * 4 for n in (100, 300, 6000)]
     assert all(c["status"] == "ok" and c["latency_ms"]["n"] >= 3 for c in cells)
     scenario = result["scenario"]
-    assert scenario["index"] == "100, 300, 6000 eager fp32 passage vectors (5183 distinct, repeated)"
+    assert (
+        scenario["index"] == "100, 300, 6000 eager fp32 passage vectors (5183 distinct, repeated)"
+    )
     assert scenario["index_encode"]["passages"] == 5183
     assert scenario["index_encode"]["passages_per_s"] > 0
     assert result["config"]["index_size"] == [100, 300, 6000]

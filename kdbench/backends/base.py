@@ -127,6 +127,10 @@ class BackendInfo:
     availability: Callable[[str], str | None] | None = (
         None  # device type -> what is missing, or None
     )
+    # At fp32 it computes eager's scores to float tolerance (the same graph, no rebuild for a
+    # shape): an fp32 cell that passed parity may show eager's evaluation. False: every
+    # artifact of it (a TensorRT engine) is evaluated on its own.
+    fp32_is_eager: bool = False
 
     def supports(self, arch: str, device: str, precision: str) -> str | None:
         """None if this backend can run `arch` at `precision` on `device`, else why not."""

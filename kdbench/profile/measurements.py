@@ -125,14 +125,27 @@ _CUDA = (
     "nvml_process_used_mib",
     "energy_j_per_item",
 )
-_WHEN_SET = ("energy_window_s", "nvml_reason", "energy_reason")
+_WHEN_SET = (
+    "energy_window_s",
+    "nvml_reason",
+    "energy_reason",
+    "weights_mib",
+    "activations_mib",
+    "index_mib",
+    "host_rss_start_mib",
+)
 
 
 @dataclass(frozen=True)
 class Memory(_Record):
     """One cell's memory (kdbench.profile.memory's trackers): the host's peak RSS, and on a
     GPU PyTorch's allocator peaks, NVML's device/process use and energy. A value the machine
-    cannot tell is None, with the reason where there is one."""
+    cannot tell is None, with the reason where there is one.
+
+    What belongs to the row (added later, written when set): `weights_mib` as the backend
+    loaded them (parameters, ONNX graph, engine), `activations_mib` the cell's peak above what
+    was resident when it started (CPU: peak RSS; CUDA: the allocator's peak), `index_mib` the
+    pre-encoded index or cache the cell searches or reads."""
 
     what: ClassVar[str] = "memory"
 
@@ -147,6 +160,10 @@ class Memory(_Record):
     energy_window_s: float | None = None  # the time the energy counter was read over
     nvml_reason: str | None = None
     energy_reason: str | None = None
+    weights_mib: float | None = None
+    activations_mib: float | None = None
+    index_mib: float | None = None
+    host_rss_start_mib: float | None = None  # RSS when the cell started (activations' base)
     extra: Json = field(default_factory=dict)
 
     def peak_mib(self) -> float | None:

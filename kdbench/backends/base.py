@@ -98,10 +98,15 @@ class BackendOptions:
 
 
 class Backend:
-    """Heavy side of a backend: build a runner for one export kind."""
+    """Heavy side of a backend: build a runner for one export kind.
+
+    `weight_bytes[kind]` is set by `prepare`: the bytes of weights the runner holds, as this
+    backend loaded them (parameters at their dtype, an ONNX graph's initializers, an engine).
+    """
 
     def __init__(self, options: BackendOptions) -> None:
         self.options = options
+        self.weight_bytes: dict[str, int] = {}
 
     def prepare(
         self, ranker: Ranker, kind: ExportKind, shapes: ShapeRange, example: dict[str, torch.Tensor]

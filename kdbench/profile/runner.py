@@ -33,7 +33,7 @@ from kdbench.profile.measurements import (
     Throughput,
     Timing,
 )
-from kdbench.profile.memory import CudaMemory, HostMemory
+from kdbench.profile.memory import CudaMemory, HostMemory, row_memory
 from kdbench.profile.registry import resolve_scenario
 from kdbench.profile.scenarios import CellShape, Scenario, Workload, build_scenario
 from kdbench.profile.stats import sample_warnings
@@ -111,6 +111,7 @@ class Variant:
     info: dict[str, Any]  # what actually ran (Backend.describe)
     runner: Runner | None = None  # None: failed parity or preparation, not timed
     error: str | None = None  # why preparation failed
+    weight_bytes: int | None = None  # the timed module's weights as the backend loaded them
 
     @property
     def label(self) -> str:
@@ -217,7 +218,7 @@ def _sample_all(prepared: list[Prepared], budget: Budget, say: Log) -> list[Samp
                         + (f" depth {cell.depth}" if cell.depth else "")
                         + (f" (round {round_ + 1}/{rounds})" if rounds > 1 else "")
                     )
-                    part = _sample_cell(prep.scenario, cell, variant.runner, budget)
+                    part = _sample_cell(prep.scenario, cell, variant, budget)
                     samples.setdefault((cell_index, variant_index), []).append(part)
     return sampled
 
@@ -244,9 +245,8 @@ def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
     example = scenario.example()
 
     say(f"{ranker.arch}: reference scores (eager fp32)")
-    reference_runner = _backend("eager", "fp32", config, threads, compile_=False).prepare(
-        ranker, scenario.timed_kind, shapes, example
-    )
+    reference_backend = _backend("eager", "fp32", config, threads, compile_=False)
+    reference_runner = reference_backend.prepare(ranker, scenario.timed_kind, shapes, example)
     reference = scenario.reference_scores(reference_runner)
     variants = []
     for name, precision in config.variants():
@@ -257,7 +257,7 @@ def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
             and not config.compile
             and scenario.reference_is_timed
         )
-        backend = _backend(name, precision, config, threads)
+        backend = reference_backend if is_reference else _backend(name, precision, config, threads)
         variant = _gate(
             name,
             precision,
@@ -346,7 +346,12 @@ def _gate(
             name, precision, Parity(passed=False, failures=[error]), backend.describe(), error=error
         )
     return Variant(
-        name, precision, parity, backend.describe(), runner=runner if parity.passed else None
+        name,
+        precision,
+        parity,
+        backend.describe(),
+        runner=runner if parity.passed else None,
+        weight_bytes=backend.weight_bytes.get(scenario.timed_kind),
     )
 
 
@@ -448,8 +453,9 @@ class Sampled:
     memory: Memory
 
 
-def _sample_cell(scenario: Scenario, cell: CellShape, runner: Runner, budget: Budget) -> Sampled:
-    workload = scenario.workload(cell, runner)
+def _sample_cell(scenario: Scenario, cell: CellShape, variant: Variant, budget: Budget) -> Sampled:
+    assert variant.runner is not None
+    workload = scenario.workload(cell, variant.runner)
     cuda = scenario.device.type == "cuda"
     host = HostMemory()
     device_memory = CudaMemory(scenario.device.index or 0) if cuda else None
@@ -474,6 +480,12 @@ def _sample_cell(scenario: Scenario, cell: CellShape, runner: Runner, budget: Bu
         max_duration_s=min(10.0, budget.max_duration_s),
     )
     tokenize = measure([lambda _: workload.tokenize()], None, token_budget)
+    memory = row_memory(
+        memory,
+        weight_bytes=variant.weight_bytes,
+        index_bytes=workload.index_bytes,
+        eager=variant.backend == "eager",
+    )
     return Sampled(workload, samples, tokenize, Memory.from_dict(memory))
 
 

@@ -20,7 +20,7 @@ from kdbench.errors import UserError
 from kdbench.models.base import encoder_shape
 from kdbench.profile import parity as parity_gate
 from kdbench.profile.config import ProfileConfig
-from kdbench.profile.flops import encoder_flops, measure_peak_flops
+from kdbench.profile.flops import Peak, encoder_flops, machine_peak
 from kdbench.profile.inputs import ProfileInputs, load_inputs
 from kdbench.profile.measurements import (
     Cell,
@@ -152,12 +152,13 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
         prepared.append(_prepare_baseline(baseline, prepared[0], threads, say))
     sampled = _sample_all(prepared, _budget(config), say)
 
-    peaks: dict[str, float] = {}
-    environment = _environment(threads, peaks)
+    peaks: dict[str, Peak] = {}
+    environment = _environment(threads)
     results = [
         _finish(prep, samples, peaks, environment)
         for prep, samples in zip(prepared, sampled, strict=True)
     ]
+    environment["peak_flops_measured"].update((k, peak.to_dict()) for k, peak in peaks.items())
     result = results[0]
     if len(results) > 1:
         _add_baseline_ratios(result.cells, results[1].cells)
@@ -223,7 +224,7 @@ def _sample_all(prepared: list[Prepared], budget: Budget, say: Log) -> list[Samp
     return sampled
 
 
-def _environment(threads: int, peaks: dict[str, float]) -> dict[str, Any]:
+def _environment(threads: int) -> dict[str, Any]:
     """The machine, the threads used and the peak FLOP/s measured (filled while finishing)."""
     from kdbench.env import collect_environment
 
@@ -233,7 +234,7 @@ def _environment(threads: int, peaks: dict[str, float]) -> dict[str, Any]:
         "onnxruntime_intra_op": threads,
         "onnxruntime_inter_op": 1,
     }
-    environment["peak_flops_measured"] = peaks
+    environment["peak_flops_measured"] = {}  # filled from `peaks` once every cell is finished
     return environment
 
 
@@ -356,7 +357,7 @@ def _gate(
 
 
 def _finish(
-    prep: Prepared, sampled: Sampling, peaks: dict[str, float], environment: dict[str, Any]
+    prep: Prepared, sampled: Sampling, peaks: dict[str, Peak], environment: dict[str, Any]
 ) -> ProfileResult:
     """The `profile` result of one prepared model from its raw samples."""
     from kdbench.results import ResultHeader
@@ -506,7 +507,7 @@ def _measure_on_cell_stream(
 
 
 def _summarize_cell(
-    cell: Cell, scenario: Scenario, parts: list[Sampled], ranker: Any, peaks: dict[str, float]
+    cell: Cell, scenario: Scenario, parts: list[Sampled], ranker: Any, peaks: dict[str, Peak]
 ) -> None:
     """Fill `cell` with statistics over every round's raw samples of it."""
     workload = parts[0].workload
@@ -557,21 +558,13 @@ def _summarize_cell(
     cell.warnings = warnings
 
 
-_PEAK_DTYPES = {
-    "fp32": torch.float32,
-    "fp16": torch.float16,
-    "bf16": torch.bfloat16,
-    "int8": torch.float16,
-}
-
-
 def _flops(
     workload: Workload,
     model_s: float,
     ranker: Any,
     device: torch.device,
     precision: str,
-    peaks: dict[str, float],
+    peaks: dict[str, Peak],
 ) -> Flops | None:
     shape = encoder_shape(ranker)
     if shape is None or model_s <= 0:
@@ -579,18 +572,18 @@ def _flops(
     per_call = workload.flops_per_call
     if per_call is None:
         per_call = sum(encoder_flops(b, s, **shape) for b, s in workload.model_calls)
-    # the peak of the dtype the matmuls run in; on the CPU (and for int8) fp32's is the yardstick
-    dtype = torch.float32 if device.type == "cpu" else _PEAK_DTYPES[precision]
-    key = f"{device}:{str(dtype).removeprefix('torch.')}"
+    # the yardstick is the best GEMM of the dtype the matmuls run in (int8: integer GEMM)
+    key = f"{device}:{precision}"
     if key not in peaks:
-        peaks[key] = measure_peak_flops(str(device), dtype)
+        peaks[key] = machine_peak(str(device), precision, threads=torch.get_num_threads())
+    peak = peaks[key]
     achieved = per_call / model_s
     return Flops(
         per_call=per_call,
         achieved_per_s=achieved,
-        peak_per_s=peaks[key],
-        fraction_of_peak=achieved / peaks[key],
-        peak_from=f"best of 5 matmuls, {key}",
+        peak_per_s=peak.per_s,
+        fraction_of_peak=achieved / peak.per_s,
+        peak_from=f"{peak.source}, {key}",
     )
 
 

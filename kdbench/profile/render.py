@@ -61,7 +61,7 @@ def _row(cell: Cell, with_baseline: bool) -> list[str]:
     return [
         f"{cell.backend}:{cell.precision}",
         str(cell.batch_size),
-        str(cell.seq_len),
+        str(cell.seq_len or "-"),
         str(cell.depth or "-"),
         _number(latency.p50 if latency else None),
         _number(latency.p99 if latency else None),

@@ -37,7 +37,7 @@ from kdbench.profile.memory import CudaMemory, HostMemory, row_memory
 from kdbench.profile.registry import resolve_scenario
 from kdbench.profile.scenarios import CellShape, Scenario, Workload, build_scenario
 from kdbench.profile.stats import sample_warnings
-from kdbench.profile.timer import Budget, Samples, measure
+from kdbench.profile.timer import Budget, Samples, measure, round_budget
 
 Log = Callable[[str], None]
 
@@ -150,7 +150,7 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
     prepared = [_prepare(config, threads, say)]
     if baseline is not None:
         prepared.append(_prepare_baseline(baseline, prepared[0], threads, say))
-    sampled = _sample_all(prepared, _budget(config), say)
+    sampled = _sample_all(prepared, round_budget(config), say)
 
     peaks: dict[str, Peak] = {}
     environment = _environment(threads)
@@ -180,19 +180,6 @@ def _prepare_baseline(baseline: ProfileConfig, main: Prepared, threads: int, say
             f"{main.scenario_name}; pass --scenario for one both run"
         )
     return prepared
-
-
-def _budget(config: ProfileConfig) -> Budget:
-    """One round's share of the timing budget (rounds alternate the backends in every cell)."""
-    rounds = config.rounds
-    return Budget(
-        warmup=config.warmup,
-        warmup_s=config.warmup_s,
-        min_samples=-(-config.min_samples // rounds),
-        min_duration_s=config.min_duration_s / rounds,
-        max_duration_s=config.max_duration_s / rounds,
-        max_samples=max(100_000, config.min_samples),
-    )
 
 
 Sampling = dict[tuple[int, int], list["Sampled"]]  # (cell index, variant index) -> rounds

@@ -114,7 +114,7 @@ class Row:
     @property
     def memory_mib(self) -> float | None:
         """The row's own memory: weights + activations + index (None without weights)."""
-        if self.weights_mib is None and self.arch != "bm25":
+        if self.weights_mib is None:  # BM25's are 0: an index and no weights
             return None
         parts = (self.weights_mib, self.activations_mib, self.index_size_mib)
         return sum(part for part in parts if part is not None)

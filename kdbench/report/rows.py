@@ -180,6 +180,7 @@ def evaluate_row(result: dict[str, Any]) -> Row:
         metrics=metrics,
         quality_from=artifact_name(backend, precision),
         first_stage=str(first_stage.get("method") or "") if config.get("reranked") else "",
+        never_run=str((config.get("backend_info") or {}).get("never_run") or ""),
         # a row without a cell names its artifact unless it is the usual one (eager, bm25s)
         backend="" if (backend, precision) in (("eager", "fp32"), BM25_ARTIFACT) else backend,
         precision="" if (backend, precision) in (("eager", "fp32"), BM25_ARTIFACT) else precision,

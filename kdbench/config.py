@@ -23,7 +23,7 @@ from kdbench.options import (
     Mining,
     ModelLoading,
     Timing,
-    backend_names,
+    backend_variant_names,
     canonical_choice,
     check_minimum,
     device_names,
@@ -232,7 +232,9 @@ class EvaluateConfig:
 @dataclass(frozen=True)
 class ProfileConfig(Timing):
     backends: list[str] = option(
-        default_factory=lambda: ["eager"], help="{choices}.", choices=backend_names
+        default_factory=lambda: ["eager"],
+        help="{choices}; NAME:PRECISION pins one (onnx:int8), else every `precisions` entry.",
+        choices=backend_variant_names,
     )
     devices: list[str] = option(
         default_factory=lambda: ["cpu"], help="{choices}.", choices=device_names

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kdbench.errors import UserError
+from kdbench.evaluate.config import EvaluateConfig
 from kdbench.options import (
     ModelLoading,
     Timing,
@@ -76,7 +77,10 @@ def _int_list(option_name: str) -> Callable[[str], tuple[int, ...] | None]:
 class ProfileConfig(ModelLoading, Timing):
     """Everything `run_profile` needs; `None` means "the scenario's default" where noted."""
 
-    model: str = option(help="Checkpoint folder, hub id or all-MiniLM-L6-v2.")
+    model: str = option(
+        help="Checkpoint folder, hub id, all-MiniLM-L6-v2, or bm25 (the first stage: per-query "
+        "latency on its bm25s index; needs --data)."
+    )
     baseline_arch: str | None = option(
         None,
         help="Also time --model as this arch (e.g. cat against prettr), alternating with it cell "
@@ -161,6 +165,8 @@ class ProfileConfig(ModelLoading, Timing):
         None, help="Exports and engines (default: $KDBENCH_CACHE or ~/.cache/kdbench)."
     )
     seed: int = option(0, help="Seed for synthetic text and sampled candidates.")
+    bm25_k1: float = reuse(EvaluateConfig, "bm25_k1")
+    bm25_b: float = reuse(EvaluateConfig, "bm25_b")
     extra: dict[str, Any] = option(
         default_factory=dict, help="Free-form provenance.", cli={"hidden": True}
     )

@@ -294,7 +294,8 @@ def _mean(cell: Any) -> tuple[float, float | None] | None:
 
 
 def _index_bytes(cell: Any) -> tuple[float, float | None] | None:
-    return None if cell.index_bytes is None else (float(cell.index_bytes), 0.0)
+    index_mib = cell.memory.index_mib if cell.memory is not None else None
+    return None if index_mib is None else (index_mib * 2**20, 0.0)
 
 
 MEASURES: dict[str, Measure] = {
@@ -362,14 +363,14 @@ def _group_fits(
 
 def _regimes(cells: list[Any], cache_bytes: int) -> list[str]:
     """Per cell: whether its searched index fits in the cache ("" when its bytes are unknown)."""
-    return [
-        ""
-        if cell.index_bytes is None
-        else "in cache"
-        if cell.index_bytes <= cache_bytes
-        else "past cache"
-        for cell in cells
-    ]
+    regimes = []
+    for cell in cells:
+        measured = _index_bytes(cell)
+        if measured is None:
+            regimes.append("")
+        else:
+            regimes.append("in cache" if measured[0] <= cache_bytes else "past cache")
+    return regimes
 
 
 def _regime_of(regimes: list[str]) -> str:

@@ -6,8 +6,8 @@ schema `kdbench.results` versions and `from_dict` reads it back, so
 (tests/profile/test_measurements.py holds this on the result files under results/).
 Keys a type does not model are kept in its `extra` and written back unchanged. Keys added
 after the first files of schema version 1 (`device_latency_ms`, `never_run`,
-`timing.device_clock`, a cell's `index_size` and `index_bytes`) are written only when they
-hold a value, so older files read back as they were.
+`timing.device_clock`, a cell's `index_size`) are written only when they hold a value, so
+older files read back as they were.
 
 >>> latency = Latency.from_samples([1_000_000, 2_000_000, 3_000_000, 4_000_000])
 >>> latency.p50, latency.n
@@ -125,14 +125,27 @@ _CUDA = (
     "nvml_process_used_mib",
     "energy_j_per_item",
 )
-_WHEN_SET = ("energy_window_s", "nvml_reason", "energy_reason")
+_WHEN_SET = (
+    "energy_window_s",
+    "nvml_reason",
+    "energy_reason",
+    "weights_mib",
+    "activations_mib",
+    "index_mib",
+    "host_rss_start_mib",
+)
 
 
 @dataclass(frozen=True)
 class Memory(_Record):
     """One cell's memory (kdbench.profile.memory's trackers): the host's peak RSS, and on a
     GPU PyTorch's allocator peaks, NVML's device/process use and energy. A value the machine
-    cannot tell is None, with the reason where there is one."""
+    cannot tell is None, with the reason where there is one.
+
+    What belongs to the row (added later, written when set): `weights_mib` as the backend
+    loaded them (parameters, ONNX graph, engine), `activations_mib` the cell's peak above what
+    was resident when it started (CPU: peak RSS; CUDA: the allocator's peak), `index_mib` the
+    pre-encoded index or cache the cell searches or reads."""
 
     what: ClassVar[str] = "memory"
 
@@ -147,6 +160,10 @@ class Memory(_Record):
     energy_window_s: float | None = None  # the time the energy counter was read over
     nvml_reason: str | None = None
     energy_reason: str | None = None
+    weights_mib: float | None = None
+    activations_mib: float | None = None
+    index_mib: float | None = None
+    host_rss_start_mib: float | None = None  # RSS when the cell started (activations' base)
     extra: Json = field(default_factory=dict)
 
     def peak_mib(self) -> float | None:
@@ -324,7 +341,6 @@ class Cell:
     error: str | None = None  # why the backend could not run (status "error")
     never_run: str | None = None  # the backend's code has never run on real hardware
     cache: PassageCache | None = None
-    index_bytes: int | None = None  # query: bytes of the searched vectors (written when set)
     stages: dict[str, Latency] | None = None  # per stage, and "tokenize" (timed apart)
     flops: Flops | None = None
     samples_ns: dict[str, list[int]] | None = None  # raw, per stage, in call order
@@ -360,7 +376,6 @@ class Cell:
             "error": self.error,
             **({"never_run": self.never_run} if self.never_run is not None else {}),
             **(self.cache.to_dict() if self.cache is not None else {}),
-            **({"index_bytes": self.index_bytes} if self.index_bytes is not None else {}),
             **self.extra,
         }
         if self.latency is not None:

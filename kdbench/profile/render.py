@@ -63,7 +63,7 @@ def _row(cell: Cell, with_baseline: bool, sized: bool = False) -> list[str]:
     return [
         f"{cell.backend}:{cell.precision}",
         str(cell.batch_size),
-        str(cell.seq_len),
+        str(cell.seq_len or "-"),
         str(cell.depth or "-"),
         *([f"{cell.index_size:,}" if cell.index_size else "-"] if sized else []),
         _number(latency.p50 if latency else None),

@@ -67,7 +67,7 @@ class Workload:
     tokenize: Callable[[], Any]  # the cell's tokenisation, timed separately
     flops_per_call: int | None = None  # None: a full encoder forward per model call
     cache: PassageCache | None = None  # prettr: the cached passage states the call reads
-    index_bytes: int | None = None  # query: bytes of the vectors the call searches
+    index_bytes: int | None = None  # the pre-encoded index or cache the call searches or reads
 
 
 @contextlib.contextmanager
@@ -560,6 +560,7 @@ class ColbertRerankScenario(Scenario):
             ]
 
         workload.stages.append(("maxsim", maxsim))
+        workload.index_bytes = d_vecs.numel() * d_vecs.element_size()
         return workload
 
 
@@ -711,6 +712,7 @@ class PrettrRerankScenario(Scenario):
             model_calls=[(b, cell.seq_len) for b in sizes],
             tokenize=lambda: self.cached_pairs(query, cache, rows, query_len, doc_len),
             flops_per_call=flops,
+            index_bytes=round(cache_bytes_per_passage(cache) * depth),
             cache=PassageCache(
                 bytes_per_passage=cache_bytes_per_passage(cache),
                 tokens_per_passage=float(cache.lengths.float().mean()),

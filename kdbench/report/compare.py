@@ -105,7 +105,7 @@ def render_comparison(deltas: list[Delta]) -> str:
     ):
         table.add_column(header)
     for d in deltas:
-        label, backend, device, precision, scenario, batch, seq, index = d.key
+        label, backend, device, precision, scenario, batch, seq, _, index = d.key
         relative = (
             f" ({d.relative:+.1%})"
             if (d.relative is not None and "ms" in d.metric) or "/s" in d.metric

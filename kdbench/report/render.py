@@ -1,7 +1,7 @@
 """Render trade-off rows as Markdown, CSV, JSON, a rich table or one self-contained HTML page.
 
 Formatters live in `FORMATS` (STYLE.md habit 8). Markdown and HTML round to the digits
-shown in `COLUMNS`; CSV and JSON keep full precision. The "× baseline" column appears only
+shown in each `Column`; CSV and JSON keep full precision. The "× baseline" column appears only
 when some row was timed against a baseline architecture, so other reports stay as they were.
 """
 
@@ -12,48 +12,123 @@ import html
 import io
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from kdbench.report.rows import Row
+from kdbench.report.rows import SHOWN_QUALITY, Row
 
-# (header, getter, decimals) — decimals None means text.
-Column = tuple[str, Callable[[Row], Any], int | None]
-COLUMNS: list[Column] = [
-    ("model", lambda r: r.label, None),
-    ("arch", lambda r: r.arch, None),
-    ("teacher", lambda r: r.teacher, None),
-    ("params (M)", lambda r: r.parameters / 1e6 if r.parameters else None, 1),
-    ("nDCG@10", lambda r: r.metrics.get("nDCG@10"), 3),
-    ("RR@10", lambda r: r.metrics.get("RR@10"), 3),
-    ("R@100", lambda r: r.metrics.get("R@100"), 3),
-    ("backend", lambda r: r.backend, None),
-    ("device", lambda r: r.device, None),
-    ("precision", lambda r: r.precision, None),
-    ("scenario", lambda r: r.scenario, None),
-    ("batch", lambda r: r.batch_size, 0),
-    ("seq", lambda r: r.seq_len, 0),
-    ("p50 ms", lambda r: r.p50_ms, 2),
-    ("p95 ms", lambda r: r.p95_ms, 2),
-    ("items/s", lambda r: r.throughput, 1),
-    ("peak MiB", lambda r: r.peak_memory_mib, 0),
-    ("index MiB", lambda r: r.index_size_mib, 1),
-    ("parity", lambda r: r.parity, None),
-    ("pareto", lambda r: "★" if r.pareto else "", None),
+
+@dataclass(frozen=True)
+class Column:
+    """One column of every table format: its header, how a row gives its value, and the
+    decimals Markdown/HTML/terminal round it to (None: text). CSV and JSON keep full precision."""
+
+    header: str
+    get: Callable[[Row], Any]
+    decimals: int | None = None
+
+
+def quality_from_text(row: Row) -> str:
+    """'eager', 'onnx:int8', 'eager (parity passed)' for an fp32 cell showing eager's quality."""
+    if not row.quality_from:
+        return "" if row.reference else "not evaluated"
+    return f"{row.quality_from} (parity passed)" if row.quality_reused else row.quality_from
+
+
+def notes(row: Row) -> str:
+    """Flags a reader must see beside the numbers: never-run code, too few samples."""
+    found = []
+    if row.never_run:
+        found.append("never run on real hardware")
+    if row.undersampled and row.samples is not None:
+        from kdbench.profile.stats import required_samples
+
+        needs = ", ".join(f"{p} needs {required_samples(int(p[1:]))}" for p in row.undersampled)
+        found.append(f"under-sampled: {row.samples} samples ({needs})")
+    return "; ".join(found)
+
+
+def _params(row: Row) -> float | None:
+    return row.parameters / 1e6 if row.parameters else None
+
+
+def _share(row: Row) -> float | None:
+    return row.fraction_of_peak
+
+
+IDENTITY = [
+    Column("model", lambda r: r.label),
+    Column("arch", lambda r: r.arch),
+    Column("teacher", lambda r: r.teacher),
+    Column("params (M)", _params, 1),
 ]
-VS_BASELINE: Column = ("× baseline", lambda r: r.p50_vs_baseline, 2)
-INDEX_SIZE: Column = ("passages", lambda r: r.index_size, 0)  # searched (query cells)
+CELL = [
+    Column("quality from", quality_from_text),
+    Column("backend", lambda r: r.backend),
+    Column("device", lambda r: r.device),
+    Column("precision", lambda r: r.precision),
+    Column("scenario", lambda r: r.scenario),
+    Column("batch", lambda r: r.batch_size, 0),
+    Column("seq", lambda r: r.seq_len, 0),
+]
+FIRST_STAGE = [Column("first stage p50 ms", lambda r: r.first_stage_p50_ms, 2)]
+LATENCY = [
+    Column("p50 ms", lambda r: r.p50_ms, 2),
+    Column("p50 95% CI", lambda r: r.p50_ci_ms, 2),
+    Column("p95 ms", lambda r: r.p95_ms, 2),
+    Column("p95 95% CI", lambda r: r.p95_ci_ms, 2),
+    Column("n", lambda r: r.samples, 0),
+]
+END_TO_END = [
+    Column("end-to-end p50 ms", lambda r: r.end_to_end_p50_ms, 2),
+    Column("end-to-end p95 ms", lambda r: r.end_to_end_p95_ms, 2),
+]
+COST = [
+    Column("items/s", lambda r: r.throughput, 1),
+    Column("weights MiB", lambda r: r.weights_mib, 1),
+    Column("activations MiB", lambda r: r.activations_mib, 1),
+    Column("index MiB", lambda r: r.index_size_mib, 1),
+    Column("process MiB", lambda r: r.peak_memory_mib, 0),
+    Column("of peak", _share, 2),
+    Column("parity", lambda r: r.parity),
+    Column("notes", notes),
+    Column("pareto", lambda r: "★" if r.pareto else ""),
+]
+VS_BASELINE = Column("× baseline", lambda r: r.p50_vs_baseline, 2)
+INDEX_SIZE = Column("passages", lambda r: r.index_size, 0)  # searched, by query cells
 
 
-def columns_for(rows: list[Row]) -> list[Column]:
-    columns = list(COLUMNS)
-    if any(r.index_size is not None for r in rows):
-        after = [c[0] for c in columns].index("seq") + 1
-        columns.insert(after, INDEX_SIZE)
+def quality_column(measure: str) -> Column:
+    def get(row: Row) -> float | None:
+        return row.metrics.get(measure)
+
+    return Column(measure, get, 3)
+
+
+def quality_columns(measures: Sequence[str]) -> list[Column]:
+    return [quality_column(measure) for measure in measures]
+
+
+def columns_for(rows: list[Row], measures: Sequence[str] = SHOWN_QUALITY) -> list[Column]:
+    """The table's columns: the first-stage and end-to-end ones only when some re-ranker has a
+    profiled first stage, "× baseline" only when some row was timed against a baseline,
+    "passages" only when some query row says how many it searched."""
+    first_stage = any(r.first_stage_p50_ms is not None for r in rows)
+    timed = [*LATENCY, *(END_TO_END if first_stage else [])]
+    cost = list(COST)
     if any(r.p50_vs_baseline is not None for r in rows):
-        after = [c[0] for c in columns].index("items/s") + 1
-        columns.insert(after, VS_BASELINE)
-    return columns
+        cost.insert(1, VS_BASELINE)
+    sized = any(r.index_size is not None for r in rows)
+    return [
+        *IDENTITY,
+        *quality_columns(measures),
+        *CELL,
+        *([INDEX_SIZE] if sized else []),
+        *(FIRST_STAGE if first_stage else []),
+        *timed,
+        *cost,
+    ]
 
 
 def baseline_note(rows: list[Row]) -> str:
@@ -73,15 +148,30 @@ def cell_text(value: Any, decimals: int | None) -> str:
         return "–"
     if decimals is None:
         return str(value)
+    if isinstance(value, list | tuple):  # an interval
+        return "–".join(f"{v:.{decimals}f}" for v in value)
     return f"{value:.{decimals}f}"
 
 
-def table_cells(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
-    columns = columns_for(rows)
-    headers = [c[0] for c in columns]
+def csv_value(value: Any) -> Any:
+    """Full precision; an interval as "low–high"."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return "–".join(str(v) for v in value)
+    return value
+
+
+def measures_of(meta: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(meta.get("measures") or SHOWN_QUALITY)
+
+
+def table_cells(rows: list[Row], meta: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    columns = columns_for(rows, measures_of(meta))
+    headers = [c.header for c in columns]
     body = []
     for row in rows:
-        cells = [cell_text(get(row), decimals) for _, get, decimals in columns]
+        cells = [cell_text(c.get(row), c.decimals) for c in columns]
         if row.reference:
             cells[0] = f"{row.label} ({row.reference})"
         body.append(cells)
@@ -89,7 +179,7 @@ def table_cells(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
 
 
 def to_markdown(rows: list[Row], meta: dict[str, Any]) -> str:
-    headers, body = table_cells(rows)
+    headers, body = table_cells(rows, meta)
     lines = [f"# kdbench report: {meta.get('title', 'trade-off')}", ""]
     lines += _meta_lines(meta)
     lines += ["", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
@@ -146,10 +236,10 @@ def pair_markdown(pairs: list[dict[str, Any]]) -> str:
 def to_csv(rows: list[Row], meta: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    columns = columns_for(rows)
-    writer.writerow([c[0] for c in columns])
+    columns = columns_for(rows, measures_of(meta))
+    writer.writerow([c.header for c in columns])
     for row in rows:
-        writer.writerow(["" if (v := get(row)) is None else v for _, get, _ in columns])
+        writer.writerow([csv_value(c.get(row)) for c in columns])
     return out.getvalue()
 
 
@@ -161,7 +251,7 @@ def to_terminal(rows: list[Row], meta: dict[str, Any]) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    headers, body = table_cells(rows)
+    headers, body = table_cells(rows, meta)
     table = Table(title=f"kdbench: {meta.get('title', 'trade-off')}")
     for header in headers:
         table.add_column(
@@ -341,7 +431,7 @@ def pair_html(pairs: list[dict[str, Any]]) -> str:
 
 
 def to_html(rows: list[Row], meta: dict[str, Any]) -> str:
-    headers, body = table_cells(rows)
+    headers, body = table_cells(rows, meta)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     trs = []
     for cells, row in zip(body, rows, strict=True):

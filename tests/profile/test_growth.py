@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from kdbench.profile.growth import Fit, fit_line, growth_fits, quantile_error
-from kdbench.profile.measurements import Cell, Latency, ProfileResult
+from kdbench.profile.measurements import Cell, Latency, Memory, ProfileResult
 from tests.profile.conftest import profile
 
 X = [500.0, 1000.0, 2000.0, 4000.0]
@@ -96,8 +96,8 @@ def _cell(size: int, p50: float, backend: str = "eager", index_bytes: int | None
         seq_len=32,
         depth=100,
         index_size=size,
-        index_bytes=size * 1536 if index_bytes is None else index_bytes,
         latency=latency,
+        memory=Memory(index_mib=(size * 1536 if index_bytes is None else index_bytes) / 2**20),
     )
 
 

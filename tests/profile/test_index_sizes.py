@@ -20,7 +20,9 @@ def test_each_index_size_is_a_cell_of_its_own(profile_scifact: ProfileScifact) -
     cells = result["results"]
     assert [c["index_size"] for c in cells] == [100, 300, 6000]
     # fp32 vectors of the tiny BERT's 32 dimensions
-    assert [c["index_bytes"] for c in cells] == [n * 32 * 4 for n in (100, 300, 6000)]
+    assert [c["memory"]["index_mib"] * 2**20 for c in cells] == [
+        n * 32 * 4 for n in (100, 300, 6000)
+    ]
     assert all(c["status"] == "ok" and c["latency_ms"]["n"] >= 3 for c in cells)
     scenario = result["scenario"]
     assert (

@@ -69,6 +69,7 @@ CELL = [
     Column("device", lambda r: r.device),
     Column("precision", lambda r: r.precision),
     Column("scenario", lambda r: r.scenario),
+    Column("includes", lambda r: r.includes),
     Column("batch", lambda r: r.batch_size, 0),
     Column("seq", lambda r: r.seq_len, 0),
 ]
@@ -180,16 +181,56 @@ def to_markdown(rows: list[Row], meta: dict[str, Any]) -> str:
     lines += _meta_lines(meta)
     lines += ["", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cells) + " |" for cells in body]
-    lines += [
-        "",
-        "★ = Pareto-optimal: no other measured row has both higher nDCG@10 and lower p50 latency.",
-        "Published rows (in parentheses) were not measured here; latency is per query in the row's scenario.",
-    ]
-    if note := baseline_note(rows):
-        lines.append(note)
+    lines += ["", *legend(rows, meta)]
     if meta.get("pairs"):
         lines += ["", pair_markdown(meta["pairs"])]
     return "\n".join(lines) + "\n"
+
+
+AXIS_WORDS = {
+    "p50": ("lower p50 latency per query", "p50 latency per query (ms, log scale)"),
+    "p95": ("lower p95 latency per query", "p95 latency per query (ms, log scale)"),
+    "throughput": ("higher throughput", "throughput (items/s, log scale)"),
+    "memory": ("less memory", "memory: weights + activations + index (MiB, log scale)"),
+}
+
+
+def legend(rows: list[Row], meta: dict[str, Any]) -> list[str]:
+    """What the table's marks and columns mean, in every text format."""
+    y, x = meta.get("y") or "nDCG@10", meta.get("x") or "p50"
+    lines = [
+        f"★ = Pareto-optimal: no other measured row has both higher {y} and {AXIS_WORDS[x][0]}; "
+        "only rows whose own artifact was evaluated take part.",
+        "quality from: the artifact the quality was measured on (kdbench evaluate --backend); "
+        "'(parity passed)': an fp32 cell of a backend that computes eager's scores shows eager's "
+        "evaluation; 'not evaluated': that artifact was never evaluated, so the row shows no quality.",
+        "p50/p95 ms: the row's timed call in its scenario; 95% CI: distribution-free "
+        "(order-statistic) interval of that percentile; n: timed calls.",
+        "Memory: weights as the backend loaded them, activations = the cell's peak above what was "
+        "resident when it started, index = the index or cache it reads; process = the whole "
+        "process's peak (GPU, else RSS). of peak: achieved FLOP/s over the machine's best GEMM "
+        "of the row's dtype.",
+        "Published rows (in parentheses) were not measured here.",
+    ]
+    if any(r.first_stage_p50_ms is not None for r in rows):
+        lines.insert(
+            3,
+            "end-to-end = first stage (the BM25 row of the same depth) + the row's "
+            "timed call: what one query costs, as the 'includes' of each row says.",
+        )
+    if any(r.undersampled for r in rows):
+        lines.append(
+            "under-sampled: fewer timed calls than the percentile needs (MLPerf's rule); "
+            "read that percentile with care."
+        )
+    if any(r.never_run for r in rows):
+        lines.append(
+            "never run on real hardware: the backend's code has not yet run on a GPU "
+            "(TensorRT); its numbers are unverified."
+        )
+    if note := baseline_note(rows):
+        lines.append(note)
+    return lines
 
 
 def _meta_lines(meta: dict[str, Any]) -> list[str]:
@@ -205,24 +246,65 @@ def _meta_lines(meta: dict[str, Any]) -> list[str]:
     return lines
 
 
-def pair_markdown(pairs: list[dict[str, Any]]) -> str:
-    """Distilled vs not-distilled pairs: the difference per measure with its paired t-test."""
-    if not pairs:
-        return ""
-    lines = [
-        "## Distillation effect (KD − no-KD, paired t-test over queries)",
-        "",
-        "| KD | no-KD | measure | KD | no-KD | difference | t | p | significant | wins/losses/ties |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+PAIR_HEADERS = (
+    "KD",
+    "no-KD",
+    "measure",
+    "KD",
+    "no-KD",
+    "difference",
+    "95% CI (t)",
+    "95% CI (bootstrap)",
+    "t",
+    "p",
+    "p (Holm)",
+    "significant",
+    "wins/losses/ties",
+)
+PAIR_TITLE = (
+    "Distillation effect (KD − no-KD over the same queries: paired t-test and bootstrap 95% "
+    "intervals; p Holm-adjusted over every comparison shown)"
+)
+
+
+def _interval_text(bounds: Any) -> str:
+    return "–" if not bounds else f"{bounds[0]:+.3f} to {bounds[1]:+.3f}"
+
+
+def pair_cells(pairs: list[dict[str, Any]]) -> list[list[str]]:
+    """One line of text cells per (pair, measure): what Markdown, HTML and terminal show."""
+    lines = []
     for pair in pairs:
         for row in pair["rows"]:
-            t = "–" if row["t"] is None else f"{row['t']:.2f}"
+            holm = row.get("p_holm")
             lines.append(
-                f"| {pair['kd']} | {pair['nokd']} | {row['measure']} | {row['kd']:.3f} | {row['nokd']:.3f} | "
-                f"{row['difference']:+.3f} | {t} | {row['p_value']:.3g} | {'yes' if row['significant'] else 'no'} | "
-                f"{row['wins']}/{row['losses']}/{row['ties']} |"
+                [
+                    pair["kd"],
+                    pair["nokd"],
+                    row["measure"],
+                    f"{row['kd']:.3f}",
+                    f"{row['nokd']:.3f}",
+                    f"{row['difference']:+.3f}",
+                    _interval_text(row.get("ci95_t")),
+                    _interval_text(row.get("ci95_bootstrap")),
+                    "–" if row["t"] is None else f"{row['t']:.2f}",
+                    f"{row['p_value']:.3g}",
+                    "–" if holm is None else f"{holm:.3g}",
+                    "yes" if row["significant"] else "no",
+                    f"{row['wins']}/{row['losses']}/{row['ties']}",
+                ]
             )
+    return lines
+
+
+def pair_markdown(pairs: list[dict[str, Any]]) -> str:
+    """Distilled vs not-distilled pairs: the difference per measure, its intervals and tests."""
+    if not pairs:
+        return ""
+    lines = [f"## {PAIR_TITLE}", "", "| " + " | ".join(PAIR_HEADERS) + " |"]
+    lines.append("|" + "---|" * len(PAIR_HEADERS))
+    lines += ["| " + " | ".join(cells) + " |" for cells in pair_cells(pairs)]
+    for pair in pairs:
         lines.extend(
             f"- warning ({pair['kd']} vs {pair['nokd']}): {w}" for w in pair.get("warnings", [])
         )
@@ -257,12 +339,19 @@ def to_terminal(rows: list[Row], meta: dict[str, Any]) -> str:
         table.add_row(
             *cells, style="bold green" if row.pareto else ("dim" if row.reference else None)
         )
-    console = Console(record=True, width=220)
+    console = Console(record=True, width=320)
     console.print(table)
     for line in _meta_lines(meta):
         console.print(line, markup=False)
-    if note := baseline_note(rows):
-        console.print(note, markup=False)
+    for line in legend(rows, meta):
+        console.print(line, markup=False)
+    if meta.get("pairs"):
+        pairs = Table(title=PAIR_TITLE)
+        for header in PAIR_HEADERS:
+            pairs.add_column(header)
+        for cells in pair_cells(meta["pairs"]):
+            pairs.add_row(*cells)
+        console.print(pairs)
     return console.export_text()
 
 
@@ -386,43 +475,14 @@ def svg_plot(rows: list[Row], width: int = 760, height: int = 440) -> str:
 def pair_html(pairs: list[dict[str, Any]]) -> str:
     if not pairs:
         return ""
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in (
-            "KD",
-            "no-KD",
-            "measure",
-            "KD",
-            "no-KD",
-            "difference",
-            "t",
-            "p",
-            "significant",
-            "wins/losses/ties",
-        )
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in PAIR_HEADERS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+        for cells in pair_cells(pairs)
     )
-    body = []
-    for pair in pairs:
-        for row in pair["rows"]:
-            t = "–" if row["t"] is None else f"{row['t']:.2f}"
-            cells = [
-                pair["kd"],
-                pair["nokd"],
-                row["measure"],
-                f"{row['kd']:.3f}",
-                f"{row['nokd']:.3f}",
-                f"{row['difference']:+.3f}",
-                t,
-                f"{row['p_value']:.3g}",
-                "yes" if row["significant"] else "no",
-                f"{row['wins']}/{row['losses']}/{row['ties']}",
-            ]
-            body.append(
-                "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
-            )
     return (
-        f'<h2>Distillation effect (KD − no-KD, paired t-test over queries)</h2><table id="pairs-table">'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f'<h2>{html.escape(PAIR_TITLE)}</h2><table id="pairs-table">'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     )
 
 
@@ -457,9 +517,7 @@ tr.reference {{ color: #777; font-style: italic; }}
 {"".join(trs)}
 </tbody></table>
 {pair_html(meta.get("pairs") or [])}
-<p>Highlighted rows are Pareto-optimal: no other measured row has both higher nDCG@10 and lower p50
-latency. Rows in italics are published numbers, not measured here.</p>
-{f"<p>{html.escape(note)}</p>" if (note := baseline_note(rows)) else ""}
+<ul id="legend">{"".join(f"<li>{html.escape(line)}</li>" for line in legend(rows, meta))}</ul>
 </body></html>
 """
 

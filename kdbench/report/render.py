@@ -11,11 +11,11 @@ import csv
 import html
 import io
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kdbench.report.plot import svg_plot
 from kdbench.report.rows import SHOWN_QUALITY, Row
 
 
@@ -355,123 +355,6 @@ def to_terminal(rows: list[Row], meta: dict[str, Any]) -> str:
     return console.export_text()
 
 
-def svg_plot(rows: list[Row], width: int = 760, height: int = 440) -> str:
-    """Query latency (log axis) against nDCG@10, a point per model × backend, Pareto front drawn."""
-    points = [
-        r for r in rows if r.p50_ms and r.p50_ms > 0 and "nDCG@10" in r.metrics and not r.reference
-    ]
-    pad_l, pad_r, pad_t, pad_b = 70, 30, 30, 60
-    parts = [
-        f'<svg id="tradeoff-plot" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'role="img" aria-label="p50 latency against nDCG@10">',
-        f'<rect width="{width}" height="{height}" fill="white"/>',
-    ]
-    if not points:
-        parts.append(
-            f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no row has both latency and '
-            "nDCG@10</text></svg>"
-        )
-        return "".join(parts)
-    lat = [math.log10(r.p50_ms) for r in points]  # type: ignore[arg-type]
-    qual = [r.metrics["nDCG@10"] for r in points]
-    refs = [r.metrics["nDCG@10"] for r in rows if r.reference and "nDCG@10" in r.metrics]
-    x_lo, x_hi = (
-        math.floor(min(lat)),
-        math.ceil(max(lat)) if max(lat) > math.floor(min(lat)) else math.floor(min(lat)) + 1,
-    )
-    y_all = qual + refs
-    y_lo, y_hi = min(y_all) - 0.02, max(y_all) + 0.02
-
-    def sx(v: float) -> float:
-        return pad_l + (v - x_lo) / (x_hi - x_lo) * (width - pad_l - pad_r)
-
-    def sy(v: float) -> float:
-        return height - pad_b - (v - y_lo) / (y_hi - y_lo) * (height - pad_t - pad_b)
-
-    axis = 'stroke="#444" stroke-width="1"'
-    parts.append(
-        f'<line x1="{pad_l}" y1="{height - pad_b}" x2="{width - pad_r}" y2="{height - pad_b}" {axis}/>'
-    )
-    parts.append(f'<line x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{height - pad_b}" {axis}/>')
-    for decade in range(x_lo, x_hi + 1):
-        x = sx(decade)
-        parts.append(
-            f'<line x1="{x:.1f}" y1="{height - pad_b}" x2="{x:.1f}" y2="{height - pad_b + 5}" {axis}/>'
-        )
-        parts.append(
-            f'<text x="{x:.1f}" y="{height - pad_b + 20}" text-anchor="middle" font-size="12">'
-            f"{10.0**decade:g} ms</text>"
-        )
-    for i in range(5):
-        v = y_lo + (y_hi - y_lo) * i / 4
-        parts.append(
-            f'<text x="{pad_l - 8}" y="{sy(v) + 4:.1f}" text-anchor="end" font-size="12">{v:.3f}</text>'
-        )
-    parts.append(
-        f'<text x="{(width + pad_l) / 2}" y="{height - 15}" text-anchor="middle" font-size="13">'
-        "p50 query latency (ms, log scale)</text>"
-    )
-    parts.append(
-        f'<text x="18" y="{height / 2}" text-anchor="middle" font-size="13" '
-        f'transform="rotate(-90 18 {height / 2})">nDCG@10</text>'
-    )
-    for ref in rows:
-        if ref.reference and "nDCG@10" in ref.metrics:
-            y = sy(ref.metrics["nDCG@10"])
-            parts.append(
-                f'<line x1="{pad_l}" y1="{y:.1f}" x2="{width - pad_r}" y2="{y:.1f}" stroke="#999" '
-                'stroke-dasharray="4 4"/>'
-            )
-            parts.append(
-                f'<text x="{width - pad_r}" y="{y - 4:.1f}" text-anchor="end" font-size="11" fill="#666">'
-                f"{html.escape(ref.label)} ({html.escape(ref.reference)})</text>"
-            )
-    front = sorted((r for r in points if r.pareto), key=lambda r: r.p50_ms or 0.0)
-    if len(front) > 1:
-        path = " ".join(
-            f"{sx(math.log10(r.p50_ms or 1.0)):.1f},{sy(r.metrics['nDCG@10']):.1f}" for r in front
-        )
-        parts.append(
-            f'<polyline id="pareto-front" points="{path}" fill="none" stroke="#2a7" stroke-width="2"/>'
-        )
-    colours = [
-        "#1f77b4",
-        "#ff7f0e",
-        "#2ca02c",
-        "#d62728",
-        "#9467bd",
-        "#8c564b",
-        "#e377c2",
-        "#17becf",
-    ]
-    backends = sorted({r.backend for r in points})
-    for r, lx in zip(points, lat, strict=True):
-        colour = colours[backends.index(r.backend) % len(colours)]
-        x, y = sx(lx), sy(r.metrics["nDCG@10"])
-        title = html.escape(
-            f"{r.label} {r.backend}/{r.device}/{r.precision} {r.scenario} b{r.batch_size}: "
-            f"p50 {r.p50_ms:.2f} ms, nDCG@10 {r.metrics['nDCG@10']:.3f}"
-        )
-        stroke = ' stroke="#000" stroke-width="2"' if r.pareto else ""
-        parts.append(
-            f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="6" fill="{colour}"{stroke}>'
-            f"<title>{title}</title></circle>"
-        )
-        parts.append(
-            f'<text x="{x + 8:.1f}" y="{y - 6:.1f}" font-size="11">{html.escape(r.label)}</text>'
-        )
-    for i, backend in enumerate(backends):
-        colour = colours[i % len(colours)]
-        parts.append(
-            f'<circle cx="{pad_l + 15 + i * 110}" cy="{pad_t - 12}" r="5" fill="{colour}"/>'
-        )
-        parts.append(
-            f'<text x="{pad_l + 25 + i * 110}" y="{pad_t - 8}" font-size="12">{html.escape(backend)}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
 def pair_html(pairs: list[dict[str, Any]]) -> str:
     if not pairs:
         return ""
@@ -510,8 +393,8 @@ tr.reference {{ color: #777; font-style: italic; }}
 </style></head><body>
 <h1>kdbench report: {title}</h1>
 <ul>{meta_items}</ul>
-<h2>Quality against query latency</h2>
-{svg_plot(rows)}
+<h2>{html.escape(str(meta.get("y") or "nDCG@10"))} against {html.escape(str(meta.get("x") or "p50"))}</h2>
+{svg_plot(rows, meta.get("x") or "p50", meta.get("y") or "nDCG@10")}
 <h2>Trade-off table</h2>
 <table id="tradeoff-table"><thead><tr>{head}</tr></thead><tbody>
 {"".join(trs)}

@@ -227,6 +227,21 @@ class EvaluateConfig:
     references: list[str] = option(
         default_factory=lambda: ["bm25"], help="Reference rows evaluated beside the students."
     )
+    measures: list[str] = option(
+        default_factory=list,
+        help='ir_measures strings, e.g. ["nDCG@10", "RR(rel=2)@10", "R@1000"]; empty: the '
+        "defaults at rel. The report and the KD/no-KD pairs show these.",
+        hashed_default=LEFT_OUT,
+    )
+
+    def __post_init__(self) -> None:
+        if self.measures:
+            from kdbench.evaluate.metrics import parse_measures
+
+            try:
+                parse_measures(" ".join(self.measures))
+            except UserError as exc:
+                raise ValueError(f"measures: {str(exc).removeprefix('--measure ')}") from None
 
 
 @dataclass(frozen=True)

@@ -43,13 +43,29 @@ def report(
         0.10, help="Regression threshold: relative rise in p50/p95 latency."
     ),
     title: str = typer.Option("", help="Report title (default: the inputs' names)."),
+    measure: str | None = typer.Option(
+        None,
+        "--measure",
+        help="Quality columns, pairs and --compare measures as ir_measures strings, e.g. "
+        '"nDCG@10 RR@10" (default: nDCG@10 RR@10 R@100).',
+    ),
+    x: str = typer.Option(
+        "p50", "--x", help="Plot and Pareto axis: p50, p95 (per query), throughput or memory."
+    ),
+    y: str | None = typer.Option(
+        None,
+        "--y",
+        help="Plot and Pareto quality: any measured one (default: the first --measure).",
+    ),
 ) -> None:
     """Build the trade-off table (quality, latency, memory, Pareto front) or compare two runs."""
+    from kdbench.evaluate.metrics import parse_measures
     from kdbench.io import check_writable
-    from kdbench.report import write_report
+    from kdbench.report import View, write_report
 
     if output is not None:
         check_writable(output, "--output")
+    view = View(measures=parse_measures(measure) if measure else None, x=x, y=y)
     from kdbench.report.compare import compare_rows, render_comparison
     from kdbench.report.rows import load_results, rows_from_results
 
@@ -58,7 +74,8 @@ def report(
         from kdbench.report.render import pair_markdown
         from kdbench.results import load_result
 
-        found = pair_rows(load_result(pair[0]), load_result(pair[1]))
+        kd, nokd = load_result(pair[0]), load_result(pair[1])
+        found = pair_rows(kd, nokd, measures=view.measures or _common_measures(kd, nokd))
         text = pair_markdown([found])
         if output is not None:
             from kdbench.io import atomic_write_text
@@ -77,6 +94,7 @@ def report(
             new_rows,
             max_quality_drop=max_quality_drop,
             max_latency_increase=max_latency_increase,
+            measures=view.shown,
         )
         typer.echo(render_comparison(deltas))
         regressions = [d for d in deltas if d.regression]
@@ -97,8 +115,16 @@ def report(
         raise UserError(
             f"--format: unknown format {fmt!r}; choose one of {', '.join(FORMAT_NAMES)}"
         )
-    text, _ = write_report([str(p) for p in results], fmt, output, title)
+    text, _ = write_report([str(p) for p in results], fmt, output, title, view)
     if output is None:
         typer.echo(text, nl=False)
     else:
         typer.echo(f"wrote {output}")
+
+
+def _common_measures(kd: dict[str, object], nokd: dict[str, object]) -> tuple[str, ...]:
+    """The measures both evaluations kept per query, in the KD result's order."""
+    theirs = nokd.get("per_query") or {}
+    mine = kd.get("per_query") or {}
+    assert isinstance(theirs, dict) and isinstance(mine, dict)
+    return tuple(m for m in mine if m in theirs) or ("nDCG@10",)

@@ -23,6 +23,12 @@ from kdbench.options import (
 )
 
 
+def _measures(text: str) -> tuple[str, ...]:
+    from kdbench.evaluate.metrics import parse_measures
+
+    return parse_measures(text)
+
+
 @dataclass(frozen=True)
 class EvaluateConfig(ModelLoading):
     """Every `kdbench evaluate` option; `None` means "the default for this model"."""
@@ -43,6 +49,12 @@ class EvaluateConfig(ModelLoading):
     k: int = option(1000, help="Docs retrieved per query (BM25, dense retrieval).", minimum=1)
     rel: int = option(
         1, help="Grade at which RR, R and AP count a doc relevant (TREC-DL: 2).", minimum=1
+    )
+    measures: tuple[str, ...] | None = option(
+        None,
+        help='ir_measures strings, e.g. "nDCG@10 RR(rel=2)@10 R@1000" (each carries its own '
+        "rel). Default: nDCG@10, RR@10, R@100, R@1000, AP at --rel.",
+        cli={"flag": "--measure", "parse": _measures},
     )
     batch_size: int = option(32, help="Texts (or pairs) per forward pass.", minimum=1)
     queries: int | None = option(
@@ -99,6 +111,10 @@ class EvaluateConfig(ModelLoading):
 
     def check(self) -> None:
         check_minimums(self, flag_name)
+        if self.measures is not None:
+            from kdbench.evaluate.metrics import parse_measures
+
+            parse_measures(" ".join(self.measures))
         if self.artifact() != ("eager", "fp32") and (
             self.model is None or self.model.lower() == "bm25"
         ):

@@ -188,7 +188,9 @@ def evaluate(
         first_stage["depth"] = config.depth
         run = stage.rerank(ranker, run)
     with clock("metrics_s"):
-        metrics, per_query = compute_metrics(run, collection.qrels, rel=config.rel)
+        metrics, per_query = compute_metrics(
+            run, collection.qrels, rel=config.rel, names=config.measures
+        )
     if config.run_file:
         write_run(config.run_file, run, tag=config.run_tag)
     result = _result(config, collection, ranker, first_stage, reranked)

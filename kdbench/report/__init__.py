@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kdbench.errors import UserError
 from kdbench.io import atomic_write_text
+from kdbench.report.pairs import with_holm
 from kdbench.report.render import FORMATS
-from kdbench.report.rows import Row, load_results, rows_from_results
+from kdbench.report.rows import AXES, SHOWN_QUALITY, Row, load_results, rows_from_results
 
 
 def report_meta(results: list[dict[str, Any]], title: str) -> dict[str, Any]:
@@ -37,12 +40,58 @@ def report_meta(results: list[dict[str, Any]], title: str) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class View:
+    """What a report shows: its quality columns, and the plot's and Pareto front's axes."""
+
+    measures: tuple[str, ...] | None = None  # ir_measures strings; None: SHOWN_QUALITY
+    x: str = "p50"  # one of rows.AXES
+    y: str | None = None  # a measured quality; None: the first measure (nDCG@10)
+
+    @property
+    def shown(self) -> tuple[str, ...]:
+        return self.measures or SHOWN_QUALITY
+
+    @property
+    def quality(self) -> str:
+        return self.y or self.shown[0]
+
+    def check(self, rows: list[Row]) -> None:
+        """Every measure asked for was measured by some row (else one line saying which are)."""
+        if self.x not in AXES:
+            raise UserError(f"--x {self.x}: choose one of {', '.join(AXES)}")
+        measured = sorted({m for r in rows for m in r.metrics})
+        asked = (("--measure", self.measures or ()), ("--y", (self.y,) if self.y else ()))
+        for flag, names in asked:
+            missing = [m for m in names if m not in measured]
+            if missing and rows:
+                raise UserError(
+                    f"{flag} {' '.join(missing)}: no row measured it (these results have "
+                    f"{', '.join(measured) or 'no quality'}); rerun kdbench evaluate --measure"
+                )
+
+
+def report_rows(results: list[dict[str, Any]], view: View) -> tuple[list[Row], dict[str, Any]]:
+    """The rows (Pareto-marked on the view's axes) and the meta a formatter renders."""
+    rows = rows_from_results(results, metric=view.quality, x=view.x)
+    view.check([r for r in rows if not r.reference])
+    meta = report_meta(results, "")
+    meta.update(measures=list(view.shown), x=view.x, y=view.quality)
+    meta["pairs"] = with_holm(meta["pairs"], view.shown)
+    return rows, meta
+
+
 def write_report(
-    paths: list[str | Path], fmt: str, output: str | Path | None, title: str = ""
+    paths: list[str | Path],
+    fmt: str,
+    output: str | Path | None,
+    title: str = "",
+    view: View | None = None,
 ) -> tuple[str, list[Row]]:
     results = load_results(paths)
-    rows = rows_from_results(results)
-    text = FORMATS[fmt](rows, report_meta(results, title or ", ".join(Path(p).name for p in paths)))
+    rows, meta = report_rows(results, view or View())
+    meta["title"] = title or ", ".join(Path(p).name for p in paths)
+    text = FORMATS[fmt](rows, meta)
     if output is not None:
         atomic_write_text(output, text)
     return text, rows

@@ -11,11 +11,11 @@ import csv
 import html
 import io
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kdbench.report.plot import svg_plot
 from kdbench.report.rows import SHOWN_QUALITY, Row
 
 
@@ -69,6 +69,7 @@ CELL = [
     Column("device", lambda r: r.device),
     Column("precision", lambda r: r.precision),
     Column("scenario", lambda r: r.scenario),
+    Column("includes", lambda r: r.includes),
     Column("batch", lambda r: r.batch_size, 0),
     Column("seq", lambda r: r.seq_len, 0),
 ]
@@ -184,16 +185,56 @@ def to_markdown(rows: list[Row], meta: dict[str, Any]) -> str:
     lines += _meta_lines(meta)
     lines += ["", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cells) + " |" for cells in body]
-    lines += [
-        "",
-        "★ = Pareto-optimal: no other measured row has both higher nDCG@10 and lower p50 latency.",
-        "Published rows (in parentheses) were not measured here; latency is per query in the row's scenario.",
-    ]
-    if note := baseline_note(rows):
-        lines.append(note)
+    lines += ["", *legend(rows, meta)]
     if meta.get("pairs"):
         lines += ["", pair_markdown(meta["pairs"])]
     return "\n".join(lines) + "\n"
+
+
+AXIS_WORDS = {
+    "p50": ("lower p50 latency per query", "p50 latency per query (ms, log scale)"),
+    "p95": ("lower p95 latency per query", "p95 latency per query (ms, log scale)"),
+    "throughput": ("higher throughput", "throughput (items/s, log scale)"),
+    "memory": ("less memory", "memory: weights + activations + index (MiB, log scale)"),
+}
+
+
+def legend(rows: list[Row], meta: dict[str, Any]) -> list[str]:
+    """What the table's marks and columns mean, in every text format."""
+    y, x = meta.get("y") or "nDCG@10", meta.get("x") or "p50"
+    lines = [
+        f"★ = Pareto-optimal: no other measured row has both higher {y} and {AXIS_WORDS[x][0]}; "
+        "only rows whose own artifact was evaluated take part.",
+        "quality from: the artifact the quality was measured on (kdbench evaluate --backend); "
+        "'(parity passed)': an fp32 cell of a backend that computes eager's scores shows eager's "
+        "evaluation; 'not evaluated': that artifact was never evaluated, so the row shows no quality.",
+        "p50/p95 ms: the row's timed call in its scenario; 95% CI: distribution-free "
+        "(order-statistic) interval of that percentile; n: timed calls.",
+        "Memory: weights as the backend loaded them, activations = the cell's peak above what was "
+        "resident when it started, index = the index or cache it reads; process = the whole "
+        "process's peak (GPU, else RSS). of peak: achieved FLOP/s over the machine's best GEMM "
+        "of the row's dtype.",
+        "Published rows (in parentheses) were not measured here.",
+    ]
+    if any(r.first_stage_p50_ms is not None for r in rows):
+        lines.insert(
+            3,
+            "end-to-end = first stage (the BM25 row of the same depth) + the row's "
+            "timed call: what one query costs, as the 'includes' of each row says.",
+        )
+    if any(r.undersampled for r in rows):
+        lines.append(
+            "under-sampled: fewer timed calls than the percentile needs (MLPerf's rule); "
+            "read that percentile with care."
+        )
+    if any(r.never_run for r in rows):
+        lines.append(
+            "never run on real hardware: the backend's code has not yet run on a GPU "
+            "(TensorRT); its numbers are unverified."
+        )
+    if note := baseline_note(rows):
+        lines.append(note)
+    return lines
 
 
 def _meta_lines(meta: dict[str, Any]) -> list[str]:
@@ -209,24 +250,65 @@ def _meta_lines(meta: dict[str, Any]) -> list[str]:
     return lines
 
 
-def pair_markdown(pairs: list[dict[str, Any]]) -> str:
-    """Distilled vs not-distilled pairs: the difference per measure with its paired t-test."""
-    if not pairs:
-        return ""
-    lines = [
-        "## Distillation effect (KD − no-KD, paired t-test over queries)",
-        "",
-        "| KD | no-KD | measure | KD | no-KD | difference | t | p | significant | wins/losses/ties |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+PAIR_HEADERS = (
+    "KD",
+    "no-KD",
+    "measure",
+    "KD",
+    "no-KD",
+    "difference",
+    "95% CI (t)",
+    "95% CI (bootstrap)",
+    "t",
+    "p",
+    "p (Holm)",
+    "significant",
+    "wins/losses/ties",
+)
+PAIR_TITLE = (
+    "Distillation effect (KD − no-KD over the same queries: paired t-test and bootstrap 95% "
+    "intervals; p Holm-adjusted over every comparison shown)"
+)
+
+
+def _interval_text(bounds: Any) -> str:
+    return "–" if not bounds else f"{bounds[0]:+.3f} to {bounds[1]:+.3f}"
+
+
+def pair_cells(pairs: list[dict[str, Any]]) -> list[list[str]]:
+    """One line of text cells per (pair, measure): what Markdown, HTML and terminal show."""
+    lines = []
     for pair in pairs:
         for row in pair["rows"]:
-            t = "–" if row["t"] is None else f"{row['t']:.2f}"
+            holm = row.get("p_holm")
             lines.append(
-                f"| {pair['kd']} | {pair['nokd']} | {row['measure']} | {row['kd']:.3f} | {row['nokd']:.3f} | "
-                f"{row['difference']:+.3f} | {t} | {row['p_value']:.3g} | {'yes' if row['significant'] else 'no'} | "
-                f"{row['wins']}/{row['losses']}/{row['ties']} |"
+                [
+                    pair["kd"],
+                    pair["nokd"],
+                    row["measure"],
+                    f"{row['kd']:.3f}",
+                    f"{row['nokd']:.3f}",
+                    f"{row['difference']:+.3f}",
+                    _interval_text(row.get("ci95_t")),
+                    _interval_text(row.get("ci95_bootstrap")),
+                    "–" if row["t"] is None else f"{row['t']:.2f}",
+                    f"{row['p_value']:.3g}",
+                    "–" if holm is None else f"{holm:.3g}",
+                    "yes" if row["significant"] else "no",
+                    f"{row['wins']}/{row['losses']}/{row['ties']}",
+                ]
             )
+    return lines
+
+
+def pair_markdown(pairs: list[dict[str, Any]]) -> str:
+    """Distilled vs not-distilled pairs: the difference per measure, its intervals and tests."""
+    if not pairs:
+        return ""
+    lines = [f"## {PAIR_TITLE}", "", "| " + " | ".join(PAIR_HEADERS) + " |"]
+    lines.append("|" + "---|" * len(PAIR_HEADERS))
+    lines += ["| " + " | ".join(cells) + " |" for cells in pair_cells(pairs)]
+    for pair in pairs:
         lines.extend(
             f"- warning ({pair['kd']} vs {pair['nokd']}): {w}" for w in pair.get("warnings", [])
         )
@@ -261,172 +343,33 @@ def to_terminal(rows: list[Row], meta: dict[str, Any]) -> str:
         table.add_row(
             *cells, style="bold green" if row.pareto else ("dim" if row.reference else None)
         )
-    console = Console(record=True, width=220)
+    console = Console(record=True, width=320)
     console.print(table)
     for line in _meta_lines(meta):
         console.print(line, markup=False)
-    if note := baseline_note(rows):
-        console.print(note, markup=False)
+    for line in legend(rows, meta):
+        console.print(line, markup=False)
+    if meta.get("pairs"):
+        pairs = Table(title=PAIR_TITLE)
+        for header in PAIR_HEADERS:
+            pairs.add_column(header)
+        for cells in pair_cells(meta["pairs"]):
+            pairs.add_row(*cells)
+        console.print(pairs)
     return console.export_text()
-
-
-def svg_plot(rows: list[Row], width: int = 760, height: int = 440) -> str:
-    """Query latency (log axis) against nDCG@10, a point per model × backend, Pareto front drawn."""
-    points = [
-        r for r in rows if r.p50_ms and r.p50_ms > 0 and "nDCG@10" in r.metrics and not r.reference
-    ]
-    pad_l, pad_r, pad_t, pad_b = 70, 30, 30, 60
-    parts = [
-        f'<svg id="tradeoff-plot" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'role="img" aria-label="p50 latency against nDCG@10">',
-        f'<rect width="{width}" height="{height}" fill="white"/>',
-    ]
-    if not points:
-        parts.append(
-            f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no row has both latency and '
-            "nDCG@10</text></svg>"
-        )
-        return "".join(parts)
-    lat = [math.log10(r.p50_ms) for r in points]  # type: ignore[arg-type]
-    qual = [r.metrics["nDCG@10"] for r in points]
-    refs = [r.metrics["nDCG@10"] for r in rows if r.reference and "nDCG@10" in r.metrics]
-    x_lo, x_hi = (
-        math.floor(min(lat)),
-        math.ceil(max(lat)) if max(lat) > math.floor(min(lat)) else math.floor(min(lat)) + 1,
-    )
-    y_all = qual + refs
-    y_lo, y_hi = min(y_all) - 0.02, max(y_all) + 0.02
-
-    def sx(v: float) -> float:
-        return pad_l + (v - x_lo) / (x_hi - x_lo) * (width - pad_l - pad_r)
-
-    def sy(v: float) -> float:
-        return height - pad_b - (v - y_lo) / (y_hi - y_lo) * (height - pad_t - pad_b)
-
-    axis = 'stroke="#444" stroke-width="1"'
-    parts.append(
-        f'<line x1="{pad_l}" y1="{height - pad_b}" x2="{width - pad_r}" y2="{height - pad_b}" {axis}/>'
-    )
-    parts.append(f'<line x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{height - pad_b}" {axis}/>')
-    for decade in range(x_lo, x_hi + 1):
-        x = sx(decade)
-        parts.append(
-            f'<line x1="{x:.1f}" y1="{height - pad_b}" x2="{x:.1f}" y2="{height - pad_b + 5}" {axis}/>'
-        )
-        parts.append(
-            f'<text x="{x:.1f}" y="{height - pad_b + 20}" text-anchor="middle" font-size="12">'
-            f"{10.0**decade:g} ms</text>"
-        )
-    for i in range(5):
-        v = y_lo + (y_hi - y_lo) * i / 4
-        parts.append(
-            f'<text x="{pad_l - 8}" y="{sy(v) + 4:.1f}" text-anchor="end" font-size="12">{v:.3f}</text>'
-        )
-    parts.append(
-        f'<text x="{(width + pad_l) / 2}" y="{height - 15}" text-anchor="middle" font-size="13">'
-        "p50 query latency (ms, log scale)</text>"
-    )
-    parts.append(
-        f'<text x="18" y="{height / 2}" text-anchor="middle" font-size="13" '
-        f'transform="rotate(-90 18 {height / 2})">nDCG@10</text>'
-    )
-    for ref in rows:
-        if ref.reference and "nDCG@10" in ref.metrics:
-            y = sy(ref.metrics["nDCG@10"])
-            parts.append(
-                f'<line x1="{pad_l}" y1="{y:.1f}" x2="{width - pad_r}" y2="{y:.1f}" stroke="#999" '
-                'stroke-dasharray="4 4"/>'
-            )
-            parts.append(
-                f'<text x="{width - pad_r}" y="{y - 4:.1f}" text-anchor="end" font-size="11" fill="#666">'
-                f"{html.escape(ref.label)} ({html.escape(ref.reference)})</text>"
-            )
-    front = sorted((r for r in points if r.pareto), key=lambda r: r.p50_ms or 0.0)
-    if len(front) > 1:
-        path = " ".join(
-            f"{sx(math.log10(r.p50_ms or 1.0)):.1f},{sy(r.metrics['nDCG@10']):.1f}" for r in front
-        )
-        parts.append(
-            f'<polyline id="pareto-front" points="{path}" fill="none" stroke="#2a7" stroke-width="2"/>'
-        )
-    colours = [
-        "#1f77b4",
-        "#ff7f0e",
-        "#2ca02c",
-        "#d62728",
-        "#9467bd",
-        "#8c564b",
-        "#e377c2",
-        "#17becf",
-    ]
-    backends = sorted({r.backend for r in points})
-    for r, lx in zip(points, lat, strict=True):
-        colour = colours[backends.index(r.backend) % len(colours)]
-        x, y = sx(lx), sy(r.metrics["nDCG@10"])
-        title = html.escape(
-            f"{r.label} {r.backend}/{r.device}/{r.precision} {r.scenario} b{r.batch_size}: "
-            f"p50 {r.p50_ms:.2f} ms, nDCG@10 {r.metrics['nDCG@10']:.3f}"
-        )
-        stroke = ' stroke="#000" stroke-width="2"' if r.pareto else ""
-        parts.append(
-            f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="6" fill="{colour}"{stroke}>'
-            f"<title>{title}</title></circle>"
-        )
-        parts.append(
-            f'<text x="{x + 8:.1f}" y="{y - 6:.1f}" font-size="11">{html.escape(r.label)}</text>'
-        )
-    for i, backend in enumerate(backends):
-        colour = colours[i % len(colours)]
-        parts.append(
-            f'<circle cx="{pad_l + 15 + i * 110}" cy="{pad_t - 12}" r="5" fill="{colour}"/>'
-        )
-        parts.append(
-            f'<text x="{pad_l + 25 + i * 110}" y="{pad_t - 8}" font-size="12">{html.escape(backend)}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def pair_html(pairs: list[dict[str, Any]]) -> str:
     if not pairs:
         return ""
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in (
-            "KD",
-            "no-KD",
-            "measure",
-            "KD",
-            "no-KD",
-            "difference",
-            "t",
-            "p",
-            "significant",
-            "wins/losses/ties",
-        )
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in PAIR_HEADERS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+        for cells in pair_cells(pairs)
     )
-    body = []
-    for pair in pairs:
-        for row in pair["rows"]:
-            t = "–" if row["t"] is None else f"{row['t']:.2f}"
-            cells = [
-                pair["kd"],
-                pair["nokd"],
-                row["measure"],
-                f"{row['kd']:.3f}",
-                f"{row['nokd']:.3f}",
-                f"{row['difference']:+.3f}",
-                t,
-                f"{row['p_value']:.3g}",
-                "yes" if row["significant"] else "no",
-                f"{row['wins']}/{row['losses']}/{row['ties']}",
-            ]
-            body.append(
-                "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
-            )
     return (
-        f'<h2>Distillation effect (KD − no-KD, paired t-test over queries)</h2><table id="pairs-table">'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f'<h2>{html.escape(PAIR_TITLE)}</h2><table id="pairs-table">'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     )
 
 
@@ -454,16 +397,14 @@ tr.reference {{ color: #777; font-style: italic; }}
 </style></head><body>
 <h1>kdbench report: {title}</h1>
 <ul>{meta_items}</ul>
-<h2>Quality against query latency</h2>
-{svg_plot(rows)}
+<h2>{html.escape(str(meta.get("y") or "nDCG@10"))} against {html.escape(str(meta.get("x") or "p50"))}</h2>
+{svg_plot(rows, meta.get("x") or "p50", meta.get("y") or "nDCG@10")}
 <h2>Trade-off table</h2>
 <table id="tradeoff-table"><thead><tr>{head}</tr></thead><tbody>
 {"".join(trs)}
 </tbody></table>
 {pair_html(meta.get("pairs") or [])}
-<p>Highlighted rows are Pareto-optimal: no other measured row has both higher nDCG@10 and lower p50
-latency. Rows in italics are published numbers, not measured here.</p>
-{f"<p>{html.escape(note)}</p>" if (note := baseline_note(rows)) else ""}
+<ul id="legend">{"".join(f"<li>{html.escape(line)}</li>" for line in legend(rows, meta))}</ul>
 </body></html>
 """
 

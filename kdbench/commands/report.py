@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from kdbench.errors import UserError
+
+if TYPE_CHECKING:
+    from kdbench.report.scale import Scale
 
 FORMAT_NAMES = ("terminal", "markdown", "md", "csv", "json", "html")
 
@@ -57,6 +61,27 @@ def report(
         "--y",
         help="Plot and Pareto quality: any measured one (default: the first --measure).",
     ),
+    budget: str | None = typer.Option(
+        None,
+        "--budget",
+        help='Constraints on measured columns, e.g. "p95<=10ms,memory<=2GiB": the report names '
+        "the best-quality row inside all of them, the runner-up, and what excludes each better "
+        "or faster row (columns: p50, p95, memory, weights, activations, index, process, "
+        "throughput, params, or a quality such as nDCG@10).",
+    ),
+    scale_to: str | None = typer.Option(
+        None,
+        "--scale-to",
+        help="Predict at this many passages (8.8M, 500k): latency from the profile's growth "
+        "fits (kdbench profile --index-size 1000,5000), index bytes per precision, memory, "
+        "build time; every predicted column says so and names its fit.",
+    ),
+    queries_per_s: float | None = typer.Option(
+        None,
+        "--queries-per-s",
+        help="Replicas each row needs to serve this many queries per second (at --scale-to "
+        "when given).",
+    ),
 ) -> None:
     """Build the trade-off table (quality, latency, memory, Pareto front) or compare two runs."""
     from kdbench.evaluate.metrics import parse_measures
@@ -66,6 +91,7 @@ def report(
     if output is not None:
         check_writable(output, "--output")
     view = View(measures=parse_measures(measure) if measure else None, x=x, y=y)
+    scale = _scale(scale_to, queries_per_s)
     from kdbench.report.compare import compare_rows, render_comparison
     from kdbench.report.rows import load_results, rows_from_results
 
@@ -115,11 +141,22 @@ def report(
         raise UserError(
             f"--format: unknown format {fmt!r}; choose one of {', '.join(FORMAT_NAMES)}"
         )
-    text, _ = write_report([str(p) for p in results], fmt, output, title, view)
+    text, _ = write_report([str(p) for p in results], fmt, output, title, view, budget, scale)
     if output is None:
         typer.echo(text, nl=False)
     else:
         typer.echo(f"wrote {output}")
+
+
+def _scale(scale_to: str | None, queries_per_s: float | None) -> Scale | None:
+    """What --scale-to and --queries-per-s ask for, checked before any result is read."""
+    from kdbench.report.scale import Scale, parse_count
+
+    if queries_per_s is not None and not queries_per_s > 0:
+        raise UserError(f"--queries-per-s {queries_per_s}: must be above 0")
+    if scale_to is None and queries_per_s is None:
+        return None
+    return Scale(parse_count(scale_to) if scale_to else None, queries_per_s)
 
 
 def _common_measures(kd: dict[str, object], nokd: dict[str, object]) -> tuple[str, ...]:

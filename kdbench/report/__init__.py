@@ -1,4 +1,5 @@
-"""Trade-off reports rendered from result JSON: rows.py joins, render.py formats, compare.py diffs."""
+"""Trade-off reports rendered from result JSON: rows.py joins, render.py formats, compare.py
+diffs; budget.py chooses within a budget, scale.py predicts at the user's collection size."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from typing import Any
 
 from kdbench.errors import UserError
 from kdbench.io import atomic_write_text
+from kdbench.report.budget import check_columns, decide, parse_budget
 from kdbench.report.pairs import with_holm
 from kdbench.report.render import FORMATS
 from kdbench.report.rows import AXES, SHOWN_QUALITY, Row, load_results, rows_from_results
+from kdbench.report.scale import Scale, apply_scale
 
 
 def report_meta(results: list[dict[str, Any]], title: str) -> dict[str, Any]:
@@ -81,15 +84,36 @@ def report_rows(results: list[dict[str, Any]], view: View) -> tuple[list[Row], d
     return rows, meta
 
 
+def add_decisions(
+    rows: list[Row],
+    results: list[dict[str, Any]],
+    meta: dict[str, Any],
+    budget: str | None = None,
+    scale: Scale | None = None,
+    where: str = "--budget",
+) -> None:
+    """Predicted columns at `scale` (meta["scale"]) and the `budget`'s choice (meta["budget"],
+    each row's verdict), on rows already built; the budget is checked before anything else."""
+    constraints = parse_budget(budget, where) if budget else []
+    check_columns(constraints, [r for r in rows if not r.reference], where)
+    if scale is not None and (scale.passages or scale.queries_per_s):
+        meta["scale"] = apply_scale(rows, results, scale, constraints)
+    if constraints:
+        meta["budget"] = decide(rows, constraints, meta.get("y") or "nDCG@10").to_dict()
+
+
 def write_report(
     paths: list[str | Path],
     fmt: str,
     output: str | Path | None,
     title: str = "",
     view: View | None = None,
+    budget: str | None = None,
+    scale: Scale | None = None,
 ) -> tuple[str, list[Row]]:
     results = load_results(paths)
     rows, meta = report_rows(results, view or View())
+    add_decisions(rows, results, meta, budget, scale)
     meta["title"] = title or ", ".join(Path(p).name for p in paths)
     text = FORMATS[fmt](rows, meta)
     if output is not None:

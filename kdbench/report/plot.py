@@ -21,6 +21,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from kdbench.report.budget import budget_region
 from kdbench.report.rows import Row, artifact_name
 
 FONT_SIZE = 11
@@ -223,8 +224,11 @@ def pareto_path(found: Layout, x: str) -> str:
     return " ".join(f"{px:.1f},{py:.1f}" for px, py in steps)
 
 
-def svg_plot(rows: list[Row], x: str = "p50", y: str = "nDCG@10") -> str:
-    """The plot as one <svg id="tradeoff-plot"> element."""
+def svg_plot(
+    rows: list[Row], x: str = "p50", y: str = "nDCG@10", budget: list[dict] | None = None
+) -> str:
+    """The plot as one <svg id="tradeoff-plot"> element; `budget` (a report's constraints)
+    shades the region inside those on the plot's axes."""
     found = layout(rows, x, y)
     head = (
         f'<svg id="tradeoff-plot" xmlns="http://www.w3.org/2000/svg" width="{found.width:.0f}" '
@@ -236,11 +240,12 @@ def svg_plot(rows: list[Row], x: str = "p50", y: str = "nDCG@10") -> str:
             f'{head}<text x="{found.width / 2}" y="{found.height / 2}" text-anchor="middle">'
             f"no row has both {html.escape(x)} and {html.escape(y)}</text></svg>"
         )
-    return head + "".join(_svg_parts(found, x, y)) + "</svg>"
+    return head + "".join(_svg_parts(found, x, y, budget or [])) + "</svg>"
 
 
-def _svg_parts(found: Layout, x: str, y: str) -> Iterator[str]:
+def _svg_parts(found: Layout, x: str, y: str, budget: list[dict]) -> Iterator[str]:
     assert found.axes is not None
+    yield budget_region(found.axes, budget, x, y)
     yield from _svg_axes(found, found.axes, x, y)
     area = found.area
     for _, line_y in found.references:

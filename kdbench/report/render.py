@@ -17,6 +17,7 @@ from typing import Any
 
 from kdbench.report.plot import svg_plot
 from kdbench.report.rows import SHOWN_QUALITY, Row
+from kdbench.report.scale import columns as predicted_columns
 
 
 @dataclass(frozen=True)
@@ -111,10 +112,16 @@ def quality_columns(measures: Sequence[str]) -> list[Column]:
     return [quality_column(measure) for measure in measures]
 
 
-def columns_for(rows: list[Row], measures: Sequence[str] = SHOWN_QUALITY) -> list[Column]:
+def columns_for(
+    rows: list[Row],
+    measures: Sequence[str] = SHOWN_QUALITY,
+    predicted: bool = False,
+    scale_to: int | None = None,
+) -> list[Column]:
     """The table's columns: the first-stage and end-to-end ones only when some re-ranker has a
     profiled first stage, "× baseline" only when some row was timed against a baseline,
-    "passages" only when some query row says how many it searched."""
+    "passages" only when some query row says how many it searched; then the budget's verdict
+    and (`predicted`: CSV, one table) the predicted columns at `scale_to`, when asked for."""
     first_stage = any(r.first_stage_p50_ms is not None for r in rows)
     timed = [*LATENCY, *(END_TO_END if first_stage else [])]
     cost = list(COST)
@@ -129,7 +136,41 @@ def columns_for(rows: list[Row], measures: Sequence[str] = SHOWN_QUALITY) -> lis
         *(FIRST_STAGE if first_stage else []),
         *timed,
         *cost,
+        *([Column("budget", lambda r: r.budget)] if any(r.budget for r in rows) else []),
+        *(prediction_columns(rows, scale_to) if predicted else []),
     ]
+
+
+def prediction_columns(rows: list[Row], scale_to: int | None) -> list[Column]:
+    """The predicted values some row has (each header says "predicted"), and their source."""
+    return [Column(*column) for column in predicted_columns(rows, scale_to)]
+
+
+def predicted_cells(rows: list[Row], meta: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The table of predictions the text formats show apart: each predicted row's identity
+    and its predicted columns (empty when nothing was predicted)."""
+    shown = [r for r in rows if r.predicted]
+    identity = [IDENTITY[0], *CELL[1:], INDEX_SIZE]
+    columns = [*identity, *prediction_columns(shown, _scale_to(meta))]
+    body = [[cell_text(c.get(row), c.decimals) for c in columns] for row in shown]
+    return ([c.header for c in columns], body) if shown else ([], [])
+
+
+PREDICTED = "Predicted"  # the section whose table of predictions text formats show apart
+
+
+def decision_sections(meta: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """(title, lines) of the budget's choice and the predictions' notes, when asked for."""
+    sections = []
+    if meta.get("budget"):
+        sections.append(("Budget", list(meta["budget"]["lines"])))
+    if meta.get("scale"):
+        sections.append((PREDICTED, list(meta["scale"]["lines"])))
+    return sections
+
+
+def _scale_to(meta: dict[str, Any]) -> int | None:
+    return (meta.get("scale") or {}).get("scale_to")
 
 
 def baseline_note(rows: list[Row]) -> str:
@@ -186,6 +227,15 @@ def to_markdown(rows: list[Row], meta: dict[str, Any]) -> str:
     lines += ["", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cells) + " |" for cells in body]
     lines += ["", *legend(rows, meta)]
+    for title, section in decision_sections(meta):
+        lines += ["", f"## {title}", "", section[0]]
+        predicted_headers, predicted_body = predicted_cells(rows, meta)
+        if title == PREDICTED and predicted_headers:
+            lines += ["", "| " + " | ".join(predicted_headers) + " |"]
+            lines += ["|" + "---|" * len(predicted_headers)]
+            lines += ["| " + " | ".join(cells) + " |" for cells in predicted_body]
+            lines.append("")
+        lines += section[1:]
     if meta.get("pairs"):
         lines += ["", pair_markdown(meta["pairs"])]
     return "\n".join(lines) + "\n"
@@ -318,7 +368,7 @@ def pair_markdown(pairs: list[dict[str, Any]]) -> str:
 def to_csv(rows: list[Row], meta: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    columns = columns_for(rows, measures_of(meta))
+    columns = columns_for(rows, measures_of(meta), predicted=True, scale_to=_scale_to(meta))
     writer.writerow([c.header for c in columns])
     for row in rows:
         writer.writerow([csv_value(c.get(row)) for c in columns])
@@ -349,6 +399,19 @@ def to_terminal(rows: list[Row], meta: dict[str, Any]) -> str:
         console.print(line, markup=False)
     for line in legend(rows, meta):
         console.print(line, markup=False)
+    for title, section in decision_sections(meta):
+        console.print(f"\n{title}", style="bold")
+        console.print(section[0], markup=False)
+        predicted_headers, predicted_body = predicted_cells(rows, meta)
+        if title == PREDICTED and predicted_headers:
+            predictions = Table()
+            for header in predicted_headers:
+                predictions.add_column(header)
+            for cells in predicted_body:
+                predictions.add_row(*cells)
+            console.print(predictions)
+        for line in section[1:]:
+            console.print(line, markup=False)
     if meta.get("pairs"):
         pairs = Table(title=PAIR_TITLE)
         for header in PAIR_HEADERS:
@@ -371,6 +434,27 @@ def pair_html(pairs: list[dict[str, Any]]) -> str:
         f'<h2>{html.escape(PAIR_TITLE)}</h2><table id="pairs-table">'
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     )
+
+
+def decision_html(rows: list[Row], meta: dict[str, Any]) -> str:
+    """The budget's choice and the predictions (their table, id predicted-table) as HTML."""
+    parts = []
+    for title, section in decision_sections(meta):
+        items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in section[1:])
+        table = ""
+        headers, body = predicted_cells(rows, meta)
+        if title == PREDICTED and headers:
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+            trs = "".join(
+                "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+                for cells in body
+            )
+            table = f'<table id="predicted-table"><thead><tr>{head}</tr></thead>{trs}</table>'
+        parts.append(
+            f'<h2>{title}</h2><div id="{title.lower()}"><p>{html.escape(section[0])}</p>'
+            f"{table}<ul>{items}</ul></div>"
+        )
+    return "".join(parts)
 
 
 def to_html(rows: list[Row], meta: dict[str, Any]) -> str:
@@ -398,11 +482,12 @@ tr.reference {{ color: #777; font-style: italic; }}
 <h1>kdbench report: {title}</h1>
 <ul>{meta_items}</ul>
 <h2>{html.escape(str(meta.get("y") or "nDCG@10"))} against {html.escape(str(meta.get("x") or "p50"))}</h2>
-{svg_plot(rows, meta.get("x") or "p50", meta.get("y") or "nDCG@10")}
+{svg_plot(rows, meta.get("x") or "p50", meta.get("y") or "nDCG@10", (meta.get("budget") or {}).get("constraints"))}
 <h2>Trade-off table</h2>
 <table id="tradeoff-table"><thead><tr>{head}</tr></thead><tbody>
 {"".join(trs)}
 </tbody></table>
+{decision_html(rows, meta)}
 {pair_html(meta.get("pairs") or [])}
 <ul id="legend">{"".join(f"<li>{html.escape(line)}</li>" for line in legend(rows, meta))}</ul>
 </body></html>

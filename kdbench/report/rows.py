@@ -86,6 +86,9 @@ class Row:
     baseline_for: str = ""  # on a baseline row: the label of the model it is the baseline of
     reference: str = ""  # non-empty for published numbers (not measured here)
     pareto: bool = False
+    budget: str = ""  # under a report's --budget: chosen, runner-up, fits, or out and why
+    # under --scale-to: predicted values (kdbench.report.scale.Predicted.to_dict) by name
+    predicted: dict[str, Any] = field(default_factory=dict)
     # {measure: {qid: value}} of the evaluation the quality came from (for paired tests);
     # not written by to_dict: reports stay small, the evaluate results hold them.
     per_query: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
@@ -234,6 +237,14 @@ class _Catalog:
         if source is None:
             return Row(label=label, arch=str(profile.header.config.get("arch") or ""))
         return Row(label, source.arch, source.teacher, source.parameters)
+
+
+def profiles_of(results: Iterable[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(label, profile result) of every profile among `results`, labelled as its rows are."""
+    catalog = _Catalog()
+    for result in results:
+        catalog.add(result)
+    return catalog.profiles
 
 
 def rows_from_results(

@@ -380,6 +380,10 @@ def _regime_of(regimes: list[str]) -> str:
 
 
 def fits_of(profile: Any) -> list[Fit]:
-    """A profile result's stored fits, or (a result written without them) fitted now."""
+    """A profile result's stored fits, or (a result written without them) fitted now, with
+    the last-level cache its environment records."""
     stored = profile.growth
-    return [Fit.from_dict(f) for f in stored] if stored else growth_fits(profile.cells)
+    if stored:
+        return [Fit.from_dict(f) for f in stored]
+    cache = (profile.header.environment.get("last_level_cache") or {}).get("bytes")
+    return growth_fits(profile.cells, cache)

@@ -282,6 +282,35 @@ class ProfileConfig(Timing):
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    """What report.md and report.html decide beside the table (`kdbench report`'s options)."""
+
+    budget: str = option(
+        "",
+        help='Constraints to choose within, e.g. "p95<=10ms,memory<=2GiB" (empty: none).',
+        hashed_default=LEFT_OUT,
+    )
+    scale_to: str = option(
+        "", help="Predict at this many passages, e.g. 8.8M (empty: none).", hashed_default=LEFT_OUT
+    )
+    queries_per_s: float = option(
+        0.0,
+        help="Replicas to serve this many queries/s (0: none).",
+        minimum=0,
+        hashed_default=LEFT_OUT,
+    )
+
+    def __post_init__(self) -> None:
+        from kdbench.report.budget import parse_budget
+        from kdbench.report.scale import parse_count
+
+        if self.budget:
+            parse_budget(self.budget, "report.budget")
+        if self.scale_to:
+            parse_count(self.scale_to, "report.scale_to")
+
+
+@dataclass(frozen=True)
 class ProfileFile:
     """A whole `profiles/NAME.toml`."""
 
@@ -292,6 +321,7 @@ class ProfileFile:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     profile: ProfileConfig = field(default_factory=ProfileConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.students]

@@ -11,7 +11,7 @@ from kdbench.experiment.evaluation import Evaluated
 from kdbench.experiment.inputs import Experiment
 from kdbench.experiment.students import Models
 from kdbench.experiment.teachers import teacher_folder, teachers_label
-from kdbench.options import teacher_losses
+from kdbench.options import hashed_settings, teacher_losses
 
 
 def summary_stage(
@@ -33,10 +33,15 @@ def summary_stage(
         ]
         write_summary(experiment.profile, experiment.path, rows, references)
 
+    decisions = hashed_settings(experiment.profile.report)  # {} at the defaults: hash as before
     return Stage(
         "report",
         "results.json, report.md and report.html from the stage results",
-        {"labels": sorted(e.label for e in evaluated), "profiles": sorted(profiles)},
+        {
+            "labels": sorted(e.label for e in evaluated),
+            "profiles": sorted(profiles),
+            **({"report": decisions} if decisions else {}),
+        },
         [out / "results.json", out / "report.md", out / "report.html"],
         summarise,
         depends_on=depends_on,
@@ -112,9 +117,10 @@ def write_summary(
 ) -> dict[str, Any]:
     """results.json (kind "run"), report.md and report.html from the stage results."""
     from kdbench.io import atomic_write_text
-    from kdbench.report import report_meta
+    from kdbench.report import add_decisions, report_meta
     from kdbench.report.render import to_html, to_markdown
     from kdbench.report.rows import rows_from_results
+    from kdbench.report.scale import Scale, parse_count
     from kdbench.results import new_result, save_result
 
     out = profile.output_dir
@@ -126,6 +132,12 @@ def write_summary(
     rows = rows_from_results([result])
     meta = report_meta([result], profile.experiment.name)
     meta["data"] = profile.data.source
+    decide = profile.report
+    scale = Scale(
+        parse_count(decide.scale_to, "report.scale_to") if decide.scale_to else None,
+        decide.queries_per_s or None,
+    )
+    add_decisions(rows, [result], meta, decide.budget or None, scale, where="report.budget")
     atomic_write_text(out / "report.md", to_markdown(rows, meta))
     atomic_write_text(out / "report.html", to_html(rows, meta))
     return result

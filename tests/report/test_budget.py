@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kdbench.config import load_profile
 from kdbench.errors import UserError
 from kdbench.report.budget import check_columns, decide, parse_budget
 from kdbench.report.rows import Row
@@ -163,3 +166,33 @@ def test_the_choice_is_the_best_row_that_fits_by_brute_force(
     best = max(r.metrics["nDCG@10"] for r in inside)
     assert decision.chosen is not None and decision.chosen.metrics["nDCG@10"] == best
     assert decision.chosen in inside
+
+
+def _profile_with(tmp_path: Path, section: str) -> Path:
+    repo = Path(__file__).resolve().parents[2]
+    path = tmp_path / "p.toml"
+    path.write_text((repo / "profiles/quickstart.toml").read_text() + "\n[report]\n" + section)
+    return path
+
+
+def test_a_profile_states_its_budget(tmp_path: Path) -> None:
+    profile = load_profile(_profile_with(tmp_path, 'budget = "p95<=5ms"\nscale_to = "8.8M"\n'))
+    assert (profile.report.budget, profile.report.scale_to) == ("p95<=5ms", "8.8M")
+    with pytest.raises(UserError, match=r"p.toml: report.budget 'p95<=5': 'p95<=5': p95 needs"):
+        load_profile(_profile_with(tmp_path, 'budget = "p95<=5"\n'))
+    with pytest.raises(UserError, match=r"report.scale_to 'many'"):
+        load_profile(_profile_with(tmp_path, 'scale_to = "many"\n'))
+
+
+def test_the_report_stage_hash_is_unchanged_without_a_report_section(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from kdbench.experiment import plan
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    path = Path("profiles/quickstart.toml")
+    stage = next(s for s in plan(load_profile(path), path) if s.name == "report")
+    assert set(stage.config) == {"labels", "profiles"}
+    budgeted = _profile_with(tmp_path, 'budget = "p95<=5ms"\n')
+    rerun = next(s for s in plan(load_profile(budgeted), budgeted) if s.name == "report")
+    assert rerun.config["report"] == {"budget": "p95<=5ms"} and rerun.hash != stage.hash

@@ -10,6 +10,7 @@ from typing import Any
 from kdbench.errors import UserError
 from kdbench.evaluate.config import EvaluateConfig
 from kdbench.options import (
+    Fixed,
     ModelLoading,
     Timing,
     architecture_names,
@@ -22,6 +23,8 @@ from kdbench.options import (
     reuse,
     scenario_names,
 )
+
+SEARCHES = ("exact", "hnsw")  # how the query scenario searches its index
 
 
 def parse_int_list(text: str | None, option: str, *, minimum: int = 1) -> tuple[int, ...] | None:
@@ -143,6 +146,12 @@ class ProfileConfig(ModelLoading, Timing):
         minimum=1,
         cli={"parse": _int_list("--index-size")},
     )
+    search: str = option(
+        "exact",
+        help="query: exact (every index row) or hnsw (faiss's HNSW graph, approximate; its "
+        "recall against exact search is recorded; needs faiss-cpu).",
+        choices=lambda: Fixed(SEARCHES),
+    )
     compile: bool = option(False, help="eager: torch.compile the module.")
     threads: int | None = option(
         None,
@@ -179,7 +188,7 @@ class ProfileConfig(ModelLoading, Timing):
         if isinstance(self.index_size, int | list):  # one size, or a profile's list
             object.__setattr__(self, "index_size", index_sizes(self.index_size))
         check_minimums(self, flag_name)
-        canonicalize(self, "arch", "baseline_arch")
+        canonicalize(self, "arch", "baseline_arch", "search")
 
         if self.scenario is not None:
             SCENARIOS.canonical(self.scenario)

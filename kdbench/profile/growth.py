@@ -38,6 +38,7 @@ MAX_FACTOR = 10.0
 
 VARIABLES = {
     "index_size": "linear in index size (exact search reads every row)",
+    "log_index_size": "linear in the log of index size (an HNSW graph's search)",
     "depth": "linear in re-ranking depth (a cost per candidate)",
 }
 # What is fitted, its unit, and whether it is counted rather than timed (exact, no noise).
@@ -88,12 +89,20 @@ class Fit:
         return str(self.cell.get("regime", ""))
 
     @property
+    def logarithmic(self) -> bool:
+        return self.variable == "log_index_size"
+
+    def size(self, x: float) -> float:
+        """A point's size (passages, candidates) from its x (the log of it for an HNSW fit)."""
+        return math.exp(x) if self.logarithmic else x
+
+    @property
     def largest(self) -> float:
-        return max(x for x, _, _ in self.points)
+        return max(self.size(x) for x, _, _ in self.points)
 
     @property
     def sizes(self) -> list[float]:
-        return sorted({x for x, _, _ in self.points})
+        return sorted({self.size(x) for x, _, _ in self.points})
 
     @property
     def max_residual(self) -> float:
@@ -116,14 +125,15 @@ class Fit:
             text += "; linearity unchecked (two sizes)"
         return text + (f"; 95% interval {self.error_from}" if self.error_from else "")
 
-    def predict(self, x: float, max_factor: float = MAX_FACTOR) -> Prediction:
-        """The fitted value at `x` with its 95% interval, unless that says more than the
+    def predict(self, size: float, max_factor: float = MAX_FACTOR) -> Prediction:
+        """The fitted value at `size` with its 95% interval, unless that says more than the
         measurements can: growth they did not show, or a far extrapolation without error."""
-        factor = x / self.largest
+        factor = size / self.largest
+        x = math.log(size) if self.logarithmic else size
         value = self.at(x)
         if factor > 1 and self.slope <= 0:
             return Prediction(
-                x,
+                size,
                 None,
                 factor=factor,
                 refused=f"{self.quantity} did not grow over the measured sizes "
@@ -132,16 +142,16 @@ class Fit:
         if self.covariance is None:
             if factor > max_factor:
                 return Prediction(
-                    x,
+                    size,
                     None,
                     factor=factor,
                     refused=f"{factor:,.0f}× the largest measured size ({self.largest:,.0f}) "
                     "and the fit has no error bound; time three sizes or more, or keep samples",
                 )
-            return Prediction(x, value, factor=factor)
+            return Prediction(size, value, factor=factor)
         var_a, cov_ab, var_b = self.covariance
         half = self.quantile * math.sqrt(max(0.0, var_a + 2 * x * cov_ab + x * x * var_b))
-        return Prediction(x, value, value - half, value + half, factor)
+        return Prediction(size, value, value - half, value + half, factor)
 
     def to_dict(self) -> Json:
         return {
@@ -323,12 +333,17 @@ def growth_fits(cells: Iterable[Any], cache_bytes: int | None = None) -> list[Fi
         groups: dict[tuple[Any, ...], list[Any]] = {}
         for cell in timed:
             if getattr(cell, variable) is not None:
-                key = (*(getattr(cell, name) for name in _CELL), getattr(cell, fixed))
-                groups.setdefault(key, []).append(cell)
+                key = (*(getattr(cell, name) for name in _CELL), search_method(cell))
+                groups.setdefault((*key, getattr(cell, fixed)), []).append(cell)
         for key, group in groups.items():
-            identity = {**dict(zip(_CELL, key, strict=False)), fixed: key[-1]}
+            identity = {**dict(zip((*_CELL, "search"), key, strict=False)), fixed: key[-1]}
             fits.extend(_group_fits(variable, group, identity, cache_bytes))
     return fits
+
+
+def search_method(cell: Any) -> str:
+    """How a query cell searched: "exact", or its approximate method ("hnsw")."""
+    return str((getattr(cell, "search", None) or {}).get("method") or "exact")
 
 
 def _group_fits(
@@ -337,7 +352,11 @@ def _group_fits(
     fits = []
     ordered = sorted(group, key=lambda c: getattr(c, variable))
     sides = [ordered]
-    if variable == "index_size" and cache_bytes:
+    # an HNSW graph visits about log(N) nodes per query: its cost is fitted in log N
+    fitted = (
+        "log_index_size" if identity["search"] == "hnsw" and variable == "index_size" else variable
+    )
+    if fitted == "index_size" and cache_bytes:
         regime = _regimes(ordered, cache_bytes)
         identity = {**identity, "cache_bytes": cache_bytes}
         if len(set(regime)) > 1:  # the sizes straddle the cache: each side on its own too
@@ -348,7 +367,7 @@ def _group_fits(
     for quantity, measure in MEASURES.items():
         for part in sides if quantity in _TIMED else sides[:1]:
             points = [
-                (float(getattr(cell, variable)), *measured)
+                (_x(fitted, getattr(cell, variable)), *measured)
                 for cell in part
                 if (measured := measure(cell)) is not None
             ]
@@ -357,8 +376,12 @@ def _group_fits(
             cell = dict(identity)
             if "cache_bytes" in cell:
                 cell["regime"] = _regime_of(_regimes(part, cache_bytes or 0))
-            fits.append(fit_line(quantity, variable, points, cell))
+            fits.append(fit_line(quantity, fitted, points, cell))
     return fits
+
+
+def _x(variable: str, size: int) -> float:
+    return math.log(size) if variable == "log_index_size" else float(size)
 
 
 def _regimes(cells: list[Any], cache_bytes: int) -> list[str]:

@@ -6,8 +6,8 @@ schema `kdbench.results` versions and `from_dict` reads it back, so
 (tests/profile/test_measurements.py holds this on the result files under results/).
 Keys a type does not model are kept in its `extra` and written back unchanged. Keys added
 after the first files of schema version 1 (`device_latency_ms`, `never_run`,
-`timing.device_clock`, a cell's `index_size`) are written only when they hold a value, so
-older files read back as they were.
+`timing.device_clock`, a cell's `index_size` and `search`) are written only when they hold
+a value, so older files read back as they were.
 
 >>> latency = Latency.from_samples([1_000_000, 2_000_000, 3_000_000, 4_000_000])
 >>> latency.p50, latency.n
@@ -341,6 +341,7 @@ class Cell:
     error: str | None = None  # why the backend could not run (status "error")
     never_run: str | None = None  # the backend's code has never run on real hardware
     cache: PassageCache | None = None
+    search: Json | None = None  # query: an approximate search's settings and recall (when set)
     stages: dict[str, Latency] | None = None  # per stage, and "tokenize" (timed apart)
     flops: Flops | None = None
     samples_ns: dict[str, list[int]] | None = None  # raw, per stage, in call order
@@ -376,6 +377,7 @@ class Cell:
             "error": self.error,
             **({"never_run": self.never_run} if self.never_run is not None else {}),
             **(self.cache.to_dict() if self.cache is not None else {}),
+            **({"search": self.search} if self.search is not None else {}),
             **self.extra,
         }
         if self.latency is not None:

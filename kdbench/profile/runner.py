@@ -83,6 +83,10 @@ def check_available(config: ProfileConfig) -> None:
                 f"--onnx-provider {config.onnx_provider}: {reason}; "
                 "install onnxruntime-gpu or use --onnx-provider cpu"
             )
+    if config.search != "exact":
+        from kdbench.retrieval.approximate import require_faiss
+
+        require_faiss(f"--search {config.search}")
     if config.compile and not any(name == "eager" for name, _ in config.variants()):
         raise UserError("--compile applies to the eager backend; add eager to --backend")
 
@@ -529,6 +533,7 @@ def _summarize_cell(
         memory = memory.worst(part.memory)
     cuda = scenario.device.type == "cuda"
     cell.cache = workload.cache
+    cell.search = workload.search
     cell.latency = total
     # what the GPU spent per call, from CUDA events on the cell's stream (None on the CPU)
     cell.device_latency = Latency.from_samples(device_total) if device_total else None

@@ -68,6 +68,7 @@ class Workload:
     flops_per_call: int | None = None  # None: a full encoder forward per model call
     cache: PassageCache | None = None  # prettr: the cached passage states the call reads
     index_bytes: int | None = None  # the pre-encoded index or cache the call searches or reads
+    search: dict[str, Any] | None = None  # query: an approximate search, its settings and recall
 
 
 @contextlib.contextmanager
@@ -354,6 +355,8 @@ class QueryScenario(Scenario):
         self._index_rows: dict[str, int] = {}
         self._pool_docs: list[torch.Tensor] | None = None
         self._searched: tuple[int, torch.Tensor] | None = None
+        self._graph: tuple[int, Any] | None = None  # --search hnsw: one size's graph at a time
+        self._recall_queries: torch.Tensor | None = None
         self.index_encode: dict[str, Any] | None = None  # how long building the index took
         self.search_backend = "faiss" if importlib.util.find_spec("faiss") is not None else "torch"
 
@@ -367,6 +370,8 @@ class QueryScenario(Scenario):
         search = (
             "faiss IndexFlatIP" if self.search_backend == "faiss" else "exact torch matmul + top-k"
         )
+        if self.config.search == "hnsw":
+            search = "approximate: faiss HNSW graph per index size (recall vs exact per cell)"
         sizes = sorted({cell.index_size or 0 for cell in self.cells})
         described = {
             **super().describe(),
@@ -456,12 +461,47 @@ class QueryScenario(Scenario):
             # looked up per call: the copy a cell searches is freed when the next cell's is made
             return exact_search(queries.float(), self.searched_index(size), depth, backend=backend)
 
+        def approximate(queries: torch.Tensor) -> Any:
+            return self.graph(size).search(queries.float().cpu().numpy(), depth)
+
         workload = self.encoding_workload(
             cell, runner, "query", self.inputs.queries[: cell.batch_size]
         )
-        workload.stages.append(("search", search))
+        hnsw = self.config.search == "hnsw"
+        workload.stages.append(("search", approximate if hnsw else search))
         workload.index_bytes = searched.nelement() * searched.element_size()
+        if hnsw:
+            graph = self.graph(size)
+            workload.search = {
+                **graph.describe(),
+                f"recall@{depth}": self.recall(graph, size, depth),
+            }
         return workload
+
+    def graph(self, size: int) -> Any:
+        """--search hnsw: the HNSW graph over the index's first `size` rows (one at a time)."""
+        from kdbench.retrieval.approximate import HnswIndex
+
+        if self._graph is None or self._graph[0] != size:
+            self._graph = None  # free the previous graph before building the next
+            ef_search = max(128, 2 * max(self.config.depths))
+            vectors = self.searched_index(size).cpu().numpy()
+            self._graph = (size, HnswIndex.build(vectors, ef_search))
+        return self._graph[1]
+
+    @torch.inference_mode()
+    def recall(self, graph: Any, size: int, depth: int) -> float:
+        """The graph's recall@depth against exact search, over up to 64 eager-encoded queries."""
+        from kdbench.retrieval.approximate import recall
+        from kdbench.retrieval.dense import exact_search
+
+        if self._recall_queries is None:
+            texts = self.inputs.queries[:64]
+            self._recall_queries = self.ranker.encode_queries(texts).float().to(self.device)
+        queries = self._recall_queries
+        _, exact = exact_search(queries, self.searched_index(size), depth)
+        _, found = graph.search(queries.cpu().numpy(), depth)
+        return recall(exact.cpu().numpy(), found)
 
 
 def _chunked_rerank(

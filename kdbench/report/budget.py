@@ -266,7 +266,7 @@ def describe(row: Row) -> str:
     shape += f" depth {row.depth}" if row.depth and row.scenario != "query" else ""
     parts.append(shape)
     if row.index_size is not None:
-        parts.append(f"{row.index_size:,} passages")
+        parts.append(f"{row.index_size:,} passages" + (f", {row.search}" if row.search else ""))
     return f"{row.label} ({', '.join(p for p in parts if p)})"
 
 

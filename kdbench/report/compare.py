@@ -39,6 +39,11 @@ class Delta:
         return (self.new - self.old) / self.old if self.old else None
 
 
+def _unsized(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row's key without its index size (`Row.key` ends in index size, search)."""
+    return (*key[:-2], key[-1])
+
+
 def compare_rows(
     old: list[Row],
     new: list[Row],
@@ -52,10 +57,10 @@ def compare_rows(
     (relative) are regressions."""
     old_by_key = {r.key(): r for r in old if not r.reference}
     # a result written before index sizes were recorded matches the cell at any size
-    unsized = {r.key()[:-1]: r for r in old if not r.reference and r.index_size is None}
+    unsized = {_unsized(r.key()): r for r in old if not r.reference and r.index_size is None}
     deltas: list[Delta] = []
     for row in new:
-        before = old_by_key.get(row.key()) or unsized.get(row.key()[:-1])
+        before = old_by_key.get(row.key()) or unsized.get(_unsized(row.key()))
         if before is None or row.reference:
             continue
         for metric in measures:
@@ -110,7 +115,7 @@ def render_comparison(deltas: list[Delta]) -> str:
     from rich.table import Table
 
     table = Table(title="kdbench: comparison (NEW − OLD)")
-    sized = any(d.key[-1] is not None for d in deltas)  # query cells at a recorded index size
+    sized = any(d.key[-2] is not None for d in deltas)  # query cells at a recorded index size
     for header in (
         "model",
         "backend",
@@ -132,7 +137,7 @@ def render_comparison(deltas: list[Delta]) -> str:
     ):
         table.add_column(header)
     for d in deltas:
-        label, backend, device, precision, scenario, batch, seq, _, index = d.key
+        label, backend, device, precision, scenario, batch, seq, _, index, _ = d.key
         relative = (
             f" ({d.relative:+.1%})"
             if (d.relative is not None and "ms" in d.metric) or "/s" in d.metric

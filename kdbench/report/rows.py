@@ -59,6 +59,7 @@ class Row:
     seq_len: int | None = None
     depth: int | None = None  # rerank: candidates; query/BM25: hits searched
     index_size: int | None = None  # query: passages searched (written by sweeps and later)
+    search: str = ""  # query: "" for exact search, else the approximate method ("hnsw")
     includes: str = ""  # what the latency covers, in words
     p50_ms: float | None = None  # the cell's timed call
     p95_ms: float | None = None
@@ -105,6 +106,7 @@ class Row:
             self.seq_len,
             self.depth,
             self.index_size,
+            self.search,
         )
 
     @property
@@ -312,6 +314,7 @@ def profile_rows(
         row.device = cell.device or device
         row.batch_size, row.seq_len, row.depth = cell.batch_size, cell.seq_len, cell.depth
         row.index_size = cell.index_size
+        row.search = str((cell.search or {}).get("method") or "")
         _add_measurements(row, cell, profile)
         used = (
             None
@@ -347,6 +350,9 @@ def _add_measurements(row: Row, cell: Cell, profile: ProfileResult) -> None:
     row.parity = cell.parity.text() if cell.parity else ""
     row.never_run = cell.never_run or ""
     row.includes = includes(row, profile.scenario or {})
+    recall = (cell.search or {}).get(f"recall@{cell.depth}")
+    if recall is not None:  # what the approximate search cost in quality
+        row.includes += f", recall@{cell.depth} {recall:.3f} vs exact"
     if cell.vs_baseline is not None:
         row.p50_vs_baseline = cell.vs_baseline.p50_ratio
         row.throughput_vs_baseline = cell.vs_baseline.throughput_ratio
@@ -357,9 +363,9 @@ def includes(row: Row, scenario: dict[str, Any]) -> str:
     if row.arch == "bm25":
         return f"BM25 top {row.depth} for one query"
     if row.scenario == "query" and row.index_size is not None:
-        return (
-            f"encode {row.batch_size} query + search top {row.depth} of {row.index_size:,} passages"
-        )
+        searched = f"search top {row.depth} of {row.index_size:,} passages"
+        searched += f" ({row.search}, approximate)" if row.search else ""
+        return f"encode {row.batch_size} query + {searched}"
     if row.scenario == "query":
         return f"encode {row.batch_size} query + search top {row.depth} ({scenario.get('index', 'index')})"
     if row.scenario == "rerank":

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kdbench.errors import UserError
-from kdbench.profile.growth import Fit, fits_of
+from kdbench.profile.growth import Fit, fits_of, search_method
 from kdbench.profile.measurements import ProfileResult
 from kdbench.report.budget import Constraint, describe
 from kdbench.report.rows import Row, profiles_of
@@ -103,10 +103,18 @@ def apply_scale(
 ) -> Json:
     """Fill each row's `predicted` at `scale` and return the report's notes (meta["scale"])."""
     lines: list[str] = []
+    targets: list[Row] = []
     for label, data in profiles_of(results):
         profile = ProfileResult.from_dict(data)
         own = [r for r in rows if r.label == label and not r.baseline_for and not r.reference]
-        lines += _scale_profile(profile, own, rows, scale, budget or [])
+        found, predicted = _scale_profile(profile, own, rows, scale)
+        lines += found
+        targets += predicted
+    if scale.passages is not None:
+        for target in targets:  # exact search over budget: what approximate indexes suggest
+            approximate = [t for t in targets if t.search and t.label == target.label]
+            if not target.search:
+                lines += _over_budget(target, budget or [], scale.passages, approximate)
     if scale.passages is None:  # --queries-per-s alone: capacity at the sizes measured
         for row in rows:
             if row.p50_ms is not None and "replicas" not in row.predicted and not row.reference:
@@ -132,16 +140,24 @@ def _headline(scale: Scale) -> str:
 
 
 def _scale_profile(
-    profile: ProfileResult, own: list[Row], rows: list[Row], scale: Scale, budget: list[Constraint]
-) -> list[str]:
-    """Predictions for one profile's rows; the notes they need."""
+    profile: ProfileResult, own: list[Row], rows: list[Row], scale: Scale
+) -> tuple[list[str], list[Row]]:
+    """Predictions for one profile's rows: the notes they need, and the query rows predicted."""
     fits = fits_of(profile)
     cache = profile.header.environment.get("last_level_cache") or {}
     lines = []
     groups: dict[tuple[Any, ...], list[Row]] = {}
+    # this profile's rows only: two profiles of one model (exact, hnsw) share its label
+    cells = {
+        (c.backend, c.precision, c.batch_size, c.seq_len, c.depth, c.index_size, search_method(c))
+        for c in profile.cells
+    }
     for row in own:
+        shape = (row.backend, row.precision, row.batch_size, row.seq_len, row.depth)
+        if (*shape, row.index_size, row.search or "exact") not in cells:
+            continue
         if row.scenario == "query" and row.index_size is not None:
-            key = (row.backend, row.precision, row.batch_size, row.seq_len, row.depth)
+            key = (row.backend, row.precision, row.batch_size, row.seq_len, row.depth, row.search)
             groups.setdefault(key, []).append(row)
         elif row.scenario == "index" and row.throughput and scale.passages is not None:
             _add_build(
@@ -150,12 +166,14 @@ def _scale_profile(
                 f"this row's encoding, {row.throughput:,.0f} passages/s",
                 scale.passages,
             )
+    targets = []
     for group in groups.values():
         target = max(group, key=lambda r: r.index_size or 0)
         encoder = _encoder(target, rows, profile)
-        lines += _predict_query_row(target, group, fits, cache, encoder, scale, budget)
+        lines += _predict_query_row(target, group, fits, cache, encoder, scale)
+        targets.append(target)
     lines += _depth_notes(profile, fits, own)
-    return lines
+    return lines, targets
 
 
 def _encoder(target: Row, rows: list[Row], profile: ProfileResult) -> tuple[float, str] | None:
@@ -187,7 +205,6 @@ def _predict_query_row(
     cache: Json,
     encoder: tuple[float, str] | None,
     scale: Scale,
-    budget: list[Constraint],
 ) -> list[str]:
     """A query row's predicted latency, index, memory, build time and replicas at N."""
     sizes = sorted({r.index_size or 0 for r in group})
@@ -212,7 +229,6 @@ def _predict_query_row(
     refused = target.predicted["p95_ms"].get("refused")
     if refused:
         notes.append(f"{describe(target)}: latency at {short_count(passages)} refused: {refused}")
-    notes += _over_budget(target, budget, passages)
     return notes
 
 
@@ -227,11 +243,13 @@ def _fit_for(
 ) -> tuple[Fit | None, str]:
     """The fit of `quantity` for the target's cell in the regime the index at N falls in,
     or None and why there is none."""
+    variable = "log_index_size" if target.search == "hnsw" else "index_size"
     mine = [
         f
         for f in fits
         if f.quantity == quantity
-        and f.variable == "index_size"
+        and f.variable == variable
+        and f.cell.get("search", "exact") == (target.search or "exact")
         and (f.cell.get("backend"), f.cell.get("precision")) == (target.backend, target.precision)
         and (f.cell.get("batch_size"), f.cell.get("seq_len")) == (target.batch_size, target.seq_len)
         and f.cell.get("depth") == target.depth
@@ -242,7 +260,7 @@ def _fit_for(
             "(kdbench profile --index-size 1000,5000)"
         )
     cache_bytes = cache.get("bytes") or mine[0].cell.get("cache_bytes")
-    if not cache_bytes or per_passage is None:
+    if not cache_bytes or per_passage is None or target.search:
         return max(mine, key=lambda f: len(f.points)), ""
     wanted = "past cache" if per_passage * passages > cache_bytes else "in cache"
     matching = [f for f in mine if f.regime == wanted]
@@ -284,11 +302,12 @@ def _latency(fit: Fit | None, why: str, passages: int, sizes: list[int]) -> Pred
             None, "ms", "", largest_measured=largest, factor=passages / largest, refused=why
         )
     predicted = fit.predict(passages)
+    low = None if predicted.low is None else max(0.0, predicted.low)  # a latency is not negative
     return Predicted(
         predicted.value,
         "ms",
         fit.describe(),
-        predicted.low,
+        low,
         predicted.high,
         fit.largest,
         predicted.factor,
@@ -348,8 +367,11 @@ def _add_replicas(row: Row, mean: Json | None, scale: Scale) -> None:
     ).to_dict()
 
 
-def _over_budget(row: Row, budget: list[Constraint], passages: int) -> list[str]:
-    """Where the predicted latency at N breaks a latency constraint, say so and what would help."""
+def _over_budget(
+    row: Row, budget: list[Constraint], passages: int, approximate: list[Row]
+) -> list[str]:
+    """Where exact search's predicted latency at N breaks a latency constraint: say so, and
+    what the approximate indexes profiled beside it predict (or that none was)."""
     notes = []
     for constraint in budget:
         predicted = row.predicted.get(f"{constraint.column}_ms")
@@ -359,23 +381,38 @@ def _over_budget(row: Row, budget: list[Constraint], passages: int) -> list[str]
             notes.append(
                 f"{describe(row)}: at {short_count(passages)} exact search is predicted at "
                 f"{constraint.column} {predicted['value']:,.1f} ms, outside {constraint.text}; "
-                + approximate_note()
+                + approximate_note(approximate, constraint, passages)
             )
     return notes
 
 
-def approximate_note() -> str:
-    """What an approximate index could do here (faiss, when installed)."""
+def approximate_note(approximate: list[Row], constraint: Constraint, passages: int) -> str:
+    """What the approximate indexes measured suggest at N, or how to measure one."""
     import importlib.util
 
+    found = []
+    for row in approximate:
+        predicted = row.predicted.get(f"{constraint.column}_ms") or {}
+        if predicted.get("value") is None:
+            found.append(f"{row.search} ({describe(row)}): {predicted.get('refused')}")
+            continue
+        verdict = "inside" if constraint.holds(predicted["value"]) else "outside"
+        found.append(
+            f"{row.search} measured up to {row.index_size:,} passages ({row.includes}) "
+            f"predicts {constraint.column} {predicted['value']:,.2f} ms at {short_count(passages)} "
+            f"from a fit in log N, {verdict} the budget; its recall at N is not measured"
+        )
+    if found:
+        return "an approximate index: " + "; ".join(found)
     if importlib.util.find_spec("faiss") is None:
         return (
-            "an approximate index (HNSW, IVF) reads a fraction of the rows per query; faiss is "
-            "not installed here, so none was measured (pip install faiss-cpu)"
+            "an approximate index (HNSW) reads a fraction of the rows per query; faiss is not "
+            "installed here, so none was measured (pip install faiss-cpu, then kdbench profile "
+            "--search hnsw --index-size ...)"
         )
     return (
-        "an approximate index (HNSW, IVF) reads a fraction of the rows per query; faiss is "
-        "installed: profile one to compare"
+        "an approximate index (HNSW) reads a fraction of the rows per query: profile one with "
+        "kdbench profile --search hnsw --index-size ... and report both"
     )
 
 
@@ -448,7 +485,8 @@ def _source(row: Row) -> str:
         return str(build["source"]) if build else ""
     if latency.get("refused"):
         return f"latency refused ({short_count(latency['largest_measured'] or 0)} largest measured)"
+    fit = "fit in log N" if "log of index size" in latency["source"] else "linear fit"
     return (
-        f"linear fit, largest measured {latency['largest_measured']:,.0f} passages "
+        f"{fit}, largest measured {latency['largest_measured']:,.0f} passages "
         f"(×{latency['factor']:,.0f} beyond)"
     )

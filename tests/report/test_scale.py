@@ -173,9 +173,6 @@ def test_predicted_columns_say_so_in_every_format(tmp_path: Path) -> None:
 
 
 def test_a_prediction_outside_the_budget_says_what_could_help(tmp_path: Path) -> None:
-    _, rows = report(
-        tmp_path, profile([20_000, 40_000, 80_000]), budget="p95<=10ms", scale=Scale(N)
-    )
     text, _ = report(
         tmp_path, profile([20_000, 40_000, 80_000]), "markdown", budget="p95<=10ms", scale=Scale(N)
     )

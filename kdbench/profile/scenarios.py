@@ -166,7 +166,6 @@ class Scenario:
     default_batch: ClassVar[int]
     default_seq: ClassVar[int]
     uses_depth: ClassVar[bool] = True  # cells also vary --depth (candidates, or hits searched)
-    uses_index_size: ClassVar[bool] = False  # cells also vary --index-size (passages searched)
     # True: eager fp32's parity scores are the reference; False: `reference_scores` computes
     # it another way (prettr: uncached scoring), and eager fp32 faces the gate too
     reference_is_timed: ClassVar[bool] = True
@@ -181,14 +180,19 @@ class Scenario:
         batches = config.batch_sizes or (self.default_batch,)
         seqs = config.seq_lens or (self.default_seq,)
         depths: tuple[int | None, ...] = config.depths if self.uses_depth else (None,)
-        sizes: tuple[int | None, ...] = (
-            config.index_size or (inputs.index_size,) if self.uses_index_size else (None,)
-        )
         self.cells = [
-            CellShape(b, s, d, n) for n in sizes for d in depths for s in seqs for b in batches
+            CellShape(b, s, d, n)
+            for n in self.index_sizes()
+            for d in depths
+            for s in seqs
+            for b in batches
         ]
         self.parity_seq = max(seqs)
         self.parity_batch = max(batches)
+
+    def index_sizes(self) -> tuple[int | None, ...]:
+        """The index sizes cells are timed at (None: the scenario searches no index)."""
+        return (None,)
 
     # -- shapes ------------------------------------------------------------------------------
     def shapes(self) -> ShapeRange:
@@ -347,7 +351,6 @@ class QueryScenario(Scenario):
     timed_kind = "query"
     default_batch = 1
     default_seq = 32
-    uses_index_size = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -359,6 +362,9 @@ class QueryScenario(Scenario):
         self._recall_queries: torch.Tensor | None = None
         self.index_encode: dict[str, Any] | None = None  # how long building the index took
         self.search_backend = "faiss" if importlib.util.find_spec("faiss") is not None else "torch"
+
+    def index_sizes(self) -> tuple[int | None, ...]:
+        return self.config.index_size or (self.inputs.index_size,)
 
     def describe(self) -> dict[str, Any]:
         index = (

@@ -379,3 +379,13 @@ def budget_region(axes: Any, constraints: list[Json], x: str, y: str) -> str:
         f'height="{bottom - top:.1f}" fill="#2a7" fill-opacity="0.10" stroke="#2a7" '
         f'stroke-dasharray="3 3"><title>inside the budget: {", ".join(shown)}</title></rect>'
     )
+
+
+def budget_mark(row: Row) -> str:
+    """SVG attributes of a plotted row under a budget: the chosen point ringed, a row outside
+    the budget faded ('' without a budget), whatever axes the plot has."""
+    if row.budget == "chosen":
+        return ' stroke="#2a7" stroke-width="4" data-budget="chosen"'
+    if row.budget.startswith("out"):
+        return ' fill-opacity="0.3" data-budget="out"'
+    return ' data-budget="fits"' if row.budget else ""

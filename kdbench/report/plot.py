@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from kdbench.report.budget import budget_region
+from kdbench.report.budget import budget_mark, budget_region
 from kdbench.report.rows import Row, artifact_name
 
 FONT_SIZE = 11
@@ -268,7 +268,7 @@ def _svg_parts(found: Layout, x: str, y: str, budget: list[dict]) -> Iterator[st
         )
         yield (
             f'<circle class="point" cx="{px:.1f}" cy="{py:.1f}" r="{POINT_RADIUS}" '
-            f'fill="{colour}"{stroke}><title>{title}</title></circle>'
+            f'fill="{colour}"{stroke}{budget_mark(row)}><title>{title}</title></circle>'
         )
     for label in found.labels:
         yield from _svg_label(label)

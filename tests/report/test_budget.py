@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import html
+import io
+import json
 from pathlib import Path
 
 import pytest
@@ -196,3 +200,62 @@ def test_the_report_stage_hash_is_unchanged_without_a_report_section(
     budgeted = _profile_with(tmp_path, 'budget = "p95<=5ms"\n')
     rerun = next(s for s in plan(load_profile(budgeted), budgeted) if s.name == "report")
     assert rerun.config["report"] == {"budget": "p95<=5ms"} and rerun.hash != stage.hash
+
+
+def test_the_report_names_the_choice_in_every_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kdbench.cli import main
+    from kdbench.results import save_result
+    from tests.report.test_report import evaluate_result, profile_result
+
+    folder = tmp_path / "results"
+    save_result(folder / "eval-dot.json", evaluate_result("dot-l2", "dot", 0.61, 0.55))
+    save_result(folder / "eval-cat.json", evaluate_result("cat-l2", "cat", 0.70, 0.66))
+    dot = profile_result("dot-l2", "dot", [("eager", 12.0, 81.0), ("onnx", 4.0, 219.0)])
+    save_result(folder / "prof-dot.json", dot)
+    save_result(folder / "prof-cat.json", profile_result("cat-l2", "cat", [("eager", 250.0, 4.0)]))
+    outputs = {}
+    for fmt in ("terminal", "md", "csv", "json", "html"):
+        assert main(["report", str(folder), "--budget", "p95<=10ms", "--format", fmt]) == 0
+        outputs[fmt] = html.unescape(capsys.readouterr().out)
+    chosen = "chosen: dot-l2 (onnx, cpu, query batch 1 seq 128)"
+    for fmt in ("terminal", "md", "html"):
+        assert chosen in outputs[fmt], fmt
+        assert (
+            "cat-l2 (eager, cpu, query batch 1 seq 128): p95 300 ms > 10 ms (+2900%)"
+            in (outputs[fmt])
+        )
+    assert 'data-budget="chosen"' in outputs["html"] and 'data-budget="out"' in outputs["html"]
+    assert 'id="budget-region"' not in outputs["html"]  # the plot's x is p50, the budget p95's
+    assert main(["report", str(folder), "--budget", "p95<=10ms", "-f", "html", "--x", "p95"]) == 0
+    assert 'id="budget-region"' in capsys.readouterr().out
+    verdicts = {
+        (r["model"], r["backend"]): r["budget"] for r in csv.DictReader(io.StringIO(outputs["csv"]))
+    }
+    assert (
+        verdicts[("dot-l2", "onnx")] == "chosen"
+        and verdicts[("dot-l2", "eager")] == "out: p95 14.4 ms > 10 ms (+44%)"
+    )
+    report = json.loads(outputs["json"])
+    assert report["meta"]["budget"]["chosen"] == "dot-l2 (onnx, cpu, query batch 1 seq 128)"
+    assert main(["report", str(folder), "--budget", "p95<=1ms"]) == 0
+    assert "no row fits" in capsys.readouterr().out
+
+
+def test_the_shaded_region_is_inside_the_limits_on_the_plots_axes() -> None:
+    import re
+
+    from kdbench.report.budget import budget_region
+    from kdbench.report.plot import Axes, Box
+
+    # x: 1..100 ms over 200 px (log), y: 0.2..0.6 over 100 px
+    axes = Axes(Box(0, 0, 200, 100), 0, 2, 0.2, 0.6)
+    constraints = [c.to_dict() for c in parse_budget("p95<=10ms,nDCG@10>=0.5,memory<=1GiB")]
+    svg = budget_region(axes, constraints, "p95", "nDCG@10")
+    found = re.search(r'x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)"', svg)
+    assert found is not None
+    # left of 10 ms (half way on the log axis), above 0.5 (a quarter down from the top)
+    assert [float(v) for v in found.groups()] == [0.0, 0.0, 100.0, 25.0]
+    assert "memory" not in svg  # not on these axes
+    assert budget_region(axes, constraints, "throughput", "RR@10") == ""

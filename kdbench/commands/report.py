@@ -70,12 +70,12 @@ def report(
     from kdbench.report.rows import load_results, rows_from_results
 
     if pair:
-        from kdbench.report.pairs import pair_rows
+        from kdbench.report.pairs import common_measures, pair_rows
         from kdbench.report.render import pair_markdown
         from kdbench.results import load_result
 
         kd, nokd = load_result(pair[0]), load_result(pair[1])
-        found = pair_rows(kd, nokd, measures=view.measures or _common_measures(kd, nokd))
+        found = pair_rows(kd, nokd, measures=view.measures or common_measures(kd, nokd))
         text = pair_markdown([found])
         if output is not None:
             from kdbench.io import atomic_write_text
@@ -120,11 +120,3 @@ def report(
         typer.echo(text, nl=False)
     else:
         typer.echo(f"wrote {output}")
-
-
-def _common_measures(kd: dict[str, object], nokd: dict[str, object]) -> tuple[str, ...]:
-    """The measures both evaluations kept per query, in the KD result's order."""
-    theirs = nokd.get("per_query") or {}
-    mine = kd.get("per_query") or {}
-    assert isinstance(theirs, dict) and isinstance(mine, dict)
-    return tuple(m for m in mine if m in theirs) or ("nDCG@10",)

@@ -101,7 +101,7 @@ def _check_backends(profile: ProfileFile, profile_path: Path) -> None:
 
     for device in profile.profile.devices:
         for backend in profile.profile.backends:
-            info = BACKENDS[backend]
+            info = BACKENDS[backend.partition(":")[0]]  # onnx:int8 pins a precision
             reason = info.missing(device)
             if reason is not None:
                 raise _error(

@@ -57,6 +57,11 @@ def _share(row: Row) -> float | None:
     return row.fraction_of_peak
 
 
+def _process_memory(row: Row) -> float | None:
+    """The whole process's peak: GPU memory when measured, else the host's peak RSS."""
+    return row.peak_memory_mib
+
+
 IDENTITY = [
     Column("model", lambda r: r.label),
     Column("arch", lambda r: r.arch),
@@ -90,7 +95,7 @@ COST = [
     Column("weights MiB", lambda r: r.weights_mib, 1),
     Column("activations MiB", lambda r: r.activations_mib, 1),
     Column("index MiB", lambda r: r.index_size_mib, 1),
-    Column("process MiB", lambda r: r.peak_memory_mib, 0),
+    Column("process MiB", _process_memory, 0),
     Column("of peak", _share, 2),
     Column("parity", lambda r: r.parity),
     Column("notes", notes),

@@ -41,6 +41,8 @@ def notes(row: Row) -> str:
     found = []
     if row.never_run:
         found.append("never run on real hardware")
+    if row.peak_from and row.fraction_of_peak is None:
+        found.append("of peak: not shown, measured against torch's fp32 matmul alone")
     if row.undersampled and row.samples is not None:
         from kdbench.profile.stats import required_samples
 

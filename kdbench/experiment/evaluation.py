@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kdbench.config import PROFILE_TEACHER, StudentConfig
+from kdbench.data.irds import names_dataset_part
 from kdbench.errors import UserError
 from kdbench.experiment.engine import Stage
 from kdbench.experiment.inputs import Experiment
@@ -144,7 +145,7 @@ def evaluation_stage(experiment: Experiment, evaluated: Evaluated, models: Model
         [evaluated.path],
         _evaluate_action(experiment, evaluated, mode, arch),
         depends_on=upstream,
-        inputs=[first_run] if first_run else [],
+        inputs=[first_run] if first_run and not names_dataset_part(first_run) else [],
     )
 
 

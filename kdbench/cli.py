@@ -20,6 +20,7 @@ import typer
 from kdbench import __version__
 from kdbench.commands import env as env_command
 from kdbench.commands import evaluate as evaluate_command
+from kdbench.commands import export as export_command
 from kdbench.commands import profile as profile_command
 from kdbench.commands import report as report_command
 from kdbench.commands import run as run_command
@@ -62,6 +63,7 @@ for _command in (
     train_command,
     teacher_command,
     profile_command,
+    export_command,
     report_command,
     run_command,
 ):

@@ -39,6 +39,8 @@ from kdbench.train.config import TrainConfig
 
 # In a student's `teachers` list: the profile's [teacher] table (any other entry names a student).
 PROFILE_TEACHER = "teacher"
+# ... or BM25 on the profile's collection (scored like any teacher: triples and dev slice).
+BM25_TEACHER = "bm25"
 
 # A TOML file has no null: where the CLI leaves an option out, a profile writes 0 or "" (or
 # leaves the key out); see docs/profiles.md.
@@ -154,8 +156,8 @@ class StudentConfig:
     )
     teachers: list[str] = option(
         default_factory=list,
-        help='Whom a distilled student learns from, averaged when several: "teacher" (the '
-        "[teacher] table) or a student trained earlier in this profile. Empty: [teacher].",
+        help='Whom a distilled student learns from (see teacher_weights): "teacher" (the '
+        '[teacher] table), "bm25", or a student trained earlier in this profile. Empty: [teacher].',
         hashed_default=LEFT_OUT,
     )
     teacher_normalize: str = reuse(
@@ -164,6 +166,13 @@ class StudentConfig:
         default="",
         hashed_default=LEFT_OUT,
         help="Per teacher before averaging; empty = [teacher].normalize.",
+    )
+    teacher_weights: str = option(
+        "",
+        help='How several teachers combine: empty = their mean; "fit" = weights fitted on the '
+        "dev slice for the best nDCG@10 (as `kdbench teacher ensemble`); or a comma list, one "
+        "weight per teacher.",
+        hashed_default=LEFT_OUT,
     )
     # Hybrid objective (kdbench.losses.objective): loss + label_weight * label_loss, teacher
     # margins below teacher_margin_floor raised to it; kl's temperature.
@@ -207,12 +216,32 @@ class StudentConfig:
             )
         if self.temperature != 1.0 and self.loss != "kl":
             raise ValueError("temperature applies to loss 'kl'")
+        if self.teacher_weights:
+            if len(self.teachers) < 2:
+                raise ValueError("teacher_weights combines several teachers; list 2 or more")
+            if self.teacher_weights != "fit":
+                weights = self.teacher_weight_list()
+                if weights is None or len(weights) != len(self.teachers):
+                    raise ValueError(
+                        f'teacher_weights {self.teacher_weights!r}: write "fit" or one '
+                        f'number per teacher ({len(self.teachers)}), e.g. "0.5,0.5"'
+                    )
         if (self.teachers or self.teacher_normalize) and not (
             self.train and self.loss in distilling
         ):
             raise ValueError(
                 f"teachers and teacher_normalize apply to students trained with {', '.join(distilling)}"
             )
+
+    def teacher_weight_list(self) -> list[float] | None:
+        """teacher_weights as numbers; None for "fit" (or a list that does not parse)."""
+        try:
+            values = [float(w) for w in self.teacher_weights.split(",") if w.strip()]
+        except ValueError:
+            return None
+        if any(not 0 <= v < float("inf") for v in values):
+            return None
+        return values or None
 
 
 @dataclass(frozen=True)
@@ -492,18 +521,19 @@ def _check_teachers(profile: ProfileFile, i: int, p: Path) -> None:
         where = f"{p}: students[{i}].teachers[{j}]"
         if teacher in student.teachers[:j]:
             raise UserError(f"{where}: {teacher!r} is listed twice; name each teacher once")
-        if teacher == PROFILE_TEACHER:
-            if PROFILE_TEACHER in names:
+        if teacher in (PROFILE_TEACHER, BM25_TEACHER):
+            if teacher in names:
                 raise UserError(
-                    f"{where}: {teacher!r} means the [teacher] table, yet a student has that name; "
-                    "rename the student"
+                    f"{where}: {teacher!r} means the "
+                    f"{'[teacher] table' if teacher == PROFILE_TEACHER else 'BM25 teacher'}, "
+                    "yet a student has that name; rename the student"
                 )
             continue
         if teacher not in names[:i]:
             # Stages run in profile order: the teacher student must be trained first.
             raise UserError(
-                f"{where}: {teacher!r} is neither {PROFILE_TEACHER!r} (the [teacher] table) nor "
-                "a student listed before this one"
+                f"{where}: {teacher!r} is neither {PROFILE_TEACHER!r} (the [teacher] table), "
+                f"{BM25_TEACHER!r} nor a student listed before this one"
             )
         if not profile.students[names.index(teacher)].train:
             raise UserError(

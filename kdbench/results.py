@@ -6,6 +6,9 @@ Every result file is one JSON object:
      "created": ISO-8601 UTC, "command": the command line, "config": resolved settings,
      "environment": kdbench.env.collect_environment(), "units": {field: unit}, ...kind-specific}
 
+Every result also carries "provenance" (kdbench.provenance): the hub revision (commit hash)
+or local path of each model and the ir_datasets id of each collection its config names.
+
 `evaluate` results add `metrics` ({"nDCG@10": float, ...}), `per_query` ({measure: {qid: float}})
 and `first_stage`; `profile` results add `results` (one entry per measured cell).
 """
@@ -38,6 +41,8 @@ HEADER_KEYS = (
     "environment",
     "units",
 )
+# Written after them by kdbench versions that record it (kdbench.provenance); older results lack it.
+PROVENANCE_KEY = "provenance"
 
 
 def command_line() -> str:
@@ -58,6 +63,8 @@ class ResultHeader:
     created: str  # ISO-8601 UTC
     command: str  # the command line
     units: dict[str, str] = field(default_factory=dict)  # field -> unit
+    # kdbench.provenance: each model's hub commit or path, each collection's ir_datasets id
+    provenance: dict[str, Any] = field(default_factory=dict)
     schema: str = SCHEMA
     schema_version: int = SCHEMA_VERSION
 
@@ -78,10 +85,14 @@ class ResultHeader:
             environment=environment,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             command=command_line(),
+            provenance=_provenance(config),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: getattr(self, key) for key in HEADER_KEYS}
+        record = {key: getattr(self, key) for key in HEADER_KEYS}
+        if self.provenance:  # results from before provenance round-trip without the key
+            record[PROVENANCE_KEY] = self.provenance
+        return record
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ResultHeader:
@@ -93,6 +104,7 @@ class ResultHeader:
             created=str(data.get("created", "")),
             command=str(data.get("command", "")),
             units=dict(data.get("units", {})),
+            provenance=dict(data.get(PROVENANCE_KEY, {})),  # none in results before provenance
             schema=str(data.get("schema", SCHEMA)),
             schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
         )
@@ -103,6 +115,12 @@ def new_result(
 ) -> dict[str, Any]:
     """A result skeleton of `kind` with the resolved `config` and the environment."""
     return ResultHeader.new(kind, config, environment).to_dict()
+
+
+def _provenance(config: dict[str, Any]) -> dict[str, Any]:
+    from kdbench.provenance import provenance
+
+    return provenance(config)
 
 
 def save_result(path: str | Path, result: dict[str, Any]) -> Path:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import typer
 
 from kdbench.errors import UserError
-
-if TYPE_CHECKING:
-    from kdbench.report.scale import Scale
 
 FORMAT_NAMES = ("terminal", "markdown", "md", "csv", "json", "html")
 
@@ -92,46 +89,13 @@ def report(
         check_writable(output, "--output")
     view = View(measures=parse_measures(measure) if measure else None, x=x, y=y)
     scale = _scale(scale_to, queries_per_s)
-    from kdbench.report.compare import compare_rows, render_comparison
-    from kdbench.report.rows import load_results, rows_from_results
-
     if pair:
-        from kdbench.report.pairs import pair_rows
-        from kdbench.report.render import pair_markdown
-        from kdbench.results import load_result
-
-        kd, nokd = load_result(pair[0]), load_result(pair[1])
-        found = pair_rows(kd, nokd, measures=view.measures or _common_measures(kd, nokd))
-        text = pair_markdown([found])
-        if output is not None:
-            from kdbench.io import atomic_write_text
-
-            atomic_write_text(output, text)
-            typer.echo(f"wrote {output}")
-        else:
-            typer.echo(text, nl=False)
+        _pair_report(pair, view, output)
         return
     if compare:
-        old_path, new_path = compare
-        old_rows = rows_from_results(load_results([old_path]))
-        new_rows = rows_from_results(load_results([new_path]))
-        deltas = compare_rows(
-            old_rows,
-            new_rows,
-            max_quality_drop=max_quality_drop,
-            max_latency_increase=max_latency_increase,
-            measures=view.shown,
-        )
-        typer.echo(render_comparison(deltas))
-        regressions = [d for d in deltas if d.regression]
-        if regressions:
-            typer.echo(
-                f"{len(regressions)} regression(s) beyond thresholds "
-                f"(quality drop > {max_quality_drop}, latency rise > {max_latency_increase:.0%})",
-                err=True,
-            )
-            if fail_on_regression:
-                raise typer.Exit(1)
+        thresholds = (max_quality_drop, max_latency_increase)
+        if _compare_report(compare, view, thresholds) and fail_on_regression:
+            raise typer.Exit(1)
         return
     if not results:
         raise UserError(
@@ -142,14 +106,12 @@ def report(
             f"--format: unknown format {fmt!r}; choose one of {', '.join(FORMAT_NAMES)}"
         )
     text, _ = write_report([str(p) for p in results], fmt, output, title, view, budget, scale)
-    if output is None:
-        typer.echo(text, nl=False)
-    else:
-        typer.echo(f"wrote {output}")
+    _show(text, output, written=True)
 
 
-def _scale(scale_to: str | None, queries_per_s: float | None) -> Scale | None:
-    """What --scale-to and --queries-per-s ask for, checked before any result is read."""
+def _scale(scale_to: str | None, queries_per_s: float | None) -> Any:
+    """What --scale-to and --queries-per-s ask for (a report.scale.Scale), checked before any
+    result is read; None when neither was given."""
     from kdbench.report.scale import Scale, parse_count
 
     if queries_per_s is not None and not queries_per_s > 0:
@@ -159,9 +121,48 @@ def _scale(scale_to: str | None, queries_per_s: float | None) -> Scale | None:
     return Scale(parse_count(scale_to) if scale_to else None, queries_per_s)
 
 
-def _common_measures(kd: dict[str, object], nokd: dict[str, object]) -> tuple[str, ...]:
-    """The measures both evaluations kept per query, in the KD result's order."""
-    theirs = nokd.get("per_query") or {}
-    mine = kd.get("per_query") or {}
-    assert isinstance(theirs, dict) and isinstance(mine, dict)
-    return tuple(m for m in mine if m in theirs) or ("nDCG@10",)
+def _show(text: str, output: Path | None, *, written: bool = False) -> None:
+    """`text` on stdout, or (written to `output` already, or now) a line saying where."""
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    if not written:
+        from kdbench.io import atomic_write_text
+
+        atomic_write_text(output, text)
+    typer.echo(f"wrote {output}")
+
+
+def _pair_report(pair: tuple[Path, Path], view: Any, output: Path | None) -> None:
+    from kdbench.report.pairs import common_measures, pair_rows
+    from kdbench.report.render import pair_markdown
+    from kdbench.results import load_result
+
+    kd, nokd = load_result(pair[0]), load_result(pair[1])
+    found = pair_rows(kd, nokd, measures=view.measures or common_measures(kd, nokd))
+    _show(pair_markdown([found]), output)
+
+
+def _compare_report(compare: tuple[Path, Path], view: Any, thresholds: tuple[float, float]) -> bool:
+    """Print NEW − OLD per matching row; True when some delta is a regression."""
+    from kdbench.report.compare import compare_rows, render_comparison
+    from kdbench.report.rows import load_results, rows_from_results
+
+    max_quality_drop, max_latency_increase = thresholds
+    old_path, new_path = compare
+    deltas = compare_rows(
+        rows_from_results(load_results([old_path])),
+        rows_from_results(load_results([new_path])),
+        max_quality_drop=max_quality_drop,
+        max_latency_increase=max_latency_increase,
+        measures=view.shown,
+    )
+    typer.echo(render_comparison(deltas))
+    regressions = [d for d in deltas if d.regression]
+    if regressions:
+        typer.echo(
+            f"{len(regressions)} regression(s) beyond thresholds "
+            f"(quality drop > {max_quality_drop}, latency rise > {max_latency_increase:.0%})",
+            err=True,
+        )
+    return bool(regressions)

@@ -50,18 +50,10 @@ def ensemble(config: EnsembleConfig = settings(EnsembleConfig)) -> None:
 
     check_writable(config.output, "--output")
     check_writable(f"{config.output}.json", "--output")
-    from kdbench.data.load import load_collection
-    from kdbench.results import new_result, save_result
-    from kdbench.train.ensemble import build_ensemble
+    from kdbench.train.ensemble import write_ensemble
 
-    collection = load_collection(config.data, config.split)
     weights = config.weight_list()
-    report = build_ensemble(
-        list(config.scores), config.output, collection.qrels, config.normalize, weights
-    )
-    result = new_result("teacher", config.record())
-    result["teacher_report"] = report
-    save_result(f"{config.output}.json", result)
+    report = write_ensemble(config)["teacher_report"]
     members = ", ".join(
         f"{Path(m['scores']).name} x{m['weight']:g} ({m['dev']['nDCG@10']:.4f})"
         for m in report["members"]

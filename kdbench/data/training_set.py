@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kdbench.data import irds
 from kdbench.data.runs import Run, read_run, truncate
 from kdbench.data.teacher_scores import ScoredTriple, ensemble_teacher_scores, read_teacher_scores
 from kdbench.data.triples import (
@@ -195,10 +196,25 @@ def _judged(qrels: Mapping[str, Mapping[str, int]]) -> list[str]:
     return sorted(q for q, j in qrels.items() if any(g > 0 for g in j.values()))
 
 
+def _triples_format(triples: str | None) -> str | None:
+    """`scores`, `ids`, `text` (the file's), `docpairs` (the dataset's own pairs) or None."""
+    if triples is None:
+        return None
+    if irds.names_dataset_part(triples):
+        if triples != irds.DOCPAIRS:
+            raise UserError(f"--triples {triples}: the one dataset part is {irds.DOCPAIRS}")
+        return "docpairs"
+    return detect_triples_format(triples)
+
+
 def _read_examples(
-    spec: TrainingData, triples_format: str | None, text_triples: TextTriples | None
+    spec: TrainingData,
+    triples_format: str | None,
+    text_triples: TextTriples | None,
+    collection: Any,
 ) -> tuple[_Examples, dict[str, Any]] | None:
-    """Examples from score files or a triples file, and where they came from; None: mine them."""
+    """Examples from score files, a triples file or the dataset's own pairs, and where they
+    came from; None: mine them."""
     if spec.teacher_scores or triples_format == "scores":
         files = list(spec.teacher_scores) or [str(spec.triples)]
         scored = ensemble_teacher_scores(
@@ -209,6 +225,15 @@ def _read_examples(
             "teacher_scores": files,
             "teacher_normalize": spec.teacher_normalize,
         }
+    if triples_format == "docpairs":
+        if collection is None:
+            raise UserError(
+                f"--triples {irds.DOCPAIRS} reads --data's ir_datasets dataset: pass --data"
+            )
+        dataset = irds.open_dataset(collection, irds.DOCPAIRS)
+        return _Examples(
+            irds.docpairs_triples(dataset, collection.name), None, f"{collection.name} docpairs"
+        ), {"triples": irds.DOCPAIRS, "triples_format": "ir_datasets docpairs"}
     if text_triples is not None:
         return _Examples(text_triples.triples, None, str(spec.triples)), {
             "triples": str(spec.triples),
@@ -314,7 +339,7 @@ def load_training_set(
         dev_slice(collection.qrels, spec.dev_queries, spec.seed) if collection is not None else []
     )
 
-    triples_format = detect_triples_format(spec.triples) if spec.triples is not None else None
+    triples_format = _triples_format(spec.triples)
     text_triples = (
         read_text_triples(spec.triples)
         if spec.triples is not None and triples_format == "text"
@@ -323,7 +348,7 @@ def load_training_set(
     if text_triples is not None:
         queries = {**queries, **text_triples.queries}
         docs = _DictDocs(text_triples.docs, docs)
-    read = _read_examples(spec, triples_format, text_triples)
+    read = _read_examples(spec, triples_format, text_triples, collection)
     if read is None:
         examples, provenance, run = _mine(spec, collection, dev_qids, run)
     else:

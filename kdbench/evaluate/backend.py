@@ -54,9 +54,10 @@ def through_backend(
     implementation = info.resolve()(options)
     view = copy.copy(ranker)  # shares the weights; the original stays the plain module
     for method, kind in export_kinds(ranker).items():
-        runner = implementation.prepare(
-            ranker, kind, _shapes(ranker, kind, batch_size), _example(ranker, kind, texts)
-        )
+        # one runner serves every kind of the method (dot encodes passages with it too)
+        served = [k for k, m in ranker.export_methods.items() if m == method]
+        shapes = _shapes(ranker, served, batch_size)
+        runner = implementation.prepare(ranker, kind, shapes, _example(ranker, kind, texts))
         object.__setattr__(view, method, _calling(runner, ranker.export_inputs(kind)))
     described = dict(implementation.describe())
     described["weight_bytes"] = dict(implementation.weight_bytes)
@@ -85,10 +86,11 @@ def _lengths(ranker: Ranker, kind: ExportKind) -> tuple[int, int]:
     return spec.max_query_len + spec.max_doc_len, 0
 
 
-def _shapes(ranker: Ranker, kind: ExportKind, batch_size: int) -> ShapeRange:
-    """Every batch up to `batch_size` at every length up to the kind's maximum (an engine's
-    optimisation profile; ONNX Runtime takes any shape)."""
-    tokens, passage = _lengths(ranker, kind)
+def _shapes(ranker: Ranker, kinds: list[ExportKind], batch_size: int) -> ShapeRange:
+    """Every batch up to `batch_size` at every length up to the longest of `kinds` (an
+    engine's optimisation profile; ONNX Runtime takes any shape)."""
+    tokens = max(_lengths(ranker, kind)[0] for kind in kinds)
+    passage = max(_lengths(ranker, kind)[1] for kind in kinds)
     doc_seq = (1, passage, passage) if passage else None
     return ShapeRange(1, batch_size, batch_size, 1, tokens, tokens, doc_seq)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from kdbench.data.collection import Collection
 from kdbench.data.runs import Run
-from kdbench.errors import InputFileError
+from kdbench.errors import InputFileError, UserError
 from kdbench.evaluate.config import EvaluateConfig
 
 Advance = Callable[[int], None]
@@ -53,9 +53,16 @@ class _Clock:
 
 
 def _given_run(path: str, collection: Collection, warnings: list[str], *, need_docs: bool) -> Run:
+    from kdbench.data import irds
     from kdbench.data.runs import read_run
 
-    run = read_run(path)
+    if irds.names_dataset_part(path):
+        if path != irds.SCOREDDOCS:
+            raise UserError(f"--run {path}: the one dataset part is {irds.SCOREDDOCS}")
+        dataset = irds.open_dataset(collection, path)
+        run = irds.scoreddocs_run(dataset, collection.name)
+    else:
+        run = read_run(path)
     unknown = [qid for qid in run if qid not in collection.queries]
     if unknown and len(unknown) == len(run):
         raise InputFileError(

@@ -1,4 +1,10 @@
-"""Evaluation stages: the references (BM25), the trained teacher and every student, per test split."""
+"""Evaluation stages: the references (BM25), the trained teacher and every student, per test split.
+
+Each student is also evaluated through every profiled backend and precision whose scores are
+not eager fp32's to float tolerance (`kdbench.backends.evaluated_apart`: int8, fp16, bf16,
+every TensorRT engine), on the first test split (the one its profile's rows go with), so
+each row of the report shows the quality of the artifact it times.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kdbench.config import PROFILE_TEACHER, StudentConfig
+from kdbench.data.irds import names_dataset_part
 from kdbench.errors import UserError
 from kdbench.experiment.engine import Stage
 from kdbench.experiment.inputs import Experiment
@@ -25,6 +32,16 @@ class Evaluated:
     model: str  # what is evaluated: a reference name, a model folder or hub id
     student: StudentConfig | None = None  # None: a reference or the teacher
     is_teacher: bool = False
+    backend: str = "eager"  # what it scores through (kdbench evaluate --backend)
+    precision: str = "fp32"
+    device: str | None = None  # None: the evaluation's default (cpu)
+
+    @property
+    def artifact(self) -> str:
+        """'' for eager fp32, else '@onnx-int8': how its stage and file are told apart."""
+        if (self.backend, self.precision) == ("eager", "fp32"):
+            return ""
+        return f"@{self.backend}-{self.precision}"
 
 
 def evaluations(experiment: Experiment, models: Models) -> list[Evaluated]:
@@ -51,6 +68,42 @@ def evaluations(experiment: Experiment, models: Models) -> list[Evaluated]:
             add(PROFILE_TEACHER, split, str(teacher_folder(experiment)), is_teacher=True)
         for student in profile.students:
             add(student.name, split, models.path[student.name], student=student)
+    for student in profile.students:
+        for backend, precision, device in backend_artifacts(experiment, student):
+            label = student.name if len(splits) == 1 else f"{student.name} ({splits[0]})"
+            path = experiment.out / "evaluate" / _file_name(f"{label}@{backend}-{precision}")
+            model = models.path[student.name]
+            found.append(
+                Evaluated(label, path, splits[0], model, student, False, backend, precision, device)
+            )
+    return found
+
+
+def backend_artifacts(experiment: Experiment, student: StudentConfig) -> list[tuple[str, str, str]]:
+    """(backend, precision, device) of every profiled artifact of `student` that needs an
+    evaluation of its own, each once, on the first device that runs it."""
+    from kdbench.backends import BACKENDS, evaluated_apart, parse_backend_list
+
+    settings = experiment.profile.profile
+    if not settings.enabled:
+        return []
+    found: list[tuple[str, str, str]] = []
+    for name, pinned in parse_backend_list(",".join(settings.backends)):
+        for precision in (pinned,) if pinned else tuple(settings.precisions):
+            if not evaluated_apart(name, precision) or any(
+                f[:2] == (name, precision) for f in found
+            ):
+                continue
+            device = next(
+                (
+                    d
+                    for d in settings.devices
+                    if BACKENDS[name].supports(student.arch, d, precision) is None
+                ),
+                None,
+            )
+            if device is not None:
+                found.append((name, precision, device))
     return found
 
 
@@ -81,15 +134,18 @@ def evaluation_stage(experiment: Experiment, evaluated: Evaluated, models: Model
     if evaluated.is_teacher:
         config["teacher"] = hashed_settings(profile.teacher)
     what = "BM25" if mode == "bm25" else f"{arch} {evaluated.label} ({mode})"
+    if evaluated.artifact:
+        config["backend"] = [evaluated.backend, evaluated.precision, evaluated.device]
+        what += f" through {evaluated.backend}:{evaluated.precision}"
     first_run = profile.first_stage.run
     return Stage(
-        f"evaluate/{evaluated.label}",
+        f"evaluate/{evaluated.label}{evaluated.artifact}",
         f"evaluate {what} on {evaluated.split}",
         config,
         [evaluated.path],
         _evaluate_action(experiment, evaluated, mode, arch),
         depends_on=upstream,
-        inputs=[first_run] if first_run else [],
+        inputs=[first_run] if first_run and not names_dataset_part(first_run) else [],
     )
 
 
@@ -138,6 +194,10 @@ def _evaluate_action(
             queries=profile.data.test_queries or None,
             bm25_k1=profile.first_stage.k1,
             bm25_b=profile.first_stage.b,
+            measures=tuple(settings.measures) or None,
+            backend=evaluated.backend,
+            precision=evaluated.precision,
+            device=evaluated.device or "cpu",
         )
         result = evaluate(config)
         result["config"]["label"] = evaluated.label

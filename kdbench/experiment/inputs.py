@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kdbench.config import ProfileFile
+from kdbench.data.irds import names_dataset_part
 from kdbench.errors import UserError, stop_exception
 from kdbench.hashing import file_digest
 from kdbench.options import Mining, as_options, group_values, hashed_settings
@@ -80,7 +81,11 @@ def _check_files(profile: ProfileFile, profile_path: Path) -> None:
     files = [("data.triples", profile.data.triples), ("first_stage.run", profile.first_stage.run)]
     files += [(f"teacher.scores[{i}]", s) for i, s in enumerate(profile.teacher.scores)]
     for key, name in files:
-        if name and not Path(resolve_path(name, profile_path)).is_file():
+        if (
+            name
+            and not names_dataset_part(name)
+            and not Path(resolve_path(name, profile_path)).is_file()
+        ):
             raise _error(profile_path, key, f"no such file {name}")
     models = [(f"students[{i}].model", s.model) for i, s in enumerate(profile.students)]
     if profile.teacher.model and not profile.teacher.scores:
@@ -101,7 +106,7 @@ def _check_backends(profile: ProfileFile, profile_path: Path) -> None:
 
     for device in profile.profile.devices:
         for backend in profile.profile.backends:
-            info = BACKENDS[backend]
+            info = BACKENDS[backend.partition(":")[0]]  # onnx:int8 pins a precision
             reason = info.missing(device)
             if reason is not None:
                 raise _error(

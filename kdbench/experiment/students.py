@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kdbench.config import PROFILE_TEACHER, StudentConfig
+from kdbench.config import BM25_TEACHER, PROFILE_TEACHER, StudentConfig
+from kdbench.data.irds import names_dataset_part
 from kdbench.experiment.engine import Stage
 from kdbench.experiment.inputs import Experiment
-from kdbench.experiment.teachers import Scores, student_score_stage
+from kdbench.experiment.teachers import Scores, ensemble_stage, student_score_stage
 from kdbench.hashing import file_digest
 from kdbench.options import hashed_settings, teacher_losses
 
@@ -39,16 +40,22 @@ def training_stages(experiment: Experiment, teacher: Scores) -> tuple[list[Stage
                 source = teacher
             else:
                 if name not in taught_by:
-                    stages.append(student_score_stage(experiment, name, models.path[name]))
+                    model = "bm25" if name == BM25_TEACHER else models.path[name]
+                    stages.append(student_score_stage(experiment, name, model))
                     # Both, so a retrained teacher student reruns its pupils (see stage_done).
+                    writers = [] if name == BM25_TEACHER else models.writers[name]
                     taught_by[name] = Scores(
-                        [str(stages[-1].outputs[0])], [*models.writers[name], stages[-1].name]
+                        [str(stages[-1].outputs[0])], [*writers, stages[-1].name]
                     )
                 source = taught_by[name]
             scores.files += source.files
             scores.writers += [w for w in source.writers if w not in scores.writers]
             if source.writers:
                 produced.update(source.files)
+        if student.teacher_weights:
+            stages.append(ensemble_stage(experiment, student, scores))
+            scores = Scores([str(stages[-1].outputs[0])], [stages[-1].name])
+            produced = set(scores.files)
         stages.append(train_stage(experiment, student, scores, produced))
         models.path[student.name] = str(experiment.out / "models" / student.name)
         models.writers[student.name] = [f"train/{student.name}"]
@@ -68,7 +75,12 @@ def train_stage(
     """Train `student` on the profile's triples, distilled from `teacher`'s score files."""
     profile = experiment.profile
     folder = experiment.out / "models" / student.name
-    normalize = student.teacher_normalize or profile.teacher.normalize
+    # A weighted ensemble was normalised when it was built; a plain mean is normalised here.
+    normalize = (
+        "none"
+        if student.teacher_weights
+        else student.teacher_normalize or profile.teacher.normalize
+    )
 
     action = experiment.training(
         folder,
@@ -99,5 +111,9 @@ def train_stage(
         [folder / "kdbench.json"],
         action,
         depends_on=teacher.writers,
-        inputs=[p for p in [*teacher.files, experiment.triples] if p and not teacher.writers],
+        inputs=[
+            p
+            for p in [*teacher.files, experiment.triples]
+            if p and not teacher.writers and not names_dataset_part(p)
+        ],
     )

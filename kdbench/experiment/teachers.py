@@ -89,12 +89,14 @@ def score_action(experiment: Experiment, model: str, scores: Path) -> Callable[[
 
 
 def student_score_stage(experiment: Experiment, name: str, model: str) -> Stage:
-    """A trained student's scores on the training triples, for the students it teaches."""
+    """A trained student's scores on the training triples, for the students it teaches (or,
+    for the name "bm25", BM25's)."""
     data = experiment.profile.data
     scores = experiment.out / "teacher" / "students" / f"{name}.tsv"
     return Stage(
         f"teacher/score/{name}",
-        f"score the training triples with student {name} (a teacher of later students)",
+        f"score the training triples with {'BM25' if model == 'bm25' else f'student {name}'} "
+        "(a teacher of later students)",
         {
             "student": name,
             "model": model,
@@ -107,7 +109,40 @@ def student_score_stage(experiment: Experiment, name: str, model: str) -> Stage:
         },
         [scores],
         score_action(experiment, model, scores),
-        depends_on=[f"train/{name}"],
+        depends_on=[] if model == "bm25" else [f"train/{name}"],
+    )
+
+
+def ensemble_stage(experiment: Experiment, student: StudentConfig, members: Scores) -> Stage:
+    """The student's teachers as one weighted ensemble (`kdbench teacher ensemble`): each member
+    normalised (`teacher_normalize`, else query-zscore), weights fitted on the dev slice or given."""
+    normalize = student.teacher_normalize or "query-zscore"
+    output = experiment.out / "teacher" / "ensembles" / f"{student.name}.tsv"
+    weights = None if student.teacher_weights == "fit" else student.teacher_weights
+
+    def action() -> None:
+        from kdbench.train.config import EnsembleConfig
+        from kdbench.train.ensemble import write_ensemble
+
+        write_ensemble(
+            EnsembleConfig(
+                scores=tuple(members.files),
+                data=experiment.source,
+                output=str(output),
+                split=experiment.profile.data.train_split,
+                normalize=normalize,
+                weights=weights,
+            )
+        )
+
+    return Stage(
+        f"teacher/ensemble/{student.name}",
+        f"combine {', '.join(student.teachers)} for {student.name} ({student.teacher_weights} weights)",
+        {"members": members.files, "normalize": normalize, "weights": student.teacher_weights},
+        [output],
+        action,
+        depends_on=members.writers,
+        inputs=[f for f in members.files if not members.writers],
     )
 
 
@@ -128,5 +163,10 @@ def teachers_label(profile: ProfileFile, student: StudentConfig) -> str:
     if not student.teachers:
         return teacher_label(profile)
     names = [teacher_label(profile) if t == PROFILE_TEACHER else t for t in student.teachers]
+    if student.teacher_weights:
+        how = (
+            "weights fitted on dev" if student.teacher_weights == "fit" else student.teacher_weights
+        )
+        return " + ".join(names) + f" ({student.teacher_normalize or 'query-zscore'}, {how})"
     normalize = student.teacher_normalize or profile.teacher.normalize
     return " + ".join(names) + ("" if normalize == "none" else f" ({normalize})")

@@ -32,6 +32,12 @@ POOLINGS = ("cls", "mean")
 # Rankers that encode each text apart (dot, colbert): queries and passages, one method.
 ENCODER_EXPORTS: dict[ExportKind, str] = {"query": "forward_encode", "doc": "forward_encode"}
 SIMILARITIES = ("dot", "cosine")
+# cat/prettr scoring heads: a Linear on the last [CLS] vector (the paper's), or the encoder
+# family's own *ForSequenceClassification head (hub cross-encoders; what kdbench trains now).
+HEADS = ("cls-linear", "sequence-classification")
+# cat pairs: query and passage cut to their own budgets, or one budget cut longest first
+# (transformers' `tokenizer(q, d, truncation="longest_first")`, what CrossEncoder does).
+PAIR_TRUNCATIONS = ("separate", "longest_first")
 
 
 @dataclass
@@ -50,6 +56,9 @@ class ModelSpec:
     query_augment: int = 8  # colbert: [MASK] tokens appended to every query
     split_layer: int | None = None  # prettr: layers 1..l see query and passage apart
     extra: dict[str, Any] = field(default_factory=dict)
+    head: str = "cls-linear"  # cat, prettr: one of HEADS (older checkpoints: cls-linear)
+    # cat: one of PAIR_TRUNCATIONS; longest_first cuts the pair to max_query_len + max_doc_len
+    pair_truncation: str = "separate"
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
@@ -61,6 +70,15 @@ class ModelSpec:
                 f"similarity {self.similarity!r} is not supported; choose one of {', '.join(SIMILARITIES)}"
             )
         # cat needs room for "[CLS] x [SEP]" and "y [SEP]"; every arch needs one real token.
+        if self.head not in HEADS:
+            raise UserError(
+                f"head {self.head!r} is not supported; choose one of {', '.join(HEADS)}"
+            )
+        if self.pair_truncation not in PAIR_TRUNCATIONS:
+            raise UserError(
+                f"pair_truncation {self.pair_truncation!r} is not supported; choose one of "
+                f"{', '.join(PAIR_TRUNCATIONS)}"
+            )
         if self.max_query_len < 3 or self.max_doc_len < 3:
             raise UserError(
                 f"max query/doc length must be at least 3 tokens (got {self.max_query_len}/{self.max_doc_len})"
@@ -134,9 +152,17 @@ def length_sorted_batches(
         yield order[start : start + batch_size]
 
 
+def backbone(model: nn.Module) -> nn.Module:
+    """The bare encoder of a Hugging Face model (a *ForSequenceClassification's `.bert`,
+    `.roberta`, ...); the model itself when it is bare already."""
+    base = getattr(model, "base_model", model)
+    return base if isinstance(base, nn.Module) else model
+
+
 def position_offset(encoder: nn.Module) -> int:
     """Rows of the position table before token position 0: RoBERTa-style embeddings count
     positions from padding_idx + 1; BERT, DistilBERT and DeBERTa-v2/v3 from 0."""
+    encoder = backbone(encoder)
     family = getattr(getattr(encoder, "config", None), "model_type", "")
     padding_idx = getattr(getattr(encoder, "embeddings", None), "padding_idx", None)
     if family in ("distilbert", "deberta-v2") or padding_idx is None:

@@ -29,19 +29,19 @@ import torch
 from torch import nn
 
 from kdbench.errors import MissingDependencyError, UserError
-from kdbench.models.base import ModelSpec, Ranker, usable_positions
+from kdbench.models import released
+from kdbench.models.base import ModelSpec, Ranker, backbone, usable_positions
+from kdbench.models.files import CHECKPOINT_FILE, HEAD_FILE, read_json, weights_format
 from kdbench.models.registry import ARCHITECTURES
 
-CHECKPOINT_FILE = "kdbench.json"
-HEAD_FILE = "head.safetensors"
 MINILM_ALIASES = ("sentence-transformers/all-minilm-l6-v2", "all-minilm-l6-v2")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")
-PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
 # Architectures that are the same weights run two ways (see _resolve_spec).
 SAME_WEIGHTS = {"cat", "prettr"}
+# prettr's own settings in ModelSpec.extra (prettr.py), dropped when its weights run as cat
+PRETTR_LAYOUT_KEYS = ("passage_position_offset", "query_masks", "passage_positions")
 
 
 def load_model(
@@ -66,52 +66,37 @@ def load_model(
     first N transformer layers; `split_layer=l` (prettr, default 3) is where query and
     passage meet. Returns the model in eval mode on `device`.
     """
-    from kdbench.models import released
-
     name = str(name_or_path)
     folder = resolve_folder(name, allow_pickle=allow_pickle)
     torch_device = _torch_device(device)
     checkpoint = read_checkpoint_info(folder)
-    config = _read_json(folder / "config.json") if (folder / "config.json").exists() else None
     sentence_transformers = read_sentence_transformers(folder)
     encoder_folder = sentence_transformers.get("encoder_folder", folder)
-    if config is None and encoder_folder != folder and (encoder_folder / "config.json").exists():
-        config = _read_json(encoder_folder / "config.json")
-    if config is None:
-        raise UserError(
-            f"{folder}: no config.json; pass a Hugging Face model folder or a kdbench checkpoint"
-        )
+    config = _read_config(folder, encoder_folder)
     layout = released.detect_layout(config, encoder_folder)
+    classifier = None if layout is not None else sequence_classifier(config, sentence_transformers)
 
     wanted = ARCHITECTURES.canonical(arch) if arch is not None else None
+    overrides: dict[str, Any] = {
+        "layers": layers,
+        "max_query_len": max_query_len,
+        "max_doc_len": max_doc_len,
+        "pooling": pooling,
+        "similarity": similarity,
+        "colbert_dim": colbert_dim,
+        "split_layer": split_layer,
+    }
     spec = _resolve_spec(
         name,
         wanted,
         checkpoint,
         layout,
+        classifier,
         config,
         sentence_transformers,
-        overrides={
-            "layers": layers,
-            "max_query_len": max_query_len,
-            "max_doc_len": max_doc_len,
-            "pooling": pooling,
-            "similarity": similarity,
-            "colbert_dim": colbert_dim,
-            "split_layer": split_layer,
-        },
+        overrides=overrides,
         where=folder,
     )
-    trained_heads = [
-        a for a in config.get("architectures") or [] if a.endswith("ForSequenceClassification")
-    ]
-    if spec.arch == "cat" and checkpoint is None and layout is None and trained_heads:
-        # Its classifier sits on BERT's pooler, not on the [CLS] vector: building kdbench's
-        # cat would silently replace a trained head with a random one.
-        raise UserError(
-            f"{name}: is a {trained_heads[0]}; its trained classifier sits on BERT's pooler and "
-            "kdbench's cat would replace it with a random [CLS] head; pass a kdbench cat checkpoint"
-        )
     ranker_class = ARCHITECTURES[spec.arch].resolve()
 
     with _quiet_transformers():
@@ -123,9 +108,15 @@ def load_model(
             )
         else:
             encoder = load_encoder(
-                encoder_folder, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code
+                encoder_folder,
+                allow_pickle=allow_pickle,
+                trust_remote_code=trust_remote_code,
+                classifier=spec.head == "sequence-classification" and spec.arch in SAME_WEIGHTS,
+                fresh_head=checkpoint is None and classifier is None,
             )
             head_state = _read_head(folder) if checkpoint is not None else None
+    if checkpoint is None and classifier is not None and spec.arch == "cat":
+        spec = _own_pair_budget(spec, encoder, tokenizer, sentence_transformers, overrides)
     keep_first_layers(encoder, spec.layers, where=name)
     _check_lengths(spec, encoder, where=name)
 
@@ -133,6 +124,51 @@ def load_model(
     if head_state is not None:
         _load_head(ranker, _head_bias_as_needed(ranker, head_state), where=folder)
     return ranker.float().eval().to(torch_device)
+
+
+def _read_config(folder: Path, encoder_folder: Path) -> dict[str, Any]:
+    """config.json of the folder, or of its sentence-transformers Transformer module."""
+    for candidate in (folder, encoder_folder):
+        if (candidate / "config.json").exists():
+            return read_json(candidate / "config.json")
+    raise UserError(
+        f"{folder}: no config.json; pass a Hugging Face model folder or a kdbench checkpoint"
+    )
+
+
+def sequence_classifier(
+    config: dict[str, Any], sentence_transformers: dict[str, Any]
+) -> str | None:
+    """The *ForSequenceClassification class a hub cross-encoder's config names (None: not one)."""
+    task = sentence_transformers.get("transformer_task")
+    for name in config.get("architectures") or []:
+        if str(name).endswith("ForSequenceClassification"):
+            return str(name)
+    if task == "sequence-classification":
+        return "AutoModelForSequenceClassification"
+    return None
+
+
+def _own_pair_budget(
+    spec: ModelSpec,
+    encoder: nn.Module,
+    tokenizer: Any,
+    sentence_transformers: dict[str, Any],
+    overrides: dict[str, Any],
+) -> ModelSpec:
+    """A hub cross-encoder reads as many pair tokens as CrossEncoder gives it: the tokenizer's
+    (or sentence-transformers') max length, within the encoder's positions; the passage gets
+    what the query budget leaves. Explicit --max-doc-len wins."""
+    if overrides.get("max_doc_len") is not None:
+        return spec
+    limit = usable_positions(encoder)
+    own = sentence_transformers.get("max_seq_length") or getattr(
+        tokenizer, "model_max_length", None
+    )
+    budgets = [b for b in (own, limit) if isinstance(b, int) and 0 < b < 1_000_000]
+    if not budgets or min(budgets) - spec.max_query_len < 3:
+        return spec
+    return replace(spec, max_doc_len=min(budgets) - spec.max_query_len)
 
 
 # -- finding the folder --------------------------------------------------------------------------
@@ -195,22 +231,12 @@ def _hub_folder(repo_id: str, *, allow_pickle: bool) -> Path:
 
 
 # -- reading configs ---------------------------------------------------------------------------------
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read JSON ({exc}); is the model folder complete?") from exc
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a JSON object")
-    return data
-
-
 def read_checkpoint_info(folder: Path) -> dict[str, Any] | None:
     """kdbench.json of a kdbench checkpoint (None for any other folder)."""
     path = folder / CHECKPOINT_FILE
     if not path.exists():
         return None
-    info = _read_json(path)
+    info = read_json(path)
     if not isinstance(info.get("spec"), dict):
         raise UserError(f'{path}: no "spec" object; is this a kdbench checkpoint?')
     return info
@@ -235,11 +261,11 @@ def read_sentence_transformers(folder: Path) -> dict[str, Any]:
             found["encoder_folder"] = module_folder
             bert_config = module_folder / "sentence_bert_config.json"
             if bert_config.exists():
-                max_seq_length = _read_json(bert_config).get("max_seq_length")
+                max_seq_length = read_json(bert_config).get("max_seq_length")
                 if isinstance(max_seq_length, int):
                     found["max_seq_length"] = max_seq_length
         elif kind == "Pooling":
-            pooling_config = _read_json(module_folder / "config.json")
+            pooling_config = read_json(module_folder / "config.json")
             if pooling_config.get("pooling_mode_cls_token"):
                 found["pooling"] = "cls"
             elif pooling_config.get("pooling_mode_mean_tokens"):
@@ -263,6 +289,7 @@ def _resolve_spec(
     wanted: str | None,
     checkpoint: dict[str, Any] | None,
     layout: Any,
+    classifier: str | None,
     config: dict[str, Any],
     sentence_transformers: dict[str, Any],
     overrides: dict[str, Any],
@@ -275,44 +302,62 @@ def _resolve_spec(
         spec = layout.spec(name, config)
         source = f"the paper's released {layout.name} layout ({spec.arch})"
     else:
-        if wanted is None and not sentence_transformers:
-            raise UserError(
-                f"{name}: a plain Hugging Face model; say which ranker to build with --arch ({ARCHITECTURES.describe()})"
-            )
-        spec = ModelSpec(arch=wanted or "dot", encoder=name)
-        source = ""
-        if sentence_transformers:
-            spec = _apply_sentence_transformers(spec, sentence_transformers)
+        spec = _source_spec(name, wanted, classifier, sentence_transformers)
+        source = f"a {classifier}" if classifier else ""
     if wanted is not None and wanted != spec.arch:
         if {wanted, spec.arch} != SAME_WEIGHTS:
             raise UserError(f"{name}: is {source}; drop --arch or pass --arch {spec.arch}")
-        # cat and prettr share every weight (encoder + [CLS] head): the same model run with full
+        # cat and prettr share every weight (encoder + head): the same model run with full
         # attention from layer 1 or split at l, which is how `profile --baseline-arch` compares them.
-        extra = {k: v for k, v in spec.extra.items() if k != "passage_position_offset"}
+        extra = {k: v for k, v in spec.extra.items() if k not in PRETTR_LAYOUT_KEYS}
         spec = replace(spec, arch=wanted, split_layer=None, extra=extra)
         checkpoint = layout = None  # the split is the caller's to choose now
     chosen = {key: value for key, value in overrides.items() if value is not None}
+    _check_overrides(name, spec, chosen, fixed=checkpoint is not None or layout is not None)
+    return replace(spec, **chosen)
+
+
+def _source_spec(
+    name: str, wanted: str | None, classifier: str | None, sentence_transformers: dict[str, Any]
+) -> ModelSpec:
+    """The settings of a folder kdbench did not write (and that is no released layout)."""
+    if classifier is not None and wanted in (None, "cat", "prettr"):
+        # A cross-encoder: its own head, its tokenizer's pair template, as transformers runs it.
+        return ModelSpec(
+            arch=wanted or "cat",
+            encoder=name,
+            head="sequence-classification",
+            pair_truncation="longest_first",
+        )
+    found = sentence_transformers if classifier is None else {}
+    if wanted is None and not found:
+        raise UserError(
+            f"{name}: a plain Hugging Face model; say which ranker to build with --arch ({ARCHITECTURES.describe()})"
+        )
+    spec = ModelSpec(arch=wanted or "dot", encoder=name)
+    if spec.arch == "cat":
+        # A new cross-encoder gets its family's sequence-classification head, so what kdbench
+        # trains is a *ForSequenceClassification folder that CrossEncoder loads.
+        spec = replace(spec, head="sequence-classification", pair_truncation="longest_first")
+    return _apply_sentence_transformers(spec, found) if found else spec
+
+
+def _check_overrides(name: str, spec: ModelSpec, chosen: dict[str, Any], fixed: bool) -> None:
+    """UserError for explicit settings that do not apply to `spec` (`fixed`: its source fixes
+    the split and compression)."""
     if "colbert_dim" in chosen and spec.arch != "colbert":
         raise UserError(f"--colbert-dim only applies to colbert, not {spec.arch}")
     if "split_layer" in chosen and spec.arch != "prettr":
         raise UserError(f"--split-layer only applies to prettr, not {spec.arch}")
-    if (
-        "split_layer" in chosen
-        and (checkpoint is not None or layout is not None)
-        and chosen["split_layer"] != spec.split_layer
-    ):
+    if "split_layer" in chosen and fixed and chosen["split_layer"] != spec.split_layer:
         raise UserError(
             f"{name}: its split is fixed at layer {spec.split_layer}; drop --split-layer"
         )
     if spec.arch in ("cat", "prettr") and ("pooling" in chosen or "similarity" in chosen):
         raise UserError(
-            f"--pooling/--similarity do not apply to {spec.arch} (it scores the [CLS] vector with a linear head)"
+            f"--pooling/--similarity do not apply to {spec.arch} (it scores the joint [CLS] encoding with a head)"
         )
-    if (
-        "colbert_dim" in chosen
-        and (checkpoint is not None or layout is not None)
-        and chosen["colbert_dim"] != spec.colbert_dim
-    ):
+    if "colbert_dim" in chosen and fixed and chosen["colbert_dim"] != spec.colbert_dim:
         raise UserError(
             f"{name}: its compression size is fixed at {spec.colbert_dim}; drop --colbert-dim"
         )
@@ -320,7 +365,6 @@ def _resolve_spec(
         raise UserError(
             f"{name}: has only {spec.layers} layers; pass --layers {spec.layers} or fewer"
         )
-    return replace(spec, **chosen)
 
 
 def _apply_sentence_transformers(spec: ModelSpec, found: dict[str, Any]) -> ModelSpec:
@@ -339,32 +383,30 @@ def _apply_sentence_transformers(spec: ModelSpec, found: dict[str, Any]) -> Mode
 
 
 # -- weights -----------------------------------------------------------------------------------------
-def weights_format(folder: Path, *, allow_pickle: bool) -> str:
-    """ "safetensors" or "pickle"; UserError when only pickled weights exist and they are not allowed."""
-    if any((folder / f).exists() for f in SAFETENSORS_FILES):
-        return "safetensors"
-    if any((folder / f).exists() for f in PICKLE_FILES):
-        if not allow_pickle:
-            raise UserError(
-                f"{folder}: has only pickled weights (pytorch_model.bin), which can run code when loaded; "
-                "pass --allow-pickle if you trust the source"
-            )
-        return "pickle"
-    raise UserError(f"{folder}: no model weights (model.safetensors or pytorch_model.bin)")
-
-
-def load_encoder(folder: Path, *, allow_pickle: bool, trust_remote_code: bool) -> nn.Module:
-    """The bare Hugging Face encoder (AutoModel) with every weight from the folder, in float32."""
-    from transformers import AutoModel
+def load_encoder(
+    folder: Path,
+    *,
+    allow_pickle: bool,
+    trust_remote_code: bool,
+    classifier: bool = False,
+    fresh_head: bool = False,
+) -> nn.Module:
+    """The Hugging Face model with every weight from the folder, in float32: the bare encoder
+    (AutoModel), or with `classifier` the one-label AutoModelForSequenceClassification, whose
+    head may be missing (newly initialised) only when `fresh_head`."""
+    from transformers import AutoModel, AutoModelForSequenceClassification
 
     use_safetensors = weights_format(folder, allow_pickle=allow_pickle) == "safetensors"
+    auto: Any = AutoModelForSequenceClassification if classifier else AutoModel
+    labels = {"num_labels": 1} if classifier and fresh_head else {}
     try:
-        encoder, info = AutoModel.from_pretrained(
+        model, info = auto.from_pretrained(
             folder,
             dtype=torch.float32,
             use_safetensors=use_safetensors,
             trust_remote_code=trust_remote_code,
             output_loading_info=True,
+            **labels,
         )
     except ValueError as exc:
         if "trust_remote_code" in str(exc) and not trust_remote_code:
@@ -372,14 +414,20 @@ def load_encoder(folder: Path, *, allow_pickle: bool, trust_remote_code: bool) -
                 f"{folder}: needs its own model code; pass --trust-remote-code if you trust it"
             ) from exc
         raise UserError(f"{folder}: cannot build the encoder ({exc})") from exc
-    # A pretraining head's pooler may be absent; any other missing weight would be random.
-    missing = [k for k in info.get("missing_keys", []) if not k.startswith("pooler.")]
+    missing = sorted(info.get("missing_keys", []))
+    if classifier and fresh_head:
+        # A new head on a pretrained encoder: only weights outside the encoder may be new.
+        prefix = f"{model.base_model_prefix}."
+        missing = [k for k in missing if k.startswith(prefix) and ".pooler." not in k]
+    else:
+        # A pretraining checkpoint's pooler may be absent; any other missing weight would be random.
+        missing = [k for k in missing if not k.startswith("pooler.")]
     if missing or info.get("mismatched_keys"):
-        problems = missing[:3] or [str(k) for k in info["mismatched_keys"][:3]]
+        problems = missing[:3] or [str(k) for k in list(info["mismatched_keys"])[:3]]
         raise UserError(
             f"{folder}: weights do not fit the config (e.g. {problems}); is the folder complete?"
         )
-    module: nn.Module = encoder
+    module: nn.Module = model
     return module
 
 
@@ -443,6 +491,7 @@ def keep_first_layers(encoder: nn.Module, layers: int | None, where: str) -> Non
     """Drop all transformer layers after the first `layers` (None: keep all)."""
     if layers is None:
         return
+    encoder = backbone(encoder)
     found = transformer_layers(encoder)
     if found is None:
         raise UserError(

@@ -9,14 +9,22 @@ released `prettr-distilbert-split_at_3-margin_mse-T2-msmarco` (its model card's 
 - the query is "[CLS] q [SEP]" at positions 0, 1, ...; the passage is "d [SEP]" (no
   [CLS]) at positions starting after the query's slot; both attend only to their own
   tokens (their own padding masks) in layers 1..l, and to the concatenation afterwards;
-- the score is `head(h_L[CLS])`, a Linear(hidden, 1) without bias.
+- the score is `head(h_L[CLS])`, a Linear(hidden, 1) without bias (or, for a model with
+  the sequence-classification head, that head over the joint states: `classifier_logits`).
 
-Positions: the card's code offsets passage positions by the *padded query batch width*,
-which ties a passage's states to the queries it is batched with. kdbench offsets them by
-a fixed `passage_position_offset` (the query slot, `max_query_len` when the model was
-built, kept in `ModelSpec.extra`), as PreTTR itself does with its fixed-length query slot,
-so cached and uncached scores agree. Encoders with segment embeddings (BERT, MiniLM,
-ELECTRA) give passage tokens segment 1, as a cross-encoder would.
+Positions (`ModelSpec.extra`, see `passage_positions`): the card's code appends 8 [MASK]
+tokens to every query ("[CLS] q [SEP] [MASK]x8", attended, `QUERY_MASKS_KEY`) and starts the
+passage's positions at the *query's width* ("query_width", the released layout's default).
+A passage's states then depend on the query they are scored with, so they cannot be cached
+before the query is known: the cached design uses a *fixed* offset instead ("fixed", the
+query slot `passage_position_offset`, max_query_len + masks when the model was built), as
+PreTTR itself does with its fixed-length query slot, and cached and uncached scores agree.
+kdbench's own prettr models (masks 0, fixed) and `profile`'s cached re-ranking use "fixed".
+In "query_width" mode each pair's passage starts at its own query's width: pairs are
+batched by query width, so no padding sits between query and passage and a score never
+depends on the other queries in its batch (the card's single-query call, and re-ranking,
+are exactly this). Encoders with segment embeddings (BERT, MiniLM, ELECTRA) give passage
+tokens segment 1, as a cross-encoder would.
 
 Encoder families (`EncoderStack`): BERT/MiniLM, ELECTRA, RoBERTa/XLM-RoBERTa, DistilBERT
 and DeBERTa-v2/v3 (its relative positions are built from the same position ids, so the
@@ -25,7 +33,7 @@ padding between query and passage in the joint sequence does not shift them).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -38,14 +46,20 @@ from kdbench.models.base import (
     ModelSpec,
     Ranker,
     TextKind,
+    backbone,
     check_pairs,
     length_sorted_batches,
+    pad_token_ids,
     position_offset,
 )
+from kdbench.models.cat import check_sequence_classifier, classifier_logits
 from kdbench.models.colbert import TermVectors
 
 DEFAULT_SPLIT_LAYER = 3
 OFFSET_KEY = "passage_position_offset"
+QUERY_MASKS_KEY = "query_masks"  # [MASK] tokens appended to every query (the released layout: 8)
+POSITIONS_KEY = "passage_positions"  # "fixed" (absent: kdbench's own) | "query_width" (the card's)
+POSITION_MODES = ("fixed", "query_width")
 BERT_LIKE = ("bert", "electra", "roberta", "xlm-roberta", "camembert")
 FAMILIES = ("distilbert", "deberta-v2", *BERT_LIKE)
 
@@ -178,7 +192,7 @@ class PrettrRanker(Ranker):
         super().__init__(encoder, tokenizer, spec)
         if tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
             raise UserError(f"{spec.encoder}: prettr needs a tokenizer with [CLS] and [SEP] tokens")
-        stack = EncoderStack(encoder, where=spec.encoder)
+        stack = EncoderStack(backbone(encoder), where=spec.encoder)
         if spec.split_layer is None:
             spec.split_layer = DEFAULT_SPLIT_LAYER
         if not 1 <= spec.split_layer < stack.num_layers:
@@ -188,18 +202,31 @@ class PrettrRanker(Ranker):
                 if stack.num_layers > 1
                 else f"{spec.encoder}: prettr needs at least 2 encoder layers (it has 1)"
             )
-        offset = int(spec.extra.setdefault(OFFSET_KEY, spec.max_query_len))
-        if spec.max_query_len > offset:
+        masks = int(spec.extra.get(QUERY_MASKS_KEY, 0))
+        if masks and tokenizer.mask_token_id is None:
             raise UserError(
-                f"{spec.encoder}: --max-query-len {spec.max_query_len} exceeds the {offset}-token query "
-                f"slot this prettr model was built with; pass --max-query-len {offset} or less"
+                f"{spec.encoder}: the query's [MASK] tokens need a tokenizer with [MASK]"
+            )
+        if spec.extra.get(POSITIONS_KEY, "fixed") not in POSITION_MODES:
+            raise UserError(
+                f"{spec.encoder}: passage_positions {spec.extra[POSITIONS_KEY]!r}; choose one of "
+                f"{', '.join(POSITION_MODES)}"
+            )
+        offset = int(spec.extra.setdefault(OFFSET_KEY, spec.max_query_len + masks))
+        if spec.max_query_len + masks > offset:
+            raise UserError(
+                f"{spec.encoder}: --max-query-len {spec.max_query_len} exceeds the {offset - masks}-token query "
+                f"slot this prettr model was built with; pass --max-query-len {offset - masks} or less"
             )
         if offset + spec.max_doc_len > stack.max_positions:
             raise UserError(
                 f"{spec.encoder}: query slot {offset} + --max-doc-len {spec.max_doc_len} tokens exceeds "
                 f"the encoder's {stack.max_positions} positions; lower --max-doc-len"
             )
-        self.head = nn.Linear(self.hidden_size, 1, bias=False)
+        if spec.head == "sequence-classification":  # a hub cross-encoder's own head, split
+            check_sequence_classifier(encoder, where=spec.encoder)
+        else:
+            self.head = nn.Linear(self.hidden_size, 1, bias=False)
 
     @classmethod
     def position_needs(cls, spec: ModelSpec) -> dict[str, int]:
@@ -214,11 +241,30 @@ class PrettrRanker(Ranker):
 
     @property
     def passage_offset(self) -> int:
-        """Position of a passage's first token (after the query slot)."""
+        """Position of a passage's first token in "fixed" mode (after the query slot)."""
         return int(self.spec.extra[OFFSET_KEY])
 
+    @property
+    def passage_positions(self) -> str:
+        """ "fixed" (cacheable) or "query_width" (the released card's: after each query)."""
+        return str(self.spec.extra.get(POSITIONS_KEY, "fixed"))
+
+    @property
+    def query_masks(self) -> int:
+        return int(self.spec.extra.get(QUERY_MASKS_KEY, 0))
+
+    def _offset(self, query_width: int) -> int:
+        return query_width if self.passage_positions == "query_width" else self.passage_offset
+
+    def collate(self, ids: Sequence[Sequence[int]], kind: TextKind) -> dict[str, torch.Tensor]:
+        # The released layout's queries carry [MASK] tokens after their [SEP], attended to,
+        # before the padding (as colbert's).
+        append = [self.tokenizer.mask_token_id] * self.query_masks if kind == "query" else []
+        input_ids, attention_mask = pad_token_ids(ids, self.tokenizer.pad_token_id, append)
+        return {"input_ids": input_ids, "attention_mask": attention_mask}
+
     def stack(self) -> EncoderStack:
-        return EncoderStack(self.encoder)
+        return EncoderStack(backbone(self.encoder))
 
     # -- tensor level ---------------------------------------------------------------------------
     def _split_states(
@@ -237,11 +283,14 @@ class PrettrRanker(Ranker):
         return self._split_states(input_ids, attention_mask, 0, 0)
 
     def forward_passage_states(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, offset: int | None = None
     ) -> torch.Tensor:
-        """'d [SEP]' ids [n, Ld] -> states after layer l [n, Ld, hidden], zero at padding."""
+        """'d [SEP]' ids [n, Ld] -> states after layer l [n, Ld, hidden], zero at padding.
+
+        `offset`: the position of the first passage token (None: the fixed query slot)."""
         segment = 1 if self.token_type_input else 0
-        states = self._split_states(input_ids, attention_mask, self.passage_offset, segment)
+        offset = self.passage_offset if offset is None else offset
+        states = self._split_states(input_ids, attention_mask, offset, segment)
         return states * attention_mask.unsqueeze(-1).to(states.dtype)
 
     def forward_joint(
@@ -250,19 +299,24 @@ class PrettrRanker(Ranker):
         query_mask: torch.Tensor,
         passage_states: torch.Tensor,
         passage_mask: torch.Tensor,
+        offset: int | None = None,
     ) -> torch.Tensor:
-        """Layers l+1..L over the concatenated states -> scores [n]."""
+        """Layers l+1..L over the concatenated states -> scores [n] (`offset` as for the passage
+        states; only DeBERTa's relative positions read it here)."""
         device = query_states.device
+        offset = self.passage_offset if offset is None else offset
         positions = torch.cat(
             [
                 torch.arange(query_states.shape[1], device=device),
-                torch.arange(passage_states.shape[1], device=device) + self.passage_offset,
+                torch.arange(passage_states.shape[1], device=device) + offset,
             ]
         ).unsqueeze(0)
         hidden = torch.cat([query_states, passage_states.to(query_states.dtype)], dim=1)
         mask = torch.cat([query_mask, passage_mask.to(query_mask.dtype)], dim=1)
         stack = self.stack()
         hidden = stack.run(hidden, mask, positions, self.split_layer, stack.num_layers)
+        if self.spec.head == "sequence-classification":
+            return classifier_logits(self.encoder, hidden)
         score: torch.Tensor = self.head(hidden[:, 0]).squeeze(-1)
         return score
 
@@ -328,16 +382,42 @@ class PrettrRanker(Ranker):
         device = self.device
         parts: list[torch.Tensor] = []
         orders: list[np.ndarray] = []
-        for batch in length_sorted_batches([len(d) for d in doc_ids], batch_size):
+        for batch in self._pair_batches(query_ids, doc_ids, batch_size):
             q = self.collate([query_ids[i] for i in batch], "query")
             d = self.collate([doc_ids[i] for i in batch], "doc")
             q_mask, d_mask = q["attention_mask"].to(device), d["attention_mask"].to(device)
-            passage_states = self.forward_passage_states(d["input_ids"].to(device), d_mask)
-            parts.append(
-                self.forward_score(q["input_ids"].to(device), q_mask, passage_states, d_mask)
-            )
+            offset = self._offset(q_mask.shape[1])
+            passage_states = self.forward_passage_states(d["input_ids"].to(device), d_mask, offset)
+            query_states = self.forward_query_states(q["input_ids"].to(device), q_mask)
+            parts.append(self.forward_joint(query_states, q_mask, passage_states, d_mask, offset))
             orders.append(batch)
         return _in_input_order(parts, orders, device)
+
+    def _pair_batches(
+        self, query_ids: list[list[int]], doc_ids: list[list[int]], batch_size: int
+    ) -> Iterator[np.ndarray]:
+        """Length-sorted batches; in "query_width" mode each batch holds one query width, so
+        every passage starts right after its own query."""
+        if self.passage_positions == "fixed":
+            yield from length_sorted_batches([len(d) for d in doc_ids], batch_size)
+            return
+        widths = np.fromiter(map(len, query_ids), dtype=np.int64, count=len(query_ids))
+        for width in np.unique(widths):
+            group = np.flatnonzero(widths == width)
+            for batch in length_sorted_batches([len(doc_ids[i]) for i in group], batch_size):
+                yield group[batch]
+
+    def use_fixed_positions(self) -> None:
+        """Switch to the cacheable mode: passages start at the fixed query slot."""
+        self.spec.extra[POSITIONS_KEY] = "fixed"
+
+    def _need_fixed_positions(self) -> None:
+        if self.passage_positions != "fixed":
+            raise UserError(
+                f"{self.spec.encoder}: its passages start after each query (passage_positions "
+                "query_width, the released PreTTR's), so their states cannot be cached before the "
+                "query is known; cached scoring needs passage_positions fixed (`use_fixed_positions`)"
+            )
 
     def encode_passage_states(
         self,
@@ -351,6 +431,7 @@ class PrettrRanker(Ranker):
 
         `dtype=torch.float16` halves it; `cache_bytes_per_passage` gives its size.
         """
+        self._need_fixed_positions()
         doc_ids = self.token_ids(docs, "doc")
         device, out = self.device, torch.device(out_device)
         dtype = dtype or next(self.parameters()).dtype
@@ -381,6 +462,7 @@ class PrettrRanker(Ranker):
 
         Each distinct query passes layers 1..l once, however many passages it is scored with.
         """
+        self._need_fixed_positions()
         rows = list(range(len(queries))) if indices is None else [int(i) for i in indices]
         if len(rows) != len(queries):
             raise ValueError(

@@ -24,12 +24,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kdbench.registry import Registry
-
-if TYPE_CHECKING:
-    from kdbench.models.base import Ranker
 
 __all__ = ["ARCHITECTURES", "MODEL_OPTIONS", "Architecture", "Registry", "archs_with"]
 
@@ -66,8 +63,10 @@ class Architecture:
         if unknown:
             raise ValueError(f"architecture {self.name!r}: unknown option(s) {unknown}")
 
-    def resolve(self) -> type[Ranker]:
-        cls: type[Ranker] = _import(self.target)
+    def resolve(self) -> type[Any]:
+        """The `Ranker` subclass (imported now; typed loosely so this light module never
+        imports the heavy base it describes)."""
+        cls: type[Any] = _import(self.target)
         return cls
 
     def scenario_class(self, scenario: str) -> type:

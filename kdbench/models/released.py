@@ -33,8 +33,11 @@ from torch import nn
 
 from kdbench.errors import UserError
 from kdbench.models.base import ModelSpec
+from kdbench.models.files import read_state_dict
 
 ENCODER_PREFIX = "bert_model."
+AUTHORS_QUERY_LEN = 30  # tokens, special tokens included (the paper's code defaults)
+AUTHORS_DOC_LEN = 200
 # Buffers older transformers versions saved; today's models recompute them.
 IGNORED_KEYS = ("embeddings.position_ids",)
 
@@ -47,15 +50,34 @@ class ReleasedLayout:
     encoder_prefix: str = ENCODER_PREFIX  # "" when the encoder's weights sit at the top level
 
     def spec(self, source: str, config: dict[str, Any]) -> ModelSpec:
+        """The authors' settings: queries cut at 30 tokens, passages at 200, a cat pair at
+        230 longest first (`tokenizer(q, d)`), 8 [MASK] tokens after colbert and prettr queries,
+        prettr passages positioned after the query's width."""
         if self.arch == "colbert":
             return ModelSpec(
-                arch="colbert", encoder=source, colbert_dim=int(config.get("compression_dim", 768))
+                arch="colbert",
+                encoder=source,
+                colbert_dim=int(config.get("compression_dim", 768)),
+                max_query_len=AUTHORS_QUERY_LEN,
+                max_doc_len=AUTHORS_DOC_LEN,
             )
         if self.arch == "prettr":
             return ModelSpec(
-                arch="prettr", encoder=source, split_layer=int(config.get("join_layer_idx", 3))
+                arch="prettr",
+                encoder=source,
+                split_layer=int(config.get("join_layer_idx", 3)),
+                max_query_len=AUTHORS_QUERY_LEN,
+                # the card cuts "[CLS] d [SEP]" at 200 and drops the [CLS]
+                max_doc_len=AUTHORS_DOC_LEN - 1,
+                extra={"query_masks": 8, "passage_positions": "query_width"},
             )
-        return ModelSpec(arch=self.arch, encoder=source)
+        return ModelSpec(
+            arch=self.arch,
+            encoder=source,
+            pair_truncation="longest_first",
+            max_query_len=AUTHORS_QUERY_LEN,
+            max_doc_len=AUTHORS_DOC_LEN,
+        )
 
 
 LAYOUTS = {
@@ -85,31 +107,6 @@ def detect_layout(config: dict[str, Any], folder: Path) -> ReleasedLayout | None
         if layout is not None:
             return layout
     return None
-
-
-def read_state_dict(folder: Path, *, allow_pickle: bool) -> dict[str, torch.Tensor]:
-    """All tensors of a single-file checkpoint (safetensors, or pickled with allow_pickle)."""
-    from kdbench.models.load import weights_format
-
-    if weights_format(folder, allow_pickle=allow_pickle) == "safetensors":
-        from safetensors.torch import load_file
-
-        path = folder / "model.safetensors"
-        if not path.exists():
-            raise UserError(
-                f"{folder}: sharded weights are not supported for {folder.name}; save them as one file"
-            )
-        return load_file(str(path))
-    path = folder / "pytorch_model.bin"
-    if not path.exists():
-        raise UserError(
-            f"{folder}: sharded pickled weights are not supported; convert them to one model.safetensors"
-        )
-    # weights_only refuses arbitrary objects even though the user allowed pickles.
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise UserError(f"{path}: expected a state dict, found {type(state).__name__}")
-    return state
 
 
 def split_state_dict(

@@ -10,6 +10,7 @@ fraction of peak names its yardstick.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,13 +80,7 @@ class Peak:
         return f"{text} ({others})" if others else text
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "per_s": self.per_s,
-            "library": self.library,
-            "candidates": self.candidates,
-            "size": self.size,
-            "repeats": self.repeats,
-        }
+        return dataclasses.asdict(self)
 
 
 _TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}

@@ -88,7 +88,8 @@ def problems(result: dict[str, Any]) -> list[str]:
         elif cell.status == "error":
             lines.append(f"{key}: could not run: {cell.error}")
     for cell in cells:
-        where = f"{cell.backend}:{cell.precision} batch {cell.batch_size} seq {cell.seq_len}"
+        where = f"{cell.backend}:{cell.precision} batch {cell.batch_size}"
+        where += f" seq {cell.seq_len}" if cell.seq_len is not None else f" depth {cell.depth}"
         where += f" index {cell.index_size}" if cell.index_size is not None else ""
         lines.extend(f"{where}: {warning}" for warning in cell.warnings or [])
     return lines

@@ -626,6 +626,10 @@ class PrettrRerankScenario(Scenario):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # The cache is computed before any query: passages at the fixed query slot (the
+        # released PreTTR's own positions follow each query; docs/models.md has the difference).
+        self.own_positions = self.ranker.passage_positions
+        self.ranker.use_fixed_positions()
         self._pool_caches: list[Any] | None = None
         self._caches: dict[tuple[int, int], Any] = {}
         stack = self.ranker.stack()
@@ -643,6 +647,7 @@ class PrettrRerankScenario(Scenario):
         return {
             **described,
             "split_layer": self.ranker.split_layer,
+            "passage_positions": f"fixed at {self.ranker.passage_offset} (the model's own: {self.own_positions})",
             "passage_cache": "states after layer l of each candidate, eager fp32, computed once offline",
             "pair_tokens": "seq_len = query part (min(max_query_len, seq_len/2)) + cached passage part",
             "query_layers": "the exported pair module runs the query's layers 1..l once per pair",

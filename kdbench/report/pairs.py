@@ -70,6 +70,16 @@ def pair_rows(
     return with_holm([pair])[0] if rows else pair
 
 
+def common_measures(kd_result: dict[str, Any], nokd_result: dict[str, Any]) -> tuple[str, ...]:
+    """The measures both evaluations kept per query, in the KD result's order.
+
+    >>> common_measures({"per_query": {"nDCG@10": {}, "AP": {}}}, {"per_query": {"AP": {}}})
+    ('AP',)
+    """
+    theirs = nokd_result.get("per_query") or {}
+    return tuple(m for m in kd_result.get("per_query") or {} if m in theirs) or MEASURES
+
+
 def with_holm(
     pairs: list[dict[str, Any]], measures: Sequence[str] | None = None
 ) -> list[dict[str, Any]]:

@@ -42,6 +42,8 @@ def notes(row: Row) -> str:
     found = []
     if row.never_run:
         found.append("never run on real hardware")
+    if row.peak_from and row.fraction_of_peak is None:
+        found.append("of peak: not shown, measured against torch's fp32 matmul alone")
     if row.undersampled and row.samples is not None:
         from kdbench.profile.stats import required_samples
 
@@ -56,6 +58,11 @@ def _params(row: Row) -> float | None:
 
 def _share(row: Row) -> float | None:
     return row.fraction_of_peak
+
+
+def _process_memory(row: Row) -> float | None:
+    """The whole process's peak: GPU memory when measured, else the host's peak RSS."""
+    return row.peak_memory_mib
 
 
 IDENTITY = [
@@ -91,7 +98,7 @@ COST = [
     Column("weights MiB", lambda r: r.weights_mib, 1),
     Column("activations MiB", lambda r: r.activations_mib, 1),
     Column("index MiB", lambda r: r.index_size_mib, 1),
-    Column("process MiB", lambda r: r.peak_memory_mib, 0),
+    Column("process MiB", _process_memory, 0),
     Column("of peak", _share, 2),
     Column("parity", lambda r: r.parity),
     Column("notes", notes),

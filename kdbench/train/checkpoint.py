@@ -1,17 +1,24 @@
 """Training checkpoints: the model in Hugging Face layout plus the state that makes --resume exact.
 
     OUTPUT/                       final model (loads in `evaluate` and `profile`), training.json, train_log.jsonl
-    OUTPUT/checkpoints/step-0000050/   model + trainer_state.pt (optimizer, scheduler, scaler, RNGs) + trainer_state.json
+    OUTPUT/checkpoints/step-0000050/   model + trainer_state.safetensors + trainer_state.json
     OUTPUT/checkpoints/best/           the best model on the dev slice so far (when validating)
 
 A checkpoint folder is written under a temporary name and renamed into place, and
 `trainer_state.json` marks it complete, so a crash mid-save never leaves a checkpoint that
 --resume would pick.
+
+No code runs from a checkpoint: the trainer state (module, optimizer, scheduler, scaler,
+RNG streams, history) is stored without pickle, its tensors in `trainer_state.safetensors`
+and everything else as JSON under "state" in `trainer_state.json` (`encode_state`). A
+checkpoint from before that format (`trainer_state.pt`) is read with `weights_only=True`
+and an allow-list of the numpy types an RNG state holds; anything else in it is refused.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import shutil
@@ -23,8 +30,12 @@ from typing import Any
 import numpy as np
 import torch
 
-TRAINER_STATE = "trainer_state.pt"
+from kdbench.errors import UserError
+
+TRAINER_TENSORS = "trainer_state.safetensors"
 TRAINER_META = "trainer_state.json"
+LEGACY_TRAINER_STATE = "trainer_state.pt"  # pickled, before format 2
+STATE_FORMAT = 2
 CHECKPOINTS = "checkpoints"
 
 
@@ -67,15 +78,18 @@ def write_folder_atomically(folder: Path, fill: Callable[[Path], None]) -> Path:
 
 
 def install_folder(source: Path, target: Path, last: str = "kdbench.json") -> None:
-    """Move every file of `source` into `target` (replacing), the file named `last` at the end.
+    """Move every file and subfolder of `source` into `target` (replacing), `last` at the end.
 
     Used for the final model in OUTPUT, which also holds checkpoints/ and the log and so cannot be
     renamed as a whole: the marker file `last` is what makes the folder load as a checkpoint.
+    Subfolders are a sentence-transformers layout's modules (1_Pooling/, 2_Normalize/).
     """
     target.mkdir(parents=True, exist_ok=True)
-    files = sorted(p for p in source.iterdir() if p.is_file())
-    for path in sorted(files, key=lambda p: p.name == last):
-        os.replace(path, target / path.name)
+    for path in sorted(source.iterdir(), key=lambda p: (p.name == last, p.name)):
+        destination = target / path.name
+        if path.is_dir() and destination.is_dir():
+            shutil.rmtree(destination)
+        os.replace(path, destination)
 
 
 def prune_checkpoints(output: Path, keep: int) -> None:
@@ -105,15 +119,134 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def encode_state(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """`value` as JSON-safe data; its tensors and numpy arrays move into `tensors` by key.
+
+    Tagged objects keep what JSON cannot say: {"__tensor__": key}, {"__ndarray__": key},
+    {"__tuple__": [...]}, {"__items__": [[key, value], ...]} (a dict with non-string keys,
+    such as an optimizer's parameter indices) and {"__float__": "nan" | "inf" | "-inf"}.
+
+    >>> tensors = {}
+    >>> encode_state({"step": (1, 2.5), 0: float("inf")}, tensors)
+    {'__items__': [['step', {'__tuple__': [1, 2.5]}], [0, {'__float__': 'inf'}]]}
+    """
+    if isinstance(value, torch.Tensor):
+        key = str(len(tensors))
+        tensors[key] = value.detach().cpu().contiguous()
+        return {"__tensor__": key}
+    if isinstance(value, np.ndarray):
+        key = str(len(tensors))
+        tensors[key] = torch.from_numpy(np.ascontiguousarray(value))
+        return {"__ndarray__": key}
+    if isinstance(value, dict):
+        if all(isinstance(k, str) and not k.startswith("__") for k in value):
+            return {k: encode_state(v, tensors) for k, v in value.items()}
+        return {"__items__": [[k, encode_state(v, tensors)] for k, v in value.items()]}
+    if isinstance(value, tuple):
+        return {"__tuple__": [encode_state(v, tensors) for v in value]}
+    if isinstance(value, list):
+        return [encode_state(v, tensors) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"__float__": str(value)}
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"trainer state holds a {type(value).__name__}, which has no safe encoding")
+
+
+def decode_state(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """The inverse of `encode_state` (plain data in, plain data and tensors out)."""
+    if isinstance(value, list):
+        return [decode_state(v, tensors) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__tensor__" in value:
+        return tensors[value["__tensor__"]]
+    if "__ndarray__" in value:
+        return tensors[value["__ndarray__"]].numpy()
+    if "__tuple__" in value:
+        return tuple(decode_state(v, tensors) for v in value["__tuple__"])
+    if "__items__" in value:
+        return {k: decode_state(v, tensors) for k, v in value["__items__"]}
+    if "__float__" in value:
+        return float(value["__float__"])
+    return {k: decode_state(v, tensors) for k, v in value.items()}
+
+
 def save_trainer_state(folder: Path, state: dict[str, Any], meta: dict[str, Any]) -> None:
-    torch.save(state, folder / TRAINER_STATE)
+    """`state` as safetensors + JSON (no pickle), `meta` beside it; the JSON file goes last."""
+    from safetensors.torch import save_file
+
+    tensors: dict[str, torch.Tensor] = {}
+    encoded = encode_state(state, tensors)
+    # safetensors refuses tensors that share memory; the state's copies must stand alone.
+    save_file({k: v.clone() for k, v in tensors.items()}, str(folder / TRAINER_TENSORS))
+    record = {**meta, "state_format": STATE_FORMAT, "state": encoded}
     (folder / TRAINER_META).write_text(
-        json.dumps(meta, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+        json.dumps(record, indent=1, allow_nan=False) + "\n", encoding="utf-8"
     )
 
 
+def read_trainer_meta(folder: Path) -> dict[str, Any]:
+    """What `save_trainer_state` recorded besides the state: step, config, config_hash, time."""
+    path = folder / TRAINER_META
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(
+            f"{path}: unreadable ({exc}); delete {folder} to resume from an earlier checkpoint"
+        ) from exc
+    if not isinstance(record, dict):
+        raise UserError(
+            f"{path}: not a trainer state; delete {folder} to resume from an earlier one"
+        )
+    return {k: v for k, v in record.items() if k != "state"}
+
+
 def load_trainer_state(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    meta = json.loads((folder / TRAINER_META).read_text(encoding="utf-8"))
-    # Our own file: optimizer state and numpy RNG tuples need full unpickling.
-    state = torch.load(folder / TRAINER_STATE, map_location="cpu", weights_only=False)
-    return state, meta
+    """(state, meta) of a step checkpoint, without running any code stored in it."""
+    meta = read_trainer_meta(folder)
+    if meta.get("state_format") == STATE_FORMAT:
+        from safetensors.torch import load_file
+
+        record = json.loads((folder / TRAINER_META).read_text(encoding="utf-8"))
+        state = decode_state(record["state"], load_file(str(folder / TRAINER_TENSORS)))
+        return state, meta
+    return _load_legacy_state(folder / LEGACY_TRAINER_STATE), meta
+
+
+# What a pickled trainer state from before format 2 may hold besides tensors and plain data:
+# numpy's RNG state (an ndarray of uint32).
+_LEGACY_ALLOWED = (
+    np.ndarray,
+    np.dtype,
+    np.dtypes.UInt32DType,
+    np._core.multiarray._reconstruct,  # type: ignore[attr-defined]
+)
+
+
+def _load_legacy_state(path: Path) -> dict[str, Any]:
+    import pickle
+
+    try:
+        with torch.serialization.safe_globals(list(_LEGACY_ALLOWED)):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, AttributeError) as exc:
+        raise UserError(
+            f"{path}: refused to load ({_unpickling_reason(exc)}); a trainer state may hold only tensors and plain "
+            f"data, since unpickling anything else can run code: delete {path.parent} to resume from an "
+            "earlier checkpoint, or train afresh without --resume"
+        ) from exc
+    if not isinstance(state, dict):
+        raise UserError(f"{path}: not a trainer state; delete {path.parent} or train afresh")
+    return state
+
+
+def _unpickling_reason(exc: BaseException) -> str:
+    """The line of torch's long weights-only message that names what was refused."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if "unsupported" in line.lower() or "WeightsUnpickler error" in line:
+            return line.removeprefix("WeightsUnpickler error: ")[:160]
+    return (lines[0] if lines else type(exc).__name__)[:160]

@@ -16,7 +16,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdbench.data.runs import Run, read_run
 from kdbench.data.teacher_scores import (
@@ -27,6 +27,9 @@ from kdbench.data.teacher_scores import (
     zscore,
 )
 from kdbench.errors import InputFileError, UserError
+
+if TYPE_CHECKING:
+    from kdbench.train.config import EnsembleConfig
 
 GRID_STEP = 0.1  # weight resolution of the fitted ensemble
 
@@ -194,3 +197,18 @@ def build_ensemble(
         "triples": len(rows),
         **scorer_summary([r.margin for r in rows]),
     }
+
+
+def write_ensemble(config: EnsembleConfig) -> dict[str, Any]:
+    """`kdbench teacher ensemble`: the ensemble's score file, dev run and result (OUTPUT.json)."""
+    from kdbench.data.load import load_collection
+    from kdbench.results import new_result, save_result
+
+    collection = load_collection(config.data, config.split)
+    report = build_ensemble(
+        list(config.scores), config.output, collection.qrels, config.normalize, config.weight_list()
+    )
+    result = new_result("teacher", config.record())
+    result["teacher_report"] = report
+    save_result(f"{config.output}.json", result)
+    return result

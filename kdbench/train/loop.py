@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -343,7 +344,7 @@ def _resume_point(config: TrainConfig, output: Path) -> Path | None:
         return None
     if latest is None:
         return None
-    _, meta = ckpt.load_trainer_state(latest)
+    meta = ckpt.read_trainer_meta(latest)
     if meta.get("config_hash") != config.hash():
         saved = meta.get("config", {})
         changed = sorted(
@@ -721,9 +722,7 @@ class Trainer:
         best_dir = output / ckpt.CHECKPOINTS / "best"
         with tempfile.TemporaryDirectory(prefix=".final-", dir=output) as scratch:
             if best is not None and best_dir.exists():
-                for path in best_dir.iterdir():
-                    if path.is_file():
-                        (Path(scratch) / path.name).write_bytes(path.read_bytes())
+                shutil.copytree(best_dir, scratch, dirs_exist_ok=True)  # with its module subfolders
                 final_step = best.step
             else:
                 save_model(self.module, Path(scratch), _training_meta(self.config, self.step))

@@ -117,3 +117,14 @@ def test_backend_mistakes_are_one_line(
     assert main(["evaluate", "--data", str(small_scifact_dir), *model, *options]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+def test_an_engine_profile_covers_every_kind_its_method_serves(tiny_bert_dir: Path) -> None:
+    from kdbench.evaluate.backend import _shapes, export_kinds
+    from kdbench.models import load_model
+
+    dot = load_model(tiny_bert_dir, "dot", max_query_len=16, max_doc_len=48)
+    assert export_kinds(dot) == {"forward_encode": "query"}
+    # the "query" export also encodes passages: the shapes reach the passage length
+    shapes = _shapes(dot, ["query", "doc"], batch_size=8)
+    assert (shapes.max_batch, shapes.max_seq, shapes.doc_seq) == (8, 48, None)

@@ -41,7 +41,8 @@ def test_round_trip_gives_identical_scores(
     assert info["metadata"] == {"config": {"lr": 7e-6}, "step": 10}
     assert info["config_hash"] == config_hash({"lr": 7e-6})
     assert (folder / "model.safetensors").exists() and (folder / "config.json").exists()
-    assert (folder / "head.safetensors").exists() == (arch != "dot")
+    # cat is a plain *ForSequenceClassification folder; only colbert's compressor sits beside
+    assert (folder / "head.safetensors").exists() == (arch == "colbert")
 
 
 def test_checkpoint_is_replaced_whole_and_leaves_no_temporaries(
@@ -89,7 +90,9 @@ def test_a_prettr_checkpoint_runs_as_cat_and_back(tiny_bert_dir: Path, tmp_path:
 
 
 def test_missing_head_is_an_error(tiny_bert_dir: Path, tmp_path: Path) -> None:
-    folder = save_checkpoint(load_model(tiny_bert_dir, "cat"), tmp_path / "ckpt", {})
+    folder = save_checkpoint(
+        load_model(tiny_bert_dir, "colbert", colbert_dim=8), tmp_path / "ckpt", {}
+    )
     (folder / "head.safetensors").unlink()
     with pytest.raises(UserError, match="head weights"):
         load_model(folder)
@@ -101,3 +104,38 @@ def test_config_hash_is_order_independent() -> None:
         == config_hash({"b": [1, 2], "a": 1})
         != config_hash({"a": 2})
     )
+
+
+def test_a_cat_checkpoint_from_before_the_classification_head_still_loads(
+    tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    """kdbench <= format 1 cats: the bare encoder, head.safetensors (Linear on [CLS]) and a spec
+    without `head`/`pair_truncation`; they keep scoring "[CLS] q [SEP] d [SEP]" cut per part."""
+    from safetensors.torch import save_file
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = tmp_path / "old-cat"
+    encoder = AutoModel.from_pretrained(tiny_bert_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    encoder.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(9)
+    weight, bias = torch.randn(1, 32), torch.randn(1)
+    save_file({"head.weight": weight, "head.bias": bias}, str(folder / "head.safetensors"))
+    spec = {"arch": "cat", "encoder": str(tiny_bert_dir), "max_query_len": 6, "max_doc_len": 8}
+    (folder / "kdbench.json").write_text(
+        json.dumps({"format": "kdbench.checkpoint", "format_version": 1, "spec": spec})
+    )
+    model = load_model(folder)
+    assert (model.spec.head, model.spec.pair_truncation) == ("cls-linear", "separate")
+    query, doc = "what causes tides on earth", "The Moon's gravity raises the tides twice a day."
+    q = tokenizer(query, add_special_tokens=False)["input_ids"][:4]
+    d = tokenizer(doc, add_special_tokens=False)["input_ids"][:7]
+    ids = [tokenizer.cls_token_id, *q, tokenizer.sep_token_id, *d, tokenizer.sep_token_id]
+    types = [0] * (len(q) + 2) + [1] * (len(d) + 1)
+    with torch.no_grad():
+        hidden = encoder(input_ids=torch.tensor([ids]), token_type_ids=torch.tensor([types]))[0]
+        expected = hidden[:, 0] @ weight.T + bias
+        torch.testing.assert_close(
+            model.score_pairs([query], [doc]), expected[:, 0], rtol=1e-5, atol=1e-5
+        )

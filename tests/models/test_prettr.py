@@ -234,53 +234,97 @@ def released_dir(tmp_path: Path, minilm_path: Path, distilbert4_dir: Path) -> Pa
 
 
 def model_card_scores(
-    folder: Path, queries: list[str], docs: list[str], query_width: int
+    folder: Path, queries: list[str], docs: list[str], offset: int | None = None
 ) -> torch.Tensor:
-    """The card's forward by hand: the passage drops its [CLS] and sits at positions after the
-    padded query; both pass layers 1..3 alone, then layer 4 together; no-bias head on [CLS]."""
+    """The card's forward by hand, one pair at a time as its notebook calls it: the query is
+    "[CLS] q [SEP]" + 8 [MASK] (attended), the passage drops its [CLS] and sits at positions
+    from the query's width (or `offset`); both pass layers 1..3 alone, then layer 4 together;
+    the no-bias head on [CLS]."""
     encoder = DistilBertModel.from_pretrained(folder, attn_implementation="eager").eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     state = torch.load(folder / "pytorch_model.bin", weights_only=True)
-    query = tokenizer(queries, padding="max_length", max_length=query_width, return_tensors="pt")
-    doc = tokenizer(docs, padding=True, return_tensors="pt")
-    doc_ids, doc_mask = doc["input_ids"][:, 1:], doc["attention_mask"][:, 1:]
+    embeddings, layers = encoder.embeddings, encoder.transformer.layer
 
-    def embed(ids: torch.Tensor, offset: int) -> torch.Tensor:
-        positions = torch.arange(ids.shape[1]).unsqueeze(0) + offset
-        embeddings = encoder.embeddings
+    def embed(ids: torch.Tensor, start: int) -> torch.Tensor:
+        positions = torch.arange(ids.shape[1]).unsqueeze(0) + start
         return embeddings.LayerNorm(
             embeddings.word_embeddings(ids) + embeddings.position_embeddings(positions)
         )
 
-    def additive(mask: torch.Tensor) -> torch.Tensor:
-        return (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
-
-    layers = encoder.transformer.layer
+    scores = []
     with torch.no_grad():
-        q, d = embed(query["input_ids"], 0), embed(doc_ids, query_width)
-        for layer in layers[:3]:
-            q = layer(q, additive(query["attention_mask"]))
-            d = layer(d, additive(doc_mask))
-        joint = torch.cat([q, d], 1)
-        mask = torch.cat([query["attention_mask"], doc_mask], 1)
-        for layer in layers[3:]:
-            joint = layer(joint, additive(mask))
-        return (joint[:, 0] @ state["_classification_layer.weight"].T).squeeze(-1)
+        for query, doc in zip(queries, docs, strict=True):
+            q_ids = torch.tensor([tokenizer(query)["input_ids"] + [tokenizer.mask_token_id] * 8])
+            d_ids = torch.tensor([tokenizer(doc)["input_ids"][1:]])
+            q = embed(q_ids, 0)
+            d = embed(d_ids, q_ids.shape[1] if offset is None else offset)
+            for layer in layers[:3]:
+                q, d = layer(q, None), layer(d, None)
+            joint = torch.cat([q, d], 1)
+            for layer in layers[3:]:
+                joint = layer(joint, None)
+            scores.append(joint[0, 0] @ state["_classification_layer.weight"][0])
+    return torch.stack(scores)
 
 
 def test_released_layout_loads_every_weight_and_equals_the_model_card(released_dir: Path) -> None:
     model = load_model(released_dir, allow_pickle=True)  # raises on any missing/unexpected key
     assert isinstance(model, PrettrRanker) and model.spec.split_layer == 3
     assert model.token_type_input is False
+    assert (model.spec.max_query_len, model.spec.max_doc_len, model.query_masks) == (30, 199, 8)
+    assert model.passage_positions == "query_width" and model.passage_offset == 38
     state = torch.load(released_dir / "pytorch_model.bin", weights_only=True)
     assert set(model.state_dict()) == {
         f"encoder.{k}" for k in state if k.startswith(("emb", "tr"))
     } | {"head.weight"}
     with torch.no_grad():
-        ours = model.score_pairs(QUERIES, DOCS)
-    # With queries padded to the query slot, the card's offset equals kdbench's fixed one.
-    expected = model_card_scores(released_dir, QUERIES, DOCS, query_width=model.passage_offset)
-    torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5)
+        ours = model.score_pairs(QUERIES, DOCS, batch_size=2)  # mixed query widths, batched
+        torch.testing.assert_close(
+            ours, model_card_scores(released_dir, QUERIES, DOCS), rtol=1e-5, atol=1e-5
+        )
+        with pytest.raises(UserError, match="cannot be cached"):
+            model.encode_passage_states(DOCS)
+        # The cacheable mode: passages at the fixed query slot, 30 + 8 masks.
+        model.use_fixed_positions()
+        fixed = model.score_pairs(QUERIES, DOCS)
+        cached = model.score_with_cache(QUERIES, model.encode_passage_states(DOCS))
+    expected = model_card_scores(released_dir, QUERIES, DOCS, offset=38)
+    torch.testing.assert_close(fixed, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(cached, fixed, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(fixed, ours, rtol=1e-3, atol=1e-3)  # the two modes differ
+
+
+def test_prettr_position_ids_in_both_modes(released_dir: Path) -> None:
+    """The joint layout: "[CLS] q [SEP] [MASK]x8" at 0.., "d [SEP]" at the query width (own
+    mode) or at 38 (fixed); what reaches the embeddings, recorded per call."""
+    model = load_model(released_dir, allow_pickle=True)
+    seen: list[list[int]] = []
+    stack_embed = model.stack().__class__.embed
+
+    def record(
+        self: object,
+        input_ids: torch.Tensor,
+        mask: torch.Tensor,
+        positions: torch.Tensor,
+        types: torch.Tensor,
+    ) -> torch.Tensor:
+        seen.append(positions[0].tolist())
+        return stack_embed(self, input_ids, mask, positions, types)  # type: ignore[arg-type]
+
+    tokenizer = model.tokenizer
+    width = len(tokenizer("cats")["input_ids"]) + 8
+    doc_len = len(tokenizer("dogs bark")["input_ids"]) - 1
+    with pytest.MonkeyPatch.context() as patch, torch.no_grad():
+        patch.setattr(model.stack().__class__, "embed", record)
+        model.score_pairs(["cats"], ["dogs bark"])
+        model.use_fixed_positions()
+        model.score_pairs(["cats"], ["dogs bark"])
+    passage_own, query_own, passage_fixed, query_fixed = seen
+    assert query_own == query_fixed == list(range(width))
+    assert passage_own == list(range(width, width + doc_len))
+    assert passage_fixed == list(range(38, 38 + doc_len))
+    (query,) = model.collate(model.token_ids(["cats"], "query"), "query")["input_ids"].tolist()
+    assert query[-9] == tokenizer.sep_token_id and query[-8:] == [tokenizer.mask_token_id] * 8
 
 
 def test_released_layout_reads_join_layer_from_config(

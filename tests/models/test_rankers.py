@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ import torch.nn.functional as F
 from transformers import AutoTokenizer, BertModel
 
 from kdbench.models import load_model
+from kdbench.models.base import backbone
 from kdbench.models.colbert import maxsim_scores
 
 QUERIES = ["what is dense retrieval", "cats", "how do cross encoders rank passages in practice"]
@@ -79,7 +81,7 @@ def test_score_pairs_trains(tiny_bert_dir: Path, arch: str) -> None:
     model = load_model(tiny_bert_dir, arch, colbert_dim=8 if arch == "colbert" else None)
     model.train()
     model.score_pairs(QUERIES, DOCS, batch_size=2).sum().backward()
-    word_embeddings = model.encoder.embeddings.word_embeddings.weight
+    word_embeddings = backbone(model.encoder).embeddings.word_embeddings.weight
     assert word_embeddings.grad is not None and word_embeddings.grad.abs().sum() > 0
 
 
@@ -136,7 +138,9 @@ def test_colbert_matches_hand_computation(tiny_bert_dir: Path) -> None:
 
 
 def test_cat_pairs_truncate_the_passage_not_the_query(tiny_bert_dir: Path) -> None:
+    """pair_truncation "separate" (kdbench cats before the classification head)."""
     model = load_model(tiny_bert_dir, "cat", max_query_len=8, max_doc_len=10)
+    model.spec.pair_truncation = "separate"
     tokenizer = model.tokenizer
     long_query = "one two three four five six seven eight nine ten"
     inputs = model.tokenize([long_query, "cats"], "pair", pair_docs=[DOCS[2] * 3, "dogs"])
@@ -163,12 +167,27 @@ def test_cat_pairs_truncate_the_passage_not_the_query(tiny_bert_dir: Path) -> No
     assert inputs["attention_mask"][1].sum() == len(short)
 
 
+def test_cat_pairs_longest_first_are_the_tokenizers_own(tiny_bert_dir: Path) -> None:
+    model = load_model(tiny_bert_dir, "cat", max_query_len=8, max_doc_len=10)
+    long_query = "one two three four five six seven eight nine ten"
+    queries, docs = [long_query, "cats"], [DOCS[2] * 3, "dogs"]
+    inputs = model.tokenize(queries, "pair", pair_docs=docs)
+    expected = model.tokenizer(
+        queries, docs, truncation="longest_first", max_length=18, padding=True, return_tensors="pt"
+    )
+    for key in ("input_ids", "attention_mask", "token_type_ids"):
+        assert torch.equal(inputs[key], expected[key]), key
+
+
 def test_cat_matches_hand_computation(tiny_bert_dir: Path) -> None:
+    """The sequence-classification head: BERT's pooler, then the classifier, on [CLS]."""
     model = load_model(tiny_bert_dir, "cat")
+    classifier: Any = model.encoder
     with torch.no_grad():
         scores = model.score_pairs(QUERIES, DOCS)
         hidden, _ = reference_hidden(tiny_bert_dir, QUERIES, 288, pair=DOCS)
-        expected = model.head(hidden[:, 0]).squeeze(-1)
+        pooled = torch.tanh(classifier.bert.pooler.dense(hidden[:, 0]))
+        expected = classifier.classifier(pooled).squeeze(-1)
     torch.testing.assert_close(scores, expected, rtol=1e-4, atol=1e-4)
 
 

@@ -166,3 +166,58 @@ def test_unexpected_keys_are_an_error(
         UserError, match=r"not a BERT_Cat checkpoint \(unexpected \['_classification_head"
     ):
         load_model(folder, allow_pickle=True)
+
+
+def test_colbert_layout_masks_scale_and_compression(
+    tmp_path: Path, minilm_path: Path, tiny_distilbert: Path
+) -> None:
+    """'[CLS] q [SEP] [MASK]x8 [PAD]...' with the masks attended; a dot product per term (no
+    cosine): doubling a zero-bias compressor scales every score by 4; compression_dim honoured."""
+    torch.manual_seed(8)
+    weight = torch.randn(16, HIDDEN) / 10
+    heads = {
+        scale: {"compressor.weight": weight * scale, "compressor.bias": torch.zeros(16)}
+        for scale in (1, 2)
+    }
+    for scale in heads:
+        (tmp_path / str(scale)).mkdir()
+    models = [
+        load_model(
+            released_folder(
+                tmp_path / str(scale), minilm_path, tiny_distilbert, "ColBERT", head,
+                {"compression_dim": 16},
+            ),
+            allow_pickle=True,
+        )
+        for scale, head in heads.items()
+    ]  # fmt: skip
+    single, double = models
+    assert single.dim == 16 and single.spec.similarity == "dot"
+    assert (single.spec.max_query_len, single.spec.max_doc_len) == (30, 200)
+    tokenizer = single.tokenizer
+    inputs = single.tokenize(["cats", QUERY], "query")
+    short = inputs["input_ids"][0].tolist()
+    length = len(tokenizer("cats")["input_ids"])
+    assert short[length - 1] == tokenizer.sep_token_id
+    assert short[length : length + 8] == [tokenizer.mask_token_id] * 8
+    assert set(short[length + 8 :]) == {tokenizer.pad_token_id}
+    assert inputs["attention_mask"][0].tolist() == [1] * (length + 8) + [0] * (
+        len(short) - length - 8
+    )
+    with torch.no_grad():
+        vecs, mask = single.encode_queries(["cats"])
+        assert vecs.shape[-1] == 16 and bool(mask[0, length : length + 8].all())
+        scores = single.score_pairs([QUERY, QUERY], DOCS)
+        torch.testing.assert_close(double.score_pairs([QUERY, QUERY], DOCS), 4 * scores)
+
+
+def test_released_cat_cuts_pairs_longest_first_at_230(cat_folder: Path) -> None:
+    model = load_model(cat_folder, allow_pickle=True)
+    assert (model.spec.pair_truncation, model.spec.max_query_len + model.spec.max_doc_len) == (
+        "longest_first",
+        230,
+    )
+    long_doc = " ".join(DOCS * 40)
+    inputs = model.tokenize([QUERY], "pair", pair_docs=[long_doc])
+    expected = model.tokenizer(QUERY, long_doc, truncation="longest_first", max_length=230)
+    assert inputs["input_ids"][0].tolist() == expected["input_ids"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,8 @@ from scipy import stats
 
 from kdbench.profile.growth import Fit, fit_line, growth_fits, quantile_error
 from kdbench.profile.measurements import Cell, Latency, Memory, ProfileResult
-from tests.profile.conftest import profile
+from tests.helpers import cli_options
+from tests.profile.conftest import QUICK
 
 X = [500.0, 1000.0, 2000.0, 4000.0]
 Y = [1.10, 1.52, 2.61, 4.38]
@@ -141,17 +144,22 @@ def test_fit_on_small_indexes_predicts_a_larger_one_that_is_then_timed(
     the tiny model's 32-dim index (2 MiB at 16,000) stays in this machine's caches.
     """
     out = tmp_path / "grow.json"
-    profile(
+    # a process of its own, as `kdbench profile` runs: what earlier tests allocated and freed
+    # in this one changes how the allocator serves the search's buffers
+    options = cli_options(
         model=tiny_bert_dir,
         arch="dot",
         scenario="query",
         seq_len=16,
         depth=10,
         index_size="1000,2000,4000,16000",
-        rounds=5,
-        min_samples=250,
+        rounds=10,
+        min_samples=500,
         output=out,
     )
+    command = [sys.executable, "-m", "kdbench", "profile", *QUICK, *options]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
     cells = ProfileResult.from_dict(json.loads(out.read_text())).cells
     small = [c for c in cells if c.index_size != 16_000]
     (large,) = [c for c in cells if c.index_size == 16_000]

@@ -32,12 +32,10 @@ def test_fixed_batch_pads_every_kind_to_exactly_seq_len(tiny_dot: Any, tiny_bert
     cat = load_model(tiny_bert_dir, "cat")
     pairs = fixed_batch(cat, "pair", [QUERY, QUERY], 20, [PASSAGE, "tiny"])
     assert set(pairs) == {"input_ids", "attention_mask", "token_type_ids"}
-    # the query keeps its own budget (half the length at most), the passage fills the rest
+    # one budget of seq_len cut longest first: the short query stays whole, the passage fills the rest
     query_tokens = len(cat.tokenizer(QUERY)["input_ids"])
-    assert (
-        pairs["input_ids"].shape == (2, 20)
-        and pairs["attention_mask"][0].sum() == query_tokens + 10
-    )
+    assert pairs["input_ids"].shape == (2, 20) and pairs["attention_mask"][0].sum() == 20
+    assert int((pairs["token_type_ids"][0] == 0).sum()) == query_tokens
     assert pairs["token_type_ids"][1].sum() < pairs["token_type_ids"][0].sum()  # the short passage
 
     colbert = load_model(tiny_bert_dir, "colbert")

@@ -122,3 +122,20 @@ def test_run_results_join_backend_evaluations() -> None:
         ("int8", 0.5, "onnx:int8"),
         ("fp32", 0.6, "eager"),
     ]
+
+
+def test_never_run_and_under_sampled_are_flagged_in_every_format(tmp_path: Any) -> None:
+    from kdbench.backends.tensorrt.config import NEVER_RUN
+    from kdbench.results import save_result
+
+    result = profiled("m", [("eager", "fp32", True), ("tensorrt", "fp16", True)])
+    result["results"][1]["never_run"] = NEVER_RUN
+    result["results"][1]["latency_ms"]["n"] = 20  # p95 needs 130
+    save_result(tmp_path / "p.json", result)
+    save_result(tmp_path / "e.json", evaluation("m", 0.6))
+    for fmt in ("terminal", "markdown", "csv", "json", "html"):
+        text, rows = write_report([tmp_path], fmt, None)
+        assert "never run" in text, fmt
+        assert "under-sampled" in text or '"p95"' in text, fmt
+    trt = next(r for r in rows if r.backend == "tensorrt")
+    assert trt.never_run == NEVER_RUN and trt.undersampled == ["p95"] and trt.metrics == {}

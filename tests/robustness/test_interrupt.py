@@ -128,7 +128,7 @@ def test_train(signum: int, tiny_bert_dir: Path, tmp_path: Path) -> None:
     kdbench.wait_until(lambda: (out / "train_log.jsonl").exists(), "first training step")
     assert kdbench.stop(signum) == EXIT_CODES[signum], kdbench.err()
     assert "rerun with --resume to continue" in kdbench.err() and "Traceback" not in kdbench.err()
-    checkpoints = list((out / "checkpoints").glob("step-*/trainer_state.pt"))
+    checkpoints = list((out / "checkpoints").glob("step-*/trainer_state.safetensors"))
     assert len(checkpoints) == 1 and not (out / "training.json").exists()  # resumable, not final
     assert leftovers(out) == []
 

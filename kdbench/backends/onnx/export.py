@@ -292,3 +292,105 @@ def operator_counts(path: Path) -> dict[str, int]:
     for node in onnx.load(str(path), load_external_data=False).graph.node:
         counts[node.op_type] = counts.get(node.op_type, 0) + 1
     return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+# -- sentence-transformers' layout ---------------------------------------------------------------
+ST_ONNX_DIR = "onnx"
+ST_QUANTIZED = "model_qint8_avx512.onnx"  # sentence-transformers' name for dynamic int8 weights
+
+
+def export_to_model_folder(
+    ranker: Any, folder: Path, *, opset: int = 17, quantize: bool = True
+) -> dict[str, Path]:
+    """Write the model's ONNX graph into `folder` as sentence-transformers' ONNX backend reads it:
+    `onnx/model.onnx` (and `onnx/model_qint8_avx512.onnx`), the tokenizer's tensors in and
+    `last_hidden_state` (a dot's encoder; Pooling/Normalize stay sentence-transformers' modules)
+    or `logits` (a cross-encoder) out. Checked against eager on a padded batch first."""
+    from kdbench.errors import UserError
+    from kdbench.models.base import backbone
+
+    spec = ranker.spec
+    if spec.arch == "dot":
+        module, output, dims = backbone(ranker.encoder), "last_hidden_state", DYNAMIC_DIMS
+        example = ranker.tokenizer(
+            ["a short text", "a longer text to pad the first one"],
+            padding=True,
+            return_tensors="pt",
+        )
+    elif spec.arch == "cat" and spec.head == "sequence-classification":
+        module, output, dims = ranker.encoder, "logits", {0: "batch"}
+        example = ranker.tokenizer(
+            ["a query", "another query"],
+            ["a passage", "a longer passage to pad the first"],
+            padding=True,
+            return_tensors="pt",
+        )
+    else:
+        raise UserError(
+            f"{spec.arch} ({spec.head if spec.arch == 'cat' else 'kdbench layout'}) has no "
+            "sentence-transformers form; only dot and sequence-classification cat models do"
+        )
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in example]
+    if "token_type_ids" in names and not ranker.token_type_input:
+        names.remove("token_type_ids")
+    graph = _HiddenOrLogits(module, names, output)
+    target = folder / ST_ONNX_DIR / "model.onnx"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    eager = _with_eager_attention(graph)
+    args = tuple(example[n] for n in names)
+    with atomic_path(target) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            eager, args, str(tmp), dynamo=False, opset_version=opset, input_names=names,
+            output_names=[output], dynamic_axes={**{n: DYNAMIC_DIMS for n in names}, output: dims},
+            do_constant_folding=True,
+        )  # fmt: skip
+    _check_layout_export(target, graph, names, output, {n: example[n] for n in names})
+    written = {"model": target}
+    if quantize:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantized = target.with_name(ST_QUANTIZED)
+        with atomic_path(quantized) as tmp:
+            quantize_dynamic(str(target), str(tmp), weight_type=QuantType.QInt8)
+        written["quantized"] = quantized
+    return written
+
+
+class _HiddenOrLogits(nn.Module):
+    """A Hugging Face model as a positional-tensors-in, one-tensor-out module."""
+
+    def __init__(self, model: nn.Module, names: Sequence[str], output: str) -> None:
+        super().__init__()
+        self.model, self.names, self.output = model, list(names), output
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        result: torch.Tensor = getattr(
+            self.model(**dict(zip(self.names, tensors, strict=True))), self.output
+        )
+        return result
+
+
+def _check_layout_export(
+    path: Path,
+    module: nn.Module,
+    names: Sequence[str],
+    output: str,
+    example: dict[str, torch.Tensor],
+) -> None:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (ours,) = session.run([output], {n: example[n].numpy() for n in names})
+    reference = copy.deepcopy(module).eval()
+    with torch.inference_mode():
+        expected = reference(*(example[n] for n in names)).numpy()
+    mask = example["attention_mask"].numpy().astype(bool)
+    if output == "last_hidden_state":  # padding rows are free to differ; only real tokens count
+        ours, expected = ours[mask], expected[mask]
+    diff = float(np.abs(ours - expected).max())
+    if not diff <= 1e-3 * max(1.0, float(np.abs(expected).max())):
+        path.unlink(missing_ok=True)
+        raise RuntimeError(
+            f"{path}: the ONNX export differs from eager by {diff:.3g}; report this as a kdbench bug"
+        )

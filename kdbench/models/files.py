@@ -1,0 +1,68 @@
+"""What a model folder holds on disk: file names, reading JSON, and which weights format is safe.
+
+Shared by `load.py` (reading any source), `released.py` (the paper's layouts) and
+`checkpoint.py` (writing kdbench checkpoints), so none of them imports another for a name.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kdbench.errors import UserError
+
+CHECKPOINT_FILE = "kdbench.json"
+HEAD_FILE = "head.safetensors"
+SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")
+PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from `path`; UserError naming the file when it is unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read JSON ({exc}); is the model folder complete?") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return data
+
+
+def weights_format(folder: Path, *, allow_pickle: bool) -> str:
+    """ "safetensors" or "pickle"; UserError when only pickled weights exist and they are not allowed."""
+    if any((folder / f).exists() for f in SAFETENSORS_FILES):
+        return "safetensors"
+    if any((folder / f).exists() for f in PICKLE_FILES):
+        if not allow_pickle:
+            raise UserError(
+                f"{folder}: has only pickled weights (pytorch_model.bin), which can run code when loaded; "
+                "pass --allow-pickle if you trust the source"
+            )
+        return "pickle"
+    raise UserError(f"{folder}: no model weights (model.safetensors or pytorch_model.bin)")
+
+
+def read_state_dict(folder: Path, *, allow_pickle: bool) -> dict[str, torch.Tensor]:
+    """All tensors of a single-file checkpoint (safetensors, or pickled with allow_pickle)."""
+    if weights_format(folder, allow_pickle=allow_pickle) == "safetensors":
+        from safetensors.torch import load_file
+
+        path = folder / "model.safetensors"
+        if not path.exists():
+            raise UserError(
+                f"{folder}: sharded weights are not supported for {folder.name}; save them as one file"
+            )
+        return load_file(str(path))
+    path = folder / "pytorch_model.bin"
+    if not path.exists():
+        raise UserError(
+            f"{folder}: sharded pickled weights are not supported; convert them to one model.safetensors"
+        )
+    # weights_only refuses arbitrary objects even though the user allowed pickles.
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise UserError(f"{path}: expected a state dict, found {type(state).__name__}")
+    return state

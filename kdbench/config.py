@@ -23,7 +23,7 @@ from kdbench.options import (
     Mining,
     ModelLoading,
     Timing,
-    backend_names,
+    backend_variant_names,
     canonical_choice,
     check_range,
     device_names,
@@ -144,6 +144,28 @@ class StudentConfig:
     )
     negatives_per_query: int = reuse(TrainConfig, "negatives", aliases=("negatives",))
     train: bool = option(True, help="false: evaluate the model as it is (a zero-shot row).")
+    quality_from: str = option(
+        "",
+        help="With train = false: an evaluate result (JSON) another run made, shown as this "
+        "row's quality instead of evaluating here, and named in the row. For the teacher whose "
+        "scores a profile distils from: its latency timed here on its architecture, its quality "
+        "from the run that trained and scored it.",
+        hashed_default=LEFT_OUT,
+    )
+    backends: list[str] = option(
+        default_factory=list,
+        help="The backends this student is profiled on ({choices}, or NAME:PRECISION); "
+        "empty = [profile].backends.",
+        choices=backend_variant_names,
+        hashed_default=LEFT_OUT,
+    )
+    seq_lens: list[int] = option(
+        default_factory=list,
+        help="Tokens per timed input for this student (a cat's: query and passage together); "
+        "empty = [profile].seq_lens.",
+        minimum=1,
+        hashed_default=LEFT_OUT,
+    )
     learn_score_scale: bool = reuse(TrainConfig, "learn_score_scale", hashed_default=LEFT_OUT)
     similarity: str = reuse(ModelLoading, "similarity", default="", hashed_default=LEFT_OUT)
     split_layer: int = reuse(
@@ -204,6 +226,11 @@ class StudentConfig:
             )
         if self.split_layer and self.arch != "prettr":
             raise ValueError(f"split_layer applies to prettr students, not {self.arch}")
+        if self.quality_from and self.train:
+            raise ValueError(
+                "quality_from shows another run's evaluation of a model used as it is; set "
+                "train = false (a model trained here is evaluated here)"
+            )
         if not self.train and (self.similarity or self.learn_score_scale):
             # `kdbench evaluate` uses the model's own similarity; these only shape a training.
             raise ValueError("similarity and learn_score_scale apply to training; set train = true")
@@ -256,12 +283,29 @@ class EvaluateConfig:
     references: list[str] = option(
         default_factory=lambda: ["bm25"], help="Reference rows evaluated beside the students."
     )
+    measures: list[str] = option(
+        default_factory=list,
+        help='ir_measures strings, e.g. ["nDCG@10", "RR(rel=2)@10", "R@1000"]; empty: the '
+        "defaults at rel. The report and the KD/no-KD pairs show these.",
+        hashed_default=LEFT_OUT,
+    )
+
+    def __post_init__(self) -> None:
+        if self.measures:
+            from kdbench.evaluate.metrics import parse_measures
+
+            try:
+                parse_measures(" ".join(self.measures))
+            except UserError as exc:
+                raise ValueError(f"measures: {str(exc).removeprefix('--measure ')}") from None
 
 
 @dataclass(frozen=True)
 class ProfileConfig(Timing):
     backends: list[str] = option(
-        default_factory=lambda: ["eager"], help="{choices}.", choices=backend_names
+        default_factory=lambda: ["eager"],
+        help="{choices}; NAME:PRECISION pins one (onnx:int8), else every `precisions` entry.",
+        choices=backend_variant_names,
     )
     devices: list[str] = option(
         default_factory=lambda: ["cpu"], help="{choices}.", choices=device_names
@@ -279,7 +323,10 @@ class ProfileConfig(Timing):
         default_factory=lambda: [128], help="Tokens per timed input.", minimum=1
     )
     depth: int = option(100, help="rerank: candidates per query; query: hits searched.", minimum=1)
-    index_size: int | None = reuse(ProfileOptions, "index_size", hashed_default=LEFT_OUT)
+    # One size (hashed as it always was) or a list of sizes to time, each its own cells.
+    index_size: int | list[int] | None = reuse(
+        ProfileOptions, "index_size", hashed_default=LEFT_OUT
+    )
     # Timing keys added after profiles had finished stages: out of stage hashes at their defaults.
     warmup_s: float = reuse(Timing, "warmup_s", hashed_default=LEFT_OUT)
     max_duration_s: float = reuse(Timing, "max_duration_s", hashed_default=LEFT_OUT)
@@ -288,6 +335,35 @@ class ProfileConfig(Timing):
     parity_depth: int = reuse(ProfileOptions, "parity_depth")
     baseline_arch: str = reuse(ProfileOptions, "baseline_arch", default="", hashed_default=LEFT_OUT)
     enabled: bool = option(True, help="false: time nothing.")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """What report.md and report.html decide beside the table (`kdbench report`'s options)."""
+
+    budget: str = option(
+        "",
+        help='Constraints to choose within, e.g. "p95<=10ms,memory<=2GiB" (empty: none).',
+        hashed_default=LEFT_OUT,
+    )
+    scale_to: str = option(
+        "", help="Predict at this many passages, e.g. 8.8M (empty: none).", hashed_default=LEFT_OUT
+    )
+    queries_per_s: float = option(
+        0.0,
+        help="Replicas to serve this many queries/s (0: none).",
+        minimum=0,
+        hashed_default=LEFT_OUT,
+    )
+
+    def __post_init__(self) -> None:
+        from kdbench.report.budget import parse_budget
+        from kdbench.report.scale import parse_count
+
+        if self.budget:
+            parse_budget(self.budget, "report.budget")
+        if self.scale_to:
+            parse_count(self.scale_to, "report.scale_to")
 
 
 @dataclass(frozen=True)
@@ -301,6 +377,7 @@ class ProfileFile:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     profile: ProfileConfig = field(default_factory=ProfileConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.students]
@@ -332,7 +409,19 @@ def _type_name(tp: Any) -> str:
 def _convert(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        return _convert(value, next(a for a in typing.get_args(tp) if a is not type(None)), where)
+        # `int | list[int]`: one value or a list of them, by what the file holds
+        choices = [a for a in typing.get_args(tp) if a is not type(None)]
+        lists = [a for a in choices if typing.get_origin(a) is list]
+        scalars = [a for a in choices if a not in lists]
+        if lists and (isinstance(value, list) or not scalars):
+            return _convert(value, lists[0], where)
+        try:
+            return _convert(value, scalars[0], where)
+        except UserError:
+            if len(choices) == 1:
+                raise
+            expected = " or ".join(_type_name(a) for a in choices)
+            raise UserError(f"{where}: expected {expected}, got {value!r}") from None
     if origin is list:
         (item_type,) = typing.get_args(tp)
         if not isinstance(value, list):

@@ -55,6 +55,40 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _size_bytes(text: str) -> int | None:
+    """sysfs cache sizes: "32768K" -> 33554432."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30}
+    text = text.strip()
+    try:
+        return int(text[:-1]) * units[text[-1]] if text[-1:] in units else int(text)
+    except ValueError:
+        return None
+
+
+def last_level_cache(device: str = "cpu") -> dict[str, Any] | None:
+    """The largest cache in front of memory: the CPU's last data cache level (Linux sysfs) or,
+    on cuda, the GPU's L2. An index larger than it is read from memory on every search."""
+    if device.startswith("cuda"):
+        import torch
+
+        index = int(device.split(":")[1]) if ":" in device else 0
+        size = getattr(torch.cuda.get_device_properties(index), "L2_cache_size", 0)
+        return {"level": "L2", "bytes": int(size), "from": "torch.cuda"} if size else None
+    best: dict[str, Any] | None = None
+    for folder in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            level = int((folder / "level").read_text())
+            kind = (folder / "type").read_text().strip()
+            size = _size_bytes((folder / "size").read_text())
+        except (OSError, ValueError):
+            continue
+        if kind in ("Data", "Unified") and size and (best is None or level > best["level"]):
+            best = {"level": level, "bytes": size}
+    if best is None:
+        return None
+    return {"level": f"L{best['level']}", "bytes": best["bytes"], "from": "sysfs, cpu0"}
+
+
 def git_commit() -> str | None:
     root = Path(__file__).resolve().parent.parent
     try:

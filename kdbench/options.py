@@ -344,6 +344,41 @@ def backend_names() -> Choices:
 
 
 @dataclass(frozen=True)
+class _BackendVariants:
+    """Backends as `--backend` and profiles name them: NAME or NAME:PRECISION (onnx:int8),
+    NAME by the backend registry (aliases too), PRECISION one some backend runs."""
+
+    def _split(self, name: str) -> tuple[str, str]:
+        backend, _, precision = name.partition(":")
+        return backend.strip(), precision.strip().lower()
+
+    def __contains__(self, name: object) -> bool:
+        from kdbench.backends import BACKENDS, precisions
+
+        if not isinstance(name, str):
+            return False
+        backend, precision = self._split(name)
+        return backend in BACKENDS and (not precision or precision in precisions())
+
+    def canonical(self, name: str) -> str:
+        from kdbench.backends import BACKENDS
+
+        backend, precision = self._split(name)
+        canonical = BACKENDS.canonical(backend)
+        return f"{canonical}:{precision}" if precision else canonical
+
+    def names(self) -> list[str]:
+        from kdbench.backends import BACKENDS
+
+        return list(BACKENDS.names())
+
+
+def backend_variant_names() -> Choices:
+    """`--backend` values: a backend, or a backend pinned to a precision (onnx:int8)."""
+    return _BackendVariants()
+
+
+@dataclass(frozen=True)
 class _Losses:
     """The loss registry as `Choices` (aliases fold case, `_` and `-`, like `get_loss`);
     `teacher` keeps only the losses that do (True) or do not (False) learn from a teacher."""

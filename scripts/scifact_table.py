@@ -13,13 +13,13 @@ every comparison in the table).
 from __future__ import annotations
 
 import json
-import random
 import sys
 from pathlib import Path
 from typing import Any
 
+from kdbench.report.significance import holm, paired_test
+
 MEASURES = ("nDCG@10", "RR@10")
-BOOTSTRAP_SAMPLES = 10_000
 
 
 def _load(path: Path) -> dict[str, Any] | None:
@@ -68,45 +68,19 @@ def choose(root: Path, seed: str, students: list[str], recipes: list[str]) -> No
     print(json.dumps(choices, indent=2))
 
 
-def _bootstrap_ci(diffs: list[float], seed: int = 0) -> tuple[float, float]:
-    """Percentile 95% interval of the mean difference over queries resampled with replacement."""
-    rng = random.Random(seed)
-    n = len(diffs)
-    means = sorted(
-        sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(BOOTSTRAP_SAMPLES)
-    )
-    return means[int(0.025 * BOOTSTRAP_SAMPLES)], means[int(0.975 * BOOTSTRAP_SAMPLES) - 1]
-
-
-def _holm(pvalues: list[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1)."""
-    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
-    adjusted = [0.0] * len(pvalues)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
-        adjusted[i] = running
-    return adjusted
-
-
 def _compare(base: dict[str, Any], other: dict[str, Any], measure: str) -> dict[str, Any]:
-    from scipy.stats import ttest_rel
-
     a, b = base["per_query"][measure], other["per_query"][measure]
     qids = sorted(a)
-    diffs = [b[q] - a[q] for q in qids]
-    test = ttest_rel([b[q] for q in qids], [a[q] for q in qids])
-    ci = test.confidence_interval(0.95)
-    low, high = _bootstrap_ci(diffs)
+    test = paired_test([b[q] for q in qids], [a[q] for q in qids])
     return {
         "no_teacher": base["metrics"][measure],
         "distilled": other["metrics"][measure],
         "delta": other["metrics"][measure] - base["metrics"][measure],
-        "t": float(test.statistic),
-        "p": float(test.pvalue),
-        "ci95_t": [float(ci.low), float(ci.high)],
-        "ci95_bootstrap": [low, high],
-        "queries": len(qids),
+        "t": test.t,
+        "p": test.p_value,
+        "ci95_t": list(test.ci95_t),
+        "ci95_bootstrap": list(test.ci95_bootstrap),
+        "queries": test.queries,
     }
 
 
@@ -135,7 +109,7 @@ def table(root: Path, seeds: list[str], students: list[str]) -> None:
             pair.update({m: _compare(base, other, m) for m in MEASURES})
             pairs.append(pair)
     for measure in MEASURES:
-        for pair, p in zip(pairs, _holm([pair[measure]["p"] for pair in pairs]), strict=True):
+        for pair, p in zip(pairs, holm([pair[measure]["p"] for pair in pairs]), strict=True):
             pair[measure]["p_holm"] = p
     teachers = {}
     for seed in seeds:

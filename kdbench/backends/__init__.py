@@ -31,6 +31,7 @@ __all__ = [
     "Runner",
     "ShapeRange",
     "devices",
+    "evaluated_apart",
     "parse_backend_list",
     "precisions",
 ]
@@ -55,6 +56,16 @@ def precisions() -> tuple[str, ...]:
 def devices() -> tuple[str, ...]:
     """Every device type ("cpu", "cuda") some registered backend runs on."""
     return tuple(dict.fromkeys(d for info in BACKENDS.entries() for d in info.precisions))
+
+
+def evaluated_apart(backend: str, precision: str) -> bool:
+    """Whether a (backend, precision) needs an evaluation of its own: its scores are not
+    eager fp32's to float tolerance (int8, fp16, bf16, every TensorRT engine).
+
+    >>> evaluated_apart("onnx", "fp32"), evaluated_apart("onnx", "int8"), evaluated_apart("trt", "fp32")
+    (False, True, True)
+    """
+    return precision != "fp32" or not BACKENDS[backend].fp32_is_eager
 
 
 def parse_backend_list(text: str) -> list[tuple[str, str | None]]:

@@ -98,10 +98,15 @@ class BackendOptions:
 
 
 class Backend:
-    """Heavy side of a backend: build a runner for one export kind."""
+    """Heavy side of a backend: build a runner for one export kind.
+
+    `weight_bytes[kind]` is set by `prepare`: the bytes of weights the runner holds, as this
+    backend loaded them (parameters at their dtype, an ONNX graph's initializers, an engine).
+    """
 
     def __init__(self, options: BackendOptions) -> None:
         self.options = options
+        self.weight_bytes: dict[str, int] = {}
 
     def prepare(
         self, ranker: Ranker, kind: ExportKind, shapes: ShapeRange, example: dict[str, torch.Tensor]
@@ -127,6 +132,10 @@ class BackendInfo:
     availability: Callable[[str], str | None] | None = (
         None  # device type -> what is missing, or None
     )
+    # At fp32 it computes eager's scores to float tolerance (the same graph, no rebuild for a
+    # shape): an fp32 cell that passed parity may show eager's evaluation. False: every
+    # artifact of it (a TensorRT engine) is evaluated on its own.
+    fp32_is_eager: bool = False
 
     def supports(self, arch: str, device: str, precision: str) -> str | None:
         """None if this backend can run `arch` at `precision` on `device`, else why not."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -43,11 +44,47 @@ def report(
         0.10, help="Regression threshold: relative rise in p50/p95 latency."
     ),
     title: str = typer.Option("", help="Report title (default: the inputs' names)."),
+    measure: str | None = typer.Option(
+        None,
+        "--measure",
+        help="Quality columns, pairs and --compare measures as ir_measures strings, e.g. "
+        '"nDCG@10 RR@10" (default: nDCG@10 RR@10 R@100).',
+    ),
+    x: str = typer.Option(
+        "p50", "--x", help="Plot and Pareto axis: p50, p95 (per query), throughput or memory."
+    ),
+    y: str | None = typer.Option(
+        None,
+        "--y",
+        help="Plot and Pareto quality: any measured one (default: the first --measure).",
+    ),
+    budget: str | None = typer.Option(
+        None,
+        "--budget",
+        help='Constraints on measured columns, e.g. "p95<=10ms,memory<=2GiB": the report names '
+        "the best-quality row inside all of them, the runner-up, and what excludes each better "
+        "or faster row (columns: p50, p95, memory, weights, activations, index, process, "
+        "throughput, params, or a quality such as nDCG@10).",
+    ),
+    scale_to: str | None = typer.Option(
+        None,
+        "--scale-to",
+        help="Predict at this many passages (8.8M, 500k): latency from the profile's growth "
+        "fits (kdbench profile --index-size 1000,5000), index bytes per precision, memory, "
+        "build time; every predicted column says so and names its fit.",
+    ),
+    queries_per_s: float | None = typer.Option(
+        None,
+        "--queries-per-s",
+        help="Replicas each row needs to serve this many queries per second (at --scale-to "
+        "when given).",
+    ),
 ) -> None:
     """Build the trade-off table (quality, latency, memory, Pareto front) or compare two runs."""
+    from kdbench.evaluate.metrics import parse_measures
     from kdbench.io import check_writable
     from kdbench.options import out_of_range
-    from kdbench.report import write_report
+    from kdbench.report import View, write_report
 
     for flag, value in (
         ("--max-quality-drop", max_quality_drop),
@@ -57,44 +94,15 @@ def report(
             raise UserError(f"{flag}: {problem}")
     if output is not None:
         check_writable(output, "--output")
-    from kdbench.report.compare import compare_rows, render_comparison
-    from kdbench.report.rows import load_results, rows_from_results
-
+    view = View(measures=parse_measures(measure) if measure else None, x=x, y=y)
+    scale = _scale(scale_to, queries_per_s)
     if pair:
-        from kdbench.report.pairs import pair_rows
-        from kdbench.report.render import pair_markdown
-        from kdbench.results import load_result
-
-        found = pair_rows(load_result(pair[0]), load_result(pair[1]))
-        text = pair_markdown([found])
-        if output is not None:
-            from kdbench.io import atomic_write_text
-
-            atomic_write_text(output, text)
-            typer.echo(f"wrote {output}")
-        else:
-            typer.echo(text, nl=False)
+        _pair_report(pair, view, output)
         return
     if compare:
-        old_path, new_path = compare
-        old_rows = rows_from_results(load_results([old_path]))
-        new_rows = rows_from_results(load_results([new_path]))
-        deltas = compare_rows(
-            old_rows,
-            new_rows,
-            max_quality_drop=max_quality_drop,
-            max_latency_increase=max_latency_increase,
-        )
-        typer.echo(render_comparison(deltas))
-        regressions = [d for d in deltas if d.regression]
-        if regressions:
-            typer.echo(
-                f"{len(regressions)} regression(s) beyond thresholds "
-                f"(quality drop > {max_quality_drop}, latency rise > {max_latency_increase:.0%})",
-                err=True,
-            )
-            if fail_on_regression:
-                raise typer.Exit(1)
+        thresholds = (max_quality_drop, max_latency_increase)
+        if _compare_report(compare, view, thresholds) and fail_on_regression:
+            raise typer.Exit(1)
         return
     if not results:
         raise UserError(
@@ -104,8 +112,64 @@ def report(
         raise UserError(
             f"--format: unknown format {fmt!r}; choose one of {', '.join(FORMAT_NAMES)}"
         )
-    text, _ = write_report([str(p) for p in results], fmt, output, title)
+    text, _ = write_report([str(p) for p in results], fmt, output, title, view, budget, scale)
+    _show(text, output, written=True)
+
+
+def _scale(scale_to: str | None, queries_per_s: float | None) -> Any:
+    """What --scale-to and --queries-per-s ask for (a report.scale.Scale), checked before any
+    result is read; None when neither was given."""
+    from kdbench.report.scale import Scale, parse_count
+
+    if queries_per_s is not None and not queries_per_s > 0:
+        raise UserError(f"--queries-per-s {queries_per_s}: must be above 0")
+    if scale_to is None and queries_per_s is None:
+        return None
+    return Scale(parse_count(scale_to) if scale_to else None, queries_per_s)
+
+
+def _show(text: str, output: Path | None, *, written: bool = False) -> None:
+    """`text` on stdout, or (written to `output` already, or now) a line saying where."""
     if output is None:
         typer.echo(text, nl=False)
-    else:
-        typer.echo(f"wrote {output}")
+        return
+    if not written:
+        from kdbench.io import atomic_write_text
+
+        atomic_write_text(output, text)
+    typer.echo(f"wrote {output}")
+
+
+def _pair_report(pair: tuple[Path, Path], view: Any, output: Path | None) -> None:
+    from kdbench.report.pairs import common_measures, pair_rows
+    from kdbench.report.render import pair_markdown
+    from kdbench.results import load_result
+
+    kd, nokd = load_result(pair[0]), load_result(pair[1])
+    found = pair_rows(kd, nokd, measures=view.measures or common_measures(kd, nokd))
+    _show(pair_markdown([found]), output)
+
+
+def _compare_report(compare: tuple[Path, Path], view: Any, thresholds: tuple[float, float]) -> bool:
+    """Print NEW − OLD per matching row; True when some delta is a regression."""
+    from kdbench.report.compare import compare_rows, render_comparison
+    from kdbench.report.rows import load_results, rows_from_results
+
+    max_quality_drop, max_latency_increase = thresholds
+    old_path, new_path = compare
+    deltas = compare_rows(
+        rows_from_results(load_results([old_path])),
+        rows_from_results(load_results([new_path])),
+        max_quality_drop=max_quality_drop,
+        max_latency_increase=max_latency_increase,
+        measures=view.shown,
+    )
+    typer.echo(render_comparison(deltas))
+    regressions = [d for d in deltas if d.regression]
+    if regressions:
+        typer.echo(
+            f"{len(regressions)} regression(s) beyond thresholds "
+            f"(quality drop > {max_quality_drop}, latency rise > {max_latency_increase:.0%})",
+            err=True,
+        )
+    return bool(regressions)

@@ -6,6 +6,9 @@ The contract other packages rely on:
 - `pipeline.evaluate(EvaluateConfig(...), progress=None, output=None) -> dict`: the whole
   `kdbench evaluate` (first stage, optional re-ranking, metrics) as one evaluate result.
 - `rerank.candidates(run, depth)`, `rerank.rerank(ranker, queries, candidates, docs) -> Run`.
-- `metrics.compute_metrics(run, qrels, rel=1) -> (means, per_query)` with keys
-  "nDCG@10", "RR@10", "R@100", "R@1000", "AP" (ir_measures; trec_eval's tie order).
+- `metrics.compute_metrics(run, qrels, rel=1, names=None) -> (means, per_query)` with keys
+  "nDCG@10", "RR@10", "R@100", "R@1000", "AP", or the ir_measures strings `names`
+  (ir_measures; trec_eval's tie order).
+- `backend.through_backend(ranker, backend, precision, ...)`: the ranker scoring through
+  a profiled backend's runners (`kdbench evaluate --backend onnx:int8`).
 """

@@ -9,7 +9,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from kdbench.errors import UserError
-from kdbench.options import Mining, ModelLoading, check_ranges, flag_name, option, reuse
+from kdbench.options import (
+    Mining,
+    ModelLoading,
+    backend_variant_names,
+    canonical_choice,
+    check_ranges,
+    field_of,
+    flag_name,
+    option,
+    precision_names,
+    reuse,
+)
+
+
+def _measures(text: str) -> tuple[str, ...]:
+    from kdbench.evaluate.metrics import parse_measures
+
+    return parse_measures(text)
 
 
 @dataclass(frozen=True)
@@ -33,6 +50,12 @@ class EvaluateConfig(ModelLoading):
     rel: int = option(
         1, help="Grade at which RR, R and AP count a doc relevant (TREC-DL: 2).", minimum=1
     )
+    measures: tuple[str, ...] | None = option(
+        None,
+        help='ir_measures strings, e.g. "nDCG@10 RR(rel=2)@10 R@1000" (each carries its own '
+        "rel). Default: nDCG@10, RR@10, R@100, R@1000, AP at --rel.",
+        cli={"flag": "--measure", "parse": _measures},
+    )
     batch_size: int = option(32, help="Texts (or pairs) per forward pass.", minimum=1)
     queries: int | None = option(
         None, help="Only the first N judged queries (quick runs).", minimum=1
@@ -48,6 +71,23 @@ class EvaluateConfig(ModelLoading):
     seed: int = reuse(Mining, "seed", help="Seed of the --dev-queries slice (the training's).")
     bm25_k1: float = option(0.9, help="BM25 k1 (Anserini's default).", minimum=0)
     bm25_b: float = option(0.4, help="BM25 b (Anserini's default).", minimum=0, maximum=1)
+    backend: str = option(
+        "eager",
+        help="Score through this backend, as `kdbench profile` times it: {choices}, or "
+        "NAME:PRECISION (onnx:int8): the same export, quantised graph, provider or engine.",
+        choices=backend_variant_names,
+    )
+    precision: str | None = option(
+        None,
+        help="{choices} for --backend without :PRECISION (default fp32).",
+        choices=precision_names,
+    )
+    onnx_provider: str | None = option(
+        None, help="--backend onnx: cpu, cuda or tensorrt (default: from --device)."
+    )
+    opset: int = option(
+        17, help="ONNX opset of the export (as `kdbench profile --opset`).", minimum=7
+    )
     run_file: str | None = option(None, help="Write the final ranking here (TREC run).")
     run_tag: str = option("kdbench", help="The run tag in --run-file.")
     cache_dir: str | None = option(
@@ -57,8 +97,32 @@ class EvaluateConfig(ModelLoading):
         default_factory=dict, help="Free-form provenance.", cli={"hidden": True}
     )
 
+    def artifact(self) -> tuple[str, str]:
+        """(canonical backend, precision) the ranker scores through: `--backend NAME:PRECISION`,
+        else `--backend` with `--precision` (fp32 by default)."""
+        where = flag_name(field_of(EvaluateConfig, "backend"))
+        backend = canonical_choice(field_of(EvaluateConfig, "backend"), self.backend, where)
+        name, _, pinned = backend.partition(":")
+        if pinned and self.precision is not None and pinned != self.precision:
+            raise UserError(
+                f"--backend {self.backend} --precision {self.precision}: two precisions; pass one"
+            )
+        precision = pinned or self.precision or "fp32"
+        canonical_choice(field_of(EvaluateConfig, "precision"), precision, "--precision")
+        return name, precision
+
     def check(self) -> None:
         check_ranges(self, flag_name)
+        if self.measures is not None:
+            from kdbench.evaluate.metrics import parse_measures
+
+            parse_measures(" ".join(self.measures))
+        if self.artifact() != ("eager", "fp32") and (
+            self.model is None or self.model.lower() == "bm25"
+        ):
+            raise UserError(
+                "--backend/--precision score a neural --model; BM25 and --run have none"
+            )
         if self.dev_queries is not None and self.queries is not None:
             raise UserError("--queries and --dev-queries both choose the queries; pass one")
         if self.model is None and self.run is None:

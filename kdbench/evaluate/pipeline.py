@@ -93,15 +93,32 @@ def _given_run(path: str, collection: Collection, warnings: list[str], *, need_d
     return run
 
 
-def _load_ranker(model: str, config: EvaluateConfig) -> Any:
+def _load_ranker(
+    model: str, config: EvaluateConfig, collection: Collection
+) -> tuple[Any, dict[str, Any]]:
+    """The ranker, computing through `--backend` (and what that backend ran)."""
     import torch
+
+    from kdbench.backends import BackendOptions
+    from kdbench.evaluate.backend import through_backend
 
     # A head the checkpoint lacks (zero-shot cat, colbert compression) starts random: the
     # same random every run, so zero-shot numbers repeat.
     torch.manual_seed(0)
     ranker = config.load(model)
     ranker.eval()
-    return ranker
+    backend, precision = config.artifact()
+    options = BackendOptions(
+        device=config.device,
+        precision=precision,
+        threads=torch.get_num_threads(),
+        cache_dir=None if config.cache_dir is None else Path(config.cache_dir),
+        opset=config.opset,
+        onnx_provider=config.onnx_provider,
+    )
+    query = next(iter(collection.queries.values()))
+    (passage,) = collection.docs.get_many([str(collection.docs.ids()[0])])
+    return through_backend(ranker, backend, precision, options, (query, passage), config.batch_size)
 
 
 def _dense_retrieval(
@@ -167,10 +184,10 @@ def evaluate(
     is_bm25 = config.model is not None and config.model.lower() == "bm25"
     if config.model is not None:
         collection.docs.require_docs()  # BM25 and rankers read passages; a given run alone does not
-    ranker = None
+    ranker, backend_info = None, dict[str, Any]()
     if config.model is not None and not is_bm25:
         with clock("load_model_s"):
-            ranker = _load_ranker(config.model, config)
+            ranker, backend_info = _load_ranker(config.model, config, collection)
     stage = _Stage(config, collection, clock, progress)
     run, first_stage = stage.first(ranker, warnings, is_bm25=is_bm25)
     reranked = ranker is not None and first_stage["method"] != "exact-dense"
@@ -178,10 +195,14 @@ def evaluate(
         first_stage["depth"] = config.depth
         run = stage.rerank(ranker, run)
     with clock("metrics_s"):
-        metrics, per_query = compute_metrics(run, collection.qrels, rel=config.rel)
+        metrics, per_query = compute_metrics(
+            run, collection.qrels, rel=config.rel, names=config.measures
+        )
     if config.run_file:
         write_run(config.run_file, run, tag=config.run_tag)
     result = _result(config, collection, ranker, first_stage, reranked)
+    if backend_info:
+        result["config"]["backend_info"] = backend_info
     timings = {key: round(value, 4) for key, value in clock.seconds.items()}
     timings["total_s"] = round(time.perf_counter() - started, 4)
     result.update(
@@ -303,6 +324,7 @@ def _result(
         key: value for key, value in asdict(config).items() if key not in {"extra", "cache_dir"}
     }
     resolved.update(config.extra)
+    resolved["backend"], resolved["precision"] = config.artifact()
     resolved["collection"] = collection.source
     resolved["first_stage"] = first_stage
     resolved["reranked"] = reranked

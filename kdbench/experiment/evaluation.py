@@ -1,4 +1,10 @@
-"""Evaluation stages: the references (BM25), the trained teacher and every student, per test split."""
+"""Evaluation stages: the references (BM25), the trained teacher and every student, per test split.
+
+Each student is also evaluated through every profiled backend and precision whose scores are
+not eager fp32's to float tolerance (`kdbench.backends.evaluated_apart`: int8, fp16, bf16,
+every TensorRT engine), on the first test split (the one its profile's rows go with), so
+each row of the report shows the quality of the artifact it times.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from kdbench.config import PROFILE_TEACHER, StudentConfig
 from kdbench.data.irds import names_dataset_part
 from kdbench.errors import UserError
 from kdbench.experiment.engine import Stage
-from kdbench.experiment.inputs import Experiment
+from kdbench.experiment.inputs import Experiment, resolve_path
 from kdbench.experiment.students import Models
 from kdbench.experiment.teachers import teacher_folder
 from kdbench.options import hashed_settings
@@ -26,6 +32,16 @@ class Evaluated:
     model: str  # what is evaluated: a reference name, a model folder or hub id
     student: StudentConfig | None = None  # None: a reference or the teacher
     is_teacher: bool = False
+    backend: str = "eager"  # what it scores through (kdbench evaluate --backend)
+    precision: str = "fp32"
+    device: str | None = None  # None: the evaluation's default (cpu)
+
+    @property
+    def artifact(self) -> str:
+        """'' for eager fp32, else '@onnx-int8': how its stage and file are told apart."""
+        if (self.backend, self.precision) == ("eager", "fp32"):
+            return ""
+        return f"@{self.backend}-{self.precision}"
 
 
 def evaluations(experiment: Experiment, models: Models) -> list[Evaluated]:
@@ -52,6 +68,44 @@ def evaluations(experiment: Experiment, models: Models) -> list[Evaluated]:
             add(PROFILE_TEACHER, split, str(teacher_folder(experiment)), is_teacher=True)
         for student in profile.students:
             add(student.name, split, models.path[student.name], student=student)
+    for student in profile.students:
+        for backend, precision, device in backend_artifacts(experiment, student):
+            label = student.name if len(splits) == 1 else f"{student.name} ({splits[0]})"
+            path = experiment.out / "evaluate" / _file_name(f"{label}@{backend}-{precision}")
+            model = models.path[student.name]
+            found.append(
+                Evaluated(label, path, splits[0], model, student, False, backend, precision, device)
+            )
+    return found
+
+
+def backend_artifacts(experiment: Experiment, student: StudentConfig) -> list[tuple[str, str, str]]:
+    """(backend, precision, device) of every profiled artifact of `student` that needs an
+    evaluation of its own, each once, on the first device that runs it."""
+    from kdbench.backends import BACKENDS, evaluated_apart, parse_backend_list
+
+    from kdbench.experiment.profiling import student_backends
+
+    settings = experiment.profile.profile
+    if not settings.enabled or student.quality_from:  # its quality is another run's, eager's
+        return []
+    found: list[tuple[str, str, str]] = []
+    for name, pinned in parse_backend_list(",".join(student_backends(experiment, student))):
+        for precision in (pinned,) if pinned else tuple(settings.precisions):
+            if not evaluated_apart(name, precision) or any(
+                f[:2] == (name, precision) for f in found
+            ):
+                continue
+            device = next(
+                (
+                    d
+                    for d in settings.devices
+                    if BACKENDS[name].supports(student.arch, d, precision) is None
+                ),
+                None,
+            )
+            if device is not None:
+                found.append((name, precision, device))
     return found
 
 
@@ -82,9 +136,23 @@ def evaluation_stage(experiment: Experiment, evaluated: Evaluated, models: Model
     if evaluated.is_teacher:
         config["teacher"] = hashed_settings(profile.teacher)
     what = "BM25" if mode == "bm25" else f"{arch} {evaluated.label} ({mode})"
+    if evaluated.artifact:
+        config["backend"] = [evaluated.backend, evaluated.precision, evaluated.device]
+        what += f" through {evaluated.backend}:{evaluated.precision}"
     first_run = profile.first_stage.run
+    if student is not None and student.quality_from:
+        source = resolve_path(student.quality_from, experiment.path)
+        return Stage(
+            f"evaluate/{evaluated.label}",
+            f"quality of {evaluated.label} from {student.quality_from} (another run's evaluation)",
+            config,
+            [evaluated.path],
+            _quality_from_action(evaluated, student.quality_from, source),
+            depends_on=upstream,
+            inputs=[source],
+        )
     return Stage(
-        f"evaluate/{evaluated.label}",
+        f"evaluate/{evaluated.label}{evaluated.artifact}",
         f"evaluate {what} on {evaluated.split}",
         config,
         [evaluated.path],
@@ -92,6 +160,34 @@ def evaluation_stage(experiment: Experiment, evaluated: Evaluated, models: Model
         depends_on=upstream,
         inputs=[first_run] if first_run and not names_dataset_part(first_run) else [],
     )
+
+
+def _quality_from_action(evaluated: Evaluated, named: str, source: str) -> Callable[[], None]:
+    """Another run's evaluation as this row's quality, marked with where it came from."""
+
+    def action() -> None:
+        from kdbench.results import load_result, save_result
+
+        where = f"students.{evaluated.label}.quality_from {named}"
+        try:
+            result = load_result(source)
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
+        config = result.get("config", {})
+        if result.get("kind") != "evaluate":
+            raise UserError(
+                f"{where}: not a kdbench evaluate result; pass one `kdbench evaluate --output` wrote"
+            )
+        if config.get("split") != evaluated.split:
+            raise UserError(
+                f"{where}: evaluated on split {config.get('split')!r}, this row is on "
+                f"{evaluated.split!r}; pass an evaluation of that split"
+            )
+        config["label"] = evaluated.label
+        config["quality_elsewhere"] = named
+        save_result(evaluated.path, result)
+
+    return action
 
 
 def _mode_and_arch(experiment: Experiment, evaluated: Evaluated) -> tuple[str, str]:
@@ -139,6 +235,10 @@ def _evaluate_action(
             queries=profile.data.test_queries or None,
             bm25_k1=profile.first_stage.k1,
             bm25_b=profile.first_stage.b,
+            measures=tuple(settings.measures) or None,
+            backend=evaluated.backend,
+            precision=evaluated.precision,
+            device=evaluated.device or "cpu",
         )
         result = evaluate(config)
         result["config"]["label"] = evaluated.label

@@ -80,6 +80,9 @@ def _check_data(profile: ProfileFile, profile_path: Path) -> None:
 def _check_files(profile: ProfileFile, profile_path: Path) -> None:
     files = [("data.triples", profile.data.triples), ("first_stage.run", profile.first_stage.run)]
     files += [(f"teacher.scores[{i}]", s) for i, s in enumerate(profile.teacher.scores)]
+    files += [
+        (f"students[{i}].quality_from", s.quality_from) for i, s in enumerate(profile.students)
+    ]
     for key, name in files:
         if (
             name
@@ -104,9 +107,10 @@ def _check_files(profile: ProfileFile, profile_path: Path) -> None:
 def _check_backends(profile: ProfileFile, profile_path: Path) -> None:
     from kdbench.backends import BACKENDS
 
+    backends = {b for s in profile.students for b in s.backends} | set(profile.profile.backends)
     for device in profile.profile.devices:
-        for backend in profile.profile.backends:
-            info = BACKENDS[backend]
+        for backend in sorted(backends):
+            info = BACKENDS[backend.partition(":")[0]]  # onnx:int8 pins a precision
             reason = info.missing(device)
             if reason is not None:
                 raise _error(

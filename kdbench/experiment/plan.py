@@ -10,7 +10,14 @@ from kdbench.config import ProfileFile
 from kdbench.experiment.engine import Stage, print_plan, run_stages
 from kdbench.experiment.evaluation import evaluation_stage, evaluations
 from kdbench.experiment.inputs import Experiment, check_inputs
-from kdbench.experiment.profiling import profile_stage, result_path
+from kdbench.experiment.profiling import (
+    BM25_LABEL,
+    bm25_profile_stage,
+    bm25_result_path,
+    profile_stage,
+    profiles_bm25,
+    result_path,
+)
 from kdbench.experiment.students import training_stages
 from kdbench.experiment.summary import summary_stage
 from kdbench.experiment.teachers import profile_teacher_stages
@@ -29,6 +36,9 @@ def plan(profile: ProfileFile, path: Path) -> list[Stage]:
     evaluated = evaluations(experiment, models)
     stages += [evaluation_stage(experiment, e, models) for e in evaluated]
     profiles: dict[str, Path] = {}
+    if profiles_bm25(experiment):
+        stages.append(bm25_profile_stage(experiment))
+        profiles[BM25_LABEL] = bm25_result_path(experiment)
     if profile.profile.enabled:
         for student in profile.students:
             stages.append(profile_stage(experiment, student, models))

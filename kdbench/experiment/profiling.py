@@ -1,4 +1,6 @@
-"""Profile stages: each student's latency, throughput and memory on every backend and device."""
+"""Profile stages: each student's latency, throughput and memory on every backend and device,
+and the BM25 first stage's per-query latency (`profile/bm25`), so BM25 is a row with a cost
+and every re-ranker's row adds its first stage."""
 
 from __future__ import annotations
 
@@ -11,6 +13,11 @@ from kdbench.experiment.engine import Stage
 from kdbench.experiment.inputs import Experiment
 from kdbench.experiment.students import Models
 from kdbench.options import Timing, group_values, hashed_settings
+
+
+def student_backends(experiment: Experiment, student: StudentConfig) -> list[str]:
+    """The backends `student` is profiled on: its own list, else [profile].backends."""
+    return list(student.backends or experiment.profile.profile.backends)
 
 
 def result_path(experiment: Experiment, student: StudentConfig) -> Path:
@@ -30,9 +37,11 @@ def profile_stage(experiment: Experiment, student: StudentConfig, models: Models
     if not student.train:
         # The student's own split_layer, left out at its default like every setting added later.
         config.update({k: v for k, v in hashed_settings(student).items() if k == "split_layer"})
+    config.update({k: getattr(student, k) for k in ("backends", "seq_lens") if getattr(student, k)})
+    backends = student_backends(experiment, student)
     return Stage(
         f"profile/{student.name}",
-        f"profile {student.arch} on {', '.join(settings.backends)} ({', '.join(settings.devices)})",
+        f"profile {student.arch} on {', '.join(backends)} ({', '.join(settings.devices)})",
         config,
         [result_path(experiment, student)],
         _profile_action(experiment, student, model),
@@ -48,8 +57,9 @@ def _profile_action(
     as_is = not student.train  # a checkpoint trained here carries its own architecture
 
     def action() -> None:
+        from kdbench.backends import parse_backend_list
         from kdbench.profile import run_profile
-        from kdbench.profile.config import ProfileConfig
+        from kdbench.profile.config import ProfileConfig, index_sizes
         from kdbench.results import save_result
 
         results = []
@@ -59,13 +69,13 @@ def _profile_action(
                 arch=student.arch if as_is else None,
                 split_layer=(student.split_layer or None) if as_is else None,
                 scenario=settings.scenarios[0] if settings.scenarios else None,
-                backends=tuple((b, None) for b in settings.backends),
+                backends=tuple(parse_backend_list(",".join(student_backends(experiment, student)))),
                 precisions=tuple(settings.precisions),
                 device=device,
                 batch_sizes=tuple(settings.batch_sizes),
-                seq_lens=tuple(settings.seq_lens),
+                seq_lens=tuple(student.seq_lens or settings.seq_lens),
                 depths=(settings.depth,),
-                index_size=settings.index_size,
+                index_size=index_sizes(settings.index_size),
                 baseline_arch=settings.baseline_arch or None,
                 data=experiment.source,
                 split=profile.data.test_splits[0],
@@ -81,6 +91,68 @@ def _profile_action(
         save_result(result_path(experiment, student), result)
 
     return action
+
+
+BM25_LABEL = "bm25"
+
+
+def profiles_bm25(experiment: Experiment) -> bool:
+    """BM25 is profiled when it is a reference row or the first stage students re-rank."""
+    profile = experiment.profile
+    reranks = profile.evaluate.mode == "rerank" or any(
+        s.eval_mode == "rerank" for s in profile.students
+    )
+    first_stage_is_bm25 = profile.first_stage.method == "bm25" and not profile.first_stage.run
+    return profile.profile.enabled and (
+        BM25_LABEL in profile.evaluate.references or (reranks and first_stage_is_bm25)
+    )
+
+
+def bm25_result_path(experiment: Experiment) -> Path:
+    return experiment.out / "profile" / f"{BM25_LABEL}.json"
+
+
+def bm25_profile_stage(experiment: Experiment) -> Stage:
+    """Per-query BM25 latency on the first test split, retrieving as many candidates as the
+    re-rankers' profiled cells score (`[profile] depth`): their first stage."""
+    profile = experiment.profile
+    settings, first_stage = profile.profile, profile.first_stage
+    depths = (settings.depth,)
+    config: dict[str, Any] = {
+        "model": BM25_LABEL,
+        "depths": list(depths),
+        "bm25": [first_stage.k1, first_stage.b],
+        "timing": group_values(Timing, settings),
+        "source": experiment.source,
+        "split": profile.data.test_splits[0],
+    }
+
+    def action() -> None:
+        from kdbench.profile import run_profile
+        from kdbench.profile.config import ProfileConfig
+        from kdbench.results import save_result
+
+        result = run_profile(
+            ProfileConfig(
+                model=BM25_LABEL,
+                data=experiment.source,
+                split=profile.data.test_splits[0],
+                depths=depths,
+                bm25_k1=first_stage.k1,
+                bm25_b=first_stage.b,
+                **group_values(Timing, settings),
+            )
+        )
+        result["config"]["label"] = BM25_LABEL
+        save_result(bm25_result_path(experiment), result)
+
+    return Stage(
+        f"profile/{BM25_LABEL}",
+        f"profile BM25 per query (top {', '.join(map(str, depths))})",
+        config,
+        [bm25_result_path(experiment)],
+        action,
+    )
 
 
 def _merge_devices(results: list[dict[str, Any]]) -> dict[str, Any]:

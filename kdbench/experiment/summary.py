@@ -11,7 +11,7 @@ from kdbench.experiment.evaluation import Evaluated
 from kdbench.experiment.inputs import Experiment
 from kdbench.experiment.students import Models
 from kdbench.experiment.teachers import teacher_folder, teachers_label
-from kdbench.options import teacher_losses
+from kdbench.options import hashed_settings, teacher_losses
 
 
 def summary_stage(
@@ -27,20 +27,43 @@ def summary_stage(
         from kdbench.report.references import reference_rows
 
         data = experiment.profile.data
-        rows = [_model_entry(experiment, e, profiles, models) for e in evaluated]
+        rows = [_model_entry(experiment, e, profiles, models) for e in evaluated if not e.artifact]
+        _add_backend_evaluations(rows, [e for e in evaluated if e.artifact])
         references = [
             r.to_dict() for split in data.test_splits for r in reference_rows(data.source, split)
         ]
         write_summary(experiment.profile, experiment.path, rows, references)
 
+    decisions = hashed_settings(experiment.profile.report)  # {} at the defaults: hash as before
     return Stage(
         "report",
         "results.json, report.md and report.html from the stage results",
-        {"labels": sorted(e.label for e in evaluated), "profiles": sorted(profiles)},
+        {
+            "labels": sorted(e.label + e.artifact for e in evaluated),
+            "profiles": sorted(profiles),
+            **_view_settings(experiment),
+            **({"report": decisions} if decisions else {}),
+        },
         [out / "results.json", out / "report.md", out / "report.html"],
         summarise,
         depends_on=depends_on,
     )
+
+
+def _view_settings(experiment: Experiment) -> dict[str, Any]:
+    """The report's measures, in the stage's hash only when set (older reports stay done)."""
+    measures = experiment.profile.evaluate.measures
+    return {"measures": list(measures)} if measures else {}
+
+
+def _add_backend_evaluations(models: list[dict[str, Any]], evaluated: list[Evaluated]) -> None:
+    """Each evaluation through a backend, on the entry of the model it evaluated."""
+    from kdbench.results import load_result
+
+    by_label = {model["label"]: model for model in models}
+    for evaluation in evaluated:
+        entry = by_label[evaluation.label]
+        entry.setdefault("backend_evaluations", []).append(load_result(evaluation.path))
 
 
 def _model_entry(
@@ -61,11 +84,15 @@ def _model_entry(
         return entry
     if student is None:
         entry.update(arch="bm25", teacher="", loss="")
+        if evaluated.label in profiles and evaluated.split == profile.data.test_splits[0]:
+            entry["profile"] = load_result(profiles[evaluated.label])
         return entry
     distilled = student.train and student.loss in teacher_losses()
     entry.update(
         arch=student.arch,
-        loss=student.loss if student.train else "zero-shot",
+        loss=student.loss
+        if student.train
+        else ("another run's" if student.quality_from else "zero-shot"),
         teacher=teachers_label(profile, student) if distilled else "",
         model=models.path[student.name],
     )
@@ -80,8 +107,6 @@ def _model_entry(
 
 def distillation_pairs(profile: ProfileFile, models: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """KD vs no-KD twins: trained students of the same model, architecture and layers, one with a teacher."""
-    from kdbench.report.pairs import pair_rows
-
     by_label = {m["label"]: m for m in models if m.get("evaluate")}
     distilling = teacher_losses()
     pairs = []
@@ -100,8 +125,15 @@ def distillation_pairs(profile: ProfileFile, models: list[dict[str, Any]]) -> li
                 if label == kd.name or label.startswith(f"{kd.name} ("):
                     twin = by_label.get(nokd.name + label[len(kd.name) :])
                     if twin is not None:
-                        pairs.append(pair_rows(model["evaluate"], twin["evaluate"]))
+                        pairs.append(_pair(model["evaluate"], twin["evaluate"]))
     return pairs
+
+
+def _pair(kd: dict[str, Any], nokd: dict[str, Any]) -> dict[str, Any]:
+    """The pair over every measure both evaluations kept per query (the report picks)."""
+    from kdbench.report.pairs import common_measures, pair_rows
+
+    return pair_rows(kd, nokd, measures=common_measures(kd, nokd))
 
 
 def write_summary(
@@ -112,9 +144,9 @@ def write_summary(
 ) -> dict[str, Any]:
     """results.json (kind "run"), report.md and report.html from the stage results."""
     from kdbench.io import atomic_write_text
-    from kdbench.report import report_meta
+    from kdbench.report import View, add_decisions, report_rows
     from kdbench.report.render import to_html, to_markdown
-    from kdbench.report.rows import rows_from_results
+    from kdbench.report.scale import Scale, parse_count
     from kdbench.results import new_result, save_result
 
     out = profile.output_dir
@@ -123,9 +155,16 @@ def write_summary(
     result["references"] = references
     result["pairs"] = distillation_pairs(profile, models)
     save_result(out / "results.json", result)
-    rows = rows_from_results([result])
-    meta = report_meta([result], profile.experiment.name)
+    view = View(measures=tuple(profile.evaluate.measures) or None)
+    rows, meta = report_rows([result], view)
+    meta["title"] = profile.experiment.name
     meta["data"] = profile.data.source
+    decide = profile.report
+    scale = Scale(
+        parse_count(decide.scale_to, "report.scale_to") if decide.scale_to else None,
+        decide.queries_per_s or None,
+    )
+    add_decisions(rows, [result], meta, decide.budget or None, scale, where="report.budget")
     atomic_write_text(out / "report.md", to_markdown(rows, meta))
     atomic_write_text(out / "report.html", to_html(rows, meta))
     return result

@@ -350,17 +350,25 @@ class Ranker(nn.Module):
         return TensorModule(self, self.export_methods[kind])
 
 
+# What only tokenisation reads (and the weights' origin, which the weights themselves carry).
+TOKENIZATION_SETTINGS = ("encoder", "max_query_len", "max_doc_len")
+
+
 class TensorModule(nn.Module):
     """One tensor-level method of a ranker as a module of its own (`Ranker.export_module`).
 
     The ranker is a submodule, so the module shares its weights; `identity` tells apart
-    modules with the same weights that compute different things (an export cache key)."""
+    modules with the same weights that compute different things (an export cache key).
+    Truncation lengths are left out: they shape the tokens, not the computation, so an
+    evaluation and a profile of one model with other lengths share one export."""
 
     def __init__(self, ranker: Ranker, method: str) -> None:
         super().__init__()
         self.ranker = ranker
         self.method = method
-        settings = {k: v for k, v in ranker.spec.to_dict().items() if k != "encoder"}
+        settings = {
+            k: v for k, v in ranker.spec.to_dict().items() if k not in TOKENIZATION_SETTINGS
+        }
         self.identity = f"{type(ranker).__qualname__}.{method} {sorted(settings.items())}"
 
     def forward(self, *inputs: torch.Tensor, **named: torch.Tensor) -> torch.Tensor:

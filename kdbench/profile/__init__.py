@@ -18,7 +18,14 @@ __all__ = ["ProfileConfig", "run_profile"]
 
 
 def run_profile(config: ProfileConfig, log: Any = None) -> dict[str, Any]:
-    """Profile per `config`; returns the `profile` result dict (not yet saved)."""
+    """Profile per `config`; returns the `profile` result dict (not yet saved).
+
+    `--model bm25` times the BM25 first stage (kdbench.profile.bm25), without torch.
+    """
+    from kdbench.profile.bm25 import is_bm25, run_bm25_profile
+
+    if is_bm25(config.model):
+        return run_bm25_profile(config, log)
     from kdbench.profile.runner import run_profile as run
 
     return run(config, log)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from kdbench.errors import UserError
+from kdbench.evaluate.config import EvaluateConfig
 from kdbench.options import (
     SEED_MAX,
+    Fixed,
     ModelLoading,
     Timing,
     architecture_names,
@@ -22,6 +24,8 @@ from kdbench.options import (
     reuse,
     scenario_names,
 )
+
+SEARCHES = ("exact", "hnsw")  # how the query scenario searches its index
 
 
 def parse_int_list(text: str | None, option: str) -> tuple[int, ...] | None:
@@ -47,6 +51,17 @@ def parse_int_list(text: str | None, option: str) -> tuple[int, ...] | None:
     return tuple(values)
 
 
+def index_sizes(value: int | Sequence[int] | None) -> tuple[int, ...] | None:
+    """A profile's `index_size` (one size or a list) as the sizes to time, in order.
+
+    >>> index_sizes(1000), index_sizes([1000, 5000]), index_sizes(None)
+    ((1000,), (1000, 5000), None)
+    """
+    if value is None:
+        return None
+    return (value,) if isinstance(value, int) else tuple(value)
+
+
 def _backend_list(text: str) -> tuple[tuple[str, str | None], ...]:
     from kdbench.backends import parse_backend_list
 
@@ -70,7 +85,10 @@ def _sizes(default: tuple[int, ...] | None, flag: str, help: str) -> Any:
 class ProfileConfig(ModelLoading, Timing):
     """Everything `run_profile` needs; `None` means "the scenario's default" where noted."""
 
-    model: str = option(help="Checkpoint folder, hub id or all-MiniLM-L6-v2.")
+    model: str = option(
+        help="Checkpoint folder, hub id, all-MiniLM-L6-v2, or bm25 (the first stage: per-query "
+        "latency on its bm25s index; needs --data)."
+    )
     baseline_arch: str | None = option(
         None,
         help="Also time --model as this arch (e.g. cat against prettr), alternating with it cell "
@@ -125,10 +143,19 @@ class ProfileConfig(ModelLoading, Timing):
         "--seq-len). Default: the model's.",
         minimum=3,
     )
-    index_size: int | None = option(
+    index_size: tuple[int, ...] | None = option(
         None,
-        help="query: passages in the searched index (default: the whole collection).",
+        help="query: passages in the searched index, or a comma list to time each "
+        "(1000,5000,20000: cells per size, for growth fits); past the collection its vectors "
+        "repeat. Default: the whole collection.",
         minimum=1,
+        cli={"parse": _int_list("--index-size")},
+    )
+    search: str = option(
+        "exact",
+        help="query: exact (every index row) or hnsw (faiss's HNSW graph, approximate; its "
+        "recall against exact search is recorded; needs faiss-cpu).",
+        choices=lambda: Fixed(SEARCHES),
     )
     compile: bool = option(False, help="eager: torch.compile the module.")
     threads: int | None = option(
@@ -154,6 +181,8 @@ class ProfileConfig(ModelLoading, Timing):
     seed: int = option(
         0, help="Seed for synthetic text and sampled candidates.", minimum=0, maximum=SEED_MAX
     )
+    bm25_k1: float = reuse(EvaluateConfig, "bm25_k1")
+    bm25_b: float = reuse(EvaluateConfig, "bm25_b")
     extra: dict[str, Any] = option(
         default_factory=dict, help="Free-form provenance.", cli={"hidden": True}
     )
@@ -163,8 +192,10 @@ class ProfileConfig(ModelLoading, Timing):
         from kdbench.backends.onnx.config import PROVIDERS
         from kdbench.profile.registry import SCENARIOS
 
+        if isinstance(self.index_size, int | list):  # one size, or a profile's list
+            object.__setattr__(self, "index_size", index_sizes(self.index_size))
         check_ranges(self, flag_name)
-        canonicalize(self, "arch", "baseline_arch")
+        canonicalize(self, "arch", "baseline_arch", "search")
 
         if self.scenario is not None:
             SCENARIOS.canonical(self.scenario)

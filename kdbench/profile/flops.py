@@ -1,11 +1,23 @@
-"""Achieved FLOP/s: a transformer encoder's matmul FLOPs per call, and the device's peak
-measured on the spot by a large matmul (datasheet peaks are rarely reached, shared CPUs never).
+"""Achieved FLOP/s: a transformer encoder's matmul FLOPs per call, and the machine's peak
+measured on the spot by large GEMMs (datasheet peaks are rarely reached, shared CPUs never).
+
+The peak of a dtype is the best of the GEMMs this machine has for it (`machine_peak`):
+torch, and on the CPU also numpy and ONNX Runtime (whose MLAS kernels beat torch's fp32
+GEMM on some CPUs); int8 is ONNX Runtime's integer MatMul (`MatMulInteger`, the op its
+dynamically quantised graphs run), never fp32's. Which library won is recorded, so a
+fraction of peak names its yardstick.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+_CPU_SIZE = 1024
+_GPU_SIZE = 8192
 
 
 def encoder_flops(
@@ -44,3 +56,115 @@ def measure_peak_flops(
         sync()
         best = min(best, time.perf_counter() - start)
     return 2 * size**3 / best
+
+
+@dataclass(frozen=True)
+class Peak:
+    """The best GEMM throughput measured for one dtype on one device, and who reached it."""
+
+    per_s: float
+    library: str  # "torch" | "numpy" | "onnxruntime"
+    candidates: dict[str, float]  # every library tried -> its best FLOP/s
+    size: int
+    repeats: int
+
+    @property
+    def source(self) -> str:
+        """'onnxruntime fp32 GEMM 1024³, best of 20 (numpy 2.1e+11, torch 2.3e+11)'."""
+        others = ", ".join(
+            f"{name} {value:.2g}"
+            for name, value in sorted(self.candidates.items())
+            if name != self.library
+        )
+        text = f"{self.library} GEMM {self.size}³, best of {self.repeats}"
+        return f"{text} ({others})" if others else text
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def machine_peak(
+    device: str, precision: str, *, threads: int | None = None, repeats: int = 20
+) -> Peak:
+    """The best FLOP/s (2 per multiply-add; int8: per integer multiply-add) any library here
+    reaches on square GEMMs in `precision` on `device`."""
+    import torch
+
+    cpu = not device.startswith("cuda")
+    size = _CPU_SIZE if cpu else _GPU_SIZE
+    candidates: dict[str, float] = {}
+    if precision in _TORCH_DTYPES:
+        dtype = getattr(torch, _TORCH_DTYPES[precision])
+        candidates["torch"] = measure_peak_flops(device, dtype, size=size, repeats=repeats)
+    if cpu and precision == "fp32":
+        candidates["numpy"] = numpy_peak(size, repeats)
+    if cpu and precision in ("fp32", "int8"):
+        candidates["onnxruntime"] = onnxruntime_peak(precision, size, repeats, threads)
+    if not candidates:
+        raise ValueError(f"no GEMM to measure for {precision} on {device}")
+    library = max(candidates, key=lambda name: candidates[name])
+    return Peak(candidates[library], library, candidates, size, repeats)
+
+
+def _best_of(call: Callable[[], Any], repeats: int) -> float:
+    """The shortest of `repeats` timed calls, after one warm-up call, in seconds."""
+    call()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def numpy_peak(size: int, repeats: int) -> float:
+    """FLOP/s of numpy's fp32 matmul (its BLAS; threads as the BLAS library sets them)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    return 2 * size**3 / _best_of(lambda: a @ b, repeats)
+
+
+def onnxruntime_peak(precision: str, size: int, repeats: int, threads: int | None) -> float:
+    """FLOP/s of ONNX Runtime's CPU GEMM: `MatMul` on fp32, `MatMulInteger` (uint8
+    activations × int8 weights -> int32, as its dynamic quantisation runs) for int8."""
+    import numpy as np
+    import onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    a: np.ndarray
+    b: np.ndarray
+    if precision == "int8":
+        a = rng.integers(0, 255, (size, size), dtype=np.uint8)
+        b = rng.integers(-127, 127, (size, size), dtype=np.int8)
+        node = helper.make_node("MatMulInteger", ["a", "b"], ["y"])
+        a_type, y_type = TensorProto.UINT8, TensorProto.INT32
+    else:
+        a = rng.standard_normal((size, size), dtype=np.float32)
+        b = rng.standard_normal((size, size), dtype=np.float32)
+        node = helper.make_node("MatMul", ["a", "b"], ["y"])
+        a_type = y_type = TensorProto.FLOAT
+    graph = helper.make_graph(
+        [node],
+        "gemm",
+        [helper.make_tensor_value_info("a", a_type, [size, size])],
+        [helper.make_tensor_value_info("y", y_type, [size, size])],
+        initializer=[numpy_helper.from_array(b, "b")],  # a weight, as in a model
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = min(model.ir_version, 9)  # readable by older ONNX Runtime builds
+    options = onnxruntime.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    session = onnxruntime.InferenceSession(
+        model.SerializeToString(),
+        options,
+        providers=["CPUExecutionProvider"],
+    )
+    return 2 * size**3 / _best_of(lambda: session.run(None, {"a": a}), repeats)

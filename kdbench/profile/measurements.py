@@ -6,8 +6,8 @@ schema `kdbench.results` versions and `from_dict` reads it back, so
 (tests/profile/test_measurements.py holds this on the result files under results/).
 Keys a type does not model are kept in its `extra` and written back unchanged. Keys added
 after the first files of schema version 1 (`device_latency_ms`, `never_run`,
-`timing.device_clock`) are written only when they hold a value, so older files read back
-as they were.
+`timing.device_clock`, a cell's `index_size` and `search`) are written only when they hold
+a value, so older files read back as they were.
 
 >>> latency = Latency.from_samples([1_000_000, 2_000_000, 3_000_000, 4_000_000])
 >>> latency.p50, latency.n
@@ -125,14 +125,27 @@ _CUDA = (
     "nvml_process_used_mib",
     "energy_j_per_item",
 )
-_WHEN_SET = ("energy_window_s", "nvml_reason", "energy_reason")
+_WHEN_SET = (
+    "energy_window_s",
+    "nvml_reason",
+    "energy_reason",
+    "weights_mib",
+    "activations_mib",
+    "index_mib",
+    "host_rss_start_mib",
+)
 
 
 @dataclass(frozen=True)
 class Memory(_Record):
     """One cell's memory (kdbench.profile.memory's trackers): the host's peak RSS, and on a
     GPU PyTorch's allocator peaks, NVML's device/process use and energy. A value the machine
-    cannot tell is None, with the reason where there is one."""
+    cannot tell is None, with the reason where there is one.
+
+    What belongs to the row (added later, written when set): `weights_mib` as the backend
+    loaded them (parameters, ONNX graph, engine), `activations_mib` the cell's peak above what
+    was resident when it started (CPU: peak RSS; CUDA: the allocator's peak), `index_mib` the
+    pre-encoded index or cache the cell searches or reads."""
 
     what: ClassVar[str] = "memory"
 
@@ -147,6 +160,10 @@ class Memory(_Record):
     energy_window_s: float | None = None  # the time the energy counter was read over
     nvml_reason: str | None = None
     energy_reason: str | None = None
+    weights_mib: float | None = None
+    activations_mib: float | None = None
+    index_mib: float | None = None
+    host_rss_start_mib: float | None = None  # RSS when the cell started (activations' base)
     extra: Json = field(default_factory=dict)
 
     def peak_mib(self) -> float | None:
@@ -314,6 +331,7 @@ class Cell:
     batch_size: int | None = None
     seq_len: int | None = None
     depth: int | None = None
+    index_size: int | None = None  # query: passages searched (written when set)
     status: str = "ok"  # "ok" | "failed_parity" | "error"
     latency: Latency | None = None  # "latency_ms"; None: not timed
     device_latency: Latency | None = None  # "device_latency_ms": CUDA events (GPU cells only)
@@ -323,6 +341,7 @@ class Cell:
     error: str | None = None  # why the backend could not run (status "error")
     never_run: str | None = None  # the backend's code has never run on real hardware
     cache: PassageCache | None = None
+    search: Json | None = None  # query: an approximate search's settings and recall (when set)
     stages: dict[str, Latency] | None = None  # per stage, and "tokenize" (timed apart)
     flops: Flops | None = None
     samples_ns: dict[str, list[int]] | None = None  # raw, per stage, in call order
@@ -335,8 +354,8 @@ class Cell:
 
     @property
     def key(self) -> tuple[Any, ...]:
-        """What a cell is across backends: batch size, sequence length, depth."""
-        return (self.batch_size, self.seq_len, self.depth)
+        """What a cell is across backends: batch size, sequence length, depth, index size."""
+        return (self.batch_size, self.seq_len, self.depth, self.index_size)
 
     def to_dict(self) -> Json:
         record: Json = {
@@ -348,6 +367,7 @@ class Cell:
             "batch_size": self.batch_size,
             "seq_len": self.seq_len,
             "depth": self.depth,
+            **({"index_size": self.index_size} if self.index_size is not None else {}),
             "status": self.status,
             "latency_ms": _dict_or_none(self.latency),
             **({"device_latency_ms": self.device_latency.to_dict()} if self.device_latency else {}),
@@ -357,6 +377,7 @@ class Cell:
             "error": self.error,
             **({"never_run": self.never_run} if self.never_run is not None else {}),
             **(self.cache.to_dict() if self.cache is not None else {}),
+            **({"search": self.search} if self.search is not None else {}),
             **self.extra,
         }
         if self.latency is not None:
@@ -435,6 +456,8 @@ class ProfileResult:
     inputs: Json = field(default_factory=dict)  # where the text came from
     scenario: Json | None = None  # what the scenario timed (absent in the oldest results)
     backends: Json = field(default_factory=dict)  # "name:precision" -> what actually ran
+    # straight-line fits over the swept index sizes or depths (kdbench.profile.growth.Fit)
+    growth: list[Json] = field(default_factory=list)
     baseline: ProfileResult | None = None
     extra: Json = field(default_factory=dict)
 
@@ -444,6 +467,8 @@ class ProfileResult:
             record["scenario"] = self.scenario
         record["backends"] = self.backends
         record["results"] = [cell.to_dict() for cell in self.cells]
+        if self.growth:  # written when sizes were swept, so older files read back unchanged
+            record["growth"] = self.growth
         if self.baseline is not None:
             record["baseline"] = self.baseline.to_dict()
         return {**record, **self.extra}
@@ -451,7 +476,7 @@ class ProfileResult:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ProfileResult:
         header = ResultHeader.from_dict(data)
-        taken = {*header.to_dict(), "model", "inputs", "scenario", "backends", "results"}
+        taken = {*header.to_dict(), "model", "inputs", "scenario", "backends", "results", "growth"}
         baseline = data.get("baseline")
         return cls(
             header=header,
@@ -460,6 +485,7 @@ class ProfileResult:
             inputs=dict(data.get("inputs", {})),
             scenario=data.get("scenario"),
             backends=dict(data.get("backends", {})),
+            growth=list(data.get("growth", [])),
             baseline=None if baseline is None else cls.from_dict(baseline),
             extra={k: v for k, v in data.items() if k not in taken and k != "baseline"},
         )

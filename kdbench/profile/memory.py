@@ -3,6 +3,13 @@
 Each tracker is started before a cell's timing loop and read after it; anything the machine
 cannot tell (no GPU, no NVML, a kernel without resettable peak RSS) is recorded as null with
 the reason, never guessed.
+
+What belongs to one row rather than the process: `row_memory` gives the weights as the
+backend loaded them, the activations (the cell's peak above what was resident when it
+started: peak RSS on the CPU, PyTorch's allocator on a GPU, where only eager allocates
+through it) and the index or cache the cell reads. An allocator that keeps memory from
+earlier calls (ONNX Runtime's CPU arena, after the parity check) shows less activation than
+it needed the first time: the figure is what the timed calls added.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ class HostMemory:
 
     def start(self) -> None:
         self._reset = _reset_peak_rss()
+        self._start_kib = _status_kib("VmRSS")
 
     def read(self) -> dict[str, Any]:
         peak_kib = _status_kib("VmHWM")
@@ -49,11 +57,15 @@ class HostMemory:
             # ru_maxrss is KiB on Linux, the process's lifetime peak
             peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         rss_kib = _status_kib("VmRSS")
-        return {
+        record = {
             "host_peak_rss_mib": round(peak_kib * _KIB / _MIB, 1),
             "host_peak_rss_since": since,
             "host_rss_mib": round(rss_kib * _KIB / _MIB, 1) if rss_kib is not None else None,
         }
+        if since == "cell start" and self._start_kib is not None:
+            record["host_rss_start_mib"] = round(self._start_kib * _KIB / _MIB, 1)
+            record["activations_mib"] = round(max(0, peak_kib - self._start_kib) * _KIB / _MIB, 1)
+        return record
 
 
 class CudaMemory:
@@ -95,6 +107,7 @@ class CudaMemory:
     def start(self) -> None:
         self.torch.cuda.synchronize(self.device_index)
         self.torch.cuda.reset_peak_memory_stats(self.device_index)
+        self._allocated_start = self.torch.cuda.memory_allocated(self.device_index)
         self._energy_start_mj = self._energy_mj()
         self._started_s = time.perf_counter()
 
@@ -110,10 +123,10 @@ class CudaMemory:
         """Memory after the loop; energy per item over the `items` processed since start()."""
         torch = self.torch
         torch.cuda.synchronize(self.device_index)
+        peak = torch.cuda.max_memory_allocated(self.device_index)
         record: dict[str, Any] = {
-            "torch_peak_allocated_mib": round(
-                torch.cuda.max_memory_allocated(self.device_index) / _MIB, 1
-            ),
+            "torch_peak_allocated_mib": round(peak / _MIB, 1),
+            "activations_mib": round(max(0, peak - self._allocated_start) / _MIB, 1),
             "torch_peak_reserved_mib": round(
                 torch.cuda.max_memory_reserved(self.device_index) / _MIB, 1
             ),
@@ -153,3 +166,19 @@ class CudaMemory:
             "energy_j_per_item": (end_mj - self._energy_start_mj) / 1000 / items,
             "energy_window_s": round(window_s, 3),
         }
+
+
+def row_memory(
+    tracked: dict[str, Any], *, weight_bytes: int | None, index_bytes: int | None, eager: bool
+) -> dict[str, Any]:
+    """`tracked` (the trackers' reading of one cell) with the row's own parts: weights and
+    index in MiB, and activations only where a tracker saw them (on a GPU, PyTorch's
+    allocator sees eager's work only; other backends allocate outside it)."""
+    record = dict(tracked)
+    if "torch_peak_allocated_mib" in record and not eager:
+        record.pop("activations_mib", None)
+    if weight_bytes is not None:
+        record["weights_mib"] = weight_bytes / _MIB  # exact: a power-of-two divisor
+    if index_bytes is not None:
+        record["index_mib"] = index_bytes / _MIB
+    return record

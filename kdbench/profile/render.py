@@ -8,7 +8,7 @@ from kdbench.profile.measurements import Cell, ProfileResult
 from kdbench.terminal import Column, console_width, fit_table
 
 # The columns that say which cell a row is: repeated in each part when the table is split.
-KEYS = ("backend", "batch", "seq", "depth")
+KEYS = ("backend", "batch", "seq", "depth", "index")
 
 
 def _number(value: float | None, digits: int = 2) -> str:
@@ -22,6 +22,7 @@ def profile_table(result: dict[str, Any], width: int | None = None) -> Any:
     cells = profile.cells
     baseline = next((c.vs_baseline.arch for c in cells if c.vs_baseline), None)
     cache = next((c.cache for c in cells if c.cache is not None), None)
+    sized = any(c.index_size is not None for c in cells)  # query: passages searched
     caption = None
     if cache is not None:
         caption = (
@@ -33,6 +34,7 @@ def profile_table(result: dict[str, Any], width: int | None = None) -> Any:
         "batch",
         "seq",
         "depth",
+        *(["index"] if sized else []),
         "p50 ms",
         "p99 ms",
         "cv",
@@ -48,13 +50,13 @@ def profile_table(result: dict[str, Any], width: int | None = None) -> Any:
     return fit_table(
         f"kdbench profile: {config['arch']} {config['scenario']} on {config['device']}",
         columns,
-        [_row(cell, with_baseline=baseline is not None) for cell in cells],
+        [_row(cell, with_baseline=baseline is not None, sized=sized) for cell in cells],
         width or console_width(),
         caption=caption,
     )
 
 
-def _row(cell: Cell, with_baseline: bool) -> list[str]:
+def _row(cell: Cell, with_baseline: bool, sized: bool = False) -> list[str]:
     parity = cell.parity
     if cell.status == "ok":
         diff = parity.max_abs_diff if parity is not None else None
@@ -68,8 +70,9 @@ def _row(cell: Cell, with_baseline: bool) -> list[str]:
     return [
         f"{cell.backend}:{cell.precision}",
         str(cell.batch_size),
-        str(cell.seq_len),
+        str(cell.seq_len or "-"),
         str(cell.depth or "-"),
+        *([f"{cell.index_size:,}" if cell.index_size else "-"] if sized else []),
         _number(latency.p50 if latency else None),
         _number(latency.p99 if latency else None),
         _number(latency.cv if latency else None, 3),
@@ -92,6 +95,8 @@ def problems(result: dict[str, Any]) -> list[str]:
         elif cell.status == "error":
             lines.append(f"{key}: could not run: {cell.error}")
     for cell in cells:
-        where = f"{cell.backend}:{cell.precision} batch {cell.batch_size} seq {cell.seq_len}"
+        where = f"{cell.backend}:{cell.precision} batch {cell.batch_size}"
+        where += f" seq {cell.seq_len}" if cell.seq_len is not None else f" depth {cell.depth}"
+        where += f" index {cell.index_size}" if cell.index_size is not None else ""
         lines.extend(f"{where}: {warning}" for warning in cell.warnings or [])
     return lines

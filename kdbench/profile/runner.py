@@ -20,7 +20,8 @@ from kdbench.errors import UserError
 from kdbench.models.base import encoder_shape
 from kdbench.profile import parity as parity_gate
 from kdbench.profile.config import ProfileConfig
-from kdbench.profile.flops import encoder_flops, measure_peak_flops
+from kdbench.profile.flops import Peak, encoder_flops, machine_peak
+from kdbench.profile.growth import growth_fits
 from kdbench.profile.inputs import ProfileInputs, load_inputs
 from kdbench.profile.measurements import (
     Cell,
@@ -33,11 +34,11 @@ from kdbench.profile.measurements import (
     Throughput,
     Timing,
 )
-from kdbench.profile.memory import CudaMemory, HostMemory
+from kdbench.profile.memory import CudaMemory, HostMemory, row_memory
 from kdbench.profile.registry import resolve_scenario
 from kdbench.profile.scenarios import CellShape, Scenario, Workload, build_scenario
 from kdbench.profile.stats import sample_warnings
-from kdbench.profile.timer import Budget, Samples, measure
+from kdbench.profile.timer import Budget, Samples, measure, round_budget
 
 Log = Callable[[str], None]
 
@@ -82,6 +83,10 @@ def check_available(config: ProfileConfig) -> None:
                 f"--onnx-provider {config.onnx_provider}: {reason}; "
                 "install onnxruntime-gpu or use --onnx-provider cpu"
             )
+    if config.search != "exact":
+        from kdbench.retrieval.approximate import require_faiss
+
+        require_faiss(f"--search {config.search}")
     if config.compile and not any(name == "eager" for name, _ in config.variants()):
         raise UserError("--compile applies to the eager backend; add eager to --backend")
 
@@ -111,6 +116,7 @@ class Variant:
     info: dict[str, Any]  # what actually ran (Backend.describe)
     runner: Runner | None = None  # None: failed parity or preparation, not timed
     error: str | None = None  # why preparation failed
+    weight_bytes: int | None = None  # the timed module's weights as the backend loaded them
 
     @property
     def label(self) -> str:
@@ -149,14 +155,15 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
     prepared = [_prepare(config, threads, say)]
     if baseline is not None:
         prepared.append(_prepare_baseline(baseline, prepared[0], threads, say))
-    sampled = _sample_all(prepared, _budget(config), say)
+    sampled = _sample_all(prepared, round_budget(config), say)
 
-    peaks: dict[str, float] = {}
-    environment = _environment(threads, peaks)
+    peaks: dict[str, Peak] = {}
+    environment = _environment(threads, config.device)
     results = [
         _finish(prep, samples, peaks, environment)
         for prep, samples in zip(prepared, sampled, strict=True)
     ]
+    environment["peak_flops_measured"].update((k, peak.to_dict()) for k, peak in peaks.items())
     result = results[0]
     if len(results) > 1:
         _add_baseline_ratios(result.cells, results[1].cells)
@@ -178,19 +185,6 @@ def _prepare_baseline(baseline: ProfileConfig, main: Prepared, threads: int, say
             f"{main.scenario_name}; pass --scenario for one both run"
         )
     return prepared
-
-
-def _budget(config: ProfileConfig) -> Budget:
-    """One round's share of the timing budget (rounds alternate the backends in every cell)."""
-    rounds = config.rounds
-    return Budget(
-        warmup=config.warmup,
-        warmup_s=config.warmup_s,
-        min_samples=-(-config.min_samples // rounds),
-        min_duration_s=config.min_duration_s / rounds,
-        max_duration_s=config.max_duration_s / rounds,
-        max_samples=max(100_000, config.min_samples),
-    )
 
 
 Sampling = dict[tuple[int, int], list["Sampled"]]  # (cell index, variant index) -> rounds
@@ -215,24 +209,27 @@ def _sample_all(prepared: list[Prepared], budget: Budget, say: Log) -> list[Samp
                         f"{prep.ranker.arch} {variant.label} "
                         f"batch {cell.batch_size} seq {cell.seq_len}"
                         + (f" depth {cell.depth}" if cell.depth else "")
+                        + (f" index {cell.index_size}" if cell.index_size else "")
                         + (f" (round {round_ + 1}/{rounds})" if rounds > 1 else "")
                     )
-                    part = _sample_cell(prep.scenario, cell, variant.runner, budget)
+                    part = _sample_cell(prep.scenario, cell, variant, budget)
                     samples.setdefault((cell_index, variant_index), []).append(part)
     return sampled
 
 
-def _environment(threads: int, peaks: dict[str, float]) -> dict[str, Any]:
-    """The machine, the threads used and the peak FLOP/s measured (filled while finishing)."""
-    from kdbench.env import collect_environment
+def _environment(threads: int, device: str) -> dict[str, Any]:
+    """The machine, the threads used, its last-level cache (where an index outgrows it, search
+    costs more per row) and the peak FLOP/s measured (filled while finishing)."""
+    from kdbench.env import collect_environment, last_level_cache
 
     environment = collect_environment()
+    environment["last_level_cache"] = last_level_cache(device)
     environment["threads"] = {
         "torch_intra_op": threads,
         "onnxruntime_intra_op": threads,
         "onnxruntime_inter_op": 1,
     }
-    environment["peak_flops_measured"] = peaks
+    environment["peak_flops_measured"] = {}  # filled from `peaks` once every cell is finished
     return environment
 
 
@@ -244,9 +241,8 @@ def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
     example = scenario.example()
 
     say(f"{ranker.arch}: reference scores (eager fp32)")
-    reference_runner = _backend("eager", "fp32", config, threads, compile_=False).prepare(
-        ranker, scenario.timed_kind, shapes, example
-    )
+    reference_backend = _backend("eager", "fp32", config, threads, compile_=False)
+    reference_runner = reference_backend.prepare(ranker, scenario.timed_kind, shapes, example)
     reference = scenario.reference_scores(reference_runner)
     variants = []
     for name, precision in config.variants():
@@ -257,7 +253,7 @@ def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
             and not config.compile
             and scenario.reference_is_timed
         )
-        backend = _backend(name, precision, config, threads)
+        backend = reference_backend if is_reference else _backend(name, precision, config, threads)
         variant = _gate(
             name,
             precision,
@@ -301,7 +297,7 @@ def _load(config: ProfileConfig, say: Log) -> tuple[Any, str, ProfileInputs]:
         passages=max(*(config.batch_sizes or (128,)), *config.depths),
         parity_queries=config.parity_queries,
         parity_depth=config.parity_depth,
-        index_size=config.index_size,
+        index_size=max(config.index_size) if config.index_size else None,
         tokenizer=ranker.tokenizer,
         seed=config.seed,
         collection=collection,
@@ -346,12 +342,17 @@ def _gate(
             name, precision, Parity(passed=False, failures=[error]), backend.describe(), error=error
         )
     return Variant(
-        name, precision, parity, backend.describe(), runner=runner if parity.passed else None
+        name,
+        precision,
+        parity,
+        backend.describe(),
+        runner=runner if parity.passed else None,
+        weight_bytes=backend.weight_bytes.get(scenario.timed_kind),
     )
 
 
 def _finish(
-    prep: Prepared, sampled: Sampling, peaks: dict[str, float], environment: dict[str, Any]
+    prep: Prepared, sampled: Sampling, peaks: dict[str, Peak], environment: dict[str, Any]
 ) -> ProfileResult:
     """The `profile` result of one prepared model from its raw samples."""
     from kdbench.results import ResultHeader
@@ -368,6 +369,8 @@ def _finish(
                 _summarize_cell(cell, scenario, parts, ranker, peaks)
             cells.append(cell)
     _add_speedups(cells)
+    cache = (environment.get("last_level_cache") or {}).get("bytes")
+    growth = [fit.to_dict() for fit in growth_fits(cells, cache)]
     header = ResultHeader.new(
         "profile",
         {**config.to_dict(), "scenario": prep.scenario_name, "arch": ranker.arch},
@@ -386,6 +389,7 @@ def _finish(
         inputs=prep.inputs.source,
         scenario=scenario.describe(),
         backends={variant.label: variant.info for variant in prep.variants},
+        growth=growth,
     )
 
 
@@ -431,6 +435,7 @@ def _cell_head(variant: Variant, arch: str, scenario: Scenario, shape: CellShape
         batch_size=shape.batch_size,
         seq_len=shape.seq_len,
         depth=shape.depth,
+        index_size=shape.index_size,
         parity=variant.parity,
         error=variant.error,
         # a backend whose code has never run on real hardware says so on every entry
@@ -448,8 +453,9 @@ class Sampled:
     memory: Memory
 
 
-def _sample_cell(scenario: Scenario, cell: CellShape, runner: Runner, budget: Budget) -> Sampled:
-    workload = scenario.workload(cell, runner)
+def _sample_cell(scenario: Scenario, cell: CellShape, variant: Variant, budget: Budget) -> Sampled:
+    assert variant.runner is not None
+    workload = scenario.workload(cell, variant.runner)
     cuda = scenario.device.type == "cuda"
     host = HostMemory()
     device_memory = CudaMemory(scenario.device.index or 0) if cuda else None
@@ -474,6 +480,12 @@ def _sample_cell(scenario: Scenario, cell: CellShape, runner: Runner, budget: Bu
         max_duration_s=min(10.0, budget.max_duration_s),
     )
     tokenize = measure([lambda _: workload.tokenize()], None, token_budget)
+    memory = row_memory(
+        memory,
+        weight_bytes=variant.weight_bytes,
+        index_bytes=workload.index_bytes,
+        eager=variant.backend == "eager",
+    )
     return Sampled(workload, samples, tokenize, Memory.from_dict(memory))
 
 
@@ -494,7 +506,7 @@ def _measure_on_cell_stream(
 
 
 def _summarize_cell(
-    cell: Cell, scenario: Scenario, parts: list[Sampled], ranker: Any, peaks: dict[str, float]
+    cell: Cell, scenario: Scenario, parts: list[Sampled], ranker: Any, peaks: dict[str, Peak]
 ) -> None:
     """Fill `cell` with statistics over every round's raw samples of it."""
     workload = parts[0].workload
@@ -521,6 +533,7 @@ def _summarize_cell(
         memory = memory.worst(part.memory)
     cuda = scenario.device.type == "cuda"
     cell.cache = workload.cache
+    cell.search = workload.search
     cell.latency = total
     # what the GPU spent per call, from CUDA events on the cell's stream (None on the CPU)
     cell.device_latency = Latency.from_samples(device_total) if device_total else None
@@ -545,21 +558,13 @@ def _summarize_cell(
     cell.warnings = warnings
 
 
-_PEAK_DTYPES = {
-    "fp32": torch.float32,
-    "fp16": torch.float16,
-    "bf16": torch.bfloat16,
-    "int8": torch.float16,
-}
-
-
 def _flops(
     workload: Workload,
     model_s: float,
     ranker: Any,
     device: torch.device,
     precision: str,
-    peaks: dict[str, float],
+    peaks: dict[str, Peak],
 ) -> Flops | None:
     shape = encoder_shape(ranker)
     if shape is None or model_s <= 0:
@@ -567,18 +572,18 @@ def _flops(
     per_call = workload.flops_per_call
     if per_call is None:
         per_call = sum(encoder_flops(b, s, **shape) for b, s in workload.model_calls)
-    # the peak of the dtype the matmuls run in; on the CPU (and for int8) fp32's is the yardstick
-    dtype = torch.float32 if device.type == "cpu" else _PEAK_DTYPES[precision]
-    key = f"{device}:{str(dtype).removeprefix('torch.')}"
+    # the yardstick is the best GEMM of the dtype the matmuls run in (int8: integer GEMM)
+    key = f"{device}:{precision}"
     if key not in peaks:
-        peaks[key] = measure_peak_flops(str(device), dtype)
+        peaks[key] = machine_peak(str(device), precision, threads=torch.get_num_threads())
+    peak = peaks[key]
     achieved = per_call / model_s
     return Flops(
         per_call=per_call,
         achieved_per_s=achieved,
-        peak_per_s=peaks[key],
-        fraction_of_peak=achieved / peaks[key],
-        peak_from=f"best of 5 matmuls, {key}",
+        peak_per_s=peak.per_s,
+        fraction_of_peak=achieved / peak.per_s,
+        peak_from=f"{peak.source}, {key}",
     )
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib.util
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -45,11 +46,13 @@ from kdbench.profile.timer import Stage
 
 @dataclass(frozen=True)
 class CellShape:
-    """What one cell times: a batch size, a sequence length and (rerank, query) a depth."""
+    """What one cell times: a batch size, a sequence length, (rerank, query) a depth and
+    (query) the passages searched."""
 
     batch_size: int
     seq_len: int
     depth: int | None = None
+    index_size: int | None = None
 
 
 @dataclass
@@ -64,6 +67,8 @@ class Workload:
     tokenize: Callable[[], Any]  # the cell's tokenisation, timed separately
     flops_per_call: int | None = None  # None: a full encoder forward per model call
     cache: PassageCache | None = None  # prettr: the cached passage states the call reads
+    index_bytes: int | None = None  # the pre-encoded index or cache the call searches or reads
+    search: dict[str, Any] | None = None  # query: an approximate search, its settings and recall
 
 
 @contextlib.contextmanager
@@ -175,9 +180,19 @@ class Scenario:
         batches = config.batch_sizes or (self.default_batch,)
         seqs = config.seq_lens or (self.default_seq,)
         depths: tuple[int | None, ...] = config.depths if self.uses_depth else (None,)
-        self.cells = [CellShape(b, s, d) for d in depths for s in seqs for b in batches]
+        self.cells = [
+            CellShape(b, s, d, n)
+            for n in self.index_sizes()
+            for d in depths
+            for s in seqs
+            for b in batches
+        ]
         self.parity_seq = max(seqs)
         self.parity_batch = max(batches)
+
+    def index_sizes(self) -> tuple[int | None, ...]:
+        """The index sizes cells are timed at (None: the scenario searches no index)."""
+        return (None,)
 
     # -- shapes ------------------------------------------------------------------------------
     def shapes(self) -> ShapeRange:
@@ -195,8 +210,11 @@ class Scenario:
         short = " ".join(query.split()[:3])
         passage = self.inputs.passages[0]
         if self.timed_kind == "pair":
+            # A one-word query with a one-word passage: padded at any pair length above the
+            # few tokens they take, so the export cannot bake in an all-ones mask.
+            word, passage_word = (query.split() or ["a"])[0], (passage.split() or ["a"])[0]
             return fixed_batch(
-                self.ranker, "pair", [query, query], self.parity_seq, [short, passage]
+                self.ranker, "pair", [word, query], self.parity_seq, [passage_word, passage]
             )
         texts = [short, query] if self.timed_kind == "query" else [short, passage]
         return fixed_batch(self.ranker, self.timed_kind, texts, self.parity_seq)
@@ -328,6 +346,10 @@ class ColbertIndexScenario(IndexScenario):
 
 
 class QueryScenario(Scenario):
+    """Encode the query batch, then search the first `index_size` rows of a pre-encoded
+    index (one cell per `--index-size`). An index larger than the collection repeats its
+    vectors (exact search costs the same whatever they hold), and the result says so."""
+
     name = "query"
     timed_kind = "query"
     default_batch = 1
@@ -338,20 +360,36 @@ class QueryScenario(Scenario):
         self._index: torch.Tensor | None = None
         self._index_rows: dict[str, int] = {}
         self._pool_docs: list[torch.Tensor] | None = None
+        self._searched: tuple[int, torch.Tensor] | None = None
+        self._graph: tuple[int, Any] | None = None  # --search hnsw: one size's graph at a time
+        self._recall_queries: torch.Tensor | None = None
+        self.index_encode: dict[str, Any] | None = None  # how long building the index took
         self.search_backend = "faiss" if importlib.util.find_spec("faiss") is not None else "torch"
+
+    def index_sizes(self) -> tuple[int | None, ...]:
+        return self.config.index_size or (self.inputs.index_size,)
 
     def describe(self) -> dict[str, Any]:
         index = (
             "random vectors" if self.inputs.index_passages is None else "eager fp32 passage vectors"
         )
+        largest = max(cell.index_size or 0 for cell in self.cells)
+        if largest > self.inputs.index_size:
+            index += f" ({self.inputs.index_size} distinct, repeated)"
         search = (
             "faiss IndexFlatIP" if self.search_backend == "faiss" else "exact torch matmul + top-k"
         )
-        return {
+        if self.config.search == "hnsw":
+            search = "approximate: faiss HNSW graph per index size (recall vs exact per cell)"
+        sizes = sorted({cell.index_size or 0 for cell in self.cells})
+        described = {
             **super().describe(),
-            "index": f"{self.inputs.index_size} {index}",
+            "index": f"{', '.join(map(str, sizes))} {index}",
             "search": search,
         }
+        if self.index_encode is not None:
+            described["index_encode"] = self.index_encode
+        return described
 
     @torch.inference_mode()
     def index(self) -> torch.Tensor:
@@ -362,12 +400,43 @@ class QueryScenario(Scenario):
                 vectors = torch.randn(self.inputs.index_size, self.ranker.dim, generator=generator)
                 self._index = vectors.to(self.device)
             else:
-                parts = []
-                for ids, texts in self.inputs.index_passages(256):
-                    self._index_rows.update((doc_id, len(self._index_rows)) for doc_id in ids)
-                    parts.append(self.eager_docs(texts).float())
-                self._index = torch.cat(parts).to(self.device)
+                self._index = self._encode_index()
         return self._index
+
+    def _encode_index(self) -> torch.Tensor:
+        """The collection's passages encoded once (eager fp32), timed: a build time to scale."""
+        started = time.perf_counter()
+        parts = []
+        for ids, texts in self.inputs.index_passages(256):
+            self._index_rows.update((doc_id, len(self._index_rows)) for doc_id in ids)
+            parts.append(self.eager_docs(texts).float())
+        index = torch.cat(parts).to(self.device)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        seconds = time.perf_counter() - started
+        self.index_encode = {
+            "passages": index.shape[0],
+            "seconds": seconds,
+            "passages_per_s": index.shape[0] / seconds,
+            "how": "eager fp32, tokenisation included, batches of 32 at doc_len, once before "
+            "timing (not interleaved)",
+        }
+        return index
+
+    def searched_index(self, size: int) -> torch.Tensor:
+        """The first `size` rows of the index, its rows repeated past its end.
+
+        Timing several sizes, each cell searches a copy of its own and one copy is alive at
+        a time, so a cell's peak memory grows with the index it searches.
+        """
+        index = self.index()
+        if size == index.shape[0] and len({cell.index_size for cell in self.cells}) == 1:
+            return index  # one size: the index itself, as before sizes could be swept
+        if self._searched is None or self._searched[0] != size:
+            self._searched = None  # free the previous copy before making the next
+            repeats = -(-size // index.shape[0])
+            self._searched = (size, index.repeat(repeats, 1)[:size].clone())
+        return self._searched[1]
 
     def pool_docs(self, pool: Pool) -> torch.Tensor:
         """A parity pool's passage vectors: rows of the index (same encoding), else encoded."""
@@ -392,18 +461,56 @@ class QueryScenario(Scenario):
     def workload(self, cell: CellShape, runner: Runner) -> Workload:
         from kdbench.retrieval.dense import exact_search
 
-        index = self.index()
-        depth = min(cell.depth or 100, index.shape[0])
+        size = cell.index_size or self.inputs.index_size
+        searched = self.searched_index(size)
+        depth = min(cell.depth or 100, size)
         backend = self.search_backend
 
         def search(queries: torch.Tensor) -> Any:
-            return exact_search(queries.float(), index, depth, backend=backend)
+            # looked up per call: the copy a cell searches is freed when the next cell's is made
+            return exact_search(queries.float(), self.searched_index(size), depth, backend=backend)
+
+        def approximate(queries: torch.Tensor) -> Any:
+            return self.graph(size).search(queries.float().cpu().numpy(), depth)
 
         workload = self.encoding_workload(
             cell, runner, "query", self.inputs.queries[: cell.batch_size]
         )
-        workload.stages.append(("search", search))
+        hnsw = self.config.search == "hnsw"
+        workload.stages.append(("search", approximate if hnsw else search))
+        workload.index_bytes = searched.nelement() * searched.element_size()
+        if hnsw:
+            graph = self.graph(size)
+            workload.search = {
+                **graph.describe(),
+                f"recall@{depth}": self.recall(graph, size, depth),
+            }
         return workload
+
+    def graph(self, size: int) -> Any:
+        """--search hnsw: the HNSW graph over the index's first `size` rows (one at a time)."""
+        from kdbench.retrieval.approximate import HnswIndex
+
+        if self._graph is None or self._graph[0] != size:
+            self._graph = None  # free the previous graph before building the next
+            ef_search = max(128, 2 * max(self.config.depths))
+            vectors = self.searched_index(size).cpu().numpy()
+            self._graph = (size, HnswIndex.build(vectors, ef_search))
+        return self._graph[1]
+
+    @torch.inference_mode()
+    def recall(self, graph: Any, size: int, depth: int) -> float:
+        """The graph's recall@depth against exact search, over up to 64 eager-encoded queries."""
+        from kdbench.retrieval.approximate import recall
+        from kdbench.retrieval.dense import exact_search
+
+        if self._recall_queries is None:
+            texts = self.inputs.queries[:64]
+            self._recall_queries = self.ranker.encode_queries(texts).float().to(self.device)
+        queries = self._recall_queries
+        _, exact = exact_search(queries, self.searched_index(size), depth)
+        _, found = graph.search(queries.cpu().numpy(), depth)
+        return recall(exact.cpu().numpy(), found)
 
 
 def _chunked_rerank(
@@ -502,6 +609,7 @@ class ColbertRerankScenario(Scenario):
             ]
 
         workload.stages.append(("maxsim", maxsim))
+        workload.index_bytes = d_vecs.numel() * d_vecs.element_size()
         return workload
 
 
@@ -658,6 +766,7 @@ class PrettrRerankScenario(Scenario):
             model_calls=[(b, cell.seq_len) for b in sizes],
             tokenize=lambda: self.cached_pairs(query, cache, rows, query_len, doc_len),
             flops_per_call=flops,
+            index_bytes=round(cache_bytes_per_passage(cache) * depth),
             cache=PassageCache(
                 bytes_per_passage=cache_bytes_per_passage(cache),
                 tokens_per_passage=float(cache.lengths.float().mean()),

@@ -63,7 +63,7 @@ def summarize_ms(samples_ns: Sequence[int]) -> dict[str, float | int]:
 
 def sample_warnings(n: int, cv: float) -> list[str]:
     """Why the statistics of `n` samples with spread `cv` should be read with care."""
-    unbacked = [p for p in PERCENTILES if n < required_samples(p)]
+    unbacked = undersampled(n)
     warnings = []
     if unbacked:
         needs = ", ".join(f"p{p} {required_samples(p)}" for p in unbacked)
@@ -75,3 +75,47 @@ def sample_warnings(n: int, cv: float) -> list[str]:
             f"high spread: coefficient of variation {cv:.0%} (> {HIGH_CV:.0%}); was the machine busy?"
         )
     return warnings
+
+
+# Two-sided confidence of the intervals the report gives around percentiles.
+CONFIDENCE = 0.95
+
+
+def percentile_interval(
+    samples_ns: Sequence[int], percentile: float, confidence: float = CONFIDENCE
+) -> tuple[float, float] | None:
+    """A distribution-free `confidence` interval for the `percentile`-th latency, in ms.
+
+    The number B of samples below the true percentile is Binomial(n, q); the interval is the
+    order statistics (x_(l), x_(u)) with P(B < l) <= (1 - confidence) / 2 and
+    P(B >= u) <= (1 - confidence) / 2, so it covers the percentile with at least
+    `confidence` whatever the distribution. None when n is too small for such ranks to exist.
+
+    >>> percentile_interval([m * 1_000_000 for m in range(1, 11)], 50)  # (x_(2), x_(9))
+    (2.0, 9.0)
+    >>> percentile_interval([m * 1_000_000 for m in range(1, 65)], 99) is None
+    True
+    """
+    from scipy.stats import binom
+
+    n = len(samples_ns)
+    if n == 0:
+        return None
+    tail = (1 - confidence) / 2
+    cdf = binom.cdf(np.arange(n + 1), n, percentile / 100)  # cdf[k] = P(B <= k)
+    below = np.flatnonzero(cdf <= tail)  # candidates for l - 1
+    above = np.flatnonzero(cdf >= 1 - tail)  # candidates for u - 1
+    if below.size == 0 or above.size == 0 or above[0] + 1 > n:
+        return None
+    lower, upper = int(below[-1]) + 1, int(above[0]) + 1  # 1-based ranks
+    ordered = np.sort(np.asarray(samples_ns, dtype=np.float64)) / 1e6
+    return float(ordered[lower - 1]), float(ordered[upper - 1])
+
+
+def undersampled(n: int, percentiles: Sequence[int] = PERCENTILES) -> list[int]:
+    """The `percentiles` that `n` samples are too few for (`required_samples`).
+
+    >>> undersampled(64, (50, 95, 99))
+    [95, 99]
+    """
+    return [p for p in percentiles if n < required_samples(p)]

@@ -67,6 +67,20 @@ class Budget:
             )
 
 
+def round_budget(timing: Any) -> Budget:
+    """One round's share of a `kdbench.options.Timing`'s budget (rounds alternate the
+    backends in every cell, so each gets its share of every round)."""
+    rounds = timing.rounds
+    return Budget(
+        warmup=timing.warmup,
+        warmup_s=timing.warmup_s,
+        min_samples=-(-timing.min_samples // rounds),
+        min_duration_s=timing.min_duration_s / rounds,
+        max_duration_s=timing.max_duration_s / rounds,
+        max_samples=max(100_000, timing.min_samples),
+    )
+
+
 @dataclass
 class Samples:
     """Raw nanosecond samples: one list per stage plus the whole chain."""

@@ -1,13 +1,19 @@
-"""Trade-off reports rendered from result JSON: rows.py joins, render.py formats, compare.py diffs."""
+"""Trade-off reports rendered from result JSON: rows.py joins, render.py formats, compare.py
+diffs; budget.py chooses within a budget, scale.py predicts at the user's collection size."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kdbench.errors import UserError
 from kdbench.io import atomic_write_text
+from kdbench.report.budget import check_columns, decide, parse_budget
+from kdbench.report.pairs import with_holm
 from kdbench.report.render import FORMATS
-from kdbench.report.rows import Row, load_results, rows_from_results
+from kdbench.report.rows import AXES, SHOWN_QUALITY, Row, load_results, rows_from_results
+from kdbench.report.scale import Scale, apply_scale
 
 
 def report_meta(results: list[dict[str, Any]], title: str) -> dict[str, Any]:
@@ -37,12 +43,79 @@ def report_meta(results: list[dict[str, Any]], title: str) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class View:
+    """What a report shows: its quality columns, and the plot's and Pareto front's axes."""
+
+    measures: tuple[str, ...] | None = None  # ir_measures strings; None: SHOWN_QUALITY
+    x: str = "p50"  # one of rows.AXES
+    y: str | None = None  # a measured quality; None: the first measure (nDCG@10)
+
+    @property
+    def shown(self) -> tuple[str, ...]:
+        return self.measures or SHOWN_QUALITY
+
+    @property
+    def quality(self) -> str:
+        return self.y or self.shown[0]
+
+    def check(self, rows: list[Row]) -> None:
+        """Every measure asked for was measured by some row (else one line saying which are)."""
+        if self.x not in AXES:
+            raise UserError(f"--x {self.x}: choose one of {', '.join(AXES)}")
+        measured = sorted({m for r in rows for m in r.metrics})
+        asked = (("--measure", self.measures or ()), ("--y", (self.y,) if self.y else ()))
+        for flag, names in asked:
+            missing = [m for m in names if m not in measured]
+            if missing and rows:
+                raise UserError(
+                    f"{flag} {' '.join(missing)}: no row measured it (these results have "
+                    f"{', '.join(measured) or 'no quality'}); rerun kdbench evaluate --measure"
+                )
+
+
+def report_rows(results: list[dict[str, Any]], view: View) -> tuple[list[Row], dict[str, Any]]:
+    """The rows (Pareto-marked on the view's axes) and the meta a formatter renders."""
+    rows = rows_from_results(results, metric=view.quality, x=view.x)
+    view.check([r for r in rows if not r.reference])
+    meta = report_meta(results, "")
+    meta.update(measures=list(view.shown), x=view.x, y=view.quality)
+    meta["pairs"] = with_holm(meta["pairs"], view.shown)
+    return rows, meta
+
+
+def add_decisions(
+    rows: list[Row],
+    results: list[dict[str, Any]],
+    meta: dict[str, Any],
+    budget: str | None = None,
+    scale: Scale | None = None,
+    where: str = "--budget",
+) -> None:
+    """Predicted columns at `scale` (meta["scale"]) and the `budget`'s choice (meta["budget"],
+    each row's verdict), on rows already built; the budget is checked before anything else."""
+    constraints = parse_budget(budget, where) if budget else []
+    check_columns(constraints, [r for r in rows if not r.reference], where)
+    if scale is not None and (scale.passages or scale.queries_per_s):
+        meta["scale"] = apply_scale(rows, results, scale, constraints)
+    if constraints:
+        meta["budget"] = decide(rows, constraints, meta.get("y") or "nDCG@10").to_dict()
+
+
 def write_report(
-    paths: list[str | Path], fmt: str, output: str | Path | None, title: str = ""
+    paths: list[str | Path],
+    fmt: str,
+    output: str | Path | None,
+    title: str = "",
+    view: View | None = None,
+    budget: str | None = None,
+    scale: Scale | None = None,
 ) -> tuple[str, list[Row]]:
     results = load_results(paths)
-    rows = rows_from_results(results)
-    text = FORMATS[fmt](rows, report_meta(results, title or ", ".join(Path(p).name for p in paths)))
+    rows, meta = report_rows(results, view or View())
+    add_decisions(rows, results, meta, budget, scale)
+    meta["title"] = title or ", ".join(Path(p).name for p in paths)
+    text = FORMATS[fmt](rows, meta)
     if output is not None:
         atomic_write_text(output, text)
     return text, rows

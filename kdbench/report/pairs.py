@@ -1,9 +1,11 @@
 """Distilled / not-distilled pairs: the effect of knowledge distillation on one model, tested.
 
 A pair is two `evaluate` results of the same architecture on the same queries, one trained
-with a teacher (Margin-MSE) and one without. The effect is the mean per-query difference
-(KD minus no-KD) with a two-sided paired t-test over the queries' values, the test the
-paper's tables use (scipy.stats.ttest_rel), read from each result's `per_query`.
+with a teacher (Margin-MSE) and one without. The effect per measure is the mean per-query
+difference (KD minus no-KD) with a 95% paired-t interval and a paired bootstrap interval, the
+two-sided paired t-test the paper's tables use (scipy.stats.ttest_rel), read from each
+result's `per_query`, and Holm-Bonferroni-adjusted p (`with_holm`: over every comparison a
+report shows; `significant` is p_holm < alpha).
 
 Pure functions of result dicts (no I/O), so `kdbench report --pair KD NOKD` and tests share them.
 """
@@ -11,13 +13,14 @@ Pure functions of result dicts (no I/O), so `kdbench report --pair KD NOKD` and 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from kdbench.errors import UserError
+from kdbench.report.significance import TEST, holm, paired_test
 
 MEASURES = ("nDCG@10",)
 ALPHA = 0.05
-TEST = "paired t-test over queries (scipy.stats.ttest_rel), two-sided"
 
 
 def pair_rows(
@@ -31,8 +34,9 @@ def pair_rows(
 
     Returns {"kd", "nokd" (labels), "arch", "data", "split", "queries", "test", "alpha",
     "warnings", "rows": [{"measure", "kd", "nokd", "difference", "relative_difference",
-    "t", "p_value", "significant", "wins", "losses", "ties"}]}; `difference` is KD minus
-    no-KD, `t` is None when every difference is the same (the statistic is undefined).
+    "ci95_t", "ci95_bootstrap", "t", "p_value", "p_holm", "significant", "wins", "losses",
+    "ties"}]}; `difference` is KD minus no-KD, `t` is None when every difference is the same
+    (the statistic is undefined).
     """
     kd_label, nokd_label = _check(kd_result, "KD"), _check(nokd_result, "no-KD")
     kd_config, nokd_config = kd_result.get("config") or {}, nokd_result.get("config") or {}
@@ -51,7 +55,7 @@ def pair_rows(
     rows = [
         _row(measure, kd_result, nokd_result, kd_label, nokd_label, alpha) for measure in measures
     ]
-    return {
+    pair = {
         "kd": kd_label,
         "nokd": nokd_label,
         "arch": kd_arch,
@@ -63,26 +67,35 @@ def pair_rows(
         "warnings": warnings,
         "rows": [{k: v for k, v in row.items() if k != "queries"} for row in rows],
     }
+    return with_holm([pair])[0] if rows else pair
 
 
-def paired_t_test(kd: list[float], nokd: list[float]) -> tuple[float | None, float]:
-    """(t, two-sided p) of the paired differences kd[i] - nokd[i].
+def common_measures(kd_result: dict[str, Any], nokd_result: dict[str, Any]) -> tuple[str, ...]:
+    """The measures both evaluations kept per query, in the KD result's order.
 
-    Identical differences leave t undefined: p is 1 when they are all zero, else 0.
-
-    >>> t, p = paired_t_test([0.5, 0.7, 0.9, 0.4], [0.4, 0.5, 0.8, 0.4])
-    >>> round(t, 4), round(p, 4)
-    (2.4495, 0.0917)
-    >>> paired_t_test([0.3, 0.6], [0.3, 0.6])
-    (None, 1.0)
+    >>> common_measures({"per_query": {"nDCG@10": {}, "AP": {}}}, {"per_query": {"AP": {}}})
+    ('AP',)
     """
-    from scipy import stats
+    theirs = nokd_result.get("per_query") or {}
+    return tuple(m for m in kd_result.get("per_query") or {} if m in theirs) or MEASURES
 
-    differences = [a - b for a, b in zip(kd, nokd, strict=True)]
-    if max(differences) - min(differences) <= 1e-12 * max(1.0, max(map(abs, differences))):
-        return None, 1.0 if abs(differences[0]) <= 1e-12 else 0.0
-    result = stats.ttest_rel(kd, nokd)
-    return float(result.statistic), float(result.pvalue)
+
+def with_holm(
+    pairs: list[dict[str, Any]], measures: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """`pairs` restricted to `measures` (None: all), each row's `p_holm` adjusted over every
+    comparison left, and `significant` read from it (p_holm below the pair's alpha)."""
+    kept = []
+    for pair in pairs:
+        rows = [dict(r) for r in pair["rows"] if measures is None or r["measure"] in measures]
+        if rows:
+            kept.append({**pair, "rows": rows})
+    compared = [(pair, row) for pair in kept for row in pair["rows"]]
+    adjusted_p = holm([row["p_value"] for _, row in compared])
+    for (pair, row), adjusted in zip(compared, adjusted_p, strict=True):
+        row["p_holm"] = adjusted
+        row["significant"] = adjusted < pair.get("alpha", ALPHA)
+    return kept
 
 
 def _row(
@@ -109,7 +122,7 @@ def _row(
         )
     kd = [kd_values[q] for q in qids]
     nokd = [nokd_values[q] for q in qids]
-    t, p_value = paired_t_test(kd, nokd)
+    test = paired_test(kd, nokd)
     kd_mean, nokd_mean = math.fsum(kd) / len(kd), math.fsum(nokd) / len(nokd)
     difference = kd_mean - nokd_mean
     return {
@@ -119,9 +132,12 @@ def _row(
         "nokd": nokd_mean,
         "difference": difference,
         "relative_difference": difference / nokd_mean if nokd_mean else None,
-        "t": t,
-        "p_value": p_value,
-        "significant": p_value < alpha,
+        "ci95_t": list(test.ci95_t),
+        "ci95_bootstrap": list(test.ci95_bootstrap),
+        "t": test.t,
+        "p_value": test.p_value,
+        "p_holm": test.p_value,  # over this pair's measures; with_holm: over the report
+        "significant": test.p_value < alpha,
         "wins": sum(a > b for a, b in zip(kd, nokd, strict=True)),
         "losses": sum(a < b for a, b in zip(kd, nokd, strict=True)),
         "ties": sum(a == b for a, b in zip(kd, nokd, strict=True)),

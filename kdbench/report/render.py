@@ -1,7 +1,7 @@
 """Render trade-off rows as Markdown, CSV, JSON, a rich table or one self-contained HTML page.
 
 Formatters live in `FORMATS` (STYLE.md habit 8). Markdown and HTML round to the digits
-shown in `COLUMNS`; CSV and JSON keep full precision. The "× baseline" column appears only
+shown in each `Column`; CSV and JSON keep full precision. The "× baseline" column appears only
 when some row was timed against a baseline architecture, so other reports stay as they were.
 """
 
@@ -11,44 +11,176 @@ import csv
 import html
 import io
 import json
-import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from kdbench.report.rows import Row
+from kdbench.report.plot import svg_plot
+from kdbench.report.rows import SHOWN_QUALITY, Row
+from kdbench.report.scale import columns as predicted_columns
 
-# (header, getter, decimals) — decimals None means text.
-Column = tuple[str, Callable[[Row], Any], int | None]
-COLUMNS: list[Column] = [
-    ("model", lambda r: r.label, None),
-    ("arch", lambda r: r.arch, None),
-    ("teacher", lambda r: r.teacher, None),
-    ("params (M)", lambda r: r.parameters / 1e6 if r.parameters else None, 1),
-    ("nDCG@10", lambda r: r.metrics.get("nDCG@10"), 3),
-    ("RR@10", lambda r: r.metrics.get("RR@10"), 3),
-    ("R@100", lambda r: r.metrics.get("R@100"), 3),
-    ("backend", lambda r: r.backend, None),
-    ("device", lambda r: r.device, None),
-    ("precision", lambda r: r.precision, None),
-    ("scenario", lambda r: r.scenario, None),
-    ("batch", lambda r: r.batch_size, 0),
-    ("seq", lambda r: r.seq_len, 0),
-    ("p50 ms", lambda r: r.p50_ms, 2),
-    ("p95 ms", lambda r: r.p95_ms, 2),
-    ("items/s", lambda r: r.throughput, 1),
-    ("peak MiB", lambda r: r.peak_memory_mib, 0),
-    ("index MiB", lambda r: r.index_size_mib, 1),
-    ("parity", lambda r: r.parity, None),
-    ("pareto", lambda r: "★" if r.pareto else "", None),
+
+@dataclass(frozen=True)
+class Column:
+    """One column of every table format: its header, how a row gives its value, and the
+    decimals Markdown/HTML/terminal round it to (None: text). CSV and JSON keep full precision."""
+
+    header: str
+    get: Callable[[Row], Any]
+    decimals: int | None = None
+
+
+def quality_from_text(row: Row) -> str:
+    """'eager', 'onnx:int8', 'eager (parity passed)' for an fp32 cell showing eager's quality."""
+    if not row.quality_from:
+        return "" if row.reference else "not evaluated"
+    text = f"{row.quality_from} (parity passed)" if row.quality_reused else row.quality_from
+    return f"{text}, another run" if row.quality_elsewhere else text
+
+
+def notes(row: Row) -> str:
+    """Flags a reader must see beside the numbers: never-run code, too few samples."""
+    found = []
+    if row.quality_elsewhere:
+        found.append(f"quality measured by another run ({row.quality_elsewhere}), timed here")
+    if row.never_run:
+        found.append("never run on real hardware")
+    if row.peak_from and row.fraction_of_peak is None:
+        found.append("of peak: not shown, measured against torch's fp32 matmul alone")
+    if row.undersampled and row.samples is not None:
+        from kdbench.profile.stats import required_samples
+
+        needs = ", ".join(f"{p} needs {required_samples(int(p[1:]))}" for p in row.undersampled)
+        found.append(f"under-sampled: {row.samples} samples ({needs})")
+    return "; ".join(found)
+
+
+def _params(row: Row) -> float | None:
+    return row.parameters / 1e6 if row.parameters else None
+
+
+def _share(row: Row) -> float | None:
+    return row.fraction_of_peak
+
+
+def _process_memory(row: Row) -> float | None:
+    """The whole process's peak: GPU memory when measured, else the host's peak RSS."""
+    return row.peak_memory_mib
+
+
+IDENTITY = [
+    Column("model", lambda r: r.label),
+    Column("arch", lambda r: r.arch),
+    Column("teacher", lambda r: r.teacher),
+    Column("params (M)", _params, 1),
 ]
-VS_BASELINE: Column = ("× baseline", lambda r: r.p50_vs_baseline, 2)
+CELL = [
+    Column("quality from", quality_from_text),
+    Column("backend", lambda r: r.backend),
+    Column("device", lambda r: r.device),
+    Column("precision", lambda r: r.precision),
+    Column("scenario", lambda r: r.scenario),
+    Column("includes", lambda r: r.includes),
+    Column("batch", lambda r: r.batch_size, 0),
+    Column("seq", lambda r: r.seq_len, 0),
+]
+FIRST_STAGE = [Column("first stage p50 ms", lambda r: r.first_stage_p50_ms, 2)]
+LATENCY = [
+    Column("p50 ms", lambda r: r.p50_ms, 2),
+    Column("p50 95% CI", lambda r: r.p50_ci_ms, 2),
+    Column("p95 ms", lambda r: r.p95_ms, 2),
+    Column("p95 95% CI", lambda r: r.p95_ci_ms, 2),
+    Column("n", lambda r: r.samples, 0),
+]
+END_TO_END = [
+    Column("end-to-end p50 ms", lambda r: r.end_to_end_p50_ms, 2),
+    Column("end-to-end p95 ms", lambda r: r.end_to_end_p95_ms, 2),
+]
+COST = [
+    Column("items/s", lambda r: r.throughput, 1),
+    Column("weights MiB", lambda r: r.weights_mib, 1),
+    Column("activations MiB", lambda r: r.activations_mib, 1),
+    Column("index MiB", lambda r: r.index_size_mib, 1),
+    Column("process MiB", _process_memory, 0),
+    Column("of peak", _share, 2),
+    Column("parity", lambda r: r.parity),
+    Column("notes", notes),
+    Column("pareto", lambda r: "★" if r.pareto else ""),
+]
+VS_BASELINE = Column("× baseline", lambda r: r.p50_vs_baseline, 2)
+INDEX_SIZE = Column("passages", lambda r: r.index_size, 0)  # searched, by query cells
 
 
-def columns_for(rows: list[Row]) -> list[Column]:
-    if not any(r.p50_vs_baseline is not None for r in rows):
-        return COLUMNS
-    after = [c[0] for c in COLUMNS].index("items/s") + 1
-    return [*COLUMNS[:after], VS_BASELINE, *COLUMNS[after:]]
+def quality_column(measure: str) -> Column:
+    def get(row: Row) -> float | None:
+        return row.metrics.get(measure)
+
+    return Column(measure, get, 3)
+
+
+def quality_columns(measures: Sequence[str]) -> list[Column]:
+    return [quality_column(measure) for measure in measures]
+
+
+def columns_for(
+    rows: list[Row],
+    measures: Sequence[str] = SHOWN_QUALITY,
+    predicted: bool = False,
+    scale_to: int | None = None,
+) -> list[Column]:
+    """The table's columns: the first-stage and end-to-end ones only when some re-ranker has a
+    profiled first stage, "× baseline" only when some row was timed against a baseline,
+    "passages" only when some query row says how many it searched; then the budget's verdict
+    and (`predicted`: CSV, one table) the predicted columns at `scale_to`, when asked for."""
+    first_stage = any(r.first_stage_p50_ms is not None for r in rows)
+    timed = [*LATENCY, *(END_TO_END if first_stage else [])]
+    cost = list(COST)
+    if any(r.p50_vs_baseline is not None for r in rows):
+        cost.insert(1, VS_BASELINE)
+    sized = any(r.index_size is not None for r in rows)
+    return [
+        *IDENTITY,
+        *quality_columns(measures),
+        *CELL,
+        *([INDEX_SIZE] if sized else []),
+        *(FIRST_STAGE if first_stage else []),
+        *timed,
+        *cost,
+        *([Column("budget", lambda r: r.budget)] if any(r.budget for r in rows) else []),
+        *(prediction_columns(rows, scale_to) if predicted else []),
+    ]
+
+
+def prediction_columns(rows: list[Row], scale_to: int | None) -> list[Column]:
+    """The predicted values some row has (each header says "predicted"), and their source."""
+    return [Column(*column) for column in predicted_columns(rows, scale_to)]
+
+
+def predicted_cells(rows: list[Row], meta: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The table of predictions the text formats show apart: each predicted row's identity
+    and its predicted columns (empty when nothing was predicted)."""
+    shown = [r for r in rows if r.predicted]
+    identity = [IDENTITY[0], *CELL[1:], INDEX_SIZE]
+    columns = [*identity, *prediction_columns(shown, _scale_to(meta))]
+    body = [[cell_text(c.get(row), c.decimals) for c in columns] for row in shown]
+    return ([c.header for c in columns], body) if shown else ([], [])
+
+
+PREDICTED = "Predicted"  # the section whose table of predictions text formats show apart
+
+
+def decision_sections(meta: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """(title, lines) of the budget's choice and the predictions' notes, when asked for."""
+    sections = []
+    if meta.get("budget"):
+        sections.append(("Budget", list(meta["budget"]["lines"])))
+    if meta.get("scale"):
+        sections.append((PREDICTED, list(meta["scale"]["lines"])))
+    return sections
+
+
+def _scale_to(meta: dict[str, Any]) -> int | None:
+    return (meta.get("scale") or {}).get("scale_to")
 
 
 def baseline_note(rows: list[Row]) -> str:
@@ -68,15 +200,30 @@ def cell_text(value: Any, decimals: int | None) -> str:
         return "–"
     if decimals is None:
         return str(value)
+    if isinstance(value, list | tuple):  # an interval
+        return "–".join(f"{v:.{decimals}f}" for v in value)
     return f"{value:.{decimals}f}"
 
 
-def table_cells(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
-    columns = columns_for(rows)
-    headers = [c[0] for c in columns]
+def csv_value(value: Any) -> Any:
+    """Full precision; an interval as "low–high"."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return "–".join(str(v) for v in value)
+    return value
+
+
+def measures_of(meta: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(meta.get("measures") or SHOWN_QUALITY)
+
+
+def table_cells(rows: list[Row], meta: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    columns = columns_for(rows, measures_of(meta))
+    headers = [c.header for c in columns]
     body = []
     for row in rows:
-        cells = [cell_text(get(row), decimals) for _, get, decimals in columns]
+        cells = [cell_text(c.get(row), c.decimals) for c in columns]
         if row.reference:
             cells[0] = f"{row.label} ({row.reference})"
         body.append(cells)
@@ -84,21 +231,70 @@ def table_cells(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
 
 
 def to_markdown(rows: list[Row], meta: dict[str, Any]) -> str:
-    headers, body = table_cells(rows)
+    headers, body = table_cells(rows, meta)
     lines = [f"# kdbench report: {meta.get('title', 'trade-off')}", ""]
     lines += _meta_lines(meta)
     lines += ["", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cells) + " |" for cells in body]
-    lines += [
-        "",
-        "★ = Pareto-optimal: no other measured row has both higher nDCG@10 and lower p50 latency.",
-        "Published rows (in parentheses) were not measured here; latency is per query in the row's scenario.",
-    ]
-    if note := baseline_note(rows):
-        lines.append(note)
+    lines += ["", *legend(rows, meta)]
+    for title, section in decision_sections(meta):
+        lines += ["", f"## {title}", "", section[0]]
+        predicted_headers, predicted_body = predicted_cells(rows, meta)
+        if title == PREDICTED and predicted_headers:
+            lines += ["", "| " + " | ".join(predicted_headers) + " |"]
+            lines += ["|" + "---|" * len(predicted_headers)]
+            lines += ["| " + " | ".join(cells) + " |" for cells in predicted_body]
+            lines.append("")
+        lines += section[1:]
     if meta.get("pairs"):
         lines += ["", pair_markdown(meta["pairs"])]
     return "\n".join(lines) + "\n"
+
+
+AXIS_WORDS = {
+    "p50": ("lower p50 latency per query", "p50 latency per query (ms, log scale)"),
+    "p95": ("lower p95 latency per query", "p95 latency per query (ms, log scale)"),
+    "throughput": ("higher throughput", "throughput (items/s, log scale)"),
+    "memory": ("less memory", "memory: weights + activations + index (MiB, log scale)"),
+}
+
+
+def legend(rows: list[Row], meta: dict[str, Any]) -> list[str]:
+    """What the table's marks and columns mean, in every text format."""
+    y, x = meta.get("y") or "nDCG@10", meta.get("x") or "p50"
+    lines = [
+        f"★ = Pareto-optimal: no other measured row has both higher {y} and {AXIS_WORDS[x][0]}; "
+        "only rows whose own artifact was evaluated take part.",
+        "quality from: the artifact the quality was measured on (kdbench evaluate --backend); "
+        "'(parity passed)': an fp32 cell of a backend that computes eager's scores shows eager's "
+        "evaluation; 'not evaluated': that artifact was never evaluated, so the row shows no quality.",
+        "p50/p95 ms: the row's timed call in its scenario; 95% CI: distribution-free "
+        "(order-statistic) interval of that percentile; n: timed calls.",
+        "Memory: weights as the backend loaded them, activations = the cell's peak above what was "
+        "resident when it started, index = the index or cache it reads; process = the whole "
+        "process's peak (GPU, else RSS). of peak: achieved FLOP/s over the machine's best GEMM "
+        "of the row's dtype.",
+        "Published rows (in parentheses) were not measured here.",
+    ]
+    if any(r.first_stage_p50_ms is not None for r in rows):
+        lines.insert(
+            3,
+            "end-to-end = first stage (the BM25 row of the same depth) + the row's "
+            "timed call: what one query costs, as the 'includes' of each row says.",
+        )
+    if any(r.undersampled for r in rows):
+        lines.append(
+            "under-sampled: fewer timed calls than the percentile needs (MLPerf's rule); "
+            "read that percentile with care."
+        )
+    if any(r.never_run for r in rows):
+        lines.append(
+            "never run on real hardware: the backend's code has not yet run on a GPU "
+            "(TensorRT); its numbers are unverified."
+        )
+    if note := baseline_note(rows):
+        lines.append(note)
+    return lines
 
 
 def _meta_lines(meta: dict[str, Any]) -> list[str]:
@@ -114,24 +310,65 @@ def _meta_lines(meta: dict[str, Any]) -> list[str]:
     return lines
 
 
-def pair_markdown(pairs: list[dict[str, Any]]) -> str:
-    """Distilled vs not-distilled pairs: the difference per measure with its paired t-test."""
-    if not pairs:
-        return ""
-    lines = [
-        "## Distillation effect (KD − no-KD, paired t-test over queries)",
-        "",
-        "| KD | no-KD | measure | KD | no-KD | difference | t | p | significant | wins/losses/ties |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+PAIR_HEADERS = (
+    "KD",
+    "no-KD",
+    "measure",
+    "KD",
+    "no-KD",
+    "difference",
+    "95% CI (t)",
+    "95% CI (bootstrap)",
+    "t",
+    "p",
+    "p (Holm)",
+    "significant",
+    "wins/losses/ties",
+)
+PAIR_TITLE = (
+    "Distillation effect (KD − no-KD over the same queries: paired t-test and bootstrap 95% "
+    "intervals; p Holm-adjusted over every comparison shown)"
+)
+
+
+def _interval_text(bounds: Any) -> str:
+    return "–" if not bounds else f"{bounds[0]:+.3f} to {bounds[1]:+.3f}"
+
+
+def pair_cells(pairs: list[dict[str, Any]]) -> list[list[str]]:
+    """One line of text cells per (pair, measure): what Markdown, HTML and terminal show."""
+    lines = []
     for pair in pairs:
         for row in pair["rows"]:
-            t = "–" if row["t"] is None else f"{row['t']:.2f}"
+            holm = row.get("p_holm")
             lines.append(
-                f"| {pair['kd']} | {pair['nokd']} | {row['measure']} | {row['kd']:.3f} | {row['nokd']:.3f} | "
-                f"{row['difference']:+.3f} | {t} | {row['p_value']:.3g} | {'yes' if row['significant'] else 'no'} | "
-                f"{row['wins']}/{row['losses']}/{row['ties']} |"
+                [
+                    pair["kd"],
+                    pair["nokd"],
+                    row["measure"],
+                    f"{row['kd']:.3f}",
+                    f"{row['nokd']:.3f}",
+                    f"{row['difference']:+.3f}",
+                    _interval_text(row.get("ci95_t")),
+                    _interval_text(row.get("ci95_bootstrap")),
+                    "–" if row["t"] is None else f"{row['t']:.2f}",
+                    f"{row['p_value']:.3g}",
+                    "–" if holm is None else f"{holm:.3g}",
+                    "yes" if row["significant"] else "no",
+                    f"{row['wins']}/{row['losses']}/{row['ties']}",
+                ]
             )
+    return lines
+
+
+def pair_markdown(pairs: list[dict[str, Any]]) -> str:
+    """Distilled vs not-distilled pairs: the difference per measure, its intervals and tests."""
+    if not pairs:
+        return ""
+    lines = [f"## {PAIR_TITLE}", "", "| " + " | ".join(PAIR_HEADERS) + " |"]
+    lines.append("|" + "---|" * len(PAIR_HEADERS))
+    lines += ["| " + " | ".join(cells) + " |" for cells in pair_cells(pairs)]
+    for pair in pairs:
         lines.extend(
             f"- warning ({pair['kd']} vs {pair['nokd']}): {w}" for w in pair.get("warnings", [])
         )
@@ -141,10 +378,10 @@ def pair_markdown(pairs: list[dict[str, Any]]) -> str:
 def to_csv(rows: list[Row], meta: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    columns = columns_for(rows)
-    writer.writerow([c[0] for c in columns])
+    columns = columns_for(rows, measures_of(meta), predicted=True, scale_to=_scale_to(meta))
+    writer.writerow([c.header for c in columns])
     for row in rows:
-        writer.writerow(["" if (v := get(row)) is None else v for _, get, _ in columns])
+        writer.writerow([csv_value(c.get(row)) for c in columns])
     return out.getvalue()
 
 
@@ -157,186 +394,82 @@ def to_terminal(rows: list[Row], meta: dict[str, Any], width: int | None = None)
     when it is narrower than the table (`kdbench.terminal`)."""
     from rich.console import Console
 
-    from kdbench.terminal import Column, console_width, fit_table
+    from kdbench.terminal import Column as Shown
+    from kdbench.terminal import console_width, fit_table
 
     width = width or console_width()
-    headers, body = table_cells(rows)
-    text = ("model", "arch", "teacher", "backend")
-    columns = [Column(h, "left" if h in text else "right", key=h == "model") for h in headers]
+
+    def fitted(
+        title: str | None,
+        headers: Sequence[str],
+        body: Sequence[Sequence[str]],
+        styles: Sequence[str | None] | None = None,
+    ) -> Any:
+        text = ("model", "arch", "teacher", "backend", "KD", "no-KD")
+        shown = [
+            Shown(h, "left" if h in text else "right", key=i == 0) for i, h in enumerate(headers)
+        ]
+        return fit_table(title, shown, body, width, row_styles=styles)
+
+    headers, body = table_cells(rows, meta)
     styles = ["bold green" if r.pareto else ("dim" if r.reference else None) for r in rows]
-    title = f"kdbench: {meta.get('title', 'trade-off')}"
     # Recorded only: the command prints the text (a console on stdout would print it twice).
     console = Console(record=True, width=width, file=io.StringIO())
-    console.print(fit_table(title, columns, body, width, row_styles=styles))
+    console.print(fitted(f"kdbench: {meta.get('title', 'trade-off')}", headers, body, styles))
     for line in _meta_lines(meta):
         console.print(line, markup=False)
-    if note := baseline_note(rows):
-        console.print(note, markup=False)
+    for line in legend(rows, meta):
+        console.print(line, markup=False)
+    for title, section in decision_sections(meta):
+        console.print(f"\n{title}", style="bold")
+        console.print(section[0], markup=False)
+        predicted_headers, predicted_body = predicted_cells(rows, meta)
+        if title == PREDICTED and predicted_headers:
+            console.print(fitted(None, predicted_headers, predicted_body))
+        for line in section[1:]:
+            console.print(line, markup=False)
+    if meta.get("pairs"):
+        console.print(fitted(PAIR_TITLE, PAIR_HEADERS, pair_cells(meta["pairs"])))
     return console.export_text()
-
-
-def svg_plot(rows: list[Row], width: int = 760, height: int = 440) -> str:
-    """Query latency (log axis) against nDCG@10, a point per model × backend, Pareto front drawn."""
-    points = [
-        r for r in rows if r.p50_ms and r.p50_ms > 0 and "nDCG@10" in r.metrics and not r.reference
-    ]
-    pad_l, pad_r, pad_t, pad_b = 70, 30, 30, 60
-    parts = [
-        f'<svg id="tradeoff-plot" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'role="img" aria-label="p50 latency against nDCG@10">',
-        f'<rect width="{width}" height="{height}" fill="white"/>',
-    ]
-    if not points:
-        parts.append(
-            f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no row has both latency and '
-            "nDCG@10</text></svg>"
-        )
-        return "".join(parts)
-    lat = [math.log10(r.p50_ms) for r in points]  # type: ignore[arg-type]
-    qual = [r.metrics["nDCG@10"] for r in points]
-    refs = [r.metrics["nDCG@10"] for r in rows if r.reference and "nDCG@10" in r.metrics]
-    x_lo, x_hi = (
-        math.floor(min(lat)),
-        math.ceil(max(lat)) if max(lat) > math.floor(min(lat)) else math.floor(min(lat)) + 1,
-    )
-    y_all = qual + refs
-    y_lo, y_hi = min(y_all) - 0.02, max(y_all) + 0.02
-
-    def sx(v: float) -> float:
-        return pad_l + (v - x_lo) / (x_hi - x_lo) * (width - pad_l - pad_r)
-
-    def sy(v: float) -> float:
-        return height - pad_b - (v - y_lo) / (y_hi - y_lo) * (height - pad_t - pad_b)
-
-    axis = 'stroke="#444" stroke-width="1"'
-    parts.append(
-        f'<line x1="{pad_l}" y1="{height - pad_b}" x2="{width - pad_r}" y2="{height - pad_b}" {axis}/>'
-    )
-    parts.append(f'<line x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{height - pad_b}" {axis}/>')
-    for decade in range(x_lo, x_hi + 1):
-        x = sx(decade)
-        parts.append(
-            f'<line x1="{x:.1f}" y1="{height - pad_b}" x2="{x:.1f}" y2="{height - pad_b + 5}" {axis}/>'
-        )
-        parts.append(
-            f'<text x="{x:.1f}" y="{height - pad_b + 20}" text-anchor="middle" font-size="12">'
-            f"{10.0**decade:g} ms</text>"
-        )
-    for i in range(5):
-        v = y_lo + (y_hi - y_lo) * i / 4
-        parts.append(
-            f'<text x="{pad_l - 8}" y="{sy(v) + 4:.1f}" text-anchor="end" font-size="12">{v:.3f}</text>'
-        )
-    parts.append(
-        f'<text x="{(width + pad_l) / 2}" y="{height - 15}" text-anchor="middle" font-size="13">'
-        "p50 query latency (ms, log scale)</text>"
-    )
-    parts.append(
-        f'<text x="18" y="{height / 2}" text-anchor="middle" font-size="13" '
-        f'transform="rotate(-90 18 {height / 2})">nDCG@10</text>'
-    )
-    for ref in rows:
-        if ref.reference and "nDCG@10" in ref.metrics:
-            y = sy(ref.metrics["nDCG@10"])
-            parts.append(
-                f'<line x1="{pad_l}" y1="{y:.1f}" x2="{width - pad_r}" y2="{y:.1f}" stroke="#999" '
-                'stroke-dasharray="4 4"/>'
-            )
-            parts.append(
-                f'<text x="{width - pad_r}" y="{y - 4:.1f}" text-anchor="end" font-size="11" fill="#666">'
-                f"{html.escape(ref.label)} ({html.escape(ref.reference)})</text>"
-            )
-    front = sorted((r for r in points if r.pareto), key=lambda r: r.p50_ms or 0.0)
-    if len(front) > 1:
-        path = " ".join(
-            f"{sx(math.log10(r.p50_ms or 1.0)):.1f},{sy(r.metrics['nDCG@10']):.1f}" for r in front
-        )
-        parts.append(
-            f'<polyline id="pareto-front" points="{path}" fill="none" stroke="#2a7" stroke-width="2"/>'
-        )
-    colours = [
-        "#1f77b4",
-        "#ff7f0e",
-        "#2ca02c",
-        "#d62728",
-        "#9467bd",
-        "#8c564b",
-        "#e377c2",
-        "#17becf",
-    ]
-    backends = sorted({r.backend for r in points})
-    for r, lx in zip(points, lat, strict=True):
-        colour = colours[backends.index(r.backend) % len(colours)]
-        x, y = sx(lx), sy(r.metrics["nDCG@10"])
-        title = html.escape(
-            f"{r.label} {r.backend}/{r.device}/{r.precision} {r.scenario} b{r.batch_size}: "
-            f"p50 {r.p50_ms:.2f} ms, nDCG@10 {r.metrics['nDCG@10']:.3f}"
-        )
-        stroke = ' stroke="#000" stroke-width="2"' if r.pareto else ""
-        parts.append(
-            f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="6" fill="{colour}"{stroke}>'
-            f"<title>{title}</title></circle>"
-        )
-        parts.append(
-            f'<text x="{x + 8:.1f}" y="{y - 6:.1f}" font-size="11">{html.escape(r.label)}</text>'
-        )
-    for i, backend in enumerate(backends):
-        colour = colours[i % len(colours)]
-        parts.append(
-            f'<circle cx="{pad_l + 15 + i * 110}" cy="{pad_t - 12}" r="5" fill="{colour}"/>'
-        )
-        parts.append(
-            f'<text x="{pad_l + 25 + i * 110}" y="{pad_t - 8}" font-size="12">{html.escape(backend)}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def pair_html(pairs: list[dict[str, Any]]) -> str:
     if not pairs:
         return ""
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in (
-            "KD",
-            "no-KD",
-            "measure",
-            "KD",
-            "no-KD",
-            "difference",
-            "t",
-            "p",
-            "significant",
-            "wins/losses/ties",
-        )
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in PAIR_HEADERS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+        for cells in pair_cells(pairs)
     )
-    body = []
-    for pair in pairs:
-        for row in pair["rows"]:
-            t = "–" if row["t"] is None else f"{row['t']:.2f}"
-            cells = [
-                pair["kd"],
-                pair["nokd"],
-                row["measure"],
-                f"{row['kd']:.3f}",
-                f"{row['nokd']:.3f}",
-                f"{row['difference']:+.3f}",
-                t,
-                f"{row['p_value']:.3g}",
-                "yes" if row["significant"] else "no",
-                f"{row['wins']}/{row['losses']}/{row['ties']}",
-            ]
-            body.append(
-                "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
-            )
     return (
-        f'<h2>Distillation effect (KD − no-KD, paired t-test over queries)</h2><table id="pairs-table">'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f'<h2>{html.escape(PAIR_TITLE)}</h2><table id="pairs-table">'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     )
+
+
+def decision_html(rows: list[Row], meta: dict[str, Any]) -> str:
+    """The budget's choice and the predictions (their table, id predicted-table) as HTML."""
+    parts = []
+    for title, section in decision_sections(meta):
+        items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in section[1:])
+        table = ""
+        headers, body = predicted_cells(rows, meta)
+        if title == PREDICTED and headers:
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+            trs = "".join(
+                "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+                for cells in body
+            )
+            table = f'<table id="predicted-table"><thead><tr>{head}</tr></thead>{trs}</table>'
+        parts.append(
+            f'<h2>{title}</h2><div id="{title.lower()}"><p>{html.escape(section[0])}</p>'
+            f"{table}<ul>{items}</ul></div>"
+        )
+    return "".join(parts)
 
 
 def to_html(rows: list[Row], meta: dict[str, Any]) -> str:
-    headers, body = table_cells(rows)
+    headers, body = table_cells(rows, meta)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     trs = []
     for cells, row in zip(body, rows, strict=True):
@@ -359,16 +492,15 @@ tr.reference {{ color: #777; font-style: italic; }}
 </style></head><body>
 <h1>kdbench report: {title}</h1>
 <ul>{meta_items}</ul>
-<h2>Quality against query latency</h2>
-{svg_plot(rows)}
+<h2>{html.escape(str(meta.get("y") or "nDCG@10"))} against {html.escape(str(meta.get("x") or "p50"))}</h2>
+{svg_plot(rows, meta.get("x") or "p50", meta.get("y") or "nDCG@10", (meta.get("budget") or {}).get("constraints"))}
 <h2>Trade-off table</h2>
 <table id="tradeoff-table"><thead><tr>{head}</tr></thead><tbody>
 {"".join(trs)}
 </tbody></table>
+{decision_html(rows, meta)}
 {pair_html(meta.get("pairs") or [])}
-<p>Highlighted rows are Pareto-optimal: no other measured row has both higher nDCG@10 and lower p50
-latency. Rows in italics are published numbers, not measured here.</p>
-{f"<p>{html.escape(note)}</p>" if (note := baseline_note(rows)) else ""}
+<ul id="legend">{"".join(f"<li>{html.escape(line)}</li>" for line in legend(rows, meta))}</ul>
 </body></html>
 """
 

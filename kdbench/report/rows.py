@@ -1,16 +1,28 @@
-"""Trade-off rows: one per model × measured cell, built only from result JSON.
+"""Trade-off rows: one per model × measured artifact, built only from result JSON.
 
-A row joins a model's effectiveness (an `evaluate` result) with one efficiency cell of
-its `profile` result, by the model's label. A profile result timed against a baseline
-architecture (`kdbench profile --baseline-arch`) also gives the baseline's cells as rows of
-their own, labelled "MODEL as ARCH (baseline)". Every number in every report format is read
-from these rows, so a report can never disagree with the JSON it came from.
+A row's quality comes only from an evaluation of the artifact it times. An `evaluate`
+result names the artifact it scored through (`config.backend` and `config.precision`;
+older results and plain `kdbench evaluate` are eager fp32, BM25 is bm25s), and a profile
+cell takes the evaluation of its own (backend, precision). The one exception: an fp32 cell
+of a backend that computes eager's scores to float tolerance (`BackendInfo.fp32_is_eager`)
+and passed the parity gate shows eager's evaluation, and says so (`quality_reused`). A cell
+with neither shows no quality and stays off the Pareto front; `quality_from` names the
+artifact each row's quality came from, in every format.
+
+A re-ranker's latency is what a query costs: the BM25 first stage (a profiled `bm25` row of
+the same depth) plus the re-ranking, `end_to_end_* = first_stage_* + p*_ms`. A profile
+result timed against a baseline architecture (`kdbench profile --baseline-arch`) also gives
+the baseline's cells as rows of their own, labelled "MODEL as ARCH (baseline)", without
+quality. Every number in every report format is read from these rows, so a report can never
+disagree with the JSON it came from.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +31,12 @@ from kdbench.profile.measurements import Cell, ProfileResult
 from kdbench.results import load_result
 
 QUALITY = ("nDCG@10", "RR@10", "R@100", "R@1000", "AP")
+SHOWN_QUALITY = ("nDCG@10", "RR@10", "R@100")  # the report's quality columns by default
+BM25_ARTIFACT = ("bm25s", "fp32")  # what a BM25 evaluation or profile ran: bm25s's float32 index
+# Latency axes a report can rank and plot rows by: higher is better only for throughput.
+AXES = ("p50", "p95", "throughput", "memory")
+
+Artifact = tuple[str, str]  # (backend, precision)
 
 
 @dataclass
@@ -28,18 +46,43 @@ class Row:
     teacher: str = ""
     parameters: int | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    # The artifact the quality was measured on ("eager", "onnx:int8", "bm25s"); "": none.
+    quality_from: str = ""
+    # True: an fp32 cell that passed parity shows eager's evaluation (not its own).
+    quality_reused: bool = False
+    # The evaluate result another run made, when the quality is that run's (a teacher whose
+    # scores were precomputed: timed here on its architecture, evaluated where it was trained).
+    quality_elsewhere: str = ""
+    first_stage: str = ""  # the evaluation's first stage: "bm25", "run", "exact-dense"
     backend: str = ""
     device: str = ""
     precision: str = ""
     scenario: str = ""
     batch_size: int | None = None
     seq_len: int | None = None
-    p50_ms: float | None = None
+    depth: int | None = None  # rerank: candidates; query/BM25: hits searched
+    index_size: int | None = None  # query: passages searched (written by sweeps and later)
+    search: str = ""  # query: "" for exact search, else the approximate method ("hnsw")
+    includes: str = ""  # what the latency covers, in words
+    p50_ms: float | None = None  # the cell's timed call
     p95_ms: float | None = None
+    samples: int | None = None  # timed calls behind the percentiles
+    p50_ci_ms: list[float] | None = None  # 95% order-statistic interval [low, high]
+    p95_ci_ms: list[float] | None = None
+    undersampled: list[str] = field(default_factory=list)  # shown percentiles short of samples
+    first_stage_p50_ms: float | None = None  # re-rankers: the BM25 retrieval of the candidates
+    first_stage_p95_ms: float | None = None
+    end_to_end_p50_ms: float | None = None  # what one query costs: first stage + timed call
+    end_to_end_p95_ms: float | None = None
     throughput: float | None = None  # items/s (queries, or passages for `index`)
-    peak_memory_mib: float | None = None
-    index_size_mib: float | None = None
+    weights_mib: float | None = None  # as the backend loaded them
+    activations_mib: float | None = None  # the cell's peak above what was resident
+    index_size_mib: float | None = None  # pre-encoded index or cache the cell reads
+    peak_memory_mib: float | None = None  # the process: GPU peak, else host peak RSS
+    fraction_of_peak: float | None = None  # achieved FLOP/s over the machine's best GEMM
+    peak_from: str = ""  # which GEMM set that peak
     parity: str = ""  # "passed", "failed: ...", or "" when not profiled
+    never_run: str = ""  # the backend's code has never run on real hardware (TensorRT)
     # The profile's `vs_baseline` ratios, as stored: baseline p50 / this p50 and this
     # items/s / baseline items/s (above 1: faster than the baseline architecture).
     p50_vs_baseline: float | None = None
@@ -47,6 +90,12 @@ class Row:
     baseline_for: str = ""  # on a baseline row: the label of the model it is the baseline of
     reference: str = ""  # non-empty for published numbers (not measured here)
     pareto: bool = False
+    budget: str = ""  # under a report's --budget: chosen, runner-up, fits, or out and why
+    # under --scale-to: predicted values (kdbench.report.scale.Predicted.to_dict) by name
+    predicted: dict[str, Any] = field(default_factory=dict)
+    # {measure: {qid: value}} of the evaluation the quality came from (for paired tests);
+    # not written by to_dict: reports stay small, the evaluate results hold them.
+    per_query: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
 
     def key(self) -> tuple[Any, ...]:
         """Identity of a row across runs, for `--compare`."""
@@ -58,10 +107,64 @@ class Row:
             self.scenario,
             self.batch_size,
             self.seq_len,
+            self.depth,
+            self.index_size,
+            self.search,
         )
 
+    @property
+    def query_p50_ms(self) -> float | None:
+        """What the plot and the front read as p50: end to end where known, else the call."""
+        return self.end_to_end_p50_ms if self.end_to_end_p50_ms is not None else self.p50_ms
+
+    @property
+    def query_p95_ms(self) -> float | None:
+        return self.end_to_end_p95_ms if self.end_to_end_p95_ms is not None else self.p95_ms
+
+    @property
+    def memory_mib(self) -> float | None:
+        """The row's own memory: weights + activations + index (None without weights)."""
+        if self.weights_mib is None:  # BM25's are 0: an index and no weights
+            return None
+        parts = (self.weights_mib, self.activations_mib, self.index_size_mib)
+        return sum(part for part in parts if part is not None)
+
+    def axis(self, name: str) -> float | None:
+        """The row's value on a latency axis (`AXES`)."""
+        values = {
+            "p50": self.query_p50_ms,
+            "p95": self.query_p95_ms,
+            "throughput": self.throughput,
+            "memory": self.memory_mib,
+        }
+        if name not in values:
+            raise UserError(f"--x {name}: choose one of {', '.join(AXES)}")
+        return values[name]
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        record = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        record.pop("per_query")
+        return copy.deepcopy(record)
+
+
+def artifact_name(backend: str, precision: str) -> str:
+    """How a row names the artifact its quality came from: "eager", "onnx:int8", "bm25s".
+
+    >>> artifact_name("eager", "fp32"), artifact_name("onnx", "int8")
+    ('eager', 'onnx:int8')
+    """
+    return backend if precision == "fp32" else f"{backend}:{precision}"
+
+
+def evaluated_artifact(config: dict[str, Any]) -> Artifact:
+    """The (backend, precision) an evaluate result's config says it scored through.
+
+    >>> evaluated_artifact({"model": "bm25"}), evaluated_artifact({"model": "m"})
+    (('bm25s', 'fp32'), ('eager', 'fp32'))
+    """
+    if str(config.get("model") or "").lower() == "bm25":
+        return BM25_ARTIFACT
+    return str(config.get("backend") or "eager"), str(config.get("precision") or "fp32")
 
 
 def label_of(config: dict[str, Any]) -> str:
@@ -71,35 +174,242 @@ def label_of(config: dict[str, Any]) -> str:
     return Path(text).name if "/" in text and Path(text).exists() else text
 
 
-def profile_rows(profile: ProfileResult, base: Row) -> list[Row]:
-    """One row per cell of a profile result, on top of `base` (the model's quality)."""
-    rows = []
-    device = str(profile.header.config.get("device") or "")
-    for cell in profile.cells:
-        row = Row(**{**base.to_dict(), "pareto": False})
-        row.backend = cell.backend
-        row.device = cell.device or device
-        row.precision = cell.precision
-        row.scenario = cell.scenario
-        row.batch_size = cell.batch_size
-        row.seq_len = cell.seq_len
-        if cell.latency is not None:
-            row.p50_ms, row.p95_ms = cell.latency.p50, cell.latency.p95
-        row.throughput = cell.throughput.items_per_s if cell.throughput else None
-        row.peak_memory_mib = cell.memory.peak_mib() if cell.memory else None
-        row.index_size_mib = _index_size_mib(cell)
-        row.parity = cell.parity.text() if cell.parity else ""
-        if cell.vs_baseline is not None:
-            row.p50_vs_baseline = cell.vs_baseline.p50_ratio
-            row.throughput_vs_baseline = cell.vs_baseline.throughput_ratio
-        rows.append(row)
+def evaluate_row(result: dict[str, Any]) -> Row:
+    """A row holding one evaluation's quality (no latency), named by its artifact."""
+    config = result.get("config", {})
+    metrics = {
+        k: float(v) for k, v in result.get("metrics", {}).items() if isinstance(v, int | float)
+    }
+    backend, precision = evaluated_artifact(config)
+    first_stage = result.get("first_stage") or config.get("first_stage") or {}
+    return Row(
+        label=label_of(config),
+        arch=str(config.get("arch") or ("bm25" if backend == BM25_ARTIFACT[0] else "")),
+        teacher=str(config.get("teacher") or ""),
+        parameters=config.get("parameters"),
+        metrics=metrics,
+        quality_from=artifact_name(backend, precision),
+        quality_elsewhere=str(config.get("quality_elsewhere") or ""),
+        first_stage=str(first_stage.get("method") or "") if config.get("reranked") else "",
+        never_run=str((config.get("backend_info") or {}).get("never_run") or ""),
+        # a row without a cell names its artifact unless it is the usual one (eager, bm25s)
+        backend="" if (backend, precision) in (("eager", "fp32"), BM25_ARTIFACT) else backend,
+        precision="" if (backend, precision) in (("eager", "fp32"), BM25_ARTIFACT) else precision,
+        per_query={
+            measure: dict(values)
+            for measure, values in (result.get("per_query") or {}).items()
+            if isinstance(values, dict)
+        },
+    )
+
+
+@dataclass
+class _Catalog:
+    """What a report's results hold: evaluations by label and artifact, profiles in order."""
+
+    evaluations: dict[str, dict[Artifact, Row]] = field(default_factory=dict)
+    profiles: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    references: list[Row] = field(default_factory=list)
+
+    def add_evaluation(self, result: dict[str, Any], model: dict[str, Any] | None = None) -> None:
+        row = evaluate_row(result)
+        if model is not None:  # a run's entry names the row and what was trained
+            row.label = model["label"]
+            row.arch = model.get("arch", row.arch)
+            row.teacher = model.get("teacher", row.teacher)
+            row.parameters = model.get("parameters", row.parameters)
+        artifact = evaluated_artifact(result.get("config", {}))
+        self.evaluations.setdefault(row.label, {})[artifact] = row
+
+    def add(self, result: dict[str, Any]) -> None:
+        kind = result.get("kind")
+        if kind == "evaluate":
+            self.add_evaluation(result)
+        elif kind == "profile":
+            self.profiles.append((label_of(result.get("config", {})), result))
+        elif kind == "run":
+            for model in result.get("models", []):
+                for evaluation in [model.get("evaluate"), *model.get("backend_evaluations", [])]:
+                    if evaluation:
+                        self.add_evaluation(evaluation, model)
+                if model.get("profile"):
+                    self.profiles.append((model["label"], model["profile"]))
+            self.references.extend(Row(**r) for r in result.get("references", []))
+
+    def identity(self, label: str, profile: ProfileResult) -> Row:
+        """The model's name, architecture, teacher and size, from any of its evaluations."""
+        found = self.evaluations.get(label, {})
+        source = found.get(("eager", "fp32")) or next(iter(found.values()), None)
+        if source is None:
+            return Row(label=label, arch=str(profile.header.config.get("arch") or ""))
+        return Row(label, source.arch, source.teacher, source.parameters)
+
+
+def profiles_of(results: Iterable[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(label, profile result) of every profile among `results`, labelled as its rows are."""
+    catalog = _Catalog()
+    for result in results:
+        catalog.add(result)
+    return catalog.profiles
+
+
+def rows_from_results(
+    results: Iterable[dict[str, Any]], *, metric: str = "nDCG@10", x: str = "p50"
+) -> list[Row]:
+    """Rows of every profiled cell (with the quality of its own artifact), then evaluations
+    no cell timed, then published references; Pareto-marked on `metric` against `x`."""
+    catalog = _Catalog()
+    for result in results:
+        catalog.add(result)
+    rows: list[Row] = []
+    shown: set[tuple[str, Artifact]] = set()
+    for label, data in catalog.profiles:
+        profile = ProfileResult.from_dict(data)
+        evaluations = catalog.evaluations.get(label, {})
+        for row, used in profile_rows(profile, catalog.identity(label, profile), evaluations):
+            rows.append(row)
+            if used is not None:
+                shown.add((label, used))
+        rows.extend(baseline_rows(profile, label))
+    for label, evaluations in catalog.evaluations.items():
+        rows.extend(row for artifact, row in evaluations.items() if (label, artifact) not in shown)
+    rows.extend(catalog.references)
+    add_first_stage(rows)
+    mark_pareto(rows, metric, x)
     return rows
 
 
+def quality_for(cell: Cell, evaluations: dict[Artifact, Row]) -> tuple[Row | None, bool]:
+    """The evaluation whose quality a cell shows, and whether it is reused from eager.
+
+    Its own artifact's evaluation; else, for an fp32 cell of a backend that computes eager's
+    scores (`kdbench.backends.evaluated_apart`) that passed parity, eager's; else none.
+    """
+    own = evaluations.get((cell.backend, cell.precision))
+    if own is not None:
+        return own, False
+    eager = evaluations.get(("eager", "fp32"))
+    if eager is None or cell.parity is None or not cell.parity.passed:
+        return None, False
+    from kdbench.backends import BACKENDS, evaluated_apart
+
+    if cell.backend not in BACKENDS or evaluated_apart(cell.backend, cell.precision):
+        return None, False
+    return eager, True
+
+
+def profile_rows(
+    profile: ProfileResult, base: Row, evaluations: dict[Artifact, Row] | None = None
+) -> list[tuple[Row, Artifact | None]]:
+    """One row per cell of a profile result on top of `base` (the model's identity), each
+    with the quality of its own artifact, and which evaluation that was (None: no quality)."""
+    rows = []
+    device = str(profile.header.config.get("device") or "")
+    for cell in profile.cells:
+        row = Row(
+            base.label, base.arch, base.teacher, base.parameters, baseline_for=base.baseline_for
+        )
+        quality, reused = quality_for(cell, evaluations or {})
+        if quality is not None:
+            row.metrics, row.per_query = dict(quality.metrics), quality.per_query
+            row.quality_from, row.quality_reused = quality.quality_from, reused
+            row.quality_elsewhere = quality.quality_elsewhere
+            row.first_stage = quality.first_stage
+        row.backend, row.precision, row.scenario = cell.backend, cell.precision, cell.scenario
+        row.device = cell.device or device
+        row.batch_size, row.seq_len, row.depth = cell.batch_size, cell.seq_len, cell.depth
+        row.index_size = cell.index_size
+        row.search = str((cell.search or {}).get("method") or "")
+        _add_measurements(row, cell, profile)
+        used = (
+            None
+            if quality is None
+            else ("eager", "fp32")
+            if reused
+            else (cell.backend, cell.precision)
+        )
+        rows.append((row, used))
+    return rows
+
+
+def _add_measurements(row: Row, cell: Cell, profile: ProfileResult) -> None:
+    """The cell's latency (with intervals), throughput, memory, FLOP share and verdicts."""
+    from kdbench.profile.stats import percentile_interval, undersampled
+
+    if cell.latency is not None:
+        row.p50_ms, row.p95_ms, row.samples = cell.latency.p50, cell.latency.p95, cell.latency.n
+        row.undersampled = [f"p{p}" for p in undersampled(cell.latency.n, (50, 95))]
+        samples = (cell.samples_ns or {}).get("total")
+        if samples:
+            for name, percentile in (("p50_ci_ms", 50), ("p95_ci_ms", 95)):
+                interval = percentile_interval(samples, percentile)
+                setattr(row, name, None if interval is None else list(interval))
+    row.throughput = cell.throughput.items_per_s if cell.throughput else None
+    memory = cell.memory
+    if memory is not None:
+        row.peak_memory_mib = memory.peak_mib()
+        row.weights_mib, row.activations_mib = memory.weights_mib, memory.activations_mib
+    row.index_size_mib = _index_size_mib(cell)
+    if cell.flops is not None:
+        row.peak_from = cell.flops.peak_from
+        # older results divided by torch's fp32 matmul alone, which ONNX Runtime's GEMM and
+        # every int8 kernel beat: that share is not a fraction of this machine's peak
+        if " GEMM " in cell.flops.peak_from:
+            row.fraction_of_peak = cell.flops.fraction_of_peak
+    row.parity = cell.parity.text() if cell.parity else ""
+    row.never_run = cell.never_run or ""
+    row.includes = includes(row, profile.scenario or {})
+    recall = (cell.search or {}).get(f"recall@{cell.depth}")
+    if recall is not None:  # what the approximate search cost in quality
+        row.includes += f", recall@{cell.depth} {recall:.3f} vs exact"
+    if cell.vs_baseline is not None:
+        row.p50_vs_baseline = cell.vs_baseline.p50_ratio
+        row.throughput_vs_baseline = cell.vs_baseline.throughput_ratio
+
+
+def includes(row: Row, scenario: dict[str, Any]) -> str:
+    """What a row's latency covers, in words (the first stage is added by `add_first_stage`)."""
+    if row.arch == "bm25":
+        return f"BM25 top {row.depth} for one query"
+    if row.scenario == "query" and row.index_size is not None:
+        searched = f"search top {row.depth} of {row.index_size:,} passages"
+        searched += f" ({row.search}, approximate)" if row.search else ""
+        return f"encode {row.batch_size} query + {searched}"
+    if row.scenario == "query":
+        return f"encode {row.batch_size} query + search top {row.depth} ({scenario.get('index', 'index')})"
+    if row.scenario == "rerank":
+        return f"re-rank {row.depth} candidates of one query"
+    if row.scenario == "index":
+        return f"encode {row.batch_size} passages"
+    return row.scenario
+
+
 def _index_size_mib(cell: Cell) -> float | None:
-    """An index size a hand-made or foreign result may give (kdbench profile writes none)."""
+    """The index or cache the cell reads: the profiler's, else a foreign result's key."""
+    if cell.memory is not None and cell.memory.index_mib is not None:
+        return cell.memory.index_mib
     index_bytes = cell.extra.get("index_size_bytes") or (cell.extra.get("index") or {}).get("bytes")
     return index_bytes / 2**20 if isinstance(index_bytes, int | float) else None
+
+
+def add_first_stage(rows: list[Row]) -> None:
+    """End-to-end latency: BM25 rows and dense queries as timed; a re-ranker of BM25's
+    candidates adds the profiled BM25 row of the same depth (first stage + re-rank)."""
+    bm25 = {r.depth: r for r in rows if r.arch == "bm25" and r.p50_ms is not None}
+    for row in rows:
+        if row.p50_ms is None or row.reference:
+            continue
+        if row.arch == "bm25" or row.scenario == "query":
+            row.end_to_end_p50_ms, row.end_to_end_p95_ms = row.p50_ms, row.p95_ms
+            continue
+        first = bm25.get(row.depth)
+        if row.scenario != "rerank" or row.first_stage not in ("", "bm25") or first is None:
+            continue
+        assert first.p50_ms is not None and first.p95_ms is not None and row.p95_ms is not None
+        row.first_stage_p50_ms, row.first_stage_p95_ms = first.p50_ms, first.p95_ms
+        row.end_to_end_p50_ms = first.p50_ms + row.p50_ms
+        row.end_to_end_p95_ms = first.p95_ms + row.p95_ms
+        row.includes = f"BM25 top {row.depth} + {row.includes}"
 
 
 def baseline_label(label: str, arch: str) -> str:
@@ -117,88 +427,26 @@ def baseline_rows(profile: ProfileResult, label: str) -> list[Row]:
         return []
     arch = str(baseline.header.config.get("arch") or "")
     base = Row(label=baseline_label(label, arch), arch=arch, baseline_for=label)
-    return profile_rows(baseline, base)
+    return [row for row, _ in profile_rows(baseline, base)]
 
 
-def evaluate_row(result: dict[str, Any]) -> Row:
-    config = result.get("config", {})
-    metrics = {
-        k: float(v) for k, v in result.get("metrics", {}).items() if isinstance(v, int | float)
-    }
-    return Row(
-        label=label_of(config),
-        arch=str(config.get("arch") or ""),
-        teacher=str(config.get("teacher") or ""),
-        parameters=config.get("parameters"),
-        metrics=metrics,
-    )
-
-
-def rows_from_results(results: Iterable[dict[str, Any]]) -> list[Row]:
-    """Join evaluate and profile results by label; a run result carries both already."""
-    evaluated: dict[str, Row] = {}
-    profiled: list[dict[str, Any]] = []
-    references: list[Row] = []
-    for result in results:
-        kind = result.get("kind")
-        if kind == "run":
-            for model in result.get("models", []):
-                if model.get("evaluate"):
-                    row = evaluate_row(model["evaluate"])
-                    row.label = model["label"]
-                    row.arch = model.get("arch", row.arch)
-                    row.teacher = model.get("teacher", row.teacher)
-                    row.parameters = model.get("parameters", row.parameters)
-                    evaluated[row.label] = row
-                if model.get("profile"):
-                    profiled.append(
-                        {
-                            **model["profile"],
-                            "config": {
-                                **model["profile"].get("config", {}),
-                                "label": model["label"],
-                            },
-                        }
-                    )
-            references.extend(Row(**r) for r in result.get("references", []))
-        elif kind == "evaluate":
-            row = evaluate_row(result)
-            evaluated[row.label] = row
-        elif kind == "profile":
-            profiled.append(result)
-    rows: list[Row] = []
-    seen: set[str] = set()
-    for result in profiled:
-        label = label_of(result.get("config", {}))
-        base = evaluated.get(label) or Row(
-            label=label, arch=str(result.get("config", {}).get("arch") or "")
-        )
-        profile = ProfileResult.from_dict(result)
-        rows.extend(profile_rows(profile, base))
-        rows.extend(baseline_rows(profile, label))
-        seen.add(label)
-    rows.extend(row for label, row in evaluated.items() if label not in seen)
-    rows.extend(references)
-    mark_pareto(rows)
-    return rows
-
-
-def mark_pareto(rows: list[Row], metric: str = "nDCG@10") -> None:
-    """Mark rows no other row beats on both quality (higher) and p50 latency (lower)."""
+def mark_pareto(rows: list[Row], metric: str = "nDCG@10", x: str = "p50") -> None:
+    """Mark rows no other row beats on both quality (higher) and `x` (lower; throughput:
+    higher). Only measured rows with quality of their own artifact and parity take part."""
+    sign = -1.0 if x == "throughput" else 1.0
     candidates = [
-        r
+        (r, sign * value, r.metrics[metric])
         for r in rows
         if not r.reference
-        and r.p50_ms is not None
+        and (value := r.axis(x)) is not None
         and metric in r.metrics
         and r.parity in ("", "passed")
     ]
-    for row in candidates:
+    for row in rows:
+        row.pareto = False
+    for row, cost, quality in candidates:
         row.pareto = not any(
-            other.metrics[metric] >= row.metrics[metric]
-            and other.p50_ms <= row.p50_ms  # type: ignore[operator]
-            and (other.metrics[metric] > row.metrics[metric] or other.p50_ms < row.p50_ms)  # type: ignore[operator]
-            for other in candidates
+            q >= quality and c <= cost and (q > quality or c < cost) for _, c, q in candidates
         )
 
 

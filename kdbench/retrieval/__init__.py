@@ -8,6 +8,8 @@ Light to import: each module imports its libraries (bm25s, torch) where it is us
 - `dense.exact_search(query_vectors, doc_vectors, k, chunk_size=65536, backend="torch"|"faiss")
   -> (scores [n, k], rows [n, k])`; `dense.TopK` merges score chunks as they stream;
   `dense.as_run(qids, doc_ids, scores, rows) -> Run`.
+- `approximate.HnswIndex.build(vectors, ef_search).search(queries, k)` (faiss, optional: only
+  `kdbench profile --search hnsw` asks for it); `approximate.recall(exact_rows, rows)`.
 
 Every ranked list is in `kdbench.data.runs.ranked` order (score descending, then doc id
 descending, as trec_eval breaks ties); BM25 applies it at its depth cut as well.

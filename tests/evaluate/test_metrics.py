@@ -96,3 +96,31 @@ def test_graded_trec_dl_2019_equals_pytrec_eval(msmarco_eval_dir: Path, rel: int
     collection = load_collection(msmarco_eval_dir, "dl19")
     assert max(g for judged in collection.qrels.values() for g in judged.values()) == 3
     assert_equal_to_pytrec_eval(synthetic_run(collection.qrels, seed=2), collection.qrels, rel=rel)
+
+
+def test_measures_by_ir_measures_strings_carry_their_own_rel(msmarco_eval_dir: Path) -> None:
+    import ir_measures
+
+    from kdbench.errors import UserError
+    from kdbench.evaluate.metrics import parse_measures
+
+    collection = load_collection(msmarco_eval_dir, "dl19")
+    rng = random.Random(1)
+    run: Run = {
+        qid: {doc: rng.random() for doc in list(docs)[:30]}
+        for qid, docs in collection.qrels.items()
+    }
+    names = parse_measures("nDCG@10 RR(rel=2)@10 R(rel=2)@1000")
+    means, per_query = compute_metrics(run, collection.qrels, names=names)
+    assert tuple(means) == tuple(per_query) == ("nDCG@10", "RR(rel=2)@10", "R(rel=2)@1000")
+    reference = ir_measures.calc_aggregate(
+        [ir_measures.parse_measure(n) for n in names], collection.qrels, run
+    )
+    for name in names:
+        assert means[name] == pytest.approx(reference[ir_measures.parse_measure(name)], abs=1e-9)
+    # the default RR@10 at rel=2 is the same number under its default name
+    assert compute_metrics(run, collection.qrels, rel=2)[0]["RR@10"] == pytest.approx(
+        means["RR(rel=2)@10"]
+    )
+    with pytest.raises(UserError, match="--measure 'Foo@10': not an ir_measures measure"):
+        parse_measures("nDCG@10 Foo@10")

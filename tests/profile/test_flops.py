@@ -4,6 +4,7 @@ from pathlib import Path
 
 from kdbench.models.base import encoder_shape
 from kdbench.profile.flops import encoder_flops, measure_peak_flops
+from tests.profile.conftest import ProfileScifact
 
 
 def test_bert_base_flops_hand_computed() -> None:
@@ -28,3 +29,28 @@ def test_peak_flops_is_positive_and_finite() -> None:
 
     peak = measure_peak_flops("cpu", torch.float32, size=128, repeats=2)
     assert 1e6 < peak < 1e15
+
+
+def test_machine_peak_is_the_best_library_per_dtype() -> None:
+    from kdbench.profile.flops import machine_peak
+
+    fp32 = machine_peak("cpu", "fp32", threads=1, repeats=2)
+    assert set(fp32.candidates) == {"torch", "numpy", "onnxruntime"}
+    assert fp32.per_s == max(fp32.candidates.values()) == fp32.candidates[fp32.library]
+    assert fp32.library in fp32.source and "best of 2" in fp32.source
+    # int8 is measured on ONNX Runtime's integer MatMul, never on a float GEMM
+    int8 = machine_peak("cpu", "int8", threads=1, repeats=2)
+    assert set(int8.candidates) == {"onnxruntime"} and int8.per_s > 0
+
+
+def test_no_fraction_of_peak_above_one(profile_scifact: ProfileScifact) -> None:
+    import json
+
+    out = profile_scifact(
+        arch="dot", scenario="index", backend="eager,onnx", batch_size=8, seq_len=64
+    )
+    result = json.loads(out.read_text())
+    for cell in result["results"]:
+        assert 0 < cell["flops"]["fraction_of_peak"] <= 1.0
+        assert "GEMM" in cell["flops"]["peak_from"]
+    assert set(result["environment"]["peak_flops_measured"]) == {"cpu:fp32"}

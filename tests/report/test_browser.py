@@ -75,3 +75,87 @@ def test_report_renders_in_chromium(tmp_path: Path) -> None:
         check=True,
     )
     assert shot.exists() and png_pixels_vary(shot.read_bytes())
+
+
+BOXES_SCRIPT = """<script>
+const boxes = [...document.querySelectorAll("#tradeoff-plot text.label")].map(t => {
+  const b = t.getBBox();
+  return {text: t.textContent, x: b.x, y: b.y, width: b.width, height: b.height,
+          planned: t.dataset.box.split(" ").map(Number)};
+});
+const out = document.createElement("pre");
+out.id = "label-boxes";
+out.textContent = JSON.stringify(boxes);
+document.body.appendChild(out);
+</script>"""
+
+
+def quickstart_like(folder: Path) -> None:
+    """BM25, a zero-shot model, a teacher re-ranking BM25, and two students on eager, onnx and
+    onnx:int8 with close latencies and qualities: labels that would collide if drawn in place."""
+    from tests.report.test_first_stage import bm25_results, reranker
+    from tests.report.test_quality import evaluation, profiled
+
+    results = [*bm25_results(0.3), *reranker("teacher", 420.0)]
+    for index, label in enumerate(("zero-shot", "dot-L2-margin-mse", "dot-L2-no-teacher")):
+        ndcg = 0.40 + 0.006 * index
+        results += [evaluation(label, ndcg), evaluation(label, ndcg - 0.004, "onnx", "int8")]
+        variants = [("eager", "fp32", True), ("onnx", "fp32", True), ("onnx", "int8", True)]
+        profile = profiled(label, variants)
+        for cell, p50 in zip(profile["results"], (3.0, 1.0, 0.6), strict=True):
+            cell["latency_ms"]["p50"] = p50 * (1 + 0.03 * index)
+        results.append(profile)
+    for index, result in enumerate(results):
+        save_result(folder / f"{index:02}.json", result)
+
+
+def test_quickstart_plot_labels_never_overlap_in_chromium(tmp_path: Path) -> None:
+    from kdbench.report import View
+
+    results = tmp_path / "results"
+    quickstart_like(results)
+    page = tmp_path / "report.html"
+    for x in ("p50", "p95", "throughput", "memory"):
+        write_report([results], "html", page, view=View(x=x))
+    write_report([results], "html", page)
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", BOXES_SCRIPT + "</body>"))
+    common = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'chrome-profile'}"]
+    dom = subprocess.run(
+        [*common, "--dump-dom", probe.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    import html
+    import json
+    import re
+
+    found = re.search(r'<pre id="label-boxes">(.*?)</pre>', dom, re.S)
+    assert found is not None, dom[-2000:]
+    boxes = json.loads(html.unescape(found.group(1)))
+    points = dom.count('class="point"')
+    assert points == 11 and len(boxes) >= points  # every point labelled (+ references)
+    for box in boxes:
+        left, top, width, height = box["planned"]
+        # the browser draws each label inside the box the layout kept free for it
+        assert left - 1 <= box["x"] and box["x"] + box["width"] <= left + width + 1, box
+        assert top - 2 <= box["y"] and box["y"] + box["height"] <= top + height + 2, box
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            apart = (
+                a["x"] + a["width"] <= b["x"]
+                or b["x"] + b["width"] <= a["x"]
+                or a["y"] + a["height"] <= b["y"]
+                or b["y"] + b["height"] <= a["y"]
+            )
+            assert apart, (a["text"], b["text"])
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [*common, f"--screenshot={shot}", "--window-size=1400,1200", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.exists() and png_pixels_vary(shot.read_bytes())

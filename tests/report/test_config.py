@@ -88,6 +88,14 @@ def test_minimal_profile_parses_with_defaults(tmp_path: Path) -> None:
             ('source = "beir/scifact"', 'source = "x"\ntriples_per_positive = "4"'),
             "data.triples_per_positive: expected an integer",
         ),
+        (
+            ("layers = 2", 'layers = 2\n[evaluate]\nmeasures = ["nDCG@10", "Foo@10"]'),
+            "evaluate: measures: 'Foo@10': not an ir_measures measure",
+        ),
+        (
+            ("layers = 2", 'layers = 2\n[profile]\nbackends = ["onnx:int9"]'),
+            "profile.backends: unknown value 'onnx:int9'",
+        ),
     ],
 )
 def test_mistakes_name_file_and_key(tmp_path: Path, change: tuple[str, str], message: str) -> None:
@@ -199,3 +207,11 @@ def test_profile_section_keys_added_later_stay_out_of_profile_stage_hashes(
     bad = path.read_text().replace("[profile]\n", '[profile]\nbaseline_arch = "bert"\n')
     with pytest.raises(UserError, match=r"profile.baseline_arch: unknown value 'bert'"):
         load_profile(write(tmp_path, bad))
+
+
+def test_measures_and_pinned_backends_parse(tmp_path: Path) -> None:
+    text = MINIMAL + '[evaluate]\nmeasures = ["nDCG@10", "RR(rel=2)@10"]\n'
+    text += '[profile]\nbackends = ["eager", "ort:int8"]\n'
+    profile = load_profile(write(tmp_path, text))
+    assert profile.evaluate.measures == ["nDCG@10", "RR(rel=2)@10"]
+    assert profile.profile.backends == ["eager", "onnx:int8"]  # the alias, canonical

@@ -296,3 +296,25 @@ def test_baseline_in_csv_html_and_run_results(baseline_dir: Path) -> None:
         ("prettr-kd as cat (baseline)", "onnx"),
     ]
     assert rows[3].p50_ms == baseline_onnx["latency_ms"]["p50"]
+
+
+def test_report_measure_x_and_y(results_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kdbench.report import View
+
+    text, rows = write_report([results_dir], "markdown", None, view=View(measures=("RR@10",)))
+    header = markdown_table(text)[0]
+    assert "RR@10" in header and "nDCG@10" not in header and "R@100" not in header
+    # the front on RR@10 against throughput (higher is better): the fastest onnx dot and cat
+    _, rows = write_report([results_dir], "json", None, view=View(x="throughput", y="RR@10"))
+    assert {(r.label, r.backend) for r in rows if r.pareto} == {
+        ("dot-l2", "onnx"),
+        ("cat-l2", "eager"),
+    }
+    for bad, message in (
+        (["--measure", "RR(rel=2)@10"], "--measure RR(rel=2)@10: no row measured it"),
+        (["--x", "p75"], "--x p75: choose one of p50, p95, throughput, memory"),
+        (["--y", "AP@5"], "--y AP@5: no row measured it"),
+    ):
+        assert main(["report", str(results_dir), *bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err

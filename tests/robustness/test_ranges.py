@@ -28,9 +28,10 @@ from tests.robustness.conftest import one_line_error
 def _number_type(tp: Any) -> type | None:
     """int or float for a numeric setting (a list or tuple of them too), else None."""
     origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _number_type(inner)
+    if origin in (typing.Union, types.UnionType):  # int | None, or one number | a list of them
+        kinds = {_number_type(a) for a in typing.get_args(tp) if a is not type(None)}
+        (kind,) = kinds
+        return kind
     if origin in (list, tuple):
         return _number_type(typing.get_args(tp)[0])
     return tp if tp in (int, float) else None

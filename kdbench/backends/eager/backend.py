@@ -25,6 +25,11 @@ def _allow_one_graph_per_shape() -> None:
             setattr(config, name, True)
 
 
+def parameter_bytes(module: torch.nn.Module) -> int:
+    """Bytes of the module's parameters at their dtype (each shared tensor once)."""
+    return sum(p.numel() * p.element_size() for p in module.parameters())
+
+
 class EagerBackend(Backend):
     def prepare(
         self, ranker: Ranker, kind: ExportKind, shapes: ShapeRange, example: dict[str, torch.Tensor]
@@ -35,6 +40,7 @@ class EagerBackend(Backend):
             # a copy: the fp32 ranker stays the parity reference for every other backend
             module = copy.deepcopy(module).to(dtype=dtype)
         module = module.to(self.options.device)
+        self.weight_bytes[kind] = parameter_bytes(module)
         forward: Any = module
         if self.options.compile:
             _allow_one_graph_per_shape()

@@ -20,4 +20,5 @@ EAGER = BackendInfo(
     precisions={"cpu": ("fp32", "fp16", "bf16"), "cuda": ("fp32", "fp16", "bf16")},
     install="install a CUDA build of PyTorch (https://pytorch.org/get-started/locally/) on a machine with an NVIDIA GPU",
     availability=_missing,
+    fp32_is_eager=True,
 )

@@ -52,9 +52,11 @@ class OnnxBackend(Backend):
     ) -> Path:
         """The ONNX graph to run for `kind`: exported (cached), then fused/quantised/halved."""
         if self.options.onnx_model is not None:
+            self.weight_bytes[kind] = export.initializer_bytes(self.options.onnx_model)
             self.info["graphs"][kind] = {
                 "source": str(self.options.onnx_model),
                 "user_supplied": True,
+                "weight_bytes": self.weight_bytes[kind],
             }
             return self.options.onnx_model
         cache_dir = self.options.cache_dir or default_cache_dir()
@@ -94,7 +96,9 @@ class OnnxBackend(Backend):
             file=str(path),
             fusion=bool(fusion and precision != "int8"),
             operators=export.operator_counts(path),
+            weight_bytes=export.initializer_bytes(path),
         )
+        self.weight_bytes[kind] = record["weight_bytes"]
         self.info["graphs"][kind] = record
         return path
 

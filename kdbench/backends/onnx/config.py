@@ -62,4 +62,5 @@ ONNX = BackendInfo(
     precisions={"cpu": ("fp32", "int8"), "cuda": ("fp32", "fp16")},
     install="pip uninstall onnxruntime && pip install 'kdbench[gpu]' (onnxruntime-gpu) on a machine with an NVIDIA GPU",
     availability=_missing,
+    fp32_is_eager=True,
 )

@@ -272,6 +272,18 @@ def mixed_float16(source: Path) -> Path:
     return target
 
 
+def initializer_bytes(path: Path) -> int:
+    """Bytes of the graph's initializers (its weights, int8 ones and their scales included),
+    from their shapes and types: nothing is loaded."""
+    import onnx
+
+    total = 0
+    for tensor in onnx.load(str(path), load_external_data=False).graph.initializer:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+        total += int(np.prod(tensor.dims, dtype=np.int64)) * itemsize
+    return total
+
+
 def operator_counts(path: Path) -> dict[str, int]:
     """How many nodes of each op type the graph holds (shows which fusions took)."""
     import onnx

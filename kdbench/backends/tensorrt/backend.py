@@ -133,6 +133,15 @@ def tensorrt_runner(
     return run
 
 
+def _device_memory(engine: trt.ICudaEngine) -> int | None:
+    """Bytes of scratch memory an execution context of `engine` needs (TensorRT 10+)."""
+    for name in ("device_memory_size_v2", "device_memory_size"):
+        size = getattr(engine, name, None)
+        if isinstance(size, int):
+            return size
+    return None
+
+
 class TensorRTBackend(Backend):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -256,6 +265,9 @@ class TensorRTBackend(Backend):
             raise RuntimeError(f"TensorRT cannot load {engine_path}; delete it to rebuild")
         context = engine.create_execution_context()
         device = torch.device(self.options.device)
+        # the serialized engine holds the weights; its activations are the context's memory
+        self.weight_bytes[kind] = engine_path.stat().st_size
+        record.update(weight_bytes=self.weight_bytes[kind], workspace_bytes=_device_memory(engine))
         record["profile"] = vars(shapes)
         record["kept_in_fp32"] = (
             "LayerNorm, softmax and the score head" if self.options.precision == "fp16" else None

@@ -1,0 +1,66 @@
+"""`--index-size` as a list: one query cell per size, the searched bytes recorded per cell."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kdbench.config import load_profile
+from kdbench.errors import UserError
+from kdbench.profile.config import ProfileConfig
+from tests.profile.conftest import ProfileScifact
+
+
+def test_each_index_size_is_a_cell_of_its_own(profile_scifact: ProfileScifact) -> None:
+    # SciFact has 5,183 passages: 6,000 repeats some of their vectors
+    out = profile_scifact(arch="dot", scenario="query", index_size="100,300,6000", seq_len=16)
+    result = json.loads(out.read_text())
+    cells = result["results"]
+    assert [c["index_size"] for c in cells] == [100, 300, 6000]
+    # fp32 vectors of the tiny BERT's 32 dimensions
+    assert [c["memory"]["index_mib"] * 2**20 for c in cells] == [
+        n * 32 * 4 for n in (100, 300, 6000)
+    ]
+    assert all(c["status"] == "ok" and c["latency_ms"]["n"] >= 3 for c in cells)
+    scenario = result["scenario"]
+    assert (
+        scenario["index"] == "100, 300, 6000 eager fp32 passage vectors (5183 distinct, repeated)"
+    )
+    assert scenario["index_encode"]["passages"] == 5183
+    assert scenario["index_encode"]["passages_per_s"] > 0
+    assert result["config"]["index_size"] == [100, 300, 6000]
+
+
+def test_one_index_size_still_works(profile_scifact: ProfileScifact) -> None:
+    out = profile_scifact(arch="dot", scenario="query", index_size=200, seq_len=16)
+    (cell,) = json.loads(out.read_text())["results"]
+    assert cell["index_size"] == 200
+
+
+def test_a_library_caller_may_pass_one_size(tiny_bert_dir: Path) -> None:
+    config = ProfileConfig(model=str(tiny_bert_dir), index_size=1000)  # type: ignore[arg-type]
+    assert config.index_size == (1000,)
+    with pytest.raises(UserError, match="--index-size: must be at least 1, got 0"):
+        ProfileConfig(model=str(tiny_bert_dir), index_size=(1000, 0))
+
+
+def _profile_with(tmp_path: Path, line: str) -> Path:
+    repo = Path(__file__).resolve().parents[2]
+    text = (repo / "profiles/quickstart.toml").read_text()
+    path = tmp_path / "p.toml"
+    path.write_text(text.replace("index_size = 1000 ", line + " "))
+    return path
+
+
+def test_a_profile_takes_one_size_or_a_list(tmp_path: Path) -> None:
+    assert load_profile(_profile_with(tmp_path, "index_size = 1000")).profile.index_size == 1000
+    swept = load_profile(_profile_with(tmp_path, "index_size = [1000, 5000]"))
+    assert swept.profile.index_size == [1000, 5000]
+    with pytest.raises(UserError, match=r"profile.index_size: expected an integer or a list"):
+        load_profile(_profile_with(tmp_path, 'index_size = "big"'))
+    with pytest.raises(UserError, match=r"profile.index_size\[1\]: expected an integer"):
+        load_profile(_profile_with(tmp_path, 'index_size = [1000, "x"]'))
+    with pytest.raises(UserError, match=r"profile.index_size: must be at least 1, got 0"):
+        load_profile(_profile_with(tmp_path, "index_size = [1000, 0]"))

@@ -17,6 +17,7 @@ from kdbench.data.irds import names_dataset_part
 from kdbench.errors import UserError
 from kdbench.experiment.engine import Stage
 from kdbench.experiment.inputs import Experiment, resolve_path
+from kdbench.experiment.profiling import student_backends
 from kdbench.experiment.students import Models
 from kdbench.experiment.teachers import teacher_folder
 from kdbench.options import hashed_settings
@@ -83,8 +84,6 @@ def backend_artifacts(experiment: Experiment, student: StudentConfig) -> list[tu
     """(backend, precision, device) of every profiled artifact of `student` that needs an
     evaluation of its own, each once, on the first device that runs it."""
     from kdbench.backends import BACKENDS, evaluated_apart, parse_backend_list
-
-    from kdbench.experiment.profiling import student_backends
 
     settings = experiment.profile.profile
     if not settings.enabled or student.quality_from:  # its quality is another run's, eager's

@@ -18,6 +18,7 @@ from typing import Any
 
 # Rich's default box with padding 1: "│ a │ b │" takes 3 characters per column, plus 1.
 BORDER_PER_COLUMN = 3
+MIN_WRAPPED = 20  # narrower than this beside the keys, prose goes to the one-list-per-row layout
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,11 @@ def fit_table(
 
     widths = natural_widths(columns, rows)
     keys = [i for i, column in enumerate(columns) if column.key]
+    # A column of prose wider than the room beside the keys (a row's notes, what its latency
+    # includes) wraps at its words in that room rather than forcing every row into a list.
+    room = width - table_width([widths[i] for i in keys]) - BORDER_PER_COLUMN
+    wrapped = {i for i, w in enumerate(widths) if i not in keys and w > room >= MIN_WRAPPED}
+    widths = [room if i in wrapped else w for i, w in enumerate(widths)]
     groups = column_groups(widths, keys, width)
     if groups is None:
         return _vertical(title, columns, rows, width, caption)
@@ -94,6 +100,7 @@ def fit_table(
             [columns[i] for i in group],
             [[row[i] for i in group] for row in rows],
             styles,
+            [room if i in wrapped else None for i in group],
         )
         if number == len(groups) - 1:
             table.caption = caption
@@ -106,12 +113,18 @@ def _table(
     columns: Sequence[Column],
     rows: Sequence[Sequence[str]],
     styles: Sequence[str | None],
+    wrap_at: Sequence[int | None],
 ) -> Any:
     from rich.table import Table
 
     table = Table(title=title)
-    for column in columns:
-        table.add_column(column.header, justify=column.justify, no_wrap=True)  # type: ignore[arg-type]
+    for column, most in zip(columns, wrap_at, strict=True):
+        table.add_column(
+            column.header,
+            justify=column.justify,  # type: ignore[arg-type]
+            no_wrap=most is None,
+            max_width=most,
+        )
     for cells, style in zip(rows, styles, strict=True):
         table.add_row(*cells, style=style)
     return table

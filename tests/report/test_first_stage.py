@@ -53,3 +53,23 @@ def test_no_first_stage_of_another_depth_or_another_run() -> None:
     given_run[0]["first_stage"] = {"method": "run", "path": "run.trec"}
     rows = rows_from_results([*bm25_results(0.25), *given_run])
     assert next(r for r in rows if r.arch == "cat").first_stage_p50_ms is None
+
+
+def test_a_dense_reranker_timed_on_its_candidates_adds_the_first_stage() -> None:
+    """A dot model evaluated re-ranking BM25's top 100 and timed encoding the query and
+    scoring 100 pre-encoded passages costs BM25 + that; timed on another index size it is
+    a retrieval latency, shown as timed."""
+    evaluation = evaluate_result("dot", "dot", 0.6, 0.55)
+    evaluation["config"]["reranked"] = True
+    evaluation["first_stage"] = {"method": "bm25", "k": 100, "depth": 100}
+    profile = profile_result("dot", "dot", [("eager", 3.0, 333.0)])
+    profile["results"][0].update(depth=100, index_size=100)
+    rows = rows_from_results([*bm25_results(0.25), evaluation, profile])
+    dot = next(r for r in rows if r.arch == "dot")
+    assert (dot.first_stage_p50_ms, dot.end_to_end_p50_ms) == (0.25, pytest.approx(3.25))
+    assert dot.includes == "BM25 top 100 + encode 1 query + score its 100 candidates (pre-encoded)"
+
+    profile["results"][0].update(index_size=1000)
+    rows = rows_from_results([*bm25_results(0.25), evaluation, profile])
+    dot = next(r for r in rows if r.arch == "dot")
+    assert (dot.first_stage_p50_ms, dot.end_to_end_p50_ms) == (None, 3.0)

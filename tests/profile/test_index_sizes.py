@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,9 @@ def _profile_with(tmp_path: Path, line: str) -> Path:
     repo = Path(__file__).resolve().parents[2]
     text = (repo / "profiles/quickstart.toml").read_text()
     path = tmp_path / "p.toml"
-    path.write_text(text.replace("index_size = 1000 ", line + " "))
+    replaced = re.sub(r"^index_size = \d+", line, text, count=1, flags=re.MULTILINE)
+    assert replaced != text  # the shipped profile sets one size
+    path.write_text(replaced)
     return path
 
 

@@ -7,7 +7,10 @@
 dev nDCG@10 on the search seed -> ROOT/choices.json. `table` reads the test evaluations and writes
 ROOT/summary.json and ROOT/table.md: per student and seed, no teacher vs the chosen distillation,
 paired over test queries (t-test with its 95% CI, a paired bootstrap 95% CI, Holm-adjusted p over
-every comparison in the table).
+the per-seed comparisons); and per student over every seed that finished both models ("pooled"):
+each test query's score averaged over the seeds, no teacher vs distilled paired over the queries,
+Holm over the students. The pooled comparison is the study's answer; each seed alone shows
+whether the seeds agree.
 """
 
 from __future__ import annotations
@@ -24,6 +27,11 @@ MEASURES = ("nDCG@10", "RR@10")
 
 def _load(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def _load_known(path: Path) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(path.read_text())
+    return result
 
 
 def _dev(train: dict[str, Any] | None) -> float | None:
@@ -69,13 +77,26 @@ def choose(root: Path, seed: str, students: list[str], recipes: list[str]) -> No
 
 
 def _compare(base: dict[str, Any], other: dict[str, Any], measure: str) -> dict[str, Any]:
-    a, b = base["per_query"][measure], other["per_query"][measure]
+    return _paired(base["per_query"][measure], other["per_query"][measure])
+
+
+def _seed_mean(results: list[dict[str, Any]], measure: str) -> dict[str, float]:
+    """Each query's score averaged over the seeds' results (every seed judges the same queries)."""
+    qids = sorted(results[0]["per_query"][measure])
+    if any(sorted(r["per_query"][measure]) != qids for r in results):
+        sys.exit("table: the seeds' test evaluations do not cover the same queries")
+    return {q: sum(r["per_query"][measure][q] for r in results) / len(results) for q in qids}
+
+
+def _paired(a: dict[str, float], b: dict[str, float]) -> dict[str, Any]:
+    """No teacher (a) vs distilled (b), per query; the means are over the queries."""
     qids = sorted(a)
     test = paired_test([b[q] for q in qids], [a[q] for q in qids])
+    no_teacher, distilled = (sum(x[q] for q in qids) / len(qids) for x in (a, b))
     return {
-        "no_teacher": base["metrics"][measure],
-        "distilled": other["metrics"][measure],
-        "delta": other["metrics"][measure] - base["metrics"][measure],
+        "no_teacher": no_teacher,
+        "distilled": distilled,
+        "delta": distilled - no_teacher,
         "t": test.t,
         "p": test.p_value,
         "ci95_t": list(test.ci95_t),
@@ -108,9 +129,31 @@ def table(root: Path, seeds: list[str], students: list[str]) -> None:
             }
             pair.update({m: _compare(base, other, m) for m in MEASURES})
             pairs.append(pair)
-    for measure in MEASURES:
-        for pair, p in zip(pairs, holm([pair[measure]["p"] for pair in pairs]), strict=True):
-            pair[measure]["p_holm"] = p
+    pooled = []
+    for student in students:
+        done = [p for p in pairs if p["student"] == student]
+        if len(done) < 2:
+            continue
+        # Both results exist: a seed is in `done` only when its pair was compared.
+        base_runs = [
+            _load_known(root / f"seed{p['seed']}" / f"{student}-ranknet.json") for p in done
+        ]
+        other_runs = [
+            _load_known(root / f"seed{p['seed']}" / f"{student}-{p['recipe']}.json") for p in done
+        ]
+        entry: dict[str, Any] = {
+            "student": student,
+            "seeds": [p["seed"] for p in done],
+            "recipe": done[0]["recipe"],
+        }
+        for m in MEASURES:
+            entry[m] = _paired(_seed_mean(base_runs, m), _seed_mean(other_runs, m))
+        pooled.append(entry)
+    for family in (pairs, pooled):
+        for measure in MEASURES:
+            adjusted = holm([entry[measure]["p"] for entry in family]) if family else []
+            for entry, p in zip(family, adjusted, strict=True):
+                entry[measure]["p_holm"] = p
     teachers = {}
     for seed in seeds:
         folder = root / f"seed{seed}"
@@ -128,14 +171,45 @@ def table(root: Path, seeds: list[str], students: list[str]) -> None:
         name: (_load(root / "refs" / f"{name}.json") or {}).get("metrics")
         for name in ("bm25", "minilm-zero-shot")
     }
-    summary = {"choices": choices, "pairs": pairs, "teachers": teachers, "references": refs}
+    summary = {
+        "choices": choices,
+        "pooled": pooled,
+        "pairs": pairs,
+        "teachers": teachers,
+        "references": refs,
+    }
     (root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (root / "table.md").write_text(_markdown(summary) + "\n")
     print(_markdown(summary))
 
 
+def _interval(m: dict[str, Any]) -> str:
+    return (
+        f"{m['delta']:+.3f} ({m['ci95_t'][0]:+.3f}, {m['ci95_t'][1]:+.3f}; "
+        f"{m['ci95_bootstrap'][0]:+.3f}, {m['ci95_bootstrap'][1]:+.3f})"
+    )
+
+
 def _markdown(summary: dict[str, Any]) -> str:
-    lines = [
+    lines = []
+    if summary["pooled"]:
+        lines += [
+            "Per student, seeds pooled (each test query's nDCG@10 averaged over the seeds; Holm "
+            "over the students):",
+            "",
+            "| student | seeds | recipe | test nDCG@10 no teacher → distilled "
+            "| Δ (95% CI t; bootstrap) | p (Holm) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for entry in summary["pooled"]:
+            m = entry["nDCG@10"]
+            lines.append(
+                f"| {entry['student']} | {', '.join(map(str, entry['seeds']))} | {entry['recipe']} "
+                f"| {m['no_teacher']:.3f} → {m['distilled']:.3f} | {_interval(m)} "
+                f"| {m['p']:.2g} ({m['p_holm']:.2g}) |"
+            )
+        lines += ["", "Per seed (Holm over these rows):", ""]
+    lines += [
         "| student | seed | recipe | dev nDCG@10 no teacher → distilled | test nDCG@10 no teacher → distilled "
         "| Δ (95% CI t; bootstrap) | p (Holm) |",
         "|---|---|---|---|---|---|---|",
@@ -144,8 +218,7 @@ def _markdown(summary: dict[str, Any]) -> str:
         m, dev = pair["nDCG@10"], pair["dev_nDCG@10"]
         lines.append(
             f"| {pair['student']} | {pair['seed']} | {pair['recipe']} | {dev['no_teacher']:.3f} → {dev['distilled']:.3f} "
-            f"| {m['no_teacher']:.3f} → {m['distilled']:.3f} | {m['delta']:+.3f} ({m['ci95_t'][0]:+.3f}, "
-            f"{m['ci95_t'][1]:+.3f}; {m['ci95_bootstrap'][0]:+.3f}, {m['ci95_bootstrap'][1]:+.3f}) "
+            f"| {m['no_teacher']:.3f} → {m['distilled']:.3f} | {_interval(m)} "
             f"| {m['p']:.2g} ({m['p_holm']:.2g}) |"
         )
     students = summary["choices"]["students"]

@@ -28,6 +28,8 @@ def training_stages(experiment: Experiment, teacher: Scores) -> tuple[list[Stage
     stages: list[Stage] = []
     models = Models()
     taught_by: dict[str, Scores] = {}  # students that teach: their score file and its writers
+    # Students that learn from the same members, normalised and weighted alike, share one ensemble.
+    ensembles: dict[tuple[tuple[str, ...], str, str], Stage] = {}
     for student in experiment.profile.students:
         if not student.train:
             models.path[student.name] = student.model
@@ -53,8 +55,11 @@ def training_stages(experiment: Experiment, teacher: Scores) -> tuple[list[Stage
             if source.writers:
                 produced.update(source.files)
         if student.teacher_weights:
-            stages.append(ensemble_stage(experiment, student, scores))
-            scores = Scores([str(stages[-1].outputs[0])], [stages[-1].name])
+            key = (tuple(scores.files), student.teacher_normalize, student.teacher_weights)
+            if key not in ensembles:
+                ensembles[key] = ensemble_stage(experiment, student, scores)
+                stages.append(ensembles[key])
+            scores = Scores([str(ensembles[key].outputs[0])], [ensembles[key].name])
             produced = set(scores.files)
         stages.append(train_stage(experiment, student, scores, produced))
         models.path[student.name] = str(experiment.out / "models" / student.name)

@@ -137,7 +137,8 @@ def ensemble_stage(experiment: Experiment, student: StudentConfig, members: Scor
 
     return Stage(
         f"teacher/ensemble/{student.name}",
-        f"combine {', '.join(student.teachers)} for {student.name} ({student.teacher_weights} weights)",
+        # Named for the first student it teaches; later students with the same teachers share it.
+        f"combine {', '.join(student.teachers)} ({student.teacher_weights} weights)",
         {"members": members.files, "normalize": normalize, "weights": student.teacher_weights},
         [output],
         action,

@@ -61,6 +61,26 @@ def test_fitted_ensemble_of_teacher_student_and_bm25_is_one_stage_before_trainin
     assert list(stages["train/b"].config["teacher"]) == [str(ensemble.outputs[0])]
 
 
+def test_students_with_the_same_teachers_share_one_ensemble(
+    tmp_path: Path, scifact_dir: Path
+) -> None:
+    teachers = 'teachers = ["teacher", "a", "bm25"]\nteacher_weights = "fit"'
+    twin = '\n[[students]]\nname = "c"\nmodel = "m"\narch = "dot"\nloss = "kl"\n'
+    other = '\n[[students]]\nname = "d"\nmodel = "m"\narch = "dot"\nloss = "kl"\n'
+    path = _profile(
+        tmp_path,
+        scifact_dir,
+        teachers + twin + teachers + other + 'teachers = ["teacher", "a"]\nteacher_weights = "fit"',
+    )
+    stages = {s.name: s for s in plan(load_profile(path), path)}
+    assert [n for n in stages if n.startswith("teacher/ensemble")] == [
+        "teacher/ensemble/b",
+        "teacher/ensemble/d",  # other members: an ensemble of its own
+    ]
+    assert stages["train/c"].depends_on == ["teacher/ensemble/b"]
+    assert stages["train/c"].config["teacher"] == stages["train/b"].config["teacher"]
+
+
 def test_without_weights_the_stages_are_as_before(tmp_path: Path, scifact_dir: Path) -> None:
     path = _profile(tmp_path, scifact_dir, 'teachers = ["teacher", "a"]')
     stages = {s.name: s for s in plan(load_profile(path), path)}

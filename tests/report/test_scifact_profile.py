@@ -1,143 +1,38 @@
-"""profiles/scifact.toml: the whole SciFact study as stages, with scripts/scifact_study.sh's settings.
+"""profiles/scifact.toml: the SciFact study's second design (one seed) as stages, with the settings
+scripts/scifact_study.sh ran for seed 42 and the recipes it chose on the dev slice.
 
-Nothing is trained or evaluated here: the dry run resolves the plan, and each stage's action is
-run with `train`, `score_teacher` and `evaluate` replaced by recorders of the config they get.
+Nothing is trained or evaluated here: the plan is resolved, and each stage's action is run with
+the library calls replaced by recorders of the config they get (tests.helpers.recorded_config).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from kdbench.cli import main
 from kdbench.config import load_profile
 from kdbench.experiment import Stage, plan
+from tests.helpers import recorded_config
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = REPO / "profiles" / "scifact.toml"
-# What scripts/scifact_study.sh ran for the study's first design, the one this profile encodes.
-RAN = REPO / "results" / "scifact" / "study1"
-MINILM = "sentence-transformers/all-MiniLM-L6-v2"
-STUDENTS = ("dot6", "dot2", "colbert", "cat2", "prettr")
-TRAININGS = [f"{s}-{loss}" for s in STUDENTS for loss in ("ranknet", "margin-mse")] + [
-    "dot2-margin-mse-t2",
-    "cat2-margin-mse-t2",
-]
-
-
-@pytest.fixture
-def stages(monkeypatch: pytest.MonkeyPatch) -> dict[str, Stage]:
-    monkeypatch.chdir(REPO)  # the profile's paths are relative to the repository, like the script's
-    return {s.name: s for s in plan(load_profile(PROFILE), PROFILE)}
-
-
-def recorded_config(stage: Stage, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The library config a stage's action builds, without running it."""
-    import kdbench.evaluate.pipeline
-    import kdbench.results
-    import kdbench.train
-
-    seen: list[Any] = []
-
-    def recorder(answer: Any) -> Any:
-        def record(config: Any) -> Any:
-            seen.append(config)
-            return answer
-
-        return record
-
-    monkeypatch.setattr(kdbench.train, "train", recorder(SimpleNamespace(status="completed")))
-    monkeypatch.setattr(kdbench.train, "score_teacher", recorder(None))
-    monkeypatch.setattr(kdbench.evaluate.pipeline, "evaluate", recorder({"config": {}}))
-    monkeypatch.setattr(kdbench.results, "save_result", lambda path, result: None)
-    stage.action()
-    (config,) = seen
-    return config
-
-
-def test_dry_run_lists_every_stage_and_runs_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(REPO)
-    out = tmp_path / "scifact"
-    assert main(["run", str(PROFILE), "--dry-run", "--output", str(out)]) == 0
-    text = capsys.readouterr().out
-    expected = [
-        "teacher/train",
-        "teacher/score",
-        "teacher/score/dot6-ranknet",
-        *(f"train/{name}" for name in TRAININGS),
-        *(f"evaluate/{name}" for name in TRAININGS),
-        "evaluate/bm25",
-        "evaluate/minilm-zero-shot",
-        "evaluate/teacher",
-        "report",
-    ]
-    for stage in expected:
-        assert f"│ {stage} " in text, stage
-    assert not out.exists()
-
-    names = [s.name for s in plan(load_profile(PROFILE), PROFILE)]
-    assert sorted(names) == sorted(expected)  # nothing more: no profiling in this study
-    # Runs in order: T2's students after dot6-ranknet is trained and has scored the triples.
-    assert names.index("train/dot6-ranknet") < names.index("teacher/score/dot6-ranknet")
-    assert names.index("teacher/score/dot6-ranknet") < names.index("train/dot2-margin-mse-t2")
-
-
-def test_trainings_match_the_script(
-    stages: dict[str, Stage], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    configs = {name: recorded_config(stages[f"train/{name}"], monkeypatch) for name in TRAININGS}
-    for config in configs.values():  # shared by every training (MINING and TRAINING in the script)
-        assert (config.model, config.data, config.seed, config.steps) == (
-            MINILM,
-            "../shared/data/scifact",
-            42,
-            150,
-        )
-        assert (config.triples_per_positive, config.mine_depth, config.dev_queries) == (4, 50, 50)
-        assert (config.batch_size, config.max_query_len, config.max_doc_len) == (16, 32, 128)
-
-    colbert = configs["colbert-margin-mse"]
-    assert (colbert.arch, colbert.similarity, colbert.learn_score_scale) == (
-        "colbert",
-        "cosine",
-        True,
-    )
-    assert configs["colbert-ranknet"].learn_score_scale is False
-    prettr = configs["prettr-ranknet"]
-    assert (prettr.arch, prettr.split_layer, prettr.learning_rate) == ("prettr", 3, 3e-5)
-    cat2 = configs["cat2-margin-mse"]
-    assert (cat2.arch, cat2.layers, cat2.learning_rate, cat2.learn_score_scale) == (
-        "cat",
-        2,
-        1e-4,
-        False,
-    )
-    assert cat2.teacher_scores == ("results/scifact/run/teacher/scores.tsv",)
-    dot2 = configs["dot2-margin-mse"]
-    assert (dot2.layers, dot2.score_scale, dot2.learn_score_scale) == (2, 20.0, True)
-
-    # T2: the z-scored mean of T1 and the dot6 student trained without a teacher.
-    for name in ("dot2-margin-mse-t2", "cat2-margin-mse-t2"):
-        t2 = configs[name]
-        assert t2.teacher_scores == (
-            "results/scifact/run/teacher/scores.tsv",
-            "results/scifact/run/teacher/students/dot6-ranknet.tsv",
-        )
-        assert t2.teacher_normalize == "zscore"
-        assert set(stages[f"train/{name}"].depends_on) == {
-            "teacher/train",
-            "teacher/score",
-            "train/dot6-ranknet",
-            "teacher/score/dot6-ranknet",
-        }
-
-
+ROOT = REPO / "results" / "scifact"
+RAN = ROOT / "seed42"  # what the script ran for the seed the profile sets
+CHOICES = json.loads((ROOT / "choices.json").read_text())
+STUDENTS = ("dot2", "dot6", "colbert")
+DISTILLED = [f"{s}-{CHOICES['students'][s]['chosen']}" for s in STUDENTS]
+TRAININGS = [*(f"{s}-ranknet" for s in STUDENTS), *DISTILLED]
+# E's members in the script's order (scripts/scifact_study.sh, stage `ensemble`): the profile's
+# teacher stage and the score stages of the students and BM25 that teach.
+MEMBERS = {
+    "cat": "teacher/score",
+    "dot6": "teacher/score/dot6-ranknet",
+    "colbert": "teacher/score/colbert-ranknet",
+    "bm25": "teacher/score/bm25",
+}
 # Where the script and the profile may differ: file locations, the device ("auto" on a CPU
 # machine is the CPU) and settings that do not change what is computed.
 NOT_COMPARED = {
@@ -151,73 +46,92 @@ NOT_COMPARED = {
 }
 
 
-@pytest.mark.parametrize(
-    "name",
-    sorted(
-        p.stem
-        for p in (RAN / "train").glob("*.json")
-        if p.stem != "cat2-ranknet-lr2e-5"  # the superseded learning rate, not in the study
-    ),
-)
+@pytest.fixture
+def stages(monkeypatch: pytest.MonkeyPatch) -> dict[str, Stage]:
+    monkeypatch.chdir(REPO)  # the profile's paths are relative to the repository, like the script's
+    return {s.name: s for s in plan(load_profile(PROFILE), PROFILE)}
+
+
+def test_the_profile_trains_the_recipes_chosen_on_dev(stages: dict[str, Stage]) -> None:
+    assert CHOICES["seed"] == load_profile(PROFILE).experiment.seed
+    trained = sorted(n.removeprefix("train/") for n in stages if n.startswith("train/"))
+    assert trained == sorted(TRAININGS)
+    evaluated = {n.removeprefix("evaluate/") for n in stages if n.startswith("evaluate/")}
+    assert evaluated == {*TRAININGS, "teacher", "bm25", "minilm-zero-shot"}
+    # One ensemble for the three distilled students (the same members, weights fitted once).
+    ensembles = [n for n in stages if n.startswith("teacher/ensemble/")]
+    assert len(ensembles) == 1
+    for name in DISTILLED:
+        assert stages[f"train/{name}"].depends_on == ensembles
+
+
+@pytest.mark.parametrize("name", ["teacher-cat", *TRAININGS])
 def test_trainings_equal_what_the_script_ran(
     name: str, stages: dict[str, Stage], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every setting the script's finished trainings recorded in training.json."""
-    ran = json.loads((RAN / "train" / f"{name}.json").read_text())
+    """Every setting the script's trainings recorded in training.json, recipe included."""
+    ran = json.loads((RAN / "train" / f"{name}.json").read_text())["config"]
     stage = stages["teacher/train" if name == "teacher-cat" else f"train/{name}"]
     config = recorded_config(stage, monkeypatch).to_dict()
     differences = {
         key: (value, config[key])
-        for key, value in ran["config"].items()
+        for key, value in ran.items()
         if key not in NOT_COMPARED and config[key] != value
     }
     assert differences == {}
-    assert len(config["teacher_scores"]) == len(ran["config"]["teacher_scores"])
+    assert len(config["teacher_scores"]) == len(ran["teacher_scores"])
 
 
+def _ran(name: str) -> dict[str, Any]:
+    config: dict[str, Any] = json.loads((RAN / f"teacher-{name}.tsv.json").read_text())["config"]
+    return config
+
+
+@pytest.mark.parametrize("member", MEMBERS)
 def test_teacher_scores_match_the_script(
+    member: str, stages: dict[str, Stage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each of E's members scores the triples the script's did (its mining, its dev slice)."""
+    ran = _ran(member)
+    config = recorded_config(stages[MEMBERS[member]], monkeypatch)
+    if member == "bm25":
+        assert config.model == "bm25"
+    else:
+        trained = "teacher" if member == "cat" else f"{member}-ranknet"
+        assert config.model == f"results/scifact/run/models/{trained}"
+    for key, value in ran.items():
+        # The script compares some teachers with a student (a report only, no effect on scores).
+        if key not in ("model", "output", "device", "quiet", "compare_student"):
+            assert getattr(config, key) == value, key
+
+
+def test_the_ensemble_matches_the_script(
     stages: dict[str, Stage], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ran = json.loads((RAN / "teacher-scores.tsv.json").read_text())
-    for name, model in (
-        ("teacher/score", "results/scifact/run/models/teacher"),
-        ("teacher/score/dot6-ranknet", "results/scifact/run/models/dot6-ranknet"),
-    ):
-        config = recorded_config(stages[name], monkeypatch)
-        assert config.model == model
-        for key, value in ran["config"].items():
-            if key not in ("model", "output", "device"):
-                assert getattr(config, key) == value, (name, key)
-
-
-@pytest.mark.parametrize(
-    ("label", "rerank", "arch", "max_lengths"),
-    [
-        ("dot2-ranknet", None, None, (32, 128)),
-        ("colbert-margin-mse", "bm25", None, (32, 128)),
-        ("prettr-ranknet", "bm25", None, (32, 128)),
-        ("cat2-margin-mse-t2", "bm25", None, (32, 128)),
-        ("teacher", "bm25", None, (32, 128)),
-        ("minilm-zero-shot", None, "dot", (32, 128)),
-    ],
-)
-def test_evaluations_match_the_script(
-    label: str,
-    rerank: str | None,
-    arch: str | None,
-    max_lengths: tuple[int, int],
-    stages: dict[str, Stage],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """dot retrieves from the whole corpus; cat, colbert, prettr and the teacher re-rank BM25 top 50."""
-    config = recorded_config(stages[f"evaluate/{label}"], monkeypatch)
-    assert (config.split, config.rerank, config.arch, config.device) == (
-        "test",
-        rerank,
-        arch,
-        "cpu",
+    ran = _ran("ensemble")
+    (name,) = [n for n in stages if n.startswith("teacher/ensemble/")]
+    config = recorded_config(stages[name], monkeypatch)
+    assert (config.normalize, config.weights, config.split, config.data) == (
+        ran["normalize"],
+        ran["weights"],  # None: fitted on the dev slice
+        ran["split"],
+        ran["data"],
     )
-    assert (config.max_query_len, config.max_doc_len) == max_lengths
-    if rerank:
-        assert config.depth == 50
-    assert config.queries is None  # all 300 test queries
+    members = [str(stages[stage].outputs[0]) for stage in MEMBERS.values()]
+    assert list(config.scores) == members
+    assert [Path(s).name for s in ran["scores"]] == [f"teacher-{m}.tsv" for m in MEMBERS]
+
+
+@pytest.mark.parametrize("name", [*TRAININGS, "teacher"])
+def test_evaluations_match_the_script(
+    name: str, stages: dict[str, Stage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dot retrieves from the whole corpus; colbert and the teacher re-rank the BM25 top 50."""
+    ran = json.loads((RAN / f"{'teacher-cat' if name == 'teacher' else name}.json").read_text())
+    ran = ran["config"]
+    config = recorded_config(stages[f"evaluate/{name}"], monkeypatch)
+    assert (config.split, config.rerank, config.queries) == (ran["split"], ran["rerank"], None)
+    if ran["rerank"]:
+        assert config.depth == ran["depth"] == 50
+    # The script lets the checkpoint carry the training lengths; the profile writes them.
+    assert (config.max_query_len, config.max_doc_len) == (32, 128)

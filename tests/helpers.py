@@ -46,3 +46,41 @@ def recorded_config(stage: Any, monkeypatch: Any) -> Any:
     stage.action()
     (config,) = seen
     return config
+
+
+def stages_of(profile: Any, monkeypatch: Any) -> dict[str, Any]:
+    """A shipped profile's stages by name, planned from the repository root (its paths are
+    relative to it, like the study script's)."""
+    from pathlib import Path
+
+    from kdbench.config import load_profile
+    from kdbench.experiment import plan
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    return {s.name: s for s in plan(load_profile(profile), profile)}
+
+
+# Where a study script's training.json and a profile's training may differ: file locations, the
+# device ("auto" on a CPU machine is the CPU) and settings that do not change what is computed.
+NOT_COMPARED = {
+    "output",
+    "teacher_scores",
+    "device",
+    "checkpoint_every",
+    "resume",
+    "quiet",
+    "extra",
+}
+
+
+def differences_from_script(ran: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """The settings a script's training recorded (`ran`, its training.json config) that the
+    profile's training `config` sets otherwise; the number of teacher files must agree."""
+    differences = {
+        key: (value, config[key])
+        for key, value in ran.items()
+        if key not in NOT_COMPARED and config[key] != value
+    }
+    if len(config["teacher_scores"]) != len(ran["teacher_scores"]):
+        differences["teacher_scores"] = (ran["teacher_scores"], config["teacher_scores"])
+    return differences

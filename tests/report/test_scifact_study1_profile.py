@@ -14,7 +14,7 @@ import pytest
 from kdbench.cli import main
 from kdbench.config import load_profile
 from kdbench.experiment import Stage, plan
-from tests.helpers import recorded_config
+from tests.helpers import differences_from_script, recorded_config, stages_of
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = REPO / "profiles" / "scifact-study1.toml"
@@ -30,8 +30,7 @@ TRAININGS = [f"{s}-{loss}" for s in STUDENTS for loss in ("ranknet", "margin-mse
 
 @pytest.fixture
 def stages(monkeypatch: pytest.MonkeyPatch) -> dict[str, Stage]:
-    monkeypatch.chdir(REPO)  # the profile's paths are relative to the repository, like the script's
-    return {s.name: s for s in plan(load_profile(PROFILE), PROFILE)}
+    return stages_of(PROFILE, monkeypatch)
 
 
 def test_dry_run_lists_every_stage_and_runs_nothing(
@@ -113,19 +112,6 @@ def test_trainings_match_the_script(
         }
 
 
-# Where the script and the profile may differ: file locations, the device ("auto" on a CPU
-# machine is the CPU) and settings that do not change what is computed.
-NOT_COMPARED = {
-    "output",
-    "teacher_scores",
-    "device",
-    "checkpoint_every",
-    "resume",
-    "quiet",
-    "extra",
-}
-
-
 @pytest.mark.parametrize(
     "name",
     sorted(
@@ -141,13 +127,7 @@ def test_trainings_equal_what_the_script_ran(
     ran = json.loads((RAN / "train" / f"{name}.json").read_text())
     stage = stages["teacher/train" if name == "teacher-cat" else f"train/{name}"]
     config = recorded_config(stage, monkeypatch).to_dict()
-    differences = {
-        key: (value, config[key])
-        for key, value in ran["config"].items()
-        if key not in NOT_COMPARED and config[key] != value
-    }
-    assert differences == {}
-    assert len(config["teacher_scores"]) == len(ran["config"]["teacher_scores"])
+    assert differences_from_script(ran["config"], config) == {}
 
 
 def test_teacher_scores_match_the_script(

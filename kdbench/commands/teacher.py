@@ -53,9 +53,15 @@ def ensemble(config: EnsembleConfig = settings(EnsembleConfig)) -> None:
         f"{Path(m['scores']).name} x{m['weight']:g} ({m['dev']['nDCG@10']:.4f})"
         for m in report["members"]
     )
+    held_out = report.get("dev_held_out")
+    fitted = " (weights fitted on it" + (
+        f"; {held_out['nDCG@10']:.4f} on queries held out of the fit, {held_out['folds']} folds)"
+        if held_out
+        else ")"
+    )
     typer.echo(
         f"ensemble of {members} -> {config.output}: dev nDCG@10 {report['dev']['nDCG@10']:.4f}"
-        f"{' (weights fitted on it)' if weights is None else ''}, pairwise accuracy "
+        f"{fitted if weights is None else ''}, pairwise accuracy "
         f"{report['pairwise_accuracy']:.1%}"
     )
 

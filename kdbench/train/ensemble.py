@@ -150,6 +150,40 @@ def fit_weights(
     return best[2], best[0]
 
 
+HELD_OUT_FOLDS = 5  # folds of the dev queries for the held-out estimate of a fitted ensemble
+
+
+def held_out_fit(
+    runs: Sequence[Run], qrels: dict[str, dict[str, int]], folds: int = HELD_OUT_FOLDS
+) -> dict[str, Any] | None:
+    """Dev nDCG@10 of the fitted ensemble on queries its weights did not see: the dev queries
+    in `folds` folds (sorted ids, dealt in turn), each scored with the weights fitted on the
+    others. The in-sample fit picks its weights on the queries it is scored on, so it flatters;
+    this is the estimate to hold against a member's. None with fewer than 2 queries a fold.
+
+    A query seen only by the other folds' fit may disagree with it, so the held-out value can
+    sit below every member's.
+    """
+    from kdbench.evaluate.metrics import compute_metrics
+
+    qids = sorted(qrels)
+    if len(qids) < 2 * folds:
+        return None
+    per_query: dict[str, float] = {}
+    fold_weights = []
+    for k in range(folds):
+        held = set(qids[k::folds])
+        weights, _ = fit_weights(runs, {q: r for q, r in qrels.items() if q not in held})
+        fold_weights.append(list(weights))
+        combined = {q: d for q, d in combine_runs(runs, weights).items() if q in held}
+        per_query.update(compute_metrics(combined, {q: qrels[q] for q in held})[1]["nDCG@10"])
+    return {
+        "nDCG@10": sum(per_query.values()) / len(per_query),
+        "folds": folds,
+        "weights": fold_weights,
+    }
+
+
 def build_ensemble(
     paths: Sequence[str],
     output: str,
@@ -186,6 +220,7 @@ def build_ensemble(
     write_teacher_scores(output, rows)
     write_run(dev_run_path(output), dev_run, tag="ensemble")
     dev = compute_metrics(dev_run, dev_qrels)[0]
+    held_out = held_out_fit(runs, dev_qrels) if weights is None else None
     return {
         "members": [
             {"scores": m.path, "weight": w, "dev": {"nDCG@10": d}}
@@ -194,6 +229,7 @@ def build_ensemble(
         "normalize": normalize,
         "weights_from": "fit on the dev slice (grid step 0.1)" if weights is None else "given",
         "dev": {"nDCG@10": dev["nDCG@10"], "RR@10": dev["RR@10"]},
+        **({"dev_held_out": held_out} if held_out else {}),
         "triples": len(rows),
         **scorer_summary([r.margin for r in rows]),
     }

@@ -24,7 +24,13 @@ from kdbench.errors import UserError
 from kdbench.losses.functional import floor_teacher_margins, margin_mse
 from kdbench.losses.objective import Objective
 from kdbench.train.config import TrainConfig
-from kdbench.train.ensemble import build_ensemble, combine_runs, fit_weights, weight_grid
+from kdbench.train.ensemble import (
+    build_ensemble,
+    combine_runs,
+    fit_weights,
+    held_out_fit,
+    weight_grid,
+)
 from kdbench.train.teacher import TeacherConfig, dev_run_path, score_teacher
 
 
@@ -144,6 +150,31 @@ def test_ensemble_of_teachers_is_fitted_on_their_dev_runs(
         read_run(dev_run_path(tmp_path / "t2.tsv")).keys()
         == read_run(dev_run_path(paths[0])).keys()
     )
+
+
+def test_held_out_fit_scores_each_fold_with_weights_fitted_on_the_others() -> None:
+    """Member A ranks the relevant passage first on queries 1 and 3, B (a little louder, so
+    equal weights never tie) on 2 and 4. In 2 folds ({1, 3} and {2, 4}) each fold's weights come
+    from the other, where the other member is right, so every query is scored the wrong way
+    round; fitted on all four, half are right."""
+
+    def scores(rel: float) -> dict[str, float]:
+        return {"rel": rel, "non": -rel}
+
+    a = {q: scores(1.0 if q in "13" else -1.0) for q in "1234"}
+    b = {q: scores(-1.1 if q in "13" else 1.1) for q in "1234"}
+    qrels = {q: {"rel": 1} for q in "1234"}
+    second = 1 / math.log2(3)  # nDCG@10 with the one relevant passage at rank 2
+
+    held_out = held_out_fit([a, b], qrels, folds=2)
+    assert held_out is not None
+    assert held_out["nDCG@10"] == pytest.approx(second)
+    # the grid's weights nearest to equal that rank the fitted fold right: on {2, 4} B's
+    # loudness already wins at 0.5 each; on {1, 3} A needs 0.6
+    assert held_out["weights"] == [[0.5, 0.5], [0.6, 0.4]]
+    _, in_sample = fit_weights([a, b], qrels)
+    assert in_sample == pytest.approx((1 + 1 + second + second) / 4)
+    assert held_out_fit([a, b], qrels, folds=3) is None  # fewer than 2 queries a fold
 
 
 def test_ensemble_cli_and_missing_dev_run(

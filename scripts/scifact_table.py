@@ -29,11 +29,6 @@ def _load(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _load_known(path: Path) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(path.read_text())
-    return result
-
-
 def _dev(train: dict[str, Any] | None) -> float | None:
     best = (train or {}).get("best") or {}
     return best.get("nDCG@10")
@@ -108,6 +103,7 @@ def _paired(a: dict[str, float], b: dict[str, float]) -> dict[str, Any]:
 def table(root: Path, seeds: list[str], students: list[str]) -> None:
     choices = _load(root / "choices.json") or {"students": {}}
     pairs: list[dict[str, Any]] = []
+    compared: dict[tuple[str, int], tuple[dict[str, Any], dict[str, Any]]] = {}
     for student in students:
         recipe = choices["students"].get(student, {}).get("chosen")
         for seed in seeds:
@@ -129,25 +125,23 @@ def table(root: Path, seeds: list[str], students: list[str]) -> None:
             }
             pair.update({m: _compare(base, other, m) for m in MEASURES})
             pairs.append(pair)
+            compared[student, int(seed)] = (base, other)
     pooled = []
     for student in students:
         done = [p for p in pairs if p["student"] == student]
         if len(done) < 2:
             continue
-        # Both results exist: a seed is in `done` only when its pair was compared.
-        base_runs = [
-            _load_known(root / f"seed{p['seed']}" / f"{student}-ranknet.json") for p in done
-        ]
-        other_runs = [
-            _load_known(root / f"seed{p['seed']}" / f"{student}-{p['recipe']}.json") for p in done
-        ]
+        runs = [compared[student, p["seed"]] for p in done]
         entry: dict[str, Any] = {
             "student": student,
             "seeds": [p["seed"] for p in done],
             "recipe": done[0]["recipe"],
         }
         for m in MEASURES:
-            entry[m] = _paired(_seed_mean(base_runs, m), _seed_mean(other_runs, m))
+            entry[m] = _paired(
+                _seed_mean([base for base, _ in runs], m),
+                _seed_mean([other for _, other in runs], m),
+            )
         pooled.append(entry)
     for family in (pairs, pooled):
         for measure in MEASURES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +29,9 @@ def training_stages(experiment: Experiment, teacher: Scores) -> tuple[list[Stage
     stages: list[Stage] = []
     models = Models()
     taught_by: dict[str, Scores] = {}  # students that teach: their score file and its writers
-    # Students that learn from the same members, normalised and weighted alike, share one ensemble.
-    ensembles: dict[tuple[tuple[str, ...], str, str], Stage] = {}
+    # Students whose ensembles would be configured alike (members, normalisation as resolved,
+    # weights: the stage's config) share one ensemble stage.
+    ensembles: dict[str, Stage] = {}
     for student in experiment.profile.students:
         if not student.train:
             models.path[student.name] = student.model
@@ -55,10 +57,11 @@ def training_stages(experiment: Experiment, teacher: Scores) -> tuple[list[Stage
             if source.writers:
                 produced.update(source.files)
         if student.teacher_weights:
-            key = (tuple(scores.files), student.teacher_normalize, student.teacher_weights)
+            ensemble = ensemble_stage(experiment, student, scores)
+            key = json.dumps(ensemble.config, sort_keys=True)
             if key not in ensembles:
-                ensembles[key] = ensemble_stage(experiment, student, scores)
-                stages.append(ensembles[key])
+                ensembles[key] = ensemble
+                stages.append(ensemble)
             scores = Scores([str(ensembles[key].outputs[0])], [ensembles[key].name])
             produced = set(scores.files)
         stages.append(train_stage(experiment, student, scores, produced))

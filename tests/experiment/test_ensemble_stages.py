@@ -65,7 +65,9 @@ def test_students_with_the_same_teachers_share_one_ensemble(
     tmp_path: Path, scifact_dir: Path
 ) -> None:
     teachers = 'teachers = ["teacher", "a", "bm25"]\nteacher_weights = "fit"'
+    # c names the normalisation b leaves to its default: the same ensemble
     twin = '\n[[students]]\nname = "c"\nmodel = "m"\narch = "dot"\nloss = "kl"\n'
+    twin += 'teacher_normalize = "query-zscore"\n'
     other = '\n[[students]]\nname = "d"\nmodel = "m"\narch = "dot"\nloss = "kl"\n'
     path = _profile(
         tmp_path,

@@ -32,7 +32,7 @@ def profile(
     from rich.console import Console
 
     from kdbench.profile import run_profile
-    from kdbench.profile.render import problems, profile_table
+    from kdbench.profile.render import problems, profile_table, serving_table
     from kdbench.results import save_result
 
     progress = Console(stderr=True)
@@ -42,6 +42,9 @@ def profile(
     shown = [result, *([result["baseline"]] if "baseline" in result else [])]
     for part in shown:
         Console().print(profile_table(part))
+        table = serving_table(part)
+        if table is not None:
+            Console().print(table)
     for part in shown:
         for line in problems(part):
             progress.print(f"[yellow]warning[/] {part['model']['arch']} {line}", soft_wrap=True)

@@ -485,7 +485,7 @@ def judge_level(
         reasons.append(trace.aborted)
     elif answered < count:
         reasons.append(f"{count - answered} of {count} queries unanswered by the cutoff")
-    if achieved_qps < ACHIEVED_FRACTION * scheduled_qps:
+    if not trace.aborted and achieved_qps < ACHIEVED_FRACTION * scheduled_qps:
         reasons.append(
             f"answered {achieved_qps:.1f} QPS < {ACHIEVED_FRACTION:.0%} of the scheduled "
             f"{scheduled_qps:.1f} QPS"
@@ -506,9 +506,11 @@ def judge_level(
             "confidence": settings.confidence,
             "percentile_ms": observed,
         }
-        if observed > bound.limit_ms:
+        if trace.aborted:
+            pass  # cut short: the abort says why; the rest describes a run that did not finish
+        elif observed > bound.limit_ms:
             reasons.append(f"p{bound.percentile:g} {observed:.1f} ms > {bound.limit_ms:g} ms")
-        if count < needed:
+        if count < needed and not trace.aborted:
             reasons.append(
                 f"early stopping: {overshoots} of {count} queries over {bound.limit_ms:g} ms; "
                 f"p{bound.percentile:g} <= {bound.limit_ms:g} ms at "

@@ -251,6 +251,17 @@ class Trace:
     wall_s: float
 
 
+@dataclass
+class _RunState:
+    """What the issuer and the workers share, under the queue's lock."""
+
+    issuing: bool = True  # arrivals still to come
+    stop: bool = False  # the run is over: workers leave after their call
+    next: int = 0  # the oldest query not yet taken (the queue is FIFO)
+    over: int = 0  # answered queries over the bound
+    aborted: str | None = None
+
+
 def serve_arrivals(
     serve: Callable[[list[Any]], Any],
     queries: Sequence[Any],
@@ -274,7 +285,7 @@ def serve_arrivals(
     batches: list[int] = []
     waiting: deque[int] = deque()
     ready = threading.Condition()
-    state = {"issuing": True, "stop": False, "next": 0, "over": 0, "aborted": None}
+    state = _RunState()
     max_wait_ns = int(settings.max_wait_ms * 1e6)
     bound_ns = None if bound is None else int(bound.limit_ms * 1e6)
     allowed = None
@@ -289,7 +300,7 @@ def serve_arrivals(
         """The next batch (oldest first), or None when the run is over."""
         with ready:
             while not waiting:
-                if state["stop"] or not state["issuing"]:
+                if state.stop or not state.issuing:
                     return None
                 ready.wait()
             first = waiting.popleft()
@@ -300,10 +311,10 @@ def serve_arrivals(
                     picked.append(waiting.popleft())
                     continue
                 remaining = deadline - clock()
-                if remaining <= 0 or state["stop"] or not state["issuing"]:
+                if remaining <= 0 or state.stop or not state.issuing:
                     break
                 ready.wait(remaining / 1e9)
-            state["next"] = picked[-1] + 1
+            state.next = picked[-1] + 1
             return picked
 
     def work() -> None:
@@ -321,13 +332,13 @@ def serve_arrivals(
                 with ready:
                     batches.append(len(picked))
                     if bound_ns is not None:
-                        state["over"] += int(
+                        state.over += int(
                             np.count_nonzero(finished - scheduled[picked] > bound_ns)
                         )
         except BaseException as error:  # the issuer reports it; the run stops
             errors.append(error)
             with ready:
-                state["stop"] = True
+                state.stop = True
                 ready.notify_all()
 
     cpu_start = _cpu_seconds()
@@ -343,22 +354,22 @@ def serve_arrivals(
             time.sleep(delay / 1e9)
         now = clock() - start
         with ready:
-            if state["stop"]:
+            if state.stop:
                 break
             issued[index] = now
             waiting.append(index)
             ready.notify()
             if allowed is not None and bound_ns is not None:
                 # queued queries already older than the bound are overshoots too
-                stale = bisect.bisect_left(scheduled, now - bound_ns, state["next"], index + 1)
-                over = state["over"] + max(0, stale - state["next"])
+                stale = bisect.bisect_left(scheduled, now - bound_ns, state.next, index + 1)
+                over = state.over + max(0, stale - state.next)
                 if over > allowed:
-                    state["aborted"] = (
+                    state.aborted = (
                         f"stopped after {index + 1} of {count} arrivals: {over} queries over "
                         f"{bound.label if bound else ''}, more than early stopping allows "
                         f"({allowed}) for {count} queries"
                     )
-                    state["stop"] = True
+                    state.stop = True
                     waiting.clear()
                     ready.notify_all()
                     break
@@ -367,12 +378,12 @@ def serve_arrivals(
         drain = max(1.0, 4 * bound.limit_ms / 1e3) if bound is not None else 10.0
     cutoff = start + scheduled[-1] + int(drain * 1e9) if count else clock()
     with ready:
-        state["issuing"] = False
+        state.issuing = False
         ready.notify_all()
     for worker in workers:
         worker.join(timeout=max(0.0, (cutoff - clock()) / 1e9))
     with ready:
-        state["stop"] = True
+        state.stop = True
         waiting.clear()
         ready.notify_all()
     for worker in workers:  # a call in flight finishes; a stalled model is left behind
@@ -390,7 +401,7 @@ def serve_arrivals(
         picks,
         batches,
         int(cutoff_ns),
-        state["aborted"],  # type: ignore[arg-type]
+        state.aborted,
         _cpu_seconds() - cpu_start,
         wall_s,
     )

@@ -136,13 +136,13 @@ def test_a_stall_shows_in_every_query_queued_behind_it() -> None:
 
 
 def test_batcher_respects_max_batch_and_max_wait() -> None:
-    service, max_wait_ms = 0.003, 5.0
+    service, max_wait_ms = 0.020, 50.0
     settings = ServerSettings(
-        max_batch=4, max_wait_ms=max_wait_ms, min_queries=800, min_duration_s=0.0, drain_s=2.0
+        max_batch=4, max_wait_ms=max_wait_ms, min_queries=400, min_duration_s=0.0, drain_s=2.0
     )
-    arrivals = poisson_schedule(600.0, 800, 0.0, seed=7)
-    trace = serve_arrivals(sleeper(service), QUERIES, arrivals, query_picks(800, 50, 7), settings)
-    assert max(trace.batches) <= 4 and sum(trace.batches) == 800
+    arrivals = poisson_schedule(100.0, 400, 0.0, seed=7)
+    trace = serve_arrivals(sleeper(service), QUERIES, arrivals, query_picks(400, 50, 7), settings)
+    assert max(trace.batches) <= 4 and sum(trace.batches) == 400
     assert max(trace.batches) > 1  # batching happened
     # one worker: a batch leaves when its oldest query has waited max-wait, or when the
     # worker comes free from its previous call if that is later (the "plus one call")
@@ -151,13 +151,13 @@ def test_batcher_respects_max_batch_and_max_wait() -> None:
     ready = np.maximum(
         trace.issued[first] + max_wait_ms * 1e6, np.concatenate([[0], trace.done[first][:-1]])
     )
-    assert np.all(dispatch - ready <= 5e6)  # 5 ms: a thread's wake-up on a busy machine
+    assert np.all(dispatch - ready <= 15e6)  # 15 ms: a thread's wake-up on a busy machine
 
 
 def test_batch_one_without_wait_is_plain_serving() -> None:
     settings = ServerSettings(min_queries=200, min_duration_s=0.0, drain_s=1.0)
     level = run_level(sleeper(0.001), QUERIES, 200.0, settings, seed=0)
-    assert level.batch_sizes == {1: 200} and level.valid
+    assert level.batch_sizes == {1: 200} and level.answered == 200
 
 
 def test_offline_queues_everything_and_batches_fully() -> None:

@@ -151,7 +151,10 @@ def test_batcher_respects_max_batch_and_max_wait() -> None:
     ready = np.maximum(
         trace.issued[first] + max_wait_ms * 1e6, np.concatenate([[0], trace.done[first][:-1]])
     )
-    assert np.all(dispatch - ready <= 15e6)  # 15 ms: a thread's wake-up on a busy machine
+    # slack: 5 ms, plus the worst the machine delayed a sleeping thread in this very run (a
+    # 20 ms call that took longer; on a loaded machine any thread can wake that late)
+    stall = float(np.max(trace.done - trace.dispatched)) - service * 1e9
+    assert np.all(dispatch - ready <= 5e6 + stall)
 
 
 def test_batch_one_without_wait_is_plain_serving() -> None:

@@ -24,6 +24,13 @@ from kdbench.options import (
     reuse,
 )
 from kdbench.profile.registry import LOADS, profile_scenarios
+from kdbench.quantities import (
+    QuantityError,
+    parse_duration_ms,
+    parse_duration_s,
+    parse_rate_per_s,
+    quantity_error,
+)
 
 SEARCHES = ("exact", "hnsw")  # how the query scenario searches its index
 
@@ -63,29 +70,25 @@ def index_sizes(value: int | Sequence[int] | None) -> tuple[int, ...] | None:
 
 
 def _rate(text: str, option: str) -> float:
-    from kdbench.profile.serving import QuantityError, parse_rate_per_s
-
     try:
         return parse_rate_per_s(text)
     except QuantityError as error:
-        raise UserError(f"{option} {text!r}: {error}") from None
+        raise UserError(quantity_error(option, error)) from None
 
 
 def _duration_ms(text: str, option: str) -> float:
-    from kdbench.profile.serving import QuantityError, parse_duration_ms
-
     try:
         return parse_duration_ms(text)
     except QuantityError as error:
-        raise UserError(f"{option} {text!r}: {error}") from None
+        raise UserError(quantity_error(option, error)) from None
 
 
 def _seconds(text: str, option: str) -> float:
     """A duration in seconds: `10` (seconds, as the field's name says), `10s`, `500ms`."""
     try:
-        return float(text)
-    except ValueError:
-        return _duration_ms(text, option) / 1e3
+        return parse_duration_s(text)
+    except QuantityError as error:
+        raise UserError(quantity_error(option, error)) from None
 
 
 def _backend_list(text: str) -> tuple[tuple[str, str | None], ...]:

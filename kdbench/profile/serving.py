@@ -42,27 +42,7 @@ from typing import Any
 import numpy as np
 
 from kdbench.errors import UserError
-
-try:  # branch `trust` adds the shared quantity grammar; until it lands, the same API here
-    from kdbench.quantities import QuantityError, parse_duration_ms, parse_rate_per_s
-except ImportError:  # pragma: no cover - removed once kdbench.quantities is on main
-
-    class QuantityError(ValueError):  # type: ignore[no-redef]
-        pass
-
-    def parse_duration_ms(text: str) -> float:  # type: ignore[misc]
-        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+-]?\d+)?)\s*(ms|s)?\s*", str(text))
-        if match is None:
-            raise QuantityError(f"{text!r} is not a duration; write 50ms, 0.5s or 50 (ms)")
-        value = float(match.group(1))
-        return value * 1000.0 if match.group(2) == "s" else value
-
-    def parse_rate_per_s(text: str) -> float:  # type: ignore[misc]
-        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+-]?\d+)?)\s*(/s)?\s*", str(text))
-        if match is None:
-            raise QuantityError(f"{text!r} is not a rate; write 100/s or 100")
-        return float(match.group(1))
-
+from kdbench.quantities import QuantityError, parse_duration_ms
 
 # MLPerf's Server scenario (mlperf.conf): p99 within the bound, at least 600 s, and early
 # stopping at 99% confidence (older rounds asked for 270,336 queries instead). A CPU run of a
@@ -332,9 +312,7 @@ def serve_arrivals(
                 with ready:
                     batches.append(len(picked))
                     if bound_ns is not None:
-                        state.over += int(
-                            np.count_nonzero(finished - scheduled[picked] > bound_ns)
-                        )
+                        state.over += int(np.count_nonzero(finished - scheduled[picked] > bound_ns))
         except BaseException as error:  # the issuer reports it; the run stops
             errors.append(error)
             with ready:

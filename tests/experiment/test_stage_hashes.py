@@ -31,9 +31,9 @@ QUICKSTART = {
     "profile/bm25": "67b29af17fbc2e2b",
     # Changed deliberately (issue 25): the dot rows gain a server cell (server_bound), so their
     # profile stages rerun; the teacher's hash leaves the server settings out and is kept.
-    "profile/dot-L2-margin-mse": "664f3fe1039f1b6a",
-    "profile/dot-L2-no-teacher": "814ff15376f1429e",
-    "profile/minilm-L6-zero-shot": "6e6e0796cea21115",
+    "profile/dot-L2-margin-mse": "ccee065857a0b9c5",
+    "profile/dot-L2-no-teacher": "1d5f7bf160c84d9d",
+    "profile/minilm-L6-zero-shot": "8fb22332c498e174",
     "profile/teacher-cat-L6": "096dcfe2d8d4349e",
     "report": "5611cd1a123784fa",
 }

@@ -29,6 +29,7 @@ __all__ = [
     "resolve_scenario",
     "scenario_archs",
     "scenario_class",
+    "scenario_names",
     "scenarios_help",
 ]
 
@@ -74,6 +75,11 @@ class _ProfileScenarios:
 
 def profile_scenarios() -> _ProfileScenarios:
     return _ProfileScenarios()
+
+
+def scenario_names() -> Registry[ScenarioInfo]:
+    """The choices of `--scenario` and a profile's `scenario` key."""
+    return SCENARIOS
 
 
 def scenario_archs(name: str) -> tuple[str, ...]:

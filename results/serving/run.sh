@@ -9,7 +9,7 @@ DATA=${SCIFACT:-/work/shared/data/scifact}
 OUT=results/serving
 COMMON=(--data "$DATA" --split test --scenario server --min-queries 1024 --min-query-duration 10s
         --search-budget 200s --parity-queries 10 --parity-depth 50)
-DOT=(--model all-MiniLM-L6-v2 --arch dot --seq-len 32 --doc-len 128 "${COMMON[@]}" --p99-bound 50ms)
+DOT=(--model all-MiniLM-L6-v2 --arch dot --seq-len 32 --doc-len 128 --index-size 100 "${COMMON[@]}" --p99-bound 50ms)
 CAT=(--model all-MiniLM-L6-v2 --arch cat --seq-len 160 --batch-size 100 "${COMMON[@]}")
 BATCH=(--max-batch 8 --max-wait-ms 5ms)
 run() { name=$1; shift; echo "$ $KD profile $* --output $OUT/$name.json" > "$OUT/$name.cmd";

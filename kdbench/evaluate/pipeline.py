@@ -166,7 +166,7 @@ def evaluate(
     `progress`: a rich.progress.Progress to draw bars on (None: silent).
     """
     from kdbench.data.runs import RUN_FILE, write_run
-    from kdbench.evaluate.metrics import compute_metrics
+    from kdbench.evaluate.metrics import check_computable, chosen_measures, compute_metrics
     from kdbench.io import RESULT, check_writable
     from kdbench.results import save_result
 
@@ -180,6 +180,8 @@ def evaluate(
     started = time.perf_counter()
     with clock("load_s"):
         collection = _queries(config)
+    # Before any ranking: a measure these qrels cannot give must not cost the whole evaluation.
+    check_computable(chosen_measures(config.measures, config.rel), collection.qrels)
     warnings = list(collection.warnings)
     is_bm25 = config.model is not None and config.model.lower() == "bm25"
     if config.model is not None:

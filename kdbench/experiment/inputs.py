@@ -61,6 +61,8 @@ def _check_data(profile: ProfileFile, profile_path: Path) -> None:
                     key,
                     f"{source} has no qrels for split {split!r} (it has: {', '.join(splits) or 'none'})",
                 )
+        if profile.evaluate.measures:
+            _check_measures(profile, profile_path, folder)
     elif folder.exists():
         raise _error(
             profile_path,
@@ -75,6 +77,23 @@ def _check_data(profile: ProfileFile, profile_path: Path) -> None:
             "data.source",
             f"{source}: not a folder and not a registered ir_datasets id (e.g. beir/scifact)",
         )
+
+
+def _check_measures(profile: ProfileFile, profile_path: Path, folder: Path) -> None:
+    """The measures compute on each test split's qrels (a provider may refuse some qrels)."""
+    from kdbench.data.load import qrels_file
+    from kdbench.data.qrels import read_qrels
+    from kdbench.evaluate.metrics import check_computable, chosen_measures
+
+    chosen = chosen_measures(profile.evaluate.measures)
+    for split in profile.data.test_splits:
+        path = qrels_file(folder, split)
+        if path is None:
+            continue
+        try:
+            check_computable(chosen, read_qrels(path))
+        except UserError as error:
+            raise _error(profile_path, "evaluate.measures", f"{error} (split {split})") from None
 
 
 def _check_files(profile: ProfileFile, profile_path: Path) -> None:

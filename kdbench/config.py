@@ -19,6 +19,7 @@ from kdbench.errors import UserError
 from kdbench.evaluate.config import EvaluateConfig as EvaluateOptions
 from kdbench.options import (
     LEFT_OUT,
+    THREADS_MAX,
     Fixed,
     Mining,
     ModelLoading,
@@ -56,7 +57,12 @@ class ExperimentConfig:
     description: str = option("", help="One line for the report.")
     seed: int = reuse(Mining, "seed")
     output: str = option("", help="Results folder (default: results/<name>).")
-    threads: int = option(0, help="torch/ORT intra-op threads (0: the library default).", minimum=0)
+    threads: int = option(
+        0,
+        help="torch/ORT intra-op threads (0: the library default).",
+        minimum=0,
+        maximum=THREADS_MAX,
+    )
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from kdbench.errors import UserError
 from kdbench.evaluate.config import EvaluateConfig
 from kdbench.options import (
     SEED_MAX,
+    THREADS_MAX,
     Fixed,
     ModelLoading,
     Timing,
@@ -163,6 +164,7 @@ class ProfileConfig(ModelLoading, Timing):
         None,
         help="Intra-op threads for torch and ONNX Runtime (default: torch's).",
         minimum=1,
+        maximum=THREADS_MAX,
     )
     parity_queries: int = option(20, help="Queries in the parity check.", minimum=1)
     parity_depth: int = option(100, help="Candidates per parity query.", minimum=1)

@@ -245,9 +245,9 @@ def check_range(f: dataclasses.Field[Any], value: Any, where: str) -> None:
     for item in value if isinstance(value, list | tuple) else [value]:
         if not is_number(item):
             continue  # None (unset), text, flags: nothing to bound
-        if isinstance(item, int) and bounds["maximum"] is None and bounds["below"] is None:
-            bounds = {**bounds, "maximum": INT_MAX}
         problem = out_of_range(item, **bounds, finite=finite)
+        if problem is None and isinstance(item, int) and abs(item) > INT_MAX:
+            problem = f"is too large (whole numbers here reach {INT_MAX}), got {item}"
         if problem is not None:
             raise UserError(f"{where}: {problem}")
 

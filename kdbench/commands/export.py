@@ -17,6 +17,7 @@ import typer
 from kdbench.backends.onnx.config import OPSET_MAX, OPSET_MIN
 from kdbench.errors import UserError
 from kdbench.io import check_writable
+from kdbench.models.registry import archs_where
 
 
 def register(app: typer.Typer) -> None:
@@ -27,7 +28,9 @@ def export(
     model: str = typer.Option(
         ...,
         "--model",
-        help="A dot or cross-encoder (cat) folder, or a hub id / all-MiniLM-L6-v2 (with --output).",
+        help=f"A {' or '.join(archs_where(lambda a: bool(a.sentence_transformers)))} model "
+        "folder (a cross-encoder with its sequence-classification head), or a hub id / "
+        "all-MiniLM-L6-v2 (with --output).",
     ),
     output: Path | None = typer.Option(
         None,

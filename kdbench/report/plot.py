@@ -22,18 +22,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from kdbench.report.budget import budget_mark, budget_region
-from kdbench.report.rows import FIRST_STAGE_ARCHS, Row, artifact_name
+from kdbench.report.rows import FIRST_STAGE_ARCHS, HIGHER_IS_BETTER, Row, artifact_name
 
 FONT_SIZE = 11
 CHAR_WIDTH = 0.62 * FONT_SIZE  # DejaVu Sans Mono's advance is 0.602 em: a little room
 LINE_HEIGHT = 1.25 * FONT_SIZE
 POINT_RADIUS = 6
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
-UNIT = {"p50": "ms", "p95": "ms", "throughput": "/s", "memory": "MiB"}
+UNIT = {"p50": "ms", "p95": "ms", "throughput": "/s", "memory": "MiB", "qps": "/s"}
 X_TITLE = {
     "p50": "p50 latency per query (ms, log scale; end to end where the first stage was profiled)",
     "p95": "p95 latency per query (ms, log scale; end to end where the first stage was profiled)",
     "throughput": "throughput (items/s, log scale)",
+    "qps": "max valid QPS under the row's latency bound (log scale)",
     "memory": "memory: weights + activations + index (MiB, log scale)",
 }
 
@@ -215,7 +216,7 @@ def _place_references(found: Layout, references: list[Row], axes: Axes, y: str) 
 def pareto_path(found: Layout, x: str) -> str:
     """The front as steps: from each front point, level to the next one's cost, then up."""
     front = [(px, py) for row, px, py in found.points if row.pareto]
-    front.sort(key=lambda p: -p[0] if x == "throughput" else p[0])
+    front.sort(key=lambda p: -p[0] if x in HIGHER_IS_BETTER else p[0])
     steps: list[tuple[float, float]] = []
     for index, (px, py) in enumerate(front):
         steps.append((px, py))

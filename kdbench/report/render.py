@@ -19,6 +19,7 @@ from kdbench.profile.stats import required_samples
 from kdbench.report.plot import svg_plot
 from kdbench.report.rows import SHOWN_QUALITY, Row
 from kdbench.report.scale import columns as predicted_columns
+from kdbench.report.serving_chart import serving_curves_html
 from kdbench.terminal import Column as Shown
 from kdbench.terminal import console_width, fit_table
 
@@ -54,6 +55,13 @@ def notes(row: Row) -> str:
         needs = ", ".join(f"{p} needs {required_samples(int(p[1:]))}" for p in row.undersampled)
         found.append(f"under-sampled: {row.samples} samples ({needs})")
     return "; ".join(found)
+
+
+def max_qps_text(row: Row) -> str:
+    """'212.5 @ p99<=50ms', 'none @ p99<=50ms' (no level held), '' (not a server row)."""
+    if not row.qps_bound:
+        return ""
+    return f"{row.max_qps:,.1f} @ {row.qps_bound}" if row.max_qps else f"none @ {row.qps_bound}"
 
 
 def _params(row: Row) -> float | None:
@@ -108,6 +116,7 @@ COST = [
     Column("notes", notes),
     Column("pareto", lambda r: "★" if r.pareto else ""),
 ]
+MAX_QPS = Column("max QPS @ bound", max_qps_text)
 VS_BASELINE = Column("× baseline", lambda r: r.p50_vs_baseline, 2)
 INDEX_SIZE = Column("passages", lambda r: r.index_size, 0)  # searched, by query cells
 
@@ -139,6 +148,8 @@ def columns_for(
     if any(r.p50_vs_baseline is not None for r in rows):
         cost.insert(1, VS_BASELINE)
     sized = any(r.index_size is not None for r in rows)
+    if any(r.qps_bound for r in rows):  # server rows: the highest QPS that held the bound
+        cost.insert(1, MAX_QPS)
     return [
         *IDENTITY,
         *quality_columns(measures),
@@ -256,6 +267,7 @@ AXIS_WORDS = {
     "p50": ("lower p50 latency per query", "p50 latency per query (ms, log scale)"),
     "p95": ("lower p95 latency per query", "p95 latency per query (ms, log scale)"),
     "throughput": ("higher throughput", "throughput (items/s, log scale)"),
+    "qps": ("higher max valid QPS", "max valid QPS under the row's bound (log scale)"),
     "memory": ("less memory", "memory: weights + activations + index (MiB, log scale)"),
 }
 
@@ -496,6 +508,7 @@ tr.reference {{ color: #777; font-style: italic; }}
 <table id="tradeoff-table"><thead><tr>{head}</tr></thead><tbody>
 {"".join(trs)}
 </tbody></table>
+{serving_curves_html(rows)}
 {decision_html(rows, meta)}
 {pair_html(meta.get("pairs") or [])}
 <ul id="legend">{"".join(f"<li>{html.escape(line)}</li>" for line in legend(rows, meta))}</ul>

@@ -225,14 +225,22 @@ def pareto_path(found: Layout, x: str) -> str:
 
 
 def svg_plot(
-    rows: list[Row], x: str = "p50", y: str = "nDCG@10", budget: list[dict] | None = None
+    rows: list[Row],
+    x: str = "p50",
+    y: str = "nDCG@10",
+    budget: list[dict] | None = None,
+    size: tuple[int, int] = (760, 460),
+    numbers: dict[int, int] | None = None,
 ) -> str:
-    """The plot as one <svg id="tradeoff-plot"> element; `budget` (a report's constraints)
-    shades the region inside those on the plot's axes."""
-    found = layout(rows, x, y)
+    """The plot as one <svg id="tradeoff-plot"> element of `size` pixels (its viewBox, so a
+    page can scale it down); `budget` (a report's constraints) shades the region inside those
+    on the plot's axes; `numbers` (id(row) -> its number on the page) tags each point with
+    data-row, the row of the table it is."""
+    found = layout(rows, x, y, size)
     head = (
         f'<svg id="tradeoff-plot" xmlns="http://www.w3.org/2000/svg" width="{found.width:.0f}" '
-        f'height="{found.height:.0f}" role="img" aria-label="{html.escape(y)} against {x}">'
+        f'height="{found.height:.0f}" viewBox="0 0 {found.width:.0f} {found.height:.0f}" '
+        f'role="img" aria-label="{html.escape(y)} against {x}">'
         f'<rect width="100%" height="100%" fill="white"/>'
     )
     if found.axes is None:
@@ -240,10 +248,12 @@ def svg_plot(
             f'{head}<text x="{found.width / 2}" y="{found.height / 2}" text-anchor="middle">'
             f"no row has both {html.escape(x)} and {html.escape(y)}</text></svg>"
         )
-    return head + "".join(_svg_parts(found, x, y, budget or [])) + "</svg>"
+    return head + "".join(_svg_parts(found, x, y, budget or [], numbers or {})) + "</svg>"
 
 
-def _svg_parts(found: Layout, x: str, y: str, budget: list[dict]) -> Iterator[str]:
+def _svg_parts(
+    found: Layout, x: str, y: str, budget: list[dict], numbers: dict[int, int]
+) -> Iterator[str]:
     assert found.axes is not None
     yield budget_region(found.axes, budget, x, y)
     yield from _svg_axes(found, found.axes, x, y)
@@ -266,9 +276,10 @@ def _svg_parts(found: Layout, x: str, y: str, budget: list[dict]) -> Iterator[st
             f"{row.label} {row.backend}/{row.device}/{row.precision} {row.scenario}: "
             f"{x} {row.axis(x):.4g} {UNIT[x]}, {y} {row.metrics[y]:.3f}"
         )
+        number = f' data-row="{numbers[id(row)]}"' if id(row) in numbers else ""
         yield (
             f'<circle class="point" cx="{px:.1f}" cy="{py:.1f}" r="{POINT_RADIUS}" '
-            f'fill="{colour}"{stroke}{budget_mark(row)}><title>{title}</title></circle>'
+            f'fill="{colour}"{stroke}{budget_mark(row)}{number}><title>{title}</title></circle>'
         )
     for label in found.labels:
         yield from _svg_label(label)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from kdbench.profile.stats import required_samples
+from kdbench.report.budget import Constraint, parse_budget
 from kdbench.report.rows import Row, display_labels
 
 COST_WORDS = {"p50": "p50", "p95": "p95", "throughput": "throughput", "memory": "memory"}
@@ -84,18 +85,24 @@ def _budget(
             f"; closest: {closest['row']}, missing by {closest['misses_by']}" if closest else ""
         )
         return [f"{head}: no row fits{missed}"]
-    lines = [f"{head}: best {_with_quality(chosen, names, quality)}"]
+    constraints = parse_budget(budget["budget"])
+    lines = [f"{head}: best {_within(chosen, names, quality, constraints)}"]
     runner_up = next((r for r in rows if r.budget == "runner-up"), None)
     if runner_up is not None:
-        lines.append(f"- runner-up: {_with_quality(runner_up, names, quality)}")
+        lines.append(f"- runner-up: {_within(runner_up, names, quality, constraints)}")
     return lines
 
 
-def _with_quality(row: Row, names: dict[int, str], quality: str) -> str:
+def _within(row: Row, names: dict[int, str], quality: str, constraints: list[Constraint]) -> str:
+    """'NAME (nDCG@10 0.647, p95 5.83 ms)': the row's quality and each constrained value."""
     value = row.metrics.get(quality)
-    shown = f"{quality} {value:.3f}" if value is not None else f"no {quality} measured"
-    cost = f", p50 {number_text(row.query_p50_ms)} ms" if row.query_p50_ms is not None else ""
-    return f"{names[id(row)]} ({shown}{cost})"
+    shown = [f"{quality} {value:.3f}" if value is not None else f"no {quality} measured"]
+    for constraint in constraints:
+        measured = constraint.value(row)
+        if constraint.column != quality and measured is not None:
+            unit = f" {constraint.unit}" if constraint.unit else ""
+            shown.append(f"{constraint.column} {number_text(measured)}{unit}")
+    return f"{names[id(row)]} ({', '.join(shown)})"
 
 
 def _effects(pairs: list[dict[str, Any]], quality: str) -> list[str]:

@@ -790,11 +790,12 @@ def to_terminal(rows: list[Row], meta: dict[str, Any], width: int | None = None)
     console.print()
     for line in table.legend:
         console.print(line, markup=False)
-    if table.compact:
-        for line in published_lines(rows, meta):
-            console.print(line, markup=False, style="dim")
-    for line in _meta_lines(meta):
-        console.print(line, markup=False)
+    published = published_lines(rows, meta) if table.compact else []
+    for block in (published, _meta_lines(meta)):
+        if block:
+            console.print()
+        for line in block:
+            console.print(line, markup=False)
     for title, section in decision_sections(meta):
         console.print(f"\n{title}", style="bold")
         console.print(section[0], markup=False)
@@ -880,8 +881,11 @@ def to_html(rows: list[Row], meta: dict[str, Any]) -> str:
         + "".join(f"<li>{html.escape(line[2:])}</li>" for line in found)
         + "</ul></section>",
         "<h2>Trade-off</h2>",
-        _page_table(
-            "tradeoff-table", table.columns, table.headers, table.body, table.rows, numbers
+        # the compact table fits the window; a wider choice scrolls inside its own box
+        ("{}" if table.compact else '<div class="scroll">{}</div>').format(
+            _page_table(
+                "tradeoff-table", table.columns, table.headers, table.body, table.rows, numbers
+            )
         ),
         '<ul class="legend" id="legend">'
         + "".join(f"<li>{html.escape(line)}</li>" for line in table.legend)

@@ -196,8 +196,12 @@ def layout(
 
 def _place_references(found: Layout, references: list[Row], axes: Axes, y: str) -> None:
     """Each published number as a line across the plot, its label at the right end, moved
-    left along the line past any reference label already there."""
+    left along the line past any reference label already there or any point."""
     area = found.area
+    dots = [
+        Box(x - POINT_RADIUS, y - POINT_RADIUS, 2 * POINT_RADIUS, 2 * POINT_RADIUS)
+        for _, x, y in found.points
+    ]
     for row in references:
         line_y = axes.sy(row.metrics[y])
         found.references.append((row, line_y))
@@ -207,7 +211,8 @@ def _place_references(found: Layout, references: list[Row], axes: Axes, y: str) 
             box = label_box(text, right - len(text) * CHAR_WIDTH - shift, line_y - 3)
             if not box.inside(area):
                 continue
-            if not any(box.overlaps(label.box) for label in found.labels):
+            taken = [*(label.box for label in found.labels), *dots]
+            if not any(box.overlaps(other) for other in taken):
                 found.labels.append(Label(text, box, (right, line_y)))
                 break
 

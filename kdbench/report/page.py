@@ -26,8 +26,7 @@ table { border-collapse: collapse; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
 th { background: #f0f0f0; }
 td:first-child, th:first-child { text-align: left; }
-#pairs-table td:nth-child(2) { text-align: left; }
-#pairs-table td { white-space: nowrap; }
+#pairs-table td:nth-child(2), #pairs-table td:nth-child(3) { text-align: left; }
 table.sortable th { cursor: pointer; user-select: none; white-space: nowrap; }
 table.sortable th[aria-sort=ascending]::after { content: " ▲"; font-size: 10px; }
 table.sortable th[aria-sort=descending]::after { content: " ▼"; font-size: 10px; }

@@ -553,6 +553,16 @@ def main_table(rows: list[Row], meta: dict[str, Any]) -> MainTable:
     return MainTable(columns, rows, body, column_legend(columns, rows, meta), False)
 
 
+def markdown_text(text: str) -> str:
+    """`text` with the under-sampled mark escaped, so "*" stays a character in Markdown
+    (not the start of emphasis or of a list).
+
+    >>> markdown_text("3,509*")
+    '3,509\\\\*'
+    """
+    return text.replace(UNDERSAMPLED_MARK, "\\" + UNDERSAMPLED_MARK)
+
+
 def _markdown_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     return lines + ["| " + " | ".join(cells) + " |" for cells in body]
@@ -565,9 +575,10 @@ def to_markdown(rows: list[Row], meta: dict[str, Any]) -> str:
     lines = [f"# kdbench report: {meta.get('title', 'trade-off')}", ""]
     lines += _meta_lines(meta)
     head, *found = conclusion(rows, meta)
-    lines += ["", "## Conclusion", "", f"{head}", "", *found]
-    lines += ["", "## Trade-off", "", *_markdown_table(table.headers, table.body)]
-    lines += ["", *(f"- {line}" for line in table.legend)]
+    lines += ["", f"## {head.rstrip(':')}", "", *found]
+    body = [[markdown_text(cell) for cell in cells] for cells in table.body]
+    lines += ["", "## Trade-off", "", *_markdown_table(table.headers, body)]
+    lines += ["", *(f"- {markdown_text(line)}" for line in table.legend)]
     published_headers, published_body = published_cells(rows, meta)
     if table.compact and published_headers:
         lines += ["", "## Published", "", *_markdown_table(published_headers, published_body)]

@@ -17,6 +17,8 @@ from kdbench.report.budget import Constraint, parse_budget
 from kdbench.report.rows import Row, display_labels
 
 COST_WORDS = {"p50": "p50", "p95": "p95", "throughput": "throughput", "memory": "memory"}
+# Cost axes where more is better: the front's cheapest row is the one with the most.
+MORE_IS_CHEAPER = ("throughput", "qps")
 
 
 def cost_text(row: Row, x: str) -> str:
@@ -26,6 +28,8 @@ def cost_text(row: Row, x: str) -> str:
         return f"no {x}"
     if x == "throughput":
         return f"{number_text(value)} items/s"
+    if x == "qps":
+        return f"max QPS {number_text(value)}"
     if x == "memory":
         return f"memory {number_text(value)} MiB"
     return f"{x} {number_text(value)} ms"
@@ -63,7 +67,7 @@ def _front(rows: list[Row], names: dict[int, str], quality: str, x: str) -> list
     front = [r for r in rows if r.pareto]
     if not front:
         return [f"- Pareto front: no row has both a measured {quality} and {x}"]
-    sign = -1.0 if x == "throughput" else 1.0
+    sign = -1.0 if x in MORE_IS_CHEAPER else 1.0
     front.sort(key=lambda r: sign * (r.axis(x) or 0.0))
     shown = "; ".join(
         f"{names[id(r)]} ({quality} {r.metrics[quality]:.3f}, {cost_text(r, x)})" for r in front

@@ -36,6 +36,7 @@ class Column:
     meaning: str = ""
     text: Callable[[Any], str] | None = None
     mark: Callable[[Row], str] | None = None
+    number: Callable[[Row], float | None] | None = None  # what sorts a text cell (HTML)
 
     @property
     def name(self) -> str:
@@ -224,7 +225,6 @@ def columns_for(
         *timed,
         *cost,
         *([BUDGET] if any(r.budget for r in rows) else []),
-        *([MAX_QPS] if any(r.max_qps is not None for r in rows) else []),
         *(prediction_columns(rows, scale_to) if predicted else []),
     ]
 
@@ -235,16 +235,6 @@ BUDGET = Column(
     lambda r: r.budget,
     meaning="under the report's budget: chosen, runner-up, fits, or out and why",
 )
-MAX_QPS = Column(
-    "max QPS",
-    lambda r: r.max_qps,
-    1,
-    meaning="server scenario: the highest queries/s whose latency bound held (the bound: "
-    "max QPS bound)",
-)
-MAX_QPS_BOUND = Column("max QPS bound", lambda r: r.max_qps_bound)
-
-
 # The compact table: one row per measured artifact, the columns a decision needs.
 QUALITY_MARKS = {
     "†": "eager's evaluation, shown for this fp32 artifact because it passed parity",
@@ -268,9 +258,10 @@ def _undersampled_mark(percentile: str) -> Callable[[Row], str]:
 
 
 def _qps_header(rows: list[Row]) -> str:
-    """'max QPS @ p99≤50ms' when every served row held the same bound, else 'max QPS'."""
-    bounds = {r.max_qps_bound for r in rows if r.max_qps is not None}
-    return f"max QPS @ {bounds.pop()}" if len(bounds) == 1 and "" not in bounds else "max QPS"
+    """'max QPS @ p99<=50ms' when every served row was held to one bound, else 'max QPS'
+    (each cell then names its bound)."""
+    bounds = {r.qps_bound for r in rows if r.qps_bound}
+    return f"max QPS @ {bounds.pop()}" if len(bounds) == 1 else "max QPS"
 
 
 def compact_columns(rows: list[Row], meta: dict[str, Any]) -> list[Column]:
@@ -319,14 +310,16 @@ def compact_columns(rows: list[Row], meta: dict[str, Any]) -> list[Column]:
             text=number_text,
         ),
     ]
-    if any(r.max_qps is not None for r in rows):
+    if any(r.qps_bound for r in rows):
         header = _qps_header(rows)
+        one_bound = header != "max QPS"
         columns.append(
             Column(
                 header,
-                lambda r: r.max_qps if header != "max QPS" else _qps_text(r),
-                meaning="server scenario: the highest queries/s whose latency bound held",
-                text=number_text if header != "max QPS" else None,
+                lambda r: _qps_text(r, with_bound=not one_bound),
+                number=lambda r: (r.max_qps or 0.0) if r.qps_bound else None,  # none: 0
+                meaning="server scenario (Poisson arrivals): the highest queries/s whose "
+                "latency bound held; none: no level held it; –: not served under load",
             )
         )
     if any(r.budget for r in rows):
@@ -341,10 +334,13 @@ def compact_columns(rows: list[Row], meta: dict[str, Any]) -> list[Column]:
     return columns
 
 
-def _qps_text(row: Row) -> str:
-    if row.max_qps is None:
+def _qps_text(row: Row, with_bound: bool) -> str:
+    """'1,234', 'none' (served, no level held the bound), '' (not served); `with_bound`:
+    '1,234 @ p99<=50ms'."""
+    if not row.qps_bound:
         return ""
-    return f"{number_text(row.max_qps)} @ {row.max_qps_bound}".rstrip(" @")
+    text = number_text(row.max_qps) if row.max_qps else "none"
+    return f"{text} @ {row.qps_bound}" if with_bound else text
 
 
 LABEL_HEADER = "model · backend · precision"
@@ -941,7 +937,8 @@ def _page_table(
         cls = "pareto" if row.pareto else ("reference" if row.reference else "")
         tds = []
         for i, cell in enumerate(cells):
-            raw = columns[i].get(row) if columns is not None else None
+            column = columns[i] if columns is not None else None
+            raw = None if column is None else (column.number or column.get)(row)
             number = isinstance(raw, int | float) and not isinstance(raw, bool)
             sort = f' data-v="{raw:g}"' if number else ""
             tds.append(f"<td{sort}>{html.escape(cell)}</td>")

@@ -75,10 +75,13 @@ class Row:
     end_to_end_p50_ms: float | None = None  # what one query costs: first stage + timed call
     end_to_end_p95_ms: float | None = None
     throughput: float | None = None  # items/s (queries, or passages for `index`)
-    # The server scenario (issue 25): the highest QPS whose latency bound held, and that bound
-    # ("p99≤50ms"); None where the row was not served under load.
+    # --scenario server with a bound: the highest QPS whose level was valid under `qps_bound`
+    # (None: no valid level, or not a server row), the machine it held on, and per level
+    # run [target QPS, p99 ms, valid] (the latency-QPS curve)
     max_qps: float | None = None
-    max_qps_bound: str = ""
+    qps_bound: str = ""
+    qps_machine: str = ""
+    qps_curve: list[list[Any]] = field(default_factory=list)
     weights_mib: float | None = None  # as the backend loaded them
     activations_mib: float | None = None  # the cell's peak above what was resident
     index_size_mib: float | None = None  # pre-encoded index or cache the cell reads

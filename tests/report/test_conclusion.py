@@ -158,9 +158,14 @@ def test_compact_cells_mark_where_quality_came_from() -> None:
 
 def test_max_qps_column_appears_with_its_bound() -> None:
     rows = three_rows()
-    rows[0].max_qps, rows[0].max_qps_bound = 41.7, "p99≤50ms"
-    headers = [c.header for c in compact_columns(rows, {})]
-    assert "max QPS @ p99≤50ms" in headers
+    rows[0].max_qps, rows[0].qps_bound = 41.7, "p99<=50ms"
+    rows[1].qps_bound = "p99<=50ms"  # served, but no level held the bound
+    columns = compact_columns(rows, {})
+    (qps,) = [c for c in columns if c.header == "max QPS @ p99<=50ms"]
+    assert [qps.cell(r) for r in rows] == ["41.7", "none", "–"]  # the third: never served
+    rows[2].max_qps, rows[2].qps_bound = 20.0, "p95<=10ms"  # two bounds: each cell says its
+    (qps,) = [c for c in compact_columns(rows, {}) if c.header == "max QPS"]
+    assert qps.cell(rows[0]) == "41.7 @ p99<=50ms" and qps.cell(rows[2]) == "20.0 @ p95<=10ms"
     assert "max QPS" not in [c.header for c in compact_columns(three_rows(), {})]
 
 

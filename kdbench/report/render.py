@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from kdbench.errors import UserError
+from kdbench.profile.stats import required_samples
 from kdbench.report.conclusion import conclusion, number_text
 from kdbench.report.page import page
 from kdbench.report.plot import svg_plot
 from kdbench.report.rows import SHOWN_QUALITY, Row, display_labels
 from kdbench.report.scale import columns as predicted_columns
+from kdbench.terminal import EDGE, console_width, fit_table, table_width, text_width
+from kdbench.terminal import Column as Shown
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,6 @@ def notes(row: Row) -> str:
     if row.peak_from and row.fraction_of_peak is None:
         found.append("of peak: not shown, measured against torch's fp32 matmul alone")
     if row.undersampled and row.samples is not None:
-        from kdbench.profile.stats import required_samples
-
         needs = ", ".join(f"{p} needs {required_samples(int(p[1:]))}" for p in row.undersampled)
         found.append(f"under-sampled: {row.samples} samples ({needs})")
     return "; ".join(found)
@@ -731,8 +732,6 @@ def fold_headers(headers: Sequence[str], body: Sequence[Sequence[str]], width: i
     >>> fold_headers(["memory MiB", "x"], [["12", "y"]], 16)
     ['memory\\nMiB', 'x']
     """
-    from kdbench.terminal import table_width, text_width
-
     shown = list(headers)
 
     def widths() -> list[int]:
@@ -765,9 +764,6 @@ def to_terminal(rows: list[Row], meta: dict[str, Any], width: int | None = None)
     and predictions, then the conclusion. A table wider than `width` is split, never cut
     (`kdbench.terminal`)."""
     from rich.console import Console
-
-    from kdbench.terminal import EDGE, console_width, fit_table
-    from kdbench.terminal import Column as Shown
 
     width = width or console_width()
 

@@ -197,8 +197,12 @@ def layout(
 
 def _place_references(found: Layout, references: list[Row], axes: Axes, y: str) -> None:
     """Each published number as a line across the plot, its label at the right end, moved
-    left along the line past any reference label already there."""
+    left along the line past any reference label already there or any point."""
     area = found.area
+    dots = [
+        Box(x - POINT_RADIUS, y - POINT_RADIUS, 2 * POINT_RADIUS, 2 * POINT_RADIUS)
+        for _, x, y in found.points
+    ]
     for row in references:
         line_y = axes.sy(row.metrics[y])
         found.references.append((row, line_y))
@@ -208,7 +212,8 @@ def _place_references(found: Layout, references: list[Row], axes: Axes, y: str) 
             box = label_box(text, right - len(text) * CHAR_WIDTH - shift, line_y - 3)
             if not box.inside(area):
                 continue
-            if not any(box.overlaps(label.box) for label in found.labels):
+            taken = [*(label.box for label in found.labels), *dots]
+            if not any(box.overlaps(other) for other in taken):
                 found.labels.append(Label(text, box, (right, line_y)))
                 break
 
@@ -226,14 +231,22 @@ def pareto_path(found: Layout, x: str) -> str:
 
 
 def svg_plot(
-    rows: list[Row], x: str = "p50", y: str = "nDCG@10", budget: list[dict] | None = None
+    rows: list[Row],
+    x: str = "p50",
+    y: str = "nDCG@10",
+    budget: list[dict] | None = None,
+    size: tuple[int, int] = (760, 460),
+    numbers: dict[int, int] | None = None,
 ) -> str:
-    """The plot as one <svg id="tradeoff-plot"> element; `budget` (a report's constraints)
-    shades the region inside those on the plot's axes."""
-    found = layout(rows, x, y)
+    """The plot as one <svg id="tradeoff-plot"> element of `size` pixels (its viewBox, so a
+    page can scale it down); `budget` (a report's constraints) shades the region inside those
+    on the plot's axes; `numbers` (id(row) -> its number on the page) tags each point with
+    data-row, the row of the table it is."""
+    found = layout(rows, x, y, size)
     head = (
         f'<svg id="tradeoff-plot" xmlns="http://www.w3.org/2000/svg" width="{found.width:.0f}" '
-        f'height="{found.height:.0f}" role="img" aria-label="{html.escape(y)} against {x}">'
+        f'height="{found.height:.0f}" viewBox="0 0 {found.width:.0f} {found.height:.0f}" '
+        f'role="img" aria-label="{html.escape(y)} against {x}">'
         f'<rect width="100%" height="100%" fill="white"/>'
     )
     if found.axes is None:
@@ -241,10 +254,12 @@ def svg_plot(
             f'{head}<text x="{found.width / 2}" y="{found.height / 2}" text-anchor="middle">'
             f"no row has both {html.escape(x)} and {html.escape(y)}</text></svg>"
         )
-    return head + "".join(_svg_parts(found, x, y, budget or [])) + "</svg>"
+    return head + "".join(_svg_parts(found, x, y, budget or [], numbers or {})) + "</svg>"
 
 
-def _svg_parts(found: Layout, x: str, y: str, budget: list[dict]) -> Iterator[str]:
+def _svg_parts(
+    found: Layout, x: str, y: str, budget: list[dict], numbers: dict[int, int]
+) -> Iterator[str]:
     assert found.axes is not None
     yield budget_region(found.axes, budget, x, y)
     yield from _svg_axes(found, found.axes, x, y)
@@ -267,9 +282,10 @@ def _svg_parts(found: Layout, x: str, y: str, budget: list[dict]) -> Iterator[st
             f"{row.label} {row.backend}/{row.device}/{row.precision} {row.scenario}: "
             f"{x} {row.axis(x):.4g} {UNIT[x]}, {y} {row.metrics[y]:.3f}"
         )
+        number = f' data-row="{numbers[id(row)]}"' if id(row) in numbers else ""
         yield (
             f'<circle class="point" cx="{px:.1f}" cy="{py:.1f}" r="{POINT_RADIUS}" '
-            f'fill="{colour}"{stroke}{budget_mark(row)}><title>{title}</title></circle>'
+            f'fill="{colour}"{stroke}{budget_mark(row)}{number}><title>{title}</title></circle>'
         )
     for label in found.labels:
         yield from _svg_label(label)

@@ -160,6 +160,63 @@ class Row:
         return copy.deepcopy(record)
 
 
+def artifact_of(row: Row) -> Artifact:
+    """The (backend, precision) a row measured: its cell's, else its evaluation's.
+
+    >>> artifact_of(Row("m", quality_from="onnx:int8")), artifact_of(Row("bm25", arch="bm25"))
+    (('onnx', 'int8'), ('bm25s', 'fp32'))
+    """
+    if row.backend:
+        return row.backend, row.precision or "fp32"
+    if row.arch == "bm25" or row.quality_from == BM25_ARTIFACT[0]:
+        return BM25_ARTIFACT
+    backend, _, precision = (row.quality_from or "eager").partition(":")
+    return backend, precision or "fp32"
+
+
+def display_labels(rows: list[Row]) -> list[str]:
+    """Each row as `model · backend · precision`, the way every compact table and the
+    conclusion name it; rows that would share a name get what tells them apart (device,
+    scenario, batch, seq, depth, passages searched). Published rows keep their source.
+
+    >>> display_labels([Row("m", backend="onnx", precision="int8"), Row("bm25", arch="bm25")])
+    ['m · onnx · int8', 'bm25 · bm25s · fp32']
+    """
+    names = []
+    for row in rows:
+        if row.reference:
+            names.append(f"{row.label} ({row.reference})")
+            continue
+        backend, precision = artifact_of(row)
+        names.append(f"{row.label} · {backend} · {precision}")
+    shared: dict[str, list[int]] = {}
+    for index, name in enumerate(names):
+        shared.setdefault(name, []).append(index)
+    for indices in shared.values():
+        if len(indices) < 2:
+            continue
+        group = [rows[i] for i in indices]
+        for i in indices:
+            names[i] += "".join(
+                f" · {words}" for words, values in _telling_apart(rows[i], group) if values
+            )
+    return names
+
+
+def _telling_apart(row: Row, group: list[Row]) -> list[tuple[str, bool]]:
+    """(words for `row`, whether the field differs within `group`) for each part of a cell."""
+    parts: list[tuple[str, Any]] = [
+        (row.device, lambda r: r.device),
+        (row.scenario, lambda r: r.scenario),
+        (f"batch {row.batch_size}", lambda r: r.batch_size),
+        (f"seq {row.seq_len}", lambda r: r.seq_len),
+        (f"depth {row.depth}", lambda r: r.depth),
+        (f"{row.index_size:,} passages" if row.index_size else "", lambda r: r.index_size),
+        (row.search or "exact", lambda r: r.search),
+    ]
+    return [(words, len({get(r) for r in group}) > 1) for words, get in parts]
+
+
 def artifact_name(backend: str, precision: str) -> str:
     """How a row names the artifact its quality came from: "eager", "onnx:int8", "bm25s".
 

@@ -73,11 +73,11 @@ def report(
         "fits (kdbench profile --index-size 1000,5000), index bytes per precision, memory, "
         "build time; every predicted column says so and names its fit.",
     ),
-    queries_per_s: float | None = typer.Option(
+    queries_per_s: str | None = typer.Option(
         None,
         "--queries-per-s",
-        help="Replicas each row needs to serve this many queries per second (at --scale-to "
-        "when given).",
+        help="Replicas each row needs to serve this many queries per second (100, 100/s, "
+        "6000/min; at --scale-to when given).",
     ),
 ) -> None:
     """Build the trade-off table (quality, latency, memory, Pareto front) or compare two runs."""
@@ -116,16 +116,23 @@ def report(
     _show(text, output, written=True)
 
 
-def _scale(scale_to: str | None, queries_per_s: float | None) -> Any:
-    """What --scale-to and --queries-per-s ask for (a report.scale.Scale), checked before any
-    result is read; None when neither was given."""
+def _scale(scale_to: str | None, queries_per_s: str | None) -> Any:
+    """What --scale-to and --queries-per-s ask for (a report.scale.Scale), read by the
+    quantity grammar before any result is read; None when neither was given."""
+    from kdbench.quantities import QuantityError, parse_rate_per_s
     from kdbench.report.scale import Scale, parse_count
 
-    if queries_per_s is not None and not queries_per_s > 0:
-        raise UserError(f"--queries-per-s {queries_per_s}: must be above 0")
-    if scale_to is None and queries_per_s is None:
+    rate = None
+    if queries_per_s is not None:
+        try:
+            rate = parse_rate_per_s(queries_per_s)
+        except QuantityError as exc:
+            raise UserError(f"--queries-per-s: {exc}") from None
+        if not rate > 0:
+            raise UserError(f"--queries-per-s {queries_per_s}: must be above 0")
+    if scale_to is None and rate is None:
         return None
-    return Scale(parse_count(scale_to) if scale_to else None, queries_per_s)
+    return Scale(parse_count(scale_to) if scale_to is not None else None, rate)
 
 
 def _show(text: str, output: Path | None, *, written: bool = False) -> None:

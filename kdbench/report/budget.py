@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kdbench.errors import UserError
+from kdbench.quantities import QuantityError, parse_number
 from kdbench.report.rows import Row, artifact_name
 
 Json = dict[str, Any]
@@ -85,7 +86,8 @@ COLUMNS = {
 }
 ALIASES = {"qps": "throughput", "items/s": "throughput", "parameters": "params"}
 _CONSTRAINT = re.compile(
-    r"^\s*(?P<name>[^<>≤≥]+?)\s*(?P<op><=|>=|≤|≥|<|>)\s*(?P<value>[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)"
+    r"^\s*(?P<name>[^<>≤≥]+?)\s*(?P<op><=|>=|≤|≥|<|>)\s*"
+    r"(?P<value>[-+]?[0-9.,_]+(?:[eE][-+]?[0-9]+)?|[-+]?[A-Za-z]+(?=\s*$))"
     r"\s*(?P<unit>[A-Za-zµ/]*)\s*$"
 )
 
@@ -170,6 +172,10 @@ def _parse_one(item: str, text: str, where: str) -> Constraint:
         raise UserError(
             f'{where} {text!r}: cannot read {item!r}; write COLUMN<=VALUE[UNIT], e.g. "p95<=10ms"'
         )
+    try:  # the number by the one quantity grammar: no commas, no 1..5, no inf
+        number = parse_number(found["value"])
+    except QuantityError as exc:
+        raise UserError(f"{where} {text!r}: {item!r}: {exc}") from None
     name = ALIASES.get(found["name"].lower(), found["name"])
     name = name.lower() if name.lower() in COLUMNS else name
     kind = COLUMNS[name].kind if name in COLUMNS else "quality"
@@ -183,7 +189,7 @@ def _parse_one(item: str, text: str, where: str) -> Constraint:
             what = f"unit {unit!r} is not one of {known}" if unit else f"needs a unit ({known})"
             example = f"{name}<={found['value']}{UNITS[kind][1]}"
         raise UserError(f"{where} {text!r}: {item!r}: {name} {what}; e.g. {example}")
-    limit = float(found["value"]) * units[unit]
+    limit = number * units[unit]
     return Constraint(name, OPERATORS[found["op"]], limit, item.replace(" ", ""))
 
 

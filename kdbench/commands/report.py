@@ -37,6 +37,12 @@ def report(
     fail_on_regression: bool = typer.Option(
         False, "--fail-on-regression", help="Exit 1 when --compare finds a regression."
     ),
+    allow_different_queries: bool = typer.Option(
+        False,
+        "--allow-different-queries",
+        help="--compare and --pair refuse results whose collection, split, queries or measures "
+        "differ; with this flag they compare anyway, the differences printed above the table.",
+    ),
     max_quality_drop: float = typer.Option(
         0.01, help="Regression threshold: absolute drop in nDCG@10/RR@10/R@100."
     ),
@@ -97,11 +103,12 @@ def report(
     view = View(measures=parse_measures(measure) if measure else None, x=x, y=y)
     scale = _scale(scale_to, queries_per_s)
     if pair:
-        _pair_report(pair, view, output)
+        _pair_report(pair, view, output, allow_different_queries)
         return
     if compare:
         thresholds = (max_quality_drop, max_latency_increase)
-        if _compare_report(compare, view, thresholds) and fail_on_regression:
+        regressed = _compare_report(compare, view, thresholds, allow_different_queries)
+        if regressed and fail_on_regression:
             raise typer.Exit(1)
         return
     if not results:
@@ -147,31 +154,47 @@ def _show(text: str, output: Path | None, *, written: bool = False) -> None:
     typer.echo(f"wrote {output}")
 
 
-def _pair_report(pair: tuple[Path, Path], view: Any, output: Path | None) -> None:
+def _pair_report(pair: tuple[Path, Path], view: Any, output: Path | None, allow: bool) -> None:
     from kdbench.report.pairs import common_measures, pair_rows
     from kdbench.report.render import pair_markdown
     from kdbench.results import load_result
 
     kd, nokd = load_result(pair[0]), load_result(pair[1])
-    found = pair_rows(kd, nokd, measures=view.measures or common_measures(kd, nokd))
+    found = pair_rows(
+        kd, nokd, measures=view.measures or common_measures(kd, nokd), allow_different=allow
+    )
     _show(pair_markdown([found]), output)
 
 
-def _compare_report(compare: tuple[Path, Path], view: Any, thresholds: tuple[float, float]) -> bool:
-    """Print NEW − OLD per matching row; True when some delta is a regression."""
+def _compare_report(
+    compare: tuple[Path, Path], view: Any, thresholds: tuple[float, float], allow: bool
+) -> bool:
+    """Print NEW − OLD per matching row; True when some delta is a regression. Results that
+    did not measure on the same collection, split, queries and measures are refused (with
+    `allow`: compared, what differs printed first)."""
     from kdbench.report.compare import compare_rows, render_comparison
+    from kdbench.report.like import ALLOW, differences, scope_of
     from kdbench.report.rows import load_results, rows_from_results
 
     max_quality_drop, max_latency_increase = thresholds
     old_path, new_path = compare
+    old, new = load_results([old_path]), load_results([new_path])
+    differ = differences(scope_of(old), scope_of(new))
+    if differ and not allow:
+        raise UserError(
+            f"--compare {old_path} {new_path}: not measured alike ({'; '.join(differ)}); "
+            f"compare results of the same collection, split, queries and measures, or pass "
+            f"{ALLOW}"
+        )
     deltas = compare_rows(
-        rows_from_results(load_results([old_path])),
-        rows_from_results(load_results([new_path])),
+        rows_from_results(old),
+        rows_from_results(new),
         max_quality_drop=max_quality_drop,
         max_latency_increase=max_latency_increase,
         measures=view.shown,
     )
-    typer.echo(render_comparison(deltas))
+    warning = "".join(f"warning: OLD and NEW differ in {line}\n" for line in differ)
+    typer.echo(warning + render_comparison(deltas), nl=False)
     regressions = [d for d in deltas if d.regression]
     if regressions:
         typer.echo(

@@ -38,7 +38,7 @@ from kdbench.options import (
     teacher_losses,
 )
 from kdbench.profile.config import ProfileConfig as ProfileOptions
-from kdbench.quantities import parse_rate_per_s
+from kdbench.quantities import parse_rate_per_s, parse_size
 from kdbench.train.config import TrainConfig
 
 # In a student's `teachers` list: the profile's [teacher] table (any other entry names a student).
@@ -407,6 +407,13 @@ else:
     ProfileConfig = profile_section()
 
 
+def _size_as_written(text: str) -> str:
+    """A size checked by the quantity grammar, kept as written (`8.8M`): a stage hash holds
+    the text, and `8800000` in a profile is the same size as "8800000"."""
+    parse_size(text)
+    return text
+
+
 @dataclass(frozen=True)
 class ReportConfig:
     """What report.md and report.html decide beside the table (`kdbench report`'s options)."""
@@ -420,6 +427,7 @@ class ReportConfig:
         "",
         help="Predict at this many passages, e.g. 8.8M or 8800000 (empty: none).",
         hashed_default=LEFT_OUT,
+        cli={"parse": _size_as_written},
     )
     queries_per_s: float = option(
         0.0,

@@ -273,6 +273,8 @@ def parse_size_list(text: str) -> tuple[int, ...]:
         try:
             size = parse_size(item)
         except QuantityError as exc:
+            if "," not in stripped:
+                raise  # one size: its own message
             raise QuantityError(f"{shown}: item {exc}") from None
         if size not in sizes:
             sizes.append(size)

@@ -416,22 +416,30 @@ def _size_as_written(text: str) -> str:
 
 @dataclass(frozen=True)
 class ReportConfig:
-    """What report.md and report.html decide beside the table (`kdbench report`'s options)."""
+    """What report.md and report.html decide beside the table: `kdbench report`'s --budget,
+    --scale-to and --queries-per-s (the command takes its help from these fields; TOML has no
+    null, so "" and 0 here are the options left out)."""
 
     budget: str = option(
         "",
-        help='Constraints to choose within, e.g. "p95<=10ms,memory<=2GiB" (empty: none).',
+        help='Constraints on measured columns, e.g. "p95<=10ms,memory<=2GiB": the report names '
+        "the best-quality row inside all of them, the runner-up, and what excludes each better "
+        "or faster row (columns: p50, p95, memory, weights, activations, index, process, "
+        "throughput, params, or a quality such as nDCG@10). Empty: none.",
         hashed_default=LEFT_OUT,
     )
     scale_to: str = option(
         "",
-        help="Predict at this many passages, e.g. 8.8M or 8800000 (empty: none).",
+        help="Predict at this many passages (8.8M, 500k, 8800000): latency from the profile's "
+        "growth fits (kdbench profile --index-size 1000,5000), index bytes per precision, "
+        "memory, build time; every predicted column says so and names its fit. Empty: none.",
         hashed_default=LEFT_OUT,
         cli={"parse": _size_as_written},
     )
     queries_per_s: float = option(
         0.0,
-        help="Replicas to serve this many queries/s (100, 100/s, 6000/min; 0: none).",
+        help="Replicas each row needs to serve this many queries per second (100, 100/s, "
+        "6000/min; at --scale-to when given). In a profile, 0: none.",
         minimum=0,
         hashed_default=LEFT_OUT,
         cli={"parse": parse_rate_per_s},

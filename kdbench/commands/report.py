@@ -7,7 +7,9 @@ from typing import Any
 
 import typer
 
+from kdbench.config import ReportConfig
 from kdbench.errors import UserError
+from kdbench.options import field_of, help_text
 
 FORMAT_NAMES = ("terminal", "markdown", "md", "csv", "json", "html")
 
@@ -65,25 +67,13 @@ def report(
         help="Plot and Pareto quality: any measured one (default: the first --measure).",
     ),
     budget: str | None = typer.Option(
-        None,
-        "--budget",
-        help='Constraints on measured columns, e.g. "p95<=10ms,memory<=2GiB": the report names '
-        "the best-quality row inside all of them, the runner-up, and what excludes each better "
-        "or faster row (columns: p50, p95, memory, weights, activations, index, process, "
-        "throughput, params, or a quality such as nDCG@10).",
+        None, "--budget", help=help_text(field_of(ReportConfig, "budget"))
     ),
     scale_to: str | None = typer.Option(
-        None,
-        "--scale-to",
-        help="Predict at this many passages (8.8M, 500k): latency from the profile's growth "
-        "fits (kdbench profile --index-size 1000,5000), index bytes per precision, memory, "
-        "build time; every predicted column says so and names its fit.",
+        None, "--scale-to", help=help_text(field_of(ReportConfig, "scale_to"))
     ),
     queries_per_s: str | None = typer.Option(
-        None,
-        "--queries-per-s",
-        help="Replicas each row needs to serve this many queries per second (100, 100/s, "
-        "6000/min; at --scale-to when given).",
+        None, "--queries-per-s", help=help_text(field_of(ReportConfig, "queries_per_s"))
     ),
 ) -> None:
     """Build the trade-off table (quality, latency, memory, Pareto front) or compare two runs."""

@@ -249,3 +249,16 @@ def test_a_run_times_every_scenario_of_the_profile(
     result = json.loads((out / "profile" / "dot.json").read_text())
     timed = {cell["scenario"] for cell in result["results"] if cell["status"] == "ok"}
     assert timed == {"query", "index"}
+
+
+def test_the_report_table_and_kdbench_report_share_their_settings() -> None:
+    import inspect
+
+    from kdbench.commands.report import report
+    from kdbench.config import ReportConfig
+
+    options = inspect.signature(report).parameters
+    for f in dataclasses.fields(ReportConfig):
+        option_info = options[f.name].default
+        assert option_info.help == help_text(f), f.name
+        assert "--" + f.name.replace("_", "-") in option_info.param_decls, f.name

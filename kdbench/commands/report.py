@@ -9,7 +9,18 @@ import typer
 
 from kdbench.config import ReportConfig
 from kdbench.errors import UserError
-from kdbench.options import field_of, help_text
+from kdbench.evaluate.metrics import parse_measures
+from kdbench.io import atomic_write_text, check_writable
+from kdbench.options import field_of, help_text, out_of_range
+from kdbench.quantities import QuantityError, parse_rate_per_s
+from kdbench.report import View, write_report
+from kdbench.report.compare import compare_rows, render_comparison
+from kdbench.report.like import ALLOW, differences, scope_of
+from kdbench.report.pairs import common_measures, pair_rows
+from kdbench.report.render import pair_markdown
+from kdbench.report.rows import load_results, rows_from_results
+from kdbench.report.scale import Scale, parse_count
+from kdbench.results import load_result
 
 FORMAT_NAMES = ("terminal", "markdown", "md", "csv", "json", "html")
 
@@ -77,10 +88,6 @@ def report(
     ),
 ) -> None:
     """Build the trade-off table (quality, latency, memory, Pareto front) or compare two runs."""
-    from kdbench.evaluate.metrics import parse_measures
-    from kdbench.io import check_writable
-    from kdbench.options import out_of_range
-    from kdbench.report import View, write_report
 
     for flag, value in (
         ("--max-quality-drop", max_quality_drop),
@@ -116,8 +123,6 @@ def report(
 def _scale(scale_to: str | None, queries_per_s: str | None) -> Any:
     """What --scale-to and --queries-per-s ask for (a report.scale.Scale), read by the
     quantity grammar before any result is read; None when neither was given."""
-    from kdbench.quantities import QuantityError, parse_rate_per_s
-    from kdbench.report.scale import Scale, parse_count
 
     rate = None
     if queries_per_s is not None:
@@ -138,16 +143,11 @@ def _show(text: str, output: Path | None, *, written: bool = False) -> None:
         typer.echo(text, nl=False)
         return
     if not written:
-        from kdbench.io import atomic_write_text
-
         atomic_write_text(output, text)
     typer.echo(f"wrote {output}")
 
 
 def _pair_report(pair: tuple[Path, Path], view: Any, output: Path | None, allow: bool) -> None:
-    from kdbench.report.pairs import common_measures, pair_rows
-    from kdbench.report.render import pair_markdown
-    from kdbench.results import load_result
 
     kd, nokd = load_result(pair[0]), load_result(pair[1])
     found = pair_rows(
@@ -162,9 +162,6 @@ def _compare_report(
     """Print NEW − OLD per matching row; True when some delta is a regression. Results that
     did not measure on the same collection, split, queries and measures are refused (with
     `allow`: compared, what differs printed first)."""
-    from kdbench.report.compare import compare_rows, render_comparison
-    from kdbench.report.like import ALLOW, differences, scope_of
-    from kdbench.report.rows import load_results, rows_from_results
 
     max_quality_drop, max_latency_increase = thresholds
     old_path, new_path = compare

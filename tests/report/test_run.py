@@ -100,15 +100,16 @@ def test_run_writes_reports_skips_and_resumes(
     profile = write_profile(tmp_path, scifact_dir, tiny_bert_dir, teacher_scores)
     out = tmp_path / "results"
 
-    # Interrupt the first profiling stage: everything before it is kept.
-    import kdbench.profile
+    # Interrupt the first profiling stage: everything before it is kept. The stages call the
+    # `run_profile` their module imported.
+    import kdbench.experiment.profiling as profiling
 
-    real_run_profile = kdbench.profile.run_profile
+    real_run_profile = profiling.run_profile
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(kdbench.profile, "run_profile", interrupted)
+    monkeypatch.setattr(profiling, "run_profile", interrupted)
     assert main(["run", str(profile)]) == 130
     finished = stage_times(out)
     assert set(finished) == {
@@ -121,7 +122,7 @@ def test_run_writes_reports_skips_and_resumes(
     assert not (out / "results.json").exists()
 
     # Rerun: only the profiles and the report run; finished stages are not redone.
-    monkeypatch.setattr(kdbench.profile, "run_profile", real_run_profile)
+    monkeypatch.setattr(profiling, "run_profile", real_run_profile)
     capsys.readouterr()
     assert main(["run", str(profile)]) == 0
     text = capsys.readouterr().out

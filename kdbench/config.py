@@ -25,6 +25,7 @@ from kdbench.models.registry import applies_to, check_options
 from kdbench.options import (
     LEFT_OUT,
     RANGE_KEYS,
+    THREADS_MAX,
     Fixed,
     Mining,
     ModelLoading,
@@ -64,7 +65,12 @@ class ExperimentConfig:
     description: str = option("", help="One line for the report.")
     seed: int = reuse(Mining, "seed")
     output: str = option("", help="Results folder (default: results/<name>).")
-    threads: int = option(0, help="torch/ORT intra-op threads (0: the library default).", minimum=0)
+    threads: int = option(
+        0,
+        help="torch/ORT intra-op threads (0: the library default).",
+        minimum=0,
+        maximum=THREADS_MAX,
+    )
 
 
 @dataclass(frozen=True)
@@ -323,7 +329,9 @@ FROM_EXPERIMENT = (
 # One value per `kdbench profile` run, a list here: each value is its own run, as if the
 # command had been run once per value (every combination of the two).
 SWEPT = {"device": "devices", "scenario": "scenarios"}
-PROFILE_ONLY = ("enabled",)
+# The table's own settings: whether to time, and a server cell added to each dense row
+# (docs/serving.md), beside the runs above.
+PROFILE_ONLY = ("enabled", "server_bound", "server_backend")
 
 
 def _profile_fields(options: type) -> list[tuple[str, Any, Any]]:
@@ -349,6 +357,28 @@ def _profile_fields(options: type) -> list[tuple[str, Any, Any]]:
         )
         fields.append((f.name, hints[f.name], spec))
     fields.append(("enabled", bool, option(True, help="false: time nothing.")))
+    fields.append(
+        (
+            "server_bound",
+            str,
+            option(
+                "",
+                help="Also serve each dot row under Poisson traffic and search its highest QPS "
+                "within this bound, e.g. p99<=50ms (empty: no server cells).",
+            ),
+        )
+    )
+    fields.append(
+        (
+            "server_backend",
+            str,
+            option(
+                "onnx",
+                help="The backend (NAME or NAME:PRECISION) the server cells run on.",
+                choices=backend_variant_names,
+            ),
+        )
+    )
     return fields
 
 
@@ -363,6 +393,10 @@ def _check_profile_settings(settings: Any) -> None:
     """Every run the section asks for passes `kdbench profile`'s own checks."""
     for run in profile_runs(settings, model="[profile]"):
         del run
+    if settings.server_bound:
+        from kdbench.profile.serving import parse_bound
+
+        parse_bound(settings.server_bound, "profile.server_bound")
 
 
 def profile_runs(settings: Any, **per_run: Any) -> list[ProfileOptions]:

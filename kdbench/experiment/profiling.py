@@ -59,10 +59,12 @@ HASHED_ALWAYS = (
 HASHED_AS = {"depths": "depth"}
 
 
-def profile_hash_settings(settings: Any) -> dict[str, Any]:
+def profile_hash_settings(settings: Any, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
     """[profile] as it enters a profile stage's config hash (see HASHED_ALWAYS)."""
     hashed: dict[str, Any] = {}
     for f in dataclasses.fields(settings):
+        if f.name in leave_out:
+            continue
         value = getattr(settings, f.name)
         if f.name not in HASHED_ALWAYS and value == default_of(f):
             continue
@@ -90,7 +92,10 @@ def profile_stage(experiment: Experiment, student: StudentConfig, models: Models
     config: dict[str, Any] = {
         "student": student.name,
         "model": model,
-        "profile": profile_hash_settings(settings),
+        # the server cell's settings count only for the rows that get one
+        "profile": profile_hash_settings(
+            settings, () if _serves_queries(student.arch) else SERVER_SETTINGS
+        ),
         "source": experiment.source,
         "threads": experiment.profile.experiment.threads,
     }
@@ -114,10 +119,10 @@ def _profile_action(
     experiment: Experiment, student: StudentConfig, model: str
 ) -> Callable[[], None]:
     profile = experiment.profile
+    settings = profile.profile
     as_is = not student.train  # a checkpoint trained here carries its own architecture
 
     def action() -> None:
-
         per_student: dict[str, Any] = {
             "model": model,
             "arch": student.arch if as_is else None,
@@ -132,12 +137,62 @@ def _profile_action(
         if student.seq_lens:
             per_student["seq_lens"] = tuple(student.seq_lens)
         # every device and scenario, each run as `kdbench profile` would run it
-        results = [run_profile(run) for run in profile_runs(profile.profile, **per_student)]
+        results = []
+        for run in profile_runs(settings, **per_student):
+            result = run_profile(run)
+            if settings.server_bound and _serves_queries(student.arch):
+                _add_server_cells(result, run, settings)
+            results.append(result)
         result = merge_runs(results)
         result["config"]["label"] = student.name
         save_result(result_path(experiment, student), result)
 
     return action
+
+
+SERVER_SETTINGS = (
+    "server_bound",
+    "server_backend",
+    "max_batch",
+    "max_wait_ms",
+    "min_queries",
+    "min_query_duration_s",
+    "search_budget_s",
+)
+
+
+def _serves_queries(arch: str | None) -> bool:
+    """A dense row: its architecture's own scenario encodes the query and searches."""
+    from kdbench.models.registry import ARCHITECTURES
+
+    return arch is not None and ARCHITECTURES[arch].default_scenario == "query"
+
+
+def _add_server_cells(result: dict[str, Any], config: Any, settings: Any) -> None:
+    """The row's server cell (`[profile] server_bound`): its query served on one backend
+    under Poisson traffic, the highest QPS within the bound searched; appended to `result`'s
+    cells, so the report shows it as a row of the same model."""
+    from dataclasses import replace
+
+    from kdbench.backends import parse_backend_list
+    from kdbench.profile import run_profile
+
+    served = run_profile(
+        replace(
+            config,
+            scenario="server",
+            backends=tuple(parse_backend_list(settings.server_backend)),
+            batch_sizes=None,
+            bound=settings.server_bound,
+            max_batch=settings.max_batch,
+            max_wait_ms=settings.max_wait_ms,
+            min_queries=settings.min_queries,
+            min_query_duration_s=settings.min_query_duration_s,
+            search_budget_s=settings.search_budget_s,
+        )
+    )
+    result["results"].extend(served["results"])
+    result["environment"]["threads"]["cores"] = served["environment"]["threads"]["cores"]
 
 
 BM25_LABEL = "bm25"

@@ -8,6 +8,7 @@ comparison.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -163,7 +164,8 @@ def render_comparison(deltas: list[Delta]) -> str:
             "[bold red]REGRESSION[/]" if d.regression else "",
             style="red" if d.regression else None,
         )
-    console = Console(record=True, width=240)
+    # recorded into a buffer: the caller prints the text once
+    console = Console(record=True, width=240, file=io.StringIO())
     console.print(table)
     if not deltas:
         console.print(

@@ -24,7 +24,6 @@ bound; see `Fit.predict`). Predicted columns say "predicted" in their header in 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -33,33 +32,26 @@ from kdbench.errors import UserError
 from kdbench.profile.config import APPROXIMATE_SEARCHES
 from kdbench.profile.growth import Fit, fits_of, search_method
 from kdbench.profile.measurements import ProfileResult
+from kdbench.quantities import QuantityError, parse_size
 from kdbench.report.budget import Constraint, describe
 from kdbench.report.rows import Row, profiles_of
 
 Json = dict[str, Any]
 GIB = 2**30
 PRECISION_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}  # per vector dimension
-_SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9}
 
 
 def parse_count(text: str, where: str = "--scale-to") -> int:
-    """'8.8M' -> 8800000; '500k', '1e6' and '8841823' too.
+    """A number of passages in the quantity grammar (`kdbench.quantities.parse_size`):
+    '8.8M' -> 8800000; '500k', '1e6' and '8841823' too; a UserError naming `where`.
 
-    >>> parse_count("8.8M"), parse_count("500k"), parse_count("8,841,823")
+    >>> parse_count("8.8M"), parse_count("500k"), parse_count("8841823")
     (8800000, 500000, 8841823)
     """
-    found = re.fullmatch(
-        r"\s*([0-9][0-9_,]*(?:\.[0-9]+)?(?:e[0-9]+)?)\s*([kmbg]?)\s*", text.lower()
-    )
-    if found is None:
-        raise UserError(f"{where} {text!r}: write a number of passages, e.g. 8.8M, 500k or 8841823")
-    number = float(found[1].replace(",", "").replace("_", "")) * _SUFFIX[found[2]]
-    if not math.isfinite(number):
-        raise UserError(f"{where} {text[:40]!r}: too large; write e.g. 8.8M, 500k or 8841823")
-    value = round(number)
-    if value < 1:
-        raise UserError(f"{where} {text!r}: must be at least 1 passage")
-    return value
+    try:
+        return parse_size(text)
+    except QuantityError as exc:
+        raise UserError(f"{where}: {exc}") from None
 
 
 def short_count(value: float) -> str:

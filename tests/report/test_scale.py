@@ -188,7 +188,11 @@ def test_the_cli_takes_the_issue_spelling(
     assert main(["report", str(path), "--scale-to", "8.8M", "--format", "md"]) == 0
     assert "p50 ms @8.8M (predicted)" in capsys.readouterr().out
     assert main(["report", str(path), "--scale-to", "lots"]) == 2
-    assert "--scale-to 'lots': write a number of passages" in capsys.readouterr().err
+    assert "--scale-to: 'lots': not a quantity; write a whole number" in capsys.readouterr().err
+    assert main(["report", str(path), "--scale-to", "1,5M"]) == 2  # never read as 15M
+    assert "a comma is neither a thousands separator nor a decimal" in capsys.readouterr().err
+    assert main(["report", str(path), "--queries-per-s", "1..5"]) == 2
+    assert "--queries-per-s: '1..5': more than one decimal point" in capsys.readouterr().err
     assert main(["report", str(path), "--queries-per-s", "0"]) == 2
     assert main(["report", str(path), "--budget", "p95<=5"]) == 2
     assert "p95 needs a unit" in capsys.readouterr().err
@@ -196,5 +200,8 @@ def test_the_cli_takes_the_issue_spelling(
 
 def test_counts_parse_with_suffixes() -> None:
     assert parse_count("8.8M") == 8_800_000 and parse_count("1e6") == 1_000_000
-    with pytest.raises(UserError, match="at least 1 passage"):
+    with pytest.raises(UserError, match="--scale-to: '0': must be at least 1"):
         parse_count("0")
+    for text in ("8,841,823", "1,5M", "1..5", "inf", "1" * 30, "-5k"):
+        with pytest.raises(UserError, match="; write a whole number of items"):
+            parse_count(text)

@@ -331,7 +331,15 @@ steps = 1
             lambda t: t + "[profile]\nbackends = ['tensorflow']\n",
             "profile.backends: unknown value 'tensorflow'",
         ),
-        (lambda t: t + "[profile]\nbatch_sizes = 4\n", "profile.batch_sizes: expected a list"),
+        # one value stands for a list of one (as `--batch-size 4`); a non-size does not
+        (
+            lambda t: t + "[profile]\nbatch_sizes = [4, true]\n",
+            "profile.batch_sizes[1]: expected a string or a number",
+        ),
+        (
+            lambda t: t + '[profile]\nbatch_sizes = "1,024"\n',
+            "profile.batch_sizes: '1,024': reads as one number written with thousands commas",
+        ),
         (lambda t: t.replace("[data]", "[dataset]"), "dataset: unknown key"),
         (lambda t: t + "[evaluate\n", "not valid TOML"),
         (lambda t: t.replace("{model}", "{missing}"), "students[0].model: no such model folder"),

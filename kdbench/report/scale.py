@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kdbench.errors import UserError
+from kdbench.profile.config import APPROXIMATE_SEARCHES
 from kdbench.profile.growth import Fit, Prediction, fits_of, search_method, staged_prediction
 from kdbench.profile.measurements import ProfileResult
 from kdbench.report.budget import Constraint, describe
@@ -273,7 +274,7 @@ def _levels(fit: Fit) -> tuple[float, float]:
 
 def _cell_fits(target: Row, quantity: str, fits: list[Fit]) -> list[Fit]:
     """The fits of `quantity` for the target's cell (any regime)."""
-    variable = "log_index_size" if target.search == "hnsw" else "index_size"
+    variable = "log_index_size" if target.search in APPROXIMATE_SEARCHES else "index_size"
     return [
         f
         for f in fits

@@ -22,6 +22,7 @@ from kdbench.losses import teacher_losses
 from kdbench.models.registry import applies_to, check_options
 from kdbench.options import (
     LEFT_OUT,
+    THREADS_MAX,
     Fixed,
     Mining,
     ModelLoading,
@@ -60,7 +61,12 @@ class ExperimentConfig:
     description: str = option("", help="One line for the report.")
     seed: int = reuse(Mining, "seed")
     output: str = option("", help="Results folder (default: results/<name>).")
-    threads: int = option(0, help="torch/ORT intra-op threads (0: the library default).", minimum=0)
+    threads: int = option(
+        0,
+        help="torch/ORT intra-op threads (0: the library default).",
+        minimum=0,
+        maximum=THREADS_MAX,
+    )
 
 
 @dataclass(frozen=True)

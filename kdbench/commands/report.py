@@ -126,8 +126,8 @@ def _scale(scale_to: str | None, queries_per_s: float | None) -> Any:
     """What --scale-to and --queries-per-s ask for (a report.scale.Scale), checked before any
     result is read; None when neither was given."""
 
-    if queries_per_s is not None and not queries_per_s > 0:
-        raise UserError(f"--queries-per-s {queries_per_s}: must be above 0")
+    if queries_per_s is not None and (problem := out_of_range(queries_per_s, above=0)):
+        raise UserError(f"--queries-per-s: {problem}")
     if scale_to is None and queries_per_s is None:
         return None
     return Scale(parse_count(scale_to) if scale_to else None, queries_per_s)

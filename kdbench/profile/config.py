@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from kdbench.backends import devices, parse_backend_list, precisions
-from kdbench.backends.onnx.config import PROVIDERS
+from kdbench.backends.onnx.config import OPSET_MAX, OPSET_MIN, PROVIDERS, graph_problem
 from kdbench.errors import UserError
 from kdbench.evaluate.config import EvaluateConfig
 from kdbench.options import (
     SEED_MAX,
+    THREADS_MAX,
     Fixed,
     ModelLoading,
     Timing,
@@ -163,10 +164,11 @@ class ProfileConfig(ModelLoading, Timing):
         None,
         help="Intra-op threads for torch and ONNX Runtime (default: torch's).",
         minimum=1,
+        maximum=THREADS_MAX,
     )
     parity_queries: int = option(20, help="Queries in the parity check.", minimum=1)
     parity_depth: int = option(100, help="Candidates per parity query.", minimum=1)
-    opset: int = option(17, help="ONNX opset of the export.", minimum=7)  # torch's oldest
+    opset: int = option(17, help="ONNX opset of the export.", minimum=OPSET_MIN, maximum=OPSET_MAX)
     onnx_model: Path | None = option(
         None, help="Run this ONNX graph instead of exporting (it still faces the parity gate)."
     )
@@ -211,6 +213,13 @@ class ProfileConfig(ModelLoading, Timing):
             raise UserError(
                 f"--onnx-model {self.onnx_model}: no such file; pass an exported .onnx graph"
             )
+        if self.onnx_model is not None:
+            problem = graph_problem(self.onnx_model)
+            if problem is not None:
+                raise UserError(
+                    f"--onnx-model {self.onnx_model}: ONNX Runtime cannot load it ({problem}); "
+                    "pass a graph kdbench export or kdbench profile wrote"
+                )
         if self.onnx_provider is not None and self.onnx_provider not in PROVIDERS:
             raise UserError(
                 f"--onnx-provider {self.onnx_provider!r}: choose {', '.join(PROVIDERS)}"

@@ -56,7 +56,10 @@ def parse_count(text: str, where: str = "--scale-to") -> int:
     )
     if found is None:
         raise UserError(f"{where} {text!r}: write a number of passages, e.g. 8.8M, 500k or 8841823")
-    value = round(float(found[1].replace(",", "").replace("_", "")) * _SUFFIX[found[2]])
+    number = float(found[1].replace(",", "").replace("_", "")) * _SUFFIX[found[2]]
+    if not math.isfinite(number):
+        raise UserError(f"{where} {text[:40]!r}: too large; write e.g. 8.8M, 500k or 8841823")
+    value = round(number)
     if value < 1:
         raise UserError(f"{where} {text!r}: must be at least 1 passage")
     return value

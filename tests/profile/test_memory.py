@@ -103,27 +103,51 @@ def one_thread() -> Any:
     torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize("batch", [512, 1024])
-def test_cpu_activations_are_the_known_live_set_after_parity_and_warm_up(
-    batch: int, one_thread: Any
-) -> None:
-    """The issue's case: parity (a larger batch) and warm-up have already made the
-    activations' pages resident, which once read as 0.0 MiB. The window's base is what is
-    live, so the timed calls' peak above it is the hidden layer's two copies, within 25%."""
-    import torch
+_KNOWN_LIVE_SET = """
+import json, sys, torch
+from kdbench.profile.memory import HostMemory
+from kdbench.profile.timer import Budget, measure
+from tests.profile.test_memory import _mlp
 
-    from kdbench.profile.memory import HostMemory
-    from kdbench.profile.timer import Budget, measure
-
-    model, x, expected = _mlp(batch, 256, 4096)
-    model(torch.cat([x] * 4))  # the parity check: four times the timed batch, then freed
+torch.set_num_threads(1)
+model, x, expected = _mlp(int(sys.argv[1]), 256, 4096)
+model(torch.cat([x] * 4))  # the parity check: four times the timed batch, then freed
+budget = Budget(warmup=3, warmup_s=0.0, min_samples=5, min_duration_s=0.0)
+readings = []
+for _ in range(3):
     host = HostMemory()
-    budget = Budget(warmup=3, warmup_s=0.0, min_samples=5, min_duration_s=0.0)
     measure([model], x, budget, start_window=host.start)
     record = host.read()
-    assert record["host_peak_rss_since"] == "cell start"
-    measured = record["activations_mib"] * 2**20
-    assert measured == pytest.approx(expected, rel=0.25), (measured / 2**20, expected / 2**20)
+    readings.append((record["host_peak_rss_since"], record["activations_mib"]))
+print(json.dumps({"expected_mib": expected / 2**20, "readings": readings}))
+"""
+
+
+@pytest.mark.parametrize("batch", [512, 1024])
+def test_cpu_activations_are_the_known_live_set_after_parity_and_warm_up(batch: int) -> None:
+    """The issue's case: parity (a larger batch) and warm-up have already made the
+    activations' pages resident, which once read as 0.0 MiB. The window's base is what is
+    live, so the timed calls' peak above it is the hidden layer's two copies, within 25%.
+
+    In a process of its own, as `kdbench profile` runs: what other tests in this one
+    allocated (and the kernels they chose) changes what a matmul allocates beside its output."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _KNOWN_LIVE_SET, str(batch)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {since for since, _ in found["readings"]} == {"cell start"}
+    # RSS is the process's: another thread can only add to a window; the smallest of three
+    measured = min(mib for _, mib in found["readings"])
+    assert measured == pytest.approx(found["expected_mib"], rel=0.25), found
 
 
 def test_what_warm_up_leaves_resident_is_not_the_cells(one_thread: Any) -> None:
@@ -142,12 +166,14 @@ def test_what_warm_up_leaves_resident_is_not_the_cells(one_thread: Any) -> None:
             cache.append(torch.ones(16 * 2**20))  # 64 MiB, touched, kept for good
         return model(value)
 
-    host = HostMemory()
     budget = Budget(warmup=2, warmup_s=0.0, min_samples=5, min_duration_s=0.0)
-    measure([lazy], x, budget, start_window=host.start)
-    activations = host.read()["activations_mib"]
-    assert activations * 2**20 == pytest.approx(expected, rel=0.25)
-    assert activations < 64
+    readings = []
+    for _ in range(3):  # the smallest of three windows, as above
+        host = HostMemory()
+        measure([lazy], x, budget, start_window=host.start)
+        readings.append(host.read()["activations_mib"])
+    assert min(readings) * 2**20 == pytest.approx(expected, rel=0.25), readings
+    assert max(readings) < 64  # the lazy cache is never in a window
 
 
 class _FakeCuda:

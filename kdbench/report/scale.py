@@ -422,6 +422,15 @@ def _add_replicas(row: Row, mean: Json | None, scale: Scale) -> None:
     """Processes (each as the row ran) to serve the asked queries per second."""
     if scale.queries_per_s is None or not row.batch_size or row.scenario == "index":
         return
+    if row.qps_bound:  # a server row: replicas from the highest QPS that held its bound
+        row.predicted["replicas"] = Predicted(
+            math.ceil(scale.queries_per_s / row.max_qps) if row.max_qps else None,
+            "",
+            f"{scale.queries_per_s:g} q/s ÷ {row.max_qps or 0:.4g} max valid QPS "
+            f"@ {row.qps_bound} per replica, measured on {row.qps_machine or 'an unnamed machine'}",
+            refused=None if row.max_qps else f"no valid QPS @ {row.qps_bound}",
+        ).to_dict()
+        return
     if mean is None:
         if row.p50_ms is None:
             return

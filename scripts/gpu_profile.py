@@ -300,12 +300,25 @@ def compile_smoke(torch: Any, device: str, compiler: dict[str, Any]) -> dict[str
 
 def run_plan(plan: Plan, args: argparse.Namespace) -> dict[str, Any]:
     """A, B or D: one kdbench profile result (D: None where there is no server scenario)."""
-    from kdbench.profile import ProfileConfig, run_profile
-    from kdbench.profile.registry import SCENARIOS
+    from kdbench.profile import ProfileConfig, registry, run_profile
 
-    if plan.kind == "D" and "server" not in SCENARIOS.names():
-        return {"not_available": "this kdbench has no --scenario server (issue 25's branch)"}
+    if plan.kind == "D":
+        loads = getattr(registry, "profile_scenarios", None)
+        if loads is None or "server" not in loads():
+            return {"not_available": "this kdbench has no --scenario server (issue 25)"}
     budget = DRY_BUDGET if args.dry_run else BUDGET
+    served = (
+        {
+            "batch_sizes": None,
+            "qps": 5.0 if args.dry_run else 200.0,
+            "max_batch": 8,
+            "max_wait_ms": 5.0,
+            "min_queries": 20 if args.dry_run else 2000,
+            "min_query_duration_s": 1.0 if args.dry_run else 10.0,
+        }
+        if plan.kind == "D"
+        else {"batch_sizes": plan.profile.batch_sizes}
+    )
     data = None if args.data == "none" else args.data
     config = ProfileConfig(
         model=str(args.model),
@@ -313,7 +326,6 @@ def run_plan(plan: Plan, args: argparse.Namespace) -> dict[str, Any]:
         scenario=plan.profile.scenario,
         backends=plan.variants or (("eager", "fp32"),),
         device=plan.device,
-        batch_sizes=plan.profile.batch_sizes,
         seq_lens=plan.profile.seq_lens,
         depths=plan.profile.depths,
         data=data,
@@ -321,6 +333,7 @@ def run_plan(plan: Plan, args: argparse.Namespace) -> dict[str, Any]:
         # a dry run's searched index: a few short passages (MiniLM on a busy CPU is slow)
         index_size=(32,) if args.dry_run else None,
         **({"doc_len": 32} if args.dry_run else {}),
+        **served,
         **budget,
     )
     return run_profile(config, log=lambda message: log(f"  {message}"))

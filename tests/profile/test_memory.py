@@ -131,11 +131,52 @@ def test_cpu_activations_are_the_known_live_set_after_parity_and_warm_up(batch: 
 
     In a process of its own, as `kdbench profile` runs: what other tests in this one
     allocated (and the kernels they chose) changes what a matmul allocates beside its output."""
+    found = _in_own_process(_KNOWN_LIVE_SET, str(batch))
+    assert {since for since, _ in found["readings"]} == {"cell start"}
+    # RSS is the process's: another thread can only add to a window; the smallest of three
+    measured = min(mib for _, mib in found["readings"])
+    assert measured == pytest.approx(found["expected_mib"], rel=0.25), found
+
+
+_LAZY_CACHE = """
+import json, torch
+from kdbench.profile.memory import HostMemory
+from kdbench.profile.timer import Budget, measure
+from tests.profile.test_memory import _mlp
+
+torch.set_num_threads(1)
+model, x, expected = _mlp(256, 256, 4096)
+cache = []
+
+def lazy(value):
+    if not cache:
+        cache.append(torch.ones(16 * 2**20))  # 64 MiB, touched, kept for good
+    return model(value)
+
+budget = Budget(warmup=2, warmup_s=0.0, min_samples=5, min_duration_s=0.0)
+readings = []
+for _ in range(3):
+    host = HostMemory()
+    measure([lazy], x, budget, start_window=host.start)
+    readings.append(host.read()["activations_mib"])
+print(json.dumps({"expected_mib": expected / 2**20, "readings": readings}))
+"""
+
+
+def test_what_warm_up_leaves_resident_is_not_the_cells() -> None:
+    """A stand-in that allocates a 64 MiB cache on its first call (a lazy initialisation)
+    and keeps it: the window starts after warm-up, so only its per-call work shows."""
+    found = _in_own_process(_LAZY_CACHE)
+    assert min(found["readings"]) == pytest.approx(found["expected_mib"], rel=0.25), found
+    assert max(found["readings"]) < 64  # the lazy cache is never in a window
+
+
+def _in_own_process(script: str, *args: str) -> Any:
     import subprocess
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-c", _KNOWN_LIVE_SET, str(batch)],
+        [sys.executable, "-c", script, *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -143,37 +184,7 @@ def test_cpu_activations_are_the_known_live_set_after_parity_and_warm_up(batch: 
         cwd=Path(__file__).resolve().parents[2],
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    found = json.loads(done.stdout.strip().splitlines()[-1])
-    assert {since for since, _ in found["readings"]} == {"cell start"}
-    # RSS is the process's: another thread can only add to a window; the smallest of three
-    measured = min(mib for _, mib in found["readings"])
-    assert measured == pytest.approx(found["expected_mib"], rel=0.25), found
-
-
-def test_what_warm_up_leaves_resident_is_not_the_cells(one_thread: Any) -> None:
-    """A stand-in that allocates a 64 MiB cache on its first call (a lazy initialisation)
-    and keeps it: the window starts after warm-up, so only its per-call work shows."""
-    import torch
-
-    from kdbench.profile.memory import HostMemory
-    from kdbench.profile.timer import Budget, measure
-
-    model, x, expected = _mlp(256, 256, 4096)
-    cache: list[torch.Tensor] = []
-
-    def lazy(value: torch.Tensor) -> torch.Tensor:
-        if not cache:
-            cache.append(torch.ones(16 * 2**20))  # 64 MiB, touched, kept for good
-        return model(value)
-
-    budget = Budget(warmup=2, warmup_s=0.0, min_samples=5, min_duration_s=0.0)
-    readings = []
-    for _ in range(3):  # the smallest of three windows, as above
-        host = HostMemory()
-        measure([lazy], x, budget, start_window=host.start)
-        readings.append(host.read()["activations_mib"])
-    assert min(readings) * 2**20 == pytest.approx(expected, rel=0.25), readings
-    assert max(readings) < 64  # the lazy cache is never in a window
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 class _FakeCuda:

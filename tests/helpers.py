@@ -38,11 +38,12 @@ def recorded_config(stage: Any, monkeypatch: Any) -> Any:
 
         return record
 
-    monkeypatch.setattr(kdbench.train, "train", recorder(SimpleNamespace(status="completed")))
-    monkeypatch.setattr(kdbench.train, "score_teacher", recorder(None))
-    monkeypatch.setattr(kdbench.train.ensemble, "write_ensemble", recorder(None))
-    monkeypatch.setattr(kdbench.evaluate.pipeline, "evaluate", recorder({"config": {}}))
-    monkeypatch.setattr(kdbench.results, "save_result", lambda path, result: None)
+    train = recorder(SimpleNamespace(status="completed"))
+    patch_everywhere(monkeypatch, kdbench.train, "train", train)
+    patch_everywhere(monkeypatch, kdbench.train, "score_teacher", recorder(None))
+    patch_everywhere(monkeypatch, kdbench.train.ensemble, "write_ensemble", recorder(None))
+    patch_everywhere(monkeypatch, kdbench.evaluate.pipeline, "evaluate", recorder({"config": {}}))
+    patch_everywhere(monkeypatch, kdbench.results, "save_result", lambda path, result: None)
     stage.action()
     (config,) = seen
     return config
@@ -84,3 +85,15 @@ def differences_from_script(ran: dict[str, Any], config: dict[str, Any]) -> dict
     if len(config["teacher_scores"]) != len(ran["teacher_scores"]):
         differences["teacher_scores"] = (ran["teacher_scores"], config["teacher_scores"])
     return differences
+
+
+def patch_everywhere(monkeypatch: Any, module: Any, name: str, value: Any) -> None:
+    """Replace `module.name` and every binding of it that a loaded kdbench module imported
+    at its top (`from module import name`), for the test's duration."""
+    import sys
+
+    original = getattr(module, name)
+    monkeypatch.setattr(module, name, value)
+    for loaded_name, loaded in list(sys.modules.items()):
+        if loaded_name.startswith("kdbench") and getattr(loaded, name, None) is original:
+            monkeypatch.setattr(loaded, name, value)

@@ -173,7 +173,7 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
 
 def _prepare_baseline(baseline: ProfileConfig, main: Prepared, threads: int, say: Log) -> Prepared:
     """The model built as the baseline architecture, checked to time the same scenario."""
-    if ARCHITECTURES[baseline.arch] is main.ranker.architecture:
+    if baseline.arch is not None and ARCHITECTURES[baseline.arch] is main.ranker.architecture:
         raise UserError(
             f"--baseline-arch {baseline.arch} is the profiled model's own architecture; choose another"
         )

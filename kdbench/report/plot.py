@@ -20,6 +20,7 @@ import html
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from kdbench.report.budget import budget_mark, budget_region
 from kdbench.report.rows import FIRST_STAGE_ARCHS, Row, artifact_name
@@ -225,7 +226,7 @@ def pareto_path(found: Layout, x: str) -> str:
 
 
 def svg_plot(
-    rows: list[Row], x: str = "p50", y: str = "nDCG@10", budget: list[dict] | None = None
+    rows: list[Row], x: str = "p50", y: str = "nDCG@10", budget: list[dict[str, Any]] | None = None
 ) -> str:
     """The plot as one <svg id="tradeoff-plot"> element; `budget` (a report's constraints)
     shades the region inside those on the plot's axes."""
@@ -243,7 +244,7 @@ def svg_plot(
     return head + "".join(_svg_parts(found, x, y, budget or [])) + "</svg>"
 
 
-def _svg_parts(found: Layout, x: str, y: str, budget: list[dict]) -> Iterator[str]:
+def _svg_parts(found: Layout, x: str, y: str, budget: list[dict[str, Any]]) -> Iterator[str]:
     assert found.axes is not None
     yield budget_region(found.axes, budget, x, y)
     yield from _svg_axes(found, found.axes, x, y)

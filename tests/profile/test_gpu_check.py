@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import patch_everywhere
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -95,7 +97,7 @@ def test_dry_run_writes_each_profile_before_the_next_starts(
         seen.append((len(written), len(index)))
         return real(config, log)
 
-    monkeypatch.setattr(kdbench.profile, "run_profile", watched)
+    patch_everywhere(monkeypatch, kdbench.profile, "run_profile", watched)
     code = gpu_profile.main(
         ["--dry-run", "--passes", "quick", "--model", str(staged / "minilm"),
          "--data", str(staged / "scifact"), "--out", str(tmp_path)]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kdbench.cli import main
+from tests.helpers import patch_everywhere
 
 PROFILE = """
 [experiment]
@@ -108,7 +109,7 @@ def test_run_writes_reports_skips_and_resumes(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(kdbench.profile, "run_profile", interrupted)
+    patch_everywhere(monkeypatch, kdbench.profile, "run_profile", interrupted)
     assert main(["run", str(profile)]) == 130
     finished = stage_times(out)
     assert set(finished) == {
@@ -121,7 +122,7 @@ def test_run_writes_reports_skips_and_resumes(
     assert not (out / "results.json").exists()
 
     # Rerun: only the profiles and the report run; finished stages are not redone.
-    monkeypatch.setattr(kdbench.profile, "run_profile", real_run_profile)
+    patch_everywhere(monkeypatch, kdbench.profile, "run_profile", real_run_profile)
     capsys.readouterr()
     assert main(["run", str(profile)]) == 0
     text = capsys.readouterr().out

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdbench.data.docstore import DocStore
 from kdbench.data.runs import Run, ranked
+
+if TYPE_CHECKING:
+    from kdbench.models.base import Ranker
 
 Progress = Callable[[int], None]
 
@@ -36,7 +39,7 @@ def unique_docs(candidate_lists: dict[str, list[str]]) -> list[str]:
     return list(dict.fromkeys(doc_id for doc_ids in candidate_lists.values() for doc_id in doc_ids))
 
 
-def count_work(ranker: Any, candidate_lists: dict[str, list[str]]) -> int:
+def count_work(ranker: Ranker, candidate_lists: dict[str, list[str]]) -> int:
     """Progress units `rerank` reports: pairs for cat/prettr, unique docs for dot/colbert."""
     if not ranker.architecture.encodes_texts:
         return sum(len(doc_ids) for doc_ids in candidate_lists.values())
@@ -44,7 +47,7 @@ def count_work(ranker: Any, candidate_lists: dict[str, list[str]]) -> int:
 
 
 def rerank(
-    ranker: Any,
+    ranker: Ranker,
     queries: dict[str, str],
     candidate_lists: dict[str, list[str]],
     docs: DocStore,

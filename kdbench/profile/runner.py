@@ -20,7 +20,7 @@ from kdbench.backends.onnx.config import provider_conflict, provider_missing
 from kdbench.data.load import load_collection
 from kdbench.env import collect_environment, last_level_cache
 from kdbench.errors import UserError
-from kdbench.models.base import encoder_shape, usable_positions
+from kdbench.models.base import Ranker, encoder_shape, usable_positions
 from kdbench.models.registry import ARCHITECTURES
 from kdbench.profile import parity as parity_gate
 from kdbench.profile.config import ProfileConfig
@@ -128,7 +128,7 @@ class Prepared:
     """One model's side of a profile: ranker, scenario and the backends that passed parity."""
 
     config: ProfileConfig
-    ranker: Any
+    ranker: Ranker
     scenario: Scenario
     scenario_name: str
     inputs: ProfileInputs
@@ -501,7 +501,7 @@ def _measure_on_cell_stream(
 
 
 def _summarize_cell(
-    cell: Cell, scenario: Scenario, parts: list[Sampled], ranker: Any, peaks: dict[str, Peak]
+    cell: Cell, scenario: Scenario, parts: list[Sampled], ranker: Ranker, peaks: dict[str, Peak]
 ) -> None:
     """Fill `cell` with statistics over every round's raw samples of it."""
     workload = parts[0].workload

@@ -92,7 +92,7 @@ class FirstStageConfig:
 
 
 @dataclass(frozen=True)
-class TeacherConfig:
+class TeacherSection:
     scores: list[str] = option(
         default_factory=list,
         help="Precomputed teacher scores (pos<TAB>neg<TAB>qid<TAB>pid_pos<TAB>pid_neg), "
@@ -275,7 +275,7 @@ class StudentConfig:
 
 
 @dataclass(frozen=True)
-class EvaluateConfig:
+class EvaluateSection:
     mode: str = option(
         "rerank", help="rerank | retrieve (full collection, dot only).", choices=_eval_modes
     )
@@ -302,7 +302,7 @@ class EvaluateConfig:
 
 
 @dataclass(frozen=True)
-class ProfileConfig(Timing):
+class ProfileSection(Timing):
     backends: list[str] = option(
         default_factory=lambda: ["eager"],
         help="{choices}; NAME:PRECISION pins one (onnx:int8), else every `precisions` entry.",
@@ -373,9 +373,9 @@ class ProfileFile:
     data: DataConfig
     students: list[StudentConfig]
     first_stage: FirstStageConfig = field(default_factory=FirstStageConfig)
-    teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
-    profile: ProfileConfig = field(default_factory=ProfileConfig)
+    teacher: TeacherSection = field(default_factory=TeacherSection)
+    evaluate: EvaluateSection = field(default_factory=EvaluateSection)
+    profile: ProfileSection = field(default_factory=ProfileSection)
     report: ReportConfig = field(default_factory=ReportConfig)
 
     def __post_init__(self) -> None:

@@ -126,8 +126,8 @@ def _rerank_encoded(ranker: Any, job: _Job) -> Run:
             d_index = torch.tensor([p[1] for p in group])
             if isinstance(encoded_queries, TermVectors) and isinstance(encoded_docs, TermVectors):
                 scores = ranker.scores(
-                    *_to(encoded_queries.padded(q_index), ranker.device),
-                    *_to(encoded_docs.padded(d_index), ranker.device),
+                    *_to_device(encoded_queries.padded(q_index), ranker.device),
+                    *_to_device(encoded_docs.padded(d_index), ranker.device),
                 )
             else:
                 assert isinstance(encoded_queries, torch.Tensor)
@@ -143,5 +143,5 @@ def _rerank_encoded(ranker: Any, job: _Job) -> Run:
     return run
 
 
-def _to(tensors: tuple[Any, ...], device: Any) -> tuple[Any, ...]:
+def _to_device(tensors: tuple[Any, ...], device: Any) -> tuple[Any, ...]:
     return tuple(t.to(device) for t in tensors)

@@ -25,6 +25,6 @@ def run_profile(config: ProfileConfig, log: Any = None) -> dict[str, Any]:
     """
     if is_bm25(config.model):
         return run_bm25_profile(config, log)
-    from kdbench.profile.runner import run_profile as run
+    from kdbench.profile.runner import profile_model as run
 
     return run(config, log)

@@ -23,7 +23,14 @@ from kdbench.data.load import load_collection
 from kdbench.env import collect_environment
 from kdbench.errors import UserError
 from kdbench.profile.config import ProfileConfig
-from kdbench.profile.measurements import Cell, Latency, Memory, ProfileResult, Throughput, Timing
+from kdbench.profile.measurements import (
+    Cell,
+    Latency,
+    Memory,
+    ProfileResult,
+    SampleTiming,
+    Throughput,
+)
 from kdbench.profile.memory import HostMemory, row_memory
 from kdbench.profile.stats import sample_warnings
 from kdbench.profile.timer import measure, round_budget
@@ -80,7 +87,7 @@ def run_bm25_profile(
     for depth in config.depths:
         say(f"bm25 top {depth}")
         cells.append(_cell(bm25, collection.queries, depth, config, index_bytes))
-    return _result(config, cells, collection, bm25, index_bytes, index_s).to_dict()
+    return _bm25_result(config, cells, collection, bm25, index_bytes, index_s).to_dict()
 
 
 def _cell(
@@ -113,7 +120,7 @@ def _cell(
         memory=Memory.from_dict(memory),
         stages={"search": latency},
         samples_ns={"total": total, "search": total},
-        timing=Timing(
+        timing=SampleTiming(
             rounds=len(parts),
             warmup_calls=sum(part.warmup_calls for part in parts),
             duration_s=sum(part.duration_s for part in parts),
@@ -124,7 +131,7 @@ def _cell(
     )
 
 
-def _result(
+def _bm25_result(
     config: ProfileConfig,
     cells: list[Cell],
     collection: Any,

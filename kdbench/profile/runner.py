@@ -1,4 +1,4 @@
-"""`run_profile(config) -> result`: parity gate, then interleaved timing of every cell.
+"""`profile_model(config) -> result`: parity gate, then interleaved timing of every cell.
 
 Order of work: check every backend is available (before anything is loaded or written),
 load the model and texts, compute eager fp32 reference scores, gate each backend on them,
@@ -34,9 +34,9 @@ from kdbench.profile.measurements import (
     Memory,
     Parity,
     ProfileResult,
+    SampleTiming,
     Speedup,
     Throughput,
-    Timing,
 )
 from kdbench.profile.memory import CudaMemory, HostMemory, row_memory
 from kdbench.profile.registry import resolve_scenario
@@ -135,7 +135,7 @@ class Prepared:
     variants: list[Variant]
 
 
-def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]:
+def profile_model(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]:
     """Profile `config` and return the `profile` result (see kdbench.results).
 
     With `config.baseline_arch` the same model is also built as that architecture and timed
@@ -542,7 +542,7 @@ def _summarize_cell(
     model_s = stages[workload.model_stage].p50 / 1e3
     cell.flops = _flops(workload, model_s, ranker, scenario.device, cell.precision, peaks)
     cell.samples_ns = raw
-    cell.timing = Timing(
+    cell.timing = SampleTiming(
         rounds=len(parts),
         warmup_calls=sum(part.samples.warmup_calls for part in parts),
         duration_s=sum(part.samples.duration_s for part in parts),

@@ -1,7 +1,7 @@
 """Render trade-off rows as Markdown, CSV, JSON, a rich table or one self-contained HTML page.
 
 Formatters live in `FORMATS` (STYLE.md habit 8). Markdown and HTML round to the digits
-shown in each `Column`; CSV and JSON keep full precision. The "× baseline" column appears only
+shown in each `ReportColumn`; CSV and JSON keep full precision. The "× baseline" column appears only
 when some row was timed against a baseline architecture, so other reports stay as they were.
 """
 
@@ -24,7 +24,7 @@ from kdbench.terminal import console_width, fit_table
 
 
 @dataclass(frozen=True)
-class Column:
+class ReportColumn:
     """One column of every table format: its header, how a row gives its value, and the
     decimals Markdown/HTML/terminal round it to (None: text). CSV and JSON keep full precision."""
 
@@ -70,56 +70,56 @@ def _process_memory(row: Row) -> float | None:
 
 
 IDENTITY = [
-    Column("model", lambda r: r.label),
-    Column("arch", lambda r: r.arch),
-    Column("teacher", lambda r: r.teacher),
-    Column("params (M)", _params, 1),
+    ReportColumn("model", lambda r: r.label),
+    ReportColumn("arch", lambda r: r.arch),
+    ReportColumn("teacher", lambda r: r.teacher),
+    ReportColumn("params (M)", _params, 1),
 ]
 CELL = [
-    Column("quality from", quality_from_text),
-    Column("backend", lambda r: r.backend),
-    Column("device", lambda r: r.device),
-    Column("precision", lambda r: r.precision),
-    Column("scenario", lambda r: r.scenario),
-    Column("includes", lambda r: r.includes),
-    Column("batch", lambda r: r.batch_size, 0),
-    Column("seq", lambda r: r.seq_len, 0),
+    ReportColumn("quality from", quality_from_text),
+    ReportColumn("backend", lambda r: r.backend),
+    ReportColumn("device", lambda r: r.device),
+    ReportColumn("precision", lambda r: r.precision),
+    ReportColumn("scenario", lambda r: r.scenario),
+    ReportColumn("includes", lambda r: r.includes),
+    ReportColumn("batch", lambda r: r.batch_size, 0),
+    ReportColumn("seq", lambda r: r.seq_len, 0),
 ]
-FIRST_STAGE = [Column("first stage p50 ms", lambda r: r.first_stage_p50_ms, 2)]
+FIRST_STAGE = [ReportColumn("first stage p50 ms", lambda r: r.first_stage_p50_ms, 2)]
 LATENCY = [
-    Column("p50 ms", lambda r: r.p50_ms, 2),
-    Column("p50 95% CI", lambda r: r.p50_ci_ms, 2),
-    Column("p95 ms", lambda r: r.p95_ms, 2),
-    Column("p95 95% CI", lambda r: r.p95_ci_ms, 2),
-    Column("n", lambda r: r.samples, 0),
+    ReportColumn("p50 ms", lambda r: r.p50_ms, 2),
+    ReportColumn("p50 95% CI", lambda r: r.p50_ci_ms, 2),
+    ReportColumn("p95 ms", lambda r: r.p95_ms, 2),
+    ReportColumn("p95 95% CI", lambda r: r.p95_ci_ms, 2),
+    ReportColumn("n", lambda r: r.samples, 0),
 ]
 END_TO_END = [
-    Column("end-to-end p50 ms", lambda r: r.end_to_end_p50_ms, 2),
-    Column("end-to-end p95 ms", lambda r: r.end_to_end_p95_ms, 2),
+    ReportColumn("end-to-end p50 ms", lambda r: r.end_to_end_p50_ms, 2),
+    ReportColumn("end-to-end p95 ms", lambda r: r.end_to_end_p95_ms, 2),
 ]
 COST = [
-    Column("items/s", lambda r: r.throughput, 1),
-    Column("weights MiB", lambda r: r.weights_mib, 1),
-    Column("activations MiB", lambda r: r.activations_mib, 1),
-    Column("index MiB", lambda r: r.index_size_mib, 1),
-    Column("process MiB", _process_memory, 0),
-    Column("of peak", _share, 2),
-    Column("parity", lambda r: r.parity),
-    Column("notes", notes),
-    Column("pareto", lambda r: "★" if r.pareto else ""),
+    ReportColumn("items/s", lambda r: r.throughput, 1),
+    ReportColumn("weights MiB", lambda r: r.weights_mib, 1),
+    ReportColumn("activations MiB", lambda r: r.activations_mib, 1),
+    ReportColumn("index MiB", lambda r: r.index_size_mib, 1),
+    ReportColumn("process MiB", _process_memory, 0),
+    ReportColumn("of peak", _share, 2),
+    ReportColumn("parity", lambda r: r.parity),
+    ReportColumn("notes", notes),
+    ReportColumn("pareto", lambda r: "★" if r.pareto else ""),
 ]
-VS_BASELINE = Column("× baseline", lambda r: r.p50_vs_baseline, 2)
-INDEX_SIZE = Column("passages", lambda r: r.index_size, 0)  # searched, by query cells
+VS_BASELINE = ReportColumn("× baseline", lambda r: r.p50_vs_baseline, 2)
+INDEX_SIZE = ReportColumn("passages", lambda r: r.index_size, 0)  # searched, by query cells
 
 
-def quality_column(measure: str) -> Column:
+def quality_column(measure: str) -> ReportColumn:
     def get(row: Row) -> float | None:
         return row.metrics.get(measure)
 
-    return Column(measure, get, 3)
+    return ReportColumn(measure, get, 3)
 
 
-def quality_columns(measures: Sequence[str]) -> list[Column]:
+def quality_columns(measures: Sequence[str]) -> list[ReportColumn]:
     return [quality_column(measure) for measure in measures]
 
 
@@ -128,7 +128,7 @@ def columns_for(
     measures: Sequence[str] = SHOWN_QUALITY,
     predicted: bool = False,
     scale_to: int | None = None,
-) -> list[Column]:
+) -> list[ReportColumn]:
     """The table's columns: the first-stage and end-to-end ones only when some re-ranker has a
     profiled first stage, "× baseline" only when some row was timed against a baseline,
     "passages" only when some query row says how many it searched; then the budget's verdict
@@ -147,14 +147,14 @@ def columns_for(
         *(FIRST_STAGE if first_stage else []),
         *timed,
         *cost,
-        *([Column("budget", lambda r: r.budget)] if any(r.budget for r in rows) else []),
+        *([ReportColumn("budget", lambda r: r.budget)] if any(r.budget for r in rows) else []),
         *(prediction_columns(rows, scale_to) if predicted else []),
     ]
 
 
-def prediction_columns(rows: list[Row], scale_to: int | None) -> list[Column]:
+def prediction_columns(rows: list[Row], scale_to: int | None) -> list[ReportColumn]:
     """The predicted values some row has (each header says "predicted"), and their source."""
-    return [Column(*column) for column in predicted_columns(rows, scale_to)]
+    return [ReportColumn(*column) for column in predicted_columns(rows, scale_to)]
 
 
 def predicted_cells(rows: list[Row], meta: dict[str, Any]) -> tuple[list[str], list[list[str]]]:

@@ -221,7 +221,7 @@ def _predict_query_row(
     notes = []
     for quantity in ("p50_ms", "p95_ms", "mean_ms"):
         fit, why = _fit_for(target, quantity, fits, cache, per_passage, passages, sizes)
-        target.predicted[quantity] = _latency(fit, why, passages, sizes).to_dict()
+        target.predicted[quantity] = _predicted_latency(fit, why, passages, sizes).to_dict()
     if per_passage is not None:
         _add_index(target, per_passage, passages, sizes)
     if encoder is not None:
@@ -296,7 +296,7 @@ def _nice(value: float) -> int:
     return int(math.ceil(value / step) * step)
 
 
-def _latency(fit: Fit | None, why: str, passages: int, sizes: list[int]) -> Predicted:
+def _predicted_latency(fit: Fit | None, why: str, passages: int, sizes: list[int]) -> Predicted:
     largest = float(max(sizes))
     if fit is None:
         return Predicted(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kdbench.backends.onnx.config import OPSET_MAX, OPSET_MIN
 from kdbench.errors import UserError
 from kdbench.evaluate.metrics import parse_measures
 from kdbench.models.registry import archs_where
@@ -91,7 +92,10 @@ class EvaluateConfig(ModelLoading):
         None, help="--backend onnx: cpu, cuda or tensorrt (default: from --device)."
     )
     opset: int = option(
-        17, help="ONNX opset of the export (as `kdbench profile --opset`).", minimum=7
+        17,
+        help="ONNX opset of the export (as `kdbench profile --opset`).",
+        minimum=OPSET_MIN,
+        maximum=OPSET_MAX,
     )
     run_file: str | None = option(None, help="Write the final ranking here (TREC run).")
     run_tag: str = option("kdbench", help="The run tag in --run-file.")

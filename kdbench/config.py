@@ -102,7 +102,7 @@ class FirstStageConfig:
 
 
 @dataclass(frozen=True)
-class TeacherConfig:
+class TeacherSection:
     scores: list[str] = option(
         default_factory=list,
         help="Precomputed teacher scores (pos<TAB>neg<TAB>qid<TAB>pid_pos<TAB>pid_neg), "
@@ -285,7 +285,7 @@ class StudentConfig:
 
 
 @dataclass(frozen=True)
-class EvaluateConfig:
+class EvaluateSection:
     mode: str = option(
         "rerank", help="rerank | retrieve (full collection, dot only).", choices=_eval_modes
     )
@@ -423,7 +423,7 @@ def profile_runs(settings: Any, **per_run: Any) -> list[ProfileOptions]:
 def profile_section(options: type = ProfileOptions) -> type:
     """The [profile] table's dataclass, field for field from `options` (`kdbench profile`'s)."""
     return dataclasses.make_dataclass(
-        "ProfileConfig",
+        "ProfileSection",
         _profile_fields(options),
         frozen=True,
         kw_only=True,
@@ -437,9 +437,9 @@ def profile_section(options: type = ProfileOptions) -> type:
 
 
 if TYPE_CHECKING:  # generated at import from `kdbench profile`'s fields, so typed loosely
-    ProfileConfig = Any
+    ProfileSection = Any
 else:
-    ProfileConfig = profile_section()
+    ProfileSection = profile_section()
 
 
 def _size_as_written(text: str) -> str:
@@ -496,9 +496,9 @@ class ProfileFile:
     data: DataConfig
     students: list[StudentConfig]
     first_stage: FirstStageConfig = field(default_factory=FirstStageConfig)
-    teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
-    profile: ProfileConfig = field(default_factory=ProfileConfig)
+    teacher: TeacherSection = field(default_factory=TeacherSection)
+    evaluate: EvaluateSection = field(default_factory=EvaluateSection)
+    profile: ProfileSection = field(default_factory=ProfileSection)
     report: ReportConfig = field(default_factory=ReportConfig)
 
     def __post_init__(self) -> None:

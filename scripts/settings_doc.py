@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from kdbench.config import ProfileConfig, keys_markdown
+from kdbench.config import ProfileSection, keys_markdown
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
 BLOCK = re.compile(r"(<!-- profile-keys:start -->\n).*?(<!-- profile-keys:end -->)", re.DOTALL)
 
 
 def rendered(text: str) -> str:
-    return BLOCK.sub(lambda m: m[1] + keys_markdown(ProfileConfig) + m[2], text)
+    return BLOCK.sub(lambda m: m[1] + keys_markdown(ProfileSection) + m[2], text)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`run_profile(config) -> result`: parity gate, then interleaved timing of every cell.
+"""`profile_model(config) -> result`: parity gate, then interleaved timing of every cell.
 
 Order of work: check every backend is available (before anything is loaded or written),
 load the model and texts, compute eager fp32 reference scores, gate each backend on them,
@@ -20,7 +20,7 @@ from kdbench.backends.onnx.config import provider_conflict, provider_missing
 from kdbench.data.load import load_collection
 from kdbench.env import collect_environment, last_level_cache
 from kdbench.errors import UserError
-from kdbench.models.base import encoder_shape, usable_positions
+from kdbench.models.base import Ranker, encoder_shape, usable_positions
 from kdbench.models.registry import ARCHITECTURES
 from kdbench.profile import parity as parity_gate
 from kdbench.profile.config import ProfileConfig
@@ -34,9 +34,9 @@ from kdbench.profile.measurements import (
     Memory,
     Parity,
     ProfileResult,
+    SampleTiming,
     Speedup,
     Throughput,
-    Timing,
 )
 from kdbench.profile.memory import CudaMemory, HostMemory, row_memory
 from kdbench.profile.registry import resolve_scenario
@@ -135,14 +135,14 @@ class Prepared:
     """One model's side of a profile: ranker, scenario and the backends that passed parity."""
 
     config: ProfileConfig
-    ranker: Any
+    ranker: Ranker
     scenario: Scenario
     scenario_name: str
     inputs: ProfileInputs
     variants: list[Variant]
 
 
-def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]:
+def profile_model(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]:
     """Profile `config` and return the `profile` result (see kdbench.results).
 
     With `config.baseline_arch` the same model is also built as that architecture and timed
@@ -180,7 +180,7 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
 
 def _prepare_baseline(baseline: ProfileConfig, main: Prepared, threads: int, say: Log) -> Prepared:
     """The model built as the baseline architecture, checked to time the same scenario."""
-    if ARCHITECTURES[baseline.arch] is main.ranker.architecture:
+    if baseline.arch is not None and ARCHITECTURES[baseline.arch] is main.ranker.architecture:
         raise UserError(
             f"--baseline-arch {baseline.arch} is the profiled model's own architecture; choose another"
         )
@@ -525,7 +525,7 @@ def _measure_on_stream(
 
 
 def _summarize_cell(
-    cell: Cell, scenario: Scenario, parts: list[Sampled], ranker: Any, peaks: dict[str, Peak]
+    cell: Cell, scenario: Scenario, parts: list[Sampled], ranker: Ranker, peaks: dict[str, Peak]
 ) -> None:
     """Fill `cell` with statistics over every round's raw samples of it."""
     workload = parts[0].workload
@@ -566,7 +566,7 @@ def _summarize_cell(
     model_s = stages[workload.model_stage].p50 / 1e3
     cell.flops = _flops(workload, model_s, ranker, scenario.device, cell.precision, peaks)
     cell.samples_ns = raw
-    cell.timing = Timing(
+    cell.timing = SampleTiming(
         rounds=len(parts),
         warmup_calls=sum(part.samples.warmup_calls for part in parts),
         duration_s=sum(part.samples.duration_s for part in parts),

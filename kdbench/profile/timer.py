@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-Stage = Callable[[Any], Any]
+StageCall = Callable[[Any], Any]
 
 
 class DeviceClock(Protocol):
@@ -95,7 +95,7 @@ class Samples:
 
 
 def measure(
-    stages: Sequence[Stage],
+    stages: Sequence[StageCall],
     first_input: Any,
     budget: Budget,
     sync: Callable[[], None] | None = None,

@@ -152,7 +152,7 @@ class Constraint:
         return {"column": self.column, "op": self.op, "limit": self.limit, "unit": self.unit}
 
 
-def _split(text: str) -> list[str]:
+def _constraint_items(text: str) -> list[str]:
     """Comma-separated items, commas inside parentheses kept (`P(rel=2,judged_only)@10`)."""
     items, depth, current = [], 0, ""
     for char in text:
@@ -167,7 +167,7 @@ def _split(text: str) -> list[str]:
 
 def parse_budget(text: str, where: str = "--budget") -> list[Constraint]:
     """Constraints from "p95<=10ms,memory<=2GiB"; a UserError naming `where` and the item."""
-    constraints = [_parse_one(item, text, where) for item in _split(text)]
+    constraints = [_parse_one(item, text, where) for item in _constraint_items(text)]
     if not constraints:
         raise UserError(f'{where} {text!r}: names no constraint; write e.g. "p95<=10ms"')
     return constraints

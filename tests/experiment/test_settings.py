@@ -12,7 +12,7 @@ import pytest
 
 from kdbench.cli import main
 from kdbench.commands.options import Settings
-from kdbench.config import DataConfig, ProfileConfig, load_profile
+from kdbench.config import DataConfig, ProfileSection, load_profile
 from kdbench.errors import UserError
 from kdbench.evaluate.config import EvaluateConfig
 from kdbench.options import LEFT_OUT, Timing, as_options, default_of, hashed_settings, option
@@ -66,7 +66,7 @@ def test_mining_defaults_are_the_same_for_train_teacher_and_profiles() -> None:
 
 
 def test_profile_timing_defaults_are_the_cli_defaults() -> None:
-    cli, section = cli_defaults(ProfileOptions), ProfileConfig()
+    cli, section = cli_defaults(ProfileOptions), ProfileSection()
     for f in dataclasses.fields(Timing):
         assert cli[f.name] == getattr(section, f.name), f.name
     assert (section.min_samples, section.min_duration_s, section.warmup) == (662, 5.0, 5)

@@ -12,6 +12,7 @@ import pytest
 
 from kdbench.cli import main
 from kdbench.errors import UserError
+from tests.helpers import patch_everywhere
 from tests.robustness.conftest import DOCS, QRELS, one_line_error, write_beir
 
 # Corrupt a fresh BEIR folder, then `kdbench evaluate --model bm25` on it must fail at that spot.
@@ -268,7 +269,7 @@ def test_unwritable_output_is_refused_before_the_evaluation(
     def no_work(*args: object, **kwargs: object) -> None:
         raise AssertionError("the collection was loaded before the output was checked")
 
-    monkeypatch.setattr(kdbench.data.load, "load_collection", no_work)
+    patch_everywhere(monkeypatch, kdbench.data.load, "load_collection", no_work)
     for path in _unwritable(tmp_path):
         for option in ("--output", "--run-file"):
             line = one_line_error(

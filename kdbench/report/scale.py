@@ -223,7 +223,7 @@ def _predict_query_row(
             target.predicted[quantity] = staged.to_dict()
             continue
         fit, why = _fit_for(target, quantity, fits, cache, per_passage, passages, sizes)
-        target.predicted[quantity] = _predicted_latency(fit, why, passages, sizes).to_dict()
+        target.predicted[quantity] = _latency_from_fit(fit, why, passages, sizes).to_dict()
     if per_passage is not None:
         _add_index(target, per_passage, passages, sizes)
     if encoder is not None:
@@ -251,7 +251,7 @@ def _staged_fits(
         return None
     growing, why = _fit_for(target, f"search_{quantity}", fits, cache, per_passage, passages, sizes)
     if growing is None:
-        return _predicted_latency(None, why, passages, sizes)
+        return _latency_from_fit(None, why, passages, sizes)
     other = max(rest, key=lambda f: len(f.points))
     predicted = staged_prediction(growing, other, passages)
     low, high = _levels(other)
@@ -359,7 +359,7 @@ def _nice(value: float) -> int:
     return int(math.ceil(value / step) * step)
 
 
-def _predicted_latency(fit: Fit | None, why: str, passages: int, sizes: list[int]) -> Predicted:
+def _latency_from_fit(fit: Fit | None, why: str, passages: int, sizes: list[int]) -> Predicted:
     largest = float(max(sizes))
     if fit is None:
         return Predicted(

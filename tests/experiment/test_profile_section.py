@@ -18,11 +18,11 @@ from kdbench.config import (
     PROFILE_ONLY,
     SWEPT,
     DataConfig,
-    EvaluateConfig,
+    EvaluateSection,
     FirstStageConfig,
-    ProfileConfig,
+    ProfileSection,
     StudentConfig,
-    TeacherConfig,
+    TeacherSection,
     keys_markdown,
     load_profile,
     profile_runs,
@@ -43,8 +43,8 @@ def _cli_fields() -> dict[str, dataclasses.Field[Any]]:
 
 def test_every_profile_key_is_the_kdbench_profile_option() -> None:
     cli = _cli_fields()
-    section_types, cli_types = get_type_hints(ProfileConfig), get_type_hints(ProfileOptions)
-    for f in dataclasses.fields(ProfileConfig):
+    section_types, cli_types = get_type_hints(ProfileSection), get_type_hints(ProfileOptions)
+    for f in dataclasses.fields(ProfileSection):
         if f.name in PROFILE_ONLY:
             continue
         g = cli[SWEPT_FROM.get(f.name, f.name)]
@@ -62,7 +62,7 @@ def test_every_profile_key_is_the_kdbench_profile_option() -> None:
 
 
 def test_every_kdbench_profile_option_is_a_profile_key_or_given_by_the_experiment() -> None:
-    keys = {f.name for f in dataclasses.fields(ProfileConfig)}
+    keys = {f.name for f in dataclasses.fields(ProfileSection)}
     for name in _cli_fields():
         assert name in keys or name in SWEPT or name in FROM_EXPERIMENT, name
     assert set(NOT_PROFILED) <= set(FROM_EXPERIMENT)
@@ -75,7 +75,7 @@ def test_every_profile_key_is_spelled_as_the_command_line_spells_it() -> None:
         for flag in p.default.param_decls
         if flag.startswith("--")
     }
-    for f in dataclasses.fields(ProfileConfig):
+    for f in dataclasses.fields(ProfileSection):
         if f.name in PROFILE_ONLY:
             continue
         spelled = [n for n in names(f) if "--" + n.replace("_", "-") in flags]
@@ -96,7 +96,7 @@ def test_docs_settings_lists_every_profile_key() -> None:
     from scripts.settings_doc import DOC, rendered
 
     text = DOC.read_text()
-    assert keys_markdown(ProfileConfig) in text
+    assert keys_markdown(ProfileSection) in text
     assert rendered(text) == text, "run: python scripts/settings_doc.py"
 
 
@@ -160,12 +160,12 @@ def test_the_profile_table_is_checked_as_the_command_line_is(
 # table means another thing; each such difference is listed here with its reason.
 DIFFERENT = {
     # the evaluation of a profile pins its lengths (hashed into every finished stage)
-    ("EvaluateConfig", "max_query_len"): "default 32 tokens, the CLI: the model's",
-    ("EvaluateConfig", "max_doc_len"): "default 256 tokens, the CLI: the model's",
+    ("EvaluateSection", "max_query_len"): "default 32 tokens, the CLI: the model's",
+    ("EvaluateSection", "max_doc_len"): "default 256 tokens, the CLI: the model's",
     # a [teacher] model is trained here as a cross-encoder, with RankNet on labels
-    ("TeacherConfig", "arch"): "default cat",
-    ("TeacherConfig", "loss"): "default ranknet",
-    ("TeacherConfig", "model"): "optional: scores may be given instead",
+    ("TeacherSection", "arch"): "default cat",
+    ("TeacherSection", "loss"): "default ranknet",
+    ("TeacherSection", "model"): "optional: scores may be given instead",
     ("StudentConfig", "arch"): "required: every student names its architecture",
     ("StudentConfig", "teacher_normalize"): "empty: [teacher].normalize",
 }
@@ -175,10 +175,10 @@ UNSET = (0, 0.0, "", [], ())
 @pytest.mark.parametrize(
     ("section", "command"),
     [
-        (EvaluateConfig, "evaluate"),
+        (EvaluateSection, "evaluate"),
         (FirstStageConfig, "evaluate"),
         (StudentConfig, "train"),
-        (TeacherConfig, "train"),
+        (TeacherSection, "train"),
         (DataConfig, "train"),
     ],
 )

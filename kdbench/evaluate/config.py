@@ -10,6 +10,7 @@ from typing import Any
 
 from kdbench.errors import UserError
 from kdbench.options import (
+    LEFT_OUT,
     Mining,
     ModelLoading,
     backend_variant_names,
@@ -87,6 +88,18 @@ class EvaluateConfig(ModelLoading):
     )
     opset: int = option(
         17, help="ONNX opset of the export (as `kdbench profile --opset`).", minimum=7
+    )
+    calibration_size: int = option(
+        300,
+        help="Static int8 (openvino:int8, onnx:int8-static): train queries and passages its "
+        "activation scales are calibrated on.",
+        minimum=1,
+        hashed_default=LEFT_OUT,
+    )
+    calibration_split: str = option(
+        "train",
+        help="Static int8: the split of --data it is calibrated on (never the one scored).",
+        hashed_default=LEFT_OUT,
     )
     run_file: str | None = option(None, help="Write the final ranking here (TREC run).")
     run_tag: str = option("kdbench", help="The run tag in --run-file.")

@@ -99,7 +99,7 @@ def _load_ranker(
     """The ranker, computing through `--backend` (and what that backend ran)."""
     import torch
 
-    from kdbench.backends import BackendOptions
+    from kdbench.backends import BACKENDS, BackendOptions
     from kdbench.evaluate.backend import through_backend
 
     # A head the checkpoint lacks (zero-shot cat, colbert compression) starts random: the
@@ -108,6 +108,17 @@ def _load_ranker(
     ranker = config.load(model)
     ranker.eval()
     backend, precision = config.artifact()
+    calibration = None
+    if precision in BACKENDS[backend].calibrated:
+        from kdbench.backends import calibration as calibrate
+
+        calibration = calibrate.load(
+            config.data,
+            config.calibration_split,
+            config.calibration_size,
+            seed=0,  # the profiler's default --seed: the same set, the same graph
+            evaluated_split=collection.split,
+        )
     options = BackendOptions(
         device=config.device,
         precision=precision,
@@ -115,6 +126,7 @@ def _load_ranker(
         cache_dir=None if config.cache_dir is None else Path(config.cache_dir),
         opset=config.opset,
         onnx_provider=config.onnx_provider,
+        calibration=calibration,
     )
     query = next(iter(collection.queries.values()))
     (passage,) = collection.docs.get_many([str(collection.docs.ids()[0])])

@@ -181,6 +181,8 @@ class ProfileConfig(ModelLoading, Timing):
     seed: int = option(
         0, help="Seed for synthetic text and sampled candidates.", minimum=0, maximum=SEED_MAX
     )
+    calibration_size: int = reuse(EvaluateConfig, "calibration_size")
+    calibration_split: str = reuse(EvaluateConfig, "calibration_split")
     bm25_k1: float = reuse(EvaluateConfig, "bm25_k1")
     bm25_b: float = reuse(EvaluateConfig, "bm25_b")
     extra: dict[str, Any] = option(

@@ -17,7 +17,7 @@ from tests.profile.conftest import ProfileScifact
 pytest.importorskip("openvino")
 pytest.importorskip("nncf")
 
-HAS_BF16 = openvino_config._refusal("cpu", "bf16") is None
+HAS_BF16 = openvino_config.bf16_missing() is None
 
 
 def test_bf16_is_refused_on_a_cpu_without_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -138,6 +138,8 @@ def test_what_ran_is_recorded(profiled: dict) -> None:
     assert fp32["streams"] >= 1 and fp32["threads"] == 1
     int8 = ov["openvino:int8"]
     assert int8["compiled"]["kernel_precisions"].get("FullyConnected:u8", 0) > 0  # int8 kernels
+    rest = "<Type: 'bfloat16'>" if HAS_BF16 else "<Type: 'float32'>"
+    assert int8["compiled"]["inference_precision"] == rest  # the unquantised ops
     calibration = int8["graphs"]["doc"]["calibration"]
     assert calibration["split"] == "train" and calibration["queries"] == 48
     ort = backends["onnx:int8-static"]["graphs"]["doc"]

@@ -3,8 +3,9 @@
 Precision is set, never left to the plugin: on a CPU with bf16 OpenVINO's default inference
 precision is bf16, so fp32 pins `INFERENCE_PRECISION_HINT` to f32 (and `EXECUTION_MODE_HINT`
 to ACCURACY); bf16 asks for bf16; int8 is NNCF's static post-training quantisation of the
-fp32 model (FakeQuantize on activations and weights, scales from the calibration set) and
-runs its int8 kernels with the rest pinned to f32.
+fp32 model (FakeQuantize on activations and weights, scales from the calibration set): its
+MatMuls run int8 kernels, the ops left unquantised run in bf16 where the CPU has it (else
+f32); `compiled.inference_precision` and `kernel_precisions` record what ran.
 
 The performance hint follows the export kind: a query (the `query` scenario's one text at
 a time) compiles for LATENCY, one stream; passages and pairs (index encoding, re-ranking a
@@ -24,6 +25,7 @@ import torch
 
 from kdbench.backends.base import Backend, Runner, ShapeRange, default_cache_dir
 from kdbench.backends.onnx import export
+from kdbench.backends.openvino import config as openvino_config
 from kdbench.errors import UserError
 from kdbench.io import atomic_path
 from kdbench.models.base import ExportKind, Ranker
@@ -42,17 +44,29 @@ def performance_hint(kind: ExportKind) -> str:
     return "LATENCY" if kind in LATENCY_KINDS else "THROUGHPUT"
 
 
-def compile_config(precision: str, hint: str, threads: int | None) -> dict[str, Any]:
+def inference_type(precision: str, has_bf16: bool) -> Any:
+    """OpenVINO's inference precision for a cell: fp32 pinned to f32, bf16 to bf16; int8's
+    quantised MatMuls run in int8 whatever this says, and the ops NNCF leaves unquantised
+    (softmax, LayerNorm, GELU, the residual adds) run in bf16 on a CPU with bf16 (OpenVINO's
+    own default for int8 there, and what sentence-transformers' int8 runs), else f32."""
+    if precision == "int8":
+        return ov.Type.bf16 if has_bf16 else ov.Type.f32
+    return _TYPES[precision]
+
+
+def compile_config(
+    precision: str, hint: str, threads: int | None, *, has_bf16: bool = False
+) -> dict[str, Any]:
     """The CPU plugin's properties for `precision` and `hint` (`threads`: all of them)."""
     props = ov.properties
     config: dict[str, Any] = {
-        props.hint.inference_precision: _TYPES[precision],
+        props.hint.inference_precision: inference_type(precision, has_bf16),
         props.hint.performance_mode: getattr(props.hint.PerformanceMode, hint),
-        # ACCURACY: no silent precision lowering; bf16 is asked for by the hint above
+        # ACCURACY for fp32: no silent precision lowering
         props.hint.execution_mode: (
-            props.hint.ExecutionMode.PERFORMANCE
-            if precision == "bf16"
-            else props.hint.ExecutionMode.ACCURACY
+            props.hint.ExecutionMode.ACCURACY
+            if precision == "fp32"
+            else props.hint.ExecutionMode.PERFORMANCE
         ),
     }
     if threads is not None:
@@ -105,10 +119,13 @@ class OpenVinoBackend(Backend):
 
     def compile(self, ir: Path, kind: ExportKind) -> ov.CompiledModel:
         hint = performance_hint(kind)
-        config = compile_config(self.options.precision, hint, self.options.threads)
+        has_bf16 = openvino_config.bf16_missing() is None
+        config = compile_config(
+            self.options.precision, hint, self.options.threads, has_bf16=has_bf16
+        )
         compiled = self.core.compile_model(self.core.read_model(str(ir)), "CPU", config)
         ran = compiled.get_property("INFERENCE_PRECISION_HINT")
-        wanted = _TYPES[self.options.precision]
+        wanted = inference_type(self.options.precision, has_bf16)
         if ran != wanted:
             raise RuntimeError(
                 f"OpenVINO compiled at inference precision {ran}, not the {wanted} asked for"

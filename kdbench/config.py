@@ -17,8 +17,12 @@ from typing import Any
 
 from kdbench.errors import UserError
 from kdbench.evaluate.config import EvaluateConfig as EvaluateOptions
+from kdbench.evaluate.metrics import parse_measures
+from kdbench.losses import teacher_losses
+from kdbench.models.registry import applies_to, check_options
 from kdbench.options import (
     LEFT_OUT,
+    THREADS_MAX,
     Fixed,
     Mining,
     ModelLoading,
@@ -31,10 +35,11 @@ from kdbench.options import (
     option,
     precision_names,
     reuse,
-    scenario_names,
-    teacher_losses,
 )
 from kdbench.profile.config import ProfileConfig as ProfileOptions
+from kdbench.profile.registry import scenario_names
+from kdbench.report.budget import parse_budget
+from kdbench.report.scale import parse_count
 from kdbench.train.config import TrainConfig
 
 # In a student's `teachers` list: the profile's [teacher] table (any other entry names a student).
@@ -56,7 +61,12 @@ class ExperimentConfig:
     description: str = option("", help="One line for the report.")
     seed: int = reuse(Mining, "seed")
     output: str = option("", help="Results folder (default: results/<name>).")
-    threads: int = option(0, help="torch/ORT intra-op threads (0: the library default).", minimum=0)
+    threads: int = option(
+        0,
+        help="torch/ORT intra-op threads (0: the library default).",
+        minimum=0,
+        maximum=THREADS_MAX,
+    )
 
 
 @dataclass(frozen=True)
@@ -137,7 +147,9 @@ class StudentConfig:
         default=0.0,
         above=None,
         minimum=0,
-        help="dot/colbert score multiplier (0: the architecture's default).",
+        help=lambda: (
+            f"{applies_to('score_scale')} score multiplier (0: the architecture's default)."
+        ),
     )
     eval_mode: str = option(
         "", help="rerank | retrieve; empty = [evaluate].mode.", choices=_eval_modes
@@ -174,7 +186,10 @@ class StudentConfig:
         default=0,
         minimum=0,
         hashed_default=LEFT_OUT,
-        help="prettr: query and passage meet after this layer (0: the default, 3).",
+        help=lambda: (
+            f"{applies_to('split_layer')}: query and passage meet after this layer "
+            "(0: the default, 3)."
+        ),
     )
     teachers: list[str] = option(
         default_factory=list,
@@ -218,14 +233,8 @@ class StudentConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.similarity and self.arch not in ("dot", "colbert"):
-            raise ValueError(f"similarity applies to dot and colbert students, not {self.arch}")
-        if self.learn_score_scale and self.arch not in ("dot", "colbert"):
-            raise ValueError(
-                f"learn_score_scale applies to dot and colbert students (a {self.arch} head sets its own scale)"
-            )
-        if self.split_layer and self.arch != "prettr":
-            raise ValueError(f"split_layer applies to prettr students, not {self.arch}")
+        chosen = ("similarity", "learn_score_scale", "split_layer")
+        check_options(self.arch, [key for key in chosen if getattr(self, key)])
         if self.quality_from and self.train:
             raise ValueError(
                 "quality_from shows another run's evaluation of a model used as it is; set "
@@ -292,8 +301,6 @@ class EvaluateConfig:
 
     def __post_init__(self) -> None:
         if self.measures:
-            from kdbench.evaluate.metrics import parse_measures
-
             try:
                 parse_measures(" ".join(self.measures))
             except UserError as exc:
@@ -357,8 +364,6 @@ class ReportConfig:
     )
 
     def __post_init__(self) -> None:
-        from kdbench.report.budget import parse_budget
-        from kdbench.report.scale import parse_count
 
         if self.budget:
             parse_budget(self.budget, "report.budget")

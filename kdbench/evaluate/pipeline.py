@@ -19,10 +19,19 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from kdbench.data.collection import Collection
-from kdbench.data.runs import Run
+from kdbench.backends import BACKENDS, BackendOptions
+from kdbench.data import irds
+from kdbench.data.collection import Collection, only_queries
+from kdbench.data.load import load_collection
+from kdbench.data.runs import RUN_FILE, Run, read_run, write_run
+from kdbench.data.triples import dev_slice
 from kdbench.errors import InputFileError, UserError
 from kdbench.evaluate.config import EvaluateConfig
+from kdbench.evaluate.metrics import check_computable, chosen_measures, compute_metrics
+from kdbench.evaluate.rerank import candidates, count_work, rerank
+from kdbench.io import RESULT, check_writable
+from kdbench.results import new_result, save_result
+from kdbench.retrieval.bm25 import BM25, BM25Params
 
 Advance = Callable[[int], None]
 
@@ -53,8 +62,6 @@ class _Clock:
 
 
 def _given_run(path: str, collection: Collection, warnings: list[str], *, need_docs: bool) -> Run:
-    from kdbench.data import irds
-    from kdbench.data.runs import read_run
 
     if irds.names_dataset_part(path):
         if path != irds.SCOREDDOCS:
@@ -99,7 +106,6 @@ def _load_ranker(
     """The ranker, computing through `--backend` (and what that backend ran)."""
     import torch
 
-    from kdbench.backends import BACKENDS, BackendOptions
     from kdbench.evaluate.backend import through_backend
 
     # A head the checkpoint lacks (zero-shot cat, colbert compression) starts random: the
@@ -165,7 +171,7 @@ def _dense_retrieval(
                 )
             assert isinstance(doc_vectors, torch.Tensor)
             with clock("search_s"), torch.inference_mode():
-                top.add_docs(query_vectors, doc_vectors, first_row, ranker.spec.score_scale)
+                top.add(ranker.score_all(query_vectors, doc_vectors), first_row)
             first_row += len(texts)
     return as_run(qids, docs.ids(), *top.result())
 
@@ -177,10 +183,6 @@ def evaluate(
 
     `progress`: a rich.progress.Progress to draw bars on (None: silent).
     """
-    from kdbench.data.runs import RUN_FILE, write_run
-    from kdbench.evaluate.metrics import compute_metrics
-    from kdbench.io import RESULT, check_writable
-    from kdbench.results import save_result
 
     config.check()
     # Checked before the work: an unwritable path must not cost a whole evaluation.
@@ -192,6 +194,8 @@ def evaluate(
     started = time.perf_counter()
     with clock("load_s"):
         collection = _queries(config)
+    # Before any ranking: a measure these qrels cannot give must not cost the whole evaluation.
+    check_computable(chosen_measures(config.measures, config.rel), collection.qrels)
     warnings = list(collection.warnings)
     is_bm25 = config.model is not None and config.model.lower() == "bm25"
     if config.model is not None:
@@ -240,15 +244,11 @@ def evaluate(
 
 def _queries(config: EvaluateConfig) -> Collection:
     """The collection with the queries to evaluate: all, the first N, or the training's dev slice."""
-    from kdbench.data.load import load_collection
 
     collection = load_collection(config.data, config.split, cache_dir=config.cache_dir)
     if config.queries is not None:
         collection = collection.first_queries(config.queries)
     if config.dev_queries is not None:
-        from kdbench.data.collection import only_queries
-        from kdbench.data.triples import dev_slice
-
         collection = only_queries(
             collection,
             dev_slice(collection.qrels, config.dev_queries, config.seed),
@@ -263,7 +263,6 @@ class _Stage:
     def __init__(
         self, config: EvaluateConfig, collection: Collection, clock: _Clock, progress: Any
     ) -> None:
-        from kdbench.retrieval.bm25 import BM25Params
 
         self.config, self.collection, self.clock, self.progress = (
             config,
@@ -274,7 +273,6 @@ class _Stage:
         self.bm25_params = BM25Params(k1=config.bm25_k1, b=config.bm25_b)
 
     def bm25(self, k: int) -> Run:
-        from kdbench.retrieval.bm25 import BM25
 
         docs, queries = self.collection.docs, self.collection.queries
         with self.clock("index_s"), _task(self.progress, "BM25 index", len(docs)) as advance:
@@ -304,7 +302,6 @@ class _Stage:
         return self.bm25(config.depth), {**self.bm25_params.to_dict(), "k": config.depth}
 
     def rerank(self, ranker: Any, run: Run) -> Run:
-        from kdbench.evaluate.rerank import candidates, count_work, rerank
 
         candidate_lists = candidates(run, self.config.depth)
         work = count_work(ranker, candidate_lists)
@@ -330,7 +327,6 @@ def _result(
     reranked: bool,
 ) -> dict[str, Any]:
     """A new evaluate result whose config records what was evaluated, and how."""
-    from kdbench.results import new_result
 
     resolved = {
         key: value for key, value in asdict(config).items() if key not in {"extra", "cache_dir"}

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kdbench.errors import UserError
+from kdbench.profile.config import APPROXIMATE_SEARCHES
 from kdbench.profile.growth import Fit, fits_of, search_method
 from kdbench.profile.measurements import ProfileResult
 from kdbench.report.budget import Constraint, describe
@@ -52,7 +53,10 @@ def parse_count(text: str, where: str = "--scale-to") -> int:
     )
     if found is None:
         raise UserError(f"{where} {text!r}: write a number of passages, e.g. 8.8M, 500k or 8841823")
-    value = round(float(found[1].replace(",", "").replace("_", "")) * _SUFFIX[found[2]])
+    number = float(found[1].replace(",", "").replace("_", "")) * _SUFFIX[found[2]]
+    if not math.isfinite(number):
+        raise UserError(f"{where} {text[:40]!r}: too large; write e.g. 8.8M, 500k or 8841823")
+    value = round(number)
     if value < 1:
         raise UserError(f"{where} {text!r}: must be at least 1 passage")
     return value
@@ -243,7 +247,7 @@ def _fit_for(
 ) -> tuple[Fit | None, str]:
     """The fit of `quantity` for the target's cell in the regime the index at N falls in,
     or None and why there is none."""
-    variable = "log_index_size" if target.search == "hnsw" else "index_size"
+    variable = "log_index_size" if target.search in APPROXIMATE_SEARCHES else "index_size"
     mine = [
         f
         for f in fits

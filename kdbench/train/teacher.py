@@ -24,12 +24,21 @@ from typing import Any
 
 import torch
 
+from kdbench.data.load import load_collection
+from kdbench.data.runs import write_run
 from kdbench.data.teacher_scores import ScoredTriple, write_teacher_scores
-from kdbench.data.training_set import TrainingData, TrainingSet, load_training_set
 from kdbench.data.triples import Triple, write_id_triples
 from kdbench.errors import UserError
+from kdbench.models.encode import rich_progress
+from kdbench.models.load import load_model
+from kdbench.results import new_result, save_result
+from kdbench.retrieval.bm25 import BM25
 from kdbench.train.config import TeacherConfig, TrainConfig
+from kdbench.train.distributed import _resolve_device
+from kdbench.train.loop import train
 from kdbench.train.report import scorer_summary
+from kdbench.train.training_set import TrainingData, TrainingSet, load_training_set
+from kdbench.train.validation import dev_metrics, rerank_dev, score_dev_pairs, validate
 
 log = logging.getLogger("kdbench")
 
@@ -63,7 +72,6 @@ def model_pair_scores(
     progress: Any = None,
 ) -> dict[tuple[str, str], float]:
     """Model scores of (qid, doc) pairs, in batches of `batch_size`."""
-    from kdbench.train.validation import score_dev_pairs
 
     run = score_dev_pairs(ranker, training_set, pairs, batch_size, progress)
     return {(qid, doc): run[qid][doc] for qid, doc in pairs}
@@ -73,7 +81,6 @@ def bm25_pair_scores(
     collection: Any, training_set: TrainingSet, pairs: list[tuple[str, str]]
 ) -> dict[tuple[str, str], float]:
     """BM25 scores of (qid, doc) pairs with the first stage `evaluate` uses (same analysis, same k1/b)."""
-    from kdbench.retrieval.bm25 import BM25
 
     if collection is None:
         raise UserError("--model bm25 needs --data: BM25 statistics come from the collection")
@@ -99,7 +106,6 @@ def _progress(total: int, description: str, quiet: bool) -> Iterator[Callable[[i
     if quiet:
         yield None
         return
-    from kdbench.models.encode import rich_progress
 
     with rich_progress(total, description) as advance:
         yield advance
@@ -120,14 +126,8 @@ def score_teacher(config: TeacherConfig, *, collection: Any = None) -> dict[str,
     """Write config.output (teacher scores), config.output + ".dev.run" (the teacher's scores of
     the dev slice's candidates, for fitting ensembles on dev) and config.output + ".json" (the
     teacher report); return the report."""
-    from kdbench.data.runs import write_run
-    from kdbench.results import new_result, save_result
-    from kdbench.train.distributed import _resolve_device
-    from kdbench.train.validation import dev_metrics
 
     if collection is None and config.data is not None:
-        from kdbench.data.load import load_collection
-
         collection = load_collection(config.data, config.split)
     training_set = load_training_set(
         TrainingData.of(config.training_config()), collection=collection
@@ -182,7 +182,6 @@ def _model_scores(
     device: torch.device,
 ) -> tuple[dict[tuple[str, str], float], dict[str, dict[str, float]], dict[str, Any]]:
     """A model's scores of the training pairs and of the dev candidates, and what it was."""
-    from kdbench.train.validation import rerank_dev
 
     # A plain encoder gets a fresh head (cat, colbert's projection): drawn from --seed, so the
     # same command scores the same (a rerun after a crash included).
@@ -201,8 +200,6 @@ def _student_dev(
     config: TeacherConfig, training_set: TrainingSet, device: torch.device
 ) -> dict[str, Any]:
     """The comparison student's nDCG@10 on the teacher's dev slice (same candidates)."""
-    from kdbench.models.load import load_model
-    from kdbench.train.validation import validate
 
     if not training_set.dev_qids:
         raise UserError("--compare-student needs a dev slice: pass --data and --dev-queries N")
@@ -255,9 +252,6 @@ def _cross_fit(
     pairs: list[tuple[str, str]],
     device: torch.device,
 ) -> tuple[dict[tuple[str, str], float], dict[str, dict[str, float]], list[Any]]:
-    from kdbench.models.load import load_model
-    from kdbench.train.loop import train
-    from kdbench.train.validation import dev_metrics, rerank_dev
 
     fold_of = _fold_of(sorted({t.qid for t in training_set.triples}), config.folds, config.seed)
     work = Path(str(config.output) + ".folds")

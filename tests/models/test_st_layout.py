@@ -29,7 +29,9 @@ def assert_sentence_transformers_reproduces(folder: Path, model: object, texts: 
     # carries no query_length, which 5.x refuses; kdbench cuts it at max_query_len. They
     # agree on every query that fits max_query_len.
     limit = model.spec.max_query_len  # type: ignore[attr-defined]
-    queries = [q for q in queries if len(model.tokenizer(q)["input_ids"]) <= limit]  # type: ignore[attr-defined]
+    fits = [len(model.tokenizer(q)["input_ids"]) <= limit for q in queries]  # type: ignore[attr-defined]
+    queries = [q for q, ok in zip(queries, fits, strict=True) if ok]
+    docs = [d for d, ok in zip(docs, fits, strict=True) if ok]
     assert queries, f"no test query fits {limit} tokens"
     st = SentenceTransformer(str(folder), device="cpu")
     with torch.no_grad():

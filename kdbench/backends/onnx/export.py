@@ -24,9 +24,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.onnx import _constants
 
+from kdbench.backends.onnx.config import OPSET_MAX, OPSET_MIN
+from kdbench.errors import UserError
 from kdbench.io import atomic_path
-from kdbench.models.base import ExportKind
+from kdbench.models.base import ExportKind, backbone
+from kdbench.models.registry import archs_where
 
 OUTPUT_NAME = "output"
 DYNAMIC_DIMS = {0: "batch", 1: "seq"}
@@ -79,6 +83,18 @@ def _with_eager_attention(module: nn.Module) -> nn.Module:
     return clone
 
 
+def check_opset(opset: int, option: str = "--opset") -> None:
+    """Refuse, before exporting, an opset outside what both kdbench's models and this torch's
+    exporter can write (OPSET_MIN..OPSET_MAX, narrowed by an older torch.onnx)."""
+    low = max(OPSET_MIN, getattr(_constants, "ONNX_MIN_OPSET", OPSET_MIN))
+    high = min(OPSET_MAX, getattr(_constants, "ONNX_MAX_OPSET", OPSET_MAX))
+    if not low <= opset <= high:
+        raise UserError(
+            f"{option} {opset}: torch {torch.__version__}'s ONNX exporter writes these models at "
+            f"opsets {low} to {high}; e.g. {option} 17"
+        )
+
+
 def export_raw(
     module: nn.Module,
     names: Sequence[str],
@@ -95,6 +111,7 @@ def export_raw(
         raise ValueError(
             "export needs a padded example batch (some attention_mask zeros): an all-ones mask can be baked in"
         )
+    check_opset(opset)
     eager_module = _with_eager_attention(module)
     args = tuple(example[name].to("cpu") for name in names)
     with atomic_path(path) as tmp, warnings.catch_warnings():
@@ -347,18 +364,18 @@ def export_to_model_folder(
     `onnx/model.onnx` (and `onnx/model_qint8_avx512.onnx`), the tokenizer's tensors in and
     `last_hidden_state` (a dot's encoder; Pooling/Normalize stay sentence-transformers' modules)
     or `logits` (a cross-encoder) out. Checked against eager on a padded batch first."""
-    from kdbench.errors import UserError
-    from kdbench.models.base import backbone
 
+    check_opset(opset)
     spec = ranker.spec
-    if spec.arch == "dot":
+    form = ranker.architecture.sentence_transformers
+    if form == "SentenceTransformer":
         module, output, dims = backbone(ranker.encoder), "last_hidden_state", DYNAMIC_DIMS
         example = ranker.tokenizer(
             ["a short text", "a longer text to pad the first one"],
             padding=True,
             return_tensors="pt",
         )
-    elif spec.arch == "cat" and spec.head == "sequence-classification":
+    elif form == "CrossEncoder" and spec.head == "sequence-classification":
         module, output, dims = ranker.encoder, "logits", {0: "batch"}
         example = ranker.tokenizer(
             ["a query", "another query"],
@@ -367,9 +384,11 @@ def export_to_model_folder(
             return_tensors="pt",
         )
     else:
+        forms = archs_where(lambda a: bool(a.sentence_transformers))
         raise UserError(
-            f"{spec.arch} ({spec.head if spec.arch == 'cat' else 'kdbench layout'}) has no "
-            "sentence-transformers form; only dot and sequence-classification cat models do"
+            f"{spec.arch} ({spec.head if form == 'CrossEncoder' else 'kdbench layout'}) has no "
+            f"sentence-transformers form; only {' and '.join(forms)} models do (a cross-encoder "
+            "with its sequence-classification head)"
         )
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in example]
     if "token_type_ids" in names and not ranker.token_type_input:

@@ -7,10 +7,11 @@ fp32 model (FakeQuantize on activations and weights, scales from the calibration
 MatMuls run int8 kernels, the ops left unquantised run in bf16 where the CPU has it (else
 f32); `compiled.inference_precision` and `kernel_precisions` record what ran.
 
-The performance hint follows the export kind: a query (the `query` scenario's one text at
-a time) compiles for LATENCY, one stream; passages and pairs (index encoding, re-ranking a
-candidate list) compile for THROUGHPUT, where the plugin picks its streams and the runner
-splits each batch across that many asynchronous infer requests, one per stream.
+The performance hint follows the scenario's batch (its `ShapeRange.opt_batch`): one text at
+a time (the `query` scenario) compiles for LATENCY, one stream; batches (index encoding,
+re-ranking a candidate list, an evaluation) compile for THROUGHPUT, where the plugin picks
+its streams and the runner splits each batch across that many asynchronous infer requests,
+one per stream.
 """
 
 from __future__ import annotations
@@ -31,17 +32,16 @@ from kdbench.io import atomic_path
 from kdbench.models.base import ExportKind, Ranker
 
 _TYPES = {"fp32": ov.Type.f32, "bf16": ov.Type.bf16, "int8": ov.Type.f32}
-# one text at a time: the query scenario's cells and a query encoded at search time
-LATENCY_KINDS = ("query",)
 
 
-def performance_hint(kind: ExportKind) -> str:
-    """LATENCY for queries, THROUGHPUT for passages and pairs (index encoding, re-ranking).
+def performance_hint(shapes: ShapeRange) -> str:
+    """LATENCY where the scenario runs one text at a time (the `query` scenario), THROUGHPUT
+    where it runs batches (index encoding, re-ranking candidates, an evaluation's batches).
 
-    >>> performance_hint("query"), performance_hint("doc"), performance_hint("pair")
-    ('LATENCY', 'THROUGHPUT', 'THROUGHPUT')
+    >>> performance_hint(ShapeRange(1, 1, 1, 1, 32, 32)), performance_hint(ShapeRange(1, 32, 32, 1, 128, 128))
+    ('LATENCY', 'THROUGHPUT')
     """
-    return "LATENCY" if kind in LATENCY_KINDS else "THROUGHPUT"
+    return "LATENCY" if shapes.opt_batch <= 1 else "THROUGHPUT"
 
 
 def inference_type(precision: str, has_bf16: bool) -> Any:
@@ -117,8 +117,8 @@ class OpenVinoBackend(Backend):
         record["ir"] = str(ir)
         return ir, record
 
-    def compile(self, ir: Path, kind: ExportKind) -> ov.CompiledModel:
-        hint = performance_hint(kind)
+    def compile(self, ir: Path, shapes: ShapeRange) -> ov.CompiledModel:
+        hint = performance_hint(shapes)
         has_bf16 = openvino_config.bf16_missing() is None
         config = compile_config(
             self.options.precision, hint, self.options.threads, has_bf16=has_bf16
@@ -132,7 +132,7 @@ class OpenVinoBackend(Backend):
             )
         self.info["compiled"] = {
             "performance_hint": hint,
-            "chosen_for": f"the {kind!r} export ({'one query at a time' if hint == 'LATENCY' else 'batches of passages or pairs'})",
+            "chosen_for": f"batches of {shapes.opt_batch} ({'one text at a time' if hint == 'LATENCY' else 'batched'})",
             "inference_precision": str(ran),
             "execution_mode": str(compiled.get_property("EXECUTION_MODE_HINT")),
             "streams": int(compiled.get_property("NUM_STREAMS")),
@@ -147,7 +147,7 @@ class OpenVinoBackend(Backend):
         self, ranker: Ranker, kind: ExportKind, shapes: ShapeRange, example: dict[str, torch.Tensor]
     ) -> Runner:
         ir, record = self.model_file(ranker, kind, example)
-        compiled = self.compile(ir, kind)
+        compiled = self.compile(ir, shapes)
         record["weight_bytes"] = ir_weight_bytes(ir)
         self.weight_bytes[kind] = record["weight_bytes"]
         self.info["graphs"][kind] = record

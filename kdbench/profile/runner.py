@@ -227,6 +227,7 @@ def _environment(threads: int, device: str) -> dict[str, Any]:
         "torch_intra_op": threads,
         "onnxruntime_intra_op": threads,
         "onnxruntime_inter_op": 1,
+        "openvino_inference_num_threads": threads,  # streams: per cell, in `backends`
     }
     environment["peak_flops_measured"] = {}  # filled from `peaks` once every cell is finished
     return environment

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdbench.backends import BACKENDS, BackendOptions
 from kdbench.data import irds
@@ -32,6 +32,9 @@ from kdbench.evaluate.rerank import candidates, count_work, rerank
 from kdbench.io import RESULT, check_writable
 from kdbench.results import new_result, save_result
 from kdbench.retrieval.bm25 import BM25, BM25Params
+
+if TYPE_CHECKING:
+    from kdbench.models.base import Ranker
 
 Advance = Callable[[int], None]
 
@@ -140,7 +143,7 @@ def _load_ranker(
 
 
 def _dense_retrieval(
-    ranker: Any, collection: Collection, config: EvaluateConfig, clock: _Clock, progress: Any
+    ranker: Ranker, collection: Collection, config: EvaluateConfig, clock: _Clock, progress: Any
 ) -> Run:
     """Exact top-k over the whole corpus, encoded chunk by chunk and merged as it goes."""
     import torch
@@ -281,7 +284,7 @@ class _Stage:
             return bm25.search(queries, k, progress=advance)
 
     def first(
-        self, ranker: Any, warnings: list[str], *, is_bm25: bool
+        self, ranker: Ranker | None, warnings: list[str], *, is_bm25: bool
     ) -> tuple[Run, dict[str, Any]]:
         """The run to evaluate or re-rank, and how it was made."""
         config, collection = self.config, self.collection
@@ -301,7 +304,7 @@ class _Stage:
         # --rerank bm25, or a ranker that cannot search alone without a given run: BM25 finds the candidates
         return self.bm25(config.depth), {**self.bm25_params.to_dict(), "k": config.depth}
 
-    def rerank(self, ranker: Any, run: Run) -> Run:
+    def rerank(self, ranker: Ranker, run: Run) -> Run:
 
         candidate_lists = candidates(run, self.config.depth)
         work = count_work(ranker, candidate_lists)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from kdbench.options import (
     ModelLoading,
     Timing,
     architecture_names,
-    backend_names,
+    backend_variant_names,
     canonicalize,
     check_ranges,
     flag_name,
@@ -26,37 +26,28 @@ from kdbench.options import (
     precision_names,
     reuse,
 )
-from kdbench.profile.registry import SCENARIOS, scenario_names, scenarios_help
+from kdbench.profile.registry import (
+    LOADS,
+    SCENARIOS,
+    profile_scenarios,
+    scenarios_help,
+)
+from kdbench.quantities import (
+    QuantityError,
+    parse_duration_ms,
+    parse_duration_s,
+    parse_rate_per_s,
+    parse_size_list,
+    quantity_error,
+)
 
 SEARCHES = ("exact", "hnsw")  # how the query scenario searches its index
 APPROXIMATE_SEARCHES = frozenset({"hnsw"})  # recall against exact search is measured
 
 
-def parse_int_list(text: str | None, option: str) -> tuple[int, ...] | None:
-    """ "1,8,32" -> (1, 8, 32); errors name the option and the bad item (the field's declared
-    range is checked with the others)."""
-    if text is None:
-        return None
-    values = []
-    for item in str(text).split(","):
-        item = item.strip()
-        if not item:
-            continue
-        try:
-            value = int(item)
-        except ValueError:
-            raise UserError(
-                f"{option} {text!r}: {item!r} is not a whole number; write e.g. {option} 1,8,32"
-            ) from None
-        if value not in values:
-            values.append(value)
-    if not values:
-        raise UserError(f"{option} {text!r} names no value; write e.g. {option} 1,8,32")
-    return tuple(values)
-
-
 def index_sizes(value: int | Sequence[int] | None) -> tuple[int, ...] | None:
-    """A profile's `index_size` (one size or a list) as the sizes to time, in order.
+    """One size or a list of them as the sizes to time, in order (a library caller's
+    `index_size=1000`).
 
     >>> index_sizes(1000), index_sizes([1000, 5000]), index_sizes(None)
     ((1000,), (1000, 5000), None)
@@ -64,6 +55,28 @@ def index_sizes(value: int | Sequence[int] | None) -> tuple[int, ...] | None:
     if value is None:
         return None
     return (value,) if isinstance(value, int) else tuple(value)
+
+
+def _rate(text: str, option: str) -> float:
+    try:
+        return parse_rate_per_s(text)
+    except QuantityError as error:
+        raise UserError(quantity_error(option, error)) from None
+
+
+def _duration_ms(text: str, option: str) -> float:
+    try:
+        return parse_duration_ms(text)
+    except QuantityError as error:
+        raise UserError(quantity_error(option, error)) from None
+
+
+def _seconds(text: str, option: str) -> float:
+    """A duration in seconds: `10` (seconds, as the field's name says), `10s`, `500ms`."""
+    try:
+        return parse_duration_s(text)
+    except QuantityError as error:
+        raise UserError(quantity_error(option, error)) from None
 
 
 def _backend_list(text: str) -> tuple[tuple[str, str | None], ...]:
@@ -75,13 +88,12 @@ def _precision_list(text: str) -> tuple[str, ...]:
     return tuple(p.strip().lower() for p in text.split(",") if p.strip()) or ("fp32",)
 
 
-def _int_list(option_name: str) -> Callable[[str], tuple[int, ...] | None]:
-    return lambda text: parse_int_list(text, option_name)
-
-
-def _sizes(default: tuple[int, ...] | None, flag: str, help: str) -> Any:
-    """A comma list of positive whole numbers (batch sizes, lengths, depths) spelled `flag`."""
-    return option(default, help=help, minimum=1, cli={"flag": flag, "parse": _int_list(flag)})
+def _sizes(default: tuple[int, ...] | None, flag: str, help: str, **more: Any) -> Any:
+    """A comma list of sizes (batch sizes, lengths, depths, index sizes) spelled `flag`, each
+    in the quantity grammar (`kdbench.quantities.parse_size_list`: 32, 1k, 8.8M)."""
+    return option(
+        default, help=help, minimum=1, cli={"flag": flag, "parse": parse_size_list}, **more
+    )
 
 
 @dataclass(frozen=True)
@@ -100,13 +112,16 @@ class ProfileConfig(ModelLoading, Timing):
     )
     scenario: str | None = option(
         None,
-        help=scenarios_help,
-        choices=scenario_names,
+        help=lambda: (
+            f"{scenarios_help()} Or a load: server (that scenario under Poisson "
+            "traffic: --qps, --max-batch, --bound) or offline (every query at once)."
+        ),
+        choices=profile_scenarios,
     )
     backends: tuple[tuple[str, str | None], ...] = option(
         (("eager", None),),
         help="Comma list of {choices}; NAME:PRECISION pins one (onnx:int8). Default: eager.",
-        choices=backend_names,
+        choices=backend_variant_names,
         cli={"flag": "--backend", "parse": _backend_list},
     )
     precisions: tuple[str, ...] = option(
@@ -132,6 +147,7 @@ class ProfileConfig(ModelLoading, Timing):
         (100,),
         "--depth",
         "Comma list. rerank: candidates per query; query: hits searched. Default: 100.",
+        aliases=("depth",),
     )
     data: str | None = option(
         None,
@@ -145,13 +161,12 @@ class ProfileConfig(ModelLoading, Timing):
         "passage vectors; cached passage states follow --seq-len). Default: the model's.",
         minimum=3,
     )
-    index_size: tuple[int, ...] | None = option(
+    index_size: tuple[int, ...] | None = _sizes(
         None,
-        help="query: passages in the searched index, or a comma list to time each "
-        "(1000,5000,20000: cells per size, for growth fits); past the collection its vectors "
+        "--index-size",
+        "query: passages in the searched index (50000 or 50k), or a comma list to time each "
+        "(1k,5k,20k: cells per size, for growth fits); past the collection its vectors "
         "repeat. Default: the whole collection.",
-        minimum=1,
-        cli={"parse": _int_list("--index-size")},
     )
     search: str = option(
         "exact",
@@ -186,6 +201,57 @@ class ProfileConfig(ModelLoading, Timing):
     )
     calibration_size: int = reuse(EvaluateConfig, "calibration_size")
     calibration_split: str = reuse(EvaluateConfig, "calibration_split")
+    qps: float | None = option(
+        None,
+        help="server: queries/s of the Poisson load (100 or 100/s); with --bound, where the "
+        "search starts (default: half of what one call's time allows).",
+        above=0,
+        cli={"parse": lambda text: _rate(text, "--qps")},
+    )
+    bound: str | None = option(
+        None,
+        help="server: search the highest QPS whose PERCENTILE stays within a latency, e.g. "
+        "p99<=50ms or p95<=20ms (MLPerf's validity rules; docs/serving.md).",
+    )
+    p99_bound: str | None = option(
+        None,
+        help="server: --bound p99<=THIS, e.g. 50ms.",
+    )
+    max_batch: int = option(
+        1, help="server/offline: queries per model call at most (dynamic batching).", minimum=1
+    )
+    max_wait_ms: float = option(
+        0.0,
+        help="server: how long a query may wait for others to batch with (5ms; 0: none).",
+        minimum=0,
+        cli={"parse": lambda text: _duration_ms(text, "--max-wait-ms")},
+    )
+    workers: int = option(
+        1,
+        help="server/offline: model workers; each gets cores/workers threads unless --threads "
+        "(workers x threads must fit the cores).",
+        minimum=1,
+    )
+    min_queries: int = option(
+        1024,
+        help="server: queries per level at least (MLPerf: 270,336, then early stopping).",
+        minimum=1,
+    )
+    min_query_duration_s: float = option(
+        10.0,
+        help="server: seconds per level at least (MLPerf: 600); offline: seconds of work.",
+        minimum=0,
+        cli={
+            "flag": "--min-query-duration",
+            "parse": lambda text: _seconds(text, "--min-query-duration"),
+        },
+    )
+    search_budget_s: float = option(
+        300.0,
+        help="server with a bound: the search's wall time at most (a level begun finishes).",
+        above=0,
+        cli={"flag": "--search-budget", "parse": lambda text: _seconds(text, "--search-budget")},
+    )
     bm25_k1: float = reuse(EvaluateConfig, "bm25_k1")
     bm25_b: float = reuse(EvaluateConfig, "bm25_b")
     extra: dict[str, Any] = option(
@@ -199,8 +265,9 @@ class ProfileConfig(ModelLoading, Timing):
         check_ranges(self, flag_name)
         canonicalize(self, "arch", "baseline_arch", "search")
 
-        if self.scenario is not None:
+        if self.scenario is not None and self.scenario not in LOADS:
             SCENARIOS.canonical(self.scenario)
+        self.serving_bound()  # a bad --bound fails here, before any work
         if self.device.split(":")[0] not in devices():
             raise UserError(f"--device {self.device!r}: use {', '.join(devices())} or cuda:N")
         for precision in (*self.precisions, *(p for _, p in self.backends if p)):
@@ -226,6 +293,23 @@ class ProfileConfig(ModelLoading, Timing):
             raise UserError(
                 f"--onnx-provider {self.onnx_provider!r}: choose {', '.join(PROVIDERS)}"
             )
+
+    @property
+    def is_load(self) -> bool:
+        """A load scenario (server, offline): the model serves queries under traffic."""
+        return self.scenario in LOADS
+
+    def serving_bound(self) -> Any:
+        """--bound / --p99-bound as a `kdbench.profile.serving.Bound` (None: none)."""
+        from kdbench.profile.serving import parse_bound
+
+        if self.bound is not None and self.p99_bound is not None:
+            raise UserError("--bound and --p99-bound both set; keep one")
+        if self.p99_bound is not None:
+            return parse_bound(f"p99<={self.p99_bound}", "--p99-bound")
+        if self.bound is not None:
+            return parse_bound(self.bound, "--bound")
+        return None
 
     def baseline(self) -> ProfileConfig | None:
         """The same profile of the same model built as `baseline_arch` (None: no baseline)."""

@@ -35,9 +35,9 @@ __all__ = [
     "Parity",
     "PassageCache",
     "ProfileResult",
+    "SampleTiming",
     "Speedup",
     "Throughput",
-    "Timing",
 ]
 
 Json = dict[str, Any]
@@ -280,7 +280,7 @@ class Flops(_Record):
 
 
 @dataclass(frozen=True)
-class Timing(_Record):
+class SampleTiming(_Record):
     """How a cell's samples were taken."""
 
     what: ClassVar[str] = "timing"
@@ -345,10 +345,12 @@ class Cell:
     stages: dict[str, Latency] | None = None  # per stage, and "tokenize" (timed apart)
     flops: Flops | None = None
     samples_ns: dict[str, list[int]] | None = None  # raw, per stage, in call order
-    timing: Timing | None = None
+    timing: SampleTiming | None = None
     warnings: list[str] | None = None
     vs_eager_fp32: Speedup | None = None
     vs_baseline: Speedup | None = None
+    # server/offline loads (kdbench.profile.serving): settings, levels, the search's answer
+    serving: Json | None = None
     device: str | None = None  # not written by the profiler (the result's config says it)
     extra: Json = field(default_factory=dict)
 
@@ -378,6 +380,7 @@ class Cell:
             **({"never_run": self.never_run} if self.never_run is not None else {}),
             **(self.cache.to_dict() if self.cache is not None else {}),
             **({"search": self.search} if self.search is not None else {}),
+            **({"serving": self.serving} if self.serving is not None else {}),
             **self.extra,
         }
         if self.latency is not None:
@@ -414,7 +417,7 @@ class Cell:
             if stages is None
             else {name: Latency.from_dict(s) for name, s in stages.items()},
             flops=_parse(Flops, data.get("flops")),
-            timing=_parse(Timing, data.get("timing")),
+            timing=_parse(SampleTiming, data.get("timing")),
             vs_eager_fp32=_parse(Speedup, data.get("vs_eager_fp32")),
             vs_baseline=_parse(Speedup, data.get("vs_baseline")),
             extra=extra,

@@ -29,7 +29,7 @@ from torch.onnx import _constants
 from kdbench.backends.onnx.config import OPSET_MAX, OPSET_MIN
 from kdbench.errors import UserError
 from kdbench.io import atomic_path
-from kdbench.models.base import ExportKind, backbone
+from kdbench.models.base import ExportKind, Ranker, backbone
 from kdbench.models.registry import archs_where
 
 OUTPUT_NAME = "output"
@@ -358,7 +358,7 @@ ST_QUANTIZED = "model_qint8_avx512.onnx"  # sentence-transformers' name for dyna
 
 
 def export_to_model_folder(
-    ranker: Any, folder: Path, *, opset: int = 17, quantize: bool = True
+    ranker: Ranker, folder: Path, *, opset: int = 17, quantize: bool = True
 ) -> dict[str, Path]:
     """Write the model's ONNX graph into `folder` as sentence-transformers' ONNX backend reads it:
     `onnx/model.onnx` (and `onnx/model_qint8_avx512.onnx`), the tokenizer's tensors in and

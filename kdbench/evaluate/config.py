@@ -13,6 +13,7 @@ from kdbench.errors import UserError
 from kdbench.evaluate.metrics import parse_measures
 from kdbench.models.registry import archs_where
 from kdbench.options import (
+    LEFT_OUT,
     Mining,
     ModelLoading,
     backend_variant_names,
@@ -96,6 +97,18 @@ class EvaluateConfig(ModelLoading):
         help="ONNX opset of the export (as `kdbench profile --opset`).",
         minimum=OPSET_MIN,
         maximum=OPSET_MAX,
+    )
+    calibration_size: int = option(
+        300,
+        help="Static int8 (openvino:int8, onnx:int8-static): train queries and passages its "
+        "activation scales are calibrated on.",
+        minimum=1,
+        hashed_default=LEFT_OUT,
+    )
+    calibration_split: str = option(
+        "train",
+        help="Static int8: the split of --data it is calibrated on (never the one scored).",
+        hashed_default=LEFT_OUT,
     )
     run_file: str | None = option(None, help="Write the final ranking here (TREC run).")
     run_tag: str = option("kdbench", help="The run tag in --run-file.")

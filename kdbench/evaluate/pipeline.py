@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kdbench.backends import BackendOptions
+from kdbench.backends import BACKENDS, BackendOptions
 from kdbench.data import irds
 from kdbench.data.collection import Collection, only_queries
 from kdbench.data.load import load_collection
@@ -117,6 +117,17 @@ def _load_ranker(
     ranker = config.load(model)
     ranker.eval()
     backend, precision = config.artifact()
+    calibration = None
+    if precision in BACKENDS[backend].calibrated:
+        from kdbench.backends import calibration as calibrate
+
+        calibration = calibrate.load(
+            config.data,
+            config.calibration_split,
+            config.calibration_size,
+            seed=0,  # the profiler's default --seed: the same set, the same graph
+            evaluated_split=collection.split,
+        )
     options = BackendOptions(
         device=config.device,
         precision=precision,
@@ -124,6 +135,7 @@ def _load_ranker(
         cache_dir=None if config.cache_dir is None else Path(config.cache_dir),
         opset=config.opset,
         onnx_provider=config.onnx_provider,
+        calibration=calibration,
     )
     query = next(iter(collection.queries.values()))
     (passage,) = collection.docs.get_many([str(collection.docs.ids()[0])])

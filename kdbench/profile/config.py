@@ -199,6 +199,8 @@ class ProfileConfig(ModelLoading, Timing):
     seed: int = option(
         0, help="Seed for synthetic text and sampled candidates.", minimum=0, maximum=SEED_MAX
     )
+    calibration_size: int = reuse(EvaluateConfig, "calibration_size")
+    calibration_split: str = reuse(EvaluateConfig, "calibration_split")
     qps: float | None = option(
         None,
         help="server: queries/s of the Poisson load (100 or 100/s); with --bound, where the "

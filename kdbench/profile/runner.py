@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from kdbench.backends import BACKENDS, BackendOptions, Runner
+from kdbench.backends import BACKENDS, BackendOptions, Runner, arithmetic
 from kdbench.backends.base import Backend, ShapeRange
 from kdbench.backends.onnx.config import provider_conflict, provider_missing
 from kdbench.data.load import load_collection
@@ -234,6 +234,7 @@ def _environment(threads: int, device: str) -> dict[str, Any]:
         "torch_intra_op": threads,
         "onnxruntime_intra_op": threads,
         "onnxruntime_inter_op": 1,
+        "openvino_inference_num_threads": threads,  # streams: per cell, in `backends`
     }
     environment["peak_flops_measured"] = {}  # filled from `peaks` once every cell is finished
     return environment
@@ -247,6 +248,7 @@ def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
     example = scenario.example()
 
     say(f"{ranker.arch}: reference scores (eager fp32)")
+    calibration = _calibration(config, say)
     reference_backend = _backend("eager", "fp32", config, threads, compile_=False)
     reference_runner = reference_backend.prepare(ranker, scenario.timed_kind, shapes, example)
     reference = scenario.reference_scores(reference_runner)
@@ -259,7 +261,11 @@ def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
             and not config.compile
             and scenario.reference_is_timed
         )
-        backend = reference_backend if is_reference else _backend(name, precision, config, threads)
+        backend = (
+            reference_backend
+            if is_reference
+            else _backend(name, precision, config, threads, calibration=calibration)
+        )
         variant = _gate(
             name,
             precision,
@@ -411,8 +417,34 @@ def _padding_invariance(
     return parity_gate.padding_invariance(padded, alone, lengths)
 
 
+def _calibration(config: ProfileConfig, say: Log) -> Any:
+    """The train-split calibration set, if a variant is static int8 (else None)."""
+    if not any(precision in BACKENDS[name].calibrated for name, precision in config.variants()):
+        return None
+    from kdbench.backends import calibration
+
+    found = calibration.load(
+        config.data,
+        config.calibration_split,
+        config.calibration_size,
+        seed=config.seed,
+        evaluated_split=config.split,
+    )
+    say(
+        f"calibration: {len(found.queries)} queries, {len(found.passages)} passages of "
+        f"{found.source} {found.split} (sha256 {found.sha256[:12]})"
+    )
+    return found
+
+
 def _backend(
-    name: str, precision: str, config: ProfileConfig, threads: int, *, compile_: bool = True
+    name: str,
+    precision: str,
+    config: ProfileConfig,
+    threads: int,
+    *,
+    compile_: bool = True,
+    calibration: Any = None,
 ) -> Backend:
     options = BackendOptions(
         device=config.device,
@@ -424,6 +456,7 @@ def _backend(
         onnx_provider=config.onnx_provider,
         onnx_fusion=config.onnx_fusion,
         onnx_model=config.onnx_model,
+        calibration=calibration if precision in BACKENDS[name].calibrated else None,
     )
     return BACKENDS[name].resolve()(options)
 
@@ -592,9 +625,10 @@ def _flops(
     if per_call is None:
         per_call = sum(encoder_flops(b, s, **shape) for b, s in workload.model_calls)
     # the yardstick is the best GEMM of the dtype the matmuls run in (int8: integer GEMM)
-    key = f"{device}:{precision}"
+    dtype = arithmetic(precision)
+    key = f"{device}:{dtype}"
     if key not in peaks:
-        peaks[key] = machine_peak(str(device), precision, threads=torch.get_num_threads())
+        peaks[key] = machine_peak(str(device), dtype, threads=torch.get_num_threads())
     peak = peaks[key]
     achieved = per_call / model_s
     return Flops(

@@ -91,10 +91,11 @@ def _onnx_missing(device_type: str) -> str | None:
 ONNX = BackendInfo(
     name="onnx",
     target="kdbench.backends.onnx.backend:OnnxBackend",
-    summary="ONNX Runtime with graph optimisation; fp32, int8 (dynamic quantisation), fp16 on GPU",
+    summary="ONNX Runtime with graph optimisation; fp32, int8 (dynamic), int8-static (QDQ, calibrated), fp16 on GPU",
     # fp16 kernels on ORT's CPU provider are few: most ops would fall back with casts.
-    precisions={"cpu": ("fp32", "int8"), "cuda": ("fp32", "fp16")},
+    precisions={"cpu": ("fp32", "int8", "int8-static"), "cuda": ("fp32", "fp16")},
     install="pip uninstall onnxruntime && pip install 'kdbench[gpu]' (onnxruntime-gpu) on a machine with an NVIDIA GPU",
     availability=_onnx_missing,
     fp32_is_eager=True,
+    calibrated=("int8-static",),
 )

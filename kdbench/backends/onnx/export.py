@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +234,47 @@ def quantized_int8(raw: Path) -> Path:
     if not target.exists():
         with atomic_path(target) as tmp:
             quantize_dynamic(str(raw), str(tmp), weight_type=QuantType.QInt8)
+    return target
+
+
+def quantized_int8_static(
+    raw: Path, calibration: Any, batches: Callable[[], Iterable[dict[str, np.ndarray]]]
+) -> Path:
+    """Static int8 of the *raw* export: QDQ, weights int8 per channel, activations uint8
+    with scales fixed from `batches()` (the calibration set's tokenised texts; MinMax).
+    Cached under the calibration set's hash, so another set is another graph."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.feeds = iter(batches())
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.feeds, None)
+
+        def rewind(self) -> None:
+            self.feeds = iter(batches())
+
+    target = raw.with_name(
+        raw.name.replace("-raw.onnx", f"-int8-static-{calibration.sha256[:12]}.onnx")
+    )
+    if not target.exists():
+        with atomic_path(target) as tmp:
+            quantize_static(
+                str(raw),
+                str(tmp),
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=["MatMul", "Gemm"],
+            )
     return target
 
 

@@ -311,7 +311,7 @@ class EvaluateSection:
                 raise ValueError(f"measures: {str(exc).removeprefix('--measure ')}") from None
 
 
-# [profile] is `kdbench profile`'s own settings (kdbench.profile.config.ProfileConfig), field
+# [profile] is `kdbench profile`'s own settings (`kdbench profile`: profile/config.py), field
 # for field: the same names, aliases, defaults, bounds and help. Left out are the settings the
 # experiment supplies per student ([data], [first_stage], [experiment].threads, the student's
 # model and architecture) and those only a command line sets (hidden ones); a setting added to

@@ -592,7 +592,7 @@ def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
         parse = f.metadata.get("cli", {}).get("parse")
         if parse is not None:  # read as the command line reads it (quantities, lists)
             canonical_choice(f, value, key_path)  # each name known, before it is read
-            converted = _parsed(parse, value, hints[name], key_path)
+            converted = _parsed_key(parse, value, hints[name], key_path)
         else:
             converted = canonical_choice(f, _convert(value, hints[name], key_path), key_path)
         check_range(f, converted, key_path)
@@ -607,7 +607,7 @@ def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
         raise UserError(f"{where or 'profile'}: {exc}") from exc
 
 
-def _parsed(parse: Callable[[str], Any], value: Any, tp: Any, where: str) -> Any:
+def _parsed_key(parse: Callable[[str], Any], value: Any, tp: Any, where: str) -> Any:
     """A value the command line reads from text (`cli["parse"]`), read the same way: a
     number or string as that text, a list (where the setting takes several) item by item,
     each item as one command-line value (so `[100, 200]` is two sizes, never `100,200`)."""

@@ -65,12 +65,12 @@ class Settings:
             if parse is not None or _is_tuple(hints[f.name]):
                 if value is None:
                     continue  # the declared default
-                value = _parsed(f, parse, value) if parse is not None else tuple(value)
+                value = _parsed_option(f, parse, value) if parse is not None else tuple(value)
             given[f.name] = value
         return self.cls(**given)
 
 
-def _parsed(f: dataclasses.Field[Any], parse: Callable[[str], Any], text: str) -> Any:
+def _parsed_option(f: dataclasses.Field[Any], parse: Callable[[str], Any], text: str) -> Any:
     """`parse(text)`; its ValueError (a `kdbench.quantities.QuantityError` too) as a
     UserError naming the option."""
     try:

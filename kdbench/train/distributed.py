@@ -45,6 +45,14 @@ def _resolve_device(requested: str, local_rank: int) -> torch.device:
     return torch.device(requested)
 
 
+def launched() -> bool:
+    """Whether torchrun started this process as one of several (WORLD_SIZE > 1)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+SINGLE = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+
+
 def setup(requested_device: str) -> DistContext:
     """Join torchrun's process group when launched by it; else a single-process context."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

@@ -15,14 +15,16 @@ every rank can write (on several nodes: a shared file system).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kdbench.errors import UserError
-from kdbench.io import atomic_write_json, atomic_write_text
+from kdbench.io import atomic_path, atomic_write_json
 
 
 def share(units: int, rank: int, world_size: int) -> range:
@@ -95,11 +97,31 @@ class Parts:
         except (OSError, ValueError):
             return False
 
-    def write(self, rank: int, text: str, **info: Any) -> None:
-        """The part, then its marker (so a marker always describes a whole part)."""
+    def clear(self, rank: int) -> None:
+        """Before a rank (re)writes its part: no marker, and no scratch a killed launch left."""
         self.marker(rank).unlink(missing_ok=True)
-        atomic_write_text(self.path(rank), text)
-        atomic_write_json(self.marker(rank), {"key": self.key, "sha256": _digest(text), **info})
+        for stale in self.folder.glob(f".{self.path(rank).name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def writing(self, rank: int) -> Iterator[dict[str, Any]]:
+        """Compute a text part inside the block; set its "text" (and any other record) in the
+        yielded dict. While the block runs, the part's scratch file exists (a rank at work
+        shows as `.NAME.part-R-of-W.*.tmp`); on success the part, then its marker, so a
+        marker always describes a whole part."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.clear(rank)
+        record: dict[str, Any] = {}
+        with atomic_path(self.path(rank)) as scratch:
+            yield record
+            text = record.pop("text")
+            scratch.write_text(text, encoding="utf-8")
+        atomic_write_json(self.marker(rank), {"key": self.key, "sha256": _digest(text), **record})
+
+    def write(self, rank: int, text: str, **info: Any) -> None:
+        """The whole part at once (see `writing`)."""
+        with self.writing(rank) as record:
+            record.update(info, text=text)
 
     def read_all(self) -> list[str]:
         """Every rank's part, in rank order; a UserError naming the first missing one."""

@@ -204,7 +204,7 @@ def _dense_retrieval(
                     advance(len(ids))
                 elif stored is not None:
                     local = first_row - rows.start
-                    doc_vectors = torch.from_numpy(np.asarray(stored[local : local + len(ids)]))
+                    doc_vectors = torch.from_numpy(np.array(stored[local : local + len(ids)]))
                     advance(len(ids))
                 else:
                     started = time.perf_counter()

@@ -102,7 +102,8 @@ class ShardWriter:
 
     def __enter__(self) -> ShardWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.vectors.marker(self.rank).unlink(missing_ok=True)
+        self.vectors.clear(self.rank)
+        self.ids.clear(self.rank)
         path = self._scratch.__enter__()
         self._array = np.lib.format.open_memmap(
             path, mode="w+", dtype=PRECISIONS[self.key.precision], shape=(self.rows, self.dim)
@@ -240,10 +241,11 @@ class SavedIndex:
             )
 
     def rows(self, start: int, stop: int) -> np.ndarray:
-        """Vectors of rows start..stop-1 (within one shard: chunks never span shards)."""
+        """Vectors of rows start..stop-1 as fp32, read into memory (within one shard: chunks
+        never span shards)."""
         for first, array in reversed(self._shards):
             if start >= first:
-                return np.asarray(array[start - first : stop - first])
+                return np.array(array[start - first : stop - first], dtype=np.float32)
         raise IndexError(start)
 
     def chunks(self) -> int:

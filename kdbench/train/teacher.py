@@ -434,19 +434,19 @@ def _share_scores(
     if parts.done(context.rank):
         log.info("rank %d: %s already scored, kept", context.rank, parts.path(context.rank))
     else:
-        started = time.perf_counter()
-        scores = score(share) if share else {}
-        seconds = time.perf_counter() - started
-        rows = [(qid, doc, scores[(qid, doc)]) for qid, doc in share]
-        parts.write(
-            context.rank,
-            format_pair_scores(rows),
-            rank=context.rank,
-            first=mine.start,
-            pairs=len(share),
-            seconds=round(seconds, 4),
-            pairs_per_s=round(len(share) / seconds, 2) if share and seconds > 0 else None,
-        )
+        with parts.writing(context.rank) as record:
+            started = time.perf_counter()
+            scores = score(share) if share else {}
+            seconds = time.perf_counter() - started
+            rows = [(qid, doc, scores[(qid, doc)]) for qid, doc in share]
+            record.update(
+                text=format_pair_scores(rows),
+                rank=context.rank,
+                first=mine.start,
+                pairs=len(share),
+                seconds=round(seconds, 4),
+                pairs_per_s=round(len(share) / seconds, 2) if share and seconds > 0 else None,
+            )
     distributed.barrier(context)
     if not context.is_main:
         return None

@@ -181,6 +181,12 @@ class ProfileConfig(ModelLoading, Timing):
     seed: int = option(
         0, help="Seed for synthetic text and sampled candidates.", minimum=0, maximum=SEED_MAX
     )
+    index_dir: str | None = reuse(
+        EvaluateConfig,
+        "index_dir",
+        help="query: search the passage vectors `kdbench evaluate --index-dir DIR` saved for "
+        "this model and --data (refused for another), instead of encoding them.",
+    )
     bm25_k1: float = reuse(EvaluateConfig, "bm25_k1")
     bm25_b: float = reuse(EvaluateConfig, "bm25_b")
     extra: dict[str, Any] = option(

@@ -201,11 +201,15 @@ class SavedIndex:
             ) from None
         return cls(Path(folder), record)
 
-    def check(self, key: IndexKey, where: str = "--index-dir") -> None:
-        """Refuse an index that another model, collection, precision or chunking wrote."""
+    def check(self, key: IndexKey, where: str = "--index-dir", *, layout: bool = True) -> None:
+        """Refuse an index that another model (other weights) or collection wrote; with
+        `layout`, also one encoded with other settings (`--max-doc-len`...), stored at another
+        precision or in other chunks: what `evaluate` needs to give the bits of encoding
+        anew. A reader of the vectors alone (`saved_vectors`) passes layout=False and
+        reports the index's settings (`record["model"]["spec"]`)."""
         record = self.record
         spec, wanted = record.get("model", {}).get("spec") or {}, key.model.get("spec") or {}
-        if record.get("model_hash") == key.model_hash and spec != wanted:
+        if layout and record.get("model_hash") == key.model_hash and spec != wanted:
             differ = sorted(
                 name for name in set(spec) | set(wanted) if spec.get(name) != wanted.get(name)
             )
@@ -227,6 +231,8 @@ class SavedIndex:
                 f"{key.collection['name']} ({key.collection['fingerprint']}); pass another "
                 "--index-dir or delete this one"
             )
+        if not layout:
+            return
         for name in ("precision", "chunk"):
             if record.get(name) != getattr(key, name):
                 raise UserError(
@@ -261,3 +267,25 @@ class SavedIndex:
     def all_vectors(self) -> np.ndarray:
         """Every vector [docs, dim] in row order (a copy in memory: for search libraries)."""
         return np.concatenate([np.asarray(array) for _, array in self._shards])
+
+
+def saved_vectors(
+    folder: str | Path, ranker: Any, name: str, docs: Any, where: str = "--index-dir"
+) -> tuple[np.ndarray, list[str], dict[str, Any]]:
+    """The passage vectors [docs, dim] (fp32, in memory), their doc ids and the spec they
+    were encoded with (max_doc_len...) of the index in `folder`, for a reader that searches
+    them itself (`profile --scenario query`, the server scenario); a UserError when there is
+    none, or it is another model's (weights) or collection's."""
+    saved = SavedIndex.open(folder)
+    if saved is None:
+        raise UserError(
+            f"{where} {folder}: holds no finished index; build one with `kdbench evaluate "
+            f"--model {name} --data ... --index-dir {folder}`"
+        )
+    model_hash, model = model_identity(ranker, name, ("eager", "fp32"))
+    key = IndexKey(
+        model_hash, model, collection_identity(docs), saved.record["precision"], saved.chunk
+    )
+    saved.check(key, where, layout=False)
+    spec = dict(saved.record.get("model", {}).get("spec") or {})
+    return saved.all_vectors().astype(np.float32, copy=False), saved.ids(), spec

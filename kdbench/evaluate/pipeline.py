@@ -255,9 +255,10 @@ def _dense_retrieval(
         }
     if config.index_dir is not None:
         if writer is not None:
+            assert key is not None
             distributed.barrier(context)
             if context.is_main:
-                finish(Path(config.index_dir), context.world_size, key, len(docs), ranker.dim)  # type: ignore[arg-type]
+                finish(Path(config.index_dir), context.world_size, key, len(docs), ranker.dim)
         how["index"] = {
             "dir": str(Path(config.index_dir).resolve()),
             "precision": config.index_precision,

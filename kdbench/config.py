@@ -17,6 +17,9 @@ from typing import Any
 
 from kdbench.errors import UserError
 from kdbench.evaluate.config import EvaluateConfig as EvaluateOptions
+from kdbench.evaluate.metrics import parse_measures
+from kdbench.losses import teacher_losses
+from kdbench.models.registry import applies_to, check_options
 from kdbench.options import (
     LEFT_OUT,
     Fixed,
@@ -31,10 +34,11 @@ from kdbench.options import (
     option,
     precision_names,
     reuse,
-    scenario_names,
-    teacher_losses,
 )
 from kdbench.profile.config import ProfileConfig as ProfileOptions
+from kdbench.profile.registry import scenario_names
+from kdbench.report.budget import parse_budget
+from kdbench.report.scale import parse_count
 from kdbench.train.config import TrainConfig
 
 # In a student's `teachers` list: the profile's [teacher] table (any other entry names a student).
@@ -137,7 +141,9 @@ class StudentConfig:
         default=0.0,
         above=None,
         minimum=0,
-        help="dot/colbert score multiplier (0: the architecture's default).",
+        help=lambda: (
+            f"{applies_to('score_scale')} score multiplier (0: the architecture's default)."
+        ),
     )
     eval_mode: str = option(
         "", help="rerank | retrieve; empty = [evaluate].mode.", choices=_eval_modes
@@ -174,7 +180,10 @@ class StudentConfig:
         default=0,
         minimum=0,
         hashed_default=LEFT_OUT,
-        help="prettr: query and passage meet after this layer (0: the default, 3).",
+        help=lambda: (
+            f"{applies_to('split_layer')}: query and passage meet after this layer "
+            "(0: the default, 3)."
+        ),
     )
     teachers: list[str] = option(
         default_factory=list,
@@ -218,14 +227,8 @@ class StudentConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.similarity and self.arch not in ("dot", "colbert"):
-            raise ValueError(f"similarity applies to dot and colbert students, not {self.arch}")
-        if self.learn_score_scale and self.arch not in ("dot", "colbert"):
-            raise ValueError(
-                f"learn_score_scale applies to dot and colbert students (a {self.arch} head sets its own scale)"
-            )
-        if self.split_layer and self.arch != "prettr":
-            raise ValueError(f"split_layer applies to prettr students, not {self.arch}")
+        chosen = ("similarity", "learn_score_scale", "split_layer")
+        check_options(self.arch, [key for key in chosen if getattr(self, key)])
         if self.quality_from and self.train:
             raise ValueError(
                 "quality_from shows another run's evaluation of a model used as it is; set "
@@ -292,8 +295,6 @@ class EvaluateConfig:
 
     def __post_init__(self) -> None:
         if self.measures:
-            from kdbench.evaluate.metrics import parse_measures
-
             try:
                 parse_measures(" ".join(self.measures))
             except UserError as exc:
@@ -357,8 +358,6 @@ class ReportConfig:
     )
 
     def __post_init__(self) -> None:
-        from kdbench.report.budget import parse_budget
-        from kdbench.report.scale import parse_count
 
         if self.budget:
             parse_budget(self.budget, "report.budget")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kdbench import __version__
 from kdbench.errors import UserError
 
 
@@ -257,8 +258,6 @@ def claim_folder(folder: Path, command: str) -> None:
     """Mark `folder` as written by `kdbench command` (after `foreign_files` found nothing)."""
     marker = folder / OWNER_FILE
     if not marker.is_file():
-        from kdbench import __version__
-
         atomic_write_json(
             marker, {"written_by": "kdbench", "command": command, "version": __version__}
         )

@@ -35,7 +35,15 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
+from kdbench.backends import BACKENDS, devices, precisions
+from kdbench.data.teacher_scores import NORMALIZATIONS
 from kdbench.errors import UserError
+from kdbench.losses import (
+    LOSSES,
+    get_loss,
+    teacher_losses,  # noqa: F401 (re-exported for the settings' checks)
+)
+from kdbench.models.registry import ARCHITECTURES, applies_to
 
 if TYPE_CHECKING:
     from kdbench.models.base import Ranker
@@ -332,13 +340,11 @@ def group_values(group: type, settings: Any) -> dict[str, Any]:
 
 
 def architecture_names() -> Choices:
-    from kdbench.models.registry import ARCHITECTURES
 
     return ARCHITECTURES
 
 
 def backend_names() -> Choices:
-    from kdbench.backends import BACKENDS
 
     return BACKENDS
 
@@ -353,7 +359,6 @@ class _BackendVariants:
         return backend.strip(), precision.strip().lower()
 
     def __contains__(self, name: object) -> bool:
-        from kdbench.backends import BACKENDS, precisions
 
         if not isinstance(name, str):
             return False
@@ -361,14 +366,12 @@ class _BackendVariants:
         return backend in BACKENDS and (not precision or precision in precisions())
 
     def canonical(self, name: str) -> str:
-        from kdbench.backends import BACKENDS
 
         backend, precision = self._split(name)
         canonical = BACKENDS.canonical(backend)
         return f"{canonical}:{precision}" if precision else canonical
 
     def names(self) -> list[str]:
-        from kdbench.backends import BACKENDS
 
         return list(BACKENDS.names())
 
@@ -386,7 +389,6 @@ class _Losses:
     teacher: bool | None = None
 
     def __contains__(self, name: object) -> bool:
-        from kdbench.losses import get_loss
 
         if not isinstance(name, str):
             return False
@@ -397,12 +399,10 @@ class _Losses:
         return self.teacher is None or spec.needs_teacher == self.teacher
 
     def canonical(self, name: str) -> str:
-        from kdbench.losses import get_loss
 
         return get_loss(name).name
 
     def names(self) -> list[str]:
-        from kdbench.losses import LOSSES
 
         return [n for n, s in LOSSES.items() if self.teacher in (None, s.needs_teacher)]
 
@@ -416,34 +416,18 @@ def label_loss_names() -> Choices:
     return _Losses(teacher=False)
 
 
-def teacher_losses() -> tuple[str, ...]:
-    """The losses that learn from teacher scores (`LossSpec.needs_teacher`)."""
-    from kdbench.losses import teacher_losses as from_registry
-
-    return from_registry()
-
-
 def precision_names() -> Choices:
-    from kdbench.backends import precisions
 
     return Fixed(precisions())
 
 
-def scenario_names() -> Choices:
-    from kdbench.profile.registry import SCENARIOS
-
-    return SCENARIOS
-
-
 def device_names() -> Choices:
     """Device kinds a profile times on (`cuda:N` is a cuda device)."""
-    from kdbench.backends import devices
 
     return Fixed(devices())
 
 
 def normalization_names() -> Choices:
-    from kdbench.data.teacher_scores import NORMALIZATIONS
 
     return Fixed(NORMALIZATIONS)
 
@@ -497,17 +481,26 @@ class ModelLoading:
     layers: int | None = option(None, help="Keep the first N encoder layers.", minimum=1)
     split_layer: int | None = option(
         None,
-        help="prettr: query and passage meet after layer l (default 3; a checkpoint carries its own).",
+        help=lambda: (
+            f"{applies_to('split_layer')}: query and passage meet after layer l "
+            "(default 3; a checkpoint carries its own)."
+        ),
         minimum=1,
     )
     pooling: str | None = option(
-        None, help="dot: {choices} (default: the model's).", choices=pooling_names
+        None,
+        help=lambda: f"{applies_to('pooling')}: {{choices}} (default: the model's).",
+        choices=pooling_names,
     )
     similarity: str | None = option(
-        None, help="dot/colbert: {choices} (default: the model's).", choices=similarity_names
+        None,
+        help=lambda: f"{applies_to('similarity')}: {{choices}} (default: the model's).",
+        choices=similarity_names,
     )
     colbert_dim: int | None = option(
-        None, help="colbert: compress term vectors to this size.", minimum=1
+        None,
+        help=lambda: f"{applies_to('colbert_dim')}: compress term vectors to this size.",
+        minimum=1,
     )
     max_query_len: int | None = option(None, help="Query tokens (default: the model's).", minimum=1)
     max_doc_len: int | None = option(None, help="Passage tokens (default: the model's).", minimum=1)

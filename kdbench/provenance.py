@@ -19,6 +19,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from kdbench.data.load import _resolve_irds_id
+
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 MODEL_KEYS = ("model", "models", "teacher_model")
 NOT_MODELS = {"bm25", ""}
@@ -82,8 +84,6 @@ def collection_id(data: str, split: str | None) -> dict[str, Any]:
     dataset_id = data
     if split and not data.endswith(f"/{split}"):
         try:
-            from kdbench.data.load import _resolve_irds_id
-
             dataset_id = _resolve_irds_id(data, split)
         except Exception:  # unregistered: record what was named
             dataset_id = f"{data}/{split}"

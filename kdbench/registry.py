@@ -2,7 +2,7 @@
 
 Architectures (`kdbench.models.registry.ARCHITECTURES`), backends
 (`kdbench.backends.BACKENDS`), losses (`kdbench.losses.LOSSES`) and profile scenarios
-(`kdbench.profile.scenarios_registry.SCENARIOS`) are each one `Registry`; every other list
+(`kdbench.profile.registry.SCENARIOS`) are each one `Registry`; every other list
 of their names (CLI choices, TOML validation, help text, error messages) is derived from
 it, so a plug-in registered once is offered everywhere.
 

@@ -24,8 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kdbench.env import collect_environment
 from kdbench.errors import InputFileError
 from kdbench.io import atomic_write_json
+from kdbench.provenance import provenance
 
 SCHEMA = "kdbench.result"
 SCHEMA_VERSION = 1
@@ -76,8 +78,6 @@ class ResultHeader:
         if kind not in KINDS:
             raise ValueError(f"unknown result kind {kind!r}; expected one of {KINDS}")
         if environment is None:
-            from kdbench.env import collect_environment
-
             environment = collect_environment()
         return cls(
             kind=kind,
@@ -118,7 +118,6 @@ def new_result(
 
 
 def _provenance(config: dict[str, Any]) -> dict[str, Any]:
-    from kdbench.provenance import provenance
 
     return provenance(config)
 

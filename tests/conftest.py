@@ -7,12 +7,35 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("KDBENCH_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
+
+
+def committed_results(folder: str = "results", suffix: str = ".json") -> list[Path]:
+    """The result files git tracks under `folder` (a path from the repository root), sorted.
+
+    What the quickstart or any user run writes beside them (`results/quickstart/`, `models/`,
+    checkpoints, a `--output` of one's own) is not tracked, so it is never test input.
+    """
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--", folder],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise RuntimeError(
+            f"tests read the committed result files through `git ls-files {folder}`: run them "
+            f"from a git checkout of kdbench ({error})"
+        ) from error
+    return sorted(REPO / name for name in listed.split("\0") if name.endswith(suffix))
 
 
 def _need(path: Path) -> Path:

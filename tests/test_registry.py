@@ -16,6 +16,7 @@ from kdbench.profile.registry import (
     SCENARIOS,
     resolve_scenario,
     scenario_archs,
+    scenario_names,
     scenarios_help,
 )
 from kdbench.registry import Registry
@@ -88,7 +89,7 @@ def test_settings_choice_lists_are_the_registries() -> None:
 
     assert options.architecture_names() is ARCHITECTURES
     assert ARCHITECTURES.names() == ("dot", "cat", "colbert", "prettr")
-    assert options.backend_names() is BACKENDS and options.scenario_names() is SCENARIOS
+    assert options.backend_names() is BACKENDS and scenario_names() is SCENARIOS
     assert SCENARIOS.names() == ("index", "query", "rerank")
     assert (
         tuple(options.precision_names().names()) == precisions() == ("fp32", "fp16", "bf16", "int8")
@@ -146,3 +147,13 @@ def test_an_architecture_states_consistent_capabilities() -> None:
 def test_doctests(module: str) -> None:
     failures, tried = doctest.testmod(importlib.import_module(module))
     assert tried > 0 and failures == 0
+
+
+def test_settings_doc_shows_the_registered_capabilities() -> None:
+    """docs/settings.md's architecture table is the registry's, as generated now."""
+    from pathlib import Path
+
+    from kdbench.models.registry import capabilities_table
+
+    doc = (Path(__file__).parent.parent / "docs" / "settings.md").read_text()
+    assert capabilities_table() in doc, "regenerate the table with capabilities_table()"

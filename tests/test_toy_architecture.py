@@ -2,8 +2,10 @@
 
 `ToyRanker` is a bi-encoder scored by negative squared Euclidean distance; registering it
 (the `toy` fixture, the one registration) is all it takes for the architecture registry,
-`load_model`, the profiler's scenario dispatch, the backends, the re-ranking path and the
-help texts derived from the registries to know it. Nothing else in kdbench is edited.
+`load_model`, training (on the batched path: each query encoded once), dense retrieval
+(`kdbench evaluate` searches the collection with the toy's own scores), the profiler's
+scenario dispatch, the ONNX export, the re-ranking path and the help texts derived from the
+registries to know it. Nothing else in kdbench is edited.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from kdbench.profile.registry import (
     scenario_class,
     scenarios_help,
 )
+from tests.evaluate.conftest import small_scifact_dir  # noqa: F401 (a fixture)
 from tests.profile.conftest import QUICK
 
 
@@ -48,6 +51,7 @@ def toy() -> Iterator[Architecture]:
             scenarios={"index": "kdbench.profile.scenarios:IndexScenario"},
             default_scenario="index",
             encodes_texts=True,
+            dense_retrieval=True,
             options=frozenset({"pooling"}),
         ),
         aliases=("l2-encoder",),
@@ -127,3 +131,88 @@ def test_re_ranking_encodes_each_passage_once(toy: Architecture, tiny_bert_dir: 
         expected = ranker.score_pairs(["cats", "cats"], ["cats purr", "dogs bark"])
     assert [run["q1"][d] for d in ("a", "b")] == pytest.approx(expected.tolist(), rel=1e-5)
     assert all(score <= 0 for scores in run.values() for score in scores.values())
+
+
+def test_it_trains_on_the_batched_path(
+    toy: Architecture, tiny_bert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Encodes texts apart, so training encodes each query once and scores it against its
+    passages (`score_encoded`), never pair by pair; the checkpoint loads back as a toy."""
+    from kdbench.models import load_model
+    from kdbench.train import train
+    from kdbench.train.config import TrainConfig
+
+    def per_pair(*args: object, **kwargs: object) -> torch.Tensor:
+        raise AssertionError("a ranker that encodes texts apart trained pair by pair")
+
+    encoded: list[int] = []
+    batched = ToyRanker.score_encoded
+
+    def counted(self: ToyRanker, queries: Any, docs: Any) -> torch.Tensor:
+        encoded.append(len(docs))
+        return batched(self, queries, docs)
+
+    monkeypatch.setattr(ToyRanker, "score_pairs", per_pair)
+    monkeypatch.setattr(ToyRanker, "score_encoded", counted)
+    triples = tmp_path / "triples.tsv"
+    rows = [(f"query {i}", f"passage about {i}", f"unrelated text {i}") for i in range(8)]
+    triples.write_text("".join("\t".join(row) + "\n" for row in rows))
+    output = tmp_path / "student"
+    config = TrainConfig(
+        model=str(tiny_bert_dir), output=str(output), arch="l2-encoder", loss="ranknet",
+        triples=str(triples), steps=2, batch_size=4, max_query_len=12, max_doc_len=16,
+        learning_rate=1e-3, quiet=True, dev_queries=0,
+    )  # fmt: skip
+    train(config)
+    # Two steps of 4 queries x (positive, negative); the 16s are the margins measured on all
+    # 8 training triples before and after training, on the same path.
+    assert encoded == [16, 8, 8, 16]
+    assert isinstance(load_model(output), ToyRanker)
+
+
+def test_kdbench_evaluate_retrieves_with_its_own_scores(
+    toy: Architecture,
+    small_scifact_dir: Path,  # noqa: F811 (the fixture imported above)
+    tiny_bert_dir: Path,
+    tmp_path: Path,
+) -> None:
+    """Dense retrieval searches the whole collection with the toy's distance, not a dot product."""
+    from kdbench.cli import main
+    from kdbench.data import load_collection, read_run
+    from kdbench.models import encode_texts, load_model
+
+    out, run_file = tmp_path / "toy.json", tmp_path / "toy.trec"
+    argv = ["evaluate", "--data", str(small_scifact_dir), "--split", "test", "--queries", "2"]
+    argv += ["--model", str(tiny_bert_dir), "--arch", "toy", "--k", "5", "--batch-size", "16"]
+    argv += ["--max-query-len", "16", "--max-doc-len", "32"]
+    assert main([*argv, "--output", str(out), "--run-file", str(run_file)]) == 0
+    result = json.loads(out.read_text())
+    assert result["first_stage"]["method"] == "exact-dense" and result["config"]["arch"] == "toy"
+    collection = load_collection(small_scifact_dir, "test").first_queries(2)
+    model = load_model(tiny_bert_dir, "toy", max_query_len=16, max_doc_len=32)
+    docs = encode_texts(model, collection.docs.get_many(list(collection.docs.ids())), "doc", 16)
+    queries = encode_texts(model, list(collection.queries.values()), "query", 16)
+    assert isinstance(docs, torch.Tensor) and isinstance(queries, torch.Tensor)
+    expected = torch.topk(-(torch.cdist(queries, docs) ** 2), 5, dim=1)
+    run = read_run(run_file)
+    ids = collection.docs.ids()
+    for row, qid in enumerate(collection.queries):
+        assert set(run[qid]) == set(ids[expected.indices[row].numpy()].tolist())
+
+
+def test_kdbench_export_reads_that_it_has_no_sentence_transformers_form(
+    toy: Architecture, tiny_bert_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its scores are no dot product or cosine, so no SentenceTransformer folder reproduces
+    them: `kdbench export` says so in one line (its ONNX export for timing is the profile's)."""
+    import shutil
+
+    from kdbench.cli import main
+    from kdbench.models import load_model
+    from kdbench.models.checkpoint import save_checkpoint
+
+    folder = tmp_path / "toy-model"
+    save_checkpoint(load_model(tiny_bert_dir, "toy"), folder, {})
+    assert main(["export", "--model", str(folder)]) == 2
+    assert "toy (kdbench layout) has no sentence-transformers form" in capsys.readouterr().err
+    shutil.rmtree(folder)

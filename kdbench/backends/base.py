@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kdbench.data.cache import cache_root
 from kdbench.errors import UserError
 
 if TYPE_CHECKING:
@@ -189,6 +190,5 @@ def cuda_missing() -> str | None:
 
 def default_cache_dir() -> Path:
     """kdbench's cache folder ($KDBENCH_CACHE, else ~/.cache/kdbench): exports and engines."""
-    from kdbench.data.cache import cache_root
 
     return cache_root()

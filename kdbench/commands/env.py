@@ -6,6 +6,8 @@ import json
 
 import typer
 
+from kdbench.env import collect_environment
+
 
 def register(app: typer.Typer) -> None:
     app.command("env")(env)
@@ -17,8 +19,6 @@ def env(
     """Show library versions, CPU and threads, CUDA devices, NVML, ONNX Runtime providers and TensorRT."""
     from rich.console import Console
     from rich.table import Table
-
-    from kdbench.env import collect_environment
 
     record = collect_environment()
     if as_json:

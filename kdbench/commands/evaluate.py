@@ -9,6 +9,8 @@ import typer
 
 from kdbench.commands.options import command, settings
 from kdbench.evaluate.config import EvaluateConfig
+from kdbench.evaluate.pipeline import evaluate as run_evaluation
+from kdbench.terminal import Column, console_width, fit_table
 
 
 def register(app: typer.Typer) -> None:
@@ -22,8 +24,6 @@ def evaluate(
     """Evaluate BM25, a dense retriever or a re-ranker: nDCG@10, RR@10, R@100, R@1000, AP."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from kdbench.evaluate.pipeline import evaluate as run_evaluation
 
     errors = Console(stderr=True)
     progress = Progress(
@@ -70,7 +70,6 @@ class _BarsFromFirstTask:
 def metrics_table(result: dict[str, Any], width: int | None = None) -> Any:
     """The metrics of an evaluate result as a terminal table no wider than `width` (default:
     the terminal's)."""
-    from kdbench.terminal import Column, console_width, fit_table
 
     config = result["config"]
     what = config.get("model") or "run"

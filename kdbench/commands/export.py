@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from kdbench.models.registry import archs_where
+
 
 def register(app: typer.Typer) -> None:
     app.command("export")(export)
@@ -13,7 +15,10 @@ def register(app: typer.Typer) -> None:
 
 def export(
     model: Path = typer.Option(
-        ..., "--model", help="A dot or cross-encoder (cat) folder; onnx/ is written inside it."
+        ...,
+        "--model",
+        help=f"A {' or '.join(archs_where(lambda a: bool(a.sentence_transformers)))} model "
+        "folder (a cross-encoder with its sequence-classification head); onnx/ is written inside it.",
     ),
     quantize: bool = typer.Option(
         True, "--quantize/--no-quantize", help="Also write onnx/model_qint8_avx512.onnx."

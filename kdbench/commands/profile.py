@@ -7,7 +7,11 @@ from pathlib import Path
 import typer
 
 from kdbench.commands.options import command, settings
+from kdbench.io import RESULT, check_writable
+from kdbench.profile import run_profile
 from kdbench.profile.config import ProfileConfig
+from kdbench.profile.render import problems, profile_table
+from kdbench.results import save_result
 
 
 def register(app: typer.Typer) -> None:
@@ -25,15 +29,10 @@ def profile(
     ),
 ) -> None:
     """Time rankers under eager PyTorch, ONNX Runtime and TensorRT, after checking each computes eager's scores."""
-    from kdbench.io import RESULT, check_writable
 
     if output is not None:
         check_writable(output, "--output", RESULT)
     from rich.console import Console
-
-    from kdbench.profile import run_profile
-    from kdbench.profile.render import problems, profile_table
-    from kdbench.results import save_result
 
     progress = Console(stderr=True)
     result = run_profile(config, log=lambda message: progress.print(f"[dim]{message}[/]"))

@@ -8,6 +8,16 @@ from typing import Any
 import typer
 
 from kdbench.errors import UserError
+from kdbench.evaluate.metrics import parse_measures
+from kdbench.io import atomic_write_text, check_writable
+from kdbench.options import out_of_range
+from kdbench.report import View, write_report
+from kdbench.report.compare import compare_rows, render_comparison
+from kdbench.report.pairs import common_measures, pair_rows
+from kdbench.report.render import pair_markdown
+from kdbench.report.rows import load_results, rows_from_results
+from kdbench.report.scale import Scale, parse_count
+from kdbench.results import load_result
 
 FORMAT_NAMES = ("terminal", "markdown", "md", "csv", "json", "html")
 
@@ -81,10 +91,6 @@ def report(
     ),
 ) -> None:
     """Build the trade-off table (quality, latency, memory, Pareto front) or compare two runs."""
-    from kdbench.evaluate.metrics import parse_measures
-    from kdbench.io import check_writable
-    from kdbench.options import out_of_range
-    from kdbench.report import View, write_report
 
     for flag, value in (
         ("--max-quality-drop", max_quality_drop),
@@ -119,7 +125,6 @@ def report(
 def _scale(scale_to: str | None, queries_per_s: float | None) -> Any:
     """What --scale-to and --queries-per-s ask for (a report.scale.Scale), checked before any
     result is read; None when neither was given."""
-    from kdbench.report.scale import Scale, parse_count
 
     if queries_per_s is not None and not queries_per_s > 0:
         raise UserError(f"--queries-per-s {queries_per_s}: must be above 0")
@@ -134,16 +139,11 @@ def _show(text: str, output: Path | None, *, written: bool = False) -> None:
         typer.echo(text, nl=False)
         return
     if not written:
-        from kdbench.io import atomic_write_text
-
         atomic_write_text(output, text)
     typer.echo(f"wrote {output}")
 
 
 def _pair_report(pair: tuple[Path, Path], view: Any, output: Path | None) -> None:
-    from kdbench.report.pairs import common_measures, pair_rows
-    from kdbench.report.render import pair_markdown
-    from kdbench.results import load_result
 
     kd, nokd = load_result(pair[0]), load_result(pair[1])
     found = pair_rows(kd, nokd, measures=view.measures or common_measures(kd, nokd))
@@ -152,8 +152,6 @@ def _pair_report(pair: tuple[Path, Path], view: Any, output: Path | None) -> Non
 
 def _compare_report(compare: tuple[Path, Path], view: Any, thresholds: tuple[float, float]) -> bool:
     """Print NEW − OLD per matching row; True when some delta is a regression."""
-    from kdbench.report.compare import compare_rows, render_comparison
-    from kdbench.report.rows import load_results, rows_from_results
 
     max_quality_drop, max_latency_increase = thresholds
     old_path, new_path = compare

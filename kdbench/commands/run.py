@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from kdbench.config import load_profile
+from kdbench.experiment import run_experiment
+
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
@@ -27,9 +30,6 @@ def run(
 ) -> None:
     """Run an experiment profile stage by stage; finished stages are skipped on rerun."""
     import dataclasses
-
-    from kdbench.config import load_profile
-    from kdbench.experiment import run_experiment
 
     loaded = load_profile(profile)
     if output is not None:

@@ -7,7 +7,11 @@ from pathlib import Path
 import typer
 
 from kdbench.commands.options import command, settings
+from kdbench.data.runs import RUN_FILE
+from kdbench.data.teacher_scores import SCORES_FILE
+from kdbench.io import RESULT, check_writable
 from kdbench.train.config import EnsembleConfig, TeacherConfig
+from kdbench.train.ensemble import write_ensemble
 
 teacher_app = typer.Typer(
     help="Teachers for distillation: score triples into the paper's teacher-score format.",
@@ -47,7 +51,6 @@ def score(config: TeacherConfig = settings(TeacherConfig)) -> None:
 def ensemble(config: EnsembleConfig = settings(EnsembleConfig)) -> None:
     """Combine teachers of any architecture into one (the paper's T2), weighted on the dev slice."""
     _check_outputs(config.output)
-    from kdbench.train.ensemble import write_ensemble
 
     weights = config.weight_list()
     report = write_ensemble(config)["teacher_report"]
@@ -70,9 +73,6 @@ def ensemble(config: EnsembleConfig = settings(EnsembleConfig)) -> None:
 
 def _check_outputs(scores: str) -> None:
     """The score file, its report and its dev run: writable, and not a file kdbench did not write."""
-    from kdbench.data.runs import RUN_FILE
-    from kdbench.data.teacher_scores import SCORES_FILE
-    from kdbench.io import RESULT, check_writable
     from kdbench.train.teacher import dev_run_path
 
     check_writable(scores, "--output", SCORES_FILE)

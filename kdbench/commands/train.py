@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from kdbench.commands.options import command, settings
+from kdbench.terminal import Column, fit_table
 from kdbench.train.config import TrainConfig
 
 
@@ -58,7 +59,6 @@ def _print_summary(summary: dict[str, object], output: Path) -> None:
 
 def teacher_report_table(report: dict[str, Any], width: int) -> Any:
     """Pairwise accuracy and margin spread of the student (before and after) and the teacher."""
-    from kdbench.terminal import Column, fit_table
 
     scorers = [
         (f"student before ({report['sample']} triples)", report.get("student_before")),

@@ -13,10 +13,8 @@ The contract other packages rely on:
 - `Run = dict[qid, dict[doc_id, score]]`; `read_run`, `write_run` (runs.py, TREC format);
   `ranked(docs)` / `truncate(run, depth)`: the one order of every ranked list (score
   descending, then doc id descending, as trec_eval breaks ties); `read_qrels` (qrels.py).
-- `load_training_set(TrainingData, collection=None, run=None) -> TrainingSet`
-  (training_set.py): triples by id, their texts, teacher scores and the dev slice, from
-  score files, a triples file, or mined from a collection's BM25 run (triples.py mines,
-  teacher_scores.py reads scores). Not imported by `kdbench.data` itself (it may search).
+- The training set (triples, their texts, teacher scores, the dev slice) is
+  `kdbench.train.training_set`: it mines from a BM25 run, so it sits above `retrieval`.
 
 Collections that arrive with problems kdbench can tolerate keep going with a warning that
 counts them, in `Collection.warnings` (and the result), as trec_eval, BEIR and ir_datasets

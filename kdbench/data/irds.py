@@ -16,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from kdbench.data.load import _import_ir_datasets
+from kdbench.data.triples import Triple
 from kdbench.errors import UserError
 
 if TYPE_CHECKING:
     from kdbench.data.collection import Collection
-    from kdbench.data.triples import Triple
 
 SCOREDDOCS = "ir_datasets:scoreddocs"
 DOCPAIRS = "ir_datasets:docpairs"
@@ -42,8 +43,6 @@ def open_dataset(
             f"(e.g. msmarco-passage), not the folder {collection.name}"
         )
     if load is None:
-        from kdbench.data.load import _import_ir_datasets
-
         load = _import_ir_datasets().load
     return load(str(collection.source["id"]))
 
@@ -67,8 +66,6 @@ def scoreddocs_run(dataset: Any, dataset_id: str, depth: int | None = None) -> R
 
 def docpairs_triples(dataset: Any, dataset_id: str) -> list[Triple]:
     """(qid, positive, negative) triples from the dataset's docpairs."""
-    from kdbench.data.triples import Triple
-
     if not dataset.has_docpairs():
         raise UserError(
             f"{DOCPAIRS}: {dataset_id} has no training pairs (docpairs); drop --triples to mine them"

@@ -23,6 +23,7 @@ from pathlib import Path
 from kdbench.data._files import iter_lines, parses_as, require_rows
 from kdbench.data.runs import ranked
 from kdbench.errors import InputFileError, UserError
+from kdbench.io import atomic_write_text
 
 TRIPLE_FORMATS = ("auto", "text", "ids", "scores")
 
@@ -126,7 +127,6 @@ def read_text_triples(path: str | os.PathLike[str]) -> TextTriples:
 
 def write_id_triples(path: str | os.PathLike[str], triples: Sequence[Triple]) -> Path:
     """One `qid<TAB>pid_pos<TAB>pid_neg` line per (triple, negative)."""
-    from kdbench.io import atomic_write_text
 
     lines = [f"{t.qid}\t{t.pos_id}\t{neg}\n" for t in triples for neg in t.neg_ids]
     return atomic_write_text(path, "".join(lines))

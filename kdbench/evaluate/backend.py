@@ -22,6 +22,7 @@ import torch
 from kdbench.backends import BACKENDS, BackendOptions, Runner, ShapeRange
 from kdbench.errors import UserError
 from kdbench.models.base import ExportKind, Ranker
+from kdbench.models.batches import fixed_batch
 
 
 def export_kinds(ranker: Ranker) -> dict[str, ExportKind]:
@@ -97,9 +98,7 @@ def _shapes(ranker: Ranker, kinds: list[ExportKind], batch_size: int) -> ShapeRa
 
 def _example(ranker: Ranker, kind: ExportKind, texts: tuple[str, str]) -> dict[str, torch.Tensor]:
     """Two real texts padded to one batch (one cut short, so the mask has zeros), as the
-    profiler's scenarios build theirs (`kdbench.profile.scenarios.fixed_batch`)."""
-    from kdbench.profile.scenarios import fixed_batch
-
+    profiler's scenarios build theirs (`kdbench.models.batches.fixed_batch`)."""
     query, passage = texts
     short = " ".join(query.split()[:3]) or query
     tokens, passage_tokens = _lengths(ranker, kind)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kdbench.errors import UserError
+from kdbench.evaluate.metrics import parse_measures
+from kdbench.models.registry import archs_where
 from kdbench.options import (
     LEFT_OUT,
     Fixed,
@@ -26,7 +28,6 @@ from kdbench.options import (
 
 
 def _measures(text: str) -> tuple[str, ...]:
-    from kdbench.evaluate.metrics import parse_measures
 
     return parse_measures(text)
 
@@ -46,7 +47,11 @@ class EvaluateConfig(ModelLoading):
         help="bm25, a hub id, a folder or a kdbench checkpoint; omit to evaluate --run as it is.",
     )
     rerank: str | None = option(
-        None, help="First stage to re-rank: bm25 (default for cat/colbert)."
+        None,
+        help=lambda: (
+            "First stage to re-rank: bm25 (the default where the model cannot search "
+            f"a collection itself; {'/'.join(archs_where(lambda a: a.dense_retrieval))} retrieves)."
+        ),
     )
     run: str | None = option(
         None, help="TREC run to re-rank with --model, or to evaluate without it."
@@ -140,8 +145,6 @@ class EvaluateConfig(ModelLoading):
     def check(self) -> None:
         check_ranges(self, flag_name)
         if self.measures is not None:
-            from kdbench.evaluate.metrics import parse_measures
-
             parse_measures(" ".join(self.measures))
         if self.artifact() != ("eager", "fp32") and (
             self.model is None or self.model.lower() == "bm25"

@@ -19,10 +19,20 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kdbench.data.collection import Collection
-from kdbench.data.runs import Run
+from kdbench.backends import BackendOptions
+from kdbench.data import irds
+from kdbench.data.collection import Collection, only_queries
+from kdbench.data.load import load_collection
+from kdbench.data.runs import RUN_FILE, Run, read_run, truncate, write_run
+from kdbench.data.triples import dev_slice
 from kdbench.errors import InputFileError, UserError
 from kdbench.evaluate.config import EvaluateConfig
+from kdbench.evaluate.metrics import compute_metrics
+from kdbench.evaluate.rerank import candidates, count_work, rerank
+from kdbench.io import RESULT, check_writable
+from kdbench.results import new_result, save_result
+from kdbench.retrieval.bm25 import BM25, BM25Params
+from kdbench.shards import item_range, share, units_of
 
 if TYPE_CHECKING:
     from kdbench.train.distributed import DistContext
@@ -56,8 +66,6 @@ class _Clock:
 
 
 def _given_run(path: str, collection: Collection, warnings: list[str], *, need_docs: bool) -> Run:
-    from kdbench.data import irds
-    from kdbench.data.runs import read_run
 
     if irds.names_dataset_part(path):
         if path != irds.SCOREDDOCS:
@@ -102,7 +110,6 @@ def _load_ranker(
     """The ranker, computing through `--backend` (and what that backend ran)."""
     import torch
 
-    from kdbench.backends import BackendOptions
     from kdbench.evaluate.backend import through_backend
 
     # A head the checkpoint lacks (zero-shot cat, colbert compression) starts random: the
@@ -151,11 +158,9 @@ def _dense_retrieval(
     import numpy as np
     import torch
 
-    from kdbench.data.runs import truncate
     from kdbench.models.encode import encode_texts
     from kdbench.retrieval.dense import TopK, as_run
     from kdbench.retrieval.index import SavedIndex, ShardWriter, finish
-    from kdbench.shards import item_range, share, units_of
     from kdbench.train import distributed
 
     qids = list(collection.queries)
@@ -221,9 +226,7 @@ def _dense_retrieval(
                             writer.add(ids, encoded_docs.float().numpy())
                         )
                 with clock("search_s"), torch.inference_mode():
-                    top.add_docs(
-                        query_vectors, doc_vectors.float(), first_row, ranker.spec.score_scale
-                    )
+                    top.add(ranker.score_all(query_vectors, doc_vectors.float()), first_row)
     run = as_run(qids, docs.ids(), *top.result())
     mine_info = {
         "rank": context.rank,
@@ -283,8 +286,6 @@ def evaluate(
 
     `progress`: a rich.progress.Progress to draw bars on (None: silent).
     """
-    from kdbench.data.runs import RUN_FILE
-    from kdbench.io import RESULT, check_writable
     from kdbench.train import distributed
 
     config.check()
@@ -309,10 +310,6 @@ def _evaluate(
     progress: Any,
     output: str | Path | None,
 ) -> dict[str, Any]:
-    from kdbench.data.runs import write_run
-    from kdbench.evaluate.metrics import compute_metrics
-    from kdbench.results import save_result
-
     clock = _Clock()
     started = time.perf_counter()
     with clock("load_s"):
@@ -369,15 +366,11 @@ def _evaluate(
 
 def _queries(config: EvaluateConfig) -> Collection:
     """The collection with the queries to evaluate: all, the first N, or the training's dev slice."""
-    from kdbench.data.load import load_collection
 
     collection = load_collection(config.data, config.split, cache_dir=config.cache_dir)
     if config.queries is not None:
         collection = collection.first_queries(config.queries)
     if config.dev_queries is not None:
-        from kdbench.data.collection import only_queries
-        from kdbench.data.triples import dev_slice
-
         collection = only_queries(
             collection,
             dev_slice(collection.qrels, config.dev_queries, config.seed),
@@ -397,7 +390,6 @@ class _Stage:
         progress: Any,
         context: DistContext,
     ) -> None:
-        from kdbench.retrieval.bm25 import BM25Params
 
         self.config, self.collection, self.clock, self.progress = (
             config,
@@ -410,7 +402,6 @@ class _Stage:
         self.bm25_params = BM25Params(k1=config.bm25_k1, b=config.bm25_b)
 
     def bm25(self, k: int) -> Run:
-        from kdbench.retrieval.bm25 import BM25
 
         docs, queries = self.collection.docs, self.collection.queries
         with self.clock("index_s"), _task(self.progress, "BM25 index", len(docs)) as advance:
@@ -454,7 +445,6 @@ class _Stage:
         return self.bm25(config.depth), {**self.bm25_params.to_dict(), "k": config.depth}
 
     def rerank(self, ranker: Any, run: Run) -> Run:
-        from kdbench.evaluate.rerank import candidates, count_work, rerank
 
         candidate_lists = candidates(run, self.config.depth)
         work = count_work(ranker, candidate_lists)
@@ -492,7 +482,6 @@ def _result(
     reranked: bool,
 ) -> dict[str, Any]:
     """A new evaluate result whose config records what was evaluated, and how."""
-    from kdbench.results import new_result
 
     resolved = {
         key: value for key, value in asdict(config).items() if key not in {"extra", "cache_dir"}

@@ -12,15 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kdbench.backends import BACKENDS, evaluated_apart, parse_backend_list
 from kdbench.config import PROFILE_TEACHER, StudentConfig
 from kdbench.data.irds import names_dataset_part
 from kdbench.errors import UserError
+from kdbench.evaluate.pipeline import EvaluateConfig, evaluate
 from kdbench.experiment.engine import Stage
 from kdbench.experiment.inputs import Experiment, resolve_path
 from kdbench.experiment.profiling import student_backends
 from kdbench.experiment.students import Models
 from kdbench.experiment.teachers import teacher_folder
+from kdbench.models.registry import ARCHITECTURES, archs_where
 from kdbench.options import hashed_settings
+from kdbench.results import load_result, save_result
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,6 @@ def evaluations(experiment: Experiment, models: Models) -> list[Evaluated]:
 def backend_artifacts(experiment: Experiment, student: StudentConfig) -> list[tuple[str, str, str]]:
     """(backend, precision, device) of every profiled artifact of `student` that needs an
     evaluation of its own, each once, on the first device that runs it."""
-    from kdbench.backends import BACKENDS, evaluated_apart, parse_backend_list
 
     settings = experiment.profile.profile
     if not settings.enabled or student.quality_from:  # its quality is another run's, eager's
@@ -165,7 +168,6 @@ def _quality_from_action(evaluated: Evaluated, named: str, source: str) -> Calla
     """Another run's evaluation as this row's quality, marked with where it came from."""
 
     def action() -> None:
-        from kdbench.results import load_result, save_result
 
         where = f"students.{evaluated.label}.quality_from {named}"
         try:
@@ -211,12 +213,11 @@ def _evaluate_action(
     first_run = profile.first_stage.run
 
     def action() -> None:
-        from kdbench.evaluate.pipeline import EvaluateConfig, evaluate
-        from kdbench.results import save_result
 
-        if mode == "retrieve" and arch != "dot":
+        if mode == "retrieve" and not ARCHITECTURES[arch].dense_retrieval:
             who = f"students.{student.name}" if student is not None else "evaluate.mode"
-            raise UserError(f"{who}: eval_mode 'retrieve' needs arch 'dot' (got {arch})")
+            dense = " or ".join(repr(name) for name in archs_where(lambda a: a.dense_retrieval))
+            raise UserError(f"{who}: eval_mode 'retrieve' needs arch {dense} (got {arch})")
         config = EvaluateConfig(
             data=experiment.source,
             split=evaluated.split,

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kdbench.backends import BACKENDS
 from kdbench.config import ProfileFile
 from kdbench.data.irds import names_dataset_part
+from kdbench.data.load import folder_splits
 from kdbench.errors import UserError, stop_exception
 from kdbench.hashing import file_digest
 from kdbench.options import Mining, as_options, group_values, hashed_settings
@@ -44,7 +46,6 @@ def _error(profile_path: Path, key: str, message: str) -> UserError:
 
 
 def _check_data(profile: ProfileFile, profile_path: Path) -> None:
-    from kdbench.data.load import folder_splits
 
     data = profile.data
     source = resolve_path(data.source, profile_path)
@@ -105,7 +106,6 @@ def _check_files(profile: ProfileFile, profile_path: Path) -> None:
 
 
 def _check_backends(profile: ProfileFile, profile_path: Path) -> None:
-    from kdbench.backends import BACKENDS
 
     backends = {b for s in profile.students for b in s.backends} | set(profile.profile.backends)
     for device in profile.profile.devices:

@@ -21,6 +21,7 @@ from kdbench.experiment.profiling import (
 from kdbench.experiment.students import training_stages
 from kdbench.experiment.summary import summary_stage
 from kdbench.experiment.teachers import profile_teacher_stages
+from kdbench.results import load_result
 
 
 def plan(profile: ProfileFile, path: Path) -> list[Stage]:
@@ -57,8 +58,6 @@ def run_experiment(
 ) -> dict[str, Any] | None:
     """Run (or, with `dry_run`, show) the profile's stages; returns its results.json."""
     import time
-
-    from kdbench.results import load_result
 
     out = profile.output_dir
     stages = plan(profile, path)

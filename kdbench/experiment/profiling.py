@@ -8,11 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kdbench.backends import parse_backend_list
 from kdbench.config import StudentConfig
 from kdbench.experiment.engine import Stage
 from kdbench.experiment.inputs import Experiment
 from kdbench.experiment.students import Models
 from kdbench.options import Timing, group_values, hashed_settings
+from kdbench.profile import run_profile
+from kdbench.profile.config import ProfileConfig, index_sizes
+from kdbench.results import save_result
 
 
 def student_backends(experiment: Experiment, student: StudentConfig) -> list[str]:
@@ -57,10 +61,6 @@ def _profile_action(
     as_is = not student.train  # a checkpoint trained here carries its own architecture
 
     def action() -> None:
-        from kdbench.backends import parse_backend_list
-        from kdbench.profile import run_profile
-        from kdbench.profile.config import ProfileConfig, index_sizes
-        from kdbench.results import save_result
 
         results = []
         for device in settings.devices:
@@ -128,9 +128,6 @@ def bm25_profile_stage(experiment: Experiment) -> Stage:
     }
 
     def action() -> None:
-        from kdbench.profile import run_profile
-        from kdbench.profile.config import ProfileConfig
-        from kdbench.results import save_result
 
         result = run_profile(
             ProfileConfig(

@@ -12,7 +12,8 @@ from kdbench.experiment.engine import Stage
 from kdbench.experiment.inputs import Experiment
 from kdbench.experiment.teachers import Scores, ensemble_stage, student_score_stage
 from kdbench.hashing import file_digest
-from kdbench.options import hashed_settings, teacher_losses
+from kdbench.losses import teacher_losses
+from kdbench.options import hashed_settings
 
 
 @dataclass

@@ -11,7 +11,15 @@ from kdbench.experiment.evaluation import Evaluated
 from kdbench.experiment.inputs import Experiment
 from kdbench.experiment.students import Models
 from kdbench.experiment.teachers import teacher_folder, teachers_label
-from kdbench.options import hashed_settings, teacher_losses
+from kdbench.io import atomic_write_text
+from kdbench.losses import teacher_losses
+from kdbench.options import hashed_settings
+from kdbench.report import View, add_decisions, report_rows
+from kdbench.report.pairs import common_measures, pair_rows
+from kdbench.report.references import reference_rows
+from kdbench.report.render import to_html, to_markdown
+from kdbench.report.scale import Scale, parse_count
+from kdbench.results import load_result, new_result, save_result
 
 
 def summary_stage(
@@ -24,7 +32,6 @@ def summary_stage(
     out = experiment.out
 
     def summarise() -> None:
-        from kdbench.report.references import reference_rows
 
         data = experiment.profile.data
         rows = [_model_entry(experiment, e, profiles, models) for e in evaluated if not e.artifact]
@@ -58,7 +65,6 @@ def _view_settings(experiment: Experiment) -> dict[str, Any]:
 
 def _add_backend_evaluations(models: list[dict[str, Any]], evaluated: list[Evaluated]) -> None:
     """Each evaluation through a backend, on the entry of the model it evaluated."""
-    from kdbench.results import load_result
 
     by_label = {model["label"]: model for model in models}
     for evaluation in evaluated:
@@ -70,7 +76,6 @@ def _model_entry(
     experiment: Experiment, evaluated: Evaluated, profiles: dict[str, Path], models: Models
 ) -> dict[str, Any]:
     """One row of results.json's "models": the evaluation with what was evaluated."""
-    from kdbench.results import load_result
 
     profile = experiment.profile
     evaluation = load_result(evaluated.path)
@@ -131,7 +136,6 @@ def distillation_pairs(profile: ProfileFile, models: list[dict[str, Any]]) -> li
 
 def _pair(kd: dict[str, Any], nokd: dict[str, Any]) -> dict[str, Any]:
     """The pair over every measure both evaluations kept per query (the report picks)."""
-    from kdbench.report.pairs import common_measures, pair_rows
 
     return pair_rows(kd, nokd, measures=common_measures(kd, nokd))
 
@@ -143,11 +147,6 @@ def write_summary(
     references: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """results.json (kind "run"), report.md and report.html from the stage results."""
-    from kdbench.io import atomic_write_text
-    from kdbench.report import View, add_decisions, report_rows
-    from kdbench.report.render import to_html, to_markdown
-    from kdbench.report.scale import Scale, parse_count
-    from kdbench.results import new_result, save_result
 
     out = profile.output_dir
     result = new_result("run", {**profile.to_dict(), "profile_file": str(profile_path)})

@@ -14,6 +14,8 @@ from kdbench.config import PROFILE_TEACHER, ProfileFile, StudentConfig
 from kdbench.experiment.engine import Stage
 from kdbench.experiment.inputs import Experiment
 from kdbench.options import Mining, group_values, hashed_settings
+from kdbench.train.config import EnsembleConfig
+from kdbench.train.ensemble import write_ensemble
 
 
 @dataclass
@@ -121,8 +123,6 @@ def ensemble_stage(experiment: Experiment, student: StudentConfig, members: Scor
     weights = None if student.teacher_weights == "fit" else student.teacher_weights
 
     def action() -> None:
-        from kdbench.train.config import EnsembleConfig
-        from kdbench.train.ensemble import write_ensemble
 
         write_ensemble(
             EnsembleConfig(

@@ -27,6 +27,9 @@ from kdbench.errors import UserError
 from kdbench.models.registry import ARCHITECTURES, Architecture
 
 ExportKind = Literal["query", "doc", "pair"]
+# What `encode_queries`/`encode_docs` return for a ranker that encodes texts apart: one
+# tensor (dot: [n, d]) or several whose first axis is the text (colbert: vectors, mask).
+Encoded = torch.Tensor | tuple[torch.Tensor, ...]
 TextKind = Literal["query", "doc"]
 POOLINGS = ("cls", "mean")
 # Rankers that encode each text apart (dot, colbert): queries and passages, one method.
@@ -328,6 +331,20 @@ class Ranker(nn.Module):
             yield batch, inputs, forward(inputs)
 
     # -- the architecture's part --------------------------------------------------------------
+    # Architectures that encode texts apart (`Architecture.encodes_texts`) implement the
+    # three methods below; the others score pairs only (`score_pairs`).
+    def encode_queries(self, texts: list[str], batch_size: int = 32) -> Encoded:
+        """Query representations in input order, under the caller's grad mode."""
+        raise NotImplementedError(f"{self.arch} does not encode texts apart; use score_pairs")
+
+    def encode_docs(self, texts: list[str], batch_size: int = 32) -> Encoded:
+        """Passage representations in input order, under the caller's grad mode."""
+        raise NotImplementedError(f"{self.arch} does not encode texts apart; use score_pairs")
+
+    def score_encoded(self, queries: Encoded, docs: Encoded) -> torch.Tensor:
+        """Score of row i of `queries` with row i of `docs` (from `encode_*`) -> Tensor[n]."""
+        raise NotImplementedError(f"{self.arch} does not encode texts apart; use score_pairs")
+
     def score_pairs(
         self, queries: list[str], docs: list[str], batch_size: int = 32
     ) -> torch.Tensor:
@@ -374,6 +391,17 @@ class TensorModule(nn.Module):
     def forward(self, *inputs: torch.Tensor, **named: torch.Tensor) -> torch.Tensor:
         output: torch.Tensor = getattr(self.ranker, self.method)(*inputs, **named)
         return output
+
+
+def repeat_rows(encoded: Encoded, times: int) -> Encoded:
+    """Each text's representation `times` times in a row (one query against its k passages).
+
+    >>> repeat_rows(torch.tensor([[1.0], [2.0]]), 2).tolist()
+    [[1.0], [1.0], [2.0], [2.0]]
+    """
+    if isinstance(encoded, torch.Tensor):
+        return encoded.repeat_interleave(times, dim=0)
+    return tuple(part.repeat_interleave(times, dim=0) for part in encoded)
 
 
 def check_pairs(queries: Sequence[str], docs: Sequence[str]) -> None:

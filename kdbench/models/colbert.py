@@ -20,6 +20,7 @@ from torch import nn
 from kdbench.errors import UserError
 from kdbench.models.base import (
     ENCODER_EXPORTS,
+    Encoded,
     ExportKind,
     ModelSpec,
     Ranker,
@@ -196,6 +197,11 @@ class ColbertRanker(Ranker):
     ) -> torch.Tensor:
         """`maxsim_scores` with `score_scale` applied."""
         return maxsim_scores(q_vecs, q_mask, d_vecs, d_mask) * self.spec.score_scale
+
+    def score_encoded(self, queries: Encoded, docs: Encoded) -> torch.Tensor:
+        if isinstance(queries, torch.Tensor) or isinstance(docs, torch.Tensor):
+            raise TypeError(f"{self.arch} scores (term vectors, mask) pairs, not one tensor")
+        return self.scores(*queries, *docs)
 
     def score_pairs(
         self, queries: list[str], docs: list[str], batch_size: int = 32

@@ -9,7 +9,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kdbench.models.base import ENCODER_EXPORTS, ExportKind, Ranker, TextKind, check_pairs
+from kdbench.models.base import (
+    ENCODER_EXPORTS,
+    Encoded,
+    ExportKind,
+    Ranker,
+    TextKind,
+    check_pairs,
+)
 
 
 def dot_scores(q: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
@@ -90,6 +97,21 @@ class DotRanker(Ranker):
     def encode_docs(self, texts: list[str], batch_size: int = 32) -> torch.Tensor:
         """Passage vectors [n, d] in input order, under the caller's grad mode."""
         return self._encode(texts, "doc", batch_size)
+
+    def score_all(self, q: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """Every query against every passage: q [n, d], d [m, d] -> [n, m], as `scores` would
+        give pair by pair (dense retrieval). One matrix product for dot/cosine; a subclass
+        that scores otherwise is scored one query row at a time with its own `scores`."""
+        if type(self).scores is DotRanker.scores:
+            return dot_scores(q, d) * self.spec.score_scale
+        if not len(q):
+            return torch.empty(0, len(d), device=d.device)
+        return torch.stack([self.scores(row.expand(len(d), -1), d) for row in q])
+
+    def score_encoded(self, queries: Encoded, docs: Encoded) -> torch.Tensor:
+        if not isinstance(queries, torch.Tensor) or not isinstance(docs, torch.Tensor):
+            raise TypeError(f"{self.arch} scores one vector per text, not {type(queries)}")
+        return self.scores(queries, docs)
 
     def score_pairs(
         self, queries: list[str], docs: list[str], batch_size: int = 32

@@ -32,7 +32,7 @@ from kdbench.errors import MissingDependencyError, UserError
 from kdbench.models import released
 from kdbench.models.base import ModelSpec, Ranker, backbone, usable_positions
 from kdbench.models.files import CHECKPOINT_FILE, HEAD_FILE, read_json, weights_format
-from kdbench.models.registry import ARCHITECTURES
+from kdbench.models.registry import ARCHITECTURES, MODEL_OPTIONS, applies_to
 
 MINILM_ALIASES = ("sentence-transformers/all-minilm-l6-v2", "all-minilm-l6-v2")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -345,17 +345,16 @@ def _source_spec(
 def _check_overrides(name: str, spec: ModelSpec, chosen: dict[str, Any], fixed: bool) -> None:
     """UserError for explicit settings that do not apply to `spec` (`fixed`: its source fixes
     the split and compression)."""
-    if "colbert_dim" in chosen and spec.arch != "colbert":
-        raise UserError(f"--colbert-dim only applies to colbert, not {spec.arch}")
-    if "split_layer" in chosen and spec.arch != "prettr":
-        raise UserError(f"--split-layer only applies to prettr, not {spec.arch}")
+    architecture = ARCHITECTURES[spec.arch]
+    for key in MODEL_OPTIONS:
+        if key in chosen and key not in architecture.options:
+            raise UserError(
+                f"{flag(key)} only applies to {applies_to(key) or 'no architecture'}, not "
+                f"{spec.arch} ({architecture.summary})"
+            )
     if "split_layer" in chosen and fixed and chosen["split_layer"] != spec.split_layer:
         raise UserError(
             f"{name}: its split is fixed at layer {spec.split_layer}; drop --split-layer"
-        )
-    if spec.arch in ("cat", "prettr") and ("pooling" in chosen or "similarity" in chosen):
-        raise UserError(
-            f"--pooling/--similarity do not apply to {spec.arch} (it scores the joint [CLS] encoding with a head)"
         )
     if "colbert_dim" in chosen and fixed and chosen["colbert_dim"] != spec.colbert_dim:
         raise UserError(
@@ -365,6 +364,11 @@ def _check_overrides(name: str, spec: ModelSpec, chosen: dict[str, Any], fixed: 
         raise UserError(
             f"{name}: has only {spec.layers} layers; pass --layers {spec.layers} or fewer"
         )
+
+
+def flag(key: str) -> str:
+    """The command-line spelling of a model setting: `colbert_dim` -> `--colbert-dim`."""
+    return "--" + key.replace("_", "-")
 
 
 def _apply_sentence_transformers(spec: ModelSpec, found: dict[str, Any]) -> ModelSpec:

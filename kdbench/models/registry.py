@@ -22,18 +22,40 @@ exactly this with a toy ranker.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kdbench.registry import Registry
 
-__all__ = ["ARCHITECTURES", "MODEL_OPTIONS", "Architecture", "Registry", "archs_with"]
+__all__ = [
+    "ARCHITECTURES",
+    "MODEL_OPTIONS",
+    "ST_FORMS",
+    "Architecture",
+    "Registry",
+    "applies_to",
+    "archs_where",
+    "archs_with",
+    "capabilities_table",
+    "check_options",
+]
 
 # Model settings an architecture may accept (`Architecture.options`).
-MODEL_OPTIONS = ("pooling", "similarity", "learn_score_scale", "colbert_dim", "split_layer")
+MODEL_OPTIONS = (
+    "pooling",
+    "similarity",
+    "score_scale",  # a multiplier on similarity scores (a head sets its own scale)
+    "learn_score_scale",
+    "colbert_dim",
+    "split_layer",
+)
 
 _SCENARIOS = "kdbench.profile.scenarios"
+
+# What `kdbench export` can make of an architecture's folder: nothing, a SentenceTransformer
+# (encoder + pooling [+ normalize], dot or cosine) or a CrossEncoder (a sequence-classification head).
+ST_FORMS = ("", "SentenceTransformer", "CrossEncoder")
 
 
 @dataclass(frozen=True)
@@ -52,6 +74,10 @@ class Architecture:
     # one vector per text: a whole collection can be encoded once and searched (mode retrieve)
     dense_retrieval: bool = False
     options: frozenset[str] = field(default_factory=frozenset)  # of MODEL_OPTIONS
+    # the passage half of a pair can be computed once and cached (prettr's passage states)
+    caches_passage_states: bool = False
+    # the folder `kdbench export` completes for sentence-transformers: one of ST_FORMS
+    sentence_transformers: str = ""
 
     def __post_init__(self) -> None:
         if self.default_scenario not in self.scenarios:
@@ -62,6 +88,16 @@ class Architecture:
         unknown = sorted(self.options - set(MODEL_OPTIONS))
         if unknown:
             raise ValueError(f"architecture {self.name!r}: unknown option(s) {unknown}")
+        if self.sentence_transformers not in ST_FORMS:
+            raise ValueError(
+                f"architecture {self.name!r}: sentence_transformers must be one of {ST_FORMS}"
+            )
+
+    @property
+    def scores_pairs(self) -> bool:
+        """Every (query, passage) pair goes through one forward pass (`score_pairs`): nothing
+        per text to encode once and reuse."""
+        return not self.encodes_texts
 
     def resolve(self) -> type[Any]:
         """The `Ranker` subclass (imported now; typed loosely so this light module never
@@ -89,6 +125,63 @@ def archs_with(option: str) -> tuple[str, ...]:
     return tuple(a.name for a in ARCHITECTURES.entries() if option in a.options)
 
 
+def archs_where(capability: Callable[[Architecture], bool]) -> tuple[str, ...]:
+    """Architectures with a capability, in registry order, for help and error texts.
+
+    >>> archs_where(lambda a: a.dense_retrieval)
+    ('dot',)
+    """
+    return tuple(a.name for a in ARCHITECTURES.entries() if capability(a))
+
+
+def applies_to(option: str) -> str:
+    """'dot/colbert': the architectures a model setting applies to, for its help text.
+
+    >>> applies_to("similarity")
+    'dot/colbert'
+    """
+    return "/".join(archs_with(option))
+
+
+def check_options(arch: str, chosen: Iterable[str], where: str = "students") -> None:
+    """ValueError naming each chosen model setting (of MODEL_OPTIONS) that `arch` does not take."""
+    architecture = ARCHITECTURES[arch]
+    for key in chosen:
+        if key in MODEL_OPTIONS and key not in architecture.options:
+            raise ValueError(
+                f"{key} applies to {applies_to(key) or 'no'} {where}, not {architecture.name}"
+            )
+
+
+def capabilities_table() -> str:
+    """The registered architectures and what each can do, as the Markdown table in
+    docs/settings.md (a test keeps the two equal)."""
+
+    def yes(flag: bool) -> str:
+        return "yes" if flag else ""
+
+    lines = [
+        "| arch | aliases | encodes texts apart | dense retrieval | caches passage states "
+        "| profile scenarios (default first) | model settings | sentence-transformers form |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, a in ARCHITECTURES.items():
+        scenarios = [a.default_scenario, *sorted(set(a.scenarios) - {a.default_scenario})]
+        settings = [key for key in MODEL_OPTIONS if key in a.options]
+        cells = [
+            f"`{name}`",
+            ", ".join(ARCHITECTURES.aliases(name)),
+            yes(a.encodes_texts),
+            yes(a.dense_retrieval),
+            yes(a.caches_passage_states),
+            ", ".join(scenarios),
+            ", ".join(settings),
+            a.sentence_transformers,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 ARCHITECTURES: Registry[Architecture] = Registry("architecture", "--arch")
 ARCHITECTURES.register(
     "dot",
@@ -100,7 +193,8 @@ ARCHITECTURES.register(
         default_scenario="query",
         encodes_texts=True,
         dense_retrieval=True,
-        options=frozenset({"pooling", "similarity", "learn_score_scale"}),
+        options=frozenset({"pooling", "similarity", "score_scale", "learn_score_scale"}),
+        sentence_transformers="SentenceTransformer",
     ),
     aliases=("bi-encoder", "biencoder", "bert_dot", "dense"),
 )
@@ -112,6 +206,7 @@ ARCHITECTURES.register(
         "cross-encoder: [CLS] q [SEP] d [SEP] -> score",
         scenarios={"rerank": f"{_SCENARIOS}:CatRerankScenario"},
         default_scenario="rerank",
+        sentence_transformers="CrossEncoder",
     ),
     aliases=("cross-encoder", "crossencoder", "bert_cat", "mono"),
 )
@@ -127,7 +222,7 @@ ARCHITECTURES.register(
         },
         default_scenario="rerank",
         encodes_texts=True,
-        options=frozenset({"similarity", "learn_score_scale", "colbert_dim"}),
+        options=frozenset({"similarity", "score_scale", "learn_score_scale", "colbert_dim"}),
     ),
     aliases=("late-interaction", "maxsim"),
 )
@@ -140,6 +235,7 @@ ARCHITECTURES.register(
         scenarios={"rerank": f"{_SCENARIOS}:PrettrRerankScenario"},
         default_scenario="rerank",
         options=frozenset({"split_layer"}),
+        caches_passage_states=True,
     ),
     aliases=("pre-ttr", "bert_split"),
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kdbench.profile.bm25 import is_bm25, run_bm25_profile
 from kdbench.profile.config import ProfileConfig
 
 __all__ = ["ProfileConfig", "run_profile"]
@@ -22,8 +23,6 @@ def run_profile(config: ProfileConfig, log: Any = None) -> dict[str, Any]:
 
     `--model bm25` times the BM25 first stage (kdbench.profile.bm25), without torch.
     """
-    from kdbench.profile.bm25 import is_bm25, run_bm25_profile
-
     if is_bm25(config.model):
         return run_bm25_profile(config, log)
     from kdbench.profile.runner import run_profile as run

@@ -19,9 +19,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kdbench.data.load import load_collection
+from kdbench.env import collect_environment
 from kdbench.errors import UserError
 from kdbench.profile.config import ProfileConfig
 from kdbench.profile.measurements import Cell, Latency, Memory, ProfileResult, Throughput, Timing
+from kdbench.profile.memory import HostMemory, row_memory
+from kdbench.profile.stats import sample_warnings
+from kdbench.profile.timer import measure, round_budget
+from kdbench.results import ResultHeader
+from kdbench.retrieval.bm25 import BM25, BM25Params
 
 BM25_MODEL = "bm25"
 BACKEND = "bm25s"
@@ -56,8 +63,6 @@ def run_bm25_profile(
     config: ProfileConfig, log: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
     """Profile BM25 retrieval per `config` (`--depth` cells); returns the `profile` result."""
-    from kdbench.data.load import load_collection
-    from kdbench.retrieval.bm25 import BM25, BM25Params
 
     say = log or (lambda message: None)
     check_bm25_config(config)
@@ -81,9 +86,6 @@ def run_bm25_profile(
 def _cell(
     bm25: Any, queries: dict[str, str], depth: int, config: ProfileConfig, index_bytes: int
 ) -> Cell:
-    from kdbench.profile.memory import HostMemory, row_memory
-    from kdbench.profile.stats import sample_warnings
-    from kdbench.profile.timer import measure, round_budget
 
     turns = itertools.cycle(list(queries.items()))
 
@@ -131,9 +133,6 @@ def _result(
     index_s: float,
 ) -> ProfileResult:
     import bm25s
-
-    from kdbench.env import collect_environment
-    from kdbench.results import ResultHeader
 
     header = ResultHeader.new(
         "profile",

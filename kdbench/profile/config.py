@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from kdbench.backends import devices, parse_backend_list, precisions
+from kdbench.backends.onnx.config import PROVIDERS
 from kdbench.errors import UserError
 from kdbench.evaluate.config import EvaluateConfig
 from kdbench.options import (
@@ -22,10 +24,11 @@ from kdbench.options import (
     option,
     precision_names,
     reuse,
-    scenario_names,
 )
+from kdbench.profile.registry import SCENARIOS, scenario_names, scenarios_help
 
 SEARCHES = ("exact", "hnsw")  # how the query scenario searches its index
+APPROXIMATE_SEARCHES = frozenset({"hnsw"})  # recall against exact search is measured
 
 
 def parse_int_list(text: str | None, option: str) -> tuple[int, ...] | None:
@@ -63,7 +66,6 @@ def index_sizes(value: int | Sequence[int] | None) -> tuple[int, ...] | None:
 
 
 def _backend_list(text: str) -> tuple[tuple[str, str | None], ...]:
-    from kdbench.backends import parse_backend_list
 
     return tuple(parse_backend_list(text))
 
@@ -91,14 +93,13 @@ class ProfileConfig(ModelLoading, Timing):
     )
     baseline_arch: str | None = option(
         None,
-        help="Also time --model as this arch (e.g. cat against prettr), alternating with it cell "
+        help="Also time --model as another arch that shares its weights, alternating with it cell "
         "by cell; its result is nested under `baseline`, ratios under `vs_baseline`.",
         choices=architecture_names,
     )
     scenario: str | None = option(
         None,
-        help="index (dot, colbert), query (dot), rerank (cat, colbert, prettr). Default: query "
-        "for dot, rerank otherwise.",
+        help=scenarios_help,
         choices=scenario_names,
     )
     backends: tuple[tuple[str, str | None], ...] = option(
@@ -117,14 +118,14 @@ class ProfileConfig(ModelLoading, Timing):
     batch_sizes: tuple[int, ...] | None = _sizes(
         None,
         "--batch-size",
-        "Comma list. index: passages per call (32); query: queries (1); rerank cat/prettr: "
-        "pairs per forward (100), colbert: queries (1).",
+        "Comma list of items per timed call (index: passages; query: queries; rerank: the "
+        "queries or pairs its architecture scores at once). Default: the scenario's.",
     )
     seq_lens: tuple[int, ...] | None = _sizes(
         None,
         "--seq-len",
         "Comma list of tokens per timed input, padded exactly (a pair: query + passage). "
-        "Default: index 128, query 32, rerank cat/prettr 256, colbert 32.",
+        "Default: the scenario's.",
     )
     depths: tuple[int, ...] = _sizes(
         (100,),
@@ -139,8 +140,8 @@ class ProfileConfig(ModelLoading, Timing):
     split: str | None = option("test", help="Query split of --data.")
     doc_len: int | None = option(
         None,
-        help="Tokens of pre-encoded passages (query index, colbert cache; prettr's cache follows "
-        "--seq-len). Default: the model's.",
+        help="Tokens of pre-encoded passages (the query scenario's index, a re-ranker's cached "
+        "passage vectors; cached passage states follow --seq-len). Default: the model's.",
         minimum=3,
     )
     index_size: tuple[int, ...] | None = option(
@@ -194,9 +195,6 @@ class ProfileConfig(ModelLoading, Timing):
     )
 
     def __post_init__(self) -> None:
-        from kdbench.backends import devices, precisions
-        from kdbench.backends.onnx.config import PROVIDERS
-        from kdbench.profile.registry import SCENARIOS
 
         if isinstance(self.index_size, int | list):  # one size, or a profile's list
             object.__setattr__(self, "index_size", index_sizes(self.index_size))

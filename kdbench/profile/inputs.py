@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kdbench.errors import UserError
+from kdbench.retrieval.bm25 import BM25
 
 Qrels = dict[str, dict[str, int]]
 
@@ -115,8 +116,6 @@ def _candidates(
     """Each query's candidate doc ids and how they were chosen."""
     queries = {qid: collection.queries[qid] for qid in qids}
     if importlib.util.find_spec("bm25s") is not None:
-        from kdbench.retrieval.bm25 import BM25
-
         run = BM25(collection.docs).search(queries, k=depth)
         return {qid: list(run.get(qid, {})) for qid in qids}, f"BM25 top {depth} (bm25s)"
     # Without a first stage: the judged docs plus random others, so nDCG still means something.

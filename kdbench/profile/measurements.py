@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 from kdbench.errors import UserError
+from kdbench.profile.stats import summarize_ms
 from kdbench.results import ResultHeader
 
 __all__ = [
@@ -103,7 +104,6 @@ class Latency(_Record):
     @classmethod
     def from_samples(cls, samples_ns: Sequence[int]) -> Latency:
         """The statistics of raw nanosecond samples (kdbench.profile.stats.summarize_ms)."""
-        from kdbench.profile.stats import summarize_ms
 
         return cls(**summarize_ms(samples_ns))  # type: ignore[arg-type]
 

@@ -27,6 +27,7 @@ __all__ = [
     "resolve_scenario",
     "scenario_archs",
     "scenario_class",
+    "scenario_names",
     "scenarios_help",
 ]
 
@@ -41,6 +42,11 @@ SCENARIOS: Registry[ScenarioInfo] = Registry("scenario", "--scenario")
 SCENARIOS.register("index", ScenarioInfo("index", "passages/s encoding a collection"))
 SCENARIOS.register("query", ScenarioInfo("query", "encode the query, search a pre-encoded index"))
 SCENARIOS.register("rerank", ScenarioInfo("rerank", "score k candidates of one query"))
+
+
+def scenario_names() -> Registry[ScenarioInfo]:
+    """The choices of `--scenario` and a profile's `scenario` key."""
+    return SCENARIOS
 
 
 def scenario_archs(name: str) -> tuple[str, ...]:

@@ -16,8 +16,12 @@ import torch
 
 from kdbench.backends import BACKENDS, BackendOptions, Runner
 from kdbench.backends.base import Backend, ShapeRange
+from kdbench.backends.onnx.config import provider_conflict, provider_missing
+from kdbench.data.load import load_collection
+from kdbench.env import collect_environment, last_level_cache
 from kdbench.errors import UserError
-from kdbench.models.base import encoder_shape
+from kdbench.models.base import encoder_shape, usable_positions
+from kdbench.models.registry import ARCHITECTURES
 from kdbench.profile import parity as parity_gate
 from kdbench.profile.config import ProfileConfig
 from kdbench.profile.flops import Peak, encoder_flops, machine_peak
@@ -38,7 +42,9 @@ from kdbench.profile.memory import CudaMemory, HostMemory, row_memory
 from kdbench.profile.registry import resolve_scenario
 from kdbench.profile.scenarios import CellShape, Scenario, Workload, build_scenario
 from kdbench.profile.stats import sample_warnings
-from kdbench.profile.timer import Budget, Samples, measure, round_budget
+from kdbench.profile.timer import Budget, CudaEvents, Samples, measure, round_budget
+from kdbench.results import ResultHeader
+from kdbench.retrieval.approximate import require_faiss
 
 Log = Callable[[str], None]
 
@@ -59,7 +65,6 @@ UNITS = {
 
 def check_available(config: ProfileConfig) -> None:
     """Every requested backend can run here: else one UserError line, before any work."""
-    from kdbench.backends.onnx.config import provider_conflict
 
     conflict = provider_conflict(config.device, config.onnx_provider)
     if conflict is not None and any(
@@ -75,8 +80,6 @@ def check_available(config: ProfileConfig) -> None:
     if config.onnx_provider in ("cuda", "tensorrt") and any(
         name == "onnx" for name, _ in config.variants()
     ):
-        from kdbench.backends.onnx.config import provider_missing
-
         reason = provider_missing(config.onnx_provider)
         if reason is not None:
             raise UserError(
@@ -84,8 +87,6 @@ def check_available(config: ProfileConfig) -> None:
                 "install onnxruntime-gpu or use --onnx-provider cpu"
             )
     if config.search != "exact":
-        from kdbench.retrieval.approximate import require_faiss
-
         require_faiss(f"--search {config.search}")
     if config.compile and not any(name == "eager" for name, _ in config.variants()):
         raise UserError("--compile applies to the eager backend; add eager to --backend")
@@ -93,7 +94,6 @@ def check_available(config: ProfileConfig) -> None:
 
 def _check_seq_lens(config: ProfileConfig, ranker: Any) -> None:
     """Every --seq-len fits the encoder's position embeddings (else a one-line error, not a crash)."""
-    from kdbench.models.base import usable_positions
 
     limit = usable_positions(ranker.encoder)
     if limit is None or not config.seq_lens:
@@ -173,7 +173,7 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
 
 def _prepare_baseline(baseline: ProfileConfig, main: Prepared, threads: int, say: Log) -> Prepared:
     """The model built as the baseline architecture, checked to time the same scenario."""
-    if baseline.arch == main.ranker.arch:
+    if ARCHITECTURES[baseline.arch] is main.ranker.architecture:
         raise UserError(
             f"--baseline-arch {baseline.arch} is the profiled model's own architecture; choose another"
         )
@@ -220,7 +220,6 @@ def _sample_all(prepared: list[Prepared], budget: Budget, say: Log) -> list[Samp
 def _environment(threads: int, device: str) -> dict[str, Any]:
     """The machine, the threads used, its last-level cache (where an index outgrows it, search
     costs more per row) and the peak FLOP/s measured (filled while finishing)."""
-    from kdbench.env import collect_environment, last_level_cache
 
     environment = collect_environment()
     environment["last_level_cache"] = last_level_cache(device)
@@ -279,8 +278,6 @@ def _load(config: ProfileConfig, say: Log) -> tuple[Any, str, ProfileInputs]:
     # the collection loads first (quick), and nothing is printed until the model has loaded.
     collection = None
     if config.data is not None:
-        from kdbench.data.load import load_collection
-
         collection = load_collection(config.data, config.split)
     torch.manual_seed(config.seed)  # a head the model lacks starts as the same random one
     ranker = config.load(config.model)
@@ -355,7 +352,6 @@ def _finish(
     prep: Prepared, sampled: Sampling, peaks: dict[str, Peak], environment: dict[str, Any]
 ) -> ProfileResult:
     """The `profile` result of one prepared model from its raw samples."""
-    from kdbench.results import ResultHeader
 
     ranker, scenario, config = prep.ranker, prep.scenario, prep.config
     cells = []
@@ -494,7 +490,6 @@ def _measure_on_cell_stream(
 ) -> Samples:
     """Time a GPU cell on a stream of its own (made for it, after the inputs' pending work),
     with CUDA events on that stream beside the host clock."""
-    from kdbench.profile.timer import CudaEvents
 
     stream = torch.cuda.Stream(device)
     stream.wait_stream(torch.cuda.current_stream(device))

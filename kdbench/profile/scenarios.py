@@ -22,26 +22,33 @@ picks (or subclasses) one of these without an edit here.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import importlib.util
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from kdbench.backends.base import Runner, ShapeRange
 from kdbench.errors import UserError
-from kdbench.models.base import ExportKind, Ranker
-from kdbench.profile.config import ProfileConfig
+from kdbench.models.base import ExportKind, Ranker, encoder_shape
+from kdbench.models.batches import (
+    fixed_batch,
+    pad_split_pairs,
+    pair_lengths,
+    truncation_lengths,
+)
+from kdbench.models.prettr import cache_bytes_per_passage
+from kdbench.profile.config import APPROXIMATE_SEARCHES, ProfileConfig
+from kdbench.profile.flops import encoder_flops
 from kdbench.profile.inputs import Pool, ProfileInputs
 from kdbench.profile.measurements import PassageCache
 from kdbench.profile.registry import scenario_class
 from kdbench.profile.timer import Stage
+from kdbench.retrieval.approximate import HnswIndex, recall
+from kdbench.retrieval.dense import exact_search
 
 
 @dataclass(frozen=True)
@@ -69,90 +76,6 @@ class Workload:
     cache: PassageCache | None = None  # prettr: the cached passage states the call reads
     index_bytes: int | None = None  # the pre-encoded index or cache the call searches or reads
     search: dict[str, Any] | None = None  # query: an approximate search, its settings and recall
-
-
-@contextlib.contextmanager
-def _max_lengths(
-    ranker: Ranker, query_len: int | None = None, doc_len: int | None = None
-) -> Iterator[None]:
-    """Tokenize with other truncation lengths, restoring the ranker's spec afterwards."""
-    original = ranker.spec
-    ranker.spec = dataclasses.replace(
-        original,
-        max_query_len=query_len or original.max_query_len,
-        max_doc_len=doc_len or original.max_doc_len,
-    )
-    try:
-        yield
-    finally:
-        ranker.spec = original
-
-
-def pair_lengths(ranker: Ranker, seq_len: int) -> tuple[int, int]:
-    """(query, passage) tokens of a `seq_len`-token pair: the query keeps its own budget
-    (half the length at most), the passage fills the rest."""
-    query_len = min(ranker.spec.max_query_len, seq_len // 2)
-    return query_len, seq_len - query_len
-
-
-def pad_tokens(tensor: torch.Tensor, width: int, value: int = 0) -> torch.Tensor:
-    """Right-pad the token axis (axis 1) of [n, L] or [n, L, d] to `width`."""
-    trailing = [0, 0] * (tensor.dim() - 2)  # F.pad counts from the last axis
-    return F.pad(tensor, (*trailing, 0, width - tensor.shape[1]), value=value)
-
-
-def fixed_batch(
-    ranker: Ranker,
-    kind: ExportKind,
-    texts: list[str],
-    seq_len: int,
-    pair_docs: list[str] | None = None,
-) -> dict[str, torch.Tensor]:
-    """The ranker's own tokenisation of `texts`, truncated to fit and padded to exactly `seq_len`.
-
-    A pair whose passage comes as states (`passage_*` inputs, prettr's cache) is the query's
-    tokens padded to the query part of `seq_len` and the states padded along their token
-    axis to the rest.
-    """
-    if kind == "query":
-        augment = ranker.appended_query_tokens
-        if seq_len - augment < 3:
-            raise UserError(
-                f"--seq-len {seq_len}: too short for {ranker.arch} queries (need at least {augment + 3} tokens)"
-            )
-        lengths = {"query_len": seq_len - augment}
-    elif kind == "doc":
-        if seq_len < 3:
-            raise UserError(f"--seq-len {seq_len}: passages need at least 3 tokens")
-        lengths = {"doc_len": seq_len}
-    else:
-        if seq_len < 6:
-            raise UserError(f"--seq-len {seq_len}: {ranker.arch} pairs need at least 6 tokens")
-        query_len, doc_len = pair_lengths(ranker, seq_len)
-        lengths = {"query_len": query_len, "doc_len": doc_len}
-    with _max_lengths(ranker, **lengths):
-        inputs = ranker.tokenize(list(texts), kind, pair_docs)
-    if any(name.startswith("passage_") for name in inputs):
-        # the passage arrives as states of its own (prettr's cache): each part is padded apart
-        return pad_split_pairs(
-            inputs, *pair_lengths(ranker, seq_len), ranker.tokenizer.pad_token_id
-        )
-    pad = {"input_ids": ranker.tokenizer.pad_token_id}
-    return {name: pad_tokens(tensor, seq_len, pad.get(name, 0)) for name, tensor in inputs.items()}
-
-
-def pad_split_pairs(
-    inputs: dict[str, torch.Tensor], query_len: int, doc_len: int, pad_id: int
-) -> dict[str, torch.Tensor]:
-    """prettr pair inputs with the query padded to `query_len`, the passage to `doc_len` tokens."""
-    return {
-        name: pad_tokens(
-            tensor,
-            doc_len if name.startswith("passage_") else query_len,
-            pad_id if name == "input_ids" else 0,
-        )
-        for name, tensor in inputs.items()
-    }
 
 
 def _to(inputs: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -296,7 +219,7 @@ class Scenario:
     @torch.inference_mode()
     def eager_docs(self, texts: list[str]) -> Any:
         """Passages encoded offline (eager fp32) at --doc-len, in input order."""
-        with _max_lengths(self.ranker, doc_len=self.doc_len):
+        with truncation_lengths(self.ranker, doc_len=self.doc_len):
             return self.ranker.encode_docs(texts, batch_size=32)
 
 
@@ -381,7 +304,7 @@ class QueryScenario(Scenario):
         search = (
             "faiss IndexFlatIP" if self.search_backend == "faiss" else "exact torch matmul + top-k"
         )
-        if self.config.search == "hnsw":
+        if self.config.search in APPROXIMATE_SEARCHES:
             search = "approximate: faiss HNSW graph per index size (recall vs exact per cell)"
         sizes = sorted({cell.index_size or 0 for cell in self.cells})
         described = {
@@ -484,7 +407,6 @@ class QueryScenario(Scenario):
             ]
 
     def workload(self, cell: CellShape, runner: Runner) -> Workload:
-        from kdbench.retrieval.dense import exact_search
 
         size = cell.index_size or self.inputs.index_size
         searched = self.searched_index(size)
@@ -501,7 +423,7 @@ class QueryScenario(Scenario):
         workload = self.encoding_workload(
             cell, runner, "query", self.inputs.queries[: cell.batch_size]
         )
-        hnsw = self.config.search == "hnsw"
+        hnsw = self.config.search in APPROXIMATE_SEARCHES
         workload.stages.append(("search", approximate if hnsw else search))
         workload.index_bytes = searched.nelement() * searched.element_size()
         if hnsw:
@@ -514,7 +436,6 @@ class QueryScenario(Scenario):
 
     def graph(self, size: int) -> Any:
         """--search hnsw: the HNSW graph over the index's first `size` rows (one at a time)."""
-        from kdbench.retrieval.approximate import HnswIndex
 
         if self._graph is None or self._graph[0] != size:
             self._graph = None  # free the previous graph before building the next
@@ -526,8 +447,6 @@ class QueryScenario(Scenario):
     @torch.inference_mode()
     def recall(self, graph: Any, size: int, depth: int) -> float:
         """The graph's recall@depth against exact search, over up to 64 eager-encoded queries."""
-        from kdbench.retrieval.approximate import recall
-        from kdbench.retrieval.dense import exact_search
 
         if self._recall_queries is None:
             texts = self.inputs.queries[:64]
@@ -711,14 +630,14 @@ class PrettrRerankScenario(Scenario):
     @torch.inference_mode()
     def encode_cache(self, docs: list[str], doc_len: int) -> Any:
         """The passages' states after layer l (the cache), eager fp32, truncated to `doc_len`."""
-        with _max_lengths(self.ranker, doc_len=doc_len):
+        with truncation_lengths(self.ranker, doc_len=doc_len):
             return self.ranker.encode_passage_states(docs, batch_size=32, out_device=self.device)
 
     def cached_pairs(
         self, query: str, cache: Any, rows: list[int], query_len: int, doc_len: int
     ) -> dict[str, torch.Tensor]:
         """`query` with each cached passage in `rows`: the pair module's inputs, padded."""
-        with _max_lengths(self.ranker, query_len=query_len):
+        with truncation_lengths(self.ranker, query_len=query_len):
             inputs = self.ranker.collate(
                 self.ranker.token_ids([query] * len(rows), "query"), "query"
             )
@@ -744,7 +663,7 @@ class PrettrRerankScenario(Scenario):
 
     def reference_scores(self, runner: Runner) -> list[np.ndarray]:
         query_len, doc_len = pair_lengths(self.ranker, self.parity_seq)
-        with torch.inference_mode(), _max_lengths(self.ranker, query_len, doc_len):
+        with torch.inference_mode(), truncation_lengths(self.ranker, query_len, doc_len):
             return [
                 self.ranker.score_pairs(
                     [pool.query] * len(pool.docs), pool.docs, batch_size=self.parity_batch
@@ -756,9 +675,6 @@ class PrettrRerankScenario(Scenario):
             ]
 
     def workload(self, cell: CellShape, runner: Runner) -> Workload:
-        from kdbench.models.base import encoder_shape
-        from kdbench.models.prettr import cache_bytes_per_passage
-        from kdbench.profile.flops import encoder_flops
 
         depth = cell.depth or 100
         query_len, doc_len = pair_lengths(self.ranker, cell.seq_len)

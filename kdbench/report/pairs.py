@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kdbench.errors import UserError
+from kdbench.report.rows import label_of
 from kdbench.report.significance import TEST, holm, paired_test
 
 MEASURES = ("nDCG@10",)
@@ -145,7 +146,6 @@ def _row(
 
 
 def _check(result: dict[str, Any], role: str) -> str:
-    from kdbench.report.rows import label_of
 
     config = result.get("config")
     label = label_of(config) if isinstance(config, dict) else role

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from kdbench.report.budget import budget_mark, budget_region
-from kdbench.report.rows import Row, artifact_name
+from kdbench.report.rows import FIRST_STAGE_ARCHS, Row, artifact_name
 
 FONT_SIZE = 11
 CHAR_WIDTH = 0.62 * FONT_SIZE  # DejaVu Sans Mono's advance is 0.602 em: a little room
@@ -107,7 +107,7 @@ class Layout:
 
 def point_label(row: Row) -> str:
     """'dot-L2 onnx:int8', 'dot-L2 eager'; BM25 by its name alone."""
-    if row.arch == "bm25":
+    if row.arch in FIRST_STAGE_ARCHS:
         return row.label
     return f"{row.label} {artifact_name(row.backend, row.precision)}"
 

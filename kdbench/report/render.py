@@ -15,9 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kdbench.profile.stats import required_samples
 from kdbench.report.plot import svg_plot
 from kdbench.report.rows import SHOWN_QUALITY, Row
 from kdbench.report.scale import columns as predicted_columns
+from kdbench.terminal import Column as Shown
+from kdbench.terminal import console_width, fit_table
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,6 @@ def notes(row: Row) -> str:
     if row.peak_from and row.fraction_of_peak is None:
         found.append("of peak: not shown, measured against torch's fp32 matmul alone")
     if row.undersampled and row.samples is not None:
-        from kdbench.profile.stats import required_samples
-
         needs = ", ".join(f"{p} needs {required_samples(int(p[1:]))}" for p in row.undersampled)
         found.append(f"under-sampled: {row.samples} samples ({needs})")
     return "; ".join(found)
@@ -393,9 +394,6 @@ def to_terminal(rows: list[Row], meta: dict[str, Any], width: int | None = None)
     """The table for a terminal of `width` columns (default: this one's); split, never cut,
     when it is narrower than the table (`kdbench.terminal`)."""
     from rich.console import Console
-
-    from kdbench.terminal import Column as Shown
-    from kdbench.terminal import console_width, fit_table
 
     width = width or console_width()
 

@@ -26,12 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kdbench.backends import BACKENDS, evaluated_apart
 from kdbench.errors import UserError
 from kdbench.profile.measurements import Cell, ProfileResult
+from kdbench.profile.stats import percentile_interval, undersampled
 from kdbench.results import load_result
 
 QUALITY = ("nDCG@10", "RR@10", "R@100", "R@1000", "AP")
 SHOWN_QUALITY = ("nDCG@10", "RR@10", "R@100")  # the report's quality columns by default
+# Rows of a first stage rather than a neural architecture (their `arch`).
+FIRST_STAGE_ARCHS = frozenset({"bm25"})
 BM25_ARTIFACT = ("bm25s", "fp32")  # what a BM25 evaluation or profile ran: bm25s's float32 index
 # Latency axes a report can rank and plot rows by: higher is better only for throughput.
 AXES = ("p50", "p95", "throughput", "memory")
@@ -291,7 +295,6 @@ def quality_for(cell: Cell, evaluations: dict[Artifact, Row]) -> tuple[Row | Non
     eager = evaluations.get(("eager", "fp32"))
     if eager is None or cell.parity is None or not cell.parity.passed:
         return None, False
-    from kdbench.backends import BACKENDS, evaluated_apart
 
     if cell.backend not in BACKENDS or evaluated_apart(cell.backend, cell.precision):
         return None, False
@@ -334,7 +337,6 @@ def profile_rows(
 
 def _add_measurements(row: Row, cell: Cell, profile: ProfileResult) -> None:
     """The cell's latency (with intervals), throughput, memory, FLOP share and verdicts."""
-    from kdbench.profile.stats import percentile_interval, undersampled
 
     if cell.latency is not None:
         row.p50_ms, row.p95_ms, row.samples = cell.latency.p50, cell.latency.p95, cell.latency.n
@@ -369,7 +371,7 @@ def _add_measurements(row: Row, cell: Cell, profile: ProfileResult) -> None:
 
 def includes(row: Row, scenario: dict[str, Any]) -> str:
     """What a row's latency covers, in words (the first stage is added by `add_first_stage`)."""
-    if row.arch == "bm25":
+    if row.arch in FIRST_STAGE_ARCHS:
         return f"BM25 top {row.depth} for one query"
     if scores_candidates(row):
         return f"encode {row.batch_size} query + score its {row.depth} candidates (pre-encoded)"
@@ -404,11 +406,13 @@ def add_first_stage(rows: list[Row]) -> None:
     """End-to-end latency: BM25 rows and dense retrieval as timed; a re-ranker of BM25's
     candidates (a cat's re-rank, or a dense model scoring its candidates) adds the profiled
     BM25 row of the same depth (first stage + re-rank)."""
-    bm25 = {r.depth: r for r in rows if r.arch == "bm25" and r.p50_ms is not None}
+    bm25 = {r.depth: r for r in rows if r.arch in FIRST_STAGE_ARCHS and r.p50_ms is not None}
     for row in rows:
         if row.p50_ms is None or row.reference:
             continue
-        if row.arch == "bm25" or (row.scenario == "query" and not scores_candidates(row)):
+        if row.arch in FIRST_STAGE_ARCHS or (
+            row.scenario == "query" and not scores_candidates(row)
+        ):
             row.end_to_end_p50_ms, row.end_to_end_p95_ms = row.p50_ms, row.p95_ms
             continue
         first = bm25.get(row.depth)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kdbench.errors import UserError
+from kdbench.profile.config import APPROXIMATE_SEARCHES
 from kdbench.profile.growth import Fit, fits_of, search_method
 from kdbench.profile.measurements import ProfileResult
 from kdbench.report.budget import Constraint, describe
@@ -243,7 +244,7 @@ def _fit_for(
 ) -> tuple[Fit | None, str]:
     """The fit of `quantity` for the target's cell in the regime the index at N falls in,
     or None and why there is none."""
-    variable = "log_index_size" if target.search == "hnsw" else "index_size"
+    variable = "log_index_size" if target.search in APPROXIMATE_SEARCHES else "index_size"
     mine = [
         f
         for f in fits

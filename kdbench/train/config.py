@@ -12,6 +12,8 @@ from typing import Any
 
 from kdbench.errors import UserError
 from kdbench.hashing import config_hash
+from kdbench.losses import get_loss, label_losses
+from kdbench.models.registry import applies_to
 from kdbench.options import (
     Fixed,
     Mining,
@@ -108,7 +110,10 @@ class TrainConfig(ModelLoading, Mining):
     max_grad_norm: float = option(1.0, help="Gradient clipping norm (0: none).", minimum=0)
     score_scale: float | None = option(
         None,
-        help="dot/colbert score multiplier (cosine x 20 is common); default: the model's.",
+        help=lambda: (
+            f"{applies_to('score_scale')} score multiplier (cosine x 20 is common); "
+            "default: the model's."
+        ),
         above=0,
     )
     learn_score_scale: bool = option(
@@ -180,7 +185,6 @@ class TrainConfig(ModelLoading, Mining):
             raise UserError(
                 "no training data: pass --data (mine triples from its train split) or --triples FILE"
             )
-        from kdbench.losses import get_loss
 
         loss = get_loss(self.loss)
         if loss.needs_teacher and not self.teacher_scores:
@@ -204,7 +208,6 @@ class TrainConfig(ModelLoading, Mining):
 
     def _check_objective(self, loss: Any) -> None:
         """The hybrid-loss and teacher-target settings fit the chosen loss."""
-        from kdbench.losses import get_loss, label_losses
 
         if self.label_loss is not None:
             label = get_loss(self.label_loss)

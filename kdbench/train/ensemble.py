@@ -18,15 +18,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kdbench.data.runs import Run, read_run
+from kdbench.data.load import load_collection
+from kdbench.data.runs import Run, read_run, write_run
 from kdbench.data.teacher_scores import (
     NORMALIZATIONS,
     ScoredTriple,
     normalize_scores,
     read_teacher_scores,
+    write_teacher_scores,
     zscore,
 )
 from kdbench.errors import InputFileError, UserError
+from kdbench.evaluate.metrics import compute_metrics
+from kdbench.results import new_result, save_result
+from kdbench.train.report import scorer_summary
 
 if TYPE_CHECKING:
     from kdbench.train.config import EnsembleConfig
@@ -137,7 +142,6 @@ def fit_weights(
     runs: Sequence[Run], qrels: dict[str, dict[str, int]], step: float = GRID_STEP
 ) -> tuple[tuple[float, ...], float]:
     """The grid weights with the best dev nDCG@10 (ties: the weights closest to equal)."""
-    from kdbench.evaluate.metrics import compute_metrics
 
     best: tuple[float, float, tuple[float, ...]] | None = None
     equal = 1 / len(runs)
@@ -164,7 +168,6 @@ def held_out_fit(
     A query seen only by the other folds' fit may disagree with it, so the held-out value can
     sit below every member's.
     """
-    from kdbench.evaluate.metrics import compute_metrics
 
     qids = sorted(qrels)
     if len(qids) < 2 * folds:
@@ -192,10 +195,6 @@ def build_ensemble(
     weights: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Write the ensemble's score file and dev run; return its report."""
-    from kdbench.data.runs import write_run
-    from kdbench.data.teacher_scores import write_teacher_scores
-    from kdbench.evaluate.metrics import compute_metrics
-    from kdbench.train.report import scorer_summary
     from kdbench.train.teacher import dev_run_path
 
     if normalize not in NORMALIZATIONS:
@@ -237,8 +236,6 @@ def build_ensemble(
 
 def write_ensemble(config: EnsembleConfig) -> dict[str, Any]:
     """`kdbench teacher ensemble`: the ensemble's score file, dev run and result (OUTPUT.json)."""
-    from kdbench.data.load import load_collection
-    from kdbench.results import new_result, save_result
 
     collection = load_collection(config.data, config.split)
     report = build_ensemble(

@@ -33,10 +33,12 @@ import numpy as np
 import torch
 
 from kdbench.data.runs import Run
-from kdbench.data.training_set import TrainingData, TrainingSet, load_training_set, teacher_rows
 from kdbench.errors import UserError
 from kdbench.io import LOCK_FILE, OWNER_FILE, foreign_files, output_folder, reporting_no_room
 from kdbench.losses.objective import Objective
+from kdbench.models.checkpoint import save_checkpoint
+from kdbench.models.registry import applies_to
+from kdbench.results import new_result, save_result
 from kdbench.train import checkpoint as ckpt
 from kdbench.train import distributed
 from kdbench.train.config import RESUMABLE_FIELDS, TrainConfig
@@ -51,6 +53,7 @@ from kdbench.train.history import (
 )
 from kdbench.train.report import compare_teacher_student, scorer_summary
 from kdbench.train.student import StudentModule, set_dropout
+from kdbench.train.training_set import TrainingData, TrainingSet, load_training_set, teacher_rows
 from kdbench.train.validation import validate
 
 log = logging.getLogger("kdbench")
@@ -163,9 +166,10 @@ def load_student(config: TrainConfig, device: torch.device) -> Any:
     ranker = config.load(config.model, device=str(device))
     if config.score_scale is not None:
         ranker.spec.score_scale = float(config.score_scale)
-    if config.learn_score_scale and ranker.arch == "cat":
+    if config.learn_score_scale and "learn_score_scale" not in ranker.architecture.options:
         raise UserError(
-            "--learn-score-scale applies to dot and colbert (a cat's head already sets its scale)"
+            f"--learn-score-scale applies to {applies_to('learn_score_scale')}, not "
+            f"{ranker.arch} (its head sets its own scale)"
         )
     return ranker
 
@@ -173,8 +177,6 @@ def load_student(config: TrainConfig, device: torch.device) -> Any:
 def save_model(module: StudentModule, folder: Path, training: dict[str, Any]) -> None:
     """The ranker in Hugging Face layout + kdbench.json, the learned scale folded into its spec."""
     from transformers.utils import logging as hf_logging
-
-    from kdbench.models.checkpoint import save_checkpoint
 
     ranker = module.ranker
     base_scale = ranker.spec.score_scale
@@ -713,7 +715,6 @@ class Trainer:
         seconds = self.seconds()
         if not self.context.is_main:
             return {}
-        from kdbench.results import new_result, save_result
 
         config, history = self.config, self.history
         assert history.report is not None  # measured by `start` on rank 0

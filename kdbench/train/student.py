@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from kdbench.models.base import Ranker
+from kdbench.models.base import Ranker, repeat_rows
 
 
 def triple_scores(ranker: Ranker, queries: list[str], doc_lists: list[list[str]]) -> torch.Tensor:
@@ -20,20 +20,11 @@ def triple_scores(ranker: Ranker, queries: list[str], doc_lists: list[list[str]]
     width = len(doc_lists[0]) if doc_lists else 0
     flat_docs = [doc for docs in doc_lists for doc in docs]
     everything = max(len(flat_docs), 1)  # one batch: the caller sized the micro-batch
-    if ranker.arch == "dot":
-        # Bi-encoders and late interaction encode each query once, not once per passage.
-        q = ranker.encode_queries(queries, batch_size=everything)  # type: ignore[operator]
-        d = ranker.encode_docs(flat_docs, batch_size=everything)  # type: ignore[operator]
-        scores = ranker.scores(q.repeat_interleave(width, dim=0), d)  # type: ignore[operator]
-    elif ranker.arch == "colbert":
-        q_vecs, q_mask = ranker.encode_queries(queries, batch_size=everything)  # type: ignore[operator]
-        d_vecs, d_mask = ranker.encode_docs(flat_docs, batch_size=everything)  # type: ignore[operator]
-        scores = ranker.scores(
-            q_vecs.repeat_interleave(width, dim=0),  # type: ignore[operator]
-            q_mask.repeat_interleave(width, dim=0),
-            d_vecs,
-            d_mask,
-        )
+    if ranker.architecture.encodes_texts:
+        # Encode each query once, not once per passage, and score it against its passages.
+        q = ranker.encode_queries(queries, batch_size=everything)
+        d = ranker.encode_docs(flat_docs, batch_size=everything)
+        scores = ranker.score_encoded(repeat_rows(q, width), d)
     else:
         flat_queries = [q for q in queries for _ in range(width)]
         scores = ranker.score_pairs(flat_queries, flat_docs, batch_size=everything)

@@ -25,15 +25,29 @@ from typing import Any
 
 import torch
 
+from kdbench.data.load import load_collection
+from kdbench.data.runs import write_run
 from kdbench.data.teacher_scores import ScoredTriple, write_teacher_scores
-from kdbench.data.training_set import TrainingData, TrainingSet, load_training_set
 from kdbench.data.triples import Triple, write_id_triples
 from kdbench.errors import UserError
 from kdbench.hashing import config_hash
+from kdbench.models.encode import rich_progress
+from kdbench.models.load import load_model
+from kdbench.results import new_result, save_result
+from kdbench.retrieval.bm25 import BM25
 from kdbench.shards import Parts, format_pair_scores, item_range, parse_pair_scores
 from kdbench.train import distributed
 from kdbench.train.config import TeacherConfig, TrainConfig
+from kdbench.train.loop import train
 from kdbench.train.report import scorer_summary
+from kdbench.train.training_set import TrainingData, TrainingSet, load_training_set
+from kdbench.train.validation import (
+    dev_metrics,
+    dev_pairs,
+    rerank_dev,
+    score_dev_pairs,
+    validate,
+)
 
 log = logging.getLogger("kdbench")
 
@@ -67,7 +81,6 @@ def model_pair_scores(
     progress: Any = None,
 ) -> dict[tuple[str, str], float]:
     """Model scores of (qid, doc) pairs, in batches of `batch_size`."""
-    from kdbench.train.validation import score_dev_pairs
 
     run = score_dev_pairs(ranker, training_set, pairs, batch_size, progress)
     return {(qid, doc): run[qid][doc] for qid, doc in pairs}
@@ -77,7 +90,6 @@ def bm25_pair_scores(
     collection: Any, training_set: TrainingSet, pairs: list[tuple[str, str]]
 ) -> dict[tuple[str, str], float]:
     """BM25 scores of (qid, doc) pairs with the first stage `evaluate` uses (same analysis, same k1/b)."""
-    from kdbench.retrieval.bm25 import BM25
 
     if collection is None:
         raise UserError("--model bm25 needs --data: BM25 statistics come from the collection")
@@ -103,7 +115,6 @@ def _progress(total: int, description: str, quiet: bool) -> Iterator[Callable[[i
     if quiet:
         yield None
         return
-    from kdbench.models.encode import rich_progress
 
     with rich_progress(total, description) as advance:
         yield advance
@@ -129,8 +140,6 @@ def score_teacher(config: TeacherConfig, *, collection: Any = None) -> dict[str,
     files and returns the report, the other ranks return {}.
     """
     if collection is None and config.data is not None:
-        from kdbench.data.load import load_collection
-
         collection = load_collection(config.data, config.split)
     training_set = load_training_set(
         TrainingData.of(config.training_config()), collection=collection
@@ -157,10 +166,6 @@ def _score_and_report(
 ) -> dict[str, Any]:
     """Score (unless `sharded` brings the merged scores, dev run and scorer), write the score
     file, its dev run and its report (with `split`: how torchrun's ranks shared the work)."""
-    from kdbench.data.runs import write_run
-    from kdbench.results import new_result, save_result
-    from kdbench.train.validation import dev_metrics
-
     report: dict[str, Any] = {"pairs_scored": len(pairs), "triples": len(training_set.triples)}
     if sharded is not None:
         scores, dev_run, report["scorer"] = sharded
@@ -213,7 +218,6 @@ def _model_scores(
     device: torch.device,
 ) -> tuple[dict[tuple[str, str], float], dict[str, dict[str, float]], dict[str, Any]]:
     """A model's scores of the training pairs and of the dev candidates, and what it was."""
-    from kdbench.train.validation import rerank_dev
 
     # A plain encoder gets a fresh head (cat, colbert's projection): drawn from --seed, so the
     # same command scores the same (a rerun after a crash included).
@@ -232,8 +236,6 @@ def _student_dev(
     config: TeacherConfig, training_set: TrainingSet, device: torch.device
 ) -> dict[str, Any]:
     """The comparison student's nDCG@10 on the teacher's dev slice (same candidates)."""
-    from kdbench.models.load import load_model
-    from kdbench.train.validation import validate
 
     if not training_set.dev_qids:
         raise UserError("--compare-student needs a dev slice: pass --data and --dev-queries N")
@@ -286,9 +288,6 @@ def _cross_fit(
     pairs: list[tuple[str, str]],
     device: torch.device,
 ) -> tuple[dict[tuple[str, str], float], dict[str, dict[str, float]], list[Any]]:
-    from kdbench.models.load import load_model
-    from kdbench.train.loop import train
-    from kdbench.train.validation import dev_metrics, rerank_dev
 
     fold_of = _fold_of(sorted({t.qid for t in training_set.triples}), config.folds, config.seed)
     work = Path(str(config.output) + ".folds")
@@ -373,8 +372,6 @@ def _score_sharded(
         dev_run = dict(training_set.dev_run)
         scorer: dict[str, Any] = {"model": "bm25"}
     else:
-        from kdbench.train.validation import dev_pairs
-
         torch.manual_seed(config.seed)  # a fresh head: the same draw on every rank
         ranker = config.load(config.model, device=str(context.device))
         quiet = config.quiet or not context.is_main

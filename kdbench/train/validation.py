@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from kdbench.evaluate.metrics import compute_metrics
 from kdbench.train import distributed
 
 if TYPE_CHECKING:
     from kdbench.data.runs import Run
-    from kdbench.data.training_set import TrainingSet
+    from kdbench.train.training_set import TrainingSet
 
 
 def dev_pairs(training_set: TrainingSet) -> list[tuple[str, str]]:
@@ -92,7 +93,6 @@ def rerank_dev(
 
 def dev_metrics(run: Run, training_set: TrainingSet) -> dict[str, float]:
     """nDCG@10 and RR@10 of a run over the dev slice's queries."""
-    from kdbench.evaluate.metrics import compute_metrics
 
     means, _ = compute_metrics(run, training_set.dev_qrels)
     return {"nDCG@10": means["nDCG@10"], "RR@10": means["RR@10"]}

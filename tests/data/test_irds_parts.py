@@ -98,7 +98,7 @@ def test_evaluate_reads_the_official_run(scifact_with_parts: Any) -> None:
 
 
 def test_training_reads_the_official_pairs(scifact_with_parts: Any) -> None:
-    from kdbench.data.training_set import TrainingData, load_training_set
+    from kdbench.train.training_set import TrainingData, load_training_set
     from kdbench.train.config import TrainConfig
 
     collection, qids, relevant, seen = scifact_with_parts

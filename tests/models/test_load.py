@@ -184,7 +184,7 @@ def test_bad_settings(tiny_bert_dir: Path) -> None:
         load_model(tiny_bert_dir, "dot", pooling="max")
     with pytest.raises(UserError, match="--colbert-dim only applies to colbert"):
         load_model(tiny_bert_dir, "dot", colbert_dim=8)
-    with pytest.raises(UserError, match="do not apply to cat"):
+    with pytest.raises(UserError, match="--pooling only applies to dot, not cat"):
         load_model(tiny_bert_dir, "cat", pooling="mean")
     with pytest.raises(UserError, match="--device 'gpu0'"):
         load_model(tiny_bert_dir, "dot", device="gpu0")

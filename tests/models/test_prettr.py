@@ -202,7 +202,7 @@ def test_bad_splits_name_the_option(tiny_bert_dir: Path) -> None:
         load_model(tiny_bert_dir, "dot", split_layer=1)
     with pytest.raises(UserError, match=r"--split-layer 2 needs 3\+ layers"):
         load_model(tiny_bert_dir, "prettr", split_layer=2, layers=2)
-    with pytest.raises(UserError, match="do not apply to prettr"):
+    with pytest.raises(UserError, match="--pooling only applies to dot, not prettr"):
         load_model(tiny_bert_dir, "prettr", split_layer=1, pooling="mean")
 
 

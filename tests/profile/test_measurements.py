@@ -20,14 +20,15 @@ from kdbench.profile.measurements import (
 )
 from kdbench.report.rows import load_results, rows_from_results
 from kdbench.results import HEADER_KEYS, PROVENANCE_KEY, ResultHeader, load_result
-from tests.conftest import REPO
+from tests.conftest import REPO, committed_results
 
-# Written by kdbench profile / kdbench run before the measurements were typed.
-OLD_FILES = sorted(
+# Written by kdbench profile / kdbench run before the measurements were typed (committed files
+# only: what a user run writes under results/ is not test input).
+OLD_FILES = [
     str(path.relative_to(REPO))
-    for path in (REPO / "results").rglob("*.json")
+    for path in committed_results("results")
     if json.loads(path.read_text()).get("kind") in ("profile", "run")
-)
+]
 # The rows the dict-reading report (commit d7c75cf) made of them, as Row.to_dict():
 #   git archive d7c75cf kdbench | tar -x -C OLD; cd REPO
 #   PYTHONPATH=OLD python -c '... rows_from_results(load_results([f])) ...'

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from kdbench.cli import app
 from kdbench.data.teacher_scores import ScoredTriple, read_teacher_scores, write_teacher_scores
-from kdbench.data.training_set import TrainingData, load_training_set
+from kdbench.train.training_set import TrainingData, load_training_set
 from kdbench.data.triples import read_id_triples
 from kdbench.evaluate.metrics import compute_metrics
 from kdbench.train import TrainConfig, train

@@ -19,7 +19,7 @@ from kdbench.data.teacher_scores import (
     read_teacher_scores,
     write_teacher_scores,
 )
-from kdbench.data.training_set import group_negatives
+from kdbench.train.training_set import group_negatives
 from kdbench.errors import UserError
 from kdbench.losses.functional import floor_teacher_margins, margin_mse
 from kdbench.losses.objective import Objective

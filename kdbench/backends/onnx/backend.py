@@ -18,6 +18,7 @@ import torch
 from kdbench.backends.base import Backend, Runner, ShapeRange, default_cache_dir
 from kdbench.backends.onnx import export
 from kdbench.backends.onnx.config import PROVIDERS, provider_conflict
+from kdbench.backends.streams import SideStream
 from kdbench.errors import MissingDependencyError, UserError
 from kdbench.models.base import ExportKind, Ranker, encoder_shape
 
@@ -170,8 +171,6 @@ class OnnxBackend(Backend):
         path = self.model_file(ranker, kind, example)
         stream = None
         if self.device.type == "cuda":
-            from kdbench.backends.streams import SideStream
-
             stream = SideStream(self.device)
         session = self.session(path, shapes, None if stream is None else stream.handle)
         names = [item.name for item in session.get_inputs()]

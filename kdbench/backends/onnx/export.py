@@ -25,8 +25,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from kdbench.errors import UserError
 from kdbench.io import atomic_path
-from kdbench.models.base import ExportKind
+from kdbench.models.base import ExportKind, backbone
+from kdbench.models.registry import archs_where
 
 OUTPUT_NAME = "output"
 DYNAMIC_DIMS = {0: "batch", 1: "seq"}
@@ -306,18 +308,17 @@ def export_to_model_folder(
     `onnx/model.onnx` (and `onnx/model_qint8_avx512.onnx`), the tokenizer's tensors in and
     `last_hidden_state` (a dot's encoder; Pooling/Normalize stay sentence-transformers' modules)
     or `logits` (a cross-encoder) out. Checked against eager on a padded batch first."""
-    from kdbench.errors import UserError
-    from kdbench.models.base import backbone
 
     spec = ranker.spec
-    if spec.arch == "dot":
+    form = ranker.architecture.sentence_transformers
+    if form == "SentenceTransformer":
         module, output, dims = backbone(ranker.encoder), "last_hidden_state", DYNAMIC_DIMS
         example = ranker.tokenizer(
             ["a short text", "a longer text to pad the first one"],
             padding=True,
             return_tensors="pt",
         )
-    elif spec.arch == "cat" and spec.head == "sequence-classification":
+    elif form == "CrossEncoder" and spec.head == "sequence-classification":
         module, output, dims = ranker.encoder, "logits", {0: "batch"}
         example = ranker.tokenizer(
             ["a query", "another query"],
@@ -326,9 +327,11 @@ def export_to_model_folder(
             return_tensors="pt",
         )
     else:
+        forms = archs_where(lambda a: bool(a.sentence_transformers))
         raise UserError(
-            f"{spec.arch} ({spec.head if spec.arch == 'cat' else 'kdbench layout'}) has no "
-            "sentence-transformers form; only dot and sequence-classification cat models do"
+            f"{spec.arch} ({spec.head if form == 'CrossEncoder' else 'kdbench layout'}) has no "
+            f"sentence-transformers form; only {' and '.join(forms)} models do (a cross-encoder "
+            "with its sequence-classification head)"
         )
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in example]
     if "token_type_ids" in names and not ranker.token_type_input:

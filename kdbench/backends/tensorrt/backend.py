@@ -25,6 +25,7 @@ import torch
 
 from kdbench.backends.base import Backend, Runner, ShapeRange, default_cache_dir
 from kdbench.backends.onnx import export
+from kdbench.backends.streams import SideStream
 from kdbench.backends.tensorrt.config import NEVER_RUN
 from kdbench.io import atomic_path
 from kdbench.models.base import ExportKind, Ranker
@@ -250,7 +251,6 @@ class TensorRTBackend(Backend):
     def prepare(
         self, ranker: Ranker, kind: ExportKind, shapes: ShapeRange, example: dict[str, torch.Tensor]
     ) -> Runner:
-        from kdbench.backends.streams import SideStream
 
         onnx_path, record = self.onnx_graph(ranker, kind, example)
         engine_path = self.engine_path(record["model_hash"], kind, shapes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kdbench.backends.base import BackendInfo, cuda_missing
+from kdbench.env import tensorrt_status
 
 # Every result of this backend carries this line (in `backends` and on each entry) until a
 # GPU run with TensorRT has checked the code: until then it is read against the TensorRT
@@ -14,7 +15,6 @@ NEVER_RUN = (
 
 
 def _missing(device_type: str) -> str | None:
-    from kdbench.env import tensorrt_status
 
     missing = []
     status = tensorrt_status()

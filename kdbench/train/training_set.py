@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kdbench.data import irds
+from kdbench.data.load import load_collection
 from kdbench.data.runs import Run, read_run, truncate
 from kdbench.data.teacher_scores import ScoredTriple, ensemble_teacher_scores, read_teacher_scores
 from kdbench.data.triples import (
@@ -35,6 +36,7 @@ from kdbench.data.triples import (
     read_text_triples,
 )
 from kdbench.errors import InputFileError, UserError
+from kdbench.retrieval.bm25 import BM25
 
 log = logging.getLogger("kdbench")
 
@@ -118,7 +120,6 @@ class _DictDocs:
 
 def bm25_run(collection: Any, queries: Mapping[str, str], depth: int) -> Run:
     """BM25 top-`depth` for `queries` over the collection's docs (the first stage `evaluate` uses)."""
-    from kdbench.retrieval.bm25 import BM25
 
     return BM25(collection.docs).search(dict(queries), k=depth)
 
@@ -326,8 +327,6 @@ def load_training_set(
     """Everything training reads, built from `spec` (the collection, and a first-stage run to
     mine from, may be passed in already loaded, e.g. by tests)."""
     if collection is None and spec.data is not None:
-        from kdbench.data.load import load_collection
-
         collection = load_collection(spec.data, spec.split)
     queries: dict[str, str] = dict(collection.queries) if collection is not None else {}
     docs: Any = collection.docs if collection is not None else None

@@ -282,6 +282,22 @@ def test_evaluate_dense_on_two_ranks_is_the_one_process_run_and_its_index_is_reu
     # One process reuses the two ranks' index: the same run, nothing encoded.
     one_process(evaluate_args(tiny_bert_dir, small_scifact, reused, *with_index))
     assert same_evaluation(reused, one)["first_stage"]["index"]["reused"] is True
+    # What `profile --scenario query` and the server scenario read: the same vectors and ids,
+    # refused for another model's weights.
+    import torch
+
+    from kdbench.data import load_collection
+    from kdbench.models import load_model
+    from kdbench.retrieval.index import saved_vectors
+
+    docs = load_collection(small_scifact, "test").docs
+    torch.manual_seed(0)  # as `evaluate` loads a model (a head the folder lacks starts seeded)
+    model = load_model(tiny_bert_dir, "dot", max_doc_len=64)
+    vectors, ids, spec = saved_vectors(index, model, str(tiny_bert_dir), docs)
+    assert vectors.shape == (SCIFACT_DOCS, model.dim) and ids == docs.ids().tolist()
+    assert spec["max_doc_len"] == 64
+    with pytest.raises(UserError, match="encoded by another model"):
+        saved_vectors(index, load_model(tiny_bert_dir, "dot", layers=1), "L1", docs)
     # Another model (one layer of the same weights) is refused in one line, exit 2.
     capsys.readouterr()
     other = evaluate_args(tiny_bert_dir, small_scifact, tmp_path / "other", *with_index)

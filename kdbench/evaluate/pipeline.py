@@ -295,7 +295,11 @@ def evaluate(
     if config.run_file:
         check_writable(config.run_file, "--run-file", RUN_FILE)
     # One process needs no context of its own (its device is --device, resolved by the model).
-    context = distributed.setup(config.device) if distributed.launched() else distributed.SINGLE
+    context = (
+        distributed.setup(config.device, timeout=distributed.SHARDED_WAIT)
+        if distributed.launched()
+        else distributed.SINGLE
+    )
     if context.enabled and context.device.type == "cuda":
         config = replace(config, device=str(context.device))  # each rank its own GPU
     try:

@@ -145,7 +145,7 @@ def score_teacher(config: TeacherConfig, *, collection: Any = None) -> dict[str,
         TrainingData.of(config.training_config()), collection=collection
     )
     pairs = _unique_pairs(training_set.triples)
-    context = distributed.setup(config.device)
+    context = distributed.setup(config.device, timeout=distributed.SHARDED_WAIT)
     try:
         if context.enabled:
             return _score_sharded(config, training_set, collection, pairs, context)

@@ -143,7 +143,7 @@ def _dense_retrieval(
     config: EvaluateConfig,
     clock: _Clock,
     progress: Any,
-    context: Any,
+    context: DistContext,
 ) -> tuple[Run, dict[str, Any]]:
     """Exact top-k over the whole corpus, encoded chunk by chunk and merged as it goes; and
     how the work went (throughput per rank, the saved index).

@@ -22,6 +22,7 @@ from kdbench.losses import teacher_losses
 from kdbench.models.registry import applies_to, check_options
 from kdbench.options import (
     LEFT_OUT,
+    THREADS_MAX,
     Fixed,
     Mining,
     ModelLoading,
@@ -60,7 +61,12 @@ class ExperimentConfig:
     description: str = option("", help="One line for the report.")
     seed: int = reuse(Mining, "seed")
     output: str = option("", help="Results folder (default: results/<name>).")
-    threads: int = option(0, help="torch/ORT intra-op threads (0: the library default).", minimum=0)
+    threads: int = option(
+        0,
+        help="torch/ORT intra-op threads (0: the library default).",
+        minimum=0,
+        maximum=THREADS_MAX,
+    )
 
 
 @dataclass(frozen=True)
@@ -335,7 +341,33 @@ class ProfileConfig(Timing):
     parity_queries: int = reuse(ProfileOptions, "parity_queries")
     parity_depth: int = reuse(ProfileOptions, "parity_depth")
     baseline_arch: str = reuse(ProfileOptions, "baseline_arch", default="", hashed_default=LEFT_OUT)
+    # A server cell per dense row (docs/serving.md): its search's bound, backend and sizes.
+    server_bound: str = option(
+        "",
+        help="Also serve each dot row under Poisson traffic and search its highest QPS within "
+        "this bound, e.g. p99<=50ms (empty: no server cells).",
+        hashed_default=LEFT_OUT,
+    )
+    server_backend: str = option(
+        "onnx",
+        help="The backend (NAME or NAME:PRECISION) the server cells run on.",
+        choices=backend_variant_names,
+        hashed_default=LEFT_OUT,
+    )
+    max_batch: int = reuse(ProfileOptions, "max_batch", hashed_default=LEFT_OUT)
+    max_wait_ms: float = reuse(ProfileOptions, "max_wait_ms", hashed_default=LEFT_OUT)
+    min_queries: int = reuse(ProfileOptions, "min_queries", hashed_default=LEFT_OUT)
+    min_query_duration_s: float = reuse(
+        ProfileOptions, "min_query_duration_s", hashed_default=LEFT_OUT
+    )
+    search_budget_s: float = reuse(ProfileOptions, "search_budget_s", hashed_default=LEFT_OUT)
     enabled: bool = option(True, help="false: time nothing.")
+
+    def __post_init__(self) -> None:
+        if self.server_bound:
+            from kdbench.profile.serving import parse_bound
+
+            parse_bound(self.server_bound, "profile.server_bound")
 
 
 @dataclass(frozen=True)

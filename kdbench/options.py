@@ -52,6 +52,12 @@ G = TypeVar("G")
 
 LEFT_OUT = "kdbench.options.LEFT_OUT"  # hashed_default: the key is absent while at its default
 SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit
+# A whole-number setting reaches C code (torch, numpy, ONNX Runtime) as a 32-bit int; past
+# this it overflows there, after the work has started. A field may declare a lower maximum.
+INT_MAX = 2**31 - 1
+# More intra-op threads than any machine has cores only oversubscribes (and a huge count
+# makes OpenMP abort).
+THREADS_MAX = 1024
 
 
 class Choices(Protocol):
@@ -248,6 +254,8 @@ def check_range(f: dataclasses.Field[Any], value: Any, where: str) -> None:
         if not is_number(item):
             continue  # None (unset), text, flags: nothing to bound
         problem = out_of_range(item, **bounds, finite=finite)
+        if problem is None and isinstance(item, int) and abs(item) > INT_MAX:
+            problem = f"is too large (whole numbers here reach {INT_MAX}), got {item}"
         if problem is not None:
             raise UserError(f"{where}: {problem}")
 

@@ -18,6 +18,7 @@ from typing import Any
 
 # Rich's default box with padding 1: "│ a │ b │" takes 3 characters per column, plus 1.
 BORDER_PER_COLUMN = 3
+EDGE = 2  # the outer border's "│" on either side, which `show_edge=False` leaves out
 MIN_WRAPPED = 20  # narrower than this beside the keys, prose goes to the one-list-per-row layout
 
 
@@ -78,10 +79,14 @@ def fit_table(
     *,
     caption: str | None = None,
     row_styles: Sequence[str | None] | None = None,
+    edge: bool = True,
 ) -> Any:
-    """`rows` under `columns` as one rich renderable no wider than `width`, no cell cut."""
+    """`rows` under `columns` as one rich renderable no wider than `width`, no cell cut;
+    `edge=False` leaves out the outer border (two characters more for the cells)."""
     from rich.console import Group
 
+    if not edge:
+        width += EDGE
     widths = natural_widths(columns, rows)
     keys = [i for i, column in enumerate(columns) if column.key]
     # A column of prose wider than the room beside the keys (a row's notes, what its latency
@@ -101,6 +106,7 @@ def fit_table(
             [[row[i] for i in group] for row in rows],
             styles,
             [room if i in wrapped else None for i in group],
+            edge,
         )
         if number == len(groups) - 1:
             table.caption = caption
@@ -114,10 +120,11 @@ def _table(
     rows: Sequence[Sequence[str]],
     styles: Sequence[str | None],
     wrap_at: Sequence[int | None],
+    edge: bool = True,
 ) -> Any:
     from rich.table import Table
 
-    table = Table(title=title)
+    table = Table(title=title, show_edge=edge)
     for column, most in zip(columns, wrap_at, strict=True):
         table.add_column(
             column.header,

@@ -25,6 +25,8 @@ def recorded_config(stage: Any, monkeypatch: Any) -> Any:
     """The library config a profile stage's action builds, without running it: `train`,
     `score_teacher`, `write_ensemble` and `evaluate` are replaced by recorders of what they get."""
     import kdbench.evaluate.pipeline
+    import kdbench.experiment.evaluation
+    import kdbench.experiment.teachers
     import kdbench.results
     import kdbench.train
     import kdbench.train.ensemble
@@ -43,6 +45,14 @@ def recorded_config(stage: Any, monkeypatch: Any) -> Any:
     monkeypatch.setattr(kdbench.train.ensemble, "write_ensemble", recorder(None))
     monkeypatch.setattr(kdbench.evaluate.pipeline, "evaluate", recorder({"config": {}}))
     monkeypatch.setattr(kdbench.results, "save_result", lambda path, result: None)
+    # The stage builders import these at their tops: replace the names they hold too, or a
+    # stage would really train, evaluate or write into the checkout.
+    for module, name, replacement in (
+        (kdbench.experiment.teachers, "write_ensemble", recorder(None)),
+        (kdbench.experiment.evaluation, "evaluate", recorder({"config": {}})),
+        (kdbench.experiment.evaluation, "save_result", lambda path, result: None),
+    ):
+        monkeypatch.setattr(module, name, replacement)
     stage.action()
     (config,) = seen
     return config

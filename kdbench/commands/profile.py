@@ -10,7 +10,7 @@ from kdbench.commands.options import command, settings
 from kdbench.io import RESULT, check_writable
 from kdbench.profile import run_profile
 from kdbench.profile.config import ProfileConfig
-from kdbench.profile.render import problems, profile_table
+from kdbench.profile.render import problems, profile_table, serving_table
 from kdbench.results import save_result
 
 
@@ -41,6 +41,9 @@ def profile(
     shown = [result, *([result["baseline"]] if "baseline" in result else [])]
     for part in shown:
         Console().print(profile_table(part))
+        table = serving_table(part)
+        if table is not None:
+            Console().print(table)
     for part in shown:
         for line in problems(part):
             progress.print(f"[yellow]warning[/] {part['model']['arch']} {line}", soft_wrap=True)

@@ -76,6 +76,13 @@ def report(
         "or faster row (columns: p50, p95, memory, weights, activations, index, process, "
         "throughput, params, or a quality such as nDCG@10).",
     ),
+    columns: str = typer.Option(
+        "compact",
+        "--columns",
+        help="The table's columns: compact (one line per measured artifact: quality, p50, "
+        "p95, items/s, memory, ★), all, or a comma list of column names (e.g. "
+        '"model,nDCG@10,p50-ms,weights-mib"; a wrong name lists them).',
+    ),
     scale_to: str | None = typer.Option(
         None,
         "--scale-to",
@@ -118,7 +125,10 @@ def report(
         raise UserError(
             f"--format: unknown format {fmt!r}; choose one of {', '.join(FORMAT_NAMES)}"
         )
-    text, _ = write_report([str(p) for p in results], fmt, output, title, view, budget, scale)
+    shown = columns if columns in ("compact", "all") else [c.strip() for c in columns.split(",")]
+    text, _ = write_report(
+        [str(p) for p in results], fmt, output, title, view, budget, scale, shown
+    )
     _show(text, output, written=True)
 
 
@@ -126,8 +136,8 @@ def _scale(scale_to: str | None, queries_per_s: float | None) -> Any:
     """What --scale-to and --queries-per-s ask for (a report.scale.Scale), checked before any
     result is read; None when neither was given."""
 
-    if queries_per_s is not None and not queries_per_s > 0:
-        raise UserError(f"--queries-per-s {queries_per_s}: must be above 0")
+    if queries_per_s is not None and (problem := out_of_range(queries_per_s, above=0)):
+        raise UserError(f"--queries-per-s: {problem}")
     if scale_to is None and queries_per_s is None:
         return None
     return Scale(parse_count(scale_to) if scale_to else None, queries_per_s)

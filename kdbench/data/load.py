@@ -72,6 +72,11 @@ def folder_splits(folder: Path) -> list[str]:
     return sorted(splits)
 
 
+def qrels_file(folder: Path, split: str) -> Path | None:
+    """The qrels file of `split` in a collection folder, or None."""
+    return _first_file(folder, [f"qrels/{split}.tsv", f"qrels.{split}.tsv", f"qrels.{split}.txt"])
+
+
 def _first_file(folder: Path, names: list[str]) -> Path | None:
     return next((folder / name for name in names if (folder / name).is_file()), None)
 
@@ -90,9 +95,7 @@ def _load_folder(
             listed = ", ".join(available) or "none found"
             raise UserError(f"--data {folder}: choose a split with --split ({listed})")
         split = available[0]
-    qrels_path = _first_file(
-        folder, [f"qrels/{split}.tsv", f"qrels.{split}.tsv", f"qrels.{split}.txt"]
-    )
+    qrels_path = qrels_file(folder, split)
     if qrels_path is None:
         listed = ", ".join(available) or "none found"
         raise UserError(

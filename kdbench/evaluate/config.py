@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kdbench.backends.onnx.config import OPSET_MAX, OPSET_MIN
 from kdbench.errors import UserError
 from kdbench.evaluate.metrics import parse_measures
 from kdbench.models.registry import archs_where
@@ -97,7 +98,10 @@ class EvaluateConfig(ModelLoading):
         None, help="--backend onnx: cpu, cuda or tensorrt (default: from --device)."
     )
     opset: int = option(
-        17, help="ONNX opset of the export (as `kdbench profile --opset`).", minimum=7
+        17,
+        help="ONNX opset of the export (as `kdbench profile --opset`).",
+        minimum=OPSET_MIN,
+        maximum=OPSET_MAX,
     )
     encode_chunk: int | None = option(
         None,

@@ -41,23 +41,110 @@ def measures(rel: int = 1) -> dict[str, Any]:
     }
 
 
+# pytrec_eval takes cutoffs and relevance grades as C ints; 0 aborts the interpreter there
+# (an assertion in its C code: P@0, nDCG@0, R@0, AP@0, Success@0), larger ones overflow.
+LARGEST = 2**31 - 1
+EXAMPLE = '--measure "nDCG@10 RR(rel=2)@10 R@1000"'
+
+
+def split_measures(text: str) -> list[str]:
+    """Measures separated by spaces or commas; a comma inside (...) or {...} is a parameter's.
+
+    >>> split_measures("nDCG@10, Compat(p=0.8,normalize=False) nDCG(gains={0:0,1:1})@10")
+    ['nDCG@10', 'Compat(p=0.8,normalize=False)', 'nDCG(gains={0:0,1:1})@10']
+    """
+    items: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in text:
+        if char in "({[":
+            depth += 1
+        elif char in ")}]":
+            depth = max(depth - 1, 0)
+        if depth == 0 and (char == "," or char.isspace()):
+            if current:
+                items.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    if current:
+        items.append("".join(current))
+    return items
+
+
+def _refuse(item: str, why: str) -> UserError:
+    shown = item if len(item) <= 60 else item[:57] + "..."
+    return UserError(f"--measure {shown!r}: {why}")
+
+
+def _whole_number(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= LARGEST
+
+
+def parse_measure(item: str) -> Any:
+    """One ir_measures measure that an installed provider computes, or a UserError saying why not.
+
+    Checked here, before any work: ir_measures parses it, its parameters are valid (cutoffs and
+    `rel` are whole numbers from 1), and a provider installed here computes it.
+    """
+    import ir_measures
+
+    try:
+        measure = ir_measures.parse_measure(item)
+    except Exception:  # ir_measures parses with ast: NameError, SyntaxError, ValueError, ...
+        raise _refuse(
+            item, f"not an ir_measures measure; write e.g. {EXAMPLE} (names: ir-measur.es)"
+        ) from None
+    name = measure.NAME
+    for param, info in measure.SUPPORTED_PARAMS.items():
+        if info.required and param not in measure.params:
+            at = "@10" if param == measure.AT_PARAM else f"({param}=...)"
+            raise _refuse(item, f"{name} needs a {param}: write e.g. {name}{at}")
+    for param in ("cutoff", "rel"):
+        value = measure.params.get(param)
+        if value is not None and param in measure.SUPPORTED_PARAMS and not _whole_number(value):
+            written = f"{name}@10" if param == "cutoff" else f"{name}(rel=2)"
+            raise _refuse(
+                item,
+                f"{param} {str(value)[:30]} must be a whole number from 1 to {LARGEST}; write e.g. {written}",
+            )
+    try:
+        measure.validate_params()
+    except AssertionError as error:
+        raise _refuse(item, f"{error}; see {name}'s parameters at ir-measur.es") from None
+    pipeline = ir_measures.DefaultPipeline
+    if not pipeline.supports(measure):
+        elsewhere = [
+            provider.NAME
+            + (f" ({provider.install_instructions()})" if provider.install_instructions() else "")
+            for provider in pipeline.providers
+            if not provider.is_available() and _provider_supports(provider, measure)
+        ]
+        hint = f"; it needs {' or '.join(elsewhere)}" if elsewhere else ""
+        raise _refuse(
+            item,
+            f"no installed ir_measures provider computes {measure}{hint}; "
+            f"write another measure, e.g. {EXAMPLE}",
+        )
+    return measure
+
+
+def _provider_supports(provider: Any, measure: Any) -> bool:
+    try:
+        return bool(provider.supports(measure))
+    except Exception:  # a provider's own check may fail on parameters it does not know
+        return False
+
+
 def parse_measures(text: str) -> tuple[str, ...]:
     """`--measure "nDCG@10 RR(rel=2)@10"` -> the measures, each as ir_measures spells it.
 
     >>> parse_measures("nDCG@10  RR(rel=2)@10,R@1000")
     ('nDCG@10', 'RR(rel=2)@10', 'R@1000')
     """
-    import ir_measures
-
     found: list[str] = []
-    for item in text.replace(",", " ").split():
-        try:
-            name = str(ir_measures.parse_measure(item))
-        except (NameError, ValueError, SyntaxError, TypeError, AttributeError):
-            raise UserError(
-                f"--measure {item!r}: not an ir_measures measure; write e.g. "
-                '--measure "nDCG@10 RR(rel=2)@10 R@1000"'
-            ) from None
+    for item in split_measures(text):
+        name = str(parse_measure(item))
         if name not in found:
             found.append(name)
     if not found:
@@ -69,9 +156,40 @@ def chosen_measures(names: Sequence[str] | None, rel: int = 1) -> dict[str, Any]
     """Result key -> ir_measures measure: `names` as given, else the defaults at `rel`."""
     if not names:
         return measures(rel)
+    return {name: parse_measure(name) for name in parse_measures(" ".join(names))}
+
+
+def check_computable(chosen: dict[str, Any], qrels: Qrels) -> None:
+    """Compute every measure on a two-query sample of `qrels` before the real work.
+
+    A provider can refuse these qrels (gdeval's nDCG(dcg="exp-log2") and ERR need numeric
+    query ids); finding out after an evaluation's encoding would waste all of it.
+    """
     import ir_measures
 
-    return {name: ir_measures.parse_measure(name) for name in parse_measures(" ".join(names))}
+    qids = sorted(qid for qid, judged in qrels.items() if judged)[:2]
+    sample = {qid: dict(qrels[qid]) for qid in qids}
+    run = {
+        qid: {**{doc: float(len(docs) - i) for i, doc in enumerate(docs)}, "kdbench-unjudged": 0.0}
+        for qid, docs in (
+            (qid, sorted(judged, key=judged.__getitem__, reverse=True))
+            for qid, judged in sample.items()
+        )
+    }
+    for key, measure in chosen.items():
+        try:
+            list(ir_measures.iter_calc([measure], sample, run))
+        except Exception as error:
+            reason = (
+                str(error).strip().splitlines()[0][:200]
+                if str(error).strip()
+                else type(error).__name__
+            )
+            raise _refuse(
+                key,
+                f"ir_measures cannot compute it on these qrels ({reason}); "
+                f"write another measure, e.g. {EXAMPLE}",
+            ) from None
 
 
 def rank_scores(run: Run) -> Run:

@@ -27,7 +27,7 @@ from kdbench.data.runs import RUN_FILE, Run, read_run, truncate, write_run
 from kdbench.data.triples import dev_slice
 from kdbench.errors import InputFileError, UserError
 from kdbench.evaluate.config import EvaluateConfig
-from kdbench.evaluate.metrics import compute_metrics
+from kdbench.evaluate.metrics import check_computable, chosen_measures, compute_metrics
 from kdbench.evaluate.rerank import candidates, count_work, rerank
 from kdbench.io import RESULT, check_writable
 from kdbench.results import new_result, save_result
@@ -318,6 +318,8 @@ def _evaluate(
     started = time.perf_counter()
     with clock("load_s"):
         collection = _queries(config)
+    # Before any ranking: a measure these qrels cannot give must not cost the whole evaluation.
+    check_computable(chosen_measures(config.measures, config.rel), collection.qrels)
     warnings = list(collection.warnings)
     is_bm25 = config.model is not None and config.model.lower() == "bm25"
     if config.model is not None:

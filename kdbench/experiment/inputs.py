@@ -10,8 +10,10 @@ from typing import Any
 from kdbench.backends import BACKENDS
 from kdbench.config import ProfileFile
 from kdbench.data.irds import names_dataset_part
-from kdbench.data.load import folder_splits
+from kdbench.data.load import folder_splits, qrels_file
+from kdbench.data.qrels import read_qrels
 from kdbench.errors import UserError, stop_exception
+from kdbench.evaluate.metrics import check_computable, chosen_measures
 from kdbench.hashing import file_digest
 from kdbench.options import Mining, as_options, group_values, hashed_settings
 
@@ -62,6 +64,8 @@ def _check_data(profile: ProfileFile, profile_path: Path) -> None:
                     key,
                     f"{source} has no qrels for split {split!r} (it has: {', '.join(splits) or 'none'})",
                 )
+        if profile.evaluate.measures:
+            _check_measures(profile, profile_path, folder)
     elif folder.exists():
         raise _error(
             profile_path,
@@ -76,6 +80,19 @@ def _check_data(profile: ProfileFile, profile_path: Path) -> None:
             "data.source",
             f"{source}: not a folder and not a registered ir_datasets id (e.g. beir/scifact)",
         )
+
+
+def _check_measures(profile: ProfileFile, profile_path: Path, folder: Path) -> None:
+    """The measures compute on each test split's qrels (a provider may refuse some qrels)."""
+    chosen = chosen_measures(profile.evaluate.measures)
+    for split in profile.data.test_splits:
+        path = qrels_file(folder, split)
+        if path is None:
+            continue
+        try:
+            check_computable(chosen, read_qrels(path))
+        except UserError as error:
+            raise _error(profile_path, "evaluate.measures", f"{error} (split {split})") from None
 
 
 def _check_files(profile: ProfileFile, profile_path: Path) -> None:

@@ -19,7 +19,7 @@ from kdbench.experiment.profiling import (
     result_path,
 )
 from kdbench.experiment.students import training_stages
-from kdbench.experiment.summary import summary_stage
+from kdbench.experiment.summary import run_conclusion, summary_stage
 from kdbench.experiment.teachers import profile_teacher_stages
 from kdbench.results import load_result
 
@@ -72,4 +72,9 @@ def run_experiment(
         f"finished {name} in {time.perf_counter() - started:.0f} s; "
         f"wrote {out / 'report.md'}, {out / 'report.html'}, {out / 'results.json'}"
     )
-    return load_result(out / "results.json")
+    result = load_result(out / "results.json")
+    # What the run found, last: the lines a reader acts on (computed from results.json).
+    echo("")
+    for line in run_conclusion(profile, result):
+        echo(line)
+    return result

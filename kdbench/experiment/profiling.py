@@ -34,7 +34,10 @@ def profile_stage(experiment: Experiment, student: StudentConfig, models: Models
     config: dict[str, Any] = {
         "student": student.name,
         "model": model,
-        "profile": hashed_settings(settings),
+        # the server cell's settings count only for the rows that get one
+        "profile": hashed_settings(
+            settings, () if _serves_queries(student.arch) else SERVER_SETTINGS
+        ),
         "source": experiment.source,
         "threads": experiment.profile.experiment.threads,
     }
@@ -85,12 +88,60 @@ def _profile_action(
                 extra={"layers": student.layers} if as_is and student.layers else {},
                 **group_values(Timing, settings),
             )
-            results.append(run_profile(config))
+            result = run_profile(config)
+            if settings.server_bound and _serves_queries(student.arch):
+                _add_server_cells(result, config, settings)
+            results.append(result)
         result = _merge_devices(results)
         result["config"]["label"] = student.name
         save_result(result_path(experiment, student), result)
 
     return action
+
+
+SERVER_SETTINGS = (
+    "server_bound",
+    "server_backend",
+    "max_batch",
+    "max_wait_ms",
+    "min_queries",
+    "min_query_duration_s",
+    "search_budget_s",
+)
+
+
+def _serves_queries(arch: str | None) -> bool:
+    """A dense row: its architecture's own scenario encodes the query and searches."""
+    from kdbench.models.registry import ARCHITECTURES
+
+    return arch is not None and ARCHITECTURES[arch].default_scenario == "query"
+
+
+def _add_server_cells(result: dict[str, Any], config: Any, settings: Any) -> None:
+    """The row's server cell (`[profile] server_bound`): its query served on one backend
+    under Poisson traffic, the highest QPS within the bound searched; appended to `result`'s
+    cells, so the report shows it as a row of the same model."""
+    from dataclasses import replace
+
+    from kdbench.backends import parse_backend_list
+    from kdbench.profile import run_profile
+
+    served = run_profile(
+        replace(
+            config,
+            scenario="server",
+            backends=tuple(parse_backend_list(settings.server_backend)),
+            batch_sizes=None,
+            bound=settings.server_bound,
+            max_batch=settings.max_batch,
+            max_wait_ms=settings.max_wait_ms,
+            min_queries=settings.min_queries,
+            min_query_duration_s=settings.min_query_duration_s,
+            search_budget_s=settings.search_budget_s,
+        )
+    )
+    result["results"].extend(served["results"])
+    result["environment"]["threads"]["cores"] = served["environment"]["threads"]["cores"]
 
 
 BM25_LABEL = "bm25"

@@ -15,9 +15,11 @@ from kdbench.io import atomic_write_text
 from kdbench.losses import teacher_losses
 from kdbench.options import hashed_settings
 from kdbench.report import View, add_decisions, report_rows
+from kdbench.report.conclusion import conclusion
 from kdbench.report.pairs import common_measures, pair_rows
 from kdbench.report.references import reference_rows
 from kdbench.report.render import to_html, to_markdown
+from kdbench.report.rows import Row
 from kdbench.report.scale import Scale, parse_count
 from kdbench.results import load_result, new_result, save_result
 
@@ -147,13 +149,20 @@ def write_summary(
     references: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """results.json (kind "run"), report.md and report.html from the stage results."""
-
     out = profile.output_dir
     result = new_result("run", {**profile.to_dict(), "profile_file": str(profile_path)})
     result["models"] = models
     result["references"] = references
     result["pairs"] = distillation_pairs(profile, models)
     save_result(out / "results.json", result)
+    rows, meta = run_report(profile, result)
+    atomic_write_text(out / "report.md", to_markdown(rows, meta))
+    atomic_write_text(out / "report.html", to_html(rows, meta))
+    return result
+
+
+def run_report(profile: ProfileFile, result: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
+    """The rows and meta of a run's report: its measures, its budget and its scale."""
     view = View(measures=tuple(profile.evaluate.measures) or None)
     rows, meta = report_rows([result], view)
     meta["title"] = profile.experiment.name
@@ -164,6 +173,9 @@ def write_summary(
         decide.queries_per_s or None,
     )
     add_decisions(rows, [result], meta, decide.budget or None, scale, where="report.budget")
-    atomic_write_text(out / "report.md", to_markdown(rows, meta))
-    atomic_write_text(out / "report.html", to_html(rows, meta))
-    return result
+    return rows, meta
+
+
+def run_conclusion(profile: ProfileFile, result: dict[str, Any]) -> list[str]:
+    """What the run found (kdbench.report.conclusion), as `kdbench run` ends with it."""
+    return conclusion(*run_report(profile, result))

@@ -7,6 +7,10 @@ Shared by `load.py` (reading any source), `released.py` (the paper's layouts) an
 from __future__ import annotations
 
 import json
+import pickle
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +49,59 @@ def weights_format(folder: Path, *, allow_pickle: bool) -> str:
     raise UserError(f"{folder}: no model weights (model.safetensors or pytorch_model.bin)")
 
 
+def weights_file(folder: Path) -> Path:
+    """The weights file a folder's model is read from (for messages): the first that exists."""
+    for name in (*SAFETENSORS_FILES, *PICKLE_FILES):
+        if (folder / name).exists():
+            return folder / name
+    return folder / SAFETENSORS_FILES[0]
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    # torch's weights_only refusal names the offending global on its own line
+    named = [line for line in lines if line.startswith("WeightsUnpickler error:")]
+    text = (named or lines or [type(error).__name__])[0].removeprefix("WeightsUnpickler error: ")
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+@contextmanager
+def reading_weights(path: Path) -> Iterator[None]:
+    """Turn a weights file that cannot be read into one line naming it and what to do.
+
+    Truncated or corrupt safetensors and pickles, and a pickle that holds more than tensors
+    (torch's `weights_only` refuses to build its objects even under --allow-pickle).
+    """
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except pickle.UnpicklingError as exc:
+        if "weights only" not in str(exc).lower() and "weights_only" not in str(exc):
+            raise UserError(
+                f"{path}: not a readable pickle ({_first_line(exc)}); the file is truncated or "
+                "corrupt: copy or download it again"
+            ) from exc
+        raise UserError(
+            f"{path}: holds objects other than tensors ({_first_line(exc)}); kdbench builds only "
+            "tensors from a pickle, even with --allow-pickle: save the weights as "
+            "model.safetensors from a copy you trust"
+        ) from exc
+    except (SafetensorError, EOFError, zipfile.BadZipFile) as exc:
+        raise UserError(
+            f"{path}: cannot read the weights ({_first_line(exc)}); the file is truncated or "
+            "corrupt: copy or download it again"
+        ) from exc
+    except RuntimeError as exc:
+        # torch.load on a damaged zip archive ("PytorchStreamReader failed ...")
+        if "PytorchStreamReader" not in str(exc) and "zip archive" not in str(exc):
+            raise
+        raise UserError(
+            f"{path}: cannot read the weights ({_first_line(exc)}); the file is truncated or "
+            "corrupt: copy or download it again"
+        ) from exc
+
+
 def read_state_dict(folder: Path, *, allow_pickle: bool) -> dict[str, torch.Tensor]:
     """All tensors of a single-file checkpoint (safetensors, or pickled with allow_pickle)."""
     if weights_format(folder, allow_pickle=allow_pickle) == "safetensors":
@@ -55,14 +112,16 @@ def read_state_dict(folder: Path, *, allow_pickle: bool) -> dict[str, torch.Tens
             raise UserError(
                 f"{folder}: sharded weights are not supported for {folder.name}; save them as one file"
             )
-        return load_file(str(path))
+        with reading_weights(path):
+            return load_file(str(path))
     path = folder / "pytorch_model.bin"
     if not path.exists():
         raise UserError(
             f"{folder}: sharded pickled weights are not supported; convert them to one model.safetensors"
         )
     # weights_only refuses arbitrary objects even though the user allowed pickles.
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    with reading_weights(path):
+        state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict):
         raise UserError(f"{path}: expected a state dict, found {type(state).__name__}")
     return state

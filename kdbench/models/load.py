@@ -31,7 +31,14 @@ from torch import nn
 from kdbench.errors import MissingDependencyError, UserError
 from kdbench.models import released
 from kdbench.models.base import ModelSpec, Ranker, backbone, usable_positions
-from kdbench.models.files import CHECKPOINT_FILE, HEAD_FILE, read_json, weights_format
+from kdbench.models.files import (
+    CHECKPOINT_FILE,
+    HEAD_FILE,
+    read_json,
+    reading_weights,
+    weights_file,
+    weights_format,
+)
 from kdbench.models.registry import ARCHITECTURES, MODEL_OPTIONS, applies_to
 
 MINILM_ALIASES = ("sentence-transformers/all-minilm-l6-v2", "all-minilm-l6-v2")
@@ -404,14 +411,15 @@ def load_encoder(
     auto: Any = AutoModelForSequenceClassification if classifier else AutoModel
     labels = {"num_labels": 1} if classifier and fresh_head else {}
     try:
-        model, info = auto.from_pretrained(
-            folder,
-            dtype=torch.float32,
-            use_safetensors=use_safetensors,
-            trust_remote_code=trust_remote_code,
-            output_loading_info=True,
-            **labels,
-        )
+        with reading_weights(weights_file(folder)):
+            model, info = auto.from_pretrained(
+                folder,
+                dtype=torch.float32,
+                use_safetensors=use_safetensors,
+                trust_remote_code=trust_remote_code,
+                output_loading_info=True,
+                **labels,
+            )
     except ValueError as exc:
         if "trust_remote_code" in str(exc) and not trust_remote_code:
             raise UserError(
@@ -454,7 +462,8 @@ def _read_head(folder: Path) -> dict[str, torch.Tensor]:
         return {}
     from safetensors.torch import load_file
 
-    return load_file(str(path))
+    with reading_weights(path):
+        return load_file(str(path))
 
 
 def _head_bias_as_needed(ranker: Ranker, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -25,6 +25,10 @@ def run_profile(config: ProfileConfig, log: Any = None) -> dict[str, Any]:
     """
     if is_bm25(config.model):
         return run_bm25_profile(config, log)
+    if config.is_load:
+        from kdbench.profile.serve_runner import run_serving
+
+        return run_serving(config, log)
     from kdbench.profile.runner import run_profile as run
 
     return run(config, log)

@@ -25,6 +25,7 @@ from kdbench.errors import UserError
 from kdbench.profile.config import ProfileConfig
 from kdbench.profile.measurements import Cell, Latency, Memory, ProfileResult, Throughput, Timing
 from kdbench.profile.memory import HostMemory, row_memory
+from kdbench.profile.serving_cell import UNITS as SERVING_UNITS
 from kdbench.profile.stats import sample_warnings
 from kdbench.profile.timer import measure, round_budget
 from kdbench.results import ResultHeader
@@ -53,8 +54,11 @@ def check_bm25_config(config: ProfileConfig) -> None:
         raise UserError("--model bm25 needs --data: BM25 indexes a real collection")
     if config.backends != (("eager", None),) or config.precisions != ("fp32",):
         raise UserError("--backend/--precision apply to neural rankers; --model bm25 runs on bm25s")
-    if config.scenario is not None or config.baseline_arch is not None:
-        raise UserError("--scenario/--baseline-arch apply to neural rankers, not --model bm25")
+    if (config.scenario is not None and not config.is_load) or config.baseline_arch is not None:
+        raise UserError(
+            "--scenario (but server and offline)/--baseline-arch apply to neural rankers, not "
+            "--model bm25"
+        )
     if config.device != "cpu":
         raise UserError(f"--device {config.device}: bm25s runs on the CPU; drop --device")
 
@@ -79,8 +83,42 @@ def run_bm25_profile(
     cells = []
     for depth in config.depths:
         say(f"bm25 top {depth}")
-        cells.append(_cell(bm25, collection.queries, depth, config, index_bytes))
-    return _result(config, cells, collection, bm25, index_bytes, index_s).to_dict()
+        if config.is_load:
+            cells.append(_served_cell(bm25, collection.queries, depth, config, say))
+        else:
+            cells.append(_cell(bm25, collection.queries, depth, config, index_bytes))
+    result = _result(config, cells, collection, bm25, index_bytes, index_s)
+    if config.is_load:
+        result.header.units = {**UNITS, **SERVING_UNITS}
+    return result.to_dict()
+
+
+def _served_cell(
+    bm25: Any, queries: dict[str, str], depth: int, config: ProfileConfig, say: Any
+) -> Cell:
+    """BM25 retrieval of the top `depth` under `config`'s load (server or offline): a batch
+    of queries is one bm25s call."""
+    from kdbench.profile.serving_cell import serve_into_cell, server_settings
+
+    def serve(batch: list[tuple[str, str]]) -> Any:
+        return bm25.search(dict(batch), k=depth)
+
+    cell = Cell(
+        backend=BACKEND,
+        precision=PRECISION,
+        arch=BM25_MODEL,
+        scenario=str(config.scenario),
+        batch_size=1,
+        depth=depth,
+    )
+    settings = server_settings(config)
+    label = f"bm25 top {depth}"
+    serve_into_cell(
+        cell, serve, list(queries.items()), config, settings, config.serving_bound(), label, say
+    )
+    assert cell.serving is not None
+    cell.serving["served"] = SCENARIO
+    return cell
 
 
 def _cell(

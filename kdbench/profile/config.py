@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from kdbench.backends import devices, parse_backend_list, precisions
-from kdbench.backends.onnx.config import PROVIDERS
+from kdbench.backends.onnx.config import OPSET_MAX, OPSET_MIN, PROVIDERS, graph_problem
 from kdbench.errors import UserError
 from kdbench.evaluate.config import EvaluateConfig
 from kdbench.options import (
     SEED_MAX,
+    THREADS_MAX,
     Fixed,
     ModelLoading,
     Timing,
@@ -25,7 +26,19 @@ from kdbench.options import (
     precision_names,
     reuse,
 )
-from kdbench.profile.registry import SCENARIOS, scenario_names, scenarios_help
+from kdbench.profile.registry import (
+    LOADS,
+    SCENARIOS,
+    profile_scenarios,
+    scenarios_help,
+)
+from kdbench.quantities import (
+    QuantityError,
+    parse_duration_ms,
+    parse_duration_s,
+    parse_rate_per_s,
+    quantity_error,
+)
 
 SEARCHES = ("exact", "hnsw")  # how the query scenario searches its index
 APPROXIMATE_SEARCHES = frozenset({"hnsw"})  # recall against exact search is measured
@@ -65,6 +78,28 @@ def index_sizes(value: int | Sequence[int] | None) -> tuple[int, ...] | None:
     return (value,) if isinstance(value, int) else tuple(value)
 
 
+def _rate(text: str, option: str) -> float:
+    try:
+        return parse_rate_per_s(text)
+    except QuantityError as error:
+        raise UserError(quantity_error(option, error)) from None
+
+
+def _duration_ms(text: str, option: str) -> float:
+    try:
+        return parse_duration_ms(text)
+    except QuantityError as error:
+        raise UserError(quantity_error(option, error)) from None
+
+
+def _seconds(text: str, option: str) -> float:
+    """A duration in seconds: `10` (seconds, as the field's name says), `10s`, `500ms`."""
+    try:
+        return parse_duration_s(text)
+    except QuantityError as error:
+        raise UserError(quantity_error(option, error)) from None
+
+
 def _backend_list(text: str) -> tuple[tuple[str, str | None], ...]:
 
     return tuple(parse_backend_list(text))
@@ -99,8 +134,11 @@ class ProfileConfig(ModelLoading, Timing):
     )
     scenario: str | None = option(
         None,
-        help=scenarios_help,
-        choices=scenario_names,
+        help=lambda: (
+            f"{scenarios_help()} Or a load: server (that scenario under Poisson "
+            "traffic: --qps, --max-batch, --bound) or offline (every query at once)."
+        ),
+        choices=profile_scenarios,
     )
     backends: tuple[tuple[str, str | None], ...] = option(
         (("eager", None),),
@@ -163,10 +201,11 @@ class ProfileConfig(ModelLoading, Timing):
         None,
         help="Intra-op threads for torch and ONNX Runtime (default: torch's).",
         minimum=1,
+        maximum=THREADS_MAX,
     )
     parity_queries: int = option(20, help="Queries in the parity check.", minimum=1)
     parity_depth: int = option(100, help="Candidates per parity query.", minimum=1)
-    opset: int = option(17, help="ONNX opset of the export.", minimum=7)  # torch's oldest
+    opset: int = option(17, help="ONNX opset of the export.", minimum=OPSET_MIN, maximum=OPSET_MAX)
     onnx_model: Path | None = option(
         None, help="Run this ONNX graph instead of exporting (it still faces the parity gate)."
     )
@@ -181,6 +220,57 @@ class ProfileConfig(ModelLoading, Timing):
     )
     seed: int = option(
         0, help="Seed for synthetic text and sampled candidates.", minimum=0, maximum=SEED_MAX
+    )
+    qps: float | None = option(
+        None,
+        help="server: queries/s of the Poisson load (100 or 100/s); with --bound, where the "
+        "search starts (default: half of what one call's time allows).",
+        above=0,
+        cli={"parse": lambda text: _rate(text, "--qps")},
+    )
+    bound: str | None = option(
+        None,
+        help="server: search the highest QPS whose PERCENTILE stays within a latency, e.g. "
+        "p99<=50ms or p95<=20ms (MLPerf's validity rules; docs/serving.md).",
+    )
+    p99_bound: str | None = option(
+        None,
+        help="server: --bound p99<=THIS, e.g. 50ms.",
+    )
+    max_batch: int = option(
+        1, help="server/offline: queries per model call at most (dynamic batching).", minimum=1
+    )
+    max_wait_ms: float = option(
+        0.0,
+        help="server: how long a query may wait for others to batch with (5ms; 0: none).",
+        minimum=0,
+        cli={"parse": lambda text: _duration_ms(text, "--max-wait-ms")},
+    )
+    workers: int = option(
+        1,
+        help="server/offline: model workers; each gets cores/workers threads unless --threads "
+        "(workers x threads must fit the cores).",
+        minimum=1,
+    )
+    min_queries: int = option(
+        1024,
+        help="server: queries per level at least (MLPerf: 270,336, then early stopping).",
+        minimum=1,
+    )
+    min_query_duration_s: float = option(
+        10.0,
+        help="server: seconds per level at least (MLPerf: 600); offline: seconds of work.",
+        minimum=0,
+        cli={
+            "flag": "--min-query-duration",
+            "parse": lambda text: _seconds(text, "--min-query-duration"),
+        },
+    )
+    search_budget_s: float = option(
+        300.0,
+        help="server with a bound: the search's wall time at most (a level begun finishes).",
+        above=0,
+        cli={"flag": "--search-budget", "parse": lambda text: _seconds(text, "--search-budget")},
     )
     index_dir: str | None = reuse(
         EvaluateConfig,
@@ -201,8 +291,9 @@ class ProfileConfig(ModelLoading, Timing):
         check_ranges(self, flag_name)
         canonicalize(self, "arch", "baseline_arch", "search")
 
-        if self.scenario is not None:
+        if self.scenario is not None and self.scenario not in LOADS:
             SCENARIOS.canonical(self.scenario)
+        self.serving_bound()  # a bad --bound fails here, before any work
         if self.device.split(":")[0] not in devices():
             raise UserError(f"--device {self.device!r}: use {', '.join(devices())} or cuda:N")
         for precision in (*self.precisions, *(p for _, p in self.backends if p)):
@@ -217,10 +308,34 @@ class ProfileConfig(ModelLoading, Timing):
             raise UserError(
                 f"--onnx-model {self.onnx_model}: no such file; pass an exported .onnx graph"
             )
+        if self.onnx_model is not None:
+            problem = graph_problem(self.onnx_model)
+            if problem is not None:
+                raise UserError(
+                    f"--onnx-model {self.onnx_model}: ONNX Runtime cannot load it ({problem}); "
+                    "pass a graph kdbench export or kdbench profile wrote"
+                )
         if self.onnx_provider is not None and self.onnx_provider not in PROVIDERS:
             raise UserError(
                 f"--onnx-provider {self.onnx_provider!r}: choose {', '.join(PROVIDERS)}"
             )
+
+    @property
+    def is_load(self) -> bool:
+        """A load scenario (server, offline): the model serves queries under traffic."""
+        return self.scenario in LOADS
+
+    def serving_bound(self) -> Any:
+        """--bound / --p99-bound as a `kdbench.profile.serving.Bound` (None: none)."""
+        from kdbench.profile.serving import parse_bound
+
+        if self.bound is not None and self.p99_bound is not None:
+            raise UserError("--bound and --p99-bound both set; keep one")
+        if self.p99_bound is not None:
+            return parse_bound(f"p99<={self.p99_bound}", "--p99-bound")
+        if self.bound is not None:
+            return parse_bound(self.bound, "--bound")
+        return None
 
     def baseline(self) -> ProfileConfig | None:
         """The same profile of the same model built as `baseline_arch` (None: no baseline)."""

@@ -349,6 +349,8 @@ class Cell:
     warnings: list[str] | None = None
     vs_eager_fp32: Speedup | None = None
     vs_baseline: Speedup | None = None
+    # server/offline loads (kdbench.profile.serving): settings, levels, the search's answer
+    serving: Json | None = None
     device: str | None = None  # not written by the profiler (the result's config says it)
     extra: Json = field(default_factory=dict)
 
@@ -378,6 +380,7 @@ class Cell:
             **({"never_run": self.never_run} if self.never_run is not None else {}),
             **(self.cache.to_dict() if self.cache is not None else {}),
             **({"search": self.search} if self.search is not None else {}),
+            **({"serving": self.serving} if self.serving is not None else {}),
             **self.extra,
         }
         if self.latency is not None:

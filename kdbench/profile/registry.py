@@ -22,8 +22,10 @@ from kdbench.models.registry import ARCHITECTURES
 from kdbench.registry import Registry
 
 __all__ = [
+    "LOADS",
     "SCENARIOS",
     "ScenarioInfo",
+    "profile_scenarios",
     "resolve_scenario",
     "scenario_archs",
     "scenario_class",
@@ -42,6 +44,37 @@ SCENARIOS: Registry[ScenarioInfo] = Registry("scenario", "--scenario")
 SCENARIOS.register("index", ScenarioInfo("index", "passages/s encoding a collection"))
 SCENARIOS.register("query", ScenarioInfo("query", "encode the query, search a pre-encoded index"))
 SCENARIOS.register("rerank", ScenarioInfo("rerank", "score k candidates of one query"))
+
+
+# MLPerf's load scenarios: they serve the architecture's per-query scenario (query for dot,
+# rerank otherwise; BM25's retrieval) under traffic (kdbench.profile.serving).
+LOADS = {
+    "server": "Poisson arrivals at --qps through a dynamic batcher; with a bound, the highest "
+    "QPS that holds it",
+    "offline": "every query at once; the highest throughput",
+}
+
+
+@dataclass(frozen=True)
+class _ProfileScenarios:
+    """What `kdbench profile --scenario` accepts: the registered scenarios and the loads.
+
+    >>> "server" in profile_scenarios(), profile_scenarios().names()[-2:]
+    (True, ('server', 'offline'))
+    """
+
+    def __contains__(self, name: object) -> bool:
+        return name in LOADS or name in SCENARIOS
+
+    def canonical(self, name: str) -> str:
+        return name if name in LOADS else SCENARIOS.canonical(name)
+
+    def names(self) -> tuple[str, ...]:
+        return (*SCENARIOS.names(), *LOADS)
+
+
+def profile_scenarios() -> _ProfileScenarios:
+    return _ProfileScenarios()
 
 
 def scenario_names() -> Registry[ScenarioInfo]:

@@ -100,3 +100,111 @@ def problems(result: dict[str, Any]) -> list[str]:
         where += f" index {cell.index_size}" if cell.index_size is not None else ""
         lines.extend(f"{where}: {warning}" for warning in cell.warnings or [])
     return lines
+
+
+def serving_table(result: dict[str, Any], width: int | None = None) -> Any | None:
+    """A server/offline result's loads: the answer per cell and every level a search ran
+    (None: not a load result)."""
+    profile = ProfileResult.from_dict(result)
+    cells = [c for c in profile.cells if c.serving is not None]
+    if not cells:
+        return None
+    headers = (
+        "backend",
+        "depth",
+        "load",
+        "QPS",
+        "scheduled",
+        "answered",
+        "p50 ms",
+        "p99 ms",
+        "queue p50",
+        "compute p50",
+        "batch",
+        "cpu",
+        "verdict",
+    )
+    columns = [
+        Column(h, "left" if h in ("backend", "load", "verdict") else "right", key=h == "backend")
+        for h in headers
+    ]
+    rows = []
+    for cell in cells:
+        serving = cell.serving or {}
+        name = f"{cell.backend}:{cell.precision}"
+        depth = str(cell.depth or "-")
+        if "offline" in serving:
+            offline = serving["offline"]
+            rows.append(
+                [
+                    name,
+                    depth,
+                    "offline",
+                    _number(offline["queries_per_s"], 1),
+                    "-",
+                    str(offline["answered"]),
+                    "-",
+                    "-",
+                    "-",
+                    _number((offline["compute_ms"] or {}).get("p50")),
+                    _batch(offline["batch_sizes"]),
+                    f"{offline['cpu_utilisation']:.0%}",
+                    "valid" if offline["valid"] else "; ".join(offline["reasons"]),
+                ]
+            )
+            continue
+        levels = serving["search"]["levels"] if "search" in serving else [serving["level"]]
+        best = serving.get("max_valid_qps")
+        for level in sorted(levels, key=lambda lv: lv["target_qps"]):
+            answer = "search" in serving and level["target_qps"] == best
+            verdict = "valid" if level["valid"] else "; ".join(level["reasons"])
+            rows.append(
+                [
+                    name,
+                    depth,
+                    ("[bold]max[/] " if answer else "") + (level["bound"] or "server"),
+                    _number(level["target_qps"], 1),
+                    _number(level["scheduled_qps"], 1),
+                    _number(level["achieved_qps"], 1),
+                    _number((level["latency_ms"] or {}).get("p50")),
+                    _number((level["latency_ms"] or {}).get("p99")),
+                    _number((level["queue_ms"] or {}).get("p50")),
+                    _number((level["compute_ms"] or {}).get("p50")),
+                    _batch(level["batch_sizes"]),
+                    f"{level['cpu_utilisation']:.0%}",
+                    verdict,
+                ]
+            )
+        if "search" in serving and not serving["search"]["levels"]:
+            rows.append(
+                [
+                    name,
+                    depth,
+                    serving["bound"],
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    serving["search"]["stopped_by"],
+                ]
+            )
+    config = profile.header.config
+    return fit_table(
+        f"kdbench profile: {config['arch']} {config['scenario']} on {config['device']} "
+        f"({config.get('workers', 1)} worker(s), max batch {config.get('max_batch', 1)}, "
+        f"max wait {config.get('max_wait_ms', 0):g} ms)",
+        columns,
+        rows,
+        width or console_width(),
+    )
+
+
+def _batch(sizes: dict[str, int]) -> str:
+    """The mean batch size over the model calls ({size: calls})."""
+    calls = sum(sizes.values())
+    return "-" if not calls else f"{sum(int(k) * v for k, v in sizes.items()) / calls:.1f}"

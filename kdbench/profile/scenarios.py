@@ -23,6 +23,7 @@ picks (or subclasses) one of these without an edit here.
 from __future__ import annotations
 
 import importlib.util
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,6 +93,8 @@ class Scenario:
     # True: eager fp32's parity scores are the reference; False: `reference_scores` computes
     # it another way (prettr: uncached scoring), and eager fp32 faces the gate too
     reference_is_timed: ClassVar[bool] = True
+    # serving workers tokenise one at a time: `fixed_batch` swaps the ranker's lengths
+    tokenizing: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, ranker: Ranker, inputs: ProfileInputs, config: ProfileConfig) -> None:
         # Any: scenarios call the architecture's own methods (encode_docs, scores, dim)
@@ -181,6 +184,15 @@ class Scenario:
 
     def workload(self, cell: CellShape, runner: Runner) -> Workload:
         raise NotImplementedError
+
+    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], Any]:
+        """Serve a batch of query texts end to end as a deployment would (server/offline
+        loads, kdbench.profile.serving): tokenise them, run `runner`, finish the scenario's
+        work (search, ordering). Inputs are padded to the cell's `seq_len`, as timed cells are."""
+        raise UserError(
+            f"--scenario server: {self.ranker.arch} {self.name} does not serve queries; "
+            "profile it with --scenario index"
+        )
 
     # -- helpers -----------------------------------------------------------------------------
     def run_batched(
@@ -434,6 +446,30 @@ class QueryScenario(Scenario):
             }
         return workload
 
+    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], Any]:
+        from kdbench.retrieval.dense import exact_search
+
+        size = cell.index_size or self.inputs.index_size
+        depth = min(cell.depth or 100, size)
+        self.searched_index(size)  # built before the first query arrives
+        hnsw = self.config.search == "hnsw"
+
+        @torch.inference_mode()
+        def serve(texts: list[str]) -> Any:
+            with self.tokenizing:
+                batch = fixed_batch(self.ranker, "query", texts, cell.seq_len)
+            vectors = runner(_to(batch, self.device)).float()
+            if hnsw:
+                return self.graph(size).search(vectors.cpu().numpy(), depth)
+            found = exact_search(
+                vectors, self.searched_index(size), depth, backend=self.search_backend
+            )
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            return found
+
+        return serve
+
     def graph(self, size: int) -> Any:
         """--search hnsw: the HNSW graph over the index's first `size` rows (one at a time)."""
 
@@ -507,6 +543,45 @@ class CatRerankScenario(Scenario):
             tokenize=lambda: fixed_batch(self.ranker, "pair", [query] * depth, cell.seq_len, docs),
         )
 
+    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], Any]:
+        depth = cell.depth or 100
+        docs = self.inputs.passages[:depth]  # every query's k candidates: the same k passages
+
+        def prepare(texts: list[str]) -> dict[str, torch.Tensor]:
+            queries = [text for text in texts for _ in range(depth)]
+            pairs = fixed_batch(self.ranker, "pair", queries, cell.seq_len, docs * len(texts))
+            return _to(pairs, self.device)
+
+        return _serve_pairs(self, cell, runner, prepare)
+
+
+def _serve_pairs(
+    scenario: Scenario, cell: CellShape, runner: Runner, prepare: Callable[[list[str]], Any]
+) -> Callable[[list[str]], Any]:
+    """Serve a batch of queries by scoring each one's `depth` candidates in forwards of
+    `cell.batch_size` pairs (the batch's pairs together), then ordering each query's."""
+    depth = cell.depth or 100
+
+    @torch.inference_mode()
+    def serve(texts: list[str]) -> Any:
+        with scenario.tokenizing:
+            pairs = prepare(texts)
+        total = len(texts) * depth
+        scores = torch.cat(
+            [
+                runner({name: t[start : start + cell.batch_size] for name, t in pairs.items()})
+                .float()
+                .reshape(-1)
+                for start in range(0, total, cell.batch_size)
+            ]
+        )
+        order = torch.argsort(scores.reshape(len(texts), depth), dim=1, descending=True)
+        if scenario.device.type == "cuda":
+            torch.cuda.synchronize(scenario.device)
+        return order
+
+    return serve
+
 
 class ColbertRerankScenario(Scenario):
     name = "rerank"
@@ -555,6 +630,25 @@ class ColbertRerankScenario(Scenario):
         workload.stages.append(("maxsim", maxsim))
         workload.index_bytes = d_vecs.numel() * d_vecs.element_size()
         return workload
+
+    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], Any]:
+        depth = cell.depth or 100
+        self.workload(cell, runner)  # caches the k candidates' term vectors (offline work)
+        d_vecs, d_mask = self._cached[depth]
+        ranker = self.ranker
+
+        @torch.inference_mode()
+        def serve(texts: list[str]) -> Any:
+            with self.tokenizing:
+                batch = _to(fixed_batch(ranker, "query", texts, cell.seq_len), self.device)
+            q_vecs = runner(batch).to(d_vecs.dtype)
+            q_mask = batch["attention_mask"]
+            return [
+                torch.argsort(ranker.scores(q_vecs[i], q_mask[i], d_vecs, d_mask), descending=True)
+                for i in range(q_vecs.shape[0])
+            ]
+
+        return serve
 
 
 class PrettrRerankScenario(Scenario):
@@ -714,6 +808,18 @@ class PrettrRerankScenario(Scenario):
                 dtype=str(cache.vecs.dtype).removeprefix("torch."),
             ),
         )
+
+    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], Any]:
+        depth = cell.depth or 100
+        query_len, doc_len = pair_lengths(self.ranker, cell.seq_len)
+        self.workload(cell, runner)  # caches the k candidates' states (offline work)
+        cache, rows = self._caches[(depth, doc_len)], list(range(depth))
+
+        def prepare(texts: list[str]) -> dict[str, torch.Tensor]:
+            parts = [self.cached_pairs(text, cache, rows, query_len, doc_len) for text in texts]
+            return {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
+
+        return _serve_pairs(self, cell, runner, prepare)
 
 
 def build_scenario(

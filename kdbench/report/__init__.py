@@ -12,6 +12,7 @@ from kdbench.io import atomic_write_text
 from kdbench.report.budget import check_columns, decide, parse_budget
 from kdbench.report.pairs import with_holm
 from kdbench.report.render import FORMATS
+from kdbench.report.render import check_columns as check_shown_columns
 from kdbench.report.rows import AXES, SHOWN_QUALITY, Row, load_results, rows_from_results
 from kdbench.report.scale import Scale, apply_scale
 
@@ -110,9 +111,14 @@ def write_report(
     view: View | None = None,
     budget: str | None = None,
     scale: Scale | None = None,
+    columns: str | list[str] = "compact",
 ) -> tuple[str, list[Row]]:
+    """The report of `paths` in `fmt`; `columns` picks the main table's: "compact" (one line
+    per measured artifact), "all", or a list of column names."""
     results = load_results(paths)
     rows, meta = report_rows(results, view or View())
+    check_shown_columns(columns, rows, meta)
+    meta["columns"] = columns
     add_decisions(rows, results, meta, budget, scale)
     meta["title"] = title or ", ".join(Path(p).name for p in paths)
     text = FORMATS[fmt](rows, meta)

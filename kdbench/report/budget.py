@@ -5,7 +5,8 @@ A budget is a comma list of constraints on measured columns, with units:
 where the first stage was profiled, as the plot reads them), `memory` (the row's weights +
 activations + index; the process's peak where those were not measured), `weights`,
 `activations`, `index`, `process`, `throughput` (items/s), `params`, and any quality the
-rows measured (`nDCG@10>=0.6`). Times take ns, us, ms, s; sizes B, KB, MB, GB, KiB, MiB,
+rows measured (`nDCG@10>=0.6`). `qps>=100@p99<=50ms` asks for the highest valid QPS a
+server profile found under that very bound (`kdbench profile --scenario server`). Times take ns, us, ms, s; sizes B, KB, MB, GB, KiB, MiB,
 GiB; counts K, M, B.
 
 `decide` picks, among measured rows that passed parity, the best-quality row inside every
@@ -81,6 +82,7 @@ COLUMNS = {
         BudgetColumn("process", lambda r: r.peak_memory_mib, "bytes", "process memory"),
         BudgetColumn("throughput", lambda r: r.throughput, "rate", "throughput"),
         BudgetColumn("params", _parameters, "count", "parameters"),
+        BudgetColumn("max_qps", lambda r: r.max_qps, "rate", "max QPS"),
     )
 }
 ALIASES = {"qps": "throughput", "items/s": "throughput", "parameters": "params"}
@@ -98,6 +100,7 @@ class Constraint:
     op: str  # "<=", "<", ">=", ">"
     limit: float
     text: str  # as written
+    bound: str = ""  # max_qps: the latency bound the QPS must have held ("p99<=50ms")
 
     @property
     def unit(self) -> str:
@@ -105,6 +108,8 @@ class Constraint:
         return UNITS[kind][1] if kind in UNITS else ""
 
     def value(self, row: Row) -> float | None:
+        if self.bound:  # a QPS found under another bound (or none) is not this one
+            return row.max_qps if row.qps_bound == self.bound else None
         if self.column in COLUMNS:
             return COLUMNS[self.column].get(row)
         return row.metrics.get(self.column)
@@ -128,6 +133,8 @@ class Constraint:
     def verdict(self, value: float | None) -> str:
         """'p95 7.30 ms > 5 ms (+46%)', or 'p95 not measured'."""
         words = COLUMNS[self.column].words if self.column in COLUMNS else self.column
+        if self.bound:
+            words += f" @ {self.bound}"
         if value is None:
             return f"{words} not measured"
         unit = f" {self.unit}" if self.unit else ""
@@ -165,6 +172,8 @@ def parse_budget(text: str, where: str = "--budget") -> list[Constraint]:
 
 
 def _parse_one(item: str, text: str, where: str) -> Constraint:
+    if "@" in item and re.match(r"\s*(max_)?qps\s*[<>≤≥]", item, re.IGNORECASE):
+        return _parse_qps(item, text, where)
     found = _CONSTRAINT.match(item)
     if found is None:
         raise UserError(
@@ -185,6 +194,30 @@ def _parse_one(item: str, text: str, where: str) -> Constraint:
         raise UserError(f"{where} {text!r}: {item!r}: {name} {what}; e.g. {example}")
     limit = float(found["value"]) * units[unit]
     return Constraint(name, OPERATORS[found["op"]], limit, item.replace(" ", ""))
+
+
+def _parse_qps(item: str, text: str, where: str) -> Constraint:
+    """`qps>=100@p99<=50ms`: the highest valid QPS under that latency bound.
+
+    >>> c = parse_budget("qps>=100@p99<=50ms")[0]
+    >>> c.column, c.op, c.limit, c.bound
+    ('max_qps', '>=', 100.0, 'p99<=50ms')
+    """
+    from kdbench.profile.serving import parse_bound
+
+    rate, _, bound_text = item.partition("@")
+    found = _CONSTRAINT.match(rate)
+    if found is None:
+        raise UserError(
+            f"{where} {text!r}: cannot read {item!r}; write QPS>=VALUE@PERCENTILE<=TIME, "
+            'e.g. "qps>=100@p99<=50ms"'
+        )
+    if found["unit"] not in RATE:
+        raise UserError(f"{where} {text!r}: {item!r}: a rate takes /s or no unit")
+    bound = parse_bound(bound_text, where)
+    return Constraint(
+        "max_qps", OPERATORS[found["op"]], float(found["value"]), item.replace(" ", ""), bound.label
+    )
 
 
 def check_columns(constraints: list[Constraint], rows: list[Row], where: str = "--budget") -> None:

@@ -22,18 +22,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from kdbench.report.budget import budget_mark, budget_region
-from kdbench.report.rows import FIRST_STAGE_ARCHS, Row, artifact_name
+from kdbench.report.rows import FIRST_STAGE_ARCHS, HIGHER_IS_BETTER, Row, artifact_name
 
 FONT_SIZE = 11
 CHAR_WIDTH = 0.62 * FONT_SIZE  # DejaVu Sans Mono's advance is 0.602 em: a little room
 LINE_HEIGHT = 1.25 * FONT_SIZE
 POINT_RADIUS = 6
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
-UNIT = {"p50": "ms", "p95": "ms", "throughput": "/s", "memory": "MiB"}
+UNIT = {"p50": "ms", "p95": "ms", "throughput": "/s", "memory": "MiB", "qps": "/s"}
 X_TITLE = {
     "p50": "p50 latency per query (ms, log scale; end to end where the first stage was profiled)",
     "p95": "p95 latency per query (ms, log scale; end to end where the first stage was profiled)",
     "throughput": "throughput (items/s, log scale)",
+    "qps": "max valid QPS under the row's latency bound (log scale)",
     "memory": "memory: weights + activations + index (MiB, log scale)",
 }
 
@@ -196,8 +197,12 @@ def layout(
 
 def _place_references(found: Layout, references: list[Row], axes: Axes, y: str) -> None:
     """Each published number as a line across the plot, its label at the right end, moved
-    left along the line past any reference label already there."""
+    left along the line past any reference label already there or any point."""
     area = found.area
+    dots = [
+        Box(x - POINT_RADIUS, y - POINT_RADIUS, 2 * POINT_RADIUS, 2 * POINT_RADIUS)
+        for _, x, y in found.points
+    ]
     for row in references:
         line_y = axes.sy(row.metrics[y])
         found.references.append((row, line_y))
@@ -207,7 +212,8 @@ def _place_references(found: Layout, references: list[Row], axes: Axes, y: str) 
             box = label_box(text, right - len(text) * CHAR_WIDTH - shift, line_y - 3)
             if not box.inside(area):
                 continue
-            if not any(box.overlaps(label.box) for label in found.labels):
+            taken = [*(label.box for label in found.labels), *dots]
+            if not any(box.overlaps(other) for other in taken):
                 found.labels.append(Label(text, box, (right, line_y)))
                 break
 
@@ -215,7 +221,7 @@ def _place_references(found: Layout, references: list[Row], axes: Axes, y: str) 
 def pareto_path(found: Layout, x: str) -> str:
     """The front as steps: from each front point, level to the next one's cost, then up."""
     front = [(px, py) for row, px, py in found.points if row.pareto]
-    front.sort(key=lambda p: -p[0] if x == "throughput" else p[0])
+    front.sort(key=lambda p: -p[0] if x in HIGHER_IS_BETTER else p[0])
     steps: list[tuple[float, float]] = []
     for index, (px, py) in enumerate(front):
         steps.append((px, py))
@@ -225,14 +231,22 @@ def pareto_path(found: Layout, x: str) -> str:
 
 
 def svg_plot(
-    rows: list[Row], x: str = "p50", y: str = "nDCG@10", budget: list[dict] | None = None
+    rows: list[Row],
+    x: str = "p50",
+    y: str = "nDCG@10",
+    budget: list[dict] | None = None,
+    size: tuple[int, int] = (760, 460),
+    numbers: dict[int, int] | None = None,
 ) -> str:
-    """The plot as one <svg id="tradeoff-plot"> element; `budget` (a report's constraints)
-    shades the region inside those on the plot's axes."""
-    found = layout(rows, x, y)
+    """The plot as one <svg id="tradeoff-plot"> element of `size` pixels (its viewBox, so a
+    page can scale it down); `budget` (a report's constraints) shades the region inside those
+    on the plot's axes; `numbers` (id(row) -> its number on the page) tags each point with
+    data-row, the row of the table it is."""
+    found = layout(rows, x, y, size)
     head = (
         f'<svg id="tradeoff-plot" xmlns="http://www.w3.org/2000/svg" width="{found.width:.0f}" '
-        f'height="{found.height:.0f}" role="img" aria-label="{html.escape(y)} against {x}">'
+        f'height="{found.height:.0f}" viewBox="0 0 {found.width:.0f} {found.height:.0f}" '
+        f'role="img" aria-label="{html.escape(y)} against {x}">'
         f'<rect width="100%" height="100%" fill="white"/>'
     )
     if found.axes is None:
@@ -240,10 +254,12 @@ def svg_plot(
             f'{head}<text x="{found.width / 2}" y="{found.height / 2}" text-anchor="middle">'
             f"no row has both {html.escape(x)} and {html.escape(y)}</text></svg>"
         )
-    return head + "".join(_svg_parts(found, x, y, budget or [])) + "</svg>"
+    return head + "".join(_svg_parts(found, x, y, budget or [], numbers or {})) + "</svg>"
 
 
-def _svg_parts(found: Layout, x: str, y: str, budget: list[dict]) -> Iterator[str]:
+def _svg_parts(
+    found: Layout, x: str, y: str, budget: list[dict], numbers: dict[int, int]
+) -> Iterator[str]:
     assert found.axes is not None
     yield budget_region(found.axes, budget, x, y)
     yield from _svg_axes(found, found.axes, x, y)
@@ -266,9 +282,10 @@ def _svg_parts(found: Layout, x: str, y: str, budget: list[dict]) -> Iterator[st
             f"{row.label} {row.backend}/{row.device}/{row.precision} {row.scenario}: "
             f"{x} {row.axis(x):.4g} {UNIT[x]}, {y} {row.metrics[y]:.3f}"
         )
+        number = f' data-row="{numbers[id(row)]}"' if id(row) in numbers else ""
         yield (
             f'<circle class="point" cx="{px:.1f}" cy="{py:.1f}" r="{POINT_RADIUS}" '
-            f'fill="{colour}"{stroke}{budget_mark(row)}><title>{title}</title></circle>'
+            f'fill="{colour}"{stroke}{budget_mark(row)}{number}><title>{title}</title></circle>'
         )
     for label in found.labels:
         yield from _svg_label(label)

@@ -15,22 +15,52 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kdbench.errors import UserError
 from kdbench.profile.stats import required_samples
+from kdbench.report.conclusion import conclusion, number_text
+from kdbench.report.page import page
 from kdbench.report.plot import svg_plot
-from kdbench.report.rows import SHOWN_QUALITY, Row
+from kdbench.report.rows import SHOWN_QUALITY, Row, display_labels
 from kdbench.report.scale import columns as predicted_columns
+from kdbench.report.serving_chart import serving_curves_html
+from kdbench.terminal import EDGE, console_width, fit_table, table_width, text_width
 from kdbench.terminal import Column as Shown
-from kdbench.terminal import console_width, fit_table
 
 
 @dataclass(frozen=True)
 class Column:
     """One column of every table format: its header, how a row gives its value, and the
-    decimals Markdown/HTML/terminal round it to (None: text). CSV and JSON keep full precision."""
+    decimals Markdown/HTML/terminal round it to (None: text). CSV and JSON keep full precision.
+    `meaning` is its line in the legend below a table; `text` formats a value instead of
+    `decimals`; `mark` is a one-character footnote mark a row's cell carries ('' for none)."""
 
     header: str
     get: Callable[[Row], Any]
     decimals: int | None = None
+    meaning: str = ""
+    text: Callable[[Any], str] | None = None
+    mark: Callable[[Row], str] | None = None
+    number: Callable[[Row], float | None] | None = None  # what sorts a text cell (HTML)
+
+    @property
+    def name(self) -> str:
+        """How --columns names it: the header in lower case, spaces as dashes ('p50-ms')."""
+        return column_name(self.header)
+
+    def cell(self, row: Row) -> str:
+        value = self.get(row)
+        if self.text is not None and value is not None and value != "":
+            return self.text(value)
+        return cell_text(value, self.decimals)
+
+
+def column_name(header: str) -> str:
+    """'p50 95% CI' -> 'p50-95%-ci'; how --columns spells a header.
+
+    >>> column_name("model · backend · precision"), column_name("items/s")
+    ('model-backend-precision', 'items/s')
+    """
+    return "-".join(header.lower().replace("·", " ").split())
 
 
 def quality_from_text(row: Row) -> str:
@@ -56,6 +86,13 @@ def notes(row: Row) -> str:
     return "; ".join(found)
 
 
+def max_qps_text(row: Row) -> str:
+    """'212.5 @ p99<=50ms', 'none @ p99<=50ms' (no level held), '' (not a server row)."""
+    if not row.qps_bound:
+        return ""
+    return f"{row.max_qps:,.1f} @ {row.qps_bound}" if row.max_qps else f"none @ {row.qps_bound}"
+
+
 def _params(row: Row) -> float | None:
     return row.parameters / 1e6 if row.parameters else None
 
@@ -69,54 +106,108 @@ def _process_memory(row: Row) -> float | None:
     return row.peak_memory_mib
 
 
+CI_MEANING = "distribution-free (order-statistic) 95% interval of that percentile"
+END_TO_END_MEANING = "first stage + the row's timed call: what one query costs"
+THROUGHPUT_MEANING = "items per second at the row's batch (queries, or passages for index)"
+PARETO_MEANING = (
+    "★ Pareto-optimal: no other measured row has both higher quality and a lower cost on the "
+    "report's axis; only rows whose own artifact was evaluated (and passed parity) take part"
+)
+
 IDENTITY = [
-    Column("model", lambda r: r.label),
-    Column("arch", lambda r: r.arch),
-    Column("teacher", lambda r: r.teacher),
-    Column("params (M)", _params, 1),
+    Column("model", lambda r: r.label, meaning="the model's label in its run"),
+    Column(
+        "arch",
+        lambda r: r.arch,
+        meaning="architecture (dot: bi-encoder, cat: cross-encoder, colbert, bm25)",
+    ),
+    Column("teacher", lambda r: r.teacher, meaning="the teacher it was distilled from (–: none)"),
+    Column("params (M)", _params, 1, meaning="parameters, millions"),
 ]
 CELL = [
-    Column("quality from", quality_from_text),
-    Column("backend", lambda r: r.backend),
-    Column("device", lambda r: r.device),
-    Column("precision", lambda r: r.precision),
-    Column("scenario", lambda r: r.scenario),
-    Column("includes", lambda r: r.includes),
-    Column("batch", lambda r: r.batch_size, 0),
-    Column("seq", lambda r: r.seq_len, 0),
+    Column(
+        "quality from",
+        quality_from_text,
+        meaning="the artifact the quality was measured on (kdbench evaluate --backend); "
+        "'(parity passed)': an fp32 cell of a backend that computes eager's scores shows eager's "
+        "evaluation; 'not evaluated': that artifact was never evaluated, so the row shows no "
+        "quality",
+    ),
+    Column("backend", lambda r: r.backend, meaning="what ran the model (eager PyTorch, onnx, ...)"),
+    Column("device", lambda r: r.device, meaning="where it ran"),
+    Column("precision", lambda r: r.precision, meaning="the weights' and compute's number format"),
+    Column(
+        "scenario",
+        lambda r: r.scenario,
+        meaning="what one timed call does (query, rerank, index, retrieve)",
+    ),
+    Column("includes", lambda r: r.includes, meaning="what the latency covers, in words"),
+    Column("batch", lambda r: r.batch_size, 0, meaning="queries (or passages) per call"),
+    Column("seq", lambda r: r.seq_len, 0, meaning="tokens per input"),
 ]
-FIRST_STAGE = [Column("first stage p50 ms", lambda r: r.first_stage_p50_ms, 2)]
+FIRST_STAGE = [
+    Column(
+        "first stage p50 ms",
+        lambda r: r.first_stage_p50_ms,
+        2,
+        meaning="the BM25 row of the same depth: what retrieving the candidates costs",
+    )
+]
 LATENCY = [
-    Column("p50 ms", lambda r: r.p50_ms, 2),
-    Column("p50 95% CI", lambda r: r.p50_ci_ms, 2),
-    Column("p95 ms", lambda r: r.p95_ms, 2),
-    Column("p95 95% CI", lambda r: r.p95_ci_ms, 2),
-    Column("n", lambda r: r.samples, 0),
+    Column("p50 ms", lambda r: r.p50_ms, 2, meaning="median latency of the row's timed call"),
+    Column("p50 95% CI", lambda r: r.p50_ci_ms, 2, meaning=CI_MEANING),
+    Column("p95 ms", lambda r: r.p95_ms, 2, meaning="95th-percentile latency of the timed call"),
+    Column("p95 95% CI", lambda r: r.p95_ci_ms, 2, meaning=CI_MEANING),
+    Column("n", lambda r: r.samples, 0, meaning="timed calls behind the percentiles"),
 ]
 END_TO_END = [
-    Column("end-to-end p50 ms", lambda r: r.end_to_end_p50_ms, 2),
-    Column("end-to-end p95 ms", lambda r: r.end_to_end_p95_ms, 2),
+    Column("end-to-end p50 ms", lambda r: r.end_to_end_p50_ms, 2, meaning=END_TO_END_MEANING),
+    Column("end-to-end p95 ms", lambda r: r.end_to_end_p95_ms, 2, meaning=END_TO_END_MEANING),
 ]
 COST = [
-    Column("items/s", lambda r: r.throughput, 1),
-    Column("weights MiB", lambda r: r.weights_mib, 1),
-    Column("activations MiB", lambda r: r.activations_mib, 1),
-    Column("index MiB", lambda r: r.index_size_mib, 1),
-    Column("process MiB", _process_memory, 0),
-    Column("of peak", _share, 2),
-    Column("parity", lambda r: r.parity),
-    Column("notes", notes),
-    Column("pareto", lambda r: "★" if r.pareto else ""),
+    Column("items/s", lambda r: r.throughput, 1, meaning=THROUGHPUT_MEANING),
+    Column("weights MiB", lambda r: r.weights_mib, 1, meaning="weights as the backend loaded them"),
+    Column(
+        "activations MiB",
+        lambda r: r.activations_mib,
+        1,
+        meaning="the cell's peak above what was resident when it started",
+    ),
+    Column("index MiB", lambda r: r.index_size_mib, 1, meaning="the index or cache it reads"),
+    Column("process MiB", _process_memory, 0, meaning="the whole process's peak (GPU, else RSS)"),
+    Column(
+        "of peak",
+        _share,
+        2,
+        meaning="achieved FLOP/s over the machine's best GEMM of the row's dtype",
+    ),
+    Column(
+        "parity",
+        lambda r: r.parity,
+        meaning="the backend's scores checked against eager's on real inputs before timing",
+    ),
+    Column("notes", notes, meaning="what a reader must know beside the numbers"),
+    Column("pareto", lambda r: "★" if r.pareto else "", meaning=PARETO_MEANING),
 ]
-VS_BASELINE = Column("× baseline", lambda r: r.p50_vs_baseline, 2)
-INDEX_SIZE = Column("passages", lambda r: r.index_size, 0)  # searched, by query cells
+VS_BASELINE = Column(
+    "× baseline",
+    lambda r: r.p50_vs_baseline,
+    2,
+    meaning="the baseline's p50 ÷ the row's p50 on the same backend and cell (above 1: faster)",
+)
+INDEX_SIZE = Column("passages", lambda r: r.index_size, 0, meaning="passages searched")
+MAX_QPS = Column(
+    "max QPS @ bound",
+    max_qps_text,
+    meaning="the highest valid QPS of the server scenario under its latency bound (MLPerf's rules)",
+)
 
 
 def quality_column(measure: str) -> Column:
     def get(row: Row) -> float | None:
         return row.metrics.get(measure)
 
-    return Column(measure, get, 3)
+    return Column(measure, get, 3, meaning=QUALITY_MEANING)
 
 
 def quality_columns(measures: Sequence[str]) -> list[Column]:
@@ -139,6 +230,8 @@ def columns_for(
     if any(r.p50_vs_baseline is not None for r in rows):
         cost.insert(1, VS_BASELINE)
     sized = any(r.index_size is not None for r in rows)
+    if any(r.qps_bound for r in rows):  # server rows: the highest QPS that held the bound
+        cost.insert(1, MAX_QPS)
     return [
         *IDENTITY,
         *quality_columns(measures),
@@ -147,9 +240,217 @@ def columns_for(
         *(FIRST_STAGE if first_stage else []),
         *timed,
         *cost,
-        *([Column("budget", lambda r: r.budget)] if any(r.budget for r in rows) else []),
+        *([BUDGET] if any(r.budget for r in rows) else []),
         *(prediction_columns(rows, scale_to) if predicted else []),
     ]
+
+
+QUALITY_MEANING = "quality of the row's own artifact over the test queries (ir_measures)"
+BUDGET = Column(
+    "budget",
+    lambda r: r.budget,
+    meaning="under the report's budget: chosen, runner-up, fits, or out and why",
+)
+# The compact table: one row per measured artifact, the columns a decision needs.
+QUALITY_MARKS = {
+    "†": "eager's evaluation, shown for this fp32 artifact because it passed parity",
+    "‡": "quality measured by another run; timed here",
+}
+UNDERSAMPLED_MARK = "*"
+NEVER_RUN_MARK = "!"
+
+
+def _quality_mark(row: Row) -> str:
+    if not row.metrics:
+        return ""
+    return "‡" if row.quality_elsewhere else ("†" if row.quality_reused else "")
+
+
+def _undersampled_mark(percentile: str) -> Callable[[Row], str]:
+    def mark(row: Row) -> str:
+        return UNDERSAMPLED_MARK if percentile in row.undersampled else ""
+
+    return mark
+
+
+def _qps_header(rows: list[Row]) -> str:
+    """'max QPS @ p99<=50ms' when every served row was held to one bound, else 'max QPS'
+    (each cell then names its bound)."""
+    bounds = {r.qps_bound for r in rows if r.qps_bound}
+    return f"max QPS @ {bounds.pop()}" if len(bounds) == 1 else "max QPS"
+
+
+def compact_columns(rows: list[Row], meta: dict[str, Any]) -> list[Column]:
+    """The compact table's columns: `model · backend · precision`, the report's quality (with
+    a mark saying where it came from), p50 and p95 per query (end to end where the first stage
+    was profiled), throughput, the row's memory, max QPS when some row was served under load,
+    the budget's verdict when a budget was set, and ★."""
+    quality = str(meta.get("y") or measures_of(meta)[0])
+    names = dict(zip(map(id, rows), display_labels(rows), strict=True))
+    end_to_end = any(r.first_stage_p50_ms is not None for r in rows)
+    per_query = "per query, end to end where the first stage was profiled" if end_to_end else ""
+    columns = [
+        Column(
+            LABEL_HEADER,
+            lambda r: names[id(r)],
+            meaning="the measured artifact; rows that would share a name add what tells "
+            "them apart (device, scenario, batch, seq, depth)",
+            mark=lambda r: NEVER_RUN_MARK if r.never_run else "",
+        ),
+        Column(
+            quality,
+            lambda r: r.metrics.get(quality),
+            3,
+            meaning=f"{quality} of the row's own artifact over the test queries; –: not evaluated",
+            mark=_quality_mark,
+        ),
+        Column(
+            "p50 ms",
+            lambda r: r.query_p50_ms,
+            meaning="median latency " + (per_query or "of the row's timed call"),
+            text=number_text,
+            mark=_undersampled_mark("p50"),
+        ),
+        Column(
+            "p95 ms",
+            lambda r: r.query_p95_ms,
+            meaning="95th-percentile latency, the same way",
+            text=number_text,
+            mark=_undersampled_mark("p95"),
+        ),
+        Column("items/s", lambda r: r.throughput, meaning=THROUGHPUT_MEANING, text=number_text),
+        Column(
+            "memory MiB",
+            lambda r: r.memory_mib,
+            meaning="the row's own memory: weights + activations + index",
+            text=number_text,
+        ),
+    ]
+    if any(r.qps_bound for r in rows):
+        header = _qps_header(rows)
+        one_bound = header != "max QPS"
+        columns.append(
+            Column(
+                header,
+                lambda r: _qps_text(r, with_bound=not one_bound),
+                number=lambda r: (r.max_qps or 0.0) if r.qps_bound else None,  # none: 0
+                meaning="server scenario (Poisson arrivals): the highest queries/s whose "
+                "latency bound held; none: no level held it; –: not served under load",
+            )
+        )
+    if any(r.budget for r in rows):
+        columns.append(
+            Column(
+                "budget",
+                lambda r: r.budget.partition(":")[0],
+                meaning="under the budget: chosen, runner-up, fits or out (why: below)",
+            )
+        )
+    columns.append(Column("★", lambda r: "★" if r.pareto else " ", meaning=PARETO_MEANING))
+    return columns
+
+
+def _qps_text(row: Row, with_bound: bool) -> str:
+    """'1,234', 'none' (served, no level held the bound), '' (not served); `with_bound`:
+    '1,234 @ p99<=50ms'."""
+    if not row.qps_bound:
+        return ""
+    text = number_text(row.max_qps) if row.max_qps else "none"
+    return f"{text} @ {row.qps_bound}" if with_bound else text
+
+
+LABEL_HEADER = "model · backend · precision"
+COMPACT = "compact"
+ALL = "all"
+
+
+def check_columns(choice: str | Sequence[str], rows: list[Row], meta: dict[str, Any]) -> None:
+    """Every column --columns names exists here; else one line listing those that do."""
+    if isinstance(choice, str):
+        if choice in (COMPACT, ALL):
+            return
+        raise UserError(f"--columns {choice}: choose compact, all, or a comma list of column names")
+    known = _column_pool(rows, meta)
+    unknown = [name for name in choice if column_name(name) not in known]
+    if unknown:
+        raise UserError(
+            f"--columns: no column {', '.join(unknown)}; these results have: "
+            f"{', '.join(known)}, or 'compact' or 'all'"
+        )
+
+
+def _column_pool(rows: list[Row], meta: dict[str, Any]) -> dict[str, Column]:
+    pool: dict[str, Column] = {}
+    measured = [r for r in rows if not r.reference]
+    for column in [*compact_columns(measured, meta), *columns_for(rows, measures_of(meta))]:
+        pool.setdefault(column.name, column)
+    return pool
+
+
+def shown_columns(rows: list[Row], meta: dict[str, Any]) -> tuple[list[Column], bool]:
+    """The main table's columns under meta["columns"], and whether they are the compact ones
+    (whose table leaves published rows to a block of their own)."""
+    choice = meta.get("columns") or COMPACT
+    if choice == COMPACT:
+        return compact_columns([r for r in rows if not r.reference], meta), True
+    if choice == ALL:
+        return columns_for(rows, measures_of(meta)), False
+    pool = _column_pool(rows, meta)
+    return [pool[column_name(name)] for name in choice], False
+
+
+def body_cells(columns: Sequence[Column], rows: Sequence[Row]) -> list[list[str]]:
+    """Each row's text cells; a column where some row has a mark pads the others by one
+    space, so its numbers stay aligned."""
+    marked = [column.mark is not None and any(column.mark(r) for r in rows) for column in columns]
+    body = []
+    for row in rows:
+        cells = []
+        for column, pad in zip(columns, marked, strict=True):
+            text = column.cell(row)
+            if pad:
+                assert column.mark is not None
+                text += column.mark(row) or " "
+            cells.append(text)
+        body.append(cells)
+    return body
+
+
+def column_legend(
+    columns: Sequence[Column], rows: Sequence[Row], meta: dict[str, Any]
+) -> list[str]:
+    """Each shown column's meaning, once (columns sharing one are named together), then what
+    each mark used in these rows means."""
+    meanings: dict[str, list[str]] = {}
+    for column in columns:
+        if column.meaning:
+            meanings.setdefault(column.meaning, []).append(column.header)
+    lines = [
+        pareto_line(meta) if meaning == PARETO_MEANING else f"{', '.join(headers)}: {meaning}"
+        for meaning, headers in meanings.items()
+    ]
+    marks = {column.mark(r) for column in columns if column.mark for r in rows} - {""}
+    words = {
+        **QUALITY_MARKS,
+        UNDERSAMPLED_MARK: "under-sampled: fewer timed calls than that percentile needs "
+        "(MLPerf's rule); read it with care",
+        NEVER_RUN_MARK: "never run on real hardware: the backend's code has not run on a GPU; "
+        "its numbers are unverified",
+    }
+    lines += [f"{mark} {words[mark]}" for mark in words if mark in marks]
+    return lines
+
+
+def published_cells(rows: list[Row], meta: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The published rows' block: name, each shown quality one of them has, and its source."""
+    published = [r for r in rows if r.reference]
+    measures = [m for m in measures_of(meta) if any(m in r.metrics for r in published)]
+    headers = ["published (not measured here)", *measures, "source"]
+    body = [
+        [r.label, *(cell_text(r.metrics.get(m), 3) for m in measures), r.reference]
+        for r in published
+    ]
+    return (headers, body) if published else ([], [])
 
 
 def prediction_columns(rows: list[Row], scale_to: int | None) -> list[Column]:
@@ -220,6 +521,7 @@ def measures_of(meta: dict[str, Any]) -> tuple[str, ...]:
 
 
 def table_cells(rows: list[Row], meta: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The full table (every column, published rows in it, named in parentheses)."""
     columns = columns_for(rows, measures_of(meta))
     headers = [c.header for c in columns]
     body = []
@@ -231,24 +533,80 @@ def table_cells(rows: list[Row], meta: dict[str, Any]) -> tuple[list[str], list[
     return headers, body
 
 
+@dataclass(frozen=True)
+class MainTable:
+    """The table a report leads with: its columns, rows and cells, and its legend."""
+
+    columns: list[Column]
+    rows: list[Row]
+    body: list[list[str]]
+    legend: list[str]
+    compact: bool  # published rows sit in a block of their own, the full table goes below
+
+    @property
+    def headers(self) -> list[str]:
+        return [c.header for c in self.columns]
+
+
+def main_table(rows: list[Row], meta: dict[str, Any]) -> MainTable:
+    columns, compact = shown_columns(rows, meta)
+    if compact:
+        shown = [r for r in rows if not r.reference]
+        return MainTable(
+            columns, shown, body_cells(columns, shown), column_legend(columns, shown, meta), True
+        )
+    if meta.get("columns") == ALL:
+        _, body = table_cells(rows, meta)
+        return MainTable(columns, rows, body, legend(rows, meta), False)
+    body = body_cells(columns, rows)
+    for cells, row in zip(body, rows, strict=True):
+        if row.reference and columns and columns[0].name in ("model", column_name(LABEL_HEADER)):
+            cells[0] = f"{row.label} ({row.reference})"
+    return MainTable(columns, rows, body, column_legend(columns, rows, meta), False)
+
+
+def markdown_text(text: str) -> str:
+    """`text` with the under-sampled mark escaped, so "*" stays a character in Markdown
+    (not the start of emphasis or of a list).
+
+    >>> markdown_text("3,509*")
+    '3,509\\\\*'
+    """
+    return text.replace(UNDERSAMPLED_MARK, "\\" + UNDERSAMPLED_MARK)
+
+
+def _markdown_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return lines + ["| " + " | ".join(cells) + " |" for cells in body]
+
+
 def to_markdown(rows: list[Row], meta: dict[str, Any]) -> str:
-    headers, body = table_cells(rows, meta)
+    """The conclusion, the main table and its legend, published rows, the budget and
+    predictions, the KD/no-KD pairs; under the compact table, every column in a <details>."""
+    table = main_table(rows, meta)
     lines = [f"# kdbench report: {meta.get('title', 'trade-off')}", ""]
     lines += _meta_lines(meta)
-    lines += ["", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in body]
-    lines += ["", *legend(rows, meta)]
+    head, *found = conclusion(rows, meta)
+    lines += ["", f"## {head.rstrip(':')}", "", *found]
+    body = [[markdown_text(cell) for cell in cells] for cells in table.body]
+    lines += ["", "## Trade-off", "", *_markdown_table(table.headers, body)]
+    lines += ["", *(f"- {markdown_text(line)}" for line in table.legend)]
+    published_headers, published_body = published_cells(rows, meta)
+    if table.compact and published_headers:
+        lines += ["", "## Published", "", *_markdown_table(published_headers, published_body)]
     for title, section in decision_sections(meta):
         lines += ["", f"## {title}", "", section[0]]
         predicted_headers, predicted_body = predicted_cells(rows, meta)
         if title == PREDICTED and predicted_headers:
-            lines += ["", "| " + " | ".join(predicted_headers) + " |"]
-            lines += ["|" + "---|" * len(predicted_headers)]
-            lines += ["| " + " | ".join(cells) + " |" for cells in predicted_body]
-            lines.append("")
+            lines += ["", *_markdown_table(predicted_headers, predicted_body), ""]
         lines += section[1:]
     if meta.get("pairs"):
         lines += ["", pair_markdown(meta["pairs"])]
+    if table.compact:
+        headers, body = table_cells(rows, meta)
+        lines += ["", "<details><summary>All columns</summary>", ""]
+        lines += [*_markdown_table(headers, body), "", *(f"- {x}" for x in legend(rows, meta))]
+        lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
 
 
@@ -256,33 +614,23 @@ AXIS_WORDS = {
     "p50": ("lower p50 latency per query", "p50 latency per query (ms, log scale)"),
     "p95": ("lower p95 latency per query", "p95 latency per query (ms, log scale)"),
     "throughput": ("higher throughput", "throughput (items/s, log scale)"),
+    "qps": ("higher max valid QPS", "max valid QPS under the row's bound (log scale)"),
     "memory": ("less memory", "memory: weights + activations + index (MiB, log scale)"),
 }
 
 
-def legend(rows: list[Row], meta: dict[str, Any]) -> list[str]:
-    """What the table's marks and columns mean, in every text format."""
+def pareto_line(meta: dict[str, Any]) -> str:
     y, x = meta.get("y") or "nDCG@10", meta.get("x") or "p50"
-    lines = [
+    return (
         f"★ = Pareto-optimal: no other measured row has both higher {y} and {AXIS_WORDS[x][0]}; "
-        "only rows whose own artifact was evaluated take part.",
-        "quality from: the artifact the quality was measured on (kdbench evaluate --backend); "
-        "'(parity passed)': an fp32 cell of a backend that computes eager's scores shows eager's "
-        "evaluation; 'not evaluated': that artifact was never evaluated, so the row shows no quality.",
-        "p50/p95 ms: the row's timed call in its scenario; 95% CI: distribution-free "
-        "(order-statistic) interval of that percentile; n: timed calls.",
-        "Memory: weights as the backend loaded them, activations = the cell's peak above what was "
-        "resident when it started, index = the index or cache it reads; process = the whole "
-        "process's peak (GPU, else RSS). of peak: achieved FLOP/s over the machine's best GEMM "
-        "of the row's dtype.",
-        "Published rows (in parentheses) were not measured here.",
-    ]
-    if any(r.first_stage_p50_ms is not None for r in rows):
-        lines.insert(
-            3,
-            "end-to-end = first stage (the BM25 row of the same depth) + the row's "
-            "timed call: what one query costs, as the 'includes' of each row says.",
-        )
+        "only rows whose own artifact was evaluated take part."
+    )
+
+
+def legend(rows: list[Row], meta: dict[str, Any]) -> list[str]:
+    """Every column of the full table's meaning, once, and what its rows' flags mean."""
+    lines = column_legend(columns_for(rows, measures_of(meta)), rows, meta)
+    lines.append("Published rows (in parentheses) were not measured here.")
     if any(r.undersampled for r in rows):
         lines.append(
             "under-sampled: fewer timed calls than the percentile needs (MLPerf's rule); "
@@ -390,9 +738,47 @@ def to_json(rows: list[Row], meta: dict[str, Any]) -> str:
     return json.dumps({"meta": meta, "rows": [r.to_dict() for r in rows]}, indent=2) + "\n"
 
 
+LEFT = ("model", "arch", "teacher", "backend", "KD", "no-KD", LABEL_HEADER)
+
+
+def fold_headers(headers: Sequence[str], body: Sequence[Sequence[str]], width: int) -> list[str]:
+    """Headers wrapped onto two lines at a space, widest-first, while the table is wider
+    than `width` and a header is what makes its column wide ('p50 ms' -> 'p50\\nms').
+
+    >>> fold_headers(["memory MiB", "x"], [["12", "y"]], 16)
+    ['memory\\nMiB', 'x']
+    """
+    shown = list(headers)
+
+    def widths() -> list[int]:
+        return [
+            max([text_width(h), *(text_width(row[i]) for row in body)]) for i, h in enumerate(shown)
+        ]
+
+    while table_width(widths()) > width:
+        cells = [max((text_width(row[i]) for row in body), default=0) for i in range(len(shown))]
+        foldable = [
+            i for i, h in enumerate(shown) if " " in h.split("\n")[-1] and text_width(h) > cells[i]
+        ]
+        if not foldable:
+            break
+        i = max(foldable, key=lambda j: text_width(shown[j]) - cells[j])
+        head, _, last = shown[i].rpartition("\n")
+        words = last.split(" ")
+        cut = min(
+            range(1, len(words)),
+            key=lambda k: max(len(" ".join(words[:k])), len(" ".join(words[k:]))),
+        )
+        folded = " ".join(words[:cut]) + "\n" + " ".join(words[cut:])
+        shown[i] = f"{head}\n{folded}" if head else folded
+    return shown
+
+
 def to_terminal(rows: list[Row], meta: dict[str, Any], width: int | None = None) -> str:
-    """The table for a terminal of `width` columns (default: this one's); split, never cut,
-    when it is narrower than the table (`kdbench.terminal`)."""
+    """The report for a terminal of `width` columns (default: this one's): the main table
+    (compact by default: one line per measured row), its legend, published rows, the budget
+    and predictions, then the conclusion. A table wider than `width` is split, never cut
+    (`kdbench.terminal`)."""
     from rich.console import Console
 
     width = width or console_width()
@@ -402,22 +788,33 @@ def to_terminal(rows: list[Row], meta: dict[str, Any], width: int | None = None)
         headers: Sequence[str],
         body: Sequence[Sequence[str]],
         styles: Sequence[str | None] | None = None,
+        edge: bool = True,
     ) -> Any:
-        text = ("model", "arch", "teacher", "backend", "KD", "no-KD")
         shown = [
-            Shown(h, "left" if h in text else "right", key=i == 0) for i, h in enumerate(headers)
+            Shown(h, "left" if h in LEFT else "right", key=i == 0) for i, h in enumerate(headers)
         ]
-        return fit_table(title, shown, body, width, row_styles=styles)
+        return fit_table(title, shown, body, width, row_styles=styles, edge=edge)
 
-    headers, body = table_cells(rows, meta)
-    styles = ["bold green" if r.pareto else ("dim" if r.reference else None) for r in rows]
+    table = main_table(rows, meta)
+    # The compact table keeps one line per row: no outer border and, where that is not
+    # enough, headers folded onto two lines. Wider tables split (kdbench.terminal).
+    headers = table.headers
+    if table.compact:
+        headers = fold_headers(table.headers, table.body, width + EDGE)
+    styles = ["bold green" if r.pareto else ("dim" if r.reference else None) for r in table.rows]
     # Recorded only: the command prints the text (a console on stdout would print it twice).
     console = Console(record=True, width=width, file=io.StringIO())
-    console.print(fitted(f"kdbench: {meta.get('title', 'trade-off')}", headers, body, styles))
-    for line in _meta_lines(meta):
+    title = f"kdbench: {meta.get('title', 'trade-off')}"
+    console.print(fitted(title, headers, table.body, styles, edge=not table.compact))
+    console.print()
+    for line in table.legend:
         console.print(line, markup=False)
-    for line in legend(rows, meta):
-        console.print(line, markup=False)
+    published = published_lines(rows, meta) if table.compact else []
+    for block in (published, _meta_lines(meta)):
+        if block:
+            console.print()
+        for line in block:
+            console.print(line, markup=False)
     for title, section in decision_sections(meta):
         console.print(f"\n{title}", style="bold")
         console.print(section[0], markup=False)
@@ -426,9 +823,28 @@ def to_terminal(rows: list[Row], meta: dict[str, Any], width: int | None = None)
             console.print(fitted(None, predicted_headers, predicted_body))
         for line in section[1:]:
             console.print(line, markup=False)
-    if meta.get("pairs"):
+    if meta.get("pairs") and not table.compact:
         console.print(fitted(PAIR_TITLE, PAIR_HEADERS, pair_cells(meta["pairs"])))
+    head, *found = conclusion(rows, meta)
+    console.print(f"\n{head}", style="bold", markup=False)
+    for line in found:
+        console.print(line, markup=False)
     return console.export_text()
+
+
+def published_lines(rows: list[Row], meta: dict[str, Any]) -> list[str]:
+    """The published rows as a few lines: 'Published (not measured here): ...'."""
+    headers, body = published_cells(rows, meta)
+    if not headers:
+        return []
+    measures = headers[1:-1]
+    lines = ["Published (not measured here):"]
+    for cells in body:
+        values = ", ".join(
+            f"{m} {v}" for m, v in zip(measures, cells[1:-1], strict=True) if v != "–"
+        )
+        lines.append(f"- {cells[0]}: {values} ({cells[-1]})")
+    return lines
 
 
 def pair_html(pairs: list[dict[str, Any]]) -> str:
@@ -440,8 +856,8 @@ def pair_html(pairs: list[dict[str, Any]]) -> str:
         for cells in pair_cells(pairs)
     )
     return (
-        f'<h2>{html.escape(PAIR_TITLE)}</h2><table id="pairs-table">'
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f'<h2>{html.escape(PAIR_TITLE)}</h2><div class="scroll"><table id="pairs-table">'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
     )
 
 
@@ -458,7 +874,10 @@ def decision_html(rows: list[Row], meta: dict[str, Any]) -> str:
                 "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
                 for cells in body
             )
-            table = f'<table id="predicted-table"><thead><tr>{head}</tr></thead>{trs}</table>'
+            table = (
+                f'<div class="scroll"><table id="predicted-table"><thead><tr>{head}</tr></thead>'
+                f"{trs}</table></div>"
+            )
         parts.append(
             f'<h2>{title}</h2><div id="{title.lower()}"><p>{html.escape(section[0])}</p>'
             f"{table}<ul>{items}</ul></div>"
@@ -467,40 +886,80 @@ def decision_html(rows: list[Row], meta: dict[str, Any]) -> str:
 
 
 def to_html(rows: list[Row], meta: dict[str, Any]) -> str:
-    headers, body = table_cells(rows, meta)
+    """The plot first (large), the conclusion, the main table (sortable) and its legend,
+    published rows, the budget and predictions, KD/no-KD pairs, every column behind a toggle."""
+    numbers = {id(row): index for index, row in enumerate(rows)}
+    table = main_table(rows, meta)
+    x, y = meta.get("x") or "p50", meta.get("y") or "nDCG@10"
+    meta_items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in _meta_lines(meta))
+    head, *found = conclusion(rows, meta)
+    parts = [
+        f'<ul class="meta">{meta_items}</ul>',
+        f'<figure id="plot">{svg_plot(rows, x, y, (meta.get("budget") or {}).get("constraints"), size=(960, 540), numbers=numbers)}</figure>',
+        f'<section id="conclusion"><h2>{html.escape(head.rstrip(":"))}</h2><ul>'
+        + "".join(f"<li>{html.escape(line[2:])}</li>" for line in found)
+        + "</ul></section>",
+        "<h2>Trade-off</h2>",
+        # the compact table fits the window; a wider choice scrolls inside its own box
+        ("{}" if table.compact else '<div class="scroll">{}</div>').format(
+            _page_table(
+                "tradeoff-table", table.columns, table.headers, table.body, table.rows, numbers
+            )
+        ),
+        '<ul class="legend" id="legend">'
+        + "".join(f"<li>{html.escape(line)}</li>" for line in table.legend)
+        + "</ul>",
+        serving_curves_html(rows),  # a latency–QPS curve per server row (empty without one)
+    ]
+    published_headers, published_body = published_cells(rows, meta)
+    if table.compact and published_headers:
+        published = [r for r in rows if r.reference]
+        parts += [
+            "<h2>Published</h2>",
+            _page_table(
+                "published-table", None, published_headers, published_body, published, numbers
+            ),
+        ]
+    parts += [decision_html(rows, meta), pair_html(meta.get("pairs") or [])]
+    if table.compact:
+        columns = columns_for(rows, measures_of(meta))
+        headers, body = table_cells(rows, meta)
+        parts.append(
+            f'<details id="all-columns"><summary>All columns ({len(headers)})</summary>'
+            '<div class="scroll">'
+            + _page_table("full-table", columns, headers, body, rows, numbers)
+            + '</div><ul class="legend">'
+            + "".join(f"<li>{html.escape(line)}</li>" for line in legend(rows, meta))
+            + "</ul></details>"
+        )
+    return page(str(meta.get("title", "trade-off")), "\n".join(parts))
+
+
+def _page_table(
+    table_id: str,
+    columns: Sequence[Column] | None,
+    headers: Sequence[str],
+    body: Sequence[Sequence[str]],
+    rows: Sequence[Row],
+    numbers: dict[int, int],
+) -> str:
+    """A sortable table whose rows carry their number among the report's rows (data-row)."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     trs = []
     for cells, row in zip(body, rows, strict=True):
         cls = "pareto" if row.pareto else ("reference" if row.reference else "")
-        trs.append(
-            f'<tr class="{cls}">' + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
-        )
-    meta_items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in _meta_lines(meta))
-    title = html.escape(str(meta.get("title", "trade-off")))
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>kdbench report: {title}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; font-size: 13px; }}
-th, td {{ border: 1px solid #ccc; padding: 3px 7px; text-align: right; }}
-th {{ background: #f0f0f0; }}
-td:first-child, td:nth-child(2), td:nth-child(3) {{ text-align: left; }}
-tr.pareto {{ background: #e8f6ee; font-weight: 600; }}
-tr.reference {{ color: #777; font-style: italic; }}
-</style></head><body>
-<h1>kdbench report: {title}</h1>
-<ul>{meta_items}</ul>
-<h2>{html.escape(str(meta.get("y") or "nDCG@10"))} against {html.escape(str(meta.get("x") or "p50"))}</h2>
-{svg_plot(rows, meta.get("x") or "p50", meta.get("y") or "nDCG@10", (meta.get("budget") or {}).get("constraints"))}
-<h2>Trade-off table</h2>
-<table id="tradeoff-table"><thead><tr>{head}</tr></thead><tbody>
-{"".join(trs)}
-</tbody></table>
-{decision_html(rows, meta)}
-{pair_html(meta.get("pairs") or [])}
-<ul id="legend">{"".join(f"<li>{html.escape(line)}</li>" for line in legend(rows, meta))}</ul>
-</body></html>
-"""
+        tds = []
+        for i, cell in enumerate(cells):
+            column = columns[i] if columns is not None else None
+            raw = None if column is None else (column.number or column.get)(row)
+            number = isinstance(raw, int | float) and not isinstance(raw, bool)
+            sort = f' data-v="{raw:g}"' if number else ""
+            tds.append(f"<td{sort}>{html.escape(cell)}</td>")
+        trs.append(f'<tr class="{cls}" data-row="{numbers[id(row)]}">{"".join(tds)}</tr>')
+    return (
+        f'<table id="{table_id}" class="sortable"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(trs)}</tbody></table>"
+    )
 
 
 FORMATS: dict[str, Callable[[list[Row], dict[str, Any]], str]] = {

@@ -38,7 +38,8 @@ SHOWN_QUALITY = ("nDCG@10", "RR@10", "R@100")  # the report's quality columns by
 FIRST_STAGE_ARCHS = frozenset({"bm25"})
 BM25_ARTIFACT = ("bm25s", "fp32")  # what a BM25 evaluation or profile ran: bm25s's float32 index
 # Latency axes a report can rank and plot rows by: higher is better only for throughput.
-AXES = ("p50", "p95", "throughput", "memory")
+AXES = ("p50", "p95", "throughput", "memory", "qps")
+HIGHER_IS_BETTER = ("throughput", "qps")
 
 Artifact = tuple[str, str]  # (backend, precision)
 
@@ -79,6 +80,13 @@ class Row:
     end_to_end_p50_ms: float | None = None  # what one query costs: first stage + timed call
     end_to_end_p95_ms: float | None = None
     throughput: float | None = None  # items/s (queries, or passages for `index`)
+    # --scenario server with a bound: the highest QPS whose level was valid under `qps_bound`
+    # (None: no valid level, or not a server row), the machine it held on, and per level
+    # run [target QPS, p99 ms, valid] (the latency-QPS curve)
+    max_qps: float | None = None
+    qps_bound: str = ""
+    qps_machine: str = ""
+    qps_curve: list[list[Any]] = field(default_factory=list)
     weights_mib: float | None = None  # as the backend loaded them
     activations_mib: float | None = None  # the cell's peak above what was resident
     index_size_mib: float | None = None  # pre-encoded index or cache the cell reads
@@ -140,6 +148,7 @@ class Row:
             "p95": self.query_p95_ms,
             "throughput": self.throughput,
             "memory": self.memory_mib,
+            "qps": self.max_qps,
         }
         if name not in values:
             raise UserError(f"--x {name}: choose one of {', '.join(AXES)}")
@@ -149,6 +158,63 @@ class Row:
         record = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         record.pop("per_query")
         return copy.deepcopy(record)
+
+
+def artifact_of(row: Row) -> Artifact:
+    """The (backend, precision) a row measured: its cell's, else its evaluation's.
+
+    >>> artifact_of(Row("m", quality_from="onnx:int8")), artifact_of(Row("bm25", arch="bm25"))
+    (('onnx', 'int8'), ('bm25s', 'fp32'))
+    """
+    if row.backend:
+        return row.backend, row.precision or "fp32"
+    if row.arch == "bm25" or row.quality_from == BM25_ARTIFACT[0]:
+        return BM25_ARTIFACT
+    backend, _, precision = (row.quality_from or "eager").partition(":")
+    return backend, precision or "fp32"
+
+
+def display_labels(rows: list[Row]) -> list[str]:
+    """Each row as `model · backend · precision`, the way every compact table and the
+    conclusion name it; rows that would share a name get what tells them apart (device,
+    scenario, batch, seq, depth, passages searched). Published rows keep their source.
+
+    >>> display_labels([Row("m", backend="onnx", precision="int8"), Row("bm25", arch="bm25")])
+    ['m · onnx · int8', 'bm25 · bm25s · fp32']
+    """
+    names = []
+    for row in rows:
+        if row.reference:
+            names.append(f"{row.label} ({row.reference})")
+            continue
+        backend, precision = artifact_of(row)
+        names.append(f"{row.label} · {backend} · {precision}")
+    shared: dict[str, list[int]] = {}
+    for index, name in enumerate(names):
+        shared.setdefault(name, []).append(index)
+    for indices in shared.values():
+        if len(indices) < 2:
+            continue
+        group = [rows[i] for i in indices]
+        for i in indices:
+            names[i] += "".join(
+                f" · {words}" for words, values in _telling_apart(rows[i], group) if values
+            )
+    return names
+
+
+def _telling_apart(row: Row, group: list[Row]) -> list[tuple[str, bool]]:
+    """(words for `row`, whether the field differs within `group`) for each part of a cell."""
+    parts: list[tuple[str, Any]] = [
+        (row.device, lambda r: r.device),
+        (row.scenario, lambda r: r.scenario),
+        (f"batch {row.batch_size}", lambda r: r.batch_size),
+        (f"seq {row.seq_len}", lambda r: r.seq_len),
+        (f"depth {row.depth}", lambda r: r.depth),
+        (f"{row.index_size:,} passages" if row.index_size else "", lambda r: r.index_size),
+        (row.search or "exact", lambda r: r.search),
+    ]
+    return [(words, len({get(r) for r in group}) > 1) for words, get in parts]
 
 
 def artifact_name(backend: str, precision: str) -> str:
@@ -367,6 +433,37 @@ def _add_measurements(row: Row, cell: Cell, profile: ProfileResult) -> None:
     if cell.vs_baseline is not None:
         row.p50_vs_baseline = cell.vs_baseline.p50_ratio
         row.throughput_vs_baseline = cell.vs_baseline.throughput_ratio
+    if cell.serving is not None:
+        _add_serving(row, cell.serving, profile)
+
+
+def _add_serving(row: Row, serving: dict[str, Any], profile: ProfileResult) -> None:
+    """A server cell's answer: the highest valid QPS under its bound, the machine, the curve."""
+    settings = serving.get("settings", {})
+    batching = (
+        f"batch<={settings.get('max_batch', 1)}, wait {settings.get('max_wait_ms', 0):g} ms"
+        if settings.get("max_batch", 1) > 1
+        else "batch 1"
+    )
+    row.includes += (
+        f"; {serving.get('load')} load, {settings.get('workers', 1)} worker(s), {batching}, "
+        "latency from scheduled arrival"
+    )
+    search = serving.get("search")
+    if search is None:
+        return
+    row.qps_bound = serving.get("bound") or ""
+    row.max_qps = search.get("max_valid_qps")
+    cpu = (profile.header.environment or {}).get("cpu") or {}
+    cores = ((profile.header.environment or {}).get("threads") or {}).get("cores")
+    model = cpu.get("model") if isinstance(cpu, dict) else str(cpu)
+    row.qps_machine = ", ".join(
+        str(part) for part in (model, f"{cores} cores" if cores else None) if part
+    )
+    row.qps_curve = [
+        [level["target_qps"], (level.get("latency_ms") or {}).get("p99"), level["valid"]]
+        for level in sorted(search.get("levels", []), key=lambda level: level["target_qps"])
+    ]
 
 
 def includes(row: Row, scenario: dict[str, Any]) -> str:
@@ -447,7 +544,7 @@ def baseline_rows(profile: ProfileResult, label: str) -> list[Row]:
 def mark_pareto(rows: list[Row], metric: str = "nDCG@10", x: str = "p50") -> None:
     """Mark rows no other row beats on both quality (higher) and `x` (lower; throughput:
     higher). Only measured rows with quality of their own artifact and parity take part."""
-    sign = -1.0 if x == "throughput" else 1.0
+    sign = -1.0 if x in HIGHER_IS_BETTER else 1.0
     candidates = [
         (r, sign * value, r.metrics[metric])
         for r in rows

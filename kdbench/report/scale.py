@@ -53,7 +53,10 @@ def parse_count(text: str, where: str = "--scale-to") -> int:
     )
     if found is None:
         raise UserError(f"{where} {text!r}: write a number of passages, e.g. 8.8M, 500k or 8841823")
-    value = round(float(found[1].replace(",", "").replace("_", "")) * _SUFFIX[found[2]])
+    number = float(found[1].replace(",", "").replace("_", "")) * _SUFFIX[found[2]]
+    if not math.isfinite(number):
+        raise UserError(f"{where} {text[:40]!r}: too large; write e.g. 8.8M, 500k or 8841823")
+    value = round(number)
     if value < 1:
         raise UserError(f"{where} {text!r}: must be at least 1 passage")
     return value
@@ -347,6 +350,15 @@ def _add_build(row: Row, rate: float, source: str, passages: int) -> None:
 def _add_replicas(row: Row, mean: Json | None, scale: Scale) -> None:
     """Processes (each as the row ran) to serve the asked queries per second."""
     if scale.queries_per_s is None or not row.batch_size or row.scenario == "index":
+        return
+    if row.qps_bound:  # a server row: replicas from the highest QPS that held its bound
+        row.predicted["replicas"] = Predicted(
+            math.ceil(scale.queries_per_s / row.max_qps) if row.max_qps else None,
+            "",
+            f"{scale.queries_per_s:g} q/s ÷ {row.max_qps or 0:.4g} max valid QPS "
+            f"@ {row.qps_bound} per replica, measured on {row.qps_machine or 'an unnamed machine'}",
+            refused=None if row.max_qps else f"no valid QPS @ {row.qps_bound}",
+        ).to_dict()
         return
     if mean is None:
         if row.p50_ms is None:

@@ -103,8 +103,17 @@ def baseline_dir(results_dir: Path) -> Path:
     return results_dir
 
 
-def markdown_table(text: str) -> list[dict[str, str]]:
-    table = [line for line in text.splitlines() if line.startswith("| ")]
+def markdown_table(text: str, after: str = "<summary>All columns") -> list[dict[str, str]]:
+    """The first Markdown table after `after` (default: the full table, every column), as
+    one dict per row; `after=""`: the report's first table (the compact one)."""
+    lines = text[text.index(after) :].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| "))
+    table = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        if line.startswith("| "):
+            table.append(line)
     headers = [h.strip() for h in table[0].strip("|").split("|")]
     return [
         dict(zip(headers, (c.strip() for c in line.strip("|").split("|")), strict=True))
@@ -168,8 +177,12 @@ def test_html_is_self_contained_with_table_and_plot(results_dir: Path, tmp_path:
     out = tmp_path / "report.html"
     main(["report", str(results_dir), "--format", "html", "--output", str(out)])
     page = out.read_text()
-    assert '<table id="tradeoff-table">' in page
+    assert '<table id="tradeoff-table" class="sortable">' in page
+    assert '<table id="full-table" class="sortable">' in page  # behind the toggle
     assert '<svg id="tradeoff-plot"' in page
+    # the plot first, then the conclusion, then the compact table
+    assert page.index('id="tradeoff-plot"') < page.index('id="conclusion"')
+    assert page.index('id="conclusion"') < page.index('id="tradeoff-table"')
     assert page.count('class="point"') == 3
     assert 'id="pareto-front"' in page
     assert not re.search(r"""(src|href)=["']https?:""", page), (

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kdbench.cli import main
+from tests.report.test_report import markdown_table
 
 PROFILE = """
 [experiment]
@@ -101,14 +102,15 @@ def test_run_writes_reports_skips_and_resumes(
     out = tmp_path / "results"
 
     # Interrupt the first profiling stage: everything before it is kept.
-    import kdbench.profile
+    # the profile stages call run_profile as kdbench.experiment.profiling imported it
+    import kdbench.experiment.profiling as profiling
 
-    real_run_profile = kdbench.profile.run_profile
+    real_run_profile = profiling.run_profile
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(kdbench.profile, "run_profile", interrupted)
+    monkeypatch.setattr(profiling, "run_profile", interrupted)
     assert main(["run", str(profile)]) == 130
     finished = stage_times(out)
     assert set(finished) == {
@@ -121,11 +123,16 @@ def test_run_writes_reports_skips_and_resumes(
     assert not (out / "results.json").exists()
 
     # Rerun: only the profiles and the report run; finished stages are not redone.
-    monkeypatch.setattr(kdbench.profile, "run_profile", real_run_profile)
+    monkeypatch.setattr(profiling, "run_profile", real_run_profile)
     capsys.readouterr()
     assert main(["run", str(profile)]) == 0
     text = capsys.readouterr().out
     assert "skip train/dot-kd" in text and "skip evaluate/dot-nokd" in text
+    # The run ends with what it found: the front, the KD/no-KD effect (its CI, Holm p).
+    last = text.rstrip().split("\nConclusion (nDCG@10 against p50):\n")[1].splitlines()
+    assert last[0].startswith("- Pareto front, cheapest first: ")
+    (effect,) = [line for line in last if line.startswith("- KD effect dot-kd − dot-nokd")]
+    assert "95% CI" in effect and "Holm p" in effect
     after = stage_times(out)
     assert all(after[name] == finished[name] for name in finished)
     for name in ("results.json", "report.md", "report.html"):
@@ -135,24 +142,21 @@ def test_run_writes_reports_skips_and_resumes(
     # Every number in report.md equals the run's JSON.
     result = json.loads((out / "results.json").read_text())
     metrics = {m["label"]: m["evaluate"]["metrics"] for m in result["models"]}
-    rows = [
-        line.split("|")[1:-1]
-        for line in (out / "report.md").read_text().split("## Distillation effect")[0].splitlines()
-        if line.startswith("| ") and not line.startswith("| model")
-    ]
-    header = [
-        h.strip()
-        for h in (out / "report.md").read_text().split("\n| model", 1)[1].split("\n")[0].split("|")
-    ]
-    header = ["model", *header[1:-1]]
     checked = 0
-    for cells in rows:
-        values = dict(zip(header, (c.strip() for c in cells), strict=True))
+    for values in markdown_table((out / "report.md").read_text()):  # every column
         if values["model"] in metrics:
             assert float(values["nDCG@10"]) == round(metrics[values["model"]]["nDCG@10"], 3)
             assert float(values["RR@10"]) == round(metrics[values["model"]]["RR@10"], 3)
             checked += 1
     assert checked == 5  # bm25 + 2 students x 2 backends
+    # The compact table leads: one line per measured artifact, its quality the same.
+    compact = markdown_table((out / "report.md").read_text(), after="## Trade-off")
+    assert len(compact) == 5
+    for values in compact:
+        label, backend, precision = values["model · backend · precision"].split(" · ")
+        assert (backend, precision) in {("bm25s", "fp32"), ("eager", "fp32"), ("onnx", "fp32")}
+        quality = values["nDCG@10"].rstrip("†‡")
+        assert float(quality) == round(metrics[label]["nDCG@10"], 3), values
     # The KD / no-KD twins are paired with a t-test over the same test queries.
     (pair,) = result["pairs"]
     assert (pair["kd"], pair["nokd"], pair["queries"]) == ("dot-kd", "dot-nokd", 4)

@@ -25,13 +25,14 @@ from kdbench.profile.measurements import ProfileResult
 from kdbench.profile.render import _row, profile_table
 from kdbench.report import report_meta
 from kdbench.report.render import table_cells, to_terminal
-from kdbench.report.rows import load_results, rows_from_results
+from kdbench.report.rows import display_labels, load_results, rows_from_results
 from kdbench.terminal import fit_table
 
 RESULTS = Path(__file__).parents[2] / "results"
 PROFILE = RESULTS / "profile" / "cpu-minilm-prettr-vs-cat-rerank.json"
 EVALUATION = RESULTS / "foundation" / "scifact-minilm-colbert-rerank-bm25.json"
 RUN = RESULTS / "runs" / "quickstart-2026-11-27"
+QUICKSTART = RESULTS / "runs" / "quickstart-2026-12-01"
 
 
 def render(renderable: Any, width: int) -> str:
@@ -90,14 +91,65 @@ def test_evaluate_table() -> None:
     assert_readable(render(metrics_table(result, width=80), 80), list(result["metrics"]), cells, 80)
 
 
-def test_report_table() -> None:
+def test_report_table_all_columns() -> None:
     results = load_results([RUN])
     rows = rows_from_results(results)
-    meta = report_meta(results, "quickstart")
+    meta = {**report_meta(results, "quickstart"), "columns": "all"}
     headers, body = table_cells(rows, meta)
     text = to_terminal(rows, meta, width=80)
     assert_readable(text, headers, [cell for row in body for cell in row], 80)
     assert text.count("┃ model ") > 1  # split, each part naming its rows
+
+
+def compact_report(width: int, tmp_path: Path) -> tuple[str, list[Any]]:
+    """The terminal report of the committed quickstart (2026-12-01), from a copy in tmp_path."""
+    folder = tmp_path / "quickstart"
+    folder.mkdir()
+    (folder / "results.json").write_bytes((QUICKSTART / "results.json").read_bytes())
+    results = load_results([folder])
+    rows = rows_from_results(results)
+    meta = {**report_meta(results, "quickstart"), "columns": "compact"}
+    return to_terminal(rows, meta, width=width), rows
+
+
+def test_compact_report_table_fits_100_columns_one_line_per_row(tmp_path: Path) -> None:
+    text, rows = compact_report(100, tmp_path)
+    table = text.split("\nmodel · backend · precision: ")[0].split("precision")[1].splitlines()
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert sum("╇" in line for line in text.splitlines()) == 1  # one table, not split
+    measured = [r for r in rows if not r.reference]
+    body = [line for line in table if "│" in line]
+    assert len(body) == len(measured) == 10  # one line per measured artifact, no wrapping
+    for line, name in zip(body, display_labels(measured), strict=True):
+        assert line.startswith(f" {name} ")
+    assert "(published" not in "\n".join(table)  # published rows: a block of their own
+    assert "- BM25: nDCG@10 0.665 (published: BEIR, Anserini multifield)" in text
+    # ... and the report ends with its conclusion
+    conclusion = text.split("\nConclusion (nDCG@10 against p50):\n")[1]
+    assert conclusion.startswith("- Pareto front, cheapest first: bm25 · bm25s · fp32")
+
+
+def test_compact_report_table_makes_room_for_max_qps(tmp_path: Path) -> None:
+    """With the server scenario's column (every dense row served under load), the compact
+    table still fits 100 columns, one line per row: its headers fold onto two lines."""
+    folder = tmp_path / "quickstart"
+    folder.mkdir()
+    (folder / "results.json").write_bytes((QUICKSTART / "results.json").read_bytes())
+    results = load_results([folder])
+    rows = rows_from_results(results)
+    for row in rows:
+        if row.arch == "dot" and not row.reference:
+            row.max_qps, row.qps_bound = 1234.5, "p99<=50ms"
+    meta = {**report_meta(results, "quickstart"), "columns": "compact"}
+    text = to_terminal(rows, meta, width=100)
+    table = text.split("\nmodel · backend · precision: ")[0].split("precision")[1].splitlines()
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert sum("╇" in line for line in text.splitlines()) == 1
+    body = [line for line in table if "│" in line]
+    assert len(body) == sum(not r.reference for r in rows)
+    assert sum("1,234" in line for line in body) == 8  # the dense rows' max QPS
+    head = text.split("━╇━")[0]
+    assert "max QPS @" in head and "p99<=50ms" in head  # its header, folded
 
 
 def test_train_table() -> None:

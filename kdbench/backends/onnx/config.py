@@ -3,14 +3,48 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 
 from kdbench.backends.base import BackendInfo, cuda_missing
+
+# The opsets an export can use: torch.onnx's TorchScript exporter (dynamo=False) writes
+# ONNX_MIN_OPSET..ONNX_MAX_OPSET (7..23 in torch 2.13, torch/onnx/_constants.py), and a
+# transformer with dynamic batch and sequence axes needs Slice with dynamic inputs, which
+# opsets below 10 do not have (the exporter refuses them). Pinned against torch by a test.
+OPSET_MIN, OPSET_MAX = 10, 23
 
 PROVIDERS = {
     "cpu": "CPUExecutionProvider",
     "cuda": "CUDAExecutionProvider",
     "tensorrt": "TensorrtExecutionProvider",
 }
+
+
+def graph_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why ONNX Runtime cannot load the graph at `path` (its CPU provider), or None.
+
+    A graph a user hands over is opened once before any work: a truncated file, another
+    format or an operator this onnxruntime lacks is then one line, not a traceback later.
+    """
+    import onnxruntime
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+
+    errors = tuple(
+        getattr(ort_errors, name)
+        for name in ("Fail", "InvalidProtobuf", "InvalidGraph", "NoSuchFile", "InvalidArgument",
+                     "NotImplemented", "RuntimeException")
+        if hasattr(ort_errors, name)
+    )  # fmt: skip
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 4  # the error comes back as an exception; no C++ log lines
+    try:
+        onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except (*errors, RuntimeError, OSError, ValueError) as error:
+        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        # "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from X failed:Protobuf parsing failed."
+        text = text.split(" : ")[-1]
+        return text if len(text) <= 200 else text[:197] + "..."
+    return None
 
 
 def provider_missing(provider: str) -> str | None:

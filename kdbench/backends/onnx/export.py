@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.onnx import _constants
 
+from kdbench.backends.onnx.config import OPSET_MAX, OPSET_MIN
 from kdbench.errors import UserError
 from kdbench.io import atomic_path
 from kdbench.models.base import ExportKind, backbone
@@ -81,6 +83,18 @@ def _with_eager_attention(module: nn.Module) -> nn.Module:
     return clone
 
 
+def check_opset(opset: int, option: str = "--opset") -> None:
+    """Refuse, before exporting, an opset outside what both kdbench's models and this torch's
+    exporter can write (OPSET_MIN..OPSET_MAX, narrowed by an older torch.onnx)."""
+    low = max(OPSET_MIN, getattr(_constants, "ONNX_MIN_OPSET", OPSET_MIN))
+    high = min(OPSET_MAX, getattr(_constants, "ONNX_MAX_OPSET", OPSET_MAX))
+    if not low <= opset <= high:
+        raise UserError(
+            f"{option} {opset}: torch {torch.__version__}'s ONNX exporter writes these models at "
+            f"opsets {low} to {high}; e.g. {option} 17"
+        )
+
+
 def export_raw(
     module: nn.Module,
     names: Sequence[str],
@@ -97,6 +111,7 @@ def export_raw(
         raise ValueError(
             "export needs a padded example batch (some attention_mask zeros): an all-ones mask can be baked in"
         )
+    check_opset(opset)
     eager_module = _with_eager_attention(module)
     args = tuple(example[name].to("cpu") for name in names)
     with atomic_path(path) as tmp, warnings.catch_warnings():
@@ -309,6 +324,7 @@ def export_to_model_folder(
     `last_hidden_state` (a dot's encoder; Pooling/Normalize stay sentence-transformers' modules)
     or `logits` (a cross-encoder) out. Checked against eager on a padded batch first."""
 
+    check_opset(opset)
     spec = ranker.spec
     form = ranker.architecture.sentence_transformers
     if form == "SentenceTransformer":

@@ -8,12 +8,14 @@ the key path (`students[2].loss`) and what is expected.
 from __future__ import annotations
 
 import dataclasses
+import json
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdbench.errors import UserError
 from kdbench.evaluate.config import EvaluateConfig as EvaluateOptions
@@ -22,22 +24,24 @@ from kdbench.losses import teacher_losses
 from kdbench.models.registry import applies_to, check_options
 from kdbench.options import (
     LEFT_OUT,
+    RANGE_KEYS,
     THREADS_MAX,
     Fixed,
     Mining,
     ModelLoading,
-    Timing,
     backend_variant_names,
     canonical_choice,
     check_range,
-    device_names,
+    default_of,
+    flag_name,
+    help_text,
     names,
     option,
-    precision_names,
+    range_text,
     reuse,
 )
 from kdbench.profile.config import ProfileConfig as ProfileOptions
-from kdbench.profile.registry import scenario_names
+from kdbench.quantities import parse_rate_per_s, parse_size
 from kdbench.report.budget import parse_budget
 from kdbench.report.scale import parse_count
 from kdbench.train.config import TrainConfig
@@ -98,7 +102,7 @@ class FirstStageConfig:
 
 
 @dataclass(frozen=True)
-class TeacherConfig:
+class TeacherSection:
     scores: list[str] = option(
         default_factory=list,
         help="Precomputed teacher scores (pos<TAB>neg<TAB>qid<TAB>pid_pos<TAB>pid_neg), "
@@ -281,7 +285,7 @@ class StudentConfig:
 
 
 @dataclass(frozen=True)
-class EvaluateConfig:
+class EvaluateSection:
     mode: str = option(
         "rerank", help="rerank | retrieve (full collection, dot only).", choices=_eval_modes
     )
@@ -307,86 +311,173 @@ class EvaluateConfig:
                 raise ValueError(f"measures: {str(exc).removeprefix('--measure ')}") from None
 
 
-@dataclass(frozen=True)
-class ProfileConfig(Timing):
-    backends: list[str] = option(
-        default_factory=lambda: ["eager"],
-        help="{choices}; NAME:PRECISION pins one (onnx:int8), else every `precisions` entry.",
-        choices=backend_variant_names,
-    )
-    devices: list[str] = option(
-        default_factory=lambda: ["cpu"], help="{choices}.", choices=device_names
-    )
-    precisions: list[str] = option(
-        default_factory=lambda: ["fp32"], help="{choices}.", choices=precision_names
-    )
-    scenarios: list[str] = option(
-        default_factory=list,
-        help="{choices}; empty: the natural one per architecture.",
-        choices=scenario_names,
-    )
-    batch_sizes: list[int] = option(default_factory=lambda: [1], help="Batch sizes.", minimum=1)
-    seq_lens: list[int] = option(
-        default_factory=lambda: [128], help="Tokens per timed input.", minimum=1
-    )
-    depth: int = option(100, help="rerank: candidates per query; query: hits searched.", minimum=1)
-    # One size (hashed as it always was) or a list of sizes to time, each its own cells.
-    index_size: int | list[int] | None = reuse(
-        ProfileOptions, "index_size", hashed_default=LEFT_OUT
-    )
-    # Timing keys added after profiles had finished stages: out of stage hashes at their defaults.
-    warmup_s: float = reuse(Timing, "warmup_s", hashed_default=LEFT_OUT)
-    max_duration_s: float = reuse(Timing, "max_duration_s", hashed_default=LEFT_OUT)
-    rounds: int = reuse(Timing, "rounds", hashed_default=LEFT_OUT)
-    parity_queries: int = reuse(ProfileOptions, "parity_queries")
-    parity_depth: int = reuse(ProfileOptions, "parity_depth")
-    baseline_arch: str = reuse(ProfileOptions, "baseline_arch", default="", hashed_default=LEFT_OUT)
-    # A server cell per dense row (docs/serving.md): its search's bound, backend and sizes.
-    server_bound: str = option(
-        "",
-        help="Also serve each dot row under Poisson traffic and search its highest QPS within "
-        "this bound, e.g. p99<=50ms (empty: no server cells).",
-        hashed_default=LEFT_OUT,
-    )
-    server_backend: str = option(
-        "onnx",
-        help="The backend (NAME or NAME:PRECISION) the server cells run on.",
-        choices=backend_variant_names,
-        hashed_default=LEFT_OUT,
-    )
-    max_batch: int = reuse(ProfileOptions, "max_batch", hashed_default=LEFT_OUT)
-    max_wait_ms: float = reuse(ProfileOptions, "max_wait_ms", hashed_default=LEFT_OUT)
-    min_queries: int = reuse(ProfileOptions, "min_queries", hashed_default=LEFT_OUT)
-    min_query_duration_s: float = reuse(
-        ProfileOptions, "min_query_duration_s", hashed_default=LEFT_OUT
-    )
-    search_budget_s: float = reuse(ProfileOptions, "search_budget_s", hashed_default=LEFT_OUT)
-    enabled: bool = option(True, help="false: time nothing.")
+# [profile] is `kdbench profile`'s own settings (`kdbench profile`: profile/config.py), field
+# for field: the same names, aliases, defaults, bounds and help. Left out are the settings the
+# experiment supplies per student ([data], [first_stage], [experiment].threads, the student's
+# model and architecture) and those only a command line sets (hidden ones); a setting added to
+# `kdbench profile` is a [profile] key without an edit here.
+FROM_EXPERIMENT = (
+    *(f.name for f in dataclasses.fields(ModelLoading) if f.name != "device"),
+    "model",
+    "data",
+    "split",
+    "threads",
+    "onnx_model",
+    "bm25_k1",
+    "bm25_b",
+)
+# One value per `kdbench profile` run, a list here: each value is its own run, as if the
+# command had been run once per value (every combination of the two).
+SWEPT = {"device": "devices", "scenario": "scenarios"}
+# The table's own settings: whether to time, and a server cell added to each dense row
+# (docs/serving.md), beside the runs above.
+PROFILE_ONLY = ("enabled", "server_bound", "server_backend")
 
-    def __post_init__(self) -> None:
-        if self.server_bound:
-            from kdbench.profile.serving import parse_bound
 
-            parse_bound(self.server_bound, "profile.server_bound")
+def _profile_fields(options: type) -> list[tuple[str, Any, Any]]:
+    """The [profile] section's fields, from `kdbench profile`'s (see FROM_EXPERIMENT, SWEPT)."""
+    hints = typing.get_type_hints(options)
+    fields: list[tuple[str, Any, Any]] = []
+    for f in dataclasses.fields(options):
+        if f.name in FROM_EXPERIMENT or f.metadata.get("cli", {}).get("hidden"):
+            continue
+        if f.name in SWEPT:
+            default = default_of(f)
+            metadata = {
+                **f.metadata,
+                "aliases": (f.name, *f.metadata.get("aliases", ())),
+                "help": _swept_help(f),
+            }
+            listed: tuple[Any, ...] = () if default is None else (default,)
+            spec = dataclasses.field(default=listed, metadata=metadata)
+            fields.append((SWEPT[f.name], tuple[str, ...], spec))
+            continue
+        spec = dataclasses.field(
+            default=f.default, default_factory=f.default_factory, metadata=f.metadata
+        )
+        fields.append((f.name, hints[f.name], spec))
+    fields.append(("enabled", bool, option(True, help="false: time nothing.")))
+    fields.append(
+        (
+            "server_bound",
+            str,
+            option(
+                "",
+                help="Also serve each dot row under Poisson traffic and search its highest QPS "
+                "within this bound, e.g. p99<=50ms (empty: no server cells).",
+            ),
+        )
+    )
+    fields.append(
+        (
+            "server_backend",
+            str,
+            option(
+                "onnx",
+                help="The backend (NAME or NAME:PRECISION) the server cells run on.",
+                choices=backend_variant_names,
+            ),
+        )
+    )
+    return fields
+
+
+def _swept_help(f: dataclasses.Field[Any]) -> Callable[[], str]:
+    return lambda: (
+        f"A list of `kdbench profile {flag_name(f)}` values, each timed as its own run: "
+        f"{help_text(f)}"
+    )
+
+
+def _check_profile_settings(settings: Any) -> None:
+    """Every run the section asks for passes `kdbench profile`'s own checks."""
+    for run in profile_runs(settings, model="[profile]"):
+        del run
+    if settings.server_bound:
+        from kdbench.profile.serving import parse_bound
+
+        parse_bound(settings.server_bound, "profile.server_bound")
+
+
+def profile_runs(settings: Any, **per_run: Any) -> list[ProfileOptions]:
+    """The `kdbench profile` runs a [profile] section asks for (every device x scenario), each
+    with `per_run` (the model, its data, ...): what `run_profile` times, one run at a time."""
+    common = {
+        f.name: getattr(settings, f.name)
+        for f in dataclasses.fields(settings)
+        if f.name not in (*SWEPT.values(), *PROFILE_ONLY)
+    }
+    scenarios = settings.scenarios or (None,)
+    runs = []
+    for device in settings.devices:
+        for scenario in scenarios:
+            try:
+                runs.append(
+                    ProfileOptions(**{**common, **per_run, "device": device, "scenario": scenario})
+                )
+            except UserError as exc:
+                raise UserError(f"profile: {exc}") from None
+    return runs
+
+
+def profile_section(options: type = ProfileOptions) -> type:
+    """The [profile] table's dataclass, field for field from `options` (`kdbench profile`'s)."""
+    return dataclasses.make_dataclass(
+        "ProfileSection",
+        _profile_fields(options),
+        frozen=True,
+        kw_only=True,
+        namespace={
+            "__doc__": "The [profile] section: `kdbench profile`'s settings, device and scenario "
+            "as lists.",
+            "__post_init__": _check_profile_settings,
+            "__module__": __name__,
+        },
+    )
+
+
+if TYPE_CHECKING:  # generated at import from `kdbench profile`'s fields, so typed loosely
+    ProfileSection = Any
+else:
+    ProfileSection = profile_section()
+
+
+def _size_as_written(text: str) -> str:
+    """A size checked by the quantity grammar, kept as written (`8.8M`): a stage hash holds
+    the text, and `8800000` in a profile is the same size as "8800000"."""
+    parse_size(text)
+    return text
 
 
 @dataclass(frozen=True)
 class ReportConfig:
-    """What report.md and report.html decide beside the table (`kdbench report`'s options)."""
+    """What report.md and report.html decide beside the table: `kdbench report`'s --budget,
+    --scale-to and --queries-per-s (the command takes its help from these fields; TOML has no
+    null, so "" and 0 here are the options left out)."""
 
     budget: str = option(
         "",
-        help='Constraints to choose within, e.g. "p95<=10ms,memory<=2GiB" (empty: none).',
+        help='Constraints on measured columns, e.g. "p95<=10ms,memory<=2GiB": the report names '
+        "the best-quality row inside all of them, the runner-up, and what excludes each better "
+        "or faster row (columns: p50, p95, memory, weights, activations, index, process, "
+        "throughput, params, or a quality such as nDCG@10). Empty: none.",
         hashed_default=LEFT_OUT,
     )
     scale_to: str = option(
-        "", help="Predict at this many passages, e.g. 8.8M (empty: none).", hashed_default=LEFT_OUT
+        "",
+        help="Predict at this many passages (8.8M, 500k, 8800000): latency from the profile's "
+        "growth fits (kdbench profile --index-size 1000,5000), index bytes per precision, "
+        "memory, build time; every predicted column says so and names its fit. Empty: none.",
+        hashed_default=LEFT_OUT,
+        cli={"parse": _size_as_written},
     )
     queries_per_s: float = option(
         0.0,
-        help="Replicas to serve this many queries/s (0: none).",
+        help="Replicas each row needs to serve this many queries per second (100, 100/s, "
+        "6000/min; at --scale-to when given). In a profile, 0: none.",
         minimum=0,
         hashed_default=LEFT_OUT,
+        cli={"parse": parse_rate_per_s},
     )
 
     def __post_init__(self) -> None:
@@ -405,9 +496,9 @@ class ProfileFile:
     data: DataConfig
     students: list[StudentConfig]
     first_stage: FirstStageConfig = field(default_factory=FirstStageConfig)
-    teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
-    profile: ProfileConfig = field(default_factory=ProfileConfig)
+    teacher: TeacherSection = field(default_factory=TeacherSection)
+    evaluate: EvaluateSection = field(default_factory=EvaluateSection)
+    profile: ProfileSection = field(default_factory=ProfileSection)
     report: ReportConfig = field(default_factory=ReportConfig)
 
     def __post_init__(self) -> None:
@@ -441,6 +532,8 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         # `int | list[int]`: one value or a list of them, by what the file holds
+        if value == "" and type(None) in typing.get_args(tp):
+            return None  # TOML has no null: an empty string leaves the setting unset
         choices = [a for a in typing.get_args(tp) if a is not type(None)]
         lists = [a for a in choices if typing.get_origin(a) is list]
         scalars = [a for a in choices if a not in lists]
@@ -458,6 +551,14 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, list):
             raise UserError(f"{where}: expected {_type_name(tp)}, got {value!r}")
         return [_convert(item, item_type, f"{where}[{i}]") for i, item in enumerate(value)]
+    if origin is tuple:  # a list in the file; one value stands for a list of one
+        item_type = typing.get_args(tp)[0]
+        items = value if isinstance(value, list) else [value]
+        return tuple(_convert(item, item_type, f"{where}[{i}]") for i, item in enumerate(items))
+    if tp is Path:
+        if not isinstance(value, str):
+            raise UserError(f"{where}: expected a path (a string), got {value!r}")
+        return Path(value)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise UserError(f"{where}: expected a table ([{where}]), got {value!r}")
@@ -488,7 +589,12 @@ def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
     for name, value in _by_field(cls, raw, where).items():
         f = next(f for f in dataclasses.fields(cls) if f.name == name)
         key_path = f"{where}.{name}" if where else name
-        converted = canonical_choice(f, _convert(value, hints[name], key_path), key_path)
+        parse = f.metadata.get("cli", {}).get("parse")
+        if parse is not None:  # read as the command line reads it (quantities, lists)
+            canonical_choice(f, value, key_path)  # each name known, before it is read
+            converted = _parsed(parse, value, hints[name], key_path)
+        else:
+            converted = canonical_choice(f, _convert(value, hints[name], key_path), key_path)
         check_range(f, converted, key_path)
         values[name] = converted
     for f in dataclasses.fields(cls):
@@ -499,6 +605,40 @@ def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
         return cls(**values)
     except ValueError as exc:
         raise UserError(f"{where or 'profile'}: {exc}") from exc
+
+
+def _parsed(parse: Callable[[str], Any], value: Any, tp: Any, where: str) -> Any:
+    """A value the command line reads from text (`cli["parse"]`), read the same way: a
+    number or string as that text, a list (where the setting takes several) item by item,
+    each item as one command-line value (so `[100, 200]` is two sizes, never `100,200`)."""
+    several = typing.get_origin(_without_none(tp)) is tuple
+    if isinstance(value, list) and not several:
+        raise UserError(f"{where}: expected one value, got a list {value!r}")
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise UserError(f"{where}: an empty list; leave the key out for the default")
+    parsed: list[Any] = []
+    for i, item in enumerate(items):
+        at = f"{where}[{i}]" if isinstance(value, list) else where
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise UserError(f"{at}: expected a string or a number, got {item!r}")
+        try:
+            result = parse(str(item))
+        except UserError as exc:
+            raise UserError(f"{at}: {exc}") from None
+        except ValueError as exc:  # a QuantityError: what is wrong and the accepted forms
+            raise UserError(f"{at}: {exc}") from None
+        if not several:
+            return result
+        parsed += [one for one in result if one not in parsed]
+    return tuple(parsed)
+
+
+def _without_none(tp: Any) -> Any:
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return tp
 
 
 def _by_field(cls: type, raw: dict[str, Any], where: str) -> dict[str, Any]:
@@ -598,3 +738,26 @@ def _check_teachers(profile: ProfileFile, i: int, p: Path) -> None:
                 f"{where}: student {teacher!r} has train = false; a student teacher must be "
                 "trained by this profile"
             )
+
+
+def keys_markdown(section: type) -> str:
+    """A profile section's keys as a Markdown table, from the fields (docs/settings.md holds
+    the [profile] one; `tests/experiment/test_profile_section.py` checks it is current)."""
+    lines = ["| key | also | default | range | help |", "|---|---|---|---|---|"]
+    for f in dataclasses.fields(section):
+        default = default_of(f)
+        if f.name == "backends":
+            default = [f"{n}:{p}" if p else n for n, p in default]
+        elif isinstance(default, tuple):
+            default = list(default)
+        bounds = {key: f.metadata.get(key) for key in RANGE_KEYS}
+        also = ", ".join(f"`{alias}`" for alias in f.metadata.get("aliases", ()))
+        cells = (
+            f"`{f.name}`",
+            also,
+            "unset" if default is None else f"`{json.dumps(default)}`",
+            range_text(bounds),
+            help_text(f).replace("|", "\\|"),
+        )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

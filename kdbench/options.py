@@ -44,6 +44,7 @@ from kdbench.losses import (
     teacher_losses,  # noqa: F401 (re-exported for the settings' checks)
 )
 from kdbench.models.registry import ARCHITECTURES, applies_to
+from kdbench.quantities import parse_duration_s
 
 if TYPE_CHECKING:
     from kdbench.models.base import Ranker
@@ -58,6 +59,8 @@ INT_MAX = 2**31 - 1
 # More intra-op threads than any machine has cores only oversubscribes (and a huge count
 # makes OpenMP abort).
 THREADS_MAX = 1024
+# A duration option in seconds, read by the quantity grammar (5, 0.5s, 500ms, 2min).
+SECONDS: Mapping[str, Any] = {"parse": parse_duration_s}
 
 
 class Choices(Protocol):
@@ -541,19 +544,29 @@ class Timing:
 
     warmup: int = option(5, help="Warm-up calls per cell (and at least --warmup-s).", minimum=0)
     warmup_s: float = option(
-        0.5, help="Seconds of warm-up per cell, at least.", aliases=("warmup_time",), minimum=0
+        0.5,
+        help="Seconds of warm-up per cell, at least (a bare number is seconds; or 500ms).",
+        aliases=("warmup_time",),
+        minimum=0,
+        cli=SECONDS,
     )
     min_samples: int = option(
         662, help="Timed calls per cell, at least (662 backs p99, 64 p90).", minimum=1
     )
     min_duration_s: float = option(
-        5.0, help="Seconds of timing per cell, at least.", aliases=("min_duration",), minimum=0
+        5.0,
+        help="Seconds of timing per cell, at least (a bare number is seconds; or 500ms, 2min).",
+        aliases=("min_duration",),
+        minimum=0,
+        cli=SECONDS,
     )
     max_duration_s: float = option(
         120.0,
-        help="Stop a cell after this many seconds even short of --min-samples.",
+        help="Stop a cell after this many seconds even short of --min-samples (a bare number "
+        "is seconds; or 2min).",
         aliases=("max_duration",),
         above=0,
+        cli=SECONDS,
     )
     rounds: int = option(
         1,

@@ -77,6 +77,7 @@ RATE_FORMS = (
     "a number of events per second: 100, 100/s, 100 qps, 6000/min, 0.5/ms; finite, not "
     "negative; no commas"
 )
+NUMBER_FORMS = "a plain number: 0.6, 12, 1e-3; finite, not negative; no commas"
 
 # digits with optional underscores between them, an optional fraction, an optional exponent
 _NUMBER = r"(?:[0-9]+(?:_[0-9]+)*(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
@@ -125,17 +126,26 @@ def parse_duration_ms(text: str | float, bare_unit: str = "ms") -> float:
     >>> parse_duration_ms("250us"), parse_duration_ms("2", bare_unit="s")
     (0.25, 2000.0)
     """
+    return float(_duration(text, bare_unit))
+
+
+def parse_duration_s(text: str | float) -> float:
+    """A duration in seconds, a bare number in seconds (`--min-duration-s 5` or `500ms`).
+
+    >>> parse_duration_s("5"), parse_duration_s("500ms"), parse_duration_s(0.1)
+    (5.0, 0.5, 0.1)
+    """
+    return float(_duration(text, "s") / 1000)
+
+
+def _duration(text: str | float, bare_unit: str) -> Decimal:
+    """Milliseconds, exactly as written (rounded to a float once, by the caller)."""
     forms = DURATION_FORMS.format(bare=bare_unit)
     number, unit = _number_or_text(text, forms)
     factor = DURATION_UNITS_MS.get((unit or bare_unit).lower())
     if factor is None:
         raise QuantityError(f"{text!r}: unknown unit {unit!r}; write {forms}")
     return _bounded_amount(number * factor, repr(text), forms)
-
-
-def parse_duration_s(text: str | float) -> float:
-    """A duration in seconds, a bare number in seconds (`--min-duration-s 5` or `500ms`)."""
-    return parse_duration_ms(text, bare_unit="s") / 1000
 
 
 def parse_rate_per_s(text: str | float) -> float:
@@ -148,7 +158,19 @@ def parse_rate_per_s(text: str | float) -> float:
     factor = RATE_UNITS_PER_S.get(unit.lower().replace(" ", "")) if unit else Decimal(1)
     if factor is None:
         raise QuantityError(f"{text!r}: unknown unit {unit!r}; write {RATE_FORMS}")
-    return _bounded_amount(number * factor, repr(text), RATE_FORMS)
+    return float(_bounded_amount(number * factor, repr(text), RATE_FORMS))
+
+
+def parse_number(text: str | float) -> float:
+    """A plain number without a unit (a quality bound such as 0.6): finite, not negative.
+
+    >>> parse_number("0.6"), parse_number("1e-3")
+    (0.6, 0.001)
+    """
+    number, unit = _number_or_text(text, NUMBER_FORMS)
+    if unit:
+        raise QuantityError(f"{text!r}: takes no unit (got {unit!r}); write {NUMBER_FORMS}")
+    return float(_bounded_amount(number, repr(text), NUMBER_FORMS))
 
 
 def _number_or_text(text: str | float, forms: str) -> tuple[Decimal, str]:
@@ -162,14 +184,14 @@ def _number_or_text(text: str | float, forms: str) -> tuple[Decimal, str]:
     return _split(text, forms)
 
 
-def _bounded_amount(value: Decimal, shown: str, forms: str) -> float:
+def _bounded_amount(value: Decimal, shown: str, forms: str) -> Decimal:
     if not value.is_finite():
         raise QuantityError(f"{shown}: not a finite number; write {forms}")
     if value < 0:
         raise QuantityError(f"{shown}: must not be negative; write {forms}")
     if value > MAX_AMOUNT:
         raise QuantityError(f"{shown}: too large (at most 1e12); write {forms}")
-    return float(value)
+    return value
 
 
 def _split(text: str, forms: str) -> tuple[Decimal, str]:
@@ -251,6 +273,8 @@ def parse_size_list(text: str) -> tuple[int, ...]:
         try:
             size = parse_size(item)
         except QuantityError as exc:
+            if "," not in stripped:
+                raise  # one size: its own message
             raise QuantityError(f"{shown}: item {exc}") from None
         if size not in sizes:
             sizes.append(size)

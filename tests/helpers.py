@@ -94,3 +94,15 @@ def differences_from_script(ran: dict[str, Any], config: dict[str, Any]) -> dict
     if len(config["teacher_scores"]) != len(ran["teacher_scores"]):
         differences["teacher_scores"] = (ran["teacher_scores"], config["teacher_scores"])
     return differences
+
+
+def patch_everywhere(monkeypatch: Any, module: Any, name: str, value: Any) -> None:
+    """Replace `module.name` and every binding of it that a loaded kdbench module imported
+    at its top (`from module import name`), for the test's duration."""
+    import sys
+
+    original = getattr(module, name)
+    monkeypatch.setattr(module, name, value)
+    for loaded_name, loaded in list(sys.modules.items()):
+        if loaded_name.startswith("kdbench") and getattr(loaded, name, None) is original:
+            monkeypatch.setattr(loaded, name, value)

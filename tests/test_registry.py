@@ -92,7 +92,9 @@ def test_settings_choice_lists_are_the_registries() -> None:
     assert options.backend_names() is BACKENDS and scenario_names() is SCENARIOS
     assert SCENARIOS.names() == ("index", "query", "rerank")
     assert (
-        tuple(options.precision_names().names()) == precisions() == ("fp32", "fp16", "bf16", "int8")
+        tuple(options.precision_names().names())
+        == precisions()
+        == ("fp32", "fp16", "bf16", "int8", "int8-static")
     )
     assert tuple(options.device_names().names()) == devices() == ("cpu", "cuda")
     assert set(precisions()) == set(THRESHOLDS)  # every precision has a parity gate

@@ -150,3 +150,20 @@ def test_kdbench_help_imports_no_heavy_library() -> None:
     heavy_kdbench = {"kdbench.models.base", "kdbench.train.loop", "kdbench.profile.runner"}
     assert not heavy_kdbench & set(modules)
     assert {"kdbench.cli", "kdbench.commands.train", "kdbench.models.registry"} <= set(modules)
+
+
+# The one name several modules define on purpose: each command module's entry point, which
+# `kdbench.cli` calls on every module of `kdbench.commands` alike.
+PROTOCOL_NAMES = {"register"}
+
+
+def test_no_class_or_function_name_is_defined_twice() -> None:
+    """One name, one thing: a module-level class or function name (private ones included)
+    is defined in one module only, so an import or a grep never has to ask which one."""
+    where: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                where.setdefault(node.name, []).append(str(path.relative_to(PACKAGE.parent)))
+    twice = {name: paths for name, paths in where.items() if len(paths) > 1}
+    assert set(twice) <= PROTOCOL_NAMES, twice

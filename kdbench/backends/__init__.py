@@ -12,7 +12,7 @@ implementation module is imported by `resolve()` when a profile actually uses it
 The precisions and device types are those the registered backends declare:
 
     >>> precisions(), devices()
-    (('fp32', 'fp16', 'bf16', 'int8'), ('cpu', 'cuda'))
+    (('fp32', 'fp16', 'bf16', 'int8', 'int8-static'), ('cpu', 'cuda'))
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 from kdbench.backends.base import BackendInfo, BackendOptions, Runner, ShapeRange
 from kdbench.backends.eager.config import EAGER
 from kdbench.backends.onnx.config import ONNX
+from kdbench.backends.openvino.config import OPENVINO
 from kdbench.backends.tensorrt.config import TENSORRT
 from kdbench.errors import UserError
 from kdbench.registry import Registry
@@ -30,6 +31,7 @@ __all__ = [
     "BackendOptions",
     "Runner",
     "ShapeRange",
+    "arithmetic",
     "devices",
     "evaluated_apart",
     "parse_backend_list",
@@ -40,6 +42,19 @@ BACKENDS: Registry[BackendInfo] = Registry("backend", "--backend")
 BACKENDS.register("eager", EAGER, aliases=("torch", "pytorch"))
 BACKENDS.register("onnx", ONNX, aliases=("ort", "onnxruntime"))
 BACKENDS.register("tensorrt", TENSORRT, aliases=("trt",))
+BACKENDS.register("openvino", OPENVINO, aliases=("ov",))
+
+# The arithmetic a precision's matmuls run in, where its name says more (how it was quantised)
+ARITHMETIC = {"int8-static": "int8"}
+
+
+def arithmetic(precision: str) -> str:
+    """The dtype a precision's GEMMs run in: its peak is that dtype's.
+
+    >>> arithmetic("int8-static"), arithmetic("bf16")
+    ('int8', 'bf16')
+    """
+    return ARITHMETIC.get(precision, precision)
 
 
 def precisions() -> tuple[str, ...]:

@@ -95,6 +95,9 @@ class BackendOptions:
     onnx_provider: str | None = None  # "cpu" | "cuda" | "tensorrt"; None: from the device
     onnx_fusion: bool | None = None  # ORT's transformer fusions; None: on for GPU, off for CPU
     onnx_model: Path | None = None  # use this ONNX file instead of exporting
+    # static int8's calibration texts (kdbench.backends.calibration.CalibrationSet); None:
+    # a precision that needs one is refused
+    calibration: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -137,6 +140,10 @@ class BackendInfo:
     # shape): an fp32 cell that passed parity may show eager's evaluation. False: every
     # artifact of it (a TensorRT engine) is evaluated on its own.
     fp32_is_eager: bool = False
+    # (device type, precision) -> why this machine cannot run it (a CPU without bf16), or None
+    refusal: Callable[[str, str], str | None] | None = None
+    # precisions whose graph is calibrated on the collection's train split (static int8)
+    calibrated: tuple[str, ...] = ()
 
     def supports(self, arch: str, device: str, precision: str) -> str | None:
         """None if this backend can run `arch` at `precision` on `device`, else why not."""
@@ -148,6 +155,8 @@ class BackendInfo:
         allowed = self.precisions[device_type]
         if precision not in allowed:
             return f"the {self.name} backend on {device_type} supports {', '.join(allowed)}, not {precision}"
+        if self.refusal is not None:
+            return self.refusal(device_type, precision)
         return None
 
     def missing(self, device: str) -> str | None:

@@ -14,10 +14,10 @@ from kdbench.terminal import Column, console_width, fit_table
 
 
 def register(app: typer.Typer) -> None:
-    command(app, "evaluate")(evaluate)
+    command(app, "evaluate")(evaluate_command)
 
 
-def evaluate(
+def evaluate_command(
     config: EvaluateConfig = settings(EvaluateConfig),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the result JSON here."),
 ) -> None:

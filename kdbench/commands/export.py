@@ -48,10 +48,29 @@ def export(
         "--allow-pickle",
         help="Load pickled weights (pytorch_model.bin); unpickling can run code: trusted sources only.",
     ),
+    backend: str = typer.Option(
+        "onnx",
+        "--backend",
+        help="onnx (onnx/model.onnx) or openvino (openvino/openvino_model.xml, for "
+        'backend="openvino"; needs kdbench[openvino]).',
+    ),
 ) -> None:
-    """ONNX export for `SentenceTransformer(FOLDER, backend="onnx")` / `CrossEncoder(...)`."""
+    """ONNX or OpenVINO export for `SentenceTransformer(FOLDER, backend=...)` / `CrossEncoder(...)`."""
     from kdbench.backends.onnx.export import check_opset, export_to_model_folder
     from kdbench.models.load import load_model, resolve_folder
+
+    if backend not in ("onnx", "openvino"):
+        raise UserError(f"--backend {backend}: choose onnx or openvino")
+    if backend == "openvino":
+        from kdbench.backends import BACKENDS
+        from kdbench.backends.openvino.export import export_openvino_to_model_folder
+
+        BACKENDS["openvino"].require("cpu")
+
+    def write(folder: Path) -> dict[str, Path]:
+        if backend == "openvino":
+            return export_openvino_to_model_folder(ranker, folder, opset=opset)
+        return export_to_model_folder(ranker, folder, opset=opset, quantize=quantize)
 
     check_opset(opset)  # before the model loads: an export it cannot write costs nothing
     source = Path(model).expanduser()
@@ -68,13 +87,13 @@ def export(
 
     ranker = load_model(model, allow_pickle=allow_pickle)
     if in_place:
-        written = export_to_model_folder(ranker, source, opset=opset, quantize=quantize)
+        written = write(source)
     else:
         assert output is not None
         written = _export_copy(
             resolve_folder(model, allow_pickle=allow_pickle),
             output,
-            lambda folder: export_to_model_folder(ranker, folder, opset=opset, quantize=quantize),
+            write,
         )
     for kind, path in written.items():
         typer.echo(f"{kind}: {path}")

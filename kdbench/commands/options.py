@@ -23,6 +23,7 @@ from typing import Any
 
 import typer
 
+from kdbench.errors import UserError
 from kdbench.options import flag_name, help_text
 
 F = typing.TypeVar("F", bound=Callable[..., Any])
@@ -64,9 +65,18 @@ class Settings:
             if parse is not None or _is_tuple(hints[f.name]):
                 if value is None:
                     continue  # the declared default
-                value = parse(value) if parse is not None else tuple(value)
+                value = _parsed(f, parse, value) if parse is not None else tuple(value)
             given[f.name] = value
         return self.cls(**given)
+
+
+def _parsed(f: dataclasses.Field[Any], parse: Callable[[str], Any], text: str) -> Any:
+    """`parse(text)`; its ValueError (a `kdbench.quantities.QuantityError` too) as a
+    UserError naming the option."""
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise UserError(f"{flag_name(f)}: {exc}") from None
 
 
 def settings(cls: type, *, exclude: tuple[str, ...] = ()) -> Any:
@@ -146,13 +156,28 @@ def _typer_option(f: dataclasses.Field[Any], cls: type) -> Any:
     flags += ["--" + alias.replace("_", "-") for alias in f.metadata.get("aliases", ())]
     if f.metadata.get("short"):
         flags.append(f.metadata["short"])
+    flags = list(dict.fromkeys(flags))  # an alias the flag already spells (--depth)
     if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
         default: Any = ...
     elif "parse" in cli or f.default_factory is not dataclasses.MISSING:
         default = None  # a comma list or a collection: unset means the declared default
     else:
         default = f.default
-    return typer.Option(default, *flags, help=help_text(f), rich_help_panel=_panel(f.name, cls))
+    shown: bool | str = True
+    if "parse" in cli and f.default not in (None, dataclasses.MISSING):
+        # typer sees None (unset); show what the field then holds
+        value = f.default
+        if not isinstance(value, tuple):
+            shown = str(value)
+        elif all(isinstance(item, int | str) for item in value):
+            shown = ",".join(map(str, value))
+    return typer.Option(
+        default,
+        *flags,
+        help=help_text(f),
+        rich_help_panel=_panel(f.name, cls),
+        show_default=shown,
+    )
 
 
 def _panel(name: str, cls: type) -> str | None:

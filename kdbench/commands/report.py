@@ -7,12 +7,15 @@ from typing import Any
 
 import typer
 
+from kdbench.config import ReportConfig
 from kdbench.errors import UserError
 from kdbench.evaluate.metrics import parse_measures
 from kdbench.io import atomic_write_text, check_writable
-from kdbench.options import out_of_range
+from kdbench.options import field_of, help_text, out_of_range
+from kdbench.quantities import QuantityError, parse_rate_per_s
 from kdbench.report import View, write_report
 from kdbench.report.compare import compare_rows, render_comparison
+from kdbench.report.like import ALLOW, differences, scope_of
 from kdbench.report.pairs import common_measures, pair_rows
 from kdbench.report.render import pair_markdown
 from kdbench.report.rows import load_results, rows_from_results
@@ -47,6 +50,12 @@ def report(
     fail_on_regression: bool = typer.Option(
         False, "--fail-on-regression", help="Exit 1 when --compare finds a regression."
     ),
+    allow_different_queries: bool = typer.Option(
+        False,
+        "--allow-different-queries",
+        help="--compare and --pair refuse results whose collection, split, queries or measures "
+        "differ; with this flag they compare anyway, the differences printed above the table.",
+    ),
     max_quality_drop: float = typer.Option(
         0.01, help="Regression threshold: absolute drop in nDCG@10/RR@10/R@100."
     ),
@@ -69,12 +78,7 @@ def report(
         help="Plot and Pareto quality: any measured one (default: the first --measure).",
     ),
     budget: str | None = typer.Option(
-        None,
-        "--budget",
-        help='Constraints on measured columns, e.g. "p95<=10ms,memory<=2GiB": the report names '
-        "the best-quality row inside all of them, the runner-up, and what excludes each better "
-        "or faster row (columns: p50, p95, memory, weights, activations, index, process, "
-        "throughput, params, or a quality such as nDCG@10).",
+        None, "--budget", help=help_text(field_of(ReportConfig, "budget"))
     ),
     columns: str = typer.Option(
         "compact",
@@ -84,17 +88,10 @@ def report(
         '"model,nDCG@10,p50-ms,weights-mib"; a wrong name lists them).',
     ),
     scale_to: str | None = typer.Option(
-        None,
-        "--scale-to",
-        help="Predict at this many passages (8.8M, 500k): latency from the profile's growth "
-        "fits (kdbench profile --index-size 1000,5000), index bytes per precision, memory, "
-        "build time; every predicted column says so and names its fit.",
+        None, "--scale-to", help=help_text(field_of(ReportConfig, "scale_to"))
     ),
-    queries_per_s: float | None = typer.Option(
-        None,
-        "--queries-per-s",
-        help="Replicas each row needs to serve this many queries per second (at --scale-to "
-        "when given).",
+    queries_per_s: str | None = typer.Option(
+        None, "--queries-per-s", help=help_text(field_of(ReportConfig, "queries_per_s"))
     ),
 ) -> None:
     """Build the trade-off table (quality, latency, memory, Pareto front) or compare two runs."""
@@ -110,11 +107,12 @@ def report(
     view = View(measures=parse_measures(measure) if measure else None, x=x, y=y)
     scale = _scale(scale_to, queries_per_s)
     if pair:
-        _pair_report(pair, view, output)
+        _pair_report(pair, view, output, allow_different_queries)
         return
     if compare:
         thresholds = (max_quality_drop, max_latency_increase)
-        if _compare_report(compare, view, thresholds) and fail_on_regression:
+        regressed = _compare_report(compare, view, thresholds, allow_different_queries)
+        if regressed and fail_on_regression:
             raise typer.Exit(1)
         return
     if not results:
@@ -132,15 +130,21 @@ def report(
     _show(text, output, written=True)
 
 
-def _scale(scale_to: str | None, queries_per_s: float | None) -> Any:
-    """What --scale-to and --queries-per-s ask for (a report.scale.Scale), checked before any
-    result is read; None when neither was given."""
+def _scale(scale_to: str | None, queries_per_s: str | None) -> Any:
+    """What --scale-to and --queries-per-s ask for (a report.scale.Scale), read by the
+    quantity grammar before any result is read; None when neither was given."""
 
-    if queries_per_s is not None and (problem := out_of_range(queries_per_s, above=0)):
-        raise UserError(f"--queries-per-s: {problem}")
-    if scale_to is None and queries_per_s is None:
+    rate = None
+    if queries_per_s is not None:
+        try:
+            rate = parse_rate_per_s(queries_per_s)
+        except QuantityError as exc:
+            raise UserError(f"--queries-per-s: {exc}") from None
+        if not rate > 0:
+            raise UserError(f"--queries-per-s {queries_per_s}: must be above 0")
+    if scale_to is None and rate is None:
         return None
-    return Scale(parse_count(scale_to) if scale_to else None, queries_per_s)
+    return Scale(parse_count(scale_to) if scale_to is not None else None, rate)
 
 
 def _show(text: str, output: Path | None, *, written: bool = False) -> None:
@@ -153,26 +157,41 @@ def _show(text: str, output: Path | None, *, written: bool = False) -> None:
     typer.echo(f"wrote {output}")
 
 
-def _pair_report(pair: tuple[Path, Path], view: Any, output: Path | None) -> None:
+def _pair_report(pair: tuple[Path, Path], view: Any, output: Path | None, allow: bool) -> None:
 
     kd, nokd = load_result(pair[0]), load_result(pair[1])
-    found = pair_rows(kd, nokd, measures=view.measures or common_measures(kd, nokd))
+    found = pair_rows(
+        kd, nokd, measures=view.measures or common_measures(kd, nokd), allow_different=allow
+    )
     _show(pair_markdown([found]), output)
 
 
-def _compare_report(compare: tuple[Path, Path], view: Any, thresholds: tuple[float, float]) -> bool:
-    """Print NEW − OLD per matching row; True when some delta is a regression."""
+def _compare_report(
+    compare: tuple[Path, Path], view: Any, thresholds: tuple[float, float], allow: bool
+) -> bool:
+    """Print NEW − OLD per matching row; True when some delta is a regression. Results that
+    did not measure on the same collection, split, queries and measures are refused (with
+    `allow`: compared, what differs printed first)."""
 
     max_quality_drop, max_latency_increase = thresholds
     old_path, new_path = compare
+    old, new = load_results([old_path]), load_results([new_path])
+    differ = differences(scope_of(old), scope_of(new))
+    if differ and not allow:
+        raise UserError(
+            f"--compare {old_path} {new_path}: not measured alike ({'; '.join(differ)}); "
+            f"compare results of the same collection, split, queries and measures, or pass "
+            f"{ALLOW}"
+        )
     deltas = compare_rows(
-        rows_from_results(load_results([old_path])),
-        rows_from_results(load_results([new_path])),
+        rows_from_results(old),
+        rows_from_results(new),
         max_quality_drop=max_quality_drop,
         max_latency_increase=max_latency_increase,
         measures=view.shown,
     )
-    typer.echo(render_comparison(deltas))
+    warning = "".join(f"warning: OLD and NEW differ in {line}\n" for line in differ)
+    typer.echo(warning + render_comparison(deltas), nl=False)
     regressions = [d for d in deltas if d.regression]
     if regressions:
         typer.echo(

@@ -16,10 +16,10 @@ from kdbench.train.config import TrainConfig
 
 
 def register(app: typer.Typer) -> None:
-    command(app, "train")(train)
+    command(app, "train")(train_command)
 
 
-def train(config: TrainConfig = settings(TrainConfig)) -> None:
+def train_command(config: TrainConfig = settings(TrainConfig)) -> None:
     """Train (or distil) a ranker; writes OUTPUT/ (model), OUTPUT/training.json, OUTPUT/train_log.jsonl."""
     from kdbench.train.loop import train as run_training
 

@@ -123,6 +123,18 @@ class EvaluateConfig(ModelLoading):
         choices=_index_precisions,
         hashed_default=LEFT_OUT,
     )
+    calibration_size: int = option(
+        300,
+        help="Static int8 (openvino:int8, onnx:int8-static): train queries and passages its "
+        "activation scales are calibrated on.",
+        minimum=1,
+        hashed_default=LEFT_OUT,
+    )
+    calibration_split: str = option(
+        "train",
+        help="Static int8: the split of --data it is calibrated on (never the one scored).",
+        hashed_default=LEFT_OUT,
+    )
     run_file: str | None = option(None, help="Write the final ranking here (TREC run).")
     run_tag: str = option("kdbench", help="The run tag in --run-file.")
     cache_dir: str | None = option(

@@ -19,7 +19,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kdbench.backends import BackendOptions
+from kdbench.backends import BACKENDS, BackendOptions
 from kdbench.data import irds
 from kdbench.data.collection import Collection, only_queries
 from kdbench.data.load import load_collection
@@ -36,6 +36,9 @@ from kdbench.shards import item_range, share, units_of
 
 if TYPE_CHECKING:
     from kdbench.train.distributed import DistContext
+
+if TYPE_CHECKING:
+    from kdbench.models.base import Ranker
 
 Advance = Callable[[int], None]
 
@@ -118,6 +121,17 @@ def _load_ranker(
     ranker = config.load(model)
     ranker.eval()
     backend, precision = config.artifact()
+    calibration = None
+    if precision in BACKENDS[backend].calibrated:
+        from kdbench.backends import calibration as calibrate
+
+        calibration = calibrate.load(
+            config.data,
+            config.calibration_split,
+            config.calibration_size,
+            seed=0,  # the profiler's default --seed: the same set, the same graph
+            evaluated_split=collection.split,
+        )
     options = BackendOptions(
         device=config.device,
         precision=precision,
@@ -125,6 +139,7 @@ def _load_ranker(
         cache_dir=None if config.cache_dir is None else Path(config.cache_dir),
         opset=config.opset,
         onnx_provider=config.onnx_provider,
+        calibration=calibration,
     )
     query = next(iter(collection.queries.values()))
     (passage,) = collection.docs.get_many([str(collection.docs.ids()[0])])
@@ -138,7 +153,7 @@ def encode_chunk(config: EvaluateConfig) -> int:
 
 
 def _dense_retrieval(
-    ranker: Any,
+    ranker: Ranker,
     collection: Collection,
     config: EvaluateConfig,
     clock: _Clock,
@@ -416,7 +431,7 @@ class _Stage:
             return bm25.search(queries, k, progress=advance)
 
     def first(
-        self, ranker: Any, warnings: list[str], *, is_bm25: bool
+        self, ranker: Ranker | None, warnings: list[str], *, is_bm25: bool
     ) -> tuple[Run, dict[str, Any]]:
         """The run to evaluate or re-rank, and how it was made."""
         config, collection = self.config, self.collection
@@ -450,7 +465,7 @@ class _Stage:
         # --rerank bm25, or a ranker that cannot search alone without a given run: BM25 finds the candidates
         return self.bm25(config.depth), {**self.bm25_params.to_dict(), "k": config.depth}
 
-    def rerank(self, ranker: Any, run: Run) -> Run:
+    def rerank(self, ranker: Ranker, run: Run) -> Run:
 
         candidate_lists = candidates(run, self.config.depth)
         work = count_work(ranker, candidate_lists)

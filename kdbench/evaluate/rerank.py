@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdbench.data.docstore import DocStore
 from kdbench.data.runs import Run, ranked
 from kdbench.shards import share, units_of
+
+if TYPE_CHECKING:
+    from kdbench.models.base import Ranker
 
 Progress = Callable[[int], None]
 
@@ -37,7 +40,7 @@ def unique_docs(candidate_lists: dict[str, list[str]]) -> list[str]:
     return list(dict.fromkeys(doc_id for doc_ids in candidate_lists.values() for doc_id in doc_ids))
 
 
-def count_work(ranker: Any, candidate_lists: dict[str, list[str]]) -> int:
+def count_work(ranker: Ranker, candidate_lists: dict[str, list[str]]) -> int:
     """Progress units `rerank` reports: pairs for cat/prettr, unique docs for dot/colbert."""
     if not ranker.architecture.encodes_texts:
         return sum(len(doc_ids) for doc_ids in candidate_lists.values())
@@ -45,7 +48,7 @@ def count_work(ranker: Any, candidate_lists: dict[str, list[str]]) -> int:
 
 
 def rerank(
-    ranker: Any,
+    ranker: Ranker,
     queries: dict[str, str],
     candidate_lists: dict[str, list[str]],
     docs: DocStore,
@@ -136,8 +139,8 @@ def _rerank_encoded(ranker: Any, job: _Job) -> Run:
             d_index = torch.tensor([p[1] for p in group])
             if isinstance(encoded_queries, TermVectors) and isinstance(encoded_docs, TermVectors):
                 scores = ranker.scores(
-                    *_to(encoded_queries.padded(q_index), ranker.device),
-                    *_to(encoded_docs.padded(d_index), ranker.device),
+                    *_to_device(encoded_queries.padded(q_index), ranker.device),
+                    *_to_device(encoded_docs.padded(d_index), ranker.device),
                 )
             else:
                 assert isinstance(encoded_queries, torch.Tensor)
@@ -153,5 +156,5 @@ def _rerank_encoded(ranker: Any, job: _Job) -> Run:
     return run
 
 
-def _to(tensors: tuple[Any, ...], device: Any) -> tuple[Any, ...]:
+def _to_device(tensors: tuple[Any, ...], device: Any) -> tuple[Any, ...]:
     return tuple(t.to(device) for t in tensors)

@@ -124,7 +124,9 @@ def _check_files(profile: ProfileFile, profile_path: Path) -> None:
 
 def _check_backends(profile: ProfileFile, profile_path: Path) -> None:
 
-    backends = {b for s in profile.students for b in s.backends} | set(profile.profile.backends)
+    backends = {b for s in profile.students for b in s.backends} | {
+        name for name, _ in profile.profile.backends
+    }
     for device in profile.profile.devices:
         for backend in sorted(backends):
             info = BACKENDS[backend.partition(":")[0]]  # onnx:int8 pins a precision

@@ -4,28 +4,86 @@ and every re-ranker's row adds its first stage."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kdbench.backends import parse_backend_list
-from kdbench.config import StudentConfig
+from kdbench.config import StudentConfig, profile_runs
 from kdbench.experiment.engine import Stage
 from kdbench.experiment.inputs import Experiment
 from kdbench.experiment.students import Models
-from kdbench.options import Timing, group_values, hashed_settings
+from kdbench.options import Timing, default_of, group_values, hashed_settings
 from kdbench.profile import run_profile
-from kdbench.profile.config import ProfileConfig, index_sizes
+from kdbench.profile.config import ProfileConfig
 from kdbench.results import save_result
 
 
 def student_backends(experiment: Experiment, student: StudentConfig) -> list[str]:
-    """The backends `student` is profiled on: its own list, else [profile].backends."""
-    return list(student.backends or experiment.profile.profile.backends)
+    """The backends `student` is profiled on (NAME or NAME:PRECISION): its own list, else
+    [profile].backends."""
+    if student.backends:
+        return list(student.backends)
+    return [backend_name(pair) for pair in experiment.profile.profile.backends]
+
+
+def backend_name(pair: tuple[str, str | None]) -> str:
+    """("onnx", "int8") -> "onnx:int8", as profiles and `--backend` write it."""
+    name, precision = pair
+    return f"{name}:{precision}" if precision else name
 
 
 def result_path(experiment: Experiment, student: StudentConfig) -> Path:
     return experiment.out / "profile" / f"{student.name}.json"
+
+
+# How [profile] entered stage hashes before it was declared from `kdbench profile`'s fields
+# (kept, so finished stages stay done): these keys at any value, under their old names and
+# spellings; every other setting only when set (see `profile_hash_settings`).
+HASHED_ALWAYS = (
+    "warmup",
+    "min_samples",
+    "min_duration_s",
+    "backends",
+    "devices",
+    "precisions",
+    "scenarios",
+    "batch_sizes",
+    "seq_lens",
+    "depths",
+    "parity_queries",
+    "parity_depth",
+    "enabled",
+)
+HASHED_AS = {"depths": "depth"}
+
+
+def profile_hash_settings(settings: Any, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
+    """[profile] as it enters a profile stage's config hash (see HASHED_ALWAYS)."""
+    hashed: dict[str, Any] = {}
+    for f in dataclasses.fields(settings):
+        if f.name in leave_out:
+            continue
+        value = getattr(settings, f.name)
+        if f.name not in HASHED_ALWAYS and value == default_of(f):
+            continue
+        hashed[HASHED_AS.get(f.name, f.name)] = _as_written(f.name, value)
+    return hashed
+
+
+def _as_written(name: str, value: Any) -> Any:
+    """A setting as the old [profile] held it: lists, backends as text, one depth or index
+    size as a number."""
+    if name == "backends":
+        return [backend_name(pair) for pair in value]
+    if name in ("depths", "index_size") and isinstance(value, tuple) and len(value) == 1:
+        return value[0]
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
 
 
 def profile_stage(experiment: Experiment, student: StudentConfig, models: Models) -> Stage:
@@ -35,7 +93,7 @@ def profile_stage(experiment: Experiment, student: StudentConfig, models: Models
         "student": student.name,
         "model": model,
         # the server cell's settings count only for the rows that get one
-        "profile": hashed_settings(
+        "profile": profile_hash_settings(
             settings, () if _serves_queries(student.arch) else SERVER_SETTINGS
         ),
         "source": experiment.source,
@@ -48,7 +106,8 @@ def profile_stage(experiment: Experiment, student: StudentConfig, models: Models
     backends = student_backends(experiment, student)
     return Stage(
         f"profile/{student.name}",
-        f"profile {student.arch} on {', '.join(backends)} ({', '.join(settings.devices)})",
+        f"profile {student.arch} on {', '.join(backends)} ({', '.join(settings.devices)})"
+        + (f", scenarios {', '.join(settings.scenarios)}" if settings.scenarios else ""),
         config,
         [result_path(experiment, student)],
         _profile_action(experiment, student, model),
@@ -64,35 +123,27 @@ def _profile_action(
     as_is = not student.train  # a checkpoint trained here carries its own architecture
 
     def action() -> None:
-
+        per_student: dict[str, Any] = {
+            "model": model,
+            "arch": student.arch if as_is else None,
+            "split_layer": (student.split_layer or None) if as_is else None,
+            "data": experiment.source,
+            "split": profile.data.test_splits[0],
+            "threads": profile.experiment.threads or None,
+            "extra": {"layers": student.layers} if as_is and student.layers else {},
+        }
+        if student.backends:
+            per_student["backends"] = tuple(parse_backend_list(",".join(student.backends)))
+        if student.seq_lens:
+            per_student["seq_lens"] = tuple(student.seq_lens)
+        # every device and scenario, each run as `kdbench profile` would run it
         results = []
-        for device in settings.devices:
-            config = ProfileConfig(
-                model=model,
-                arch=student.arch if as_is else None,
-                split_layer=(student.split_layer or None) if as_is else None,
-                scenario=settings.scenarios[0] if settings.scenarios else None,
-                backends=tuple(parse_backend_list(",".join(student_backends(experiment, student)))),
-                precisions=tuple(settings.precisions),
-                device=device,
-                batch_sizes=tuple(settings.batch_sizes),
-                seq_lens=tuple(student.seq_lens or settings.seq_lens),
-                depths=(settings.depth,),
-                index_size=index_sizes(settings.index_size),
-                baseline_arch=settings.baseline_arch or None,
-                data=experiment.source,
-                split=profile.data.test_splits[0],
-                threads=profile.experiment.threads or None,
-                parity_queries=settings.parity_queries,
-                parity_depth=settings.parity_depth,
-                extra={"layers": student.layers} if as_is and student.layers else {},
-                **group_values(Timing, settings),
-            )
-            result = run_profile(config)
+        for run in profile_runs(settings, **per_student):
+            result = run_profile(run)
             if settings.server_bound and _serves_queries(student.arch):
-                _add_server_cells(result, config, settings)
+                _add_server_cells(result, run, settings)
             results.append(result)
-        result = _merge_devices(results)
+        result = merge_runs(results)
         result["config"]["label"] = student.name
         save_result(result_path(experiment, student), result)
 
@@ -168,7 +219,7 @@ def bm25_profile_stage(experiment: Experiment) -> Stage:
     re-rankers' profiled cells score (`[profile] depth`): their first stage."""
     profile = experiment.profile
     settings, first_stage = profile.profile, profile.first_stage
-    depths = (settings.depth,)
+    depths = settings.depths
     config: dict[str, Any] = {
         "model": BM25_LABEL,
         "depths": list(depths),
@@ -203,11 +254,17 @@ def bm25_profile_stage(experiment: Experiment) -> Stage:
     )
 
 
-def _merge_devices(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """One result for every device: the last device's record with every device's cells."""
+def merge_runs(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result for several runs (devices, scenarios): the last run's record with every
+    run's cells, in run order."""
     result = results[-1]
     result["results"] = [cell for r in results for cell in r.get("results", [])]
-    if "baseline" in result:  # every device's baseline cells, like the model's own
+    result["backends"] = {k: v for r in results for k, v in r.get("backends", {}).items()}
+    growth = [fit for r in results for fit in r.get("growth", [])]
+    if growth:
+        result["growth"] = growth
+    if any("baseline" in r for r in results):  # every run's baseline cells, like the model's
+        result.setdefault("baseline", next(r["baseline"] for r in results if "baseline" in r))
         result["baseline"]["results"] = [
             cell for r in results for cell in r.get("baseline", {}).get("results", [])
         ]

@@ -48,9 +48,10 @@ from kdbench.lazy import lazy_attributes
 from kdbench.models.registry import ARCHITECTURES, Architecture, Registry
 
 if TYPE_CHECKING:
+    from kdbench.hashing import config_hash
     from kdbench.models.base import ModelSpec, Ranker
     from kdbench.models.cat import CatRanker
-    from kdbench.models.checkpoint import config_hash, save_checkpoint
+    from kdbench.models.checkpoint import save_checkpoint
     from kdbench.models.colbert import ColbertRanker, TermVectors, maxsim_scores
     from kdbench.models.dot import DotRanker, dot_scores, pairwise_dot_scores
     from kdbench.models.encode import encode_texts, rich_progress

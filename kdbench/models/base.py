@@ -345,6 +345,11 @@ class Ranker(nn.Module):
         """Score of row i of `queries` with row i of `docs` (from `encode_*`) -> Tensor[n]."""
         raise NotImplementedError(f"{self.arch} does not encode texts apart; use score_pairs")
 
+    def score_all(self, q: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """Every encoded query against every encoded passage -> [n, m] (architectures with
+        `Architecture.dense_retrieval`: one vector per text, a whole collection searched)."""
+        raise NotImplementedError(f"{self.arch} cannot search a collection; re-rank a first stage")
+
     def score_pairs(
         self, queries: list[str], docs: list[str], batch_size: int = 32
     ) -> torch.Tensor:

@@ -10,10 +10,13 @@ Layout:
                                        "config_hash" when metadata has a "config"}
 
 A dot checkpoint is also a sentence-transformers folder: modules.json (Transformer at the
-root, Pooling as trained, Normalize for cosine), sentence_bert_config.json (query_length and
-document_length as kdbench's max lengths, max_seq_length the passage length), so
-`SentenceTransformer(folder).encode_query/encode_document` give kdbench's vectors; kdbench's
-score is `score_scale` (kdbench.json) x their dot product.
+root, Pooling as trained, Normalize for cosine), sentence_bert_config.json (max_seq_length,
+the passage length, and nothing sentence-transformers 5.x refuses: its Transformer takes no
+query_length/document_length, and OpenVINO users, whose optimum-intel pins transformers,
+run 5.x), so `SentenceTransformer(folder).encode_query/encode_document` give kdbench's
+vectors in 5.x and 6.x (a query longer than kdbench's max_query_len is cut at
+max_seq_length there, at max_query_len here); kdbench's score is `score_scale`
+(kdbench.json) x their dot product.
 
 A cat with the sequence-classification head and longest-first pairs is also a folder that
 sentence-transformers' `CrossEncoder(folder)` loads with kdbench's scores: config.json names
@@ -146,8 +149,6 @@ def write_sentence_transformers_layout(model: Ranker, folder: Path) -> None:
         {
             "max_seq_length": spec.max_doc_len,
             "do_lower_case": False,
-            "query_length": spec.max_query_len,
-            "document_length": spec.max_doc_len,
         },
     )
     atomic_write_json(

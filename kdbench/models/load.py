@@ -127,7 +127,7 @@ def load_model(
     keep_first_layers(encoder, spec.layers, where=name)
     _check_lengths(spec, encoder, where=name)
 
-    ranker = ranker_class(encoder, tokenizer, spec)
+    ranker: Ranker = ranker_class(encoder, tokenizer, spec)
     if head_state is not None:
         _load_head(ranker, _head_bias_as_needed(ranker, head_state), where=folder)
     return ranker.float().eval().to(torch_device)
@@ -559,11 +559,11 @@ def _quiet_transformers() -> Any:
 
     previous = hf_logging.get_verbosity()
     bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
         yield
     finally:
         hf_logging.set_verbosity(previous)
         if bars:
-            hf_logging.enable_progress_bar()
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]

@@ -204,7 +204,7 @@ def build_encoder(
             encoder_config, add_pooling_layer=any(k.startswith("pooler.") for k in state)
         )
     else:
-        encoder = AutoModel.from_config(encoder_config)
+        encoder = AutoModel.from_config(encoder_config)  # type: ignore[no-untyped-call]
     result = encoder.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise UserError(

@@ -29,6 +29,6 @@ def run_profile(config: ProfileConfig, log: Any = None) -> dict[str, Any]:
         from kdbench.profile.serve_runner import run_serving
 
         return run_serving(config, log)
-    from kdbench.profile.runner import run_profile as run
+    from kdbench.profile.runner import profile_model as run
 
     return run(config, log)

@@ -23,7 +23,14 @@ from kdbench.data.load import load_collection
 from kdbench.env import collect_environment
 from kdbench.errors import UserError
 from kdbench.profile.config import ProfileConfig
-from kdbench.profile.measurements import Cell, Latency, Memory, ProfileResult, Throughput, Timing
+from kdbench.profile.measurements import (
+    Cell,
+    Latency,
+    Memory,
+    ProfileResult,
+    SampleTiming,
+    Throughput,
+)
 from kdbench.profile.memory import HostMemory, row_memory
 from kdbench.profile.serving_cell import UNITS as SERVING_UNITS
 from kdbench.profile.stats import sample_warnings
@@ -87,7 +94,7 @@ def run_bm25_profile(
             cells.append(_served_cell(bm25, collection.queries, depth, config, say))
         else:
             cells.append(_cell(bm25, collection.queries, depth, config, index_bytes))
-    result = _result(config, cells, collection, bm25, index_bytes, index_s)
+    result = _bm25_result(config, cells, collection, bm25, index_bytes, index_s)
     if config.is_load:
         result.header.units = {**UNITS, **SERVING_UNITS}
     return result.to_dict()
@@ -151,7 +158,7 @@ def _cell(
         memory=Memory.from_dict(memory),
         stages={"search": latency},
         samples_ns={"total": total, "search": total},
-        timing=Timing(
+        timing=SampleTiming(
             rounds=len(parts),
             warmup_calls=sum(part.warmup_calls for part in parts),
             duration_s=sum(part.duration_s for part in parts),
@@ -162,7 +169,7 @@ def _cell(
     )
 
 
-def _result(
+def _bm25_result(
     config: ProfileConfig,
     cells: list[Cell],
     collection: Any,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from kdbench.options import (
     ModelLoading,
     Timing,
     architecture_names,
-    backend_names,
+    backend_variant_names,
     canonicalize,
     check_ranges,
     flag_name,
@@ -37,6 +37,7 @@ from kdbench.quantities import (
     parse_duration_ms,
     parse_duration_s,
     parse_rate_per_s,
+    parse_size_list,
     quantity_error,
 )
 
@@ -44,31 +45,9 @@ SEARCHES = ("exact", "hnsw")  # how the query scenario searches its index
 APPROXIMATE_SEARCHES = frozenset({"hnsw"})  # recall against exact search is measured
 
 
-def parse_int_list(text: str | None, option: str) -> tuple[int, ...] | None:
-    """ "1,8,32" -> (1, 8, 32); errors name the option and the bad item (the field's declared
-    range is checked with the others)."""
-    if text is None:
-        return None
-    values = []
-    for item in str(text).split(","):
-        item = item.strip()
-        if not item:
-            continue
-        try:
-            value = int(item)
-        except ValueError:
-            raise UserError(
-                f"{option} {text!r}: {item!r} is not a whole number; write e.g. {option} 1,8,32"
-            ) from None
-        if value not in values:
-            values.append(value)
-    if not values:
-        raise UserError(f"{option} {text!r} names no value; write e.g. {option} 1,8,32")
-    return tuple(values)
-
-
 def index_sizes(value: int | Sequence[int] | None) -> tuple[int, ...] | None:
-    """A profile's `index_size` (one size or a list) as the sizes to time, in order.
+    """One size or a list of them as the sizes to time, in order (a library caller's
+    `index_size=1000`).
 
     >>> index_sizes(1000), index_sizes([1000, 5000]), index_sizes(None)
     ((1000,), (1000, 5000), None)
@@ -109,13 +88,12 @@ def _precision_list(text: str) -> tuple[str, ...]:
     return tuple(p.strip().lower() for p in text.split(",") if p.strip()) or ("fp32",)
 
 
-def _int_list(option_name: str) -> Callable[[str], tuple[int, ...] | None]:
-    return lambda text: parse_int_list(text, option_name)
-
-
-def _sizes(default: tuple[int, ...] | None, flag: str, help: str) -> Any:
-    """A comma list of positive whole numbers (batch sizes, lengths, depths) spelled `flag`."""
-    return option(default, help=help, minimum=1, cli={"flag": flag, "parse": _int_list(flag)})
+def _sizes(default: tuple[int, ...] | None, flag: str, help: str, **more: Any) -> Any:
+    """A comma list of sizes (batch sizes, lengths, depths, index sizes) spelled `flag`, each
+    in the quantity grammar (`kdbench.quantities.parse_size_list`: 32, 1k, 8.8M)."""
+    return option(
+        default, help=help, minimum=1, cli={"flag": flag, "parse": parse_size_list}, **more
+    )
 
 
 @dataclass(frozen=True)
@@ -143,7 +121,7 @@ class ProfileConfig(ModelLoading, Timing):
     backends: tuple[tuple[str, str | None], ...] = option(
         (("eager", None),),
         help="Comma list of {choices}; NAME:PRECISION pins one (onnx:int8). Default: eager.",
-        choices=backend_names,
+        choices=backend_variant_names,
         cli={"flag": "--backend", "parse": _backend_list},
     )
     precisions: tuple[str, ...] = option(
@@ -169,6 +147,7 @@ class ProfileConfig(ModelLoading, Timing):
         (100,),
         "--depth",
         "Comma list. rerank: candidates per query; query: hits searched. Default: 100.",
+        aliases=("depth",),
     )
     data: str | None = option(
         None,
@@ -182,13 +161,12 @@ class ProfileConfig(ModelLoading, Timing):
         "passage vectors; cached passage states follow --seq-len). Default: the model's.",
         minimum=3,
     )
-    index_size: tuple[int, ...] | None = option(
+    index_size: tuple[int, ...] | None = _sizes(
         None,
-        help="query: passages in the searched index, or a comma list to time each "
-        "(1000,5000,20000: cells per size, for growth fits); past the collection its vectors "
+        "--index-size",
+        "query: passages in the searched index (50000 or 50k), or a comma list to time each "
+        "(1k,5k,20k: cells per size, for growth fits); past the collection its vectors "
         "repeat. Default: the whole collection.",
-        minimum=1,
-        cli={"parse": _int_list("--index-size")},
     )
     search: str = option(
         "exact",
@@ -221,6 +199,8 @@ class ProfileConfig(ModelLoading, Timing):
     seed: int = option(
         0, help="Seed for synthetic text and sampled candidates.", minimum=0, maximum=SEED_MAX
     )
+    calibration_size: int = reuse(EvaluateConfig, "calibration_size")
+    calibration_split: str = reuse(EvaluateConfig, "calibration_split")
     qps: float | None = option(
         None,
         help="server: queries/s of the Poisson load (100 or 100/s); with --bound, where the "

@@ -2,15 +2,17 @@
 measured on the spot by large GEMMs (datasheet peaks are rarely reached, shared CPUs never).
 
 The peak of a dtype is the best of the GEMMs this machine has for it (`machine_peak`):
-torch, and on the CPU also numpy and ONNX Runtime (whose MLAS kernels beat torch's fp32
-GEMM on some CPUs); int8 is ONNX Runtime's integer MatMul (`MatMulInteger`, the op its
-dynamically quantised graphs run), never fp32's. Which library won is recorded, so a
+torch, and on the CPU also numpy, ONNX Runtime (whose MLAS kernels beat torch's fp32
+GEMM on some CPUs) and OpenVINO (oneDNN: AMX tiles for bf16 and int8 where the CPU has
+them); int8 is integer GEMM (ONNX Runtime's `MatMulInteger`, OpenVINO's quantised MatMul),
+never fp32's; bf16 is the best bf16 GEMM of torch and OpenVINO. Which library won is recorded, so a
 fraction of peak names its yardstick.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,6 +105,8 @@ def machine_peak(
         candidates["numpy"] = numpy_peak(size, repeats)
     if cpu and precision in ("fp32", "int8"):
         candidates["onnxruntime"] = onnxruntime_peak(precision, size, repeats, threads)
+    if cpu and precision in OPENVINO_TYPES and importlib.util.find_spec("openvino") is not None:
+        candidates["openvino"] = openvino_peak(precision, size, repeats, threads)
     if not candidates:
         raise ValueError(f"no GEMM to measure for {precision} on {device}")
     library = max(candidates, key=lambda name: candidates[name])
@@ -168,3 +172,43 @@ def onnxruntime_peak(precision: str, size: int, repeats: int, threads: int | Non
         providers=["CPUExecutionProvider"],
     )
     return 2 * size**3 / _best_of(lambda: session.run(None, {"a": a}), repeats)
+
+
+OPENVINO_TYPES = ("fp32", "bf16", "int8")
+
+
+def openvino_peak(precision: str, size: int, repeats: int, threads: int | None) -> float:
+    """FLOP/s of OpenVINO's CPU MatMul against a constant weight (a model's linear layer):
+    fp32 with the inference precision pinned to f32, bf16 with it set to bf16, int8 as
+    NNCF writes a quantised layer (FakeQuantize on the activation, int8 weights scaled), which
+    the plugin runs as an integer GEMM."""
+    import numpy as np
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    data = ops.parameter([size, size], ov.Type.f32, name="a")
+    source: Any = data
+    if precision == "int8":
+        weight_int8 = rng.integers(-127, 127, (size, size), dtype=np.int8)
+        weight: Any = ops.multiply(
+            ops.convert(ops.constant(weight_int8), ov.Type.f32),
+            ops.constant(np.full((size, 1), 0.01, dtype=np.float32)),
+        )
+        low, high = ops.constant(np.float32(-4.0)), ops.constant(np.float32(4.0))
+        source = ops.fake_quantize(data, low, high, low, high, 256)
+    else:
+        weight = ops.constant(rng.standard_normal((size, size), dtype=np.float32))
+    product = ops.matmul(source, weight, transpose_a=False, transpose_b=True)
+    model = ov.Model([product], [data], "gemm")
+    props = ov.properties
+    config: dict[Any, Any] = {
+        props.hint.inference_precision: ov.Type.bf16 if precision == "bf16" else ov.Type.f32,
+        props.hint.performance_mode: props.hint.PerformanceMode.LATENCY,
+        props.num_streams: 1,
+    }
+    if threads is not None:
+        config[props.inference_num_threads] = threads
+    request = ov.Core().compile_model(model, "CPU", config).create_infer_request()
+    return 2 * size**3 / _best_of(lambda: request.infer({0: a}, share_inputs=True), repeats)

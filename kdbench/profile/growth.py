@@ -47,8 +47,17 @@ QUANTITIES = {
     "p95_ms": ("ms", False),
     "mean_ms": ("ms", False),
     "search_p50_ms": ("ms", False),
+    "search_p95_ms": ("ms", False),
+    "search_mean_ms": ("ms", False),
+    # every stage but search (encoding the query), per call: it does not grow with the index
+    "rest_p50_ms": ("ms", False),
+    "rest_p95_ms": ("ms", False),
+    "rest_mean_ms": ("ms", False),
     "index_bytes": ("bytes", True),
 }
+# The stage that grows with the index; a query's total is predicted as its fit plus the
+# other stages as measured (`staged_prediction`), so their noise does not enter the slope.
+GROWING_STAGE = "search"
 
 # Two-sided 95% quantiles of Student's t by degrees of freedom (beyond the table: normal).
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306}
@@ -105,6 +114,27 @@ class Fit:
         return sorted({self.size(x) for x, _, _ in self.points})
 
     @property
+    def unchecked(self) -> bool:
+        """Two sizes of a timed quantity: the line goes through both, so nothing checks that
+        cost is linear in between or beyond them."""
+        return len(self.sizes) == 2 and not QUANTITIES[self.quantity][1]
+
+    def power_law_at(self, x: float) -> float | None:
+        """The other simple model through two sizes, y = c·x^k: where it and the line part,
+        two sizes cannot say which holds (None: not two positive points)."""
+        if not self.unchecked or self.logarithmic:
+            return None
+        by_x: dict[float, list[float]] = {}
+        for px, py, _ in self.points:
+            by_x.setdefault(px, []).append(py)
+        (x1, ys1), (x2, ys2) = sorted(by_x.items())
+        y1, y2 = sum(ys1) / len(ys1), sum(ys2) / len(ys2)
+        if min(x1, y1, y2, x) <= 0:
+            return None
+        k = math.log(y2 / y1) / math.log(x2 / x1)
+        return y1 * (x / x1) ** k
+
+    @property
     def max_residual(self) -> float:
         """The largest relative miss of the line at a measured point (0: through every one)."""
         return max(
@@ -121,6 +151,11 @@ class Fit:
         text = f"{self.quantity} {VARIABLES[self.variable]}; measured at {sizes}"
         if len(self.sizes) > 2:
             text += f"; largest miss at a measured size {self.max_residual:.0%}"
+        elif self.unchecked and not self.logarithmic:
+            text += (
+                "; linearity unchecked (two sizes): the interval also spans a power law "
+                "through both"
+            )
         else:
             text += "; linearity unchecked (two sizes)"
         return text + (f"; 95% interval {self.error_from}" if self.error_from else "")
@@ -151,7 +186,11 @@ class Fit:
             return Prediction(size, value, factor=factor)
         var_a, cov_ab, var_b = self.covariance
         half = self.quantile * math.sqrt(max(0.0, var_a + 2 * x * cov_ab + x * x * var_b))
-        return Prediction(size, value, value - half, value + half, factor)
+        low, high = value, value
+        other = self.power_law_at(x)
+        if other is not None:  # two sizes: what the fit cannot check widens the interval
+            low, high = min(value, other), max(value, other)
+        return Prediction(size, value, low - half, high + half, factor)
 
     def to_dict(self) -> Json:
         return {
@@ -188,6 +227,33 @@ class Fit:
             error_from=str(data.get("error_from", "")),
             cell=dict(data.get("cell", {})),
         )
+
+
+def staged_prediction(growing: Fit, rest: Fit, size: float) -> Prediction:
+    """A query's total at `size`: the growing stage's prediction plus the other stages, which
+    do not grow with the index. Those are their mean over the measured sizes, and their
+    interval spans every size's value with its own error: the differences between sizes are
+    how much a cell's encoding varies from run to run, and a cell at `size` varies as much.
+
+    >>> search = fit_line("search_p50_ms", "index_size", [(10, 1.0, 0.01), (20, 2.0, 0.01)])
+    >>> rest = fit_line("rest_p50_ms", "index_size", [(10, 14.0, 0.1), (20, 16.0, 0.1)])
+    >>> p = staged_prediction(search, rest, 40)
+    >>> round(p.value, 3), round(p.low, 2), round(p.high, 2)
+    (19.0, 17.73, 20.27)
+    """
+    grown = growing.predict(size)
+    if grown.value is None:
+        return grown
+    values = [y for _, y, _ in rest.points]
+    level = sum(values) / len(values)
+    errors = [se for _, _, se in rest.points if se is not None]
+    half = max(abs(y - level) for y in values) + _Z95 * max(errors, default=0.0)
+    value = grown.value + level
+    if grown.low is None or grown.high is None:
+        return Prediction(size, value, factor=grown.factor)
+    return Prediction(
+        size, value, grown.low + level - half, grown.high + level + half, grown.factor
+    )
 
 
 def fit_line(
@@ -296,11 +362,52 @@ def _latency(q: float, stage: str = "total") -> Measure:
     return measure
 
 
-def _mean(cell: Any) -> tuple[float, float | None] | None:
-    latency = cell.latency
+def _mean_of(latency: Any) -> tuple[float, float | None] | None:
     if latency is None:
         return None
     return latency.mean, (latency.std / math.sqrt(latency.n) if latency.n > 1 else None)
+
+
+def _mean(cell: Any) -> tuple[float, float | None] | None:
+    return _mean_of(cell.latency)
+
+
+def _stage_mean(cell: Any) -> tuple[float, float | None] | None:
+    return _mean_of((cell.stages or {}).get(GROWING_STAGE))
+
+
+def rest_samples_ms(cell: Any) -> list[float] | None:
+    """Per timed call, the total less the growing stage (ms): the stages that do not grow."""
+    raw = cell.samples_ns or {}
+    total, growing = raw.get("total"), raw.get(GROWING_STAGE)
+    if not total or not growing or len(total) != len(growing):
+        return None
+    return [(t - g) / 1e6 for t, g in zip(total, growing, strict=True)]
+
+
+def _rest(statistic: str) -> Measure:
+    """The other stages' p50, p95 or mean per call, from the raw samples (None without them:
+    a difference of two percentiles is not the percentile of the difference)."""
+
+    def measure(cell: Any) -> tuple[float, float | None] | None:
+        rest = rest_samples_ms(cell)
+        if rest is None:
+            return None
+        if statistic == "mean":
+            mean = sum(rest) / len(rest)
+            if len(rest) < 2:
+                return mean, None
+            std = math.sqrt(sum((v - mean) ** 2 for v in rest) / (len(rest) - 1))
+            return mean, std / math.sqrt(len(rest))
+        q = {"p50": 0.5, "p95": 0.95}[statistic]
+        ordered = sorted(rest)
+        position = q * (len(ordered) - 1)  # numpy's linear interpolation, as stats.py uses
+        low = math.floor(position)
+        high = min(low + 1, len(ordered) - 1)
+        value = ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+        return value, quantile_error(rest, q)
+
+    return measure
 
 
 def _index_bytes(cell: Any) -> tuple[float, float | None] | None:
@@ -312,11 +419,16 @@ MEASURES: dict[str, Measure] = {
     "p50_ms": _latency(0.5),
     "p95_ms": _latency(0.95),
     "mean_ms": _mean,
-    "search_p50_ms": _latency(0.5, "search"),
+    "search_p50_ms": _latency(0.5, GROWING_STAGE),
+    "search_p95_ms": _latency(0.95, GROWING_STAGE),
+    "search_mean_ms": _stage_mean,
+    "rest_p50_ms": _rest("p50"),
+    "rest_p95_ms": _rest("p95"),
+    "rest_mean_ms": _rest("mean"),
     "index_bytes": _index_bytes,
 }
 _CELL = ("backend", "precision", "arch", "scenario", "batch_size", "seq_len")
-_TIMED = ("p50_ms", "p95_ms", "mean_ms", "search_p50_ms")
+_TIMED = tuple(name for name, (_, counted) in QUANTITIES.items() if not counted)
 
 
 def growth_fits(cells: Iterable[Any], cache_bytes: int | None = None) -> list[Fit]:

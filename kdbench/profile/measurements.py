@@ -35,9 +35,9 @@ __all__ = [
     "Parity",
     "PassageCache",
     "ProfileResult",
+    "SampleTiming",
     "Speedup",
     "Throughput",
-    "Timing",
 ]
 
 Json = dict[str, Any]
@@ -280,7 +280,7 @@ class Flops(_Record):
 
 
 @dataclass(frozen=True)
-class Timing(_Record):
+class SampleTiming(_Record):
     """How a cell's samples were taken."""
 
     what: ClassVar[str] = "timing"
@@ -345,7 +345,7 @@ class Cell:
     stages: dict[str, Latency] | None = None  # per stage, and "tokenize" (timed apart)
     flops: Flops | None = None
     samples_ns: dict[str, list[int]] | None = None  # raw, per stage, in call order
-    timing: Timing | None = None
+    timing: SampleTiming | None = None
     warnings: list[str] | None = None
     vs_eager_fp32: Speedup | None = None
     vs_baseline: Speedup | None = None
@@ -417,7 +417,7 @@ class Cell:
             if stages is None
             else {name: Latency.from_dict(s) for name, s in stages.items()},
             flops=_parse(Flops, data.get("flops")),
-            timing=_parse(Timing, data.get("timing")),
+            timing=_parse(SampleTiming, data.get("timing")),
             vs_eager_fp32=_parse(Speedup, data.get("vs_eager_fp32")),
             vs_baseline=_parse(Speedup, data.get("vs_baseline")),
             extra=extra,

@@ -1,19 +1,27 @@
 """Memory and energy trackers: host peak RSS, PyTorch's CUDA allocator, NVML device and process.
 
-Each tracker is started before a cell's timing loop and read after it; anything the machine
-cannot tell (no GPU, no NVML, a kernel without resettable peak RSS) is recorded as null with
-the reason, never guessed.
+Each tracker is started after a cell's warm-up, just before its timed calls, and read after
+them: a lazy initialisation, a compile or a first call's allocations are not the cell's cost.
+Anything the machine cannot tell (no GPU, no NVML, a kernel without resettable peak RSS) is
+recorded as null with the reason, never guessed.
 
 What belongs to one row rather than the process: `row_memory` gives the weights as the
-backend loaded them, the activations (the cell's peak above what was resident when it
-started: peak RSS on the CPU, PyTorch's allocator on a GPU, where only eager allocates
-through it) and the index or cache the cell reads. An allocator that keeps memory from
-earlier calls (ONNX Runtime's CPU arena, after the parity check) shows less activation than
-it needed the first time: the figure is what the timed calls added.
+backend loaded them, the activations (the timed calls' peak above what was resident when
+they started: peak RSS on the CPU, PyTorch's allocator on a GPU, where only eager allocates
+through it) and the index or cache the cell reads.
+
+On the CPU the base must not already hold the activations: glibc keeps the pages of freed
+chunks (warm-up's, the parity check's) resident, so the timed calls reuse them without the
+RSS moving and the peak above the start reads 0. `HostMemory.start` first hands the free
+pages back (`malloc_trim(0)`, every arena), so the base is what is live and the timed calls'
+activations show in the peak. An allocator that keeps memory itself (ONNX Runtime's CPU
+arena) still shows only what the timed calls added to it.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import resource
 import time
@@ -43,10 +51,26 @@ def _reset_peak_rss() -> bool:
     return True
 
 
+def release_free_heap() -> bool:
+    """Return the C heap's free pages to the kernel (glibc's malloc_trim(0) walks every
+    arena); False where the C library has no malloc_trim (musl, macOS)."""
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        trim = None
+    if trim is None:
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
+    return True
+
+
 class HostMemory:
-    """Peak resident set size of this process over a cell."""
+    """Peak resident set size of this process over a cell's timed calls."""
 
     def start(self) -> None:
+        self._trimmed = release_free_heap()
         self._reset = _reset_peak_rss()
         self._start_kib = _status_kib("VmRSS")
 
@@ -65,6 +89,11 @@ class HostMemory:
         if since == "cell start" and self._start_kib is not None:
             record["host_rss_start_mib"] = round(self._start_kib * _KIB / _MIB, 1)
             record["activations_mib"] = round(max(0, peak_kib - self._start_kib) * _KIB / _MIB, 1)
+            if not self._trimmed:
+                record["activations_reason"] = (
+                    "no malloc_trim in this C library: freed pages stayed resident, so the "
+                    "activations are a lower bound"
+                )
         return record
 
 
@@ -146,6 +175,7 @@ class CudaMemory:
                     record["nvml_process_used_mib"] = round(process.usedGpuMemory / _MIB, 1)
         except Exception as exc:
             record["nvml_reason"] = f"NVML query failed: {exc}"
+        record.update(gpu_conditions(self.nvml, self.handle))
         record.update(self._energy(items))
         return record
 
@@ -166,6 +196,57 @@ class CudaMemory:
             "energy_j_per_item": (end_mj - self._energy_start_mj) / 1000 / items,
             "energy_window_s": round(window_s, 3),
         }
+
+
+# NVML's clock event ("throttle") reason bits, by the short name a reader knows them by
+_THROTTLE_REASONS = (
+    ("GpuIdle", "gpu_idle"),
+    ("ApplicationsClocksSetting", "applications_clocks_setting"),
+    ("SwPowerCap", "sw_power_cap"),
+    ("HwSlowdown", "hw_slowdown"),
+    ("SyncBoost", "sync_boost"),
+    ("SwThermalSlowdown", "sw_thermal_slowdown"),
+    ("HwThermalSlowdown", "hw_thermal_slowdown"),
+    ("HwPowerBrakeSlowdown", "hw_power_brake_slowdown"),
+    ("DisplayClockSetting", "display_clock_setting"),
+)
+
+
+def throttle_names(nvml: Any, mask: int) -> list[str]:
+    """The reasons set in NVML's clock-event bit mask, by name ([] when the clock runs free).
+
+    >>> import types
+    >>> fake = types.SimpleNamespace(nvmlClocksThrottleReasonSwPowerCap=4,
+    ...                              nvmlClocksThrottleReasonHwSlowdown=8)
+    >>> throttle_names(fake, 12)
+    ['sw_power_cap', 'hw_slowdown']
+    """
+    names = []
+    for suffix, name in _THROTTLE_REASONS:
+        bit = getattr(nvml, f"nvmlClocksEventReason{suffix}", None)
+        bit = bit if bit is not None else getattr(nvml, f"nvmlClocksThrottleReason{suffix}", None)
+        if bit is not None and mask & int(bit):
+            names.append(name)
+    return names
+
+
+def gpu_conditions(nvml: Any, handle: Any) -> dict[str, Any]:
+    """The GPU's state as a cell's timed calls end: SM clock (MHz), temperature (°C) and the
+    reasons its clocks are held down; a value NVML cannot give is None, with the reason."""
+    record: dict[str, Any] = {"sm_clock_mhz": None, "temperature_c": None, "throttle_reasons": None}
+    try:
+        record["sm_clock_mhz"] = int(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM))
+        record["temperature_c"] = int(
+            nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)
+        )
+        reasons = (
+            getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
+            or nvml.nvmlDeviceGetCurrentClocksThrottleReasons
+        )
+        record["throttle_reasons"] = throttle_names(nvml, int(reasons(handle)))
+    except Exception as exc:  # an old driver or a MIG slice answers some of these only
+        record["conditions_reason"] = f"NVML query failed: {exc}"
+    return record
 
 
 def row_memory(

@@ -96,6 +96,10 @@ class Thresholds:
     min_top10_overlap: float
     min_kendall_tau: float
     padding_rtol: float  # padding_invariance <= this
+    # eager's nDCG@10 - this backend's, on the parity queries (with qrels), <= this: a loss
+    # of quality fails, a gain on a few queries is noise the ranking gates above judge; None:
+    # not gated
+    max_delta_ndcg: float | None = None
 
 
 # fp32 backends must agree with eager to rounding; the rankings then agree except among
@@ -108,15 +112,28 @@ THRESHOLDS: dict[str, Thresholds] = {
         max_abs_diff_rtol=1e-3, min_top10_overlap=0.0, min_kendall_tau=-1.0, padding_rtol=1e-3
     ),
     "fp16": Thresholds(
-        max_abs_diff_rtol=None, min_top10_overlap=0.8, min_kendall_tau=0.8, padding_rtol=0.02
+        max_abs_diff_rtol=None,
+        min_top10_overlap=0.8,
+        min_kendall_tau=0.8,
+        padding_rtol=0.02,
+        max_delta_ndcg=0.02,
     ),
     "bf16": Thresholds(
-        max_abs_diff_rtol=None, min_top10_overlap=0.7, min_kendall_tau=0.7, padding_rtol=0.05
+        max_abs_diff_rtol=None,
+        min_top10_overlap=0.7,
+        min_kendall_tau=0.7,
+        padding_rtol=0.05,
+        max_delta_ndcg=0.03,
     ),
     "int8": Thresholds(
-        max_abs_diff_rtol=None, min_top10_overlap=0.7, min_kendall_tau=0.7, padding_rtol=0.3
+        max_abs_diff_rtol=None,
+        min_top10_overlap=0.7,
+        min_kendall_tau=0.7,
+        padding_rtol=0.3,
+        max_delta_ndcg=0.03,
     ),
 }
+THRESHOLDS["int8-static"] = THRESHOLDS["int8"]  # judged as int8: only its calibration differs
 
 
 def compare(
@@ -171,11 +188,15 @@ def compare(
     if qrels is not None and qids is not None and doc_ids is not None:
         reference_ndcg = ndcg_at_k(_as_run(qids, doc_ids, reference), qrels)
         candidate_ndcg = ndcg_at_k(_as_run(qids, doc_ids, candidate), qrels)
+        delta = candidate_ndcg - reference_ndcg
         ndcg = {
             "ndcg_at_10_eager": _finite_or_none(reference_ndcg),
             "ndcg_at_10": _finite_or_none(candidate_ndcg),
-            "delta_ndcg_at_10": _finite_or_none(candidate_ndcg - reference_ndcg),
+            "delta_ndcg_at_10": _finite_or_none(delta),
         }
+        limit = thresholds.max_delta_ndcg
+        if limit is not None and math.isfinite(delta) and delta < -limit:
+            failures.append(f"nDCG@10 drops by {-delta:.4f} (more than {limit:g}) from eager's")
     return Parity(
         passed=not failures,
         failures=failures,

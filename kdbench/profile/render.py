@@ -11,7 +11,7 @@ from kdbench.terminal import Column, console_width, fit_table
 KEYS = ("backend", "batch", "seq", "depth", "index")
 
 
-def _number(value: float | None, digits: int = 2) -> str:
+def _number_text(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
@@ -50,13 +50,13 @@ def profile_table(result: dict[str, Any], width: int | None = None) -> Any:
     return fit_table(
         f"kdbench profile: {config['arch']} {config['scenario']} on {config['device']}",
         columns,
-        [_row(cell, with_baseline=baseline is not None, sized=sized) for cell in cells],
+        [_cell_row(cell, with_baseline=baseline is not None, sized=sized) for cell in cells],
         width or console_width(),
         caption=caption,
     )
 
 
-def _row(cell: Cell, with_baseline: bool, sized: bool = False) -> list[str]:
+def _cell_row(cell: Cell, with_baseline: bool, sized: bool = False) -> list[str]:
     parity = cell.parity
     if cell.status == "ok":
         diff = parity.max_abs_diff if parity is not None else None
@@ -73,10 +73,10 @@ def _row(cell: Cell, with_baseline: bool, sized: bool = False) -> list[str]:
         str(cell.seq_len or "-"),
         str(cell.depth or "-"),
         *([f"{cell.index_size:,}" if cell.index_size else "-"] if sized else []),
-        _number(latency.p50 if latency else None),
-        _number(latency.p99 if latency else None),
-        _number(latency.cv if latency else None, 3),
-        _number(throughput.items_per_s if throughput else None, 1),
+        _number_text(latency.p50 if latency else None),
+        _number_text(latency.p99 if latency else None),
+        _number_text(latency.cv if latency else None, 3),
+        _number_text(throughput.items_per_s if throughput else None, 1),
         "-" if ratio is None else f"{ratio:.2f}",
         *(["-" if versus is None else f"{versus:.2f}"] if with_baseline else []),
         check,
@@ -140,13 +140,13 @@ def serving_table(result: dict[str, Any], width: int | None = None) -> Any | Non
                     name,
                     depth,
                     "offline",
-                    _number(offline["queries_per_s"], 1),
+                    _number_text(offline["queries_per_s"], 1),
                     "-",
                     str(offline["answered"]),
                     "-",
                     "-",
                     "-",
-                    _number((offline["compute_ms"] or {}).get("p50")),
+                    _number_text((offline["compute_ms"] or {}).get("p50")),
                     _batch(offline["batch_sizes"]),
                     f"{offline['cpu_utilisation']:.0%}",
                     "valid" if offline["valid"] else "; ".join(offline["reasons"]),
@@ -163,13 +163,13 @@ def serving_table(result: dict[str, Any], width: int | None = None) -> Any | Non
                     name,
                     depth,
                     ("[bold]max[/] " if answer else "") + (level["bound"] or "server"),
-                    _number(level["target_qps"], 1),
-                    _number(level["scheduled_qps"], 1),
-                    _number(level["achieved_qps"], 1),
-                    _number((level["latency_ms"] or {}).get("p50")),
-                    _number((level["latency_ms"] or {}).get("p99")),
-                    _number((level["queue_ms"] or {}).get("p50")),
-                    _number((level["compute_ms"] or {}).get("p50")),
+                    _number_text(level["target_qps"], 1),
+                    _number_text(level["scheduled_qps"], 1),
+                    _number_text(level["achieved_qps"], 1),
+                    _number_text((level["latency_ms"] or {}).get("p50")),
+                    _number_text((level["latency_ms"] or {}).get("p99")),
+                    _number_text((level["queue_ms"] or {}).get("p50")),
+                    _number_text((level["compute_ms"] or {}).get("p50")),
                     _batch(level["batch_sizes"]),
                     f"{level['cpu_utilisation']:.0%}",
                     verdict,

@@ -1,4 +1,4 @@
-"""`run_profile(config) -> result`: parity gate, then interleaved timing of every cell.
+"""`profile_model(config) -> result`: parity gate, then interleaved timing of every cell.
 
 Order of work: check every backend is available (before anything is loaded or written),
 load the model and texts, compute eager fp32 reference scores, gate each backend on them,
@@ -14,13 +14,13 @@ from typing import Any
 
 import torch
 
-from kdbench.backends import BACKENDS, BackendOptions, Runner
+from kdbench.backends import BACKENDS, BackendOptions, Runner, arithmetic
 from kdbench.backends.base import Backend, ShapeRange
 from kdbench.backends.onnx.config import provider_conflict, provider_missing
 from kdbench.data.load import load_collection
 from kdbench.env import collect_environment, last_level_cache
 from kdbench.errors import UserError
-from kdbench.models.base import encoder_shape, usable_positions
+from kdbench.models.base import Ranker, encoder_shape, usable_positions
 from kdbench.models.registry import ARCHITECTURES
 from kdbench.profile import parity as parity_gate
 from kdbench.profile.config import ProfileConfig
@@ -34,9 +34,9 @@ from kdbench.profile.measurements import (
     Memory,
     Parity,
     ProfileResult,
+    SampleTiming,
     Speedup,
     Throughput,
-    Timing,
 )
 from kdbench.profile.memory import CudaMemory, HostMemory, row_memory
 from kdbench.profile.registry import resolve_scenario
@@ -51,10 +51,14 @@ Log = Callable[[str], None]
 UNITS = {
     "latency_ms": "milliseconds per timed call (one batch; rerank: one query with its k candidates)",
     "samples_ns": "nanoseconds, raw, in call order",
-    "device_latency_ms": "milliseconds per timed call from CUDA events (GPU time; host time is latency_ms)",
+    "device_latency_ms": "device span: milliseconds between CUDA events recorded on the cell's "
+    "stream before the first stage and after the last (not GPU busy time: it includes the "
+    "device's idle gaps between launches; host time is latency_ms)",
     "throughput.items_per_s": "items (throughput.item) per second = items per call / mean latency",
     "memory.*_mib": "MiB (2^20 bytes)",
-    "memory.energy_j_per_item": "joules per item (NVML energy counter, warm-up calls included)",
+    "memory.energy_j_per_item": "joules per item over the timed calls (NVML energy counter; warm-up excluded)",
+    "memory.activations_mib": "peak over the timed calls above what was live at their start (CPU: RSS "
+    "after returning free heap pages; CUDA: PyTorch's allocator)",
     "flops.*": "FLOP (2 per multiply-add) and FLOP/s",
     "parity.max_abs_diff": "absolute score difference vs eager fp32 (prettr: vs uncached eager fp32)",
     "cache_bytes_per_passage": "bytes, mean over the cell's candidates (prettr's cached passage states)",
@@ -117,6 +121,9 @@ class Variant:
     runner: Runner | None = None  # None: failed parity or preparation, not timed
     error: str | None = None  # why preparation failed
     weight_bytes: int | None = None  # the timed module's weights as the backend loaded them
+    # CUDA: the one stream all of this variant's cells are timed on (made at its first cell), so
+    # the caching allocator's pools do not multiply with the number of cells
+    stream: Any = None
 
     @property
     def label(self) -> str:
@@ -128,14 +135,14 @@ class Prepared:
     """One model's side of a profile: ranker, scenario and the backends that passed parity."""
 
     config: ProfileConfig
-    ranker: Any
+    ranker: Ranker
     scenario: Scenario
     scenario_name: str
     inputs: ProfileInputs
     variants: list[Variant]
 
 
-def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]:
+def profile_model(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]:
     """Profile `config` and return the `profile` result (see kdbench.results).
 
     With `config.baseline_arch` the same model is also built as that architecture and timed
@@ -173,7 +180,7 @@ def run_profile(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
 
 def _prepare_baseline(baseline: ProfileConfig, main: Prepared, threads: int, say: Log) -> Prepared:
     """The model built as the baseline architecture, checked to time the same scenario."""
-    if ARCHITECTURES[baseline.arch] is main.ranker.architecture:
+    if baseline.arch is not None and ARCHITECTURES[baseline.arch] is main.ranker.architecture:
         raise UserError(
             f"--baseline-arch {baseline.arch} is the profiled model's own architecture; choose another"
         )
@@ -227,6 +234,7 @@ def _environment(threads: int, device: str) -> dict[str, Any]:
         "torch_intra_op": threads,
         "onnxruntime_intra_op": threads,
         "onnxruntime_inter_op": 1,
+        "openvino_inference_num_threads": threads,  # streams: per cell, in `backends`
     }
     environment["peak_flops_measured"] = {}  # filled from `peaks` once every cell is finished
     return environment
@@ -240,6 +248,7 @@ def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
     example = scenario.example()
 
     say(f"{ranker.arch}: reference scores (eager fp32)")
+    calibration = _calibration(config, say)
     reference_backend = _backend("eager", "fp32", config, threads, compile_=False)
     reference_runner = reference_backend.prepare(ranker, scenario.timed_kind, shapes, example)
     reference = scenario.reference_scores(reference_runner)
@@ -252,7 +261,11 @@ def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
             and not config.compile
             and scenario.reference_is_timed
         )
-        backend = reference_backend if is_reference else _backend(name, precision, config, threads)
+        backend = (
+            reference_backend
+            if is_reference
+            else _backend(name, precision, config, threads, calibration=calibration)
+        )
         variant = _gate(
             name,
             precision,
@@ -404,8 +417,34 @@ def _padding_invariance(
     return parity_gate.padding_invariance(padded, alone, lengths)
 
 
+def _calibration(config: ProfileConfig, say: Log) -> Any:
+    """The train-split calibration set, if a variant is static int8 (else None)."""
+    if not any(precision in BACKENDS[name].calibrated for name, precision in config.variants()):
+        return None
+    from kdbench.backends import calibration
+
+    found = calibration.load(
+        config.data,
+        config.calibration_split,
+        config.calibration_size,
+        seed=config.seed,
+        evaluated_split=config.split,
+    )
+    say(
+        f"calibration: {len(found.queries)} queries, {len(found.passages)} passages of "
+        f"{found.source} {found.split} (sha256 {found.sha256[:12]})"
+    )
+    return found
+
+
 def _backend(
-    name: str, precision: str, config: ProfileConfig, threads: int, *, compile_: bool = True
+    name: str,
+    precision: str,
+    config: ProfileConfig,
+    threads: int,
+    *,
+    compile_: bool = True,
+    calibration: Any = None,
 ) -> Backend:
     options = BackendOptions(
         device=config.device,
@@ -417,6 +456,7 @@ def _backend(
         onnx_provider=config.onnx_provider,
         onnx_fusion=config.onnx_fusion,
         onnx_model=config.onnx_model,
+        calibration=calibration if precision in BACKENDS[name].calibrated else None,
     )
     return BACKENDS[name].resolve()(options)
 
@@ -455,18 +495,26 @@ def _sample_cell(scenario: Scenario, cell: CellShape, variant: Variant, budget: 
     cuda = scenario.device.type == "cuda"
     host = HostMemory()
     device_memory = CudaMemory(scenario.device.index or 0) if cuda else None
-    host.start()
-    if device_memory is not None:
-        device_memory.start()
+
+    def start_window() -> None:
+        # after warm-up: memory and energy cover the timed calls only
+        host.start()
+        if device_memory is not None:
+            device_memory.start()
+
     stages = [stage for _, stage in workload.stages]
     if cuda:
-        samples = _measure_on_cell_stream(scenario.device, stages, workload.first_input, budget)
+        torch.cuda.empty_cache()  # what earlier cells cached is not this cell's reserve
+        if variant.stream is None:
+            variant.stream = torch.cuda.Stream(scenario.device)
+        samples = _measure_on_stream(
+            variant.stream, scenario.device, stages, workload.first_input, budget, start_window
+        )
     else:
-        samples = measure(stages, workload.first_input, budget)
+        samples = measure(stages, workload.first_input, budget, start_window=start_window)
     memory = host.read()
     if device_memory is not None:
-        calls = samples.warmup_calls + len(samples.total)
-        memory.update(device_memory.read(workload.items * calls))
+        memory.update(device_memory.read(workload.items * len(samples.total)))
     # tokenisation runs on the CPU whatever the device: a short budget suffices
     token_budget = Budget(
         warmup=1,
@@ -485,23 +533,32 @@ def _sample_cell(scenario: Scenario, cell: CellShape, variant: Variant, budget: 
     return Sampled(workload, samples, tokenize, Memory.from_dict(memory))
 
 
-def _measure_on_cell_stream(
-    device: torch.device, stages: list[Any], first_input: Any, budget: Budget
+def _measure_on_stream(
+    stream: Any,
+    device: torch.device,
+    stages: list[Any],
+    first_input: Any,
+    budget: Budget,
+    start_window: Callable[[], None] | None = None,
 ) -> Samples:
-    """Time a GPU cell on a stream of its own (made for it, after the inputs' pending work),
-    with CUDA events on that stream beside the host clock."""
+    """Time a GPU cell on its variant's stream (after the inputs' pending work), with CUDA
+    events on that stream beside the host clock."""
 
-    stream = torch.cuda.Stream(device)
     stream.wait_stream(torch.cuda.current_stream(device))
     with torch.cuda.stream(stream):
         samples = measure(
-            stages, first_input, budget, torch.cuda.synchronize, CudaEvents(len(stages) + 1)
+            stages,
+            first_input,
+            budget,
+            torch.cuda.synchronize,
+            CudaEvents(len(stages) + 1),
+            start_window=start_window,
         )
     return samples
 
 
 def _summarize_cell(
-    cell: Cell, scenario: Scenario, parts: list[Sampled], ranker: Any, peaks: dict[str, Peak]
+    cell: Cell, scenario: Scenario, parts: list[Sampled], ranker: Ranker, peaks: dict[str, Peak]
 ) -> None:
     """Fill `cell` with statistics over every round's raw samples of it."""
     workload = parts[0].workload
@@ -542,13 +599,13 @@ def _summarize_cell(
     model_s = stages[workload.model_stage].p50 / 1e3
     cell.flops = _flops(workload, model_s, ranker, scenario.device, cell.precision, peaks)
     cell.samples_ns = raw
-    cell.timing = Timing(
+    cell.timing = SampleTiming(
         rounds=len(parts),
         warmup_calls=sum(part.samples.warmup_calls for part in parts),
         duration_s=sum(part.samples.duration_s for part in parts),
         stopped_by=[part.samples.stopped_by for part in parts],
         synchronize="torch.cuda.synchronize after each stage" if cuda else None,
-        device_clock="CUDA events on a stream made for the cell" if cuda else None,
+        device_clock="CUDA events on the variant's stream (device span)" if cuda else None,
     )
     cell.warnings = warnings
 
@@ -568,9 +625,10 @@ def _flops(
     if per_call is None:
         per_call = sum(encoder_flops(b, s, **shape) for b, s in workload.model_calls)
     # the yardstick is the best GEMM of the dtype the matmuls run in (int8: integer GEMM)
-    key = f"{device}:{precision}"
+    dtype = arithmetic(precision)
+    key = f"{device}:{dtype}"
     if key not in peaks:
-        peaks[key] = machine_peak(str(device), precision, threads=torch.get_num_threads())
+        peaks[key] = machine_peak(str(device), dtype, threads=torch.get_num_threads())
     peak = peaks[key]
     achieved = per_call / model_s
     return Flops(

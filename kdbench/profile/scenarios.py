@@ -47,7 +47,7 @@ from kdbench.profile.flops import encoder_flops
 from kdbench.profile.inputs import Pool, ProfileInputs
 from kdbench.profile.measurements import PassageCache
 from kdbench.profile.registry import scenario_class
-from kdbench.profile.timer import Stage
+from kdbench.profile.timer import StageCall
 from kdbench.retrieval.approximate import HnswIndex, recall
 from kdbench.retrieval.dense import exact_search
 
@@ -67,7 +67,7 @@ class CellShape:
 class Workload:
     """One cell's timed call, as a chain of named stages."""
 
-    stages: list[tuple[str, Stage]]
+    stages: list[tuple[str, StageCall]]
     first_input: Any
     items: int  # queries or passages per call
     model_stage: str  # the stage whose time the model's FLOPs are divided by

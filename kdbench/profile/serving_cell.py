@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from kdbench.profile.config import ProfileConfig
-from kdbench.profile.measurements import Cell, Latency, Throughput, Timing
+from kdbench.profile.measurements import Cell, Latency, SampleTiming, Throughput
 from kdbench.profile.serving import (
     Bound,
     Search,
@@ -122,7 +122,7 @@ def serve_into_cell(
         cell.samples_ns = {"total": answer.latencies_ns}
         cell.stages = {}
     cell.serving = serving
-    cell.timing = Timing(
+    cell.timing = SampleTiming(
         rounds=1,
         warmup_calls=warmup_calls,
         duration_s=time.monotonic() - started,

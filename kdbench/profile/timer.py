@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-Stage = Callable[[Any], Any]
+StageCall = Callable[[Any], Any]
 
 
 class DeviceClock(Protocol):
@@ -95,16 +95,19 @@ class Samples:
 
 
 def measure(
-    stages: Sequence[Stage],
+    stages: Sequence[StageCall],
     first_input: Any,
     budget: Budget,
     sync: Callable[[], None] | None = None,
     events: DeviceClock | None = None,
+    start_window: Callable[[], None] | None = None,
 ) -> Samples:
     """Run the chain `stages` on `first_input` repeatedly and keep every sample.
 
     With `events` (len(stages) + 1 marks, and `sync` to complete them), mark 0 is recorded
     before the first stage and mark i + 1 after stage i, so each stage also gets device time.
+    `start_window` runs once between warm-up and the first timed call (memory and energy
+    trackers start there, so warm-up's cost is not in their window).
     """
     clock = time.perf_counter_ns
     warmup_calls = 0
@@ -117,6 +120,8 @@ def measure(
             sync()
         warmup_calls += 1
 
+    if start_window is not None:
+        start_window()
     per_stage: list[list[int]] = [[] for _ in stages]
     total: list[int] = []
     device_stages: list[list[int]] | None = None if events is None else [[] for _ in stages]

@@ -11,8 +11,7 @@ from kdbench.errors import UserError
 from kdbench.io import atomic_write_text
 from kdbench.report.budget import check_columns, decide, parse_budget
 from kdbench.report.pairs import with_holm
-from kdbench.report.render import FORMATS
-from kdbench.report.render import check_columns as check_shown_columns
+from kdbench.report.render import FORMATS, check_shown_columns
 from kdbench.report.rows import AXES, SHOWN_QUALITY, Row, load_results, rows_from_results
 from kdbench.report.scale import Scale, apply_scale
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kdbench.errors import UserError
+from kdbench.quantities import QuantityError, parse_number
 from kdbench.report.rows import Row, artifact_name
 
 Json = dict[str, Any]
@@ -87,7 +88,8 @@ COLUMNS = {
 }
 ALIASES = {"qps": "throughput", "items/s": "throughput", "parameters": "params"}
 _CONSTRAINT = re.compile(
-    r"^\s*(?P<name>[^<>≤≥]+?)\s*(?P<op><=|>=|≤|≥|<|>)\s*(?P<value>[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)"
+    r"^\s*(?P<name>[^<>≤≥]+?)\s*(?P<op><=|>=|≤|≥|<|>)\s*"
+    r"(?P<value>[-+]?[0-9.,_]+(?:[eE][-+]?[0-9]+)?|[-+]?[A-Za-z]+(?=\s*$))"
     r"\s*(?P<unit>[A-Za-zµ/]*)\s*$"
 )
 
@@ -150,7 +152,7 @@ class Constraint:
         return {"column": self.column, "op": self.op, "limit": self.limit, "unit": self.unit}
 
 
-def _split(text: str) -> list[str]:
+def _constraint_items(text: str) -> list[str]:
     """Comma-separated items, commas inside parentheses kept (`P(rel=2,judged_only)@10`)."""
     items, depth, current = [], 0, ""
     for char in text:
@@ -165,7 +167,7 @@ def _split(text: str) -> list[str]:
 
 def parse_budget(text: str, where: str = "--budget") -> list[Constraint]:
     """Constraints from "p95<=10ms,memory<=2GiB"; a UserError naming `where` and the item."""
-    constraints = [_parse_one(item, text, where) for item in _split(text)]
+    constraints = [_parse_one(item, text, where) for item in _constraint_items(text)]
     if not constraints:
         raise UserError(f'{where} {text!r}: names no constraint; write e.g. "p95<=10ms"')
     return constraints
@@ -179,6 +181,10 @@ def _parse_one(item: str, text: str, where: str) -> Constraint:
         raise UserError(
             f'{where} {text!r}: cannot read {item!r}; write COLUMN<=VALUE[UNIT], e.g. "p95<=10ms"'
         )
+    try:  # the number by the one quantity grammar: no commas, no 1..5, no inf
+        number = parse_number(found["value"])
+    except QuantityError as exc:
+        raise UserError(f"{where} {text!r}: {item!r}: {exc}") from None
     name = ALIASES.get(found["name"].lower(), found["name"])
     name = name.lower() if name.lower() in COLUMNS else name
     kind = COLUMNS[name].kind if name in COLUMNS else "quality"
@@ -192,7 +198,7 @@ def _parse_one(item: str, text: str, where: str) -> Constraint:
             what = f"unit {unit!r} is not one of {known}" if unit else f"needs a unit ({known})"
             example = f"{name}<={found['value']}{UNITS[kind][1]}"
         raise UserError(f"{where} {text!r}: {item!r}: {name} {what}; e.g. {example}")
-    limit = float(found["value"]) * units[unit]
+    limit = number * units[unit]
     return Constraint(name, OPERATORS[found["op"]], limit, item.replace(" ", ""))
 
 
@@ -214,10 +220,12 @@ def _parse_qps(item: str, text: str, where: str) -> Constraint:
         )
     if found["unit"] not in RATE:
         raise UserError(f"{where} {text!r}: {item!r}: a rate takes /s or no unit")
+    try:  # the number by the one quantity grammar
+        limit = parse_number(found["value"])
+    except QuantityError as exc:
+        raise UserError(f"{where} {text!r}: {item!r}: {exc}") from None
     bound = parse_bound(bound_text, where)
-    return Constraint(
-        "max_qps", OPERATORS[found["op"]], float(found["value"]), item.replace(" ", ""), bound.label
-    )
+    return Constraint("max_qps", OPERATORS[found["op"]], limit, item.replace(" ", ""), bound.label)
 
 
 def check_columns(constraints: list[Constraint], rows: list[Row], where: str = "--budget") -> None:

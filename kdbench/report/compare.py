@@ -8,6 +8,7 @@ comparison.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -156,14 +157,15 @@ def render_comparison(deltas: list[Delta]) -> str:
             f"{d.old:.4g}",
             f"{d.new:.4g}",
             f"{d.change:+.4g}{relative}",
-            _interval(d.ci95_t),
-            _interval(d.ci95_bootstrap),
+            _bounds_text(d.ci95_t),
+            _bounds_text(d.ci95_bootstrap),
             "–" if d.p_value is None else f"{d.p_value:.3g}",
             "–" if d.p_holm is None else f"{d.p_holm:.3g}",
             "[bold red]REGRESSION[/]" if d.regression else "",
             style="red" if d.regression else None,
         )
-    console = Console(record=True, width=240)
+    # recorded into a buffer: the caller prints the text once
+    console = Console(record=True, width=240, file=io.StringIO())
     console.print(table)
     if not deltas:
         console.print(
@@ -173,5 +175,5 @@ def render_comparison(deltas: list[Delta]) -> str:
     return console.export_text()
 
 
-def _interval(bounds: tuple[float, float] | None) -> str:
+def _bounds_text(bounds: tuple[float, float] | None) -> str:
     return "–" if bounds is None else f"{bounds[0]:+.4f} to {bounds[1]:+.4f}"

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kdbench.errors import UserError
+from kdbench.report.like import ALLOW, differences, scope_of
 from kdbench.report.rows import label_of
 from kdbench.report.significance import TEST, holm, paired_test
 
@@ -30,6 +31,7 @@ def pair_rows(
     *,
     measures: tuple[str, ...] = MEASURES,
     alpha: float = ALPHA,
+    allow_different: bool = False,
 ) -> dict[str, Any]:
     """Compare a distilled model's `evaluate` result with its not-distilled twin.
 
@@ -41,20 +43,23 @@ def pair_rows(
     """
     kd_label, nokd_label = _check(kd_result, "KD"), _check(nokd_result, "no-KD")
     kd_config, nokd_config = kd_result.get("config") or {}, nokd_result.get("config") or {}
-    kd_data, nokd_data = _dataset(kd_config), _dataset(nokd_config)
-    if kd_data != nokd_data:
+    kd_data = _dataset(kd_config)
+    differ = differences(scope_of([kd_result]), scope_of([nokd_result]))
+    if differ and not allow_different:
         raise UserError(
-            f"--pair: {kd_label} was evaluated on {kd_data[0]} ({kd_data[1]}) and {nokd_label} on "
-            f"{nokd_data[0]} ({nokd_data[1]}); evaluate both on the same --data and --split"
+            f"--pair: {kd_label} and {nokd_label} were not measured alike ({'; '.join(differ)}); "
+            "evaluate both on the same --data, --split and queries with the same --measure, "
+            f"or pass {ALLOW} (the pair then covers the queries both scored)"
         )
-    warnings: list[str] = []
+    warnings: list[str] = [f"KD and no-KD differ in {line}" for line in differ]
     kd_arch, nokd_arch = kd_config.get("arch"), nokd_config.get("arch")
     if kd_arch != nokd_arch:
         warnings.append(f"architectures differ ({kd_arch} vs {nokd_arch}): not a KD/no-KD pair")
     if kd_result.get("first_stage") != nokd_result.get("first_stage"):
         warnings.append("first stages differ: the difference mixes re-ranking and candidates")
     rows = [
-        _row(measure, kd_result, nokd_result, kd_label, nokd_label, alpha) for measure in measures
+        _row(measure, kd_result, nokd_result, (kd_label, nokd_label), alpha, allow_different)
+        for measure in measures
     ]
     pair = {
         "kd": kd_label,
@@ -103,12 +108,16 @@ def _row(
     measure: str,
     kd_result: dict[str, Any],
     nokd_result: dict[str, Any],
-    kd_label: str,
-    nokd_label: str,
+    labels: tuple[str, str],
     alpha: float,
+    allow_different: bool,
 ) -> dict[str, Any]:
+    kd_label, nokd_label = labels
     kd_values = _per_query(kd_result, measure, kd_label)
     nokd_values = _per_query(nokd_result, measure, nokd_label)
+    if allow_different:  # the queries both scored (the difference is a warning already)
+        kd_values = {q: v for q, v in kd_values.items() if q in nokd_values}
+        nokd_values = {q: v for q, v in nokd_values.items() if q in kd_values}
     if set(kd_values) != set(nokd_values):
         only_kd, only_nokd = set(kd_values) - set(nokd_values), set(nokd_values) - set(kd_values)
         raise UserError(

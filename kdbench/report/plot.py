@@ -20,6 +20,7 @@ import html
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from kdbench.report.budget import budget_mark, budget_region
 from kdbench.report.rows import FIRST_STAGE_ARCHS, HIGHER_IS_BETTER, Row, artifact_name
@@ -234,7 +235,7 @@ def svg_plot(
     rows: list[Row],
     x: str = "p50",
     y: str = "nDCG@10",
-    budget: list[dict] | None = None,
+    budget: list[dict[str, Any]] | None = None,
     size: tuple[int, int] = (760, 460),
     numbers: dict[int, int] | None = None,
 ) -> str:
@@ -258,7 +259,7 @@ def svg_plot(
 
 
 def _svg_parts(
-    found: Layout, x: str, y: str, budget: list[dict], numbers: dict[int, int]
+    found: Layout, x: str, y: str, budget: list[dict[str, Any]], numbers: dict[int, int]
 ) -> Iterator[str]:
     assert found.axes is not None
     yield budget_region(found.axes, budget, x, y)

@@ -1,7 +1,7 @@
 """Render trade-off rows as Markdown, CSV, JSON, a rich table or one self-contained HTML page.
 
 Formatters live in `FORMATS` (STYLE.md habit 8). Markdown and HTML round to the digits
-shown in each `Column`; CSV and JSON keep full precision. The "× baseline" column appears only
+shown in each `ReportColumn`; CSV and JSON keep full precision. The "× baseline" column appears only
 when some row was timed against a baseline architecture, so other reports stay as they were.
 """
 
@@ -28,7 +28,7 @@ from kdbench.terminal import Column as Shown
 
 
 @dataclass(frozen=True)
-class Column:
+class ReportColumn:
     """One column of every table format: its header, how a row gives its value, and the
     decimals Markdown/HTML/terminal round it to (None: text). CSV and JSON keep full precision.
     `meaning` is its line in the legend below a table; `text` formats a value instead of
@@ -115,17 +115,19 @@ PARETO_MEANING = (
 )
 
 IDENTITY = [
-    Column("model", lambda r: r.label, meaning="the model's label in its run"),
-    Column(
+    ReportColumn("model", lambda r: r.label, meaning="the model's label in its run"),
+    ReportColumn(
         "arch",
         lambda r: r.arch,
         meaning="architecture (dot: bi-encoder, cat: cross-encoder, colbert, bm25)",
     ),
-    Column("teacher", lambda r: r.teacher, meaning="the teacher it was distilled from (–: none)"),
-    Column("params (M)", _params, 1, meaning="parameters, millions"),
+    ReportColumn(
+        "teacher", lambda r: r.teacher, meaning="the teacher it was distilled from (–: none)"
+    ),
+    ReportColumn("params (M)", _params, 1, meaning="parameters, millions"),
 ]
 CELL = [
-    Column(
+    ReportColumn(
         "quality from",
         quality_from_text,
         meaning="the artifact the quality was measured on (kdbench evaluate --backend); "
@@ -133,20 +135,24 @@ CELL = [
         "evaluation; 'not evaluated': that artifact was never evaluated, so the row shows no "
         "quality",
     ),
-    Column("backend", lambda r: r.backend, meaning="what ran the model (eager PyTorch, onnx, ...)"),
-    Column("device", lambda r: r.device, meaning="where it ran"),
-    Column("precision", lambda r: r.precision, meaning="the weights' and compute's number format"),
-    Column(
+    ReportColumn(
+        "backend", lambda r: r.backend, meaning="what ran the model (eager PyTorch, onnx, ...)"
+    ),
+    ReportColumn("device", lambda r: r.device, meaning="where it ran"),
+    ReportColumn(
+        "precision", lambda r: r.precision, meaning="the weights' and compute's number format"
+    ),
+    ReportColumn(
         "scenario",
         lambda r: r.scenario,
         meaning="what one timed call does (query, rerank, index, retrieve)",
     ),
-    Column("includes", lambda r: r.includes, meaning="what the latency covers, in words"),
-    Column("batch", lambda r: r.batch_size, 0, meaning="queries (or passages) per call"),
-    Column("seq", lambda r: r.seq_len, 0, meaning="tokens per input"),
+    ReportColumn("includes", lambda r: r.includes, meaning="what the latency covers, in words"),
+    ReportColumn("batch", lambda r: r.batch_size, 0, meaning="queries (or passages) per call"),
+    ReportColumn("seq", lambda r: r.seq_len, 0, meaning="tokens per input"),
 ]
 FIRST_STAGE = [
-    Column(
+    ReportColumn(
         "first stage p50 ms",
         lambda r: r.first_stage_p50_ms,
         2,
@@ -154,63 +160,69 @@ FIRST_STAGE = [
     )
 ]
 LATENCY = [
-    Column("p50 ms", lambda r: r.p50_ms, 2, meaning="median latency of the row's timed call"),
-    Column("p50 95% CI", lambda r: r.p50_ci_ms, 2, meaning=CI_MEANING),
-    Column("p95 ms", lambda r: r.p95_ms, 2, meaning="95th-percentile latency of the timed call"),
-    Column("p95 95% CI", lambda r: r.p95_ci_ms, 2, meaning=CI_MEANING),
-    Column("n", lambda r: r.samples, 0, meaning="timed calls behind the percentiles"),
+    ReportColumn("p50 ms", lambda r: r.p50_ms, 2, meaning="median latency of the row's timed call"),
+    ReportColumn("p50 95% CI", lambda r: r.p50_ci_ms, 2, meaning=CI_MEANING),
+    ReportColumn(
+        "p95 ms", lambda r: r.p95_ms, 2, meaning="95th-percentile latency of the timed call"
+    ),
+    ReportColumn("p95 95% CI", lambda r: r.p95_ci_ms, 2, meaning=CI_MEANING),
+    ReportColumn("n", lambda r: r.samples, 0, meaning="timed calls behind the percentiles"),
 ]
 END_TO_END = [
-    Column("end-to-end p50 ms", lambda r: r.end_to_end_p50_ms, 2, meaning=END_TO_END_MEANING),
-    Column("end-to-end p95 ms", lambda r: r.end_to_end_p95_ms, 2, meaning=END_TO_END_MEANING),
+    ReportColumn("end-to-end p50 ms", lambda r: r.end_to_end_p50_ms, 2, meaning=END_TO_END_MEANING),
+    ReportColumn("end-to-end p95 ms", lambda r: r.end_to_end_p95_ms, 2, meaning=END_TO_END_MEANING),
 ]
 COST = [
-    Column("items/s", lambda r: r.throughput, 1, meaning=THROUGHPUT_MEANING),
-    Column("weights MiB", lambda r: r.weights_mib, 1, meaning="weights as the backend loaded them"),
-    Column(
+    ReportColumn("items/s", lambda r: r.throughput, 1, meaning=THROUGHPUT_MEANING),
+    ReportColumn(
+        "weights MiB", lambda r: r.weights_mib, 1, meaning="weights as the backend loaded them"
+    ),
+    ReportColumn(
         "activations MiB",
         lambda r: r.activations_mib,
         1,
         meaning="the cell's peak above what was resident when it started",
     ),
-    Column("index MiB", lambda r: r.index_size_mib, 1, meaning="the index or cache it reads"),
-    Column("process MiB", _process_memory, 0, meaning="the whole process's peak (GPU, else RSS)"),
-    Column(
+    ReportColumn("index MiB", lambda r: r.index_size_mib, 1, meaning="the index or cache it reads"),
+    ReportColumn(
+        "process MiB", _process_memory, 0, meaning="the whole process's peak (GPU, else RSS)"
+    ),
+    ReportColumn(
         "of peak",
         _share,
         2,
         meaning="achieved FLOP/s over the machine's best GEMM of the row's dtype",
     ),
-    Column(
+    ReportColumn(
         "parity",
         lambda r: r.parity,
         meaning="the backend's scores checked against eager's on real inputs before timing",
     ),
-    Column("notes", notes, meaning="what a reader must know beside the numbers"),
-    Column("pareto", lambda r: "★" if r.pareto else "", meaning=PARETO_MEANING),
+    ReportColumn("notes", notes, meaning="what a reader must know beside the numbers"),
+    ReportColumn("pareto", lambda r: "★" if r.pareto else "", meaning=PARETO_MEANING),
 ]
-VS_BASELINE = Column(
+VS_BASELINE = ReportColumn(
     "× baseline",
     lambda r: r.p50_vs_baseline,
     2,
     meaning="the baseline's p50 ÷ the row's p50 on the same backend and cell (above 1: faster)",
 )
-INDEX_SIZE = Column("passages", lambda r: r.index_size, 0, meaning="passages searched")
-MAX_QPS = Column(
+INDEX_SIZE = ReportColumn("passages", lambda r: r.index_size, 0, meaning="passages searched")
+MAX_QPS = ReportColumn(
     "max QPS @ bound",
     max_qps_text,
     meaning="the highest valid QPS of the server scenario under its latency bound (MLPerf's rules)",
 )
 
 
-def quality_column(measure: str) -> Column:
+def quality_column(measure: str) -> ReportColumn:
     def get(row: Row) -> float | None:
         return row.metrics.get(measure)
 
-    return Column(measure, get, 3, meaning=QUALITY_MEANING)
+    return ReportColumn(measure, get, 3, meaning=QUALITY_MEANING)
 
 
-def quality_columns(measures: Sequence[str]) -> list[Column]:
+def quality_columns(measures: Sequence[str]) -> list[ReportColumn]:
     return [quality_column(measure) for measure in measures]
 
 
@@ -219,7 +231,7 @@ def columns_for(
     measures: Sequence[str] = SHOWN_QUALITY,
     predicted: bool = False,
     scale_to: int | None = None,
-) -> list[Column]:
+) -> list[ReportColumn]:
     """The table's columns: the first-stage and end-to-end ones only when some re-ranker has a
     profiled first stage, "× baseline" only when some row was timed against a baseline,
     "passages" only when some query row says how many it searched; then the budget's verdict
@@ -246,7 +258,7 @@ def columns_for(
 
 
 QUALITY_MEANING = "quality of the row's own artifact over the test queries (ir_measures)"
-BUDGET = Column(
+BUDGET = ReportColumn(
     "budget",
     lambda r: r.budget,
     meaning="under the report's budget: chosen, runner-up, fits, or out and why",
@@ -280,7 +292,7 @@ def _qps_header(rows: list[Row]) -> str:
     return f"max QPS @ {bounds.pop()}" if len(bounds) == 1 else "max QPS"
 
 
-def compact_columns(rows: list[Row], meta: dict[str, Any]) -> list[Column]:
+def compact_columns(rows: list[Row], meta: dict[str, Any]) -> list[ReportColumn]:
     """The compact table's columns: `model · backend · precision`, the report's quality (with
     a mark saying where it came from), p50 and p95 per query (end to end where the first stage
     was profiled), throughput, the row's memory, max QPS when some row was served under load,
@@ -290,36 +302,38 @@ def compact_columns(rows: list[Row], meta: dict[str, Any]) -> list[Column]:
     end_to_end = any(r.first_stage_p50_ms is not None for r in rows)
     per_query = "per query, end to end where the first stage was profiled" if end_to_end else ""
     columns = [
-        Column(
+        ReportColumn(
             LABEL_HEADER,
             lambda r: names[id(r)],
             meaning="the measured artifact; rows that would share a name add what tells "
             "them apart (device, scenario, batch, seq, depth)",
             mark=lambda r: NEVER_RUN_MARK if r.never_run else "",
         ),
-        Column(
+        ReportColumn(
             quality,
             lambda r: r.metrics.get(quality),
             3,
             meaning=f"{quality} of the row's own artifact over the test queries; –: not evaluated",
             mark=_quality_mark,
         ),
-        Column(
+        ReportColumn(
             "p50 ms",
             lambda r: r.query_p50_ms,
             meaning="median latency " + (per_query or "of the row's timed call"),
             text=number_text,
             mark=_undersampled_mark("p50"),
         ),
-        Column(
+        ReportColumn(
             "p95 ms",
             lambda r: r.query_p95_ms,
             meaning="95th-percentile latency, the same way",
             text=number_text,
             mark=_undersampled_mark("p95"),
         ),
-        Column("items/s", lambda r: r.throughput, meaning=THROUGHPUT_MEANING, text=number_text),
-        Column(
+        ReportColumn(
+            "items/s", lambda r: r.throughput, meaning=THROUGHPUT_MEANING, text=number_text
+        ),
+        ReportColumn(
             "memory MiB",
             lambda r: r.memory_mib,
             meaning="the row's own memory: weights + activations + index",
@@ -330,7 +344,7 @@ def compact_columns(rows: list[Row], meta: dict[str, Any]) -> list[Column]:
         header = _qps_header(rows)
         one_bound = header != "max QPS"
         columns.append(
-            Column(
+            ReportColumn(
                 header,
                 lambda r: _qps_text(r, with_bound=not one_bound),
                 number=lambda r: (r.max_qps or 0.0) if r.qps_bound else None,  # none: 0
@@ -340,13 +354,13 @@ def compact_columns(rows: list[Row], meta: dict[str, Any]) -> list[Column]:
         )
     if any(r.budget for r in rows):
         columns.append(
-            Column(
+            ReportColumn(
                 "budget",
                 lambda r: r.budget.partition(":")[0],
                 meaning="under the budget: chosen, runner-up, fits or out (why: below)",
             )
         )
-    columns.append(Column("★", lambda r: "★" if r.pareto else " ", meaning=PARETO_MEANING))
+    columns.append(ReportColumn("★", lambda r: "★" if r.pareto else " ", meaning=PARETO_MEANING))
     return columns
 
 
@@ -364,7 +378,7 @@ COMPACT = "compact"
 ALL = "all"
 
 
-def check_columns(choice: str | Sequence[str], rows: list[Row], meta: dict[str, Any]) -> None:
+def check_shown_columns(choice: str | Sequence[str], rows: list[Row], meta: dict[str, Any]) -> None:
     """Every column --columns names exists here; else one line listing those that do."""
     if isinstance(choice, str):
         if choice in (COMPACT, ALL):
@@ -379,15 +393,15 @@ def check_columns(choice: str | Sequence[str], rows: list[Row], meta: dict[str, 
         )
 
 
-def _column_pool(rows: list[Row], meta: dict[str, Any]) -> dict[str, Column]:
-    pool: dict[str, Column] = {}
+def _column_pool(rows: list[Row], meta: dict[str, Any]) -> dict[str, ReportColumn]:
+    pool: dict[str, ReportColumn] = {}
     measured = [r for r in rows if not r.reference]
     for column in [*compact_columns(measured, meta), *columns_for(rows, measures_of(meta))]:
         pool.setdefault(column.name, column)
     return pool
 
 
-def shown_columns(rows: list[Row], meta: dict[str, Any]) -> tuple[list[Column], bool]:
+def shown_columns(rows: list[Row], meta: dict[str, Any]) -> tuple[list[ReportColumn], bool]:
     """The main table's columns under meta["columns"], and whether they are the compact ones
     (whose table leaves published rows to a block of their own)."""
     choice = meta.get("columns") or COMPACT
@@ -399,7 +413,7 @@ def shown_columns(rows: list[Row], meta: dict[str, Any]) -> tuple[list[Column], 
     return [pool[column_name(name)] for name in choice], False
 
 
-def body_cells(columns: Sequence[Column], rows: Sequence[Row]) -> list[list[str]]:
+def body_cells(columns: Sequence[ReportColumn], rows: Sequence[Row]) -> list[list[str]]:
     """Each row's text cells; a column where some row has a mark pads the others by one
     space, so its numbers stay aligned."""
     marked = [column.mark is not None and any(column.mark(r) for r in rows) for column in columns]
@@ -417,7 +431,7 @@ def body_cells(columns: Sequence[Column], rows: Sequence[Row]) -> list[list[str]
 
 
 def column_legend(
-    columns: Sequence[Column], rows: Sequence[Row], meta: dict[str, Any]
+    columns: Sequence[ReportColumn], rows: Sequence[Row], meta: dict[str, Any]
 ) -> list[str]:
     """Each shown column's meaning, once (columns sharing one are named together), then what
     each mark used in these rows means."""
@@ -453,9 +467,9 @@ def published_cells(rows: list[Row], meta: dict[str, Any]) -> tuple[list[str], l
     return (headers, body) if published else ([], [])
 
 
-def prediction_columns(rows: list[Row], scale_to: int | None) -> list[Column]:
+def prediction_columns(rows: list[Row], scale_to: int | None) -> list[ReportColumn]:
     """The predicted values some row has (each header says "predicted"), and their source."""
-    return [Column(*column) for column in predicted_columns(rows, scale_to)]
+    return [ReportColumn(*column) for column in predicted_columns(rows, scale_to)]
 
 
 def predicted_cells(rows: list[Row], meta: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -537,7 +551,7 @@ def table_cells(rows: list[Row], meta: dict[str, Any]) -> tuple[list[str], list[
 class MainTable:
     """The table a report leads with: its columns, rows and cells, and its legend."""
 
-    columns: list[Column]
+    columns: list[ReportColumn]
     rows: list[Row]
     body: list[list[str]]
     legend: list[str]
@@ -937,7 +951,7 @@ def to_html(rows: list[Row], meta: dict[str, Any]) -> str:
 
 def _page_table(
     table_id: str,
-    columns: Sequence[Column] | None,
+    columns: Sequence[ReportColumn] | None,
     headers: Sequence[str],
     body: Sequence[Sequence[str]],
     rows: Sequence[Row],

@@ -3,10 +3,13 @@
 `kdbench report --scale-to 8.8M` adds predicted values to each profiled query row at the
 largest index size its cell was timed at (and build time to `index` rows):
 
-- p50 / p95 ms per query at N passages: the cell's growth fit (kdbench.profile.growth), in
-  the regime the index at N falls in: an index that outgrows the last-level cache is read
-  from memory, at a higher cost per row than sizes inside it show, so a fit made only inside
-  the cache is refused for an index past it (and the reverse);
+- p50 / p95 ms per query at N passages: the search stage's growth fit
+  (kdbench.profile.growth), in the regime the index at N falls in, plus the stages that do
+  not grow (encoding the query) as measured: their noise between sizes is not a slope, and
+  their spread between sizes is in the interval. An index that outgrows the last-level cache
+  is read from memory, at a higher cost per row than sizes inside it show, so a fit made only
+  inside the cache is refused for an index past it (and the reverse). A result without
+  per-stage samples falls back to a fit of the total;
 - index GiB at fp32, fp16 and int8: the bytes per passage the profile counted, times N (fp16
   and int8 store each dimension in 2 and 1 bytes instead of 4);
 - memory GiB: the row's weights and activations as measured, plus the index at N (fp32);
@@ -24,42 +27,34 @@ bound; see `Fit.predict`). Predicted columns say "predicted" in their header in 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from kdbench.errors import UserError
 from kdbench.profile.config import APPROXIMATE_SEARCHES
-from kdbench.profile.growth import Fit, fits_of, search_method
+from kdbench.profile.growth import Fit, Prediction, fits_of, search_method, staged_prediction
 from kdbench.profile.measurements import ProfileResult
+from kdbench.quantities import QuantityError, parse_size
 from kdbench.report.budget import Constraint, describe
 from kdbench.report.rows import Row, profiles_of
 
 Json = dict[str, Any]
 GIB = 2**30
 PRECISION_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}  # per vector dimension
-_SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9}
 
 
 def parse_count(text: str, where: str = "--scale-to") -> int:
-    """'8.8M' -> 8800000; '500k', '1e6' and '8841823' too.
+    """A number of passages in the quantity grammar (`kdbench.quantities.parse_size`):
+    '8.8M' -> 8800000; '500k', '1e6' and '8841823' too; a UserError naming `where`.
 
-    >>> parse_count("8.8M"), parse_count("500k"), parse_count("8,841,823")
+    >>> parse_count("8.8M"), parse_count("500k"), parse_count("8841823")
     (8800000, 500000, 8841823)
     """
-    found = re.fullmatch(
-        r"\s*([0-9][0-9_,]*(?:\.[0-9]+)?(?:e[0-9]+)?)\s*([kmbg]?)\s*", text.lower()
-    )
-    if found is None:
-        raise UserError(f"{where} {text!r}: write a number of passages, e.g. 8.8M, 500k or 8841823")
-    number = float(found[1].replace(",", "").replace("_", "")) * _SUFFIX[found[2]]
-    if not math.isfinite(number):
-        raise UserError(f"{where} {text[:40]!r}: too large; write e.g. 8.8M, 500k or 8841823")
-    value = round(number)
-    if value < 1:
-        raise UserError(f"{where} {text!r}: must be at least 1 passage")
-    return value
+    try:
+        return parse_size(text)
+    except QuantityError as exc:
+        raise UserError(f"{where}: {exc}") from None
 
 
 def short_count(value: float) -> str:
@@ -223,8 +218,12 @@ def _predict_query_row(
         return []
     notes = []
     for quantity in ("p50_ms", "p95_ms", "mean_ms"):
+        staged = _staged_fits(target, quantity, fits, cache, per_passage, passages, sizes)
+        if staged is not None:
+            target.predicted[quantity] = staged.to_dict()
+            continue
         fit, why = _fit_for(target, quantity, fits, cache, per_passage, passages, sizes)
-        target.predicted[quantity] = _latency(fit, why, passages, sizes).to_dict()
+        target.predicted[quantity] = _latency_from_fit(fit, why, passages, sizes).to_dict()
     if per_passage is not None:
         _add_index(target, per_passage, passages, sizes)
     if encoder is not None:
@@ -234,6 +233,53 @@ def _predict_query_row(
     if refused:
         notes.append(f"{describe(target)}: latency at {short_count(passages)} refused: {refused}")
     return notes
+
+
+def _staged_fits(
+    target: Row,
+    quantity: str,
+    fits: list[Fit],
+    cache: Json,
+    per_passage: float | None,
+    passages: int,
+    sizes: list[int],
+) -> Predicted | None:
+    """`quantity` at N as the search stage's fit plus the other stages as measured, or None
+    where the result has no per-stage fits (then the total is fitted)."""
+    rest = _cell_fits(target, f"rest_{quantity}", fits)
+    if not rest:
+        return None
+    growing, why = _fit_for(target, f"search_{quantity}", fits, cache, per_passage, passages, sizes)
+    if growing is None:
+        return _latency_from_fit(None, why, passages, sizes)
+    other = max(rest, key=lambda f: len(f.points))
+    predicted = staged_prediction(growing, other, passages)
+    low, high = _levels(other)
+    source = (
+        f"search: {growing.describe()}; + the other stages (query encoding) as measured, "
+        f"{low:,.2f} to {high:,.2f} ms between the sizes"
+    )
+    return _predicted_latency(predicted, source, growing.largest)
+
+
+def _levels(fit: Fit) -> tuple[float, float]:
+    values = [y for _, y, _ in fit.points]
+    return min(values), max(values)
+
+
+def _cell_fits(target: Row, quantity: str, fits: list[Fit]) -> list[Fit]:
+    """The fits of `quantity` for the target's cell (any regime)."""
+    variable = "log_index_size" if target.search in APPROXIMATE_SEARCHES else "index_size"
+    return [
+        f
+        for f in fits
+        if f.quantity == quantity
+        and f.variable == variable
+        and f.cell.get("search", "exact") == (target.search or "exact")
+        and (f.cell.get("backend"), f.cell.get("precision")) == (target.backend, target.precision)
+        and (f.cell.get("batch_size"), f.cell.get("seq_len")) == (target.batch_size, target.seq_len)
+        and f.cell.get("depth") == target.depth
+    ]
 
 
 def _fit_for(
@@ -247,17 +293,7 @@ def _fit_for(
 ) -> tuple[Fit | None, str]:
     """The fit of `quantity` for the target's cell in the regime the index at N falls in,
     or None and why there is none."""
-    variable = "log_index_size" if target.search in APPROXIMATE_SEARCHES else "index_size"
-    mine = [
-        f
-        for f in fits
-        if f.quantity == quantity
-        and f.variable == variable
-        and f.cell.get("search", "exact") == (target.search or "exact")
-        and (f.cell.get("backend"), f.cell.get("precision")) == (target.backend, target.precision)
-        and (f.cell.get("batch_size"), f.cell.get("seq_len")) == (target.batch_size, target.seq_len)
-        and f.cell.get("depth") == target.depth
-    ]
+    mine = _cell_fits(target, quantity, fits)
     if not mine:
         return None, (
             f"one index size measured ({sizes[0]:,}); time two or more to fit growth "
@@ -270,26 +306,50 @@ def _fit_for(
     matching = [f for f in mine if f.regime == wanted]
     if matching:
         return max(matching, key=lambda f: len(f.points)), ""
-    largest = max(f.largest for f in mine)
-    return None, _regime_refusal(wanted, cache, cache_bytes, per_passage, passages, largest)
+    return None, _regime_refusal(wanted, cache, cache_bytes, per_passage, passages, sizes)
 
 
 def _regime_refusal(
-    wanted: str, cache: Json, cache_bytes: float, per_passage: float, passages: int, largest: float
+    wanted: str,
+    cache: Json,
+    cache_bytes: float,
+    per_passage: float,
+    passages: int,
+    sizes: list[int],
 ) -> str:
+    """Why no fit holds in the regime the index at N falls in, naming the measured sizes on
+    that side of the cache (fewer than the two a line needs) and what to time."""
     level = cache.get("level", "last-level")
-    if wanted == "in cache":
-        return (
-            f"the index at {short_count(passages)} fits the {cache_bytes / 2**20:.0f} MiB {level} "
-            "cache and the measured sizes do not: time sizes inside it"
+    cache_text = f"the {cache_bytes / 2**20:.0f} MiB {level} cache"
+    past = wanted == "past cache"
+    side = [s for s in sizes if (s * per_passage > cache_bytes) == past]
+    where = "past" if past else "inside"
+    at_n = f"at {short_count(passages)} the index ({passages * per_passage / GIB:.1f} GiB)"
+    if past:
+        at_n += " is read from memory, at a cost per row the sizes inside the cache do not show"
+    else:
+        at_n += f" fits {cache_text}, where a row costs less than the sizes past it show"
+    if not side:
+        largest = max(sizes) if past else min(sizes)
+        which = "largest" if past else "smallest"
+        found = (
+            f"no measured index is {where} {cache_text} ({which} {largest:,} passages, "
+            f"{largest * per_passage / 2**20:.1f} MiB)"
         )
-    first = _nice(2 * cache_bytes / per_passage)
+    else:
+        (only,) = side
+        found = (
+            f"one measured index is {where} {cache_text} ({only:,} passages, "
+            f"{only * per_passage / 2**20:.1f} MiB), and a line needs two"
+        )
+    if past:
+        first = side[0] if side else _nice(2 * cache_bytes / per_passage)
+        asked = [first, 2 * first]
+    else:
+        top = cache_bytes / per_passage  # the most passages that fit
+        asked = [_nice(top / 8), _nice(top / 3)]
     return (
-        f"every measured index (largest {largest:,.0f} passages, "
-        f"{largest * per_passage / 2**20:.1f} MiB) fits the {cache_bytes / 2**20:.0f} MiB {level} "
-        f"cache; at {short_count(passages)} the index ({passages * per_passage / GIB:.1f} GiB) "
-        "is read from memory, at a cost per row these sizes did not measure: time two sizes past "
-        f"the cache, e.g. --index-size {first},{2 * first}"
+        f"{found}; {at_n}: time two sizes {where} it, e.g. --index-size {','.join(map(str, asked))}"
     )
 
 
@@ -299,21 +359,24 @@ def _nice(value: float) -> int:
     return int(math.ceil(value / step) * step)
 
 
-def _latency(fit: Fit | None, why: str, passages: int, sizes: list[int]) -> Predicted:
+def _latency_from_fit(fit: Fit | None, why: str, passages: int, sizes: list[int]) -> Predicted:
     largest = float(max(sizes))
     if fit is None:
         return Predicted(
             None, "ms", "", largest_measured=largest, factor=passages / largest, refused=why
         )
-    predicted = fit.predict(passages)
+    return _predicted_latency(fit.predict(passages), fit.describe(), fit.largest)
+
+
+def _predicted_latency(predicted: Prediction, source: str, largest: float) -> Predicted:
     low = None if predicted.low is None else max(0.0, predicted.low)  # a latency is not negative
     return Predicted(
         predicted.value,
         "ms",
-        fit.describe(),
+        source,
         low,
         predicted.high,
-        fit.largest,
+        largest,
         predicted.factor,
         predicted.refused,
     )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from kdbench.evaluate.metrics import compute_metrics
+from kdbench.models.base import Ranker
 from kdbench.train import distributed
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def shard(pairs: list[Any], context: distributed.DistContext) -> list[Any]:
 
 @torch.no_grad()
 def score_dev_pairs(
-    ranker: Any,
+    ranker: Ranker,
     training_set: TrainingSet,
     pairs: list[tuple[str, str]],
     batch_size: int,
@@ -70,7 +71,7 @@ def score_dev_pairs(
 
 
 def rerank_dev(
-    ranker: Any,
+    ranker: Ranker,
     training_set: TrainingSet,
     batch_size: int = 64,
     context: distributed.DistContext | None = None,
@@ -99,7 +100,7 @@ def dev_metrics(run: Run, training_set: TrainingSet) -> dict[str, float]:
 
 
 def validate(
-    ranker: Any,
+    ranker: Ranker,
     training_set: TrainingSet,
     batch_size: int = 64,
     context: distributed.DistContext | None = None,

@@ -98,8 +98,8 @@ def test_evaluate_reads_the_official_run(scifact_with_parts: Any) -> None:
 
 
 def test_training_reads_the_official_pairs(scifact_with_parts: Any) -> None:
-    from kdbench.train.training_set import TrainingData, load_training_set
     from kdbench.train.config import TrainConfig
+    from kdbench.train.training_set import TrainingData, load_training_set
 
     collection, qids, relevant, seen = scifact_with_parts
     config = TrainConfig(model="unused", output="unused", data="beir/scifact", split="test",

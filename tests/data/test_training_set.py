@@ -8,8 +8,8 @@ from typing import Any
 
 from kdbench.data import InMemoryDocStore, ranked
 from kdbench.data.collection import Collection
-from kdbench.train.training_set import TrainingData, load_training_set
 from kdbench.data.triples import Triple, dev_slice, mine_triples
+from kdbench.train.training_set import TrainingData, load_training_set
 
 
 def spec(**changes: Any) -> TrainingData:

@@ -12,10 +12,10 @@ import pytest
 
 from kdbench.cli import main
 from kdbench.commands.options import Settings
-from kdbench.config import DataConfig, ProfileConfig, load_profile
+from kdbench.config import DataConfig, ProfileSection, load_profile
 from kdbench.errors import UserError
 from kdbench.evaluate.config import EvaluateConfig
-from kdbench.options import LEFT_OUT, Timing, as_options, hashed_settings, option
+from kdbench.options import LEFT_OUT, Timing, as_options, default_of, hashed_settings, option
 from kdbench.profile.config import ProfileConfig as ProfileOptions
 from kdbench.train.config import EnsembleConfig, TeacherConfig, TrainConfig
 
@@ -43,8 +43,13 @@ def load(tmp_path: Path, text: str) -> Any:
 
 
 def cli_defaults(cls: type) -> dict[str, Any]:
-    """The defaults `kdbench COMMAND --help` shows, option by option."""
-    return {p.name: p.default.default for p in Settings(cls).parameters()}
+    """The defaults `kdbench COMMAND` takes, option by option (an option read as text, a
+    list or a quantity, is unset on the command line: the field's default)."""
+    fields = {f.name: f for f in Settings(cls).fields()}
+    return {
+        p.name: default_of(fields[p.name]) if p.default.default is None else p.default.default
+        for p in Settings(cls).parameters()
+    }
 
 
 @pytest.mark.parametrize("cls", [TrainConfig, TeacherConfig, EvaluateConfig, ProfileOptions])
@@ -61,7 +66,7 @@ def test_mining_defaults_are_the_same_for_train_teacher_and_profiles() -> None:
 
 
 def test_profile_timing_defaults_are_the_cli_defaults() -> None:
-    cli, section = cli_defaults(ProfileOptions), ProfileConfig()
+    cli, section = cli_defaults(ProfileOptions), ProfileSection()
     for f in dataclasses.fields(Timing):
         assert cli[f.name] == getattr(section, f.name), f.name
     assert (section.min_samples, section.min_duration_s, section.warmup) == (662, 5.0, 5)
@@ -80,7 +85,7 @@ def test_profiles_accept_the_registries_aliases(tmp_path: Path) -> None:
     profile = load(tmp_path, text + '\n[profile]\nbackends = ["torch", "ort"]\n')
     student = profile.students[0]
     assert (student.arch, student.loss, student.learning_rate) == ("dot", "margin-mse", 3e-5)
-    assert profile.profile.backends == ["eager", "onnx"]
+    assert profile.profile.backends == (("eager", None), ("onnx", None))
     with pytest.raises(UserError, match=r"students\[0\].learning_rate: the same setting as lr"):
         load(tmp_path, text.replace("lr = 3e-5", "lr = 3e-5\nlearning_rate = 1e-4"))
 

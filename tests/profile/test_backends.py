@@ -28,7 +28,7 @@ def test_parse_backend_list_aliases_precisions_and_duplicates() -> None:
 def test_supports_names_what_is_allowed() -> None:
     assert BACKENDS["eager"].supports("cat", "cpu", "bf16") is None
     assert BACKENDS["onnx"].supports("dot", "cpu", "int8") is None
-    assert "supports fp32, int8, not fp16" in (
+    assert "supports fp32, int8, int8-static, not fp16" in (
         BACKENDS["onnx"].supports("dot", "cpu", "fp16") or ""
     )
     assert "does not run on cpu" in (BACKENDS["tensorrt"].supports("dot", "cpu", "fp16") or "")

@@ -1,8 +1,9 @@
 """scripts/gpu_prepare.py and scripts/gpu_profile.py, end to end on the CPU (`--dry-run`).
 
 The GPU check runs once on a lent machine under a time limit, so what it must never do is
-checked here: lose finished profiles (each JSON is on disk before the next profile starts),
-reach for the hub or other data, or start work past its deadline.
+checked here: lose finished plans (each JSON is on disk when its process ends), run past its
+deadline (a plan still running then is killed and recorded as such), reach for the hub or
+other data, or carry more than the machine takes.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
 
@@ -79,60 +80,87 @@ def test_prepare_stages_fp16_weights_and_a_scifact_subset(staged: Path, scifact_
     assert corpus[:20] == first and judged <= set(corpus)
     assert len(corpus) == len(set(first) | judged)
     assert not (staged / "scifact" / "qrels" / "train.tsv").exists()
+    commit = json.loads((staged / "COMMIT.json").read_text())
+    assert len(commit["commit"]) == 40 and isinstance(commit["dirty"], bool)
 
 
-def test_dry_run_writes_each_profile_before_the_next_starts(
-    gpu_profile: ModuleType, staged: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_dry_run_kills_the_plan_running_at_the_deadline_and_keeps_the_finished(
+    gpu_profile: ModuleType,
+    staged: Path,
+    tmp_path: Path,
+    profile_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import kdbench.profile
-
-    real = kdbench.profile.run_profile
-    seen: list[tuple[int, int]] = []
-
-    def watched(config: Any, log: Any = None) -> dict[str, Any]:
-        written = sorted(tmp_path.glob("[0-9][0-9]-*.json"))
-        index = json.loads((tmp_path / "gpu_check.json").read_text())["runs"] if seen else []
-        seen.append((len(written), len(index)))
-        return real(config, log)
-
-    monkeypatch.setattr(kdbench.profile, "run_profile", watched)
-    code = gpu_profile.main(
-        ["--dry-run", "--passes", "quick", "--model", str(staged / "minilm"),
-         "--data", str(staged / "scifact"), "--out", str(tmp_path)]
-    )  # fmt: skip
-    assert code == 0
-    # 4 profiles × (eager, onnx): at the start of profile k the k-1 before it are on disk
-    assert seen == [(k, k) for k in range(8)]
-    files = sorted(tmp_path.glob("[0-9][0-9]-*.json"))
-    assert [f.name for f in files][:2] == [
-        "01-quick-dot-query-cpu-eager.json",
-        "02-quick-dot-query-cpu-onnx.json",
-    ]
+    """Preflight, then A and C for dot query finish; D overruns (a stand-in that waits) and
+    is killed at the deadline: the finished plans' JSON is intact, the kill recorded."""
     from kdbench.results import load_result
 
-    results = [load_result(f) for f in files]
-    assert {r["kind"] for r in results} == {"profile"}
-    assert [r["config"]["arch"] for r in results[::2]] == ["dot", "dot", "colbert", "cat"]
-    timed = [e for r in results for e in r["results"] if e["status"] == "ok"]
-    assert timed and all(e["latency_ms"]["n"] >= 3 for e in timed)
+    monkeypatch.setenv(gpu_profile.STALL, "D-dot-server")
+    began = time.monotonic()
+    code = gpu_profile.main(
+        ["--dry-run", "--plans", "A,C,D", "--only", "dot:query", "--deadline", "75",
+         "--model", str(staged / "minilm"), "--data", str(staged / "scifact"),
+         "--out", str(tmp_path)]
+    )  # fmt: skip
+    took = time.monotonic() - began
+    assert code == 0, (tmp_path / "gpu_check.md").read_text()
+    assert took < 75 + 15  # the deadline holds, give or take a process start and the writes
+    preflight = json.loads((tmp_path / "preflight.json").read_text())
+    assert preflight["finished"] and preflight["card"]["name"] == "cpu (dry run)"
+    assert (
+        preflight["commit"]["commit"] == json.loads((staged / "COMMIT.json").read_text())["commit"]
+    )
+    assert preflight["compile"] == {"ok": None, "reason": "plan B not asked"}
     bundle = json.loads((tmp_path / "gpu_check.json").read_text())
-    assert bundle["card"] == "cpu (dry run)" and not bundle["failures"] and not bundle["skipped"]
-    assert [run["file"] for run in bundle["runs"]] == [f.name for f in files]
+    assert [run["plan"] for run in bundle["runs"]] == ["A-dot-query", "C-dot-query"]
+    assert [kill["plan"] for kill in bundle["killed"]] == ["D-dot-server"]
+    assert "killed at the --deadline (75 s)" in bundle["killed"][0]["reason"]
+    assert not bundle["failures"] and not bundle["skipped"]
+    assert sorted(p.name for p in tmp_path.glob("[0-9][0-9]-*.json")) == [
+        "01-A-dot-query.json",
+        "02-C-dot-query.json",
+    ]  # nothing of the killed plan
+    eager = load_result(tmp_path / "01-A-dot-query.json")
+    assert eager["kind"] == "profile" and eager["gpu_check"]["plan"] == "A-dot-query"
+    timed = {(e["backend"], e["precision"]): e for e in eager["results"]}
+    assert set(timed) == {("eager", "fp32"), ("eager", "fp16"), ("eager", "bf16")}
+    assert all(e["status"] == "ok" and e["latency_ms"]["n"] >= 3 for e in timed.values())
+    parity = json.loads((tmp_path / "02-C-dot-query.json").read_text())
+    assert parity["passed"] and parity["reference"] == "eager fp32 on cpu"
+    assert parity["max_abs_diff"] < 1e-3 * parity["score_scale"]
     table = (tmp_path / "gpu_check.md").read_text()
-    assert table.count("| quick: ") == sum(len(r["results"]) for r in results)
+    assert "device span p50 ms" in table and "GPU p50" not in table
+    assert "KILLED D: dot server" in table
 
 
-def test_nothing_starts_past_the_deadline(
+def test_plans_have_bf16_and_compile_only_where_asked(gpu_profile: ModuleType) -> None:
+    plans = gpu_profile.plans(["A", "B", "C", "D"], "cuda", dry_run=False)
+    kinds = [p.kind for p in plans]
+    assert kinds == sorted(kinds)  # every A before any B, B before C, C before D
+    eager = [p for p in plans if p.kind == "A"]
+    assert len(eager) == len(gpu_profile.PROFILES)
+    assert all(("eager", "bf16") in p.variants and ("eager", "fp16") in p.variants for p in eager)
+    compiled = [p for p in plans if p.kind == "B"]
+    assert {(p.profile.arch, p.profile.scenario) for p in compiled} == {
+        ("dot", "query"),
+        ("cat", "rerank"),
+    }
+    assert all(p.compile and p.variants == (("eager", "fp32"),) for p in compiled)
+    assert [p.id for p in plans if p.kind == "D"] == ["D-dot-server"]
+    assert gpu_profile.BUDGET["min_samples"] >= 662  # samples enough for p99
+    assert not [p for p in gpu_profile.plans(["A", "C"], "cuda", False) if p.kind in "BD"]
+
+
+def test_a_preflight_past_the_deadline_runs_no_plan(
     gpu_profile: ModuleType, staged: Path, tmp_path: Path
 ) -> None:
     code = gpu_profile.main(
-        ["--dry-run", "--deadline", "-1", "--model", str(staged / "minilm"),
+        ["--dry-run", "--deadline", "0", "--model", str(staged / "minilm"),
          "--data", str(staged / "scifact"), "--out", str(tmp_path)]
     )  # fmt: skip
-    assert code == 1  # nothing ran
+    assert code == 2  # the preflight was killed at once: nothing else starts
     bundle = json.loads((tmp_path / "gpu_check.json").read_text())
-    assert not bundle["runs"] and len(bundle["skipped"]) == 16
-    assert "--deadline -1 s passed" in bundle["skipped"][0]["reason"]
+    assert bundle["preflight"]["killed"] and not bundle["runs"]
     assert not list(tmp_path.glob("[0-9][0-9]-*.json"))
 
 
@@ -144,33 +172,38 @@ def test_missing_inputs_stop_with_exit_2_and_no_hub_fallback(
     )
     assert code == 2 and "scripts/gpu_prepare.py" in capsys.readouterr().out
     code = gpu_profile.main(
-        [
-            "--dry-run",
-            "--model",
-            str(staged / "minilm"),
-            "--data",
-            str(tmp_path),
-            "--out",
-            str(tmp_path),
-        ]
-    )
+        ["--dry-run", "--model", str(staged / "minilm"), "--data", str(tmp_path),
+         "--out", str(tmp_path)]
+    )  # fmt: skip
     assert code == 2 and "no BEIR folder" in capsys.readouterr().out
+    code = gpu_profile.main(
+        ["--dry-run", "--plans", "A,E", "--model", str(staged / "minilm"),
+         "--data", str(staged / "scifact"), "--out", str(tmp_path)]
+    )  # fmt: skip
+    assert code == 2 and "unknown plan 'E'" in capsys.readouterr().out
     assert not (tmp_path / "gpu_check.json").exists()
 
 
-def test_gpu_plans_quick_pass_first_then_compile_and_host_onnx(gpu_profile: ModuleType) -> None:
-    plans = gpu_profile.plans(
-        [gpu_profile.QUICK, gpu_profile.FULL], "cuda", onnx_cuda=False, tensorrt=True, dry_run=False
-    )
-    quick = [p for p in plans if p.pass_.name == "quick"]
-    full = [p for p in plans if p.pass_.name == "full"]
-    assert plans == quick + full  # every quick profile before any full one
-    assert not any(p.compile for p in quick) and not any(p.device == "cpu" for p in quick)
-    assert {p.profile.depths for p in quick if p.profile.arch == "colbert"} == {(100,)}
-    assert quick[0].variants == (("eager", "fp32"), ("eager", "fp16"), ("tensorrt", "fp16"))
-    assert [p.kind for p in full[:3]] == ["eager", "compiled", "onnx"]
-    assert full[2].device == "cpu" and full[2].variants == (("onnx", "fp32"),)
-    assert ("tensorrt", "fp32") in full[0].variants
-    with_gpu_onnx = gpu_profile.plans([gpu_profile.QUICK], "cuda", True, False, False)
-    assert with_gpu_onnx[1].variants == (("onnx", "fp32"), ("onnx", "fp16"))
-    assert with_gpu_onnx[1].device == "cuda"
+def test_the_carry_check_counts_the_tree_that_travels(
+    tiny_bert_dir: Path,
+    scifact_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    prepare = _script("gpu_prepare")
+    tree = prepare.tree_bytes()
+    tracked = sum((REPO / name).stat().st_size for name in ("pyproject.toml", "README.md"))
+    assert tree is not None and tree > tracked
+    out = tmp_path / "gpu"
+    argv = ["--model", str(tiny_bert_dir), "--data", str(scifact_dir), "--out", str(out),
+            "--passages", "20"]  # fmt: skip
+    # a limit the folder alone fits under but the folder with the tree does not
+    monkeypatch.setattr(prepare, "LIMIT_MIB", 0.0)
+    assert prepare.main(argv) == 1
+    staged_mib = prepare.folder_bytes(out) / 2**20
+    monkeypatch.setattr(prepare, "LIMIT_MIB", staged_mib + tree / 2**20 / 2)
+    assert prepare.main(argv) == 1
+    assert "the working tree" in capsys.readouterr().err
+    monkeypatch.setattr(prepare, "LIMIT_MIB", 64.0)
+    assert prepare.main(argv) == 0

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from kdbench.profile.growth import Fit, fit_line, growth_fits, quantile_error
+from kdbench.profile.growth import Fit, fit_line, growth_fits, quantile_error, staged_prediction
 from kdbench.profile.measurements import Cell, Latency, Memory, ProfileResult
 from tests.helpers import cli_options
 from tests.profile.conftest import QUICK
@@ -173,3 +173,72 @@ def test_fit_on_small_indexes_predicts_a_larger_one_that_is_then_timed(
     # and the fit is what predicts it: assuming no growth past 4,000 misses by more
     flat = max(c.stages["search"].p50 for c in small)  # type: ignore[index]
     assert error < abs(flat - measured) / measured
+
+
+def _staged_cell(size: int, encode_ms: float, search_ms: float, rng: np.random.Generator) -> Cell:
+    """A query cell with raw per-call samples: encoding at `encode_ms`, search at `search_ms`,
+    each with 1% jitter, 300 calls."""
+    encode = [round(v * 1e6) for v in rng.normal(encode_ms, encode_ms / 100, 300)]
+    search = [round(v * 1e6) for v in rng.normal(search_ms, search_ms / 100, 300)]
+    total = [e + s for e, s in zip(encode, search, strict=True)]
+    raw = {"total": total, "encode": encode, "search": search}
+    stages = {name: Latency.from_samples(raw[name]) for name in ("encode", "search")}
+    return Cell(
+        backend="eager",
+        precision="fp32",
+        arch="dot",
+        scenario="query",
+        batch_size=1,
+        seq_len=32,
+        depth=100,
+        index_size=size,
+        latency=Latency.from_samples(total),
+        stages=stages,
+        samples_ns=raw,
+        memory=Memory(index_mib=size * 1536 / 2**20),
+    )
+
+
+def _search_ms(size: int) -> float:
+    return 0.3 + size * 4.6e-4  # the cost past the cache measured in results/scale/NOTE.md
+
+
+def test_encoder_noise_stays_out_of_the_slope() -> None:
+    """The issue's case: query encoding at 14.2 ms beside the 50,000 index and 16.1 ms beside
+    the 100,000 one. A line through the totals takes that 1.9 ms as growth and predicts
+    200,000 outside its own interval; search fitted alone plus the encoding as measured
+    holds the true value wherever between those two the encoding lands."""
+    rng = np.random.default_rng(1)
+    cells = [_staged_cell(50_000, 14.2, _search_ms(50_000), rng)]
+    cells += [_staged_cell(100_000, 16.1, _search_ms(100_000), rng)]
+    fits = {f.quantity: f for f in growth_fits(cells)}
+    assert fits["search_p50_ms"].slope == pytest.approx(4.6e-4, rel=0.05)
+    assert fits["rest_p50_ms"].points[0][1] == pytest.approx(14.2, rel=0.01)
+    staged = staged_prediction(fits["search_p50_ms"], fits["rest_p50_ms"], 200_000)
+    assert staged.low is not None and staged.high is not None
+    for encode in (14.2, 15.0, 16.1):
+        truth = _search_ms(200_000) + encode
+        assert staged.low <= truth <= staged.high, (encode, staged)
+    # the line through the totals puts 3 × 1.9 ms of encoder noise into the prediction
+    middle = _search_ms(200_000) + 15.15
+    total = fits["p50_ms"].predict(200_000)
+    assert total.value is not None and total.value - middle > 4.0
+    assert abs(staged.value - middle) < 0.5  # type: ignore[operator]
+
+
+def test_two_sizes_widen_by_what_they_cannot_check() -> None:
+    """Two sizes of a cost that grows as N^0.8 (not a line): the line through them misses
+    4× beyond; the interval, widened to the power law through the same two points, holds."""
+
+    def cost(n: float) -> float:
+        return 2e-3 * n**0.8
+
+    points = [(float(n), cost(n), cost(n) * 0.002) for n in (50_000, 100_000)]
+    fit = fit_line("search_p50_ms", "index_size", points)
+    predicted = fit.predict(400_000)
+    assert predicted.low is not None and predicted.high is not None
+    assert predicted.value != pytest.approx(cost(400_000), rel=0.02)  # the line misses
+    assert predicted.low <= cost(400_000) <= predicted.high
+    assert "power law" in fit.describe()
+    three = fit_line("search_p50_ms", "index_size", [*points, (200_000.0, cost(200_000), 0.01)])
+    assert three.power_law_at(400_000) is None  # three sizes: the misfit widens it instead

@@ -58,12 +58,38 @@ def _profile_with(tmp_path: Path, line: str) -> Path:
 
 
 def test_a_profile_takes_one_size_or_a_list(tmp_path: Path) -> None:
-    assert load_profile(_profile_with(tmp_path, "index_size = 1000")).profile.index_size == 1000
-    swept = load_profile(_profile_with(tmp_path, "index_size = [1000, 5000]"))
-    assert swept.profile.index_size == [1000, 5000]
-    with pytest.raises(UserError, match=r"profile.index_size: expected an integer or a list"):
+    assert load_profile(_profile_with(tmp_path, "index_size = 1000")).profile.index_size == (1000,)
+    swept = load_profile(_profile_with(tmp_path, 'index_size = [1000, "5k", "1.5M"]'))
+    assert swept.profile.index_size == (1000, 5000, 1_500_000)  # the quantity grammar, per item
+    # [100, 200] is two sizes: each list item is read alone, never joined into "100,200"
+    assert load_profile(_profile_with(tmp_path, "index_size = [100, 200]")).profile.index_size == (
+        100,
+        200,
+    )
+    with pytest.raises(UserError, match=r"profile.index_size: 'big': not a quantity"):
         load_profile(_profile_with(tmp_path, 'index_size = "big"'))
-    with pytest.raises(UserError, match=r"profile.index_size\[1\]: expected an integer"):
+    with pytest.raises(UserError, match=r"profile.index_size\[1\]: 'x'"):
         load_profile(_profile_with(tmp_path, 'index_size = [1000, "x"]'))
-    with pytest.raises(UserError, match=r"profile.index_size: must be at least 1, got 0"):
+    with pytest.raises(UserError, match=r"profile.index_size\[1\]: '0': must be at least 1"):
         load_profile(_profile_with(tmp_path, "index_size = [1000, 0]"))
+    with pytest.raises(UserError, match=r"profile.index_size: '1,5M': reads as a number written"):
+        load_profile(_profile_with(tmp_path, 'index_size = "1,5M"'))
+
+
+def test_the_command_line_reads_sizes_by_the_quantity_grammar(tiny_bert_dir: Path) -> None:
+    from kdbench.commands.options import Settings
+
+    settings = Settings(ProfileConfig)
+    values = {"model": str(tiny_bert_dir)}
+    defaults = {p.name: p.default.default for p in settings.parameters()}
+    built = settings.build({**defaults, **values, "index_size": "50k, 100k", "depths": "1k"})
+    assert built.index_size == (50_000, 100_000) and built.depths == (1000,)
+    for text, why in (
+        ("1,5M", "decimal comma"),
+        ("8,841,823", "thousands commas"),
+        ("1..5", "more than one decimal point"),
+        ("inf", "not a finite number"),
+        ("1" * 30, "too large"),
+    ):
+        with pytest.raises(UserError, match=f"^--index-size: .*{why}.*; write "):
+            settings.build({**defaults, **values, "index_size": text})

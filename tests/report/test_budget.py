@@ -184,7 +184,11 @@ def test_a_profile_states_its_budget(tmp_path: Path) -> None:
     assert (profile.report.budget, profile.report.scale_to) == ("p95<=5ms", "8.8M")
     with pytest.raises(UserError, match=r"p.toml: report.budget 'p95<=5': 'p95<=5': p95 needs"):
         load_profile(_profile_with(tmp_path, 'budget = "p95<=5"\n'))
-    with pytest.raises(UserError, match=r"report.scale_to 'many'"):
+    as_number = load_profile(_profile_with(tmp_path, "scale_to = 8800000\n"))
+    assert as_number.report.scale_to == "8800000"
+    with pytest.raises(UserError, match=r"report.scale_to: '1,5M': a comma"):
+        load_profile(_profile_with(tmp_path, 'scale_to = "1,5M"\n'))
+    with pytest.raises(UserError, match=r"report.scale_to: 'many': not a quantity"):
         load_profile(_profile_with(tmp_path, 'scale_to = "many"\n'))
 
 

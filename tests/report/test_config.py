@@ -194,7 +194,7 @@ def test_profile_section_keys_added_later_stay_out_of_profile_stage_hashes(
     monkeypatch.chdir(Path(__file__).resolve().parents[2])
     path = Path("profiles/quickstart.toml")
     profile = load_profile(path)
-    settings = dataclasses.replace(profile.profile, index_size=None, baseline_arch="")
+    settings = dataclasses.replace(profile.profile, index_size=None, baseline_arch=None)
     at_defaults = dataclasses.replace(profile, profile=settings)
     stage = next(s for s in plan(at_defaults, path) if s.name == "profile/dot-L2-no-teacher")
     assert not {"index_size", "baseline_arch"} & set(stage.config["profile"])
@@ -214,4 +214,4 @@ def test_measures_and_pinned_backends_parse(tmp_path: Path) -> None:
     text += '[profile]\nbackends = ["eager", "ort:int8"]\n'
     profile = load_profile(write(tmp_path, text))
     assert profile.evaluate.measures == ["nDCG@10", "RR(rel=2)@10"]
-    assert profile.profile.backends == ["eager", "onnx:int8"]  # the alias, canonical
+    assert profile.profile.backends == (("eager", None), ("onnx", "int8"))  # the alias, canonical

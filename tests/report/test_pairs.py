@@ -138,13 +138,26 @@ def test_holm_runs_over_every_comparison_of_the_report() -> None:
 
 def test_pairs_must_share_data_and_queries() -> None:
     kd = evaluate_result("kd", KD)
+    fewer = evaluate_result("nokd", {q: NOKD[q] for q in ("q1", "q2", "q3")})
     with pytest.raises(
-        UserError, match=r"--pair: kd and nokd scored different queries \(4 vs 3; 1 only"
+        UserError,
+        match=r"--pair: kd and nokd were not measured alike \(queries: 4 vs 3 \(1 only in the "
+        r"first, 0 only in the second\)\); .* or pass --allow-different-queries",
     ):
-        pair_rows(kd, evaluate_result("nokd", {q: NOKD[q] for q in ("q1", "q2", "q3")}))
+        pair_rows(kd, fewer)
+    allowed = pair_rows(kd, fewer, allow_different=True)  # over the 3 queries both scored
+    assert allowed["queries"] == 3 and allowed["warnings"] == [
+        "KD and no-KD differ in queries: 4 vs 3 (1 only in the first, 0 only in the second)"
+    ]
     other = evaluate_result("nokd", NOKD, collection={"path": "/data/nfcorpus", "split": "test"})
-    with pytest.raises(UserError, match="evaluate both on the same --data and --split"):
+    with pytest.raises(UserError, match=r"not measured alike \(collection: scifact vs nfcorpus\)"):
         pair_rows(kd, other)
+    dev = evaluate_result("nokd", NOKD, split="dev", collection={"path": "/data/scifact"})
+    with pytest.raises(UserError, match=r"not measured alike \(split: test vs dev\)"):
+        pair_rows(kd, dev)
+    graded = evaluate_result("nokd", NOKD, rel=2)
+    with pytest.raises(UserError, match=r"relevance grade \(rel\): 1 vs 2"):
+        pair_rows(evaluate_result("kd", KD, rel=1), graded)
     with pytest.raises(UserError, match="at least 2 queries"):
         pair_rows(evaluate_result("kd", {"q1": 0.5}), evaluate_result("nokd", {"q1": 0.4}))
     with pytest.raises(UserError, match=r"no per-query AP \(it has RR@10, nDCG@10\)"):

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import math
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -120,9 +121,22 @@ def test_sizes_inside_the_cache_refuse_an_index_past_it(tmp_path: Path) -> None:
     (largest,) = [r for r in rows if r.predicted]
     refused = largest.predicted["p95_ms"]
     assert refused["value"] is None
-    assert "fits the 1 MiB L3 cache" in refused["refused"]
+    assert (
+        "no measured index is past the 1 MiB L3 cache (largest 4,000 passages" in refused["refused"]
+    )
     assert "--index-size 20000,40000" in refused["refused"]  # two sizes past 2 MiB of index
     assert largest.predicted["index_gib_fp32"]["value"] == pytest.approx(N * 128 / 2**30)
+
+
+def test_one_size_past_the_cache_is_said_as_such(tmp_path: Path) -> None:
+    """The issue's message said "every measured index (largest 80,000 passages, 117.2 MiB)
+    fits the 32 MiB L3" of an index past it: one size past the cache is named as one."""
+    _, rows = report(tmp_path, profile([2000, 4000, 16_000]), scale=Scale(N))
+    (largest,) = [r for r in rows if r.predicted]
+    refused = largest.predicted["p50_ms"]["refused"]
+    assert "one measured index is past the 1 MiB L3 cache (16,000 passages, 2.0 MiB)" in refused
+    assert "fits" not in refused.split(";")[0]
+    assert "--index-size 16000,32000" in refused
 
 
 def test_one_size_gives_no_latency_and_says_how_to_get_one(tmp_path: Path) -> None:
@@ -188,7 +202,11 @@ def test_the_cli_takes_the_issue_spelling(
     assert main(["report", str(path), "--scale-to", "8.8M", "--format", "md"]) == 0
     assert "p50 ms @8.8M (predicted)" in capsys.readouterr().out
     assert main(["report", str(path), "--scale-to", "lots"]) == 2
-    assert "--scale-to 'lots': write a number of passages" in capsys.readouterr().err
+    assert "--scale-to: 'lots': not a quantity; write a whole number" in capsys.readouterr().err
+    assert main(["report", str(path), "--scale-to", "1,5M"]) == 2  # never read as 15M
+    assert "a comma is neither a thousands separator nor a decimal" in capsys.readouterr().err
+    assert main(["report", str(path), "--queries-per-s", "1..5"]) == 2
+    assert "--queries-per-s: '1..5': more than one decimal point" in capsys.readouterr().err
     assert main(["report", str(path), "--queries-per-s", "0"]) == 2
     assert main(["report", str(path), "--budget", "p95<=5"]) == 2
     assert "p95 needs a unit" in capsys.readouterr().err
@@ -196,5 +214,30 @@ def test_the_cli_takes_the_issue_spelling(
 
 def test_counts_parse_with_suffixes() -> None:
     assert parse_count("8.8M") == 8_800_000 and parse_count("1e6") == 1_000_000
-    with pytest.raises(UserError, match="at least 1 passage"):
+    with pytest.raises(UserError, match="--scale-to: '0': must be at least 1"):
         parse_count("0")
+    for text in ("8,841,823", "1,5M", "1..5", "inf", "1" * 30, "-5k"):
+        with pytest.raises(UserError, match="; write a whole number of items"):
+            parse_count(text)
+
+
+def test_a_query_row_is_search_fitted_plus_the_stages_that_do_not_grow(tmp_path: Path) -> None:
+    """Per-stage samples: search (the hand-made line) is fitted, encoding (4 ms at one size,
+    5 ms at the other) is added as measured, its spread in the interval."""
+    result = profile([20_000, 40_000])
+    for entry, encode_ms in zip(result["results"], (4.0, 5.0), strict=True):
+        search = entry["samples_ns"]["total"]
+        encode = [round(encode_ms * 1e6) + i % 7 for i in range(len(search))]
+        total = [s + e for s, e in zip(search, encode, strict=True)]
+        entry["samples_ns"] = {"total": total, "encode": encode, "search": search}
+        entry["stages"] = {
+            name: {**entry["latency_ms"], "p50": statistics.median(raw) / 1e6}
+            for name, raw in (("encode", encode), ("search", search))
+        }
+    _, rows = report(tmp_path, result, scale=Scale(400_000))
+    (largest,) = [r for r in rows if r.predicted]
+    p50 = largest.predicted["p50_ms"]
+    assert p50["source"].startswith("search: search_p50_ms")
+    assert "4.00 to 5.00 ms between the sizes" in p50["source"]
+    assert p50["value"] == pytest.approx(latency_ms(400_000) + 4.5, rel=1e-3)
+    assert p50["low"] <= latency_ms(400_000) + 4.0 and latency_ms(400_000) + 5.0 <= p50["high"]

@@ -12,6 +12,7 @@ import pytest
 
 from kdbench.cli import main
 from kdbench.errors import UserError
+from tests.helpers import patch_everywhere
 from tests.robustness.conftest import DOCS, QRELS, one_line_error, write_beir
 
 # Corrupt a fresh BEIR folder, then `kdbench evaluate --model bm25` on it must fail at that spot.
@@ -268,7 +269,7 @@ def test_unwritable_output_is_refused_before_the_evaluation(
     def no_work(*args: object, **kwargs: object) -> None:
         raise AssertionError("the collection was loaded before the output was checked")
 
-    monkeypatch.setattr(kdbench.data.load, "load_collection", no_work)
+    patch_everywhere(monkeypatch, kdbench.data.load, "load_collection", no_work)
     for path in _unwritable(tmp_path):
         for option in ("--output", "--run-file"):
             line = one_line_error(
@@ -331,7 +332,15 @@ steps = 1
             lambda t: t + "[profile]\nbackends = ['tensorflow']\n",
             "profile.backends: unknown value 'tensorflow'",
         ),
-        (lambda t: t + "[profile]\nbatch_sizes = 4\n", "profile.batch_sizes: expected a list"),
+        # one value stands for a list of one (as `--batch-size 4`); a non-size does not
+        (
+            lambda t: t + "[profile]\nbatch_sizes = [4, true]\n",
+            "profile.batch_sizes[1]: expected a string or a number",
+        ),
+        (
+            lambda t: t + '[profile]\nbatch_sizes = "1,024"\n',
+            "profile.batch_sizes: '1,024': reads as one number written with thousands commas",
+        ),
         (lambda t: t.replace("[data]", "[dataset]"), "dataset: unknown key"),
         (lambda t: t + "[evaluate\n", "not valid TOML"),
         (lambda t: t.replace("{model}", "{missing}"), "students[0].model: no such model folder"),

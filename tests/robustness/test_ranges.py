@@ -87,8 +87,19 @@ def test_the_command_line_refuses(
     for g in required:  # placeholders: the range is checked before any of them is read
         argv += [flag_name(g), str(tmp_path / g.name)]
     line = one_line_error(capsys, argv)
-    assert f"{flag}: must be " in line and f", got {value}" in line, line
+    assert_refused(line, flag, value)
     assert list(tmp_path.iterdir()) == []  # nothing was written
+
+
+def assert_refused(line: str, where: str, value: float) -> None:
+    """The range's own message, or the quantity grammar's (`kdbench.quantities`: an option
+    read as a size or a duration) naming the value and the accepted forms."""
+    if f"{where}: must be " in line:
+        assert f", got {value}" in line, line
+        return
+    shown = repr(str(value)) if not isinstance(value, float) or math.isfinite(value) else ""
+    assert f"{where}" in line and shown in line and "; write " in line, line
+    assert any(why in line for why in ("not a finite number", "negative", "at least 1")), line
 
 
 # The smallest profile that loads; each case sets one key of it to a refused value.
@@ -158,7 +169,7 @@ def test_a_profile_refuses(
     path.write_text(_toml(profile))
     line = one_line_error(capsys, ["run", str(path), "--dry-run"])
     item = value[0] if isinstance(value, list) else value
-    assert f"p.toml: {section}.{key}: must be " in line and f", got {item}" in line, line
+    assert_refused(line, f"p.toml: {section}.{key}", item)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.toml"]
 
 

@@ -22,7 +22,7 @@ from kdbench.cli import main
 from kdbench.commands.evaluate import metrics_table
 from kdbench.commands.train import teacher_report_table
 from kdbench.profile.measurements import ProfileResult
-from kdbench.profile.render import _row, profile_table
+from kdbench.profile.render import _cell_row, profile_table
 from kdbench.report import report_meta
 from kdbench.report.render import table_cells, to_terminal
 from kdbench.report.rows import display_labels, load_results, rows_from_results
@@ -72,7 +72,7 @@ def _profile_parts() -> tuple[dict[str, Any], list[str], list[str]]:
     result = json.loads(PROFILE.read_text())
     cells = ProfileResult.from_dict(result).cells
     baseline = any(c.vs_baseline for c in cells)
-    rows = [_row(cell, with_baseline=baseline) for cell in cells]
+    rows = [_cell_row(cell, with_baseline=baseline) for cell in cells]
     wide = render(profile_table(result, width=400), 400)
     headers = [h.strip() for h in wide.splitlines()[2].split("┃") if h.strip()]
     return result, headers, [cell for row in rows for cell in row]

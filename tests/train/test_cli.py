@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 from kdbench.cli import app
 from kdbench.data.teacher_scores import ScoredTriple, read_teacher_scores, write_teacher_scores
-from kdbench.train.training_set import TrainingData, load_training_set
 from kdbench.data.triples import read_id_triples
 from kdbench.evaluate.metrics import compute_metrics
 from kdbench.train import TrainConfig, train
 from kdbench.train.teacher import TeacherConfig, score_teacher
+from kdbench.train.training_set import TrainingData, load_training_set
 
 SHORT = [
     "--max-query-len",

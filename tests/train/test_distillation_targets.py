@@ -19,7 +19,6 @@ from kdbench.data.teacher_scores import (
     read_teacher_scores,
     write_teacher_scores,
 )
-from kdbench.train.training_set import group_negatives
 from kdbench.errors import UserError
 from kdbench.losses.functional import floor_teacher_margins, margin_mse
 from kdbench.losses.objective import Objective
@@ -32,6 +31,7 @@ from kdbench.train.ensemble import (
     weight_grid,
 )
 from kdbench.train.teacher import TeacherConfig, dev_run_path, score_teacher
+from kdbench.train.training_set import group_negatives
 
 
 def test_margin_floor_keeps_agreeing_margins_and_raises_the_rest() -> None:

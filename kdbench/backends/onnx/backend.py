@@ -75,6 +75,22 @@ class OnnxBackend(Backend):
         precision = self.options.precision
         if precision == "int8":
             path = export.quantized_int8(path)
+        elif precision == "int8-static":
+            calibration = self.options.calibration
+            if calibration is None:
+                raise UserError(
+                    "--backend onnx:int8-static needs a calibration set (--data with a train split)"
+                )
+            names = ranker.export_inputs(kind)
+
+            def batches() -> list[dict[str, np.ndarray]]:
+                return [
+                    {name: tensor.numpy() for name, tensor in batch.items()}
+                    for batch in calibration.batches(ranker, kind, names)
+                ]
+
+            path = export.quantized_int8_static(path, calibration, batches)
+            record["calibration"] = calibration.describe()
         elif (
             fusion and self.provider() != "tensorrt"
         ):  # TensorRT's provider has no kernels for ORT's fused ops
@@ -95,7 +111,7 @@ class OnnxBackend(Backend):
             )
         record.update(
             file=str(path),
-            fusion=bool(fusion and precision != "int8"),
+            fusion=bool(fusion and not precision.startswith("int8")),
             operators=export.operator_counts(path),
             weight_bytes=export.initializer_bytes(path),
         )

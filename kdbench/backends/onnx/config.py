@@ -80,7 +80,7 @@ def provider_conflict(device: str, provider: str | None) -> str | None:
     return None
 
 
-def _missing(device_type: str) -> str | None:
+def _onnx_missing(device_type: str) -> str | None:
     if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
         return "onnxruntime and onnx are not installed"
     if device_type != "cuda":
@@ -91,10 +91,11 @@ def _missing(device_type: str) -> str | None:
 ONNX = BackendInfo(
     name="onnx",
     target="kdbench.backends.onnx.backend:OnnxBackend",
-    summary="ONNX Runtime with graph optimisation; fp32, int8 (dynamic quantisation), fp16 on GPU",
+    summary="ONNX Runtime with graph optimisation; fp32, int8 (dynamic), int8-static (QDQ, calibrated), fp16 on GPU",
     # fp16 kernels on ORT's CPU provider are few: most ops would fall back with casts.
-    precisions={"cpu": ("fp32", "int8"), "cuda": ("fp32", "fp16")},
+    precisions={"cpu": ("fp32", "int8", "int8-static"), "cuda": ("fp32", "fp16")},
     install="pip uninstall onnxruntime && pip install 'kdbench[gpu]' (onnxruntime-gpu) on a machine with an NVIDIA GPU",
-    availability=_missing,
+    availability=_onnx_missing,
     fp32_is_eager=True,
+    calibrated=("int8-static",),
 )

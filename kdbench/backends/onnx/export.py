@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from torch.onnx import _constants
 from kdbench.backends.onnx.config import OPSET_MAX, OPSET_MIN
 from kdbench.errors import UserError
 from kdbench.io import atomic_path
-from kdbench.models.base import ExportKind, backbone
+from kdbench.models.base import ExportKind, Ranker, backbone
 from kdbench.models.registry import archs_where
 
 OUTPUT_NAME = "output"
@@ -237,6 +237,47 @@ def quantized_int8(raw: Path) -> Path:
     return target
 
 
+def quantized_int8_static(
+    raw: Path, calibration: Any, batches: Callable[[], Iterable[dict[str, np.ndarray]]]
+) -> Path:
+    """Static int8 of the *raw* export: QDQ, weights int8 per channel, activations uint8
+    with scales fixed from `batches()` (the calibration set's tokenised texts; MinMax).
+    Cached under the calibration set's hash, so another set is another graph."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.feeds = iter(batches())
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.feeds, None)
+
+        def rewind(self) -> None:
+            self.feeds = iter(batches())
+
+    target = raw.with_name(
+        raw.name.replace("-raw.onnx", f"-int8-static-{calibration.sha256[:12]}.onnx")
+    )
+    if not target.exists():
+        with atomic_path(target) as tmp:
+            quantize_static(
+                str(raw),
+                str(tmp),
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=["MatMul", "Gemm"],
+            )
+    return target
+
+
 def float16(source: Path) -> Path:
     """`source` with float weights and ops in fp16; int64 inputs and fp32 output kept."""
     import onnx
@@ -317,7 +358,7 @@ ST_QUANTIZED = "model_qint8_avx512.onnx"  # sentence-transformers' name for dyna
 
 
 def export_to_model_folder(
-    ranker: Any, folder: Path, *, opset: int = 17, quantize: bool = True
+    ranker: Ranker, folder: Path, *, opset: int = 17, quantize: bool = True
 ) -> dict[str, Path]:
     """Write the model's ONNX graph into `folder` as sentence-transformers' ONNX backend reads it:
     `onnx/model.onnx` (and `onnx/model_qint8_avx512.onnx`), the tokenizer's tensors in and

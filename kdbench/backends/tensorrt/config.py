@@ -14,7 +14,7 @@ NEVER_RUN = (
 )
 
 
-def _missing(device_type: str) -> str | None:
+def _tensorrt_missing(device_type: str) -> str | None:
 
     missing = []
     status = tensorrt_status()
@@ -40,5 +40,5 @@ TENSORRT = BackendInfo(
     summary="TensorRT engine (ONNX parser, optimisation profile, fp16), cached on disk",
     precisions={"cuda": ("fp32", "fp16")},
     install="on a machine with an NVIDIA GPU and a CUDA build of PyTorch run: pip install 'kdbench[tensorrt]'",
-    availability=_missing,
+    availability=_tensorrt_missing,
 )

@@ -206,7 +206,7 @@ def _dense_retrieval(
             context.world_size,
             key,
             len(rows),
-            ranker.dim,
+            int(query_vectors.shape[1]),
         )
     stored = writer.stored() if writer is not None and writer.done() else None
     top = TopK(len(qids), k, ties=True)
@@ -276,7 +276,13 @@ def _dense_retrieval(
             assert key is not None
             distributed.barrier(context)
             if context.is_main:
-                finish(Path(config.index_dir), context.world_size, key, len(docs), ranker.dim)
+                finish(
+                    Path(config.index_dir),
+                    context.world_size,
+                    key,
+                    len(docs),
+                    int(query_vectors.shape[1]),
+                )
         how["index"] = {
             "dir": str(Path(config.index_dir).resolve()),
             "precision": config.index_precision,

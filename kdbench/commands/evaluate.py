@@ -40,6 +40,8 @@ def evaluate_command(
     finally:
         if bars.started:  # stopping an unstarted Progress still prints a blank line
             progress.stop()
+    if not result:  # ranks other than 0 under torchrun: rank 0 merges and reports
+        return
     for warning in result["warnings"]:
         errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     Console().print(metrics_table(result))

@@ -30,6 +30,8 @@ def score(config: TeacherConfig = settings(TeacherConfig)) -> None:
 
     _check_outputs(config.output)
     result = score_teacher(config)
+    if not result:  # ranks other than 0 under torchrun: rank 0 merges and reports
+        return
     report = result["teacher_report"]
     dev = report.get("dev")
     dev_text = f", dev nDCG@10 {dev['nDCG@10']:.4f}" if dev else ""

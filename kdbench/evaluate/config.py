@@ -14,6 +14,7 @@ from kdbench.evaluate.metrics import parse_measures
 from kdbench.models.registry import archs_where
 from kdbench.options import (
     LEFT_OUT,
+    Fixed,
     Mining,
     ModelLoading,
     backend_variant_names,
@@ -30,6 +31,10 @@ from kdbench.options import (
 def _measures(text: str) -> tuple[str, ...]:
 
     return parse_measures(text)
+
+
+def _index_precisions() -> Fixed:
+    return Fixed(("fp32", "fp16"))  # kdbench.retrieval.index.PRECISIONS, without numpy
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,26 @@ class EvaluateConfig(ModelLoading):
         help="ONNX opset of the export (as `kdbench profile --opset`).",
         minimum=OPSET_MIN,
         maximum=OPSET_MAX,
+    )
+    encode_chunk: int | None = option(
+        None,
+        help="Dense retrieval: passages encoded per chunk (batches are length-sorted within "
+        "one; the unit torchrun's ranks share). Default: max(4096, 64 x --batch-size).",
+        minimum=1,
+        hashed_default=LEFT_OUT,
+    )
+    index_dir: str | None = option(
+        None,
+        help="Dense retrieval: keep the encoded corpus here (memory-mapped shards) and reuse it "
+        "on later runs of the same model and collection; under torchrun every rank must see it.",
+        hashed_default=LEFT_OUT,
+    )
+    index_precision: str = option(
+        "fp32",
+        help="Vectors stored in --index-dir: {choices} (fp16 halves it; scores then differ "
+        "from fp32 in the last digits).",
+        choices=_index_precisions,
+        hashed_default=LEFT_OUT,
     )
     calibration_size: int = option(
         300,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,7 @@ from kdbench.backends import BACKENDS, BackendOptions
 from kdbench.data import irds
 from kdbench.data.collection import Collection, only_queries
 from kdbench.data.load import load_collection
-from kdbench.data.runs import RUN_FILE, Run, read_run, write_run
+from kdbench.data.runs import RUN_FILE, Run, read_run, truncate, write_run
 from kdbench.data.triples import dev_slice
 from kdbench.errors import InputFileError, UserError
 from kdbench.evaluate.config import EvaluateConfig
@@ -32,6 +32,10 @@ from kdbench.evaluate.rerank import candidates, count_work, rerank
 from kdbench.io import RESULT, check_writable
 from kdbench.results import new_result, save_result
 from kdbench.retrieval.bm25 import BM25, BM25Params
+from kdbench.shards import item_range, share, units_of
+
+if TYPE_CHECKING:
+    from kdbench.train.distributed import DistContext
 
 if TYPE_CHECKING:
     from kdbench.models.base import Ranker
@@ -142,18 +146,47 @@ def _load_ranker(
     return through_backend(ranker, backend, precision, options, (query, passage), config.batch_size)
 
 
+def encode_chunk(config: EvaluateConfig) -> int:
+    """Passages encoded per chunk: by default thousands, so length-sorted batches pad little
+    and the search matmul is big. A chunk is the unit ranks share (see `_dense_retrieval`)."""
+    return config.encode_chunk or max(4096, config.batch_size * 64)
+
+
 def _dense_retrieval(
-    ranker: Ranker, collection: Collection, config: EvaluateConfig, clock: _Clock, progress: Any
-) -> Run:
-    """Exact top-k over the whole corpus, encoded chunk by chunk and merged as it goes."""
+    ranker: Ranker,
+    collection: Collection,
+    config: EvaluateConfig,
+    clock: _Clock,
+    progress: Any,
+    context: DistContext,
+) -> tuple[Run, dict[str, Any]]:
+    """Exact top-k over the whole corpus, encoded chunk by chunk and merged as it goes; and
+    how the work went (throughput per rank, the saved index).
+
+    Under torchrun each rank encodes and searches a contiguous share of whole chunks (the
+    chunks one process encodes: the same batches, the same bits) and keeps every doc tied
+    with its k-th; rank 0 merges the shares' candidates and cuts each query at k by the one
+    tie rule (`kdbench.data.runs.ranked`), as one process cuts its own. With `--index-dir`
+    the chunks are written there (memory-mapped shards) or, when an index of this model and
+    collection is there, read from it instead of encoded.
+    """
+    import numpy as np
     import torch
 
     from kdbench.models.encode import encode_texts
     from kdbench.retrieval.dense import TopK, as_run
+    from kdbench.retrieval.index import SavedIndex, ShardWriter, finish
+    from kdbench.train import distributed
 
     qids = list(collection.queries)
     docs = collection.docs
     k = min(config.k, len(docs))
+    chunk = encode_chunk(config)
+    key = _index_key(ranker, config, collection, chunk) if config.index_dir else None
+    saved = SavedIndex.open(config.index_dir) if config.index_dir else None
+    if saved is not None:
+        assert key is not None
+        saved.check(key)  # before any work: another model's index is refused, not searched
     with clock("encode_s"), _task(progress, "Encoding queries", len(qids)) as advance:
         query_vectors = encode_texts(
             ranker,
@@ -163,20 +196,108 @@ def _dense_retrieval(
             progress=advance,
         )
     assert isinstance(query_vectors, torch.Tensor)  # dot rankers encode to one vector per text
-    top = TopK(len(qids), k)
-    first_row = 0
-    with _task(progress, "Encoding + searching docs", len(docs)) as advance:
-        # Chunks of thousands of docs: length-sorted batches pad little, and the matmul is big.
-        for _, texts in docs.iter_batches(max(4096, config.batch_size * 64)):
-            with clock("encode_s"):
-                doc_vectors = encode_texts(
-                    ranker, texts, "doc", config.batch_size, progress=advance
+    mine = share(units_of(len(docs), chunk), context.rank, context.world_size)
+    rows = item_range(len(docs), chunk, context.rank, context.world_size)
+    writer = None
+    if key is not None and saved is None:
+        writer = ShardWriter(
+            Path(str(config.index_dir)),
+            context.rank,
+            context.world_size,
+            key,
+            len(rows),
+            int(query_vectors.shape[1]),
+        )
+    stored = writer.stored() if writer is not None and writer.done() else None
+    top = TopK(len(qids), k, ties=True)
+    encoded, encode_docs_s = 0, 0.0
+    with contextlib.ExitStack() as stack:
+        if writer is not None and stored is None:
+            stack.enter_context(writer)
+        with _task(progress, "Encoding + searching docs", len(rows)) as advance:
+            for index, (ids, texts) in enumerate(docs.iter_batches(chunk)):
+                if index not in mine:
+                    continue
+                first_row = index * chunk
+                if saved is not None:
+                    doc_vectors = torch.from_numpy(saved.rows(first_row, first_row + len(ids)))
+                    advance(len(ids))
+                elif stored is not None:
+                    local = first_row - rows.start
+                    doc_vectors = torch.from_numpy(np.array(stored[local : local + len(ids)]))
+                    advance(len(ids))
+                else:
+                    started = time.perf_counter()
+                    with clock("encode_s"):
+                        encoded_docs = encode_texts(
+                            ranker, texts, "doc", config.batch_size, progress=advance
+                        )
+                    encode_docs_s += time.perf_counter() - started
+                    assert isinstance(encoded_docs, torch.Tensor)
+                    encoded += len(texts)
+                    doc_vectors = encoded_docs
+                    if writer is not None:
+                        doc_vectors = torch.from_numpy(
+                            writer.add(ids, encoded_docs.float().numpy())
+                        )
+                with clock("search_s"), torch.inference_mode():
+                    top.add(ranker.score_all(query_vectors, doc_vectors.float()), first_row)
+    run = as_run(qids, docs.ids(), *top.result())
+    mine_info = {
+        "rank": context.rank,
+        "passages": len(rows),
+        "encoded": encoded,
+        "encode_docs_s": round(encode_docs_s, 4),
+        "passages_per_s": round(encoded / encode_docs_s, 2) if encode_docs_s > 0 else None,
+        "search_s": round(clock.seconds.get("search_s", 0.0), 4),
+    }
+    parts = distributed.gather_objects((run, mine_info), context)
+    merged: Run = {qid: {} for qid in qids}
+    for part, _ in parts:
+        for qid, scores in part.items():
+            merged[qid].update(scores)
+    how: dict[str, Any] = {}
+    if context.enabled:
+        ranks = [info for _, info in parts]
+        how["distributed"] = {
+            "world_size": context.world_size,
+            "unit": f"{chunk} passages (one encoding chunk)",
+            "ranks": ranks,
+            # All ranks encode at once: the total rate is the corpus over the slowest rank.
+            "passages_per_s": round(
+                sum(r["encoded"] for r in ranks) / max(r["encode_docs_s"] for r in ranks), 2
+            )
+            if all(r["encode_docs_s"] > 0 for r in ranks)
+            else None,
+            "units": {"encode_docs_s": "s (wall clock)", "passages_per_s": "passages/s"},
+        }
+    if config.index_dir is not None:
+        if writer is not None:
+            assert key is not None
+            distributed.barrier(context)
+            if context.is_main:
+                finish(
+                    Path(config.index_dir),
+                    context.world_size,
+                    key,
+                    len(docs),
+                    int(query_vectors.shape[1]),
                 )
-            assert isinstance(doc_vectors, torch.Tensor)
-            with clock("search_s"), torch.inference_mode():
-                top.add(ranker.score_all(query_vectors, doc_vectors), first_row)
-            first_row += len(texts)
-    return as_run(qids, docs.ids(), *top.result())
+        how["index"] = {
+            "dir": str(Path(config.index_dir).resolve()),
+            "precision": config.index_precision,
+            "reused": saved is not None,
+        }
+    return truncate(merged, k), how
+
+
+def _index_key(ranker: Any, config: EvaluateConfig, collection: Collection, chunk: int) -> Any:
+    from kdbench.retrieval.index import IndexKey, collection_identity, model_identity
+
+    model_hash, model = model_identity(ranker, str(config.model), config.artifact())
+    return IndexKey(
+        model_hash, model, collection_identity(collection.docs), config.index_precision, chunk
+    )
 
 
 def evaluate(
@@ -186,6 +307,7 @@ def evaluate(
 
     `progress`: a rich.progress.Progress to draw bars on (None: silent).
     """
+    from kdbench.train import distributed
 
     config.check()
     # Checked before the work: an unwritable path must not cost a whole evaluation.
@@ -193,6 +315,26 @@ def evaluate(
         check_writable(output, "--output", RESULT)
     if config.run_file:
         check_writable(config.run_file, "--run-file", RUN_FILE)
+    # One process needs no context of its own (its device is --device, resolved by the model).
+    context = (
+        distributed.setup(config.device, timeout=distributed.SHARDED_WAIT)
+        if distributed.launched()
+        else distributed.SINGLE
+    )
+    if context.enabled and context.device.type == "cuda":
+        config = replace(config, device=str(context.device))  # each rank its own GPU
+    try:
+        return _evaluate(config, context, progress if context.is_main else None, output)
+    finally:
+        distributed.teardown(context)
+
+
+def _evaluate(
+    config: EvaluateConfig,
+    context: DistContext,
+    progress: Any,
+    output: str | Path | None,
+) -> dict[str, Any]:
     clock = _Clock()
     started = time.perf_counter()
     with clock("load_s"):
@@ -207,12 +349,14 @@ def evaluate(
     if config.model is not None and not is_bm25:
         with clock("load_model_s"):
             ranker, backend_info = _load_ranker(config.model, config, collection)
-    stage = _Stage(config, collection, clock, progress)
+    stage = _Stage(config, collection, clock, progress, context)
     run, first_stage = stage.first(ranker, warnings, is_bm25=is_bm25)
     reranked = ranker is not None and first_stage["method"] != "exact-dense"
     if ranker is not None and reranked:
         first_stage["depth"] = config.depth
         run = stage.rerank(ranker, run)
+    if not context.is_main:  # rank 0 holds the merged run and writes what one process writes
+        return {}
     with clock("metrics_s"):
         metrics, per_query = compute_metrics(
             run, collection.qrels, rel=config.rel, names=config.measures
@@ -234,6 +378,8 @@ def evaluate(
             "warnings": warnings,
         }
     )
+    if stage.distributed is not None:
+        result["distributed"] = stage.distributed
     result["units"] = {
         "metrics": "fraction in [0, 1], mean over judged queries",
         "per_query": "fraction in [0, 1]",
@@ -264,7 +410,12 @@ class _Stage:
     """The first stage and the re-ranking of one evaluation, timed on its clock."""
 
     def __init__(
-        self, config: EvaluateConfig, collection: Collection, clock: _Clock, progress: Any
+        self,
+        config: EvaluateConfig,
+        collection: Collection,
+        clock: _Clock,
+        progress: Any,
+        context: DistContext,
     ) -> None:
 
         self.config, self.collection, self.clock, self.progress = (
@@ -273,6 +424,8 @@ class _Stage:
             clock,
             progress,
         )
+        self.context = context
+        self.distributed: dict[str, Any] | None = None  # how torchrun's ranks shared the work
         self.bm25_params = BM25Params(k1=config.bm25_k1, b=config.bm25_b)
 
     def bm25(self, k: int) -> Run:
@@ -288,19 +441,33 @@ class _Stage:
     ) -> tuple[Run, dict[str, Any]]:
         """The run to evaluate or re-rank, and how it was made."""
         config, collection = self.config, self.collection
+        dense = ranker is not None and ranker.architecture.dense_retrieval
+        if config.index_dir is not None and not (
+            dense and config.rerank is None and not config.run
+        ):
+            raise UserError(
+                "--index-dir keeps a dense retrieval index: it applies to a dot --model "
+                "searching the corpus (no --rerank, no --run)"
+            )
         if is_bm25:
             return self.bm25(config.k), {**self.bm25_params.to_dict(), "k": config.k}
         if config.run is not None:
             run = _given_run(config.run, collection, warnings, need_docs=ranker is not None)
             return run, {"method": "run", "path": str(Path(config.run).resolve())}
         if ranker is not None and ranker.architecture.dense_retrieval and config.rerank is None:
-            run = _dense_retrieval(ranker, collection, config, self.clock, self.progress)
-            return run, {
+            run, how = _dense_retrieval(
+                ranker, collection, config, self.clock, self.progress, self.context
+            )
+            self.distributed = how.get("distributed")
+            first = {
                 "method": "exact-dense",
                 "k": min(config.k, len(collection.docs)),
                 "backend": "torch",
                 "similarity": ranker.spec.similarity,
             }
+            if "index" in how:
+                first["index"] = how["index"]
+            return run, first
         # --rerank bm25, or a ranker that cannot search alone without a given run: BM25 finds the candidates
         return self.bm25(config.depth), {**self.bm25_params.to_dict(), "k": config.depth}
 
@@ -312,14 +479,26 @@ class _Stage:
             self.clock("rerank_s"),
             _task(self.progress, f"Re-ranking ({ranker.arch})", work) as advance,
         ):
-            return rerank(
+            part = rerank(
                 ranker,
                 self.collection.queries,
                 candidate_lists,
                 self.collection.docs,
                 batch_size=self.config.batch_size,
                 progress=advance,
+                share=(self.context.rank, self.context.world_size),
             )
+        if not self.context.enabled:
+            return part
+        from kdbench.train import distributed
+
+        # Each rank scored whole chunks of the one process's work: their union is its run.
+        merged: Run = {qid: {} for qid in candidate_lists}
+        for scores_of_rank in distributed.gather_objects(part, self.context):
+            for qid, scores in scores_of_rank.items():
+                merged[qid].update(scores)
+        self.distributed = {"world_size": self.context.world_size, "unit": "re-ranking chunks"}
+        return merged
 
 
 def _result(

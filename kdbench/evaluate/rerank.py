@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from kdbench.data.docstore import DocStore
 from kdbench.data.runs import Run, ranked
+from kdbench.shards import share, units_of
 
 if TYPE_CHECKING:
     from kdbench.models.base import Ranker
@@ -54,11 +55,17 @@ def rerank(
     *,
     batch_size: int = 32,
     progress: Progress | None = None,
+    share: tuple[int, int] = (0, 1),
 ) -> Run:
-    """Scores of every candidate under `ranker` (a kdbench Ranker), as a Run."""
+    """Scores of every candidate under `ranker` (a kdbench Ranker), as a Run.
+
+    `share` (rank, world size): score only this rank's contiguous share of the chunks one
+    process scores (`kdbench.shards.share`); the ranks' runs together are the one
+    process's run, bit for bit (every chunk is the same batches).
+    """
     import torch
 
-    job = _Job(queries, candidate_lists, docs, batch_size, progress)
+    job = _Job(queries, candidate_lists, docs, batch_size, progress, share)
     with torch.inference_mode():
         if not ranker.architecture.encodes_texts:
             return _rerank_pairs(ranker, job)
@@ -74,6 +81,12 @@ class _Job:
     docs: DocStore
     batch_size: int
     progress: Progress | None
+    share: tuple[int, int] = (0, 1)
+
+    def mine(self, items: int, chunk: int) -> range:
+        """Start offsets of this rank's chunks of `items` items in chunks of `chunk`."""
+        units = share(units_of(items, chunk), *self.share)
+        return range(units.start * chunk, min(units.stop * chunk, items), chunk)
 
 
 def _rerank_pairs(ranker: Any, job: _Job) -> Run:
@@ -82,7 +95,7 @@ def _rerank_pairs(ranker: Any, job: _Job) -> Run:
     pairs = [(qid, doc_id) for qid, doc_ids in candidate_lists.items() for doc_id in doc_ids]
     run: Run = {qid: {} for qid in candidate_lists}
     chunk = max(batch_size * 8, batch_size)
-    for start in range(0, len(pairs), chunk):
+    for start in job.mine(len(pairs), chunk):
         part = pairs[start : start + chunk]
         texts = docs.get_many([doc_id for _, doc_id in part])
         scores = ranker.score_pairs([queries[qid] for qid, _ in part], texts, batch_size=batch_size)
@@ -110,7 +123,7 @@ def _rerank_encoded(ranker: Any, job: _Job) -> Run:
             wanted_by.setdefault(doc_id, []).append(qid)
     doc_ids = list(wanted_by)
     run: Run = {qid: {} for qid in candidate_lists}
-    for start in range(0, len(doc_ids), DOC_CHUNK):
+    for start in job.mine(len(doc_ids), DOC_CHUNK):
         part = doc_ids[start : start + DOC_CHUNK]
         encoded_docs = encode_texts(
             ranker, docs.get_many(part), "doc", batch_size, progress=progress

@@ -252,6 +252,12 @@ class ProfileConfig(ModelLoading, Timing):
         above=0,
         cli={"flag": "--search-budget", "parse": lambda text: _seconds(text, "--search-budget")},
     )
+    index_dir: str | None = reuse(
+        EvaluateConfig,
+        "index_dir",
+        help="query: search the passage vectors `kdbench evaluate --index-dir DIR` saved for "
+        "this model and --data (refused for another), instead of encoding them.",
+    )
     bm25_k1: float = reuse(EvaluateConfig, "bm25_k1")
     bm25_b: float = reuse(EvaluateConfig, "bm25_b")
     extra: dict[str, Any] = option(

@@ -39,6 +39,7 @@ class ProfileInputs:
     index_passages: Any  # (batch_size) -> (doc ids, texts) batches to index; None: random vectors
     index_size: int
     source: dict[str, Any] = field(default_factory=dict)
+    docs: Any = None  # the collection's DocStore (None: synthetic text): a saved index's corpus
 
 
 def load_inputs(
@@ -98,6 +99,7 @@ def load_inputs(
         qrels=collection.qrels,
         index_passages=index_passages,
         index_size=size,
+        docs=collection.docs,
         source={
             **collection.source,
             "name": collection.name,

@@ -308,6 +308,8 @@ class QueryScenario(Scenario):
         index = (
             "random vectors" if self.inputs.index_passages is None else "eager fp32 passage vectors"
         )
+        if self.config.index_dir is not None:
+            index = f"passage vectors of --index-dir {self.config.index_dir}"
         largest = max(cell.index_size or 0 for cell in self.cells)
         if largest > self.inputs.index_size:
             index += f" ({self.inputs.index_size} distinct, repeated)"
@@ -328,9 +330,12 @@ class QueryScenario(Scenario):
 
     @torch.inference_mode()
     def index(self) -> torch.Tensor:
-        """The pre-encoded passages [N, d] on the device (eager fp32, or random without --data)."""
+        """The pre-encoded passages [N, d] on the device (eager fp32, read from --index-dir, or
+        random without --data)."""
         if self._index is None:
-            if self.inputs.index_passages is None:
+            if self.config.index_dir is not None:
+                self._index = self._saved_index(self.config.index_dir)
+            elif self.inputs.index_passages is None:
                 generator = torch.Generator().manual_seed(self.config.seed)
                 vectors = torch.randn(self.inputs.index_size, self.ranker.dim, generator=generator)
                 self._index = vectors.to(self.device)
@@ -355,6 +360,26 @@ class QueryScenario(Scenario):
             "passages_per_s": index.shape[0] / seconds,
             "how": "eager fp32, tokenisation included, batches of 32 at doc_len, once before "
             "timing (not interleaved)",
+        }
+        return index
+
+    def _saved_index(self, folder: str) -> torch.Tensor:
+        from kdbench.retrieval.index import saved_vectors
+
+        if self.inputs.docs is None:
+            raise UserError(
+                f"--index-dir {folder}: needs --data, the collection the index was built from"
+            )
+        started = time.perf_counter()
+        vectors, ids, spec = saved_vectors(folder, self.ranker, self.config.model, self.inputs.docs)
+        size = self.inputs.index_size
+        self._index_rows.update((doc_id, row) for row, doc_id in enumerate(ids[:size]))
+        index = torch.from_numpy(vectors[:size]).to(self.device)
+        self.index_encode = {
+            "passages": index.shape[0],
+            "seconds": time.perf_counter() - started,
+            "how": f"read from --index-dir {folder}, not encoded here: vectors `kdbench "
+            f"evaluate` encoded at {spec.get('max_doc_len')} passage tokens",
         }
         return index
 

@@ -6,8 +6,9 @@ a pre-encoded matrix, with faiss's flat inner-product index when asked and insta
 `as_run` turns the (scores, rows) either returns into a Run.
 
 Ties at the k-th place are settled by `torch.topk`, not by the doc-id rule of
-`kdbench.data.runs.ranked` (rows are store positions, not ids); exact float ties between
-inner products of real encodings are all but absent.
+`kdbench.data.runs.ranked` (rows are store positions, not ids), unless `TopK(..., ties=True)`
+keeps every doc tied with the k-th for the caller to cut by that rule (`evaluate` does, so
+shards searched apart merge to the one process's run).
 """
 
 from __future__ import annotations
@@ -30,12 +31,17 @@ class TopK:
     >>> top.add(torch.tensor([[0.7]]), first_row=3)
     >>> top.result()
     (tensor([[0.9000, 0.7000]]), tensor([[1, 3]]))
+    >>> tied = TopK(num_queries=1, k=1, ties=True)
+    >>> tied.add(torch.tensor([[0.5, 0.2, 0.5]]), first_row=0)
+    >>> sorted(tied.result()[1][0].tolist())
+    [0, 2]
     """
 
-    def __init__(self, num_queries: int, k: int) -> None:
+    def __init__(self, num_queries: int, k: int, *, ties: bool = False) -> None:
         if k < 1:
             raise ValueError(f"k must be at least 1 (got {k})")
         self.k = k
+        self.ties = ties
         self.scores = torch.full((num_queries, 0), float("-inf"))
         self.rows = torch.zeros((num_queries, 0), dtype=torch.long)
 
@@ -47,6 +53,10 @@ class TopK:
         merged_rows = torch.cat([self.rows, rows], dim=1)
         keep = min(self.k, merged_scores.shape[1])
         best_scores, best = torch.topk(merged_scores, keep, dim=1, sorted=True)
+        if self.ties and 0 < keep < merged_scores.shape[1]:
+            tied = int((merged_scores >= best_scores[:, -1:]).sum(dim=1).max())
+            if tied > keep:  # keep every doc tied with a k-th: the tie rule picks among them
+                best_scores, best = torch.topk(merged_scores, tied, dim=1, sorted=True)
         self.scores, self.rows = best_scores, torch.gather(merged_rows, 1, best)
 
     def add_docs(

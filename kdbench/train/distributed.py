@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -45,8 +46,24 @@ def _resolve_device(requested: str, local_rank: int) -> torch.device:
     return torch.device(requested)
 
 
-def setup(requested_device: str) -> DistContext:
-    """Join torchrun's process group when launched by it; else a single-process context."""
+def launched() -> bool:
+    """Whether torchrun started this process as one of several (WORLD_SIZE > 1)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+SINGLE = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+
+
+# Sharded commands (`teacher score`, `evaluate`): after a relaunch the ranks whose parts are
+# done wait at the merge for the others' whole shares, which may take hours, not the 10-30
+# minutes a collective waits by default.
+SHARDED_WAIT = timedelta(hours=48)
+
+
+def setup(requested_device: str, timeout: timedelta | None = None) -> DistContext:
+    """Join torchrun's process group when launched by it; else a single-process context.
+
+    `timeout`: how long a collective may wait for the slowest rank (default: torch's)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -55,7 +72,10 @@ def setup(requested_device: str) -> DistContext:
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group(backend=backend)
+        if timeout is None:
+            dist.init_process_group(backend=backend)
+        else:
+            dist.init_process_group(backend=backend, timeout=timeout)
     return DistContext(rank, world_size, local_rank, device)
 
 

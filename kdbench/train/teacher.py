@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import logging
 import random
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,17 +30,25 @@ from kdbench.data.runs import write_run
 from kdbench.data.teacher_scores import ScoredTriple, write_teacher_scores
 from kdbench.data.triples import Triple, write_id_triples
 from kdbench.errors import UserError
+from kdbench.hashing import config_hash
 from kdbench.models.base import Ranker
 from kdbench.models.encode import rich_progress
 from kdbench.models.load import load_model
 from kdbench.results import new_result, save_result
 from kdbench.retrieval.bm25 import BM25
+from kdbench.shards import Parts, format_pair_scores, item_range, parse_pair_scores
+from kdbench.train import distributed
 from kdbench.train.config import TeacherConfig, TrainConfig
-from kdbench.train.distributed import _resolve_device
 from kdbench.train.loop import train
 from kdbench.train.report import scorer_summary
 from kdbench.train.training_set import TrainingData, TrainingSet, load_training_set
-from kdbench.train.validation import dev_metrics, rerank_dev, score_dev_pairs, validate
+from kdbench.train.validation import (
+    dev_metrics,
+    dev_pairs,
+    rerank_dev,
+    score_dev_pairs,
+    validate,
+)
 
 log = logging.getLogger("kdbench")
 
@@ -126,17 +135,42 @@ def _fold_of(qids: list[str], folds: int, seed: int) -> dict[str, int]:
 def score_teacher(config: TeacherConfig, *, collection: Any = None) -> dict[str, Any]:
     """Write config.output (teacher scores), config.output + ".dev.run" (the teacher's scores of
     the dev slice's candidates, for fitting ensembles on dev) and config.output + ".json" (the
-    teacher report); return the report."""
+    teacher report); return the report.
 
+    Under torchrun every rank scores its share (see `_score_sharded`); rank 0 writes the
+    files and returns the report, the other ranks return {}.
+    """
     if collection is None and config.data is not None:
         collection = load_collection(config.data, config.split)
     training_set = load_training_set(
         TrainingData.of(config.training_config()), collection=collection
     )
     pairs = _unique_pairs(training_set.triples)
-    device = _resolve_device(config.device, 0)
+    context = distributed.setup(config.device, timeout=distributed.SHARDED_WAIT)
+    try:
+        if context.enabled:
+            return _score_sharded(config, training_set, collection, pairs, context)
+        return _score_and_report(config, training_set, collection, pairs, context.device)
+    finally:
+        distributed.teardown(context)
+
+
+def _score_and_report(
+    config: TeacherConfig,
+    training_set: TrainingSet,
+    collection: Any,
+    pairs: list[tuple[str, str]],
+    device: torch.device,
+    sharded: tuple[dict[tuple[str, str], float], dict[str, dict[str, float]], dict[str, Any]]
+    | None = None,
+    split: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Score (unless `sharded` brings the merged scores, dev run and scorer), write the score
+    file, its dev run and its report (with `split`: how torchrun's ranks shared the work)."""
     report: dict[str, Any] = {"pairs_scored": len(pairs), "triples": len(training_set.triples)}
-    if config.model == "bm25":
+    if sharded is not None:
+        scores, dev_run, report["scorer"] = sharded
+    elif config.model == "bm25":
         scores = bm25_pair_scores(collection, training_set, pairs)
         dev_run = dict(training_set.dev_run)  # BM25's own candidates and scores
         report["scorer"] = {"model": "bm25"}
@@ -167,6 +201,8 @@ def score_teacher(config: TeacherConfig, *, collection: Any = None) -> dict[str,
         "teacher_report.dev.nDCG@10": "mean over dev-slice queries",
         "teacher_report.pairwise_accuracy": "fraction of triples",
     }
+    if split is not None:
+        result["distributed"] = split
     save_result(str(config.output) + ".json", result)
     return result
 
@@ -296,3 +332,123 @@ def _cross_fit(
         for qid, docs in (dev_runs[0].items() if dev_runs else [])
     }
     return scores, dev_run, folds
+
+
+PairScores = dict[tuple[str, str], float]
+
+
+def parts_folder(scores: str | Path) -> Path:
+    """Where the ranks of `torchrun ... teacher score` write their parts (beside the output)."""
+    return Path(str(scores) + ".parts")
+
+
+def _score_sharded(
+    config: TeacherConfig,
+    training_set: TrainingSet,
+    collection: Any,
+    pairs: list[tuple[str, str]],
+    context: distributed.DistContext,
+) -> dict[str, Any]:
+    """Each rank scores a contiguous share of the pairs (whole batches of `--batch-size`, so
+    every batch is one a single process runs: the same bits) into a part file; rank 0 merges
+    the parts in order and writes what one process writes. A relaunch skips finished parts."""
+    if config.folds:
+        raise UserError(
+            "--folds trains one teacher per fold: run it in one process, not under torchrun"
+        )
+    job = {**dataclasses.asdict(config), "quiet": None, "pairs": len(pairs)}
+    folder = parts_folder(config.output)
+
+    def parts(name: str) -> Parts:
+        return Parts(folder, name, context.world_size, config_hash({**job, "part": name}))
+
+    if config.model == "bm25":
+        train_scores = _share_scores(
+            context,
+            parts("train"),
+            pairs,
+            config.batch_size,
+            lambda share: bm25_pair_scores(collection, training_set, share),
+        )
+        dev_run = dict(training_set.dev_run)
+        scorer: dict[str, Any] = {"model": "bm25"}
+    else:
+        torch.manual_seed(config.seed)  # a fresh head: the same draw on every rank
+        ranker = config.load(config.model, device=str(context.device))
+        quiet = config.quiet or not context.is_main
+
+        def model_scores(share: list[tuple[str, str]]) -> PairScores:
+            with _progress(
+                len(share), f"teacher: rank {context.rank} scoring {len(share)} pairs", quiet
+            ) as advance:
+                return model_pair_scores(ranker, training_set, share, config.batch_size, advance)
+
+        train_scores = _share_scores(
+            context, parts("train"), pairs, config.batch_size, model_scores
+        )
+        dev_scores = _share_scores(
+            context, parts("dev"), dev_pairs(training_set), config.batch_size, model_scores
+        )
+        dev_run = {qid: {} for qid in training_set.dev_qids}
+        for (qid, doc), score in (dev_scores or {}).items():
+            dev_run[qid][doc] = score
+        scorer = {"model": config.model, "arch": ranker.arch, "spec": ranker.spec.to_dict()}
+    if not context.is_main:
+        return {}
+    assert train_scores is not None
+    # How the work was split, and each rank's rate (a part kept from an earlier launch keeps
+    # the rate it was scored at).
+    split = {
+        "world_size": context.world_size,
+        "unit": f"--batch-size {config.batch_size} pairs",
+        "ranks": parts("train").records(),
+        "units": {"seconds": "s (wall clock, scoring only)", "pairs_per_s": "pairs/s"},
+    }
+    result = _score_and_report(
+        config,
+        training_set,
+        collection,
+        pairs,
+        context.device,
+        sharded=(train_scores, dev_run, scorer),
+        split=split,
+    )
+    for name in ("train", "dev"):
+        parts(name).remove()
+    return result
+
+
+def _share_scores(
+    context: distributed.DistContext,
+    parts: Parts,
+    pairs: list[tuple[str, str]],
+    unit: int,
+    score: Callable[[list[tuple[str, str]]], PairScores],
+) -> PairScores | None:
+    """This rank's share of `pairs` scored into its part (unless done); on rank 0 every
+    part merged in pair order, None on the others."""
+    mine = item_range(len(pairs), unit, context.rank, context.world_size)
+    share = pairs[mine.start : mine.stop]
+    if parts.done(context.rank):
+        log.info("rank %d: %s already scored, kept", context.rank, parts.path(context.rank))
+    else:
+        with parts.writing(context.rank) as record:
+            started = time.perf_counter()
+            scores = score(share) if share else {}
+            seconds = time.perf_counter() - started
+            rows = [(qid, doc, scores[(qid, doc)]) for qid, doc in share]
+            record.update(
+                text=format_pair_scores(rows),
+                rank=context.rank,
+                first=mine.start,
+                pairs=len(share),
+                seconds=round(seconds, 4),
+                pairs_per_s=round(len(share) / seconds, 2) if share and seconds > 0 else None,
+            )
+    distributed.barrier(context)
+    if not context.is_main:
+        return None
+    merged: PairScores = {}
+    for text in parts.read_all():
+        merged.update(((qid, doc), value) for qid, doc, value in parse_pair_scores(text))
+    return merged

@@ -1,0 +1,1 @@
+$ /work/main/.venv/bin/kdbench profile --model all-MiniLM-L6-v2 --arch dot --seq-len 32 --doc-len 128 --index-size 100 --data /work/shared/data/scifact --split test --scenario server --min-queries 1024 --min-query-duration 10s --search-budget 200s --parity-queries 10 --parity-depth 50 --p99-bound 50ms --backend onnx --output results/serving/dot-onnx.json

@@ -35,7 +35,7 @@ from kdbench.retrieval.bm25 import BM25, BM25Params
 from kdbench.shards import item_range, share, units_of
 
 if TYPE_CHECKING:
-    from kdbench.train.distributed import DistContext
+    from kdbench.distributed import DistContext
 
 if TYPE_CHECKING:
     from kdbench.models.base import Ranker
@@ -173,10 +173,10 @@ def _dense_retrieval(
     import numpy as np
     import torch
 
+    from kdbench import distributed
     from kdbench.models.encode import encode_texts
     from kdbench.retrieval.dense import TopK, as_run
     from kdbench.retrieval.index import SavedIndex, ShardWriter, finish
-    from kdbench.train import distributed
 
     qids = list(collection.queries)
     docs = collection.docs
@@ -307,7 +307,7 @@ def evaluate(
 
     `progress`: a rich.progress.Progress to draw bars on (None: silent).
     """
-    from kdbench.train import distributed
+    from kdbench import distributed
 
     config.check()
     # Checked before the work: an unwritable path must not cost a whole evaluation.
@@ -490,7 +490,7 @@ class _Stage:
             )
         if not self.context.enabled:
             return part
-        from kdbench.train import distributed
+        from kdbench import distributed
 
         # Each rank scored whole chunks of the one process's work: their union is its run.
         merged: Run = {qid: {} for qid in candidate_lists}

@@ -28,6 +28,7 @@ from kdbench.profile.runner import (
 from kdbench.profile.scenarios import CellShape
 from kdbench.profile.serving import _cores
 from kdbench.profile.serving_cell import UNITS, serve_into_cell, server_settings
+from kdbench.results import ResultHeader
 
 
 def worker_threads(config: ProfileConfig, cores: int) -> int:
@@ -75,8 +76,6 @@ def run_serving(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
                 assert cell.serving is not None
                 cell.serving["served"] = prep.scenario_name
             cells.append(cell)
-    from kdbench.results import ResultHeader
-
     header = ResultHeader.new(
         "profile",
         {**config.to_dict(), "scenario": config.scenario, "arch": prep.ranker.arch},

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from kdbench.errors import UserError
+from kdbench.profile.stats import percentile_interval
 from kdbench.quantities import QuantityError, parse_duration_ms
 
 # MLPerf's Server scenario (mlperf.conf): p99 within the bound, at least 600 s, and early
@@ -450,8 +451,6 @@ def judge_level(
     target_qps: float, trace: Trace, settings: ServerSettings, bound: Bound | None
 ) -> Level:
     """The statistics of `trace` and its verdict under MLPerf's rules (see the module doc)."""
-    from kdbench.profile.stats import percentile_interval
-
     count = len(trace.scheduled)
     answered_mask = trace.done >= 0
     answered = int(answered_mask.sum())

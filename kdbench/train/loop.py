@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from kdbench import distributed
 from kdbench.data.runs import Run
 from kdbench.errors import UserError
 from kdbench.io import LOCK_FILE, OWNER_FILE, foreign_files, output_folder, reporting_no_room
@@ -41,7 +42,6 @@ from kdbench.models.checkpoint import save_checkpoint
 from kdbench.models.registry import applies_to
 from kdbench.results import new_result, save_result
 from kdbench.train import checkpoint as ckpt
-from kdbench.train import distributed
 from kdbench.train.config import RESUMABLE_FIELDS, TrainConfig
 from kdbench.train.history import (
     LOG_FILE,

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from kdbench import distributed
 from kdbench.data.load import load_collection
 from kdbench.data.runs import write_run
 from kdbench.data.teacher_scores import ScoredTriple, write_teacher_scores
@@ -37,7 +38,6 @@ from kdbench.models.load import load_model
 from kdbench.results import new_result, save_result
 from kdbench.retrieval.bm25 import BM25
 from kdbench.shards import Parts, format_pair_scores, item_range, parse_pair_scores
-from kdbench.train import distributed
 from kdbench.train.config import TeacherConfig, TrainConfig
 from kdbench.train.loop import train
 from kdbench.train.report import scorer_summary

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from kdbench import distributed
 from kdbench.evaluate.metrics import compute_metrics
 from kdbench.models.base import Ranker
-from kdbench.train import distributed
 
 if TYPE_CHECKING:
     from kdbench.data.runs import Run

@@ -25,7 +25,7 @@ def test_bm25_profile_times_one_query_per_call(
             "--data",
             str(scifact_dir),
             "--depth",
-            "10,100",
+            "10, 100",
             *FAST,
             "--output",
             str(out),

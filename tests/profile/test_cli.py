@@ -121,7 +121,7 @@ def test_parity_gate_rejects_a_mask_ignoring_onnx_model(
         (["--backend", "tensorrt", "--device", "cuda"], "pip install 'kdbench[tensorrt]'"),
         (["--backend", "eager", "--device", "cuda"], "no CUDA GPU"),
         (["--backend", "onnx", "--device", "cuda"], "CUDAExecutionProvider"),
-        (["--backend", "onnx:fp16"], "supports fp32, int8, not fp16"),
+        (["--backend", "onnx:fp16"], "supports fp32, int8, int8-static, not fp16"),
         (["--backend", "eager", "--batch-size", "1,x"], "--batch-size"),
         (["--backend", "eager", "--scenario", "search"], "--scenario"),
         (["--backend", "eager", "--onnx-model", "missing.onnx"], "--onnx-model"),

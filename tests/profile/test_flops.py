@@ -35,12 +35,12 @@ def test_machine_peak_is_the_best_library_per_dtype() -> None:
     from kdbench.profile.flops import machine_peak
 
     fp32 = machine_peak("cpu", "fp32", threads=1, repeats=2)
-    assert set(fp32.candidates) == {"torch", "numpy", "onnxruntime"}
+    assert set(fp32.candidates) == {"torch", "numpy", "onnxruntime", "openvino"}
     assert fp32.per_s == max(fp32.candidates.values()) == fp32.candidates[fp32.library]
     assert fp32.library in fp32.source and "best of 2" in fp32.source
-    # int8 is measured on ONNX Runtime's integer MatMul, never on a float GEMM
+    # int8 is measured on integer MatMuls (ONNX Runtime, OpenVINO), never on a float GEMM
     int8 = machine_peak("cpu", "int8", threads=1, repeats=2)
-    assert set(int8.candidates) == {"onnxruntime"} and int8.per_s > 0
+    assert set(int8.candidates) == {"onnxruntime", "openvino"} and int8.per_s > 0
 
 
 def test_no_fraction_of_peak_above_one(profile_scifact: ProfileScifact) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import torch
 
-from kdbench.train import distributed
+from kdbench import distributed
 from kdbench.train.validation import dev_pairs, shard, validate
 
 

@@ -17,7 +17,7 @@ import pytest
 from kdbench.cli import main
 from kdbench.report import write_report
 from kdbench.report.scale import Scale
-from tests.helpers import cli_options
+from tests.helpers import cli_options, patch_everywhere
 from tests.profile.conftest import QUICK, profile
 
 
@@ -66,8 +66,11 @@ def test_hnsw_cells_record_recall_and_fit_in_log_size(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # a 1 KiB cache: every index here is past it, so exact search at 8.8M may be predicted
-    monkeypatch.setattr(
-        "kdbench.env.last_level_cache", lambda device: {"level": "L3", "bytes": 1024}
+    import kdbench.env
+    import kdbench.profile.runner
+
+    patch_everywhere(
+        monkeypatch, kdbench.env, "last_level_cache", lambda device: {"level": "L3", "bytes": 1024}
     )
     common = {"model": tiny_bert_dir, "arch": "dot", "scenario": "query", "seq_len": 16}
     sizes = {"index_size": "2000,8000,32000", "min_samples": 30}

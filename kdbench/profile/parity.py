@@ -125,12 +125,16 @@ THRESHOLDS: dict[str, Thresholds] = {
         padding_rtol=0.05,
         max_delta_ndcg=0.03,
     ),
+    # int8's ΔnDCG@10 gate catches a broken graph (drops of 0.2 and more), not quantisation's
+    # cost, which the row's own evaluation reports: on the 10 parity queries a 2-layer dot
+    # student's dynamic int8 graph lost 0.038 where its full-test loss is 0.019 (quickstart,
+    # 2026-12-06), so 0.03 failed a sound graph on noise.
     "int8": Thresholds(
         max_abs_diff_rtol=None,
         min_top10_overlap=0.7,
         min_kendall_tau=0.7,
         padding_rtol=0.3,
-        max_delta_ndcg=0.03,
+        max_delta_ndcg=0.06,
     ),
 }
 THRESHOLDS["int8-static"] = THRESHOLDS["int8"]  # judged as int8: only its calibration differs

@@ -121,6 +121,6 @@ SIGNAL_TESTS = (
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    first = [item for item in items if item.originalname in SIGNAL_TESTS]
+    first = [item for item in items if getattr(item, "originalname", None) in SIGNAL_TESTS]
     if first:
         items[:] = first + [item for item in items if item not in first]

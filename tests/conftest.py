@@ -107,20 +107,3 @@ def tiny_bert_dir(minilm_path: Path, tmp_path_factory: pytest.TempPathFactory) -
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
-
-
-# Tests that raise SIGINT/SIGTERM inside this process run first, before any test has loaded
-# OpenVINO: once OpenVINO has compiled a model in a process, a signal raised there ends it with
-# a segmentation fault (seen 2026-12-06, openvino 2026.4.1: tests/profile/test_openvino.py, then
-# test_interrupt_then_resume..., exits 139 with no traceback). What they test, a training
-# interrupted and resumed, holds in a fresh `kdbench train` process.
-SIGNAL_TESTS = (
-    "test_interrupt_then_resume_repeats_the_uninterrupted_curve",
-    "test_an_existing_run_needs_resume",
-)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    first = [item for item in items if getattr(item, "originalname", None) in SIGNAL_TESTS]
-    if first:
-        items[:] = first + [item for item in items if item not in first]

@@ -70,6 +70,10 @@ def irds_home(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     """A writable copy of the ir_datasets cache, exported as IR_DATASETS_HOME (the documented setting)."""
     home = tmp_path_factory.mktemp("ir_datasets")
     shutil.copytree(_need(shared_data / "ir_datasets"), home, dirs_exist_ok=True)
+    # shared/ is read-only and copytree keeps its modes; ir_datasets writes its doc index beside
+    # source.zip (shared/data/README.md), and with no write bit it fell back to downloading.
+    for path in [home, *home.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)
     previous = os.environ.get("IR_DATASETS_HOME")
     os.environ["IR_DATASETS_HOME"] = str(home)
     yield home

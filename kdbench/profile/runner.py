@@ -366,7 +366,7 @@ def _finish(
 ) -> ProfileResult:
     """The `profile` result of one prepared model from its raw samples."""
 
-    ranker, scenario, config = prep.ranker, prep.scenario, prep.config
+    ranker, scenario = prep.ranker, prep.scenario
     cells = []
     for cell_index, shape in enumerate(scenario.cells):
         for variant_index, variant in enumerate(prep.variants):
@@ -380,12 +380,37 @@ def _finish(
     _add_speedups(cells)
     cache = (environment.get("last_level_cache") or {}).get("bytes")
     growth = [fit.to_dict() for fit in growth_fits(cells, cache)]
+    return profile_result(
+        prep.config,
+        prep,
+        cells,
+        environment,
+        prep.scenario_name,
+        scenario.describe(),
+        UNITS,
+        growth,
+    )
+
+
+def profile_result(
+    config: ProfileConfig,
+    prep: Prepared,
+    cells: list[Cell],
+    environment: dict[str, Any],
+    scenario_name: str,
+    scenario: dict[str, Any],
+    units: dict[str, str],
+    growth: list[dict[str, Any]] | None = None,
+) -> ProfileResult:
+    """The `profile` result of one prepared model's cells under `config` (the command's own,
+    which the prepared model's may differ from): header, model, inputs, backends."""
+    ranker = prep.ranker
     header = ResultHeader.new(
         "profile",
-        {**config.to_dict(), "scenario": prep.scenario_name, "arch": ranker.arch},
+        {**config.to_dict(), "scenario": scenario_name, "arch": ranker.arch},
         environment=environment,
     )
-    header.units = UNITS
+    header.units = units
     return ProfileResult(
         header=header,
         cells=cells,
@@ -396,9 +421,9 @@ def _finish(
             "parameters": ranker.num_parameters(),
         },
         inputs=prep.inputs.source,
-        scenario=scenario.describe(),
+        scenario=scenario,
         backends={variant.label: variant.info for variant in prep.variants},
-        growth=growth,
+        growth=growth or [],
     )
 
 

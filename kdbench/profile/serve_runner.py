@@ -17,18 +17,17 @@ import torch
 
 from kdbench.errors import UserError
 from kdbench.profile.config import ProfileConfig
-from kdbench.profile.measurements import ProfileResult
 from kdbench.profile.runner import (
     Log,
     _cell_head,
     _environment,
     _prepare,
     check_available,
+    profile_result,
 )
 from kdbench.profile.scenarios import CellShape
 from kdbench.profile.serving import _cores
 from kdbench.profile.serving_cell import UNITS, serve_into_cell, server_settings
-from kdbench.results import ResultHeader
 
 
 def worker_threads(config: ProfileConfig, cores: int) -> int:
@@ -76,28 +75,10 @@ def run_serving(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
                 assert cell.serving is not None
                 cell.serving["served"] = prep.scenario_name
             cells.append(cell)
-    header = ResultHeader.new(
-        "profile",
-        {**config.to_dict(), "scenario": config.scenario, "arch": prep.ranker.arch},
-        environment=environment,
-    )
-    header.units = UNITS
-    return ProfileResult(
-        header=header,
-        cells=cells,
-        model={
-            "source": config.model,
-            "arch": prep.ranker.arch,
-            "spec": prep.ranker.spec.to_dict(),
-            "parameters": prep.ranker.num_parameters(),
-        },
-        inputs=prep.inputs.source,
-        scenario={
-            **prep.scenario.describe(),
-            "load": config.scenario,
-            "served": prep.scenario_name,
-        },
-        backends={variant.label: variant.info for variant in prep.variants},
+    described = {**prep.scenario.describe(), "load": config.scenario, "served": prep.scenario_name}
+    scenario_name = str(config.scenario)
+    return profile_result(
+        config, prep, cells, environment, scenario_name, described, UNITS
     ).to_dict()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -63,24 +64,28 @@ def msmarco_eval_dir(shared_data: Path) -> Path:
     return _need(shared_data / "msmarco-passage-eval")
 
 
-# Autouse: ir_datasets reads IR_DATASETS_HOME when first imported, so it must be set before any test
-# (or library code under test) imports it; otherwise a load would silently try to download.
+# ir_datasets binds its home folder when it is first imported (each dataset keeps the path it was
+# registered with), and collection can import it already: a test module's parameters build result
+# headers, whose provenance asks ir_datasets about a collection id. So the tests' home is set here,
+# when pytest imports this file, before any collection: every import in the test process binds to
+# this folder, never to ~/.ir_datasets (which has SciFact on one machine and nothing on another).
+IRDS_HOME = Path(tempfile.mkdtemp(prefix="kdbench-tests-ir_datasets-"))
+os.environ["IR_DATASETS_HOME"] = str(IRDS_HOME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(IRDS_HOME, ignore_errors=True)
+
+
 @pytest.fixture(scope="session", autouse=True)
-def irds_home(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A writable copy of the ir_datasets cache, exported as IR_DATASETS_HOME (the documented setting)."""
-    home = tmp_path_factory.mktemp("ir_datasets")
-    shutil.copytree(_need(shared_data / "ir_datasets"), home, dirs_exist_ok=True)
+def irds_home(shared_data: Path) -> Path:
+    """The tests' IR_DATASETS_HOME, filled with a writable copy of the offline ir_datasets cache."""
+    shutil.copytree(_need(shared_data / "ir_datasets"), IRDS_HOME, dirs_exist_ok=True)
     # shared/ is read-only and copytree keeps its modes; ir_datasets writes its doc index beside
     # source.zip (shared/data/README.md), and with no write bit it fell back to downloading.
-    for path in [home, *home.rglob("*")]:
+    for path in [IRDS_HOME, *IRDS_HOME.rglob("*")]:
         path.chmod(path.stat().st_mode | 0o200)
-    previous = os.environ.get("IR_DATASETS_HOME")
-    os.environ["IR_DATASETS_HOME"] = str(home)
-    yield home
-    if previous is None:
-        os.environ.pop("IR_DATASETS_HOME", None)
-    else:
-        os.environ["IR_DATASETS_HOME"] = previous
+    return IRDS_HOME
 
 
 @pytest.fixture(scope="session")

@@ -47,7 +47,7 @@ from kdbench.models.registry import ARCHITECTURES, applies_to
 from kdbench.quantities import parse_duration_s
 
 if TYPE_CHECKING:
-    from kdbench.models.base import Ranker
+    from kdbench.models.base import RankerModule
 
 G = TypeVar("G")
 
@@ -525,7 +525,7 @@ class ModelLoading:
         help="Run a hub model's own Python code (needed by some architectures): trusted sources only.",
     )
 
-    def load(self, name_or_path: str, **changes: Any) -> Ranker:
+    def load(self, name_or_path: str, **changes: Any) -> RankerModule:
         """The ranker `name_or_path` built with these options (`changes` override some)."""
         from kdbench.models.load import load_model
 

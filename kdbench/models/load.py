@@ -1,4 +1,4 @@
-"""`load_model`: any supported source -> a ready `Ranker` (eval mode, on `device`).
+"""`load_model`: any supported source -> a ready `RankerModule` (eval mode, on `device`).
 
 Sources, in the order they are tried:
 1. the alias `sentence-transformers/all-MiniLM-L6-v2` (or `all-MiniLM-L6-v2`): the folder
@@ -30,7 +30,7 @@ from torch import nn
 
 from kdbench.errors import MissingDependencyError, UserError
 from kdbench.models import released
-from kdbench.models.base import ModelSpec, Ranker, backbone, usable_positions
+from kdbench.models.base import ModelSpec, RankerModule, backbone, usable_positions
 from kdbench.models.files import (
     CHECKPOINT_FILE,
     HEAD_FILE,
@@ -65,7 +65,7 @@ def load_model(
     allow_pickle: bool = False,
     trust_remote_code: bool = False,
     split_layer: int | None = None,
-) -> Ranker:
+) -> RankerModule:
     """Build the ranker `arch` ("dot" | "cat" | "colbert" | "prettr" or an alias) from `name_or_path`.
 
     `arch` may be omitted for kdbench checkpoints, the paper's released CAT/ColBERT/PreTTR
@@ -127,7 +127,7 @@ def load_model(
     keep_first_layers(encoder, spec.layers, where=name)
     _check_lengths(spec, encoder, where=name)
 
-    ranker: Ranker = ranker_class(encoder, tokenizer, spec)
+    ranker: RankerModule = ranker_class(encoder, tokenizer, spec)
     if head_state is not None:
         _load_head(ranker, _head_bias_as_needed(ranker, head_state), where=folder)
     return ranker.float().eval().to(torch_device)
@@ -466,7 +466,9 @@ def _read_head(folder: Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
 
 
-def _head_bias_as_needed(ranker: Ranker, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _head_bias_as_needed(
+    ranker: RankerModule, state: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     """A prettr head has no bias, a cat head has one: converting between them (SAME_WEIGHTS) adds
     a zero bias or drops it; a constant shift leaves every ranking as it was."""
     expected = set(ranker.state_dict())
@@ -477,7 +479,7 @@ def _head_bias_as_needed(ranker: Ranker, state: dict[str, torch.Tensor]) -> dict
     return state
 
 
-def _load_head(ranker: Ranker, state: dict[str, torch.Tensor], where: Path) -> None:
+def _load_head(ranker: RankerModule, state: dict[str, torch.Tensor], where: Path) -> None:
     """Load the non-encoder weights (cat head, colbert compressor); all of them, exactly."""
     expected = {k for k in ranker.state_dict() if not k.startswith("encoder.")}
     if set(state) != expected:

@@ -20,7 +20,8 @@ from kdbench.backends.onnx.config import provider_conflict, provider_missing
 from kdbench.data.load import load_collection
 from kdbench.env import collect_environment, last_level_cache
 from kdbench.errors import UserError
-from kdbench.models.base import Ranker, encoder_shape, usable_positions
+from kdbench.models.base import encoder_shape, usable_positions
+from kdbench.models.ranker import Ranker
 from kdbench.models.registry import ARCHITECTURES
 from kdbench.profile import parity as parity_gate
 from kdbench.profile.config import ProfileConfig

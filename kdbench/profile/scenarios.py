@@ -34,7 +34,7 @@ import torch
 
 from kdbench.backends.base import Runner, ShapeRange
 from kdbench.errors import UserError
-from kdbench.models.base import ExportKind, Ranker, encoder_shape
+from kdbench.models.base import ExportKind, encoder_shape
 from kdbench.models.batches import (
     fixed_batch,
     pad_split_pairs,
@@ -42,6 +42,7 @@ from kdbench.models.batches import (
     truncation_lengths,
 )
 from kdbench.models.prettr import cache_bytes_per_passage
+from kdbench.models.ranker import Ranker
 from kdbench.profile.config import APPROXIMATE_SEARCHES, ProfileConfig
 from kdbench.profile.flops import encoder_flops
 from kdbench.profile.inputs import Pool, ProfileInputs

@@ -32,7 +32,7 @@ from kdbench.data.teacher_scores import ScoredTriple, write_teacher_scores
 from kdbench.data.triples import Triple, write_id_triples
 from kdbench.errors import UserError
 from kdbench.hashing import config_hash
-from kdbench.models.base import Ranker
+from kdbench.models.base import RankerModule
 from kdbench.models.encode import rich_progress
 from kdbench.models.load import load_model
 from kdbench.results import new_result, save_result
@@ -75,7 +75,7 @@ def _scored_rows(
 
 
 def model_pair_scores(
-    ranker: Ranker,
+    ranker: RankerModule,
     training_set: TrainingSet,
     pairs: list[tuple[str, str]],
     batch_size: int,

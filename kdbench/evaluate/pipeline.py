@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from kdbench.backends import BACKENDS, BackendOptions
 from kdbench.data import irds
@@ -36,11 +36,21 @@ from kdbench.retrieval.bm25 import BM25, BM25Params
 from kdbench.shards import item_range, share, units_of
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from kdbench.distributed import DistContext
     from kdbench.models.ranker import Ranker
     from kdbench.retrieval.index import IndexKey
 
 Advance = Callable[[int], None]
+
+
+class ProgressBars(Protocol):
+    """Where an evaluation draws its progress bars (a rich.progress.Progress)."""
+
+    def add_task(self, description: str, *, total: int) -> TaskID: ...
+
+    def advance(self, task: TaskID, advance: int, /) -> None: ...
 
 
 class RankShare(TypedDict):
@@ -55,7 +65,7 @@ class RankShare(TypedDict):
 
 
 @contextlib.contextmanager
-def _task(progress: Any, description: str, total: int) -> Iterator[Advance]:
+def _task(progress: ProgressBars | None, description: str, total: int) -> Iterator[Advance]:
     """A progress bar on `progress` (a rich Progress) or nothing when it is None."""
     if progress is None:
         yield lambda n: None
@@ -168,7 +178,7 @@ def _dense_retrieval(
     collection: Collection,
     config: EvaluateConfig,
     clock: _Clock,
-    progress: Any,
+    progress: ProgressBars | None,
     context: DistContext,
 ) -> tuple[Run, dict[str, Any]]:
     """Exact top-k over the whole corpus, encoded chunk by chunk and merged as it goes; and
@@ -314,7 +324,10 @@ def _index_key(
 
 
 def evaluate(
-    config: EvaluateConfig, *, progress: Any = None, output: str | Path | None = None
+    config: EvaluateConfig,
+    *,
+    progress: ProgressBars | None = None,
+    output: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run the configured evaluation and return its result (saved to `output` when given).
 
@@ -345,7 +358,7 @@ def evaluate(
 def _evaluate(
     config: EvaluateConfig,
     context: DistContext,
-    progress: Any,
+    progress: ProgressBars | None,
     output: str | Path | None,
 ) -> dict[str, Any]:
     clock = _Clock()
@@ -428,7 +441,7 @@ class _Stage:
         config: EvaluateConfig,
         collection: Collection,
         clock: _Clock,
-        progress: Any,
+        progress: ProgressBars | None,
         context: DistContext,
     ) -> None:
 

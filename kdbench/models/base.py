@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from kdbench.errors import UserError
+from kdbench.json_types import JsonObject
 from kdbench.models.registry import ARCHITECTURES, Architecture
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ class ModelSpec:
         if self.split_layer is not None and self.split_layer < 1:
             raise UserError(f"--split-layer must be at least 1 (got {self.split_layer})")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return asdict(self)
 
     @classmethod

@@ -38,6 +38,7 @@ from typing import Any
 from kdbench.errors import UserError
 from kdbench.hashing import config_hash  # the one hash of settings (kdbench/hashing.py)
 from kdbench.io import atomic_write_json
+from kdbench.json_types import JsonObject
 from kdbench.models.base import RankerModule
 from kdbench.models.files import CHECKPOINT_FILE, HEAD_FILE
 
@@ -48,7 +49,7 @@ IDENTITY = "torch.nn.modules.linear.Identity"
 
 
 def save_checkpoint(
-    model: RankerModule, folder: str | os.PathLike[str], metadata: dict[str, Any] | None = None
+    model: RankerModule, folder: str | os.PathLike[str], metadata: JsonObject | None = None
 ) -> Path:
     """Save `model` to `folder` (replacing an earlier kdbench checkpoint there) and return the path."""
     target = Path(folder)
@@ -78,7 +79,7 @@ def _replaceable(target: Path) -> bool:
     return target.is_dir() and ((target / CHECKPOINT_FILE).exists() or not any(target.iterdir()))
 
 
-def _write(model: RankerModule, staging: Path, metadata: dict[str, Any]) -> None:
+def _write(model: RankerModule, staging: Path, metadata: JsonObject) -> None:
     from safetensors.torch import save_file
 
     tokenizer_max = model.tokenizer.model_max_length

@@ -23,7 +23,7 @@ import re
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -40,6 +40,9 @@ from kdbench.models.files import (
     weights_format,
 )
 from kdbench.models.registry import ARCHITECTURES, MODEL_OPTIONS, applies_to
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 MINILM_ALIASES = ("sentence-transformers/all-minilm-l6-v2", "all-minilm-l6-v2")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -159,7 +162,7 @@ def sequence_classifier(
 def _own_pair_budget(
     spec: ModelSpec,
     encoder: nn.Module,
-    tokenizer: Any,
+    tokenizer: PreTrainedTokenizerBase,
     sentence_transformers: dict[str, Any],
     overrides: dict[str, Any],
 ) -> ModelSpec:
@@ -443,16 +446,20 @@ def load_encoder(
     return module
 
 
-def load_tokenizer(folder: Path, *, trust_remote_code: bool = False) -> Any:
+def load_tokenizer(folder: Path, *, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer, BertTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+        tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(
+            folder, trust_remote_code=trust_remote_code
+        )
+        return tokenizer
     except (ValueError, OSError, KeyError, TypeError) as exc:
         # The paper's custom configs (model_type BERT_Cat/ColBERT) are unknown to AutoTokenizer;
         # their folders carry a plain BERT WordPiece vocabulary.
         if (folder / "vocab.txt").exists():
-            return BertTokenizer.from_pretrained(folder)
+            wordpiece: PreTrainedTokenizerBase = BertTokenizer.from_pretrained(folder)
+            return wordpiece
         raise UserError(f"{folder}: no usable tokenizer files ({exc})") from exc
 
 

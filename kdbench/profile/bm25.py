@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kdbench.data.collection import Collection
 from kdbench.data.load import load_collection
 from kdbench.env import collect_environment
 from kdbench.errors import UserError
@@ -172,7 +173,7 @@ def _cell(
 def _bm25_result(
     config: ProfileConfig,
     cells: list[Cell],
-    collection: Any,
+    collection: Collection,
     bm25: Any,
     index_bytes: int,
     index_s: float,

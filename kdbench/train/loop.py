@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from kdbench import distributed
+from kdbench.data.collection import Collection
 from kdbench.data.runs import Run
 from kdbench.errors import UserError
 from kdbench.io import LOCK_FILE, OWNER_FILE, foreign_files, output_folder, reporting_no_room
@@ -297,7 +298,7 @@ class _Progress:
 def train(
     config: TrainConfig,
     *,
-    collection: Any = None,
+    collection: Collection | None = None,
     run: dict[str, dict[str, float]] | None = None,
     on_step: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
@@ -400,7 +401,7 @@ def _train(
     config: TrainConfig,
     context: distributed.DistContext,
     output: Path,
-    collection: Any,
+    collection: Collection | None,
     run: Run | None,
     on_step: Callable[[int, float], None] | None,
 ) -> TrainResult:

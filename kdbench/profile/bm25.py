@@ -102,7 +102,7 @@ def run_bm25_profile(
 
 
 def _served_cell(
-    bm25: Any, queries: dict[str, str], depth: int, config: ProfileConfig, say: Any
+    bm25: BM25, queries: dict[str, str], depth: int, config: ProfileConfig, say: Any
 ) -> Cell:
     """BM25 retrieval of the top `depth` under `config`'s load (server or offline): a batch
     of queries is one bm25s call."""
@@ -130,7 +130,7 @@ def _served_cell(
 
 
 def _cell(
-    bm25: Any, queries: dict[str, str], depth: int, config: ProfileConfig, index_bytes: int
+    bm25: BM25, queries: dict[str, str], depth: int, config: ProfileConfig, index_bytes: int
 ) -> Cell:
 
     turns = itertools.cycle(list(queries.items()))
@@ -174,7 +174,7 @@ def _bm25_result(
     config: ProfileConfig,
     cells: list[Cell],
     collection: Collection,
-    bm25: Any,
+    bm25: BM25,
     index_bytes: int,
     index_s: float,
 ) -> ProfileResult:

@@ -41,6 +41,7 @@ from kdbench.models.batches import (
     pair_lengths,
     truncation_lengths,
 )
+from kdbench.models.colbert import TermVectors
 from kdbench.models.prettr import cache_bytes_per_passage
 from kdbench.models.ranker import Ranker
 from kdbench.profile.config import APPROXIMATE_SEARCHES, ProfileConfig
@@ -726,13 +727,13 @@ class PrettrRerankScenario(Scenario):
         )
 
     @torch.inference_mode()
-    def encode_cache(self, docs: list[str], doc_len: int) -> Any:
+    def encode_cache(self, docs: list[str], doc_len: int) -> TermVectors:
         """The passages' states after layer l (the cache), eager fp32, truncated to `doc_len`."""
         with truncation_lengths(self.ranker, doc_len=doc_len):
             return self.ranker.encode_passage_states(docs, batch_size=32, out_device=self.device)
 
     def cached_pairs(
-        self, query: str, cache: Any, rows: list[int], query_len: int, doc_len: int
+        self, query: str, cache: TermVectors, rows: list[int], query_len: int, doc_len: int
     ) -> dict[str, torch.Tensor]:
         """`query` with each cached passage in `rows`: the pair module's inputs, padded."""
         with truncation_lengths(self.ranker, query_len=query_len):

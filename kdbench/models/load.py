@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -147,11 +148,12 @@ def _read_config(folder: Path, encoder_folder: Path) -> dict[str, Any]:
 
 
 def sequence_classifier(
-    config: dict[str, Any], sentence_transformers: dict[str, Any]
+    config: Mapping[str, object], sentence_transformers: Mapping[str, object]
 ) -> str | None:
     """The *ForSequenceClassification class a hub cross-encoder's config names (None: not one)."""
     task = sentence_transformers.get("transformer_task")
-    for name in config.get("architectures") or []:
+    architectures = config.get("architectures")
+    for name in architectures if isinstance(architectures, list) else []:
         if str(name).endswith("ForSequenceClassification"):
             return str(name)
     if task == "sequence-classification":

@@ -24,6 +24,7 @@ base). Every weight is mapped by name; a missing or unexpected key is an error.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,10 +101,11 @@ LAYOUTS = {
 }
 
 
-def detect_layout(config: dict[str, Any], folder: Path) -> ReleasedLayout | None:
+def detect_layout(config: Mapping[str, object], folder: Path) -> ReleasedLayout | None:
     """The released layout named by config.json's model_type/architectures, else None."""
+    architectures = config.get("architectures")
     names = [str(config.get("model_type", ""))] + [
-        str(a) for a in config.get("architectures") or []
+        str(a) for a in (architectures if isinstance(architectures, list) else [])
     ]
     for name in names:
         layout = LAYOUTS.get(name.lower())

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -130,15 +131,20 @@ class ShardWriter:
         self._written.extend(ids)
         return np.asarray(self._array[start : start + len(ids)])
 
-    def __exit__(self, *failure: Any) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         assert self._array is not None
-        if failure[0] is None and len(self._written) != self.rows:
-            failure = (RuntimeError, RuntimeError("shard incomplete"), None)
+        if kind is None and len(self._written) != self.rows:
+            kind, error, trace = RuntimeError, RuntimeError("shard incomplete"), None
         self._array.flush()
         del self._array
         self._array = None
-        self._scratch.__exit__(*failure)
-        if failure[0] is None:
+        self._scratch.__exit__(kind, error, trace)
+        if kind is None:
             size = self.vectors.path(self.rank).stat().st_size
             atomic_write_json(
                 self.vectors.marker(self.rank),

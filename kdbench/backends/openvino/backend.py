@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import openvino as ov
@@ -47,7 +46,7 @@ def performance_hint(shapes: ShapeRange) -> str:
     return "LATENCY" if shapes.opt_batch <= 1 else "THROUGHPUT"
 
 
-def inference_type(precision: str, has_bf16: bool) -> Any:
+def inference_type(precision: str, has_bf16: bool) -> ov.Type:
     """OpenVINO's inference precision for a cell: fp32 pinned to f32, bf16 to bf16; int8's
     quantised MatMuls run in int8 whatever this says, and the ops NNCF leaves unquantised
     (softmax, LayerNorm, GELU, the residual adds) run in bf16 on a CPU with bf16 (OpenVINO's
@@ -59,10 +58,11 @@ def inference_type(precision: str, has_bf16: bool) -> Any:
 
 def compile_config(
     precision: str, hint: str, threads: int | None, *, has_bf16: bool = False
-) -> dict[str, Any]:
-    """The CPU plugin's properties for `precision` and `hint` (`threads`: all of them)."""
+) -> dict[object, object]:
+    """The CPU plugin's properties for `precision` and `hint` (`threads`: all of them), keyed
+    by OpenVINO's property objects, as `Core.compile_model` takes them."""
     props = ov.properties
-    config: dict[str, Any] = {
+    config: dict[object, object] = {
         props.hint.inference_precision: inference_type(precision, has_bf16),
         props.hint.performance_mode: getattr(props.hint.PerformanceMode, hint),
         # ACCURACY for fp32: no silent precision lowering

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -11,6 +11,9 @@ from kdbench.commands.options import command, settings
 from kdbench.evaluate.config import EvaluateConfig
 from kdbench.evaluate.pipeline import evaluate as run_evaluation
 from kdbench.terminal import Column, console_width, fit_table
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 
 def register(app: typer.Typer) -> None:
@@ -67,7 +70,7 @@ class _BarsFromFirstTask:
         self.progress.advance(task, advance)
 
 
-def metrics_table(result: dict[str, Any], width: int | None = None) -> Any:
+def metrics_table(result: dict[str, Any], width: int | None = None) -> RenderableType:
     """The metrics of an evaluate result as a terminal table no wider than `width` (default:
     the terminal's)."""
 

@@ -7,17 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kdbench.commands.options import command, settings
+from kdbench.commands.options import settings
 from kdbench.evaluate.config import EvaluateConfig
 from kdbench.evaluate.pipeline import evaluate as run_evaluation
 from kdbench.terminal import Column, console_width, fit_table
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
-
-
-def register(app: typer.Typer) -> None:
-    command(app, "evaluate")(evaluate_command)
 
 
 def evaluate_command(

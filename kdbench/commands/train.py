@@ -11,16 +11,12 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from kdbench.commands.options import command, settings
+from kdbench.commands.options import settings
 from kdbench.terminal import Column, fit_table
 from kdbench.train.config import TrainConfig
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
-
-
-def register(app: typer.Typer) -> None:
-    command(app, "train")(train_command)
 
 
 def train_command(config: TrainConfig = settings(TrainConfig)) -> None:

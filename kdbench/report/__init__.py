@@ -22,14 +22,14 @@ def report_meta(results: Sequence[JsonObject], title: str) -> ReportMeta:
     """Command, machine and date of the results a report is built from, and the KD/no-KD
     pairs their runs tested."""
     first: JsonObject = results[0] if results else {}
-    env = _table(first, "environment")
-    threads = _table(env, "torch").get("threads")
-    gpus = _table(env, "nvml").get("gpus") or []
+    env = _json_table(first, "environment")
+    threads = _json_table(env, "torch").get("threads")
+    gpus = _json_table(env, "nvml").get("gpus") or []
     machine = f"{env.get('cpu', '?')} ({env.get('cpu_count', '?')} cores"
     machine += f", {threads} torch threads)" if threads else ")"
     if gpus and isinstance(gpus, list):
         machine += "; GPU: " + ", ".join(str(g["name"]) for g in gpus if is_json_object(g))
-    data = _table(first, "config").get("data")
+    data = _json_table(first, "config").get("data")
     pairs = [
         pair
         for result in results
@@ -47,7 +47,7 @@ def report_meta(results: Sequence[JsonObject], title: str) -> ReportMeta:
     )
 
 
-def _table(found: JsonObject, key: str) -> JsonObject:
+def _json_table(found: JsonObject, key: str) -> JsonObject:
     """`found[key]` where it is a JSON object, else an empty one (a key left out)."""
     value = found.get(key)
     return value if is_json_object(value) else {}

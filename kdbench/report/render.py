@@ -19,6 +19,7 @@ from kdbench.errors import UserError
 from kdbench.profile.stats import required_samples
 from kdbench.report.conclusion import conclusion, number_text
 from kdbench.report.page import page
+from kdbench.report.pairs import Pair
 from kdbench.report.plot import svg_plot
 from kdbench.report.rows import SHOWN_QUALITY, Row, display_labels
 from kdbench.report.scale import columns as predicted_columns
@@ -698,7 +699,7 @@ def _interval_text(bounds: Any) -> str:
     return "–" if not bounds else f"{bounds[0]:+.3f} to {bounds[1]:+.3f}"
 
 
-def pair_cells(pairs: list[dict[str, Any]]) -> list[list[str]]:
+def pair_cells(pairs: Sequence[Pair]) -> list[list[str]]:
     """One line of text cells per (pair, measure): what Markdown, HTML and terminal show."""
     lines = []
     for pair in pairs:
@@ -724,7 +725,7 @@ def pair_cells(pairs: list[dict[str, Any]]) -> list[list[str]]:
     return lines
 
 
-def pair_markdown(pairs: list[dict[str, Any]]) -> str:
+def pair_markdown(pairs: Sequence[Pair]) -> str:
     """Distilled vs not-distilled pairs: the difference per measure, its intervals and tests."""
     if not pairs:
         return ""
@@ -861,7 +862,7 @@ def published_lines(rows: list[Row], meta: dict[str, Any]) -> list[str]:
     return lines
 
 
-def pair_html(pairs: list[dict[str, Any]]) -> str:
+def pair_html(pairs: Sequence[Pair]) -> str:
     if not pairs:
         return ""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in PAIR_HEADERS)

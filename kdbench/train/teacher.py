@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from kdbench import distributed
+from kdbench.data.collection import Collection
 from kdbench.data.load import load_collection
 from kdbench.data.runs import write_run
 from kdbench.data.teacher_scores import ScoredTriple, write_teacher_scores
@@ -79,7 +80,7 @@ def model_pair_scores(
     training_set: TrainingSet,
     pairs: list[tuple[str, str]],
     batch_size: int,
-    progress: Any = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[tuple[str, str], float]:
     """Model scores of (qid, doc) pairs, in batches of `batch_size`."""
 
@@ -88,7 +89,7 @@ def model_pair_scores(
 
 
 def bm25_pair_scores(
-    collection: Any, training_set: TrainingSet, pairs: list[tuple[str, str]]
+    collection: Collection | None, training_set: TrainingSet, pairs: list[tuple[str, str]]
 ) -> dict[tuple[str, str], float]:
     """BM25 scores of (qid, doc) pairs with the first stage `evaluate` uses (same analysis, same k1/b)."""
 
@@ -132,7 +133,7 @@ def _fold_of(qids: list[str], folds: int, seed: int) -> dict[str, int]:
     return {qid: i % folds for i, qid in enumerate(shuffled)}
 
 
-def score_teacher(config: TeacherConfig, *, collection: Any = None) -> dict[str, Any]:
+def score_teacher(config: TeacherConfig, *, collection: Collection | None = None) -> dict[str, Any]:
     """Write config.output (teacher scores), config.output + ".dev.run" (the teacher's scores of
     the dev slice's candidates, for fitting ensembles on dev) and config.output + ".json" (the
     teacher report); return the report.

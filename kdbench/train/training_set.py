@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kdbench.data import irds
+from kdbench.data.collection import Collection
 from kdbench.data.load import load_collection
 from kdbench.data.runs import Run, read_run, truncate
 from kdbench.data.teacher_scores import ScoredTriple, ensemble_teacher_scores, read_teacher_scores
@@ -61,7 +62,7 @@ class TrainingData:
     validate_depth: int  # BM25 candidates per dev query
 
     @classmethod
-    def of(cls, settings: Any) -> TrainingData:
+    def of(cls, settings: object) -> TrainingData:
         """These settings of a config that holds them under the same names (a TrainConfig)."""
         return cls(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(cls)})
 
@@ -118,7 +119,7 @@ class _DictDocs:
         return doc_id in self.docs or (self.fallback is not None and doc_id in self.fallback)
 
 
-def bm25_run(collection: Any, queries: Mapping[str, str], depth: int) -> Run:
+def bm25_run(collection: Collection, queries: Mapping[str, str], depth: int) -> Run:
     """BM25 top-`depth` for `queries` over the collection's docs (the first stage `evaluate` uses)."""
 
     return BM25(collection.docs).search(dict(queries), k=depth)
@@ -322,7 +323,7 @@ def _dev_run(
 
 
 def load_training_set(
-    spec: TrainingData, *, collection: Any = None, run: Run | None = None
+    spec: TrainingData, *, collection: Collection | None = None, run: Run | None = None
 ) -> TrainingSet:
     """Everything training reads, built from `spec` (the collection, and a first-stage run to
     mine from, may be passed in already loaded, e.g. by tests)."""
@@ -360,7 +361,7 @@ def load_training_set(
     _check_ids(examples.triples, queries, docs, examples.origin)
     if dev_qids:
         source["dev_triples_dropped"] = _without_dev(examples, dev_qids)
-    dev_qrels = {q: dict(collection.qrels[q]) for q in dev_qids}
+    dev_qrels = {q: dict(collection.qrels[q]) for q in dev_qids} if collection is not None else {}
     dev_run = _dev_run(spec, collection, dev_qids, run) if dev_qids else {}
     source.update(
         triples_count=len(examples.triples),

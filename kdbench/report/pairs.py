@@ -19,7 +19,7 @@ from typing import TypedDict
 
 from kdbench.errors import UserError
 from kdbench.evaluate.result import EvaluateResult
-from kdbench.json_types import JsonObject
+from kdbench.json_types import JsonObject, is_json_object
 from kdbench.report.like import ALLOW, differences, scope_of
 from kdbench.report.rows import label_of
 from kdbench.report.significance import TEST, holm, paired_test
@@ -111,7 +111,11 @@ def pair_rows(
         "warnings": warnings,
         "rows": rows,
     }
-    return with_holm([pair])[0] if rows else pair
+    # Holm over this pair's measures (`with_holm`: over every comparison a report shows).
+    for row, adjusted in zip(rows, holm([row["p_value"] for row in rows]), strict=True):
+        row["p_holm"] = adjusted
+        row["significant"] = adjusted < alpha
+    return pair
 
 
 def common_measures(
@@ -134,22 +138,37 @@ def _kept(result: Mapping[str, object]) -> tuple[str, ...]:
     return tuple(EvaluateResult.from_dict(result).per_query or {})
 
 
-def with_holm(pairs: list[Pair], measures: Sequence[str] | None = None) -> list[Pair]:
-    """`pairs` restricted to `measures` (None: all), each row's `p_holm` adjusted over every
-    comparison left, and `significant` read from it (p_holm below the pair's alpha)."""
-    kept: list[Pair] = []
+def with_holm(
+    pairs: Sequence[JsonObject], measures: Sequence[str] | None = None
+) -> list[JsonObject]:
+    """`pairs` (as a run result holds them) restricted to `measures` (None: all), each row's
+    `p_holm` adjusted over every comparison left, and `significant` read from it (p_holm
+    below the pair's alpha)."""
+    kept: list[JsonObject] = []
+    compared: list[tuple[float, JsonObject]] = []  # (the pair's alpha, a row)
     for pair in pairs:
+        found = pair.get("rows")
         rows = [
-            PairRow(**row) for row in pair["rows"] if measures is None or row["measure"] in measures
+            dict(row)
+            for row in (found if isinstance(found, list) else [])
+            if is_json_object(row) and (measures is None or row.get("measure") in measures)
         ]
         if rows:
-            kept.append({**pair, "rows": rows})
-    compared = [(pair, row) for pair in kept for row in pair["rows"]]
-    adjusted_p = holm([row["p_value"] for _, row in compared])
-    for (pair, row), adjusted in zip(compared, adjusted_p, strict=True):
+            kept.append({**pair, "rows": [*rows]})
+            alpha = pair.get("alpha", ALPHA)
+            compared += [(alpha if isinstance(alpha, float) else ALPHA, row) for row in rows]
+    adjusted_p = holm([_p_value(row) for _, row in compared])
+    for (alpha, row), adjusted in zip(compared, adjusted_p, strict=True):
         row["p_holm"] = adjusted
-        row["significant"] = adjusted < pair.get("alpha", ALPHA)
+        row["significant"] = adjusted < alpha
     return kept
+
+
+def _p_value(row: JsonObject) -> float:
+    p_value = row.get("p_value")
+    if not isinstance(p_value, int | float):
+        raise UserError(f"a KD/no-KD pair's {row.get('measure')} row has no p_value: rerun it")
+    return p_value
 
 
 def _row(

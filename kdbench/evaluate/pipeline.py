@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from kdbench.backends import BACKENDS, BackendOptions
 from kdbench.data import irds
@@ -37,16 +37,36 @@ from kdbench.retrieval.bm25 import BM25, BM25Params
 from kdbench.shards import item_range, share, units_of
 
 if TYPE_CHECKING:
-    from kdbench.distributed import DistContext
+    from rich.progress import TaskID
 
-if TYPE_CHECKING:
-    from kdbench.models.base import Ranker
+    from kdbench.distributed import DistContext
+    from kdbench.models.ranker import Ranker
+    from kdbench.retrieval.index import IndexKey
 
 Advance = Callable[[int], None]
 
 
+class ProgressBars(Protocol):
+    """Where an evaluation draws its progress bars (a rich.progress.Progress)."""
+
+    def add_task(self, description: str, *, total: int) -> TaskID: ...
+
+    def advance(self, task: TaskID, advance: int, /) -> None: ...
+
+
+class RankShare(TypedDict):
+    """What one rank of a sharded dense retrieval encoded, and how fast (in the result)."""
+
+    rank: int
+    passages: int
+    encoded: int
+    encode_docs_s: float
+    passages_per_s: float | None
+    search_s: float
+
+
 @contextlib.contextmanager
-def _task(progress: Any, description: str, total: int) -> Iterator[Advance]:
+def _task(progress: ProgressBars | None, description: str, total: int) -> Iterator[Advance]:
     """A progress bar on `progress` (a rich Progress) or nothing when it is None."""
     if progress is None:
         yield lambda n: None
@@ -111,7 +131,7 @@ def _given_run(path: str, collection: Collection, warnings: list[str], *, need_d
 
 def _load_ranker(
     model: str, config: EvaluateConfig, collection: Collection
-) -> tuple[Any, dict[str, Any]]:
+) -> tuple[Ranker, JsonObject]:
     """The ranker, computing through `--backend` (and what that backend ran)."""
     import torch
 
@@ -159,7 +179,7 @@ def _dense_retrieval(
     collection: Collection,
     config: EvaluateConfig,
     clock: _Clock,
-    progress: Any,
+    progress: ProgressBars | None,
     context: DistContext,
 ) -> tuple[Run, dict[str, Any]]:
     """Exact top-k over the whole corpus, encoded chunk by chunk and merged as it goes; and
@@ -245,7 +265,7 @@ def _dense_retrieval(
                 with clock("search_s"), torch.inference_mode():
                     top.add(ranker.score_all(query_vectors, doc_vectors.float()), first_row)
     run = as_run(qids, docs.ids(), *top.result())
-    mine_info = {
+    mine_info: RankShare = {
         "rank": context.rank,
         "passages": len(rows),
         "encoded": encoded,
@@ -293,7 +313,9 @@ def _dense_retrieval(
     return truncate(merged, k), how
 
 
-def _index_key(ranker: Any, config: EvaluateConfig, collection: Collection, chunk: int) -> Any:
+def _index_key(
+    ranker: Ranker, config: EvaluateConfig, collection: Collection, chunk: int
+) -> IndexKey:
     from kdbench.retrieval.index import IndexKey, collection_identity, model_identity
 
     model_hash, model = model_identity(ranker, str(config.model), config.artifact())
@@ -303,7 +325,10 @@ def _index_key(ranker: Any, config: EvaluateConfig, collection: Collection, chun
 
 
 def evaluate(
-    config: EvaluateConfig, *, progress: Any = None, output: str | Path | None = None
+    config: EvaluateConfig,
+    *,
+    progress: ProgressBars | None = None,
+    output: str | Path | None = None,
 ) -> EvaluateResult | None:
     """Run the configured evaluation and return its result (saved to `output` when given);
     None on the ranks other than 0 under torchrun (rank 0 merges their work and writes it).
@@ -335,7 +360,7 @@ def evaluate(
 def _evaluate(
     config: EvaluateConfig,
     context: DistContext,
-    progress: Any,
+    progress: ProgressBars | None,
     output: str | Path | None,
 ) -> EvaluateResult | None:
     clock = _Clock()
@@ -348,7 +373,8 @@ def _evaluate(
     is_bm25 = config.model is not None and config.model.lower() == "bm25"
     if config.model is not None:
         collection.docs.require_docs()  # BM25 and rankers read passages; a given run alone does not
-    ranker, backend_info = None, dict[str, Any]()
+    ranker: Ranker | None = None
+    backend_info: JsonObject = {}
     if config.model is not None and not is_bm25:
         with clock("load_model_s"):
             ranker, backend_info = _load_ranker(config.model, config, collection)
@@ -410,7 +436,7 @@ class _Stage:
         config: EvaluateConfig,
         collection: Collection,
         clock: _Clock,
-        progress: Any,
+        progress: ProgressBars | None,
         context: DistContext,
     ) -> None:
 

@@ -39,7 +39,7 @@ from kdbench.errors import UserError
 from kdbench.io import LOCK_FILE, OWNER_FILE, foreign_files, output_folder, reporting_no_room
 from kdbench.json_types import JsonObject, JsonValue, is_json_object
 from kdbench.losses.objective import Objective
-from kdbench.models.base import Ranker
+from kdbench.models.base import RankerModule
 from kdbench.models.checkpoint import save_checkpoint
 from kdbench.models.registry import applies_to
 from kdbench.results import new_result, save_result
@@ -164,7 +164,7 @@ def _check_precision(precision: str, device: torch.device) -> None:
         )
 
 
-def load_student(config: TrainConfig, device: torch.device) -> Ranker:
+def load_student(config: TrainConfig, device: torch.device) -> RankerModule:
     """The ranker to train, built from `config.model` with the run's lengths, pooling, similarity and scale."""
     ranker = config.load(config.model, device=str(device))
     if config.score_scale is not None:

@@ -33,7 +33,7 @@ from kdbench.data.teacher_scores import ScoredTriple, write_teacher_scores
 from kdbench.data.triples import Triple, write_id_triples
 from kdbench.errors import UserError
 from kdbench.hashing import config_hash
-from kdbench.models.base import Ranker
+from kdbench.models.base import RankerModule
 from kdbench.models.encode import rich_progress
 from kdbench.models.load import load_model
 from kdbench.results import new_result, save_result
@@ -76,7 +76,7 @@ def _scored_rows(
 
 
 def model_pair_scores(
-    ranker: Ranker,
+    ranker: RankerModule,
     training_set: TrainingSet,
     pairs: list[tuple[str, str]],
     batch_size: int,
@@ -159,7 +159,7 @@ def score_teacher(config: TeacherConfig, *, collection: Collection | None = None
 def _score_and_report(
     config: TeacherConfig,
     training_set: TrainingSet,
-    collection: Any,
+    collection: Collection | None,
     pairs: list[tuple[str, str]],
     device: torch.device,
     sharded: tuple[dict[tuple[str, str], float], dict[str, dict[str, float]], dict[str, Any]]
@@ -346,7 +346,7 @@ def parts_folder(scores: str | Path) -> Path:
 def _score_sharded(
     config: TeacherConfig,
     training_set: TrainingSet,
-    collection: Any,
+    collection: Collection | None,
     pairs: list[tuple[str, str]],
     context: distributed.DistContext,
 ) -> dict[str, Any]:

@@ -213,7 +213,7 @@ def _read_examples(
     spec: TrainingData,
     triples_format: str | None,
     text_triples: TextTriples | None,
-    collection: Any,
+    collection: Collection | None,
 ) -> tuple[_Examples, dict[str, Any]] | None:
     """Examples from score files, a triples file or the dataset's own pairs, and where they
     came from; None: mine them."""
@@ -250,7 +250,7 @@ def _read_examples(
 
 
 def _mine(
-    spec: TrainingData, collection: Any, dev_qids: Sequence[str], run: Run | None
+    spec: TrainingData, collection: Collection | None, dev_qids: Sequence[str], run: Run | None
 ) -> tuple[_Examples, dict[str, Any], Run]:
     """Triples mined from the train queries outside the dev slice, and the run they came from."""
     if collection is None:
@@ -310,7 +310,10 @@ def _without_dev(examples: _Examples, dev_qids: Sequence[str]) -> int:
 
 
 def _dev_run(
-    spec: TrainingData, collection: Any, dev_qids: Sequence[str], mined_from: Run | None
+    spec: TrainingData,
+    collection: Collection,
+    dev_qids: Sequence[str],
+    mined_from: Run | None,
 ) -> Run:
     """The dev slice's BM25 top `validate_depth`, from the mining run when that was BM25's."""
     # Validation always re-ranks BM25's candidates, whatever the negatives were mined from,
@@ -361,8 +364,11 @@ def load_training_set(
     _check_ids(examples.triples, queries, docs, examples.origin)
     if dev_qids:
         source["dev_triples_dropped"] = _without_dev(examples, dev_qids)
+    # dev queries come from the collection: none without one
     dev_qrels = {q: dict(collection.qrels[q]) for q in dev_qids} if collection is not None else {}
-    dev_run = _dev_run(spec, collection, dev_qids, run) if dev_qids else {}
+    dev_run = (
+        _dev_run(spec, collection, dev_qids, run) if collection is not None and dev_qids else {}
+    )
     source.update(
         triples_count=len(examples.triples),
         dev_queries=len(dev_qids),

@@ -30,8 +30,11 @@ def recorded_config(stage: Any, monkeypatch: Any) -> Any:
     import kdbench.results
     import kdbench.train
     import kdbench.train.ensemble
+    from kdbench.evaluate.result import EvaluateResult
+    from kdbench.results import ResultHeader
 
     seen: list[Any] = []
+    evaluation = EvaluateResult(ResultHeader("evaluate", {}, {}, created="", command=""))
 
     def recorder(answer: Any) -> Any:
         def record(config: Any) -> Any:
@@ -43,13 +46,13 @@ def recorded_config(stage: Any, monkeypatch: Any) -> Any:
     monkeypatch.setattr(kdbench.train, "train", recorder(SimpleNamespace(status="completed")))
     monkeypatch.setattr(kdbench.train, "score_teacher", recorder(None))
     monkeypatch.setattr(kdbench.train.ensemble, "write_ensemble", recorder(None))
-    monkeypatch.setattr(kdbench.evaluate.pipeline, "evaluate", recorder({"config": {}}))
+    monkeypatch.setattr(kdbench.evaluate.pipeline, "evaluate", recorder(evaluation))
     monkeypatch.setattr(kdbench.results, "save_result", lambda path, result: None)
     # The stage builders import these at their tops: replace the names they hold too, or a
     # stage would really train, evaluate or write into the checkout.
     for module, name, replacement in (
         (kdbench.experiment.teachers, "write_ensemble", recorder(None)),
-        (kdbench.experiment.evaluation, "evaluate", recorder({"config": {}})),
+        (kdbench.experiment.evaluation, "evaluate", recorder(evaluation)),
         (kdbench.experiment.evaluation, "save_result", lambda path, result: None),
     ):
         monkeypatch.setattr(module, name, replacement)

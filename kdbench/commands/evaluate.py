@@ -10,6 +10,7 @@ import typer
 from kdbench.commands.options import settings
 from kdbench.evaluate.config import EvaluateConfig
 from kdbench.evaluate.pipeline import evaluate as run_evaluation
+from kdbench.evaluate.result import EvaluateResult
 from kdbench.terminal import Column, console_width, fit_table
 
 if TYPE_CHECKING:
@@ -39,9 +40,9 @@ def evaluate_command(
     finally:
         if bars.started:  # stopping an unstarted Progress still prints a blank line
             progress.stop()
-    if not result:  # ranks other than 0 under torchrun: rank 0 merges and reports
+    if result is None:  # ranks other than 0 under torchrun: rank 0 merges and reports
         return
-    for warning in result["warnings"]:
+    for warning in result.warnings:
         errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     Console().print(metrics_table(result))
     if output is not None:
@@ -66,20 +67,19 @@ class _BarsFromFirstTask:
         self.progress.advance(task, advance)
 
 
-def metrics_table(result: dict[str, Any], width: int | None = None) -> RenderableType:
+def metrics_table(result: EvaluateResult, width: int | None = None) -> RenderableType:
     """The metrics of an evaluate result as a terminal table no wider than `width` (default:
     the terminal's)."""
 
-    config = result["config"]
-    what = config.get("model") or "run"
-    if config.get("reranked"):
-        what += (
-            f" re-ranking {result['first_stage']['method']} top {result['first_stage']['depth']}"
-        )
+    evaluated, first_stage = result.settings, result.first_stage
+    what = evaluated.model or "run"
+    if evaluated.reranked and first_stage is not None:
+        what += f" re-ranking {first_stage.method} top {first_stage.depth}"
+    collection = evaluated.collection
     return fit_table(
-        f"{config['collection'].get('id') or Path(config['collection']['path']).name}"
-        f" ({config['collection'].get('split')}, {result['queries']} queries): {what}",
-        [Column(name) for name in result["metrics"]],
-        [[f"{value:.4f}" for value in result["metrics"].values()]],
+        f"{collection.get('id') or Path(str(collection['path'])).name}"
+        f" ({collection.get('split')}, {result.queries} queries): {what}",
+        [Column(name) for name in result.metrics],
+        [[f"{value:.4f}" for value in result.metrics.values()]],
         width or console_width(),
     )

@@ -29,9 +29,10 @@ from kdbench.errors import InputFileError, UserError
 from kdbench.evaluate.config import EvaluateConfig
 from kdbench.evaluate.metrics import check_computable, chosen_measures, compute_metrics
 from kdbench.evaluate.rerank import candidates, count_work, rerank
+from kdbench.evaluate.result import UNITS, EvaluateResult, FirstStage
 from kdbench.io import RESULT, check_writable
 from kdbench.json_types import JsonObject
-from kdbench.results import new_result, save_result
+from kdbench.results import ResultHeader, save_result
 from kdbench.retrieval.bm25 import BM25, BM25Params
 from kdbench.shards import item_range, share, units_of
 
@@ -328,8 +329,9 @@ def evaluate(
     *,
     progress: ProgressBars | None = None,
     output: str | Path | None = None,
-) -> dict[str, Any]:
-    """Run the configured evaluation and return its result (saved to `output` when given).
+) -> EvaluateResult | None:
+    """Run the configured evaluation and return its result (saved to `output` when given);
+    None on the ranks other than 0 under torchrun (rank 0 merges their work and writes it).
 
     `progress`: a rich.progress.Progress to draw bars on (None: silent).
     """
@@ -360,7 +362,7 @@ def _evaluate(
     context: DistContext,
     progress: ProgressBars | None,
     output: str | Path | None,
-) -> dict[str, Any]:
+) -> EvaluateResult | None:
     clock = _Clock()
     started = time.perf_counter()
     with clock("load_s"):
@@ -378,43 +380,36 @@ def _evaluate(
             ranker, backend_info = _load_ranker(config.model, config, collection)
     stage = _Stage(config, collection, clock, progress, context)
     run, first_stage = stage.first(ranker, warnings, is_bm25=is_bm25)
-    reranked = ranker is not None and first_stage["method"] != "exact-dense"
+    reranked = ranker is not None and first_stage.method != "exact-dense"
     if ranker is not None and reranked:
-        first_stage["depth"] = config.depth
+        first_stage.depth = config.depth
         run = stage.rerank(ranker, run)
     if not context.is_main:  # rank 0 holds the merged run and writes what one process writes
-        return {}
+        return None
     with clock("metrics_s"):
         metrics, per_query = compute_metrics(
             run, collection.qrels, rel=config.rel, names=config.measures
         )
     if config.run_file:
         write_run(config.run_file, run, tag=config.run_tag)
-    result = _result(config, collection, ranker, first_stage, reranked)
+    header = _header(config, collection, ranker, first_stage, reranked)
     if backend_info:
-        result["config"]["backend_info"] = backend_info
+        header.config["backend_info"] = backend_info
+    header.units = dict(UNITS)
     timings = {key: round(value, 4) for key, value in clock.seconds.items()}
     timings["total_s"] = round(time.perf_counter() - started, 4)
-    result.update(
-        {
-            "metrics": metrics,
-            "per_query": per_query,
-            "first_stage": first_stage,
-            "queries": len(collection.queries),
-            "timings": timings,
-            "warnings": warnings,
-        }
+    result = EvaluateResult(
+        header=header,
+        metrics=metrics,
+        per_query=per_query,
+        first_stage=first_stage,
+        queries=len(collection.queries),
+        timings=timings,
+        warnings=warnings,
+        distributed=stage.distributed,
     )
-    if stage.distributed is not None:
-        result["distributed"] = stage.distributed
-    result["units"] = {
-        "metrics": "fraction in [0, 1], mean over judged queries",
-        "per_query": "fraction in [0, 1]",
-        "timings": "s (wall clock)",
-        "parameters": "count",
-    }
     if output is not None:
-        save_result(output, result)
+        save_result(output, result.to_dict())
     return result
 
 
@@ -465,7 +460,7 @@ class _Stage:
 
     def first(
         self, ranker: Ranker | None, warnings: list[str], *, is_bm25: bool
-    ) -> tuple[Run, dict[str, Any]]:
+    ) -> tuple[Run, FirstStage]:
         """The run to evaluate or re-rank, and how it was made."""
         config, collection = self.config, self.collection
         dense = ranker is not None and ranker.architecture.dense_retrieval
@@ -477,16 +472,16 @@ class _Stage:
                 "searching the corpus (no --rerank, no --run)"
             )
         if is_bm25:
-            return self.bm25(config.k), {**self.bm25_params.to_dict(), "k": config.k}
+            return self.bm25(config.k), FirstStage({**self.bm25_params.to_dict(), "k": config.k})
         if config.run is not None:
             run = _given_run(config.run, collection, warnings, need_docs=ranker is not None)
-            return run, {"method": "run", "path": str(Path(config.run).resolve())}
+            return run, FirstStage({"method": "run", "path": str(Path(config.run).resolve())})
         if ranker is not None and ranker.architecture.dense_retrieval and config.rerank is None:
             run, how = _dense_retrieval(
                 ranker, collection, config, self.clock, self.progress, self.context
             )
             self.distributed = how.get("distributed")
-            first = {
+            first: JsonObject = {
                 "method": "exact-dense",
                 "k": min(config.k, len(collection.docs)),
                 "backend": "torch",
@@ -494,9 +489,11 @@ class _Stage:
             }
             if "index" in how:
                 first["index"] = how["index"]
-            return run, first
+            return run, FirstStage(first)
         # --rerank bm25, or a ranker that cannot search alone without a given run: BM25 finds the candidates
-        return self.bm25(config.depth), {**self.bm25_params.to_dict(), "k": config.depth}
+        return self.bm25(config.depth), FirstStage(
+            {**self.bm25_params.to_dict(), "k": config.depth}
+        )
 
     def rerank(self, ranker: Ranker, run: Run) -> Run:
 
@@ -528,14 +525,14 @@ class _Stage:
         return merged
 
 
-def _result(
+def _header(
     config: EvaluateConfig,
     collection: Collection,
     ranker: Ranker | None,
-    first_stage: dict[str, Any],
+    first_stage: FirstStage,
     reranked: bool,
-) -> dict[str, Any]:
-    """A new evaluate result whose config records what was evaluated, and how."""
+) -> ResultHeader:
+    """A new evaluate result's header, whose config records what was evaluated, and how."""
 
     resolved = {
         key: value for key, value in asdict(config).items() if key not in {"extra", "cache_dir"}
@@ -543,10 +540,10 @@ def _result(
     resolved.update(config.extra)
     resolved["backend"], resolved["precision"] = config.artifact()
     resolved["collection"] = collection.source
-    resolved["first_stage"] = first_stage
+    resolved["first_stage"] = first_stage.record  # the same object: written twice, alike
     resolved["reranked"] = reranked
     if ranker is not None:
         resolved["arch"] = ranker.arch
         resolved["model_spec"] = ranker.spec.to_dict()
         resolved["parameters"] = ranker.num_parameters()
-    return new_result("evaluate", resolved)
+    return ResultHeader.new("evaluate", resolved)

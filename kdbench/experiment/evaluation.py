@@ -17,6 +17,7 @@ from kdbench.config import PROFILE_TEACHER, StudentConfig
 from kdbench.data.irds import names_dataset_part
 from kdbench.errors import UserError
 from kdbench.evaluate.pipeline import EvaluateConfig, evaluate
+from kdbench.evaluate.result import EvaluateResult
 from kdbench.experiment.engine import Stage
 from kdbench.experiment.inputs import Experiment, resolve_path
 from kdbench.experiment.profiling import student_backends
@@ -174,19 +175,23 @@ def _quality_from_action(evaluated: Evaluated, named: str, source: str) -> Calla
             result = load_result(source)
         except UserError as exc:
             raise UserError(f"{where}: {exc}") from None
-        config = result.get("config", {})
         if result.get("kind") != "evaluate":
             raise UserError(
                 f"{where}: not a kdbench evaluate result; pass one `kdbench evaluate --output` wrote"
             )
-        if config.get("split") != evaluated.split:
+        try:
+            evaluation = EvaluateResult.from_dict(result)
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
+        settings = evaluation.settings
+        if settings.split != evaluated.split:
             raise UserError(
-                f"{where}: evaluated on split {config.get('split')!r}, this row is on "
+                f"{where}: evaluated on split {settings.split!r}, this row is on "
                 f"{evaluated.split!r}; pass an evaluation of that split"
             )
-        config["label"] = evaluated.label
-        config["quality_elsewhere"] = named
-        save_result(evaluated.path, result)
+        settings.label = evaluated.label
+        settings.quality_elsewhere = named
+        save_result(evaluated.path, evaluation.to_dict())
 
     return action
 
@@ -241,7 +246,8 @@ def _evaluate_action(
             device=evaluated.device or "cpu",
         )
         result = evaluate(config)
-        result["config"]["label"] = evaluated.label
-        save_result(evaluated.path, result)
+        assert result is not None  # one process: it holds the result
+        result.settings.label = evaluated.label
+        save_result(evaluated.path, result.to_dict())
 
     return action

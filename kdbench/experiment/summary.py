@@ -3,26 +3,42 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from kdbench.config import ProfileFile
+from kdbench.evaluate.result import EvaluateResult
 from kdbench.experiment.engine import Stage
 from kdbench.experiment.evaluation import Evaluated
 from kdbench.experiment.inputs import Experiment
 from kdbench.experiment.students import Models
 from kdbench.experiment.teachers import teacher_folder, teachers_label
 from kdbench.io import atomic_write_text
+from kdbench.json_types import JsonObject
 from kdbench.losses import teacher_losses
 from kdbench.options import hashed_settings
 from kdbench.report import View, add_decisions, report_rows
 from kdbench.report.conclusion import conclusion
 from kdbench.report.meta import ReportMeta
-from kdbench.report.pairs import common_measures, pair_rows
+from kdbench.report.pairs import Pair, common_measures, pair_rows
 from kdbench.report.references import reference_rows
 from kdbench.report.render import to_html, to_markdown
 from kdbench.report.rows import Row
 from kdbench.report.scale import Scale, parse_count
 from kdbench.results import load_result, new_result, save_result
+
+
+class RunModel(TypedDict):
+    """One entry of results.json's "models": a model's evaluation with what was evaluated."""
+
+    label: str
+    evaluate: JsonObject  # its evaluate result, as written
+    arch: NotRequired[str]
+    loss: NotRequired[str]  # "" for BM25; "zero-shot" or "another run's" when not trained here
+    teacher: NotRequired[str]  # "" when not distilled
+    model: NotRequired[str]  # the checkpoint or hub id evaluated
+    parameters: NotRequired[int]
+    profile: NotRequired[JsonObject]  # with the first test split's entry
+    backend_evaluations: NotRequired[list[JsonObject]]  # through other backends
 
 
 def summary_stage(
@@ -60,13 +76,13 @@ def summary_stage(
     )
 
 
-def _view_settings(experiment: Experiment) -> dict[str, Any]:
+def _view_settings(experiment: Experiment) -> JsonObject:
     """The report's measures, in the stage's hash only when set (older reports stay done)."""
     measures = experiment.profile.evaluate.measures
     return {"measures": list(measures)} if measures else {}
 
 
-def _add_backend_evaluations(models: list[dict[str, Any]], evaluated: list[Evaluated]) -> None:
+def _add_backend_evaluations(models: list[RunModel], evaluated: list[Evaluated]) -> None:
     """Each evaluation through a backend, on the entry of the model it evaluated."""
 
     by_label = {model["label"]: model for model in models}
@@ -77,34 +93,33 @@ def _add_backend_evaluations(models: list[dict[str, Any]], evaluated: list[Evalu
 
 def _model_entry(
     experiment: Experiment, evaluated: Evaluated, profiles: dict[str, Path], models: Models
-) -> dict[str, Any]:
+) -> RunModel:
     """One row of results.json's "models": the evaluation with what was evaluated."""
 
     profile = experiment.profile
     evaluation = load_result(evaluated.path)
-    entry: dict[str, Any] = {"label": evaluated.label, "evaluate": evaluation}
+    entry: RunModel = {"label": evaluated.label, "evaluate": evaluation}
     student = evaluated.student
     if evaluated.is_teacher:
         teacher = profile.teacher
-        entry.update(
-            arch=teacher.arch, loss=teacher.loss, teacher="", model=str(teacher_folder(experiment))
-        )
+        entry["arch"], entry["loss"] = teacher.arch, teacher.loss
+        entry["teacher"], entry["model"] = "", str(teacher_folder(experiment))
         return entry
     if student is None:
-        entry.update(arch="bm25", teacher="", loss="")
+        entry["arch"], entry["teacher"], entry["loss"] = "bm25", "", ""
         if evaluated.label in profiles and evaluated.split == profile.data.test_splits[0]:
             entry["profile"] = load_result(profiles[evaluated.label])
         return entry
     distilled = student.train and student.loss in teacher_losses()
-    entry.update(
-        arch=student.arch,
-        loss=student.loss
+    entry["arch"] = student.arch
+    entry["loss"] = (
+        student.loss
         if student.train
-        else ("another run's" if student.quality_from else "zero-shot"),
-        teacher=teachers_label(profile, student) if distilled else "",
-        model=models.path[student.name],
+        else ("another run's" if student.quality_from else "zero-shot")
     )
-    parameters = evaluation.get("config", {}).get("parameters")
+    entry["teacher"] = teachers_label(profile, student) if distilled else ""
+    entry["model"] = models.path[student.name]
+    parameters = EvaluateResult.from_dict(evaluation).settings.parameters
     if parameters:
         entry["parameters"] = parameters
     # The profile goes with the first split's row.
@@ -113,7 +128,7 @@ def _model_entry(
     return entry
 
 
-def distillation_pairs(profile: ProfileFile, models: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def distillation_pairs(profile: ProfileFile, models: list[RunModel]) -> list[Pair]:
     """KD vs no-KD twins: trained students of the same model, architecture and layers, one with a teacher."""
     by_label = {m["label"]: m for m in models if m.get("evaluate")}
     distilling = teacher_losses()
@@ -137,7 +152,7 @@ def distillation_pairs(profile: ProfileFile, models: list[dict[str, Any]]) -> li
     return pairs
 
 
-def _pair(kd: dict[str, Any], nokd: dict[str, Any]) -> dict[str, Any]:
+def _pair(kd: JsonObject, nokd: JsonObject) -> Pair:
     """The pair over every measure both evaluations kept per query (the report picks)."""
 
     return pair_rows(kd, nokd, measures=common_measures(kd, nokd))
@@ -146,9 +161,9 @@ def _pair(kd: dict[str, Any], nokd: dict[str, Any]) -> dict[str, Any]:
 def write_summary(
     profile: ProfileFile,
     profile_path: Path,
-    models: list[dict[str, Any]],
-    references: list[dict[str, Any]],
-) -> dict[str, Any]:
+    models: list[RunModel],
+    references: list[JsonObject],
+) -> JsonObject:
     """results.json (kind "run"), report.md and report.html from the stage results."""
     out = profile.output_dir
     result = new_result("run", {**profile.to_dict(), "profile_file": str(profile_path)})
@@ -162,7 +177,7 @@ def write_summary(
     return result
 
 
-def run_report(profile: ProfileFile, result: dict[str, Any]) -> tuple[list[Row], ReportMeta]:
+def run_report(profile: ProfileFile, result: JsonObject) -> tuple[list[Row], ReportMeta]:
     """The rows and meta of a run's report: its measures, its budget and its scale."""
     view = View(measures=tuple(profile.evaluate.measures) or None)
     rows, meta = report_rows([result], view)
@@ -177,6 +192,6 @@ def run_report(profile: ProfileFile, result: dict[str, Any]) -> tuple[list[Row],
     return rows, meta
 
 
-def run_conclusion(profile: ProfileFile, result: dict[str, Any]) -> list[str]:
+def run_conclusion(profile: ProfileFile, result: JsonObject) -> list[str]:
     """What the run found (kdbench.report.conclusion), as `kdbench run` ends with it."""
     return conclusion(*run_report(profile, result))

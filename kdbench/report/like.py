@@ -17,10 +17,12 @@ differs; the callers refuse, or with `--allow-different-queries` print it as a w
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Any
+
+from kdbench.evaluate.result import EvaluateResult
+from kdbench.report.rows import run_evaluations, run_models
 
 ALLOW = "--allow-different-queries"
 
@@ -37,57 +39,56 @@ class Scope:
     measures: set[str] = field(default_factory=set)
     relevance: set[int] = field(default_factory=set)
 
-    def add_evaluation(self, result: dict[str, Any]) -> None:
-        config = result.get("config") or {}
-        self._add_place(config.get("collection") or {}, config.get("data"), config.get("split"))
-        per_query = result.get("per_query") or {}
-        ids = {
-            str(qid) for values in per_query.values() if isinstance(values, dict) for qid in values
-        }
+    def add_evaluation(self, result: EvaluateResult) -> None:
+        settings = result.settings
+        self._add_place(settings.collection, settings.data, settings.split)
+        per_query = result.per_query or {}
+        ids = {qid for values in per_query.values() for qid in values}
         if ids:
             self.query_ids |= ids
-        elif isinstance(result.get("queries"), int):
-            self.query_counts.add(result["queries"])
-        self.measures |= set(result.get("metrics") or {}) | set(per_query)
-        if isinstance(config.get("rel"), int):
-            self.relevance.add(config["rel"])
+        elif result.queries is not None:
+            self.query_counts.add(result.queries)
+        self.measures |= set(result.metrics) | set(per_query)
+        if settings.rel is not None:
+            self.relevance.add(settings.rel)
 
-    def add_profile(self, result: dict[str, Any]) -> None:
-        inputs = result.get("inputs") or {}
-        if inputs.get("type") in (None, "synthetic"):
+    def add_profile(self, result: Mapping[str, object]) -> None:
+        inputs = result.get("inputs")
+        if not isinstance(inputs, Mapping) or inputs.get("type") in (None, "synthetic"):
             return  # synthetic text: no collection to differ in
         self._add_place(inputs, None, inputs.get("split"))
 
-    def _add_place(self, collection: dict[str, Any], data: Any, split: Any) -> None:
+    def _add_place(self, collection: Mapping[str, object], data: object, split: object) -> None:
         name = collection.get("name") or collection.get("id")
         path = collection.get("path") or data
         if not name and path:
             name = PurePath(str(path).rstrip("/")).name  # one collection, wherever it is kept
         if name:
             self.collections.add(str(name))
-        if isinstance(collection.get("documents"), int):
-            self.documents.add(collection["documents"])
+        documents = collection.get("documents")
+        if isinstance(documents, int):
+            self.documents.add(documents)
         split = split or collection.get("split")
         if split:
             self.splits.add(str(split))
 
 
-def scope_of(results: Iterable[dict[str, Any]]) -> Scope:
+def scope_of(results: Iterable[Mapping[str, object]]) -> Scope:
     """The scope of `results` (evaluate, profile and run results alike)."""
     scope = Scope()
     for result in results:
         kind = result.get("kind")
         if kind == "evaluate":
-            scope.add_evaluation(result)
+            scope.add_evaluation(EvaluateResult.from_dict(result))
         elif kind == "profile":
             scope.add_profile(result)
         elif kind == "run":
-            for model in result.get("models", []):
-                for evaluation in [model.get("evaluate"), *model.get("backend_evaluations", [])]:
-                    if evaluation:
-                        scope.add_evaluation(evaluation)
-                if model.get("profile"):
-                    scope.add_profile(model["profile"])
+            for model in run_models(result):
+                for evaluation in run_evaluations(model):
+                    scope.add_evaluation(evaluation)
+                profile = model.get("profile")
+                if isinstance(profile, Mapping) and profile:
+                    scope.add_profile(profile)
     return scope
 
 
@@ -120,5 +121,5 @@ def differences(old: Scope, new: Scope) -> list[str]:
     return found
 
 
-def _listed(values: set[Any]) -> str:
+def _listed(values: set[str] | set[int]) -> str:
     return ", ".join(sorted(map(str, values)))

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kdbench.backends import BACKENDS, evaluated_apart
 from kdbench.errors import UserError
+from kdbench.evaluate.result import BM25_ARTIFACT, EvaluateResult
+from kdbench.json_types import JsonObject
 from kdbench.profile.measurements import Cell, ProfileResult
 from kdbench.profile.stats import percentile_interval, undersampled
 from kdbench.results import load_result
@@ -36,7 +38,6 @@ QUALITY = ("nDCG@10", "RR@10", "R@100", "R@1000", "AP")
 SHOWN_QUALITY = ("nDCG@10", "RR@10", "R@100")  # the report's quality columns by default
 # Rows of a first stage rather than a neural architecture (their `arch`).
 FIRST_STAGE_ARCHS = frozenset({"bm25"})
-BM25_ARTIFACT = ("bm25s", "fp32")  # what a BM25 evaluation or profile ran: bm25s's float32 index
 # Latency axes a report can rank and plot rows by: higher is better only for throughput.
 AXES = ("p50", "p95", "throughput", "memory", "qps")
 HIGHER_IS_BETTER = ("throughput", "qps")
@@ -109,7 +110,7 @@ class Row:
     # not written by to_dict: reports stay small, the evaluate results hold them.
     per_query: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
 
-    def key(self) -> tuple[Any, ...]:
+    def key(self) -> tuple[str | int | None, ...]:
         """Identity of a row across runs, for `--compare`."""
         return (
             self.label,
@@ -154,8 +155,8 @@ class Row:
             raise UserError(f"--x {name}: choose one of {', '.join(AXES)}")
         return values[name]
 
-    def to_dict(self) -> dict[str, Any]:
-        record = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+    def to_dict(self) -> JsonObject:
+        record: JsonObject = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         record.pop("per_query")
         return copy.deepcopy(record)
 
@@ -226,50 +227,35 @@ def artifact_name(backend: str, precision: str) -> str:
     return backend if precision == "fp32" else f"{backend}:{precision}"
 
 
-def evaluated_artifact(config: dict[str, Any]) -> Artifact:
-    """The (backend, precision) an evaluate result's config says it scored through.
-
-    >>> evaluated_artifact({"model": "bm25"}), evaluated_artifact({"model": "m"})
-    (('bm25s', 'fp32'), ('eager', 'fp32'))
-    """
-    if str(config.get("model") or "").lower() == "bm25":
-        return BM25_ARTIFACT
-    return str(config.get("backend") or "eager"), str(config.get("precision") or "fp32")
-
-
-def label_of(config: dict[str, Any]) -> str:
+def label_of(config: Mapping[str, object]) -> str:
     """The display name of a model in a result: an explicit label, else the model's name."""
     label = config.get("label") or config.get("model") or "model"
     text = str(label)
     return Path(text).name if "/" in text and Path(text).exists() else text
 
 
-def evaluate_row(result: dict[str, Any]) -> Row:
+def evaluate_row(result: EvaluateResult) -> Row:
     """A row holding one evaluation's quality (no latency), named by its artifact."""
-    config = result.get("config", {})
-    metrics = {
-        k: float(v) for k, v in result.get("metrics", {}).items() if isinstance(v, int | float)
-    }
-    backend, precision = evaluated_artifact(config)
-    first_stage = result.get("first_stage") or config.get("first_stage") or {}
+    settings = result.settings
+    backend, precision = settings.artifact
+    first_stage = result.first_stage.method if result.first_stage is not None else ""
+    usual = (backend, precision) in (("eager", "fp32"), BM25_ARTIFACT)
     return Row(
-        label=label_of(config),
-        arch=str(config.get("arch") or ("bm25" if backend == BM25_ARTIFACT[0] else "")),
-        teacher=str(config.get("teacher") or ""),
-        parameters=config.get("parameters"),
-        metrics=metrics,
+        label=label_of(settings.config),
+        arch=settings.arch or ("bm25" if backend == BM25_ARTIFACT[0] else ""),
+        teacher=settings.teacher,
+        parameters=settings.parameters,
+        metrics=dict(result.metrics),
         quality_from=artifact_name(backend, precision),
-        quality_elsewhere=str(config.get("quality_elsewhere") or ""),
-        first_stage=str(first_stage.get("method") or "") if config.get("reranked") else "",
-        never_run=str((config.get("backend_info") or {}).get("never_run") or ""),
+        quality_elsewhere=settings.quality_elsewhere,
+        first_stage=(first_stage or str(settings.first_stage.get("method") or ""))
+        if settings.reranked
+        else "",
+        never_run=settings.never_run,
         # a row without a cell names its artifact unless it is the usual one (eager, bm25s)
-        backend="" if (backend, precision) in (("eager", "fp32"), BM25_ARTIFACT) else backend,
-        precision="" if (backend, precision) in (("eager", "fp32"), BM25_ARTIFACT) else precision,
-        per_query={
-            measure: dict(values)
-            for measure, values in (result.get("per_query") or {}).items()
-            if isinstance(values, dict)
-        },
+        backend="" if usual else backend,
+        precision="" if usual else precision,
+        per_query={measure: dict(values) for measure, values in (result.per_query or {}).items()},
     )
 
 
@@ -278,33 +264,38 @@ class _Catalog:
     """What a report's results hold: evaluations by label and artifact, profiles in order."""
 
     evaluations: dict[str, dict[Artifact, Row]] = field(default_factory=dict)
-    profiles: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    profiles: list[tuple[str, Mapping[str, object]]] = field(default_factory=list)
     references: list[Row] = field(default_factory=list)
 
-    def add_evaluation(self, result: dict[str, Any], model: dict[str, Any] | None = None) -> None:
+    def add_evaluation(
+        self, result: EvaluateResult, model: Mapping[str, object] | None = None
+    ) -> None:
         row = evaluate_row(result)
         if model is not None:  # a run's entry names the row and what was trained
-            row.label = model["label"]
-            row.arch = model.get("arch", row.arch)
-            row.teacher = model.get("teacher", row.teacher)
-            row.parameters = model.get("parameters", row.parameters)
-        artifact = evaluated_artifact(result.get("config", {}))
-        self.evaluations.setdefault(row.label, {})[artifact] = row
+            row.label = str(model["label"])
+            row.arch = str(model.get("arch", row.arch))
+            row.teacher = str(model.get("teacher", row.teacher))
+            parameters = model.get("parameters", row.parameters)
+            row.parameters = parameters if isinstance(parameters, int) else None
+        self.evaluations.setdefault(row.label, {})[result.settings.artifact] = row
 
-    def add(self, result: dict[str, Any]) -> None:
+    def add(self, result: Mapping[str, object]) -> None:
         kind = result.get("kind")
         if kind == "evaluate":
-            self.add_evaluation(result)
+            self.add_evaluation(EvaluateResult.from_dict(result))
         elif kind == "profile":
-            self.profiles.append((label_of(result.get("config", {})), result))
+            config = result.get("config")
+            self.profiles.append((label_of(config if isinstance(config, Mapping) else {}), result))
         elif kind == "run":
-            for model in result.get("models", []):
-                for evaluation in [model.get("evaluate"), *model.get("backend_evaluations", [])]:
-                    if evaluation:
-                        self.add_evaluation(evaluation, model)
-                if model.get("profile"):
-                    self.profiles.append((model["label"], model["profile"]))
-            self.references.extend(Row(**r) for r in result.get("references", []))
+            for model in run_models(result):
+                for evaluation in run_evaluations(model):
+                    self.add_evaluation(evaluation, model)
+                profile = model.get("profile")
+                if isinstance(profile, Mapping):
+                    self.profiles.append((str(model["label"]), profile))
+            references = result.get("references")
+            if isinstance(references, list):
+                self.references.extend(Row(**r) for r in references if isinstance(r, dict))
 
     def identity(self, label: str, profile: ProfileResult) -> Row:
         """The model's name, architecture, teacher and size, from any of its evaluations."""
@@ -315,7 +306,20 @@ class _Catalog:
         return Row(label, source.arch, source.teacher, source.parameters)
 
 
-def profiles_of(results: Iterable[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+def run_models(result: Mapping[str, object]) -> list[Mapping[str, object]]:
+    """The entries of a run result's "models" (each a model's label, evaluations, profile)."""
+    models = result.get("models")
+    return [m for m in models if isinstance(m, Mapping)] if isinstance(models, list) else []
+
+
+def run_evaluations(model: Mapping[str, object]) -> list[EvaluateResult]:
+    """A run entry's evaluations: its own (`evaluate`), then those through other backends."""
+    through = model.get("backend_evaluations")
+    found = [model.get("evaluate"), *(through if isinstance(through, list) else [])]
+    return [EvaluateResult.from_dict(e) for e in found if isinstance(e, Mapping) and e]
+
+
+def profiles_of(results: Iterable[Mapping[str, object]]) -> list[tuple[str, Mapping[str, object]]]:
     """(label, profile result) of every profile among `results`, labelled as its rows are."""
     catalog = _Catalog()
     for result in results:
@@ -324,7 +328,7 @@ def profiles_of(results: Iterable[dict[str, Any]]) -> list[tuple[str, dict[str, 
 
 
 def rows_from_results(
-    results: Iterable[dict[str, Any]], *, metric: str = "nDCG@10", x: str = "p50"
+    results: Iterable[Mapping[str, object]], *, metric: str = "nDCG@10", x: str = "p50"
 ) -> list[Row]:
     """Rows of every profiled cell (with the quality of its own artifact), then evaluations
     no cell timed, then published references; Pareto-marked on `metric` against `x`."""
@@ -466,7 +470,7 @@ def _add_serving(row: Row, serving: dict[str, Any], profile: ProfileResult) -> N
     ]
 
 
-def includes(row: Row, scenario: dict[str, Any]) -> str:
+def includes(row: Row, scenario: Mapping[str, object]) -> str:
     """What a row's latency covers, in words (the first stage is added by `add_first_stage`)."""
     if row.arch in FIRST_STAGE_ARCHS:
         return f"BM25 top {row.depth} for one query"
@@ -561,9 +565,9 @@ def mark_pareto(rows: list[Row], metric: str = "nDCG@10", x: str = "p50") -> Non
         )
 
 
-def load_results(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
+def load_results(paths: Iterable[str | Path]) -> list[JsonObject]:
     """Read result files; a folder means its results.json, else every *.json in it."""
-    results: list[dict[str, Any]] = []
+    results: list[JsonObject] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():

@@ -23,14 +23,16 @@ import os
 import random
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict, TypeGuard
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from kdbench.errors import UserError
+from kdbench.json_types import JsonObject, JsonValue, is_json_object
 
 TRAINER_TENSORS = "trainer_state.safetensors"
 TRAINER_META = "trainer_state.json"
@@ -100,8 +102,31 @@ def prune_checkpoints(output: Path, keep: int) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {
+class RngState(TypedDict):
+    """Every random stream a training step draws from, as each library hands it out."""
+
+    python: tuple[object, ...]  # random.getstate()
+    numpy: dict[str, object] | tuple[str, npt.NDArray[np.uint32], int, int, float]
+    torch: torch.Tensor
+    cuda: NotRequired[list[torch.Tensor]]  # one per device, where CUDA is available
+
+
+class TrainerState(TypedDict, total=False):
+    """What --resume restores (`kdbench.train.loop.Trainer.state`): the module's, optimizer's,
+    scheduler's and scaler's state dicts as torch gives them, each rank's random streams, and
+    the history (`kdbench.train.history.History.to_dict`). A state from an older version may
+    lack a part."""
+
+    module: dict[str, torch.Tensor]
+    optimizer: dict[str, object]
+    scheduler: dict[str, object]
+    scaler: dict[str, object]
+    rng: list[RngState]
+    history: JsonObject
+
+
+def rng_state() -> RngState:
+    state: RngState = {
         "python": random.getstate(),
         "numpy": np.random.get_state(),
         "torch": torch.get_rng_state(),
@@ -111,7 +136,7 @@ def rng_state() -> dict[str, Any]:
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: RngState) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
@@ -119,7 +144,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def encode_state(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+def encode_state(value: object, tensors: dict[str, torch.Tensor]) -> JsonValue:
     """`value` as JSON-safe data; its tensors and numpy arrays move into `tensors` by key.
 
     Tagged objects keep what JSON cannot say: {"__tensor__": key}, {"__ndarray__": key},
@@ -140,8 +165,8 @@ def encode_state(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
         return {"__ndarray__": key}
     if isinstance(value, dict):
         if all(isinstance(k, str) and not k.startswith("__") for k in value):
-            return {k: encode_state(v, tensors) for k, v in value.items()}
-        return {"__items__": [[k, encode_state(v, tensors)] for k, v in value.items()]}
+            return {str(k): encode_state(v, tensors) for k, v in value.items()}
+        return {"__items__": [[_key(k), encode_state(v, tensors)] for k, v in value.items()]}
     if isinstance(value, tuple):
         return {"__tuple__": [encode_state(v, tensors) for v in value]}
     if isinstance(value, list):
@@ -155,26 +180,52 @@ def encode_state(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
     raise TypeError(f"trainer state holds a {type(value).__name__}, which has no safe encoding")
 
 
-def decode_state(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+def _key(key: object) -> JsonValue:
+    """A dict key as JSON (an optimizer's parameter index, or a string)."""
+    if key is None or isinstance(key, (bool, int, float, str)):
+        return key
+    raise TypeError(f"trainer state has a {type(key).__name__} key, which has no safe encoding")
+
+
+def decode_state(value: JsonValue, tensors: Mapping[str, torch.Tensor]) -> object:
     """The inverse of `encode_state` (plain data in, plain data and tensors out)."""
     if isinstance(value, list):
         return [decode_state(v, tensors) for v in value]
     if not isinstance(value, dict):
         return value
     if "__tensor__" in value:
-        return tensors[value["__tensor__"]]
+        return tensors[str(value["__tensor__"])]
     if "__ndarray__" in value:
-        return tensors[value["__ndarray__"]].numpy()
+        return tensors[str(value["__ndarray__"])].numpy()
     if "__tuple__" in value:
-        return tuple(decode_state(v, tensors) for v in value["__tuple__"])
+        return tuple(decode_state(v, tensors) for v in _entries(value["__tuple__"]))
     if "__items__" in value:
-        return {k: decode_state(v, tensors) for k, v in value["__items__"]}
+        pairs = (_key_and_value(item) for item in _entries(value["__items__"]))
+        return {key: decode_state(v, tensors) for key, v in pairs}
     if "__float__" in value:
-        return float(value["__float__"])
+        return float(str(value["__float__"]))
     return {k: decode_state(v, tensors) for k, v in value.items()}
 
 
-def save_trainer_state(folder: Path, state: dict[str, Any], meta: dict[str, Any]) -> None:
+def _entries(value: JsonValue) -> list[JsonValue]:
+    if not isinstance(value, list):
+        raise ValueError(f"trainer state: {value!r} is not a list")
+    return value
+
+
+def _key_and_value(item: JsonValue) -> tuple[JsonValue, JsonValue]:
+    """A [key, value] entry of an "__items__" list."""
+    if not isinstance(item, list) or len(item) != 2:
+        raise ValueError(f"trainer state: {item!r} is not a [key, value] pair")
+    return item[0], item[1]
+
+
+def is_trainer_state(value: object) -> TypeGuard[TrainerState]:
+    """True for a dict with string keys: the shape a trainer state has (its parts are torch's)."""
+    return isinstance(value, dict) and all(isinstance(key, str) for key in value)
+
+
+def save_trainer_state(folder: Path, state: TrainerState, meta: Mapping[str, JsonValue]) -> None:
     """`state` as safetensors + JSON (no pickle), `meta` beside it; the JSON file goes last."""
     from safetensors.torch import save_file
 
@@ -188,7 +239,7 @@ def save_trainer_state(folder: Path, state: dict[str, Any], meta: dict[str, Any]
     )
 
 
-def read_trainer_meta(folder: Path) -> dict[str, Any]:
+def read_trainer_meta(folder: Path) -> JsonObject:
     """What `save_trainer_state` recorded besides the state: step, config, config_hash, time."""
     path = folder / TRAINER_META
     try:
@@ -197,14 +248,14 @@ def read_trainer_meta(folder: Path) -> dict[str, Any]:
         raise UserError(
             f"{path}: unreadable ({exc}); delete {folder} to resume from an earlier checkpoint"
         ) from exc
-    if not isinstance(record, dict):
+    if not is_json_object(record):
         raise UserError(
             f"{path}: not a trainer state; delete {folder} to resume from an earlier one"
         )
     return {k: v for k, v in record.items() if k != "state"}
 
 
-def load_trainer_state(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def load_trainer_state(folder: Path) -> tuple[TrainerState, JsonObject]:
     """(state, meta) of a step checkpoint, without running any code stored in it."""
     meta = read_trainer_meta(folder)
     if meta.get("state_format") == STATE_FORMAT:
@@ -212,6 +263,11 @@ def load_trainer_state(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
         record = json.loads((folder / TRAINER_META).read_text(encoding="utf-8"))
         state = decode_state(record["state"], load_file(str(folder / TRAINER_TENSORS)))
+        if not is_trainer_state(state):
+            raise UserError(
+                f"{folder / TRAINER_META}: its state is not a trainer state; delete {folder} "
+                "to resume from an earlier checkpoint"
+            )
         return state, meta
     return _load_legacy_state(folder / LEGACY_TRAINER_STATE), meta
 
@@ -226,7 +282,7 @@ _LEGACY_ALLOWED = (
 )
 
 
-def _load_legacy_state(path: Path) -> dict[str, Any]:
+def _load_legacy_state(path: Path) -> TrainerState:
     import pickle
 
     try:
@@ -238,7 +294,7 @@ def _load_legacy_state(path: Path) -> dict[str, Any]:
             f"data, since unpickling anything else can run code: delete {path.parent} to resume from an "
             "earlier checkpoint, or train afresh without --resume"
         ) from exc
-    if not isinstance(state, dict):
+    if not is_trainer_state(state):
         raise UserError(f"{path}: not a trainer state; delete {path.parent} or train afresh")
     return state
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from kdbench.errors import UserError
 from kdbench.hashing import config_hash
+from kdbench.json_types import JsonObject
 from kdbench.losses import get_loss, label_losses
 from kdbench.models.registry import applies_to
 from kdbench.options import (
@@ -238,7 +239,7 @@ class TrainConfig(ModelLoading, Mining):
     def micro_batch_size(self) -> int:
         return self.batch_size // self.grad_accum
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         data = dataclasses.asdict(self)
         data["teacher_scores"] = list(self.teacher_scores)
         return data
@@ -381,7 +382,7 @@ class EnsembleConfig:
                 raise UserError(f"--weights {text!r}: each weight {problem}")
         return values
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> JsonObject:
         """The settings as the teacher result records them."""
         return {
             "scores": list(self.scores),

@@ -30,6 +30,7 @@ from kdbench.data.teacher_scores import (
 )
 from kdbench.errors import InputFileError, UserError
 from kdbench.evaluate.metrics import compute_metrics
+from kdbench.json_types import JsonObject, JsonValue
 from kdbench.results import new_result, save_result
 from kdbench.train.report import scorer_summary
 
@@ -159,7 +160,7 @@ HELD_OUT_FOLDS = 5  # folds of the dev queries for the held-out estimate of a fi
 
 def held_out_fit(
     runs: Sequence[Run], qrels: dict[str, dict[str, int]], folds: int = HELD_OUT_FOLDS
-) -> dict[str, Any] | None:
+) -> JsonObject | None:
     """Dev nDCG@10 of the fitted ensemble on queries its weights did not see: the dev queries
     in `folds` folds (sorted ids, dealt in turn), each scored with the weights fitted on the
     others. The in-sample fit picks its weights on the queries it is scored on, so it flatters;
@@ -173,7 +174,7 @@ def held_out_fit(
     if len(qids) < 2 * folds:
         return None
     per_query: dict[str, float] = {}
-    fold_weights = []
+    fold_weights: list[JsonValue] = []
     for k in range(folds):
         held = set(qids[k::folds])
         weights, _ = fit_weights(runs, {q: r for q, r in qrels.items() if q not in held})
@@ -193,7 +194,7 @@ def build_ensemble(
     qrels: dict[str, dict[str, int]],
     normalize: str = "query-zscore",
     weights: Sequence[float] | None = None,
-) -> dict[str, Any]:
+) -> JsonObject:
     """Write the ensemble's score file and dev run; return its report."""
     from kdbench.train.teacher import dev_run_path
 

@@ -9,13 +9,27 @@ always held, so a checkpoint's history from any version loads with `History.from
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from kdbench.errors import UserError
 from kdbench.io import atomic_write_text
+from kdbench.json_types import JsonObject, JsonValue, is_json_object
 
 LOG_FILE = "train_log.jsonl"
+
+
+def _number_at(entry: Mapping[str, object], key: str, default: float | None = None) -> float:
+    value = entry.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise UserError(f"training history: {key} is {value!r}, not a number")
+    return value
+
+
+def _summary(value: object) -> JsonObject | None:
+    """A scorer summary as JSON (`kdbench.train.report.scorer_summary`), None when absent."""
+    return value if is_json_object(value) else None
 
 
 @dataclass(frozen=True)
@@ -33,12 +47,13 @@ class Validation:
     def metrics(self) -> dict[str, float]:
         return {"nDCG@10": self.ndcg_at_10, "RR@10": self.rr_at_10}
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"step": self.step, **self.metrics()}
 
     @classmethod
-    def from_dict(cls, entry: dict[str, Any]) -> Validation:
-        return cls(int(entry["step"]), float(entry["nDCG@10"]), float(entry["RR@10"]))
+    def from_dict(cls, entry: Mapping[str, object]) -> Validation:
+        step, ndcg, rr = (_number_at(entry, key) for key in ("step", "nDCG@10", "RR@10"))
+        return cls(int(step), float(ndcg), float(rr))
 
 
 @dataclass
@@ -47,14 +62,14 @@ class TeacherReport:
     `sample` training triples; `teacher` and the comparison only when there are teacher scores."""
 
     sample: int
-    student_before: dict[str, Any]  # train.report.scorer_summary
-    teacher: dict[str, Any] | None = None  # scorer_summary, plus "files": the score files' reports
+    student_before: JsonObject  # train.report.scorer_summary
+    teacher: JsonObject | None = None  # scorer_summary, plus "files": the score files' reports
     margin_std_ratio: float | None = None
     warnings: list[str] = field(default_factory=list)
-    student_after: dict[str, Any] | None = None
+    student_after: JsonObject | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        report: dict[str, Any] = {"student_before": self.student_before, "sample": self.sample}
+    def to_dict(self) -> JsonObject:
+        report: JsonObject = {"student_before": self.student_before, "sample": self.sample}
         if self.teacher is not None:
             report.update(
                 teacher=self.teacher,
@@ -66,14 +81,15 @@ class TeacherReport:
         return report
 
     @classmethod
-    def from_dict(cls, report: dict[str, Any]) -> TeacherReport:
+    def from_dict(cls, report: Mapping[str, object]) -> TeacherReport:
+        ratio, warnings = report.get("margin_std_ratio"), report.get("warnings")
         return cls(
-            sample=int(report["sample"]),
-            student_before=report["student_before"],
-            teacher=report.get("teacher"),
-            margin_std_ratio=report.get("margin_std_ratio"),
-            warnings=list(report.get("warnings", [])),
-            student_after=report.get("student_after"),
+            sample=int(_number_at(report, "sample")),
+            student_before=_summary(report.get("student_before")) or {},
+            teacher=_summary(report.get("teacher")),
+            margin_std_ratio=None if ratio is None else _number_at(report, "margin_std_ratio"),
+            warnings=[str(w) for w in warnings] if isinstance(warnings, list) else [],
+            student_after=_summary(report.get("student_after")),
         )
 
 
@@ -108,7 +124,7 @@ class History:
     def validated_at(self, step: int) -> bool:
         return bool(self.validations) and self.validations[-1].step == step
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "validations": [v.to_dict() for v in self.validations],
             "best": self.best.to_dict() if self.best is not None else None,
@@ -118,24 +134,30 @@ class History:
         }
 
     @classmethod
-    def from_dict(cls, history: dict[str, Any]) -> History:
+    def from_dict(cls, history: Mapping[str, object]) -> History:
         """A checkpoint's history (an empty report: not measured yet; no train_seconds: none saved).
 
         >>> History.from_dict(History(best=Validation(2, 0.7, 0.1)).to_dict()).best
         Validation(step=2, ndcg_at_10=0.7, rr_at_10=0.1)
         """
-        best = history.get("best")
-        report = history.get("report")
+        best, report = history.get("best"), history.get("report")
+        validations = history.get("validations")
         return cls(
-            validations=[Validation.from_dict(v) for v in history.get("validations", [])],
-            best=Validation.from_dict(best) if best else None,
-            bad_validations=int(history.get("bad_validations", 0)),
-            report=TeacherReport.from_dict(report) if report else None,
-            train_seconds=float(history.get("train_seconds", 0.0)),
+            validations=[
+                Validation.from_dict(v)
+                for v in (validations if isinstance(validations, list) else [])
+                if isinstance(v, Mapping)
+            ],
+            best=Validation.from_dict(best) if isinstance(best, Mapping) and best else None,
+            bad_validations=int(_number_at(history, "bad_validations", 0)),
+            report=TeacherReport.from_dict(report)
+            if isinstance(report, Mapping) and report
+            else None,
+            train_seconds=_number_at(history, "train_seconds", 0.0),
         )
 
 
-def append_log(path: Path, entry: dict[str, Any]) -> None:
+def append_log(path: Path, entry: Mapping[str, JsonValue]) -> None:
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(entry, allow_nan=True) + "\n")
 
@@ -152,9 +174,10 @@ def truncate_log(path: Path, step: int) -> None:
     atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
-def read_log(output: str | Path) -> list[dict[str, Any]]:
-    """The JSONL training log of a run folder, one dict per line."""
+def read_log(output: str | Path) -> list[JsonObject]:
+    """The JSONL training log of a run folder, one object per line."""
     path = Path(output) / LOG_FILE
-    return [
+    entries = [
         json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
     ]
+    return [entry for entry in entries if is_json_object(entry)]

@@ -37,6 +37,7 @@ from kdbench.data.collection import Collection
 from kdbench.data.runs import Run
 from kdbench.errors import UserError
 from kdbench.io import LOCK_FILE, OWNER_FILE, foreign_files, output_folder, reporting_no_room
+from kdbench.json_types import JsonObject, JsonValue, is_json_object
 from kdbench.losses.objective import Objective
 from kdbench.models.base import RankerModule
 from kdbench.models.checkpoint import save_checkpoint
@@ -176,7 +177,7 @@ def load_student(config: TrainConfig, device: torch.device) -> RankerModule:
     return ranker
 
 
-def save_model(module: StudentModule, folder: Path, training: dict[str, Any]) -> None:
+def save_model(module: StudentModule, folder: Path, training: JsonObject) -> None:
     """The ranker in Hugging Face layout + kdbench.json, the learned scale folded into its spec."""
     from transformers.utils import logging as hf_logging
 
@@ -384,7 +385,8 @@ def _resume_point(config: TrainConfig, output: Path) -> Path | None:
         return None
     meta = ckpt.read_trainer_meta(latest)
     if meta.get("config_hash") != config.hash():
-        saved = meta.get("config", {})
+        recorded = meta.get("config")
+        saved = recorded if is_json_object(recorded) else {}
         changed = sorted(
             k
             for k, v in config.to_dict().items()
@@ -484,7 +486,7 @@ class Trainer:
         self.report_rows = list(range(min(config.report_sample, len(training_set))))
         self.progress = _Progress(config.steps, 0, False)
 
-    def state(self, rng_states: list[dict[str, Any]]) -> dict[str, Any]:
+    def state(self, rng_states: list[ckpt.RngState]) -> ckpt.TrainerState:
         """Everything --resume needs, as dicts of tensors and plain values (`rng_states`: per rank)."""
         return {
             "module": self.module.state_dict(),
@@ -495,7 +497,7 @@ class Trainer:
             "history": self.history.to_dict(),
         }
 
-    def load_state(self, state: dict[str, Any], step: int) -> None:
+    def load_state(self, state: ckpt.TrainerState, step: int) -> None:
         self.module.load_state_dict(state["module"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -508,7 +510,7 @@ class Trainer:
         """Resume from `resume_from` or begin afresh; measure the student before training once."""
         if resume_from is not None:
             state, meta = ckpt.load_trainer_state(resume_from)
-            self.load_state(state, int(meta["step"]))
+            self.load_state(state, int(_as_number(meta["step"])))
             if self.context.is_main:
                 truncate_log(self.log_path, self.step)
         elif self.context.is_main:
@@ -582,7 +584,7 @@ class Trainer:
         self.scaler.unscale_(self.optimizer)
         max_norm = config.max_grad_norm if config.max_grad_norm > 0 else float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.parameters, max_norm))
-        lr = self.scheduler.get_last_lr()[0]
+        lr = float(self.scheduler.get_last_lr()[0])  # a float: torch types it float | Tensor
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
@@ -682,7 +684,7 @@ class Trainer:
             return
         done, config = self.step, self.config
         state = self.state(rng_states)
-        meta = {
+        meta: JsonObject = {
             "step": done,
             "config_hash": config.hash(),
             "config": config.to_dict(),
@@ -711,7 +713,7 @@ class Trainer:
             )
         return TrainResult(self.output, "interrupted", self.step, summary, signal=signal_name)
 
-    def finish(self, status: str) -> dict[str, Any]:
+    def finish(self, status: str) -> JsonObject:
         """Install the final model (the best on the dev slice when validating) and write
         training.json; its content (on rank 0; other ranks return {})."""
         seconds = self.seconds()
@@ -738,7 +740,9 @@ class Trainer:
                 "loss": config.loss,
                 "data": self.training_set.source,
                 "final_loss": entries[-1]["loss"] if entries else None,
-                "mean_samples_per_s": (sum(e["samples_per_s"] for e in entries) / len(entries))
+                "mean_samples_per_s": (
+                    sum(_as_number(e["samples_per_s"]) for e in entries) / len(entries)
+                )
                 if entries
                 else None,
                 "train_seconds": seconds,
@@ -778,7 +782,14 @@ class Trainer:
         return final_step
 
 
-def _training_meta(config: TrainConfig, step: int) -> dict[str, Any]:
+def _as_number(value: JsonValue) -> float:
+    """A number the training log or a checkpoint's meta holds."""
+    if not isinstance(value, int | float):
+        raise ValueError(f"{value!r} is not a number")
+    return value
+
+
+def _training_meta(config: TrainConfig, step: int) -> JsonObject:
     return {"config": config.to_dict(), "config_hash": config.hash(), "step": step}
 
 

@@ -8,8 +8,10 @@ can make the student worse. These numbers make that visible before anyone reads 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TypedDict
+
+from kdbench.json_types import JsonObject
 
 
 def pairwise_accuracy(margins: Sequence[float]) -> float:
@@ -57,7 +59,7 @@ def margin_stats(margins: Sequence[float]) -> dict[str, float]:
     return stats
 
 
-def scorer_summary(margins: Sequence[float], floor: float | None = None) -> dict[str, Any]:
+def scorer_summary(margins: Sequence[float], floor: float | None = None) -> JsonObject:
     """Pairwise accuracy (None without margins: JSON has no NaN), the margin distribution, and
     how many labelled pairs the scorer contradicts (negative above positive) or ties; with a
     margin `floor`, how many margins training raises to it.
@@ -66,9 +68,9 @@ def scorer_summary(margins: Sequence[float], floor: float | None = None) -> dict
     >>> summary["contradicted"], summary["ties"], summary["floored"]
     (1, 1, 3)
     """
-    summary: dict[str, Any] = {
+    summary: JsonObject = {
         "pairwise_accuracy": pairwise_accuracy(margins) if margins else None,
-        "margin": margin_stats(margins),
+        "margin": {**margin_stats(margins)},
         "contradicted": sum(1 for m in margins if m < 0),
         "ties": sum(1 for m in margins if m == 0),
     }
@@ -78,8 +80,30 @@ def scorer_summary(margins: Sequence[float], floor: float | None = None) -> dict
     return summary
 
 
-def compare_teacher_student(teacher: dict[str, Any], student: dict[str, Any]) -> dict[str, Any]:
-    """Warnings a user should see before trusting a teacher, from the two summaries."""
+class Comparison(TypedDict):
+    """What `compare_teacher_student` finds: the margins' spread, teacher over student, and
+    the warnings it gives."""
+
+    margin_std_ratio: float | None
+    warnings: list[str]
+
+
+def _margin_std(summary: Mapping[str, object]) -> float | None:
+    margin = summary.get("margin")
+    std = margin.get("std") if isinstance(margin, Mapping) else None
+    return float(std) if isinstance(std, int | float) else None
+
+
+def compare_teacher_student(
+    teacher: Mapping[str, object], student: Mapping[str, object]
+) -> Comparison:
+    """Warnings a user should see before trusting a teacher, from the two summaries
+    (`scorer_summary`'s).
+
+    >>> found = compare_teacher_student(scorer_summary([0.1, 0.2]), scorer_summary([-10.0, 10.0]))
+    >>> found["margin_std_ratio"], len(found["warnings"])
+    (0.005, 1)
+    """
     notes: list[str] = []
     t_acc, s_acc = teacher.get("pairwise_accuracy"), student.get("pairwise_accuracy")
     if isinstance(t_acc, float) and isinstance(s_acc, float) and t_acc < s_acc:
@@ -87,8 +111,7 @@ def compare_teacher_student(teacher: dict[str, Any], student: dict[str, Any]) ->
             f"the teacher orders fewer training triples correctly ({t_acc:.1%}) than the untrained "
             f"student ({s_acc:.1%}): it may teach the student to be worse"
         )
-    t_std = teacher.get("margin", {}).get("std")
-    s_std = student.get("margin", {}).get("std")
+    t_std, s_std = _margin_std(teacher), _margin_std(student)
     ratio = t_std / s_std if t_std and s_std else None
     if ratio is not None and not 1 / 3 <= ratio <= 3:
         notes.append(

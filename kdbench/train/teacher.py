@@ -80,7 +80,7 @@ def model_pair_scores(
     training_set: TrainingSet,
     pairs: list[tuple[str, str]],
     batch_size: int,
-    progress: Any = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[tuple[str, str], float]:
     """Model scores of (qid, doc) pairs, in batches of `batch_size`."""
 

@@ -62,7 +62,7 @@ class TrainingData:
     validate_depth: int  # BM25 candidates per dev query
 
     @classmethod
-    def of(cls, settings: Any) -> TrainingData:
+    def of(cls, settings: object) -> TrainingData:
         """These settings of a config that holds them under the same names (a TrainConfig)."""
         return cls(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(cls)})
 

@@ -12,13 +12,15 @@ stopping alike.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
 
 from kdbench import distributed
 from kdbench.evaluate.metrics import compute_metrics
 from kdbench.models.base import RankerModule
+
+Item = TypeVar("Item")
 
 if TYPE_CHECKING:
     from kdbench.data.runs import Run
@@ -32,7 +34,7 @@ def dev_pairs(training_set: TrainingSet) -> list[tuple[str, str]]:
     ]
 
 
-def shard(pairs: list[Any], context: distributed.DistContext) -> list[Any]:
+def shard(pairs: list[Item], context: distributed.DistContext) -> list[Item]:
     """This rank's share: every world_size-th pair from its rank on (sizes differ by one at most).
 
     >>> ctx = distributed.DistContext(rank=1, world_size=3, local_rank=1, device=torch.device("cpu"))

@@ -93,8 +93,9 @@ def test_evaluate_reads_the_official_run(scifact_with_parts: Any) -> None:
     )
     assert seen == ["beir/scifact/test ir_datasets:scoreddocs"]
     # each query's relevant doc has the lowest score (0), so it ranks 7th: 0 < nDCG@10 < 1
-    assert set(result["per_query"]["nDCG@10"]) == set(qids)
-    assert all(0 < v < 1 for v in result["per_query"]["nDCG@10"].values())
+    assert result is not None and result.per_query is not None
+    assert set(result.per_query["nDCG@10"]) == set(qids)
+    assert all(0 < v < 1 for v in result.per_query["nDCG@10"].values())
 
 
 def test_training_reads_the_official_pairs(scifact_with_parts: Any) -> None:

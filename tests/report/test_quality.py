@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from kdbench.evaluate.result import EvaluatedSettings
 from kdbench.report import write_report
 from kdbench.report.meta import ReportMeta
 from kdbench.report.render import to_csv, to_markdown
-from kdbench.report.rows import Row, evaluated_artifact, rows_from_results
+from kdbench.report.rows import Row, rows_from_results
 from kdbench.results import new_result
 from tests.report.test_report import ENV, evaluate_result, markdown_table, profile_result
 
@@ -36,7 +37,7 @@ def assert_quality_of_own_artifact(rows: list[Row], results: list[dict[str, Any]
     """Every row with quality shows its own artifact's evaluation, or eager's for an fp32
     cell of a backend that computes eager's scores and passed parity."""
     evaluations = {
-        (r["config"]["label"], *evaluated_artifact(r["config"])): r["metrics"]
+        (r["config"]["label"], *EvaluatedSettings(r["config"]).artifact): r["metrics"]
         for r in results
         if r["kind"] == "evaluate"
     }

@@ -22,6 +22,7 @@ from rich.text import Text
 from kdbench.cli import main
 from kdbench.commands.evaluate import metrics_table
 from kdbench.commands.train import teacher_report_table
+from kdbench.evaluate.result import EvaluateResult
 from kdbench.profile.measurements import ProfileResult
 from kdbench.profile.render import _cell_row, profile_table
 from kdbench.report import report_meta
@@ -89,7 +90,8 @@ def test_profile_table(width: int) -> None:
 def test_evaluate_table() -> None:
     result = json.loads(EVALUATION.read_text())
     cells = [f"{value:.4f}" for value in result["metrics"].values()]
-    assert_readable(render(metrics_table(result, width=80), 80), list(result["metrics"]), cells, 80)
+    table = metrics_table(EvaluateResult.from_dict(result), width=80)
+    assert_readable(render(table, 80), list(result["metrics"]), cells, 80)
 
 
 def test_report_table_all_columns() -> None:

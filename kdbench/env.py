@@ -14,6 +14,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from kdbench.json_types import JsonObject, JsonValue
+
 LIBRARIES = (
     "kdbench",
     "torch",
@@ -45,6 +47,14 @@ def library_versions() -> dict[str, str | None]:
     return versions
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity; all of them off Linux)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -65,7 +75,7 @@ def _size_bytes(text: str) -> int | None:
         return None
 
 
-def last_level_cache(device: str = "cpu") -> dict[str, Any] | None:
+def last_level_cache(device: str = "cpu") -> JsonObject | None:
     """The largest cache in front of memory: the CPU's last data cache level (Linux sysfs) or,
     on cuda, the GPU's L2. An index larger than it is read from memory on every search."""
     if device.startswith("cuda"):
@@ -74,7 +84,7 @@ def last_level_cache(device: str = "cpu") -> dict[str, Any] | None:
         index = int(device.split(":")[1]) if ":" in device else 0
         size = getattr(torch.cuda.get_device_properties(index), "L2_cache_size", 0)
         return {"level": "L2", "bytes": int(size), "from": "torch.cuda"} if size else None
-    best: dict[str, Any] | None = None
+    best: tuple[int, int] | None = None  # (level, bytes)
     for folder in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
         try:
             level = int((folder / "level").read_text())
@@ -82,11 +92,11 @@ def last_level_cache(device: str = "cpu") -> dict[str, Any] | None:
             size = _size_bytes((folder / "size").read_text())
         except (OSError, ValueError):
             continue
-        if kind in ("Data", "Unified") and size and (best is None or level > best["level"]):
-            best = {"level": level, "bytes": size}
+        if kind in ("Data", "Unified") and size and (best is None or level > best[0]):
+            best = (level, size)
     if best is None:
         return None
-    return {"level": f"L{best['level']}", "bytes": best["bytes"], "from": "sysfs, cpu0"}
+    return {"level": f"L{best[0]}", "bytes": best[1], "from": "sysfs, cpu0"}
 
 
 def git_commit() -> str | None:
@@ -113,7 +123,7 @@ def git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
-def nvml_info() -> dict[str, Any]:
+def nvml_info() -> JsonObject:
     """NVIDIA driver and GPUs through NVML; {"available": False, "reason": ...} without a driver."""
     try:
         import pynvml
@@ -125,10 +135,10 @@ def nvml_info() -> dict[str, Any]:
         return {"available": False, "reason": f"no NVIDIA driver ({exc})"}
     try:
 
-        def text(value: Any) -> str:
+        def text(value: object) -> str:
             return value.decode() if isinstance(value, bytes) else str(value)
 
-        gpus = []
+        gpus: list[JsonValue] = []
         for index in range(pynvml.nvmlDeviceGetCount()):
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
@@ -148,19 +158,22 @@ def nvml_info() -> dict[str, Any]:
         pynvml.nvmlShutdown()
 
 
-def torch_info() -> dict[str, Any]:
+def torch_info() -> JsonObject:
     if importlib.util.find_spec("torch") is None:
         return {"available": False}
     import torch
 
-    info: dict[str, Any] = {
+    info: JsonObject = {
         "available": True,
         "threads": torch.get_num_threads(),
         "cuda_available": torch.cuda.is_available(),
         "cuda_version": torch.version.cuda,
     }
     if torch.cuda.is_available():
-        info["devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        devices: list[JsonValue] = [
+            torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
+        ]
+        info["devices"] = devices
     return info
 
 
@@ -172,7 +185,7 @@ def onnxruntime_providers() -> list[str] | None:
     return list(onnxruntime.get_available_providers())
 
 
-def tensorrt_status() -> dict[str, Any]:
+def tensorrt_status() -> JsonObject:
     if importlib.util.find_spec("tensorrt") is None:
         return {
             "available": False,

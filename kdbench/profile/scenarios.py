@@ -34,6 +34,7 @@ import torch
 
 from kdbench.backends.base import Runner, ShapeRange
 from kdbench.errors import UserError
+from kdbench.json_types import JsonObject
 from kdbench.models.base import ExportKind, Ranker, encoder_shape
 from kdbench.models.batches import (
     fixed_batch,
@@ -41,7 +42,7 @@ from kdbench.models.batches import (
     pair_lengths,
     truncation_lengths,
 )
-from kdbench.models.prettr import cache_bytes_per_passage
+from kdbench.models.prettr import PassageStates, cache_bytes_per_passage
 from kdbench.profile.config import APPROXIMATE_SEARCHES, ProfileConfig
 from kdbench.profile.flops import encoder_flops
 from kdbench.profile.inputs import Pool, ProfileInputs
@@ -68,15 +69,15 @@ class Workload:
     """One cell's timed call, as a chain of named stages."""
 
     stages: list[tuple[str, StageCall]]
-    first_input: Any
+    first_input: dict[str, torch.Tensor] | None  # the first stage's input (None: it takes none)
     items: int  # queries or passages per call
     model_stage: str  # the stage whose time the model's FLOPs are divided by
     model_calls: list[tuple[int, int]]  # (batch, seq) of each model call per sample
-    tokenize: Callable[[], Any]  # the cell's tokenisation, timed separately
+    tokenize: Callable[[], object]  # the cell's tokenisation, timed separately
     flops_per_call: int | None = None  # None: a full encoder forward per model call
     cache: PassageCache | None = None  # prettr: the cached passage states the call reads
     index_bytes: int | None = None  # the pre-encoded index or cache the call searches or reads
-    search: dict[str, Any] | None = None  # query: an approximate search, its settings and recall
+    search: JsonObject | None = None  # query: an approximate search, its settings and recall
 
 
 def _to(inputs: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -145,7 +146,7 @@ class Scenario:
         texts = [short, query] if self.timed_kind == "query" else [short, passage]
         return fixed_batch(self.ranker, self.timed_kind, texts, self.parity_seq)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         """What the scenario timed, for the result."""
         return {
             "name": self.name,
@@ -185,7 +186,7 @@ class Scenario:
     def workload(self, cell: CellShape, runner: Runner) -> Workload:
         raise NotImplementedError
 
-    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], Any]:
+    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], object]:
         """Serve a batch of query texts end to end as a deployment would (server/offline
         loads, kdbench.profile.serving): tokenise them, run `runner`, finish the scenario's
         work (search, ordering). Inputs are padded to the cell's `seq_len`, as timed cells are."""
@@ -290,21 +291,23 @@ class QueryScenario(Scenario):
     default_batch = 1
     default_seq = 32
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, ranker: Ranker, inputs: ProfileInputs, config: ProfileConfig) -> None:
+        super().__init__(ranker, inputs, config)
         self._index: torch.Tensor | None = None
         self._index_rows: dict[str, int] = {}
         self._pool_docs: list[torch.Tensor] | None = None
         self._searched: tuple[int, torch.Tensor] | None = None
-        self._graph: tuple[int, Any] | None = None  # --search hnsw: one size's graph at a time
+        self._graph: tuple[int, HnswIndex] | None = (
+            None  # --search hnsw: one size's graph at a time
+        )
         self._recall_queries: torch.Tensor | None = None
-        self.index_encode: dict[str, Any] | None = None  # how long building the index took
+        self.index_encode: JsonObject | None = None  # how long building the index took
         self.search_backend = "faiss" if importlib.util.find_spec("faiss") is not None else "torch"
 
     def index_sizes(self) -> tuple[int | None, ...]:
         return self.config.index_size or (self.inputs.index_size,)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         index = (
             "random vectors" if self.inputs.index_passages is None else "eager fp32 passage vectors"
         )
@@ -425,11 +428,11 @@ class QueryScenario(Scenario):
         depth = min(cell.depth or 100, size)
         backend = self.search_backend
 
-        def search(queries: torch.Tensor) -> Any:
+        def search(queries: torch.Tensor) -> object:
             # looked up per call: the copy a cell searches is freed when the next cell's is made
             return exact_search(queries.float(), self.searched_index(size), depth, backend=backend)
 
-        def approximate(queries: torch.Tensor) -> Any:
+        def approximate(queries: torch.Tensor) -> object:
             return self.graph(size).search(queries.float().cpu().numpy(), depth)
 
         workload = self.encoding_workload(
@@ -446,7 +449,7 @@ class QueryScenario(Scenario):
             }
         return workload
 
-    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], Any]:
+    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], object]:
         from kdbench.retrieval.dense import exact_search
 
         size = cell.index_size or self.inputs.index_size
@@ -455,7 +458,7 @@ class QueryScenario(Scenario):
         hnsw = self.config.search == "hnsw"
 
         @torch.inference_mode()
-        def serve(texts: list[str]) -> Any:
+        def serve(texts: list[str]) -> object:
             with self.tokenizing:
                 batch = fixed_batch(self.ranker, "query", texts, cell.seq_len)
             vectors = runner(_to(batch, self.device)).float()
@@ -470,7 +473,7 @@ class QueryScenario(Scenario):
 
         return serve
 
-    def graph(self, size: int) -> Any:
+    def graph(self, size: int) -> HnswIndex:
         """--search hnsw: the HNSW graph over the index's first `size` rows (one at a time)."""
 
         if self._graph is None or self._graph[0] != size:
@@ -481,7 +484,7 @@ class QueryScenario(Scenario):
         return self._graph[1]
 
     @torch.inference_mode()
-    def recall(self, graph: Any, size: int, depth: int) -> float:
+    def recall(self, graph: HnswIndex, size: int, depth: int) -> float:
         """The graph's recall@depth against exact search, over up to 64 eager-encoded queries."""
 
         if self._recall_queries is None:
@@ -495,7 +498,7 @@ class QueryScenario(Scenario):
 
 def _chunked_rerank(
     runner: Runner, pairs: dict[str, torch.Tensor], depth: int, batch_size: int
-) -> tuple[list[dict[str, torch.Tensor]], Callable[[Any], torch.Tensor]]:
+) -> tuple[list[dict[str, torch.Tensor]], Callable[[object], torch.Tensor]]:
     """One query's `depth` prepared pairs cut into forward passes of `batch_size`, and the
     timed call: score every chunk, then order the candidates."""
     chunks = [
@@ -503,7 +506,7 @@ def _chunked_rerank(
         for start in range(0, depth, batch_size)
     ]
 
-    def rerank(_: Any) -> torch.Tensor:
+    def rerank(_: object) -> torch.Tensor:
         scores = torch.cat([runner(chunk) for chunk in chunks])
         return torch.argsort(scores, descending=True)
 
@@ -543,7 +546,7 @@ class CatRerankScenario(Scenario):
             tokenize=lambda: fixed_batch(self.ranker, "pair", [query] * depth, cell.seq_len, docs),
         )
 
-    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], Any]:
+    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], object]:
         depth = cell.depth or 100
         docs = self.inputs.passages[:depth]  # every query's k candidates: the same k passages
 
@@ -556,14 +559,17 @@ class CatRerankScenario(Scenario):
 
 
 def _serve_pairs(
-    scenario: Scenario, cell: CellShape, runner: Runner, prepare: Callable[[list[str]], Any]
-) -> Callable[[list[str]], Any]:
+    scenario: Scenario,
+    cell: CellShape,
+    runner: Runner,
+    prepare: Callable[[list[str]], dict[str, torch.Tensor]],
+) -> Callable[[list[str]], object]:
     """Serve a batch of queries by scoring each one's `depth` candidates in forwards of
     `cell.batch_size` pairs (the batch's pairs together), then ordering each query's."""
     depth = cell.depth or 100
 
     @torch.inference_mode()
-    def serve(texts: list[str]) -> Any:
+    def serve(texts: list[str]) -> torch.Tensor:
         with scenario.tokenizing:
             pairs = prepare(texts)
         total = len(texts) * depth
@@ -589,8 +595,8 @@ class ColbertRerankScenario(Scenario):
     default_batch = 1
     default_seq = 32
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, ranker: Ranker, inputs: ProfileInputs, config: ProfileConfig) -> None:
+        super().__init__(ranker, inputs, config)
         self._pool_docs: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         self._cached: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -617,7 +623,9 @@ class ColbertRerankScenario(Scenario):
         workload = self.encoding_workload(
             cell, runner, "query", self.inputs.queries[: cell.batch_size]
         )
-        q_mask = workload.first_input["attention_mask"]
+        batch = workload.first_input
+        assert batch is not None  # encoding_workload's: the query batch
+        q_mask = batch["attention_mask"]
         ranker = self.ranker
 
         def maxsim(q_vecs: torch.Tensor) -> list[torch.Tensor]:
@@ -631,14 +639,14 @@ class ColbertRerankScenario(Scenario):
         workload.index_bytes = d_vecs.numel() * d_vecs.element_size()
         return workload
 
-    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], Any]:
+    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], object]:
         depth = cell.depth or 100
         self.workload(cell, runner)  # caches the k candidates' term vectors (offline work)
         d_vecs, d_mask = self._cached[depth]
         ranker = self.ranker
 
         @torch.inference_mode()
-        def serve(texts: list[str]) -> Any:
+        def serve(texts: list[str]) -> object:
             with self.tokenizing:
                 batch = _to(fixed_batch(ranker, "query", texts, cell.seq_len), self.device)
             q_vecs = runner(batch).to(d_vecs.dtype)
@@ -665,14 +673,14 @@ class PrettrRerankScenario(Scenario):
     default_seq = 256
     reference_is_timed = False
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, ranker: Ranker, inputs: ProfileInputs, config: ProfileConfig) -> None:
+        super().__init__(ranker, inputs, config)
         # The cache is computed before any query: passages at the fixed query slot (the
         # released PreTTR's own positions follow each query; docs/models.md has the difference).
         self.own_positions = self.ranker.passage_positions
         self.ranker.use_fixed_positions()
-        self._pool_caches: list[Any] | None = None
-        self._caches: dict[tuple[int, int], Any] = {}
+        self._pool_caches: list[PassageStates] | None = None
+        self._caches: dict[tuple[int, int], PassageStates] = {}
         stack = self.ranker.stack()
         for seq_len in {cell.seq_len for cell in self.cells}:
             _, doc_len = pair_lengths(self.ranker, seq_len)
@@ -682,7 +690,7 @@ class PrettrRerankScenario(Scenario):
                     f"query slot exceed the encoder's {stack.max_positions} positions; lower --seq-len"
                 )
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         described = super().describe()
         described.pop("offline_doc_len")  # the cache follows seq_len, not --doc-len
         return {
@@ -722,13 +730,13 @@ class PrettrRerankScenario(Scenario):
         )
 
     @torch.inference_mode()
-    def encode_cache(self, docs: list[str], doc_len: int) -> Any:
+    def encode_cache(self, docs: list[str], doc_len: int) -> PassageStates:
         """The passages' states after layer l (the cache), eager fp32, truncated to `doc_len`."""
         with truncation_lengths(self.ranker, doc_len=doc_len):
             return self.ranker.encode_passage_states(docs, batch_size=32, out_device=self.device)
 
     def cached_pairs(
-        self, query: str, cache: Any, rows: list[int], query_len: int, doc_len: int
+        self, query: str, cache: PassageStates, rows: list[int], query_len: int, doc_len: int
     ) -> dict[str, torch.Tensor]:
         """`query` with each cached passage in `rows`: the pair module's inputs, padded."""
         with truncation_lengths(self.ranker, query_len=query_len):
@@ -809,7 +817,7 @@ class PrettrRerankScenario(Scenario):
             ),
         )
 
-    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], Any]:
+    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], object]:
         depth = cell.depth or 100
         query_len, doc_len = pair_lengths(self.ranker, cell.seq_len)
         self.workload(cell, runner)  # caches the k candidates' states (offline work)

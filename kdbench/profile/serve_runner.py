@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from kdbench.env import usable_cores
 from kdbench.errors import UserError
 from kdbench.profile.config import ProfileConfig
 from kdbench.profile.runner import (
@@ -26,7 +27,6 @@ from kdbench.profile.runner import (
     profile_result,
 )
 from kdbench.profile.scenarios import CellShape
-from kdbench.profile.serving import _cores
 from kdbench.profile.serving_cell import UNITS, serve_into_cell, server_settings
 
 
@@ -50,7 +50,7 @@ def run_serving(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
     if config.scenario == "offline" and (bound is not None or config.qps is not None):
         raise UserError("--qps and --bound apply to --scenario server, not offline")
     check_available(config)
-    cores = _cores()
+    cores = usable_cores()
     threads = worker_threads(config, cores)
     torch.set_num_threads(threads)
     served = replace(config, scenario=None, threads=threads)

@@ -228,13 +228,13 @@ class Fit:
         return cls(
             quantity=_text(data.get("quantity"), "growth quantity"),
             variable=_text(data.get("variable"), "growth variable"),
-            intercept=float(_number(data.get("intercept"), "growth intercept")),
-            slope=float(_number(data.get("slope"), "growth slope")),
+            intercept=float(_stored_number(data.get("intercept"), "growth intercept")),
+            slope=float(_stored_number(data.get("slope"), "growth slope")),
             points=[_point(point) for point in _list(data.get("points"), "growth points")],
             covariance=None
             if covariance is None
             else (covariance[0], covariance[1], covariance[2]),
-            quantile=float(_number(data.get("quantile", _Z95), "growth quantile")),
+            quantile=float(_stored_number(data.get("quantile", _Z95), "growth quantile")),
             error_from=str(data.get("error_from", "")),
             cell=_fit_cell(data.get("cell", {})),
         )
@@ -559,7 +559,7 @@ def _text(value: object, what: str) -> str:
     return value
 
 
-def _number(value: object, what: str) -> int | float:
+def _stored_number(value: object, what: str) -> int | float:
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise _unreadable(what)
     return value
@@ -573,7 +573,7 @@ def _list(value: object, what: str) -> list[object]:
 
 def _numbers(value: object, count: int, what: str) -> list[int | float]:
     """`count` numbers, as stored (an integer stays one, so the fit writes back the same)."""
-    numbers = [_number(item, what) for item in _list(value, what)]
+    numbers = [_stored_number(item, what) for item in _list(value, what)]
     if len(numbers) != count:
         raise _unreadable(what)
     return numbers
@@ -584,8 +584,12 @@ def _point(value: object) -> tuple[float, float, float | None]:
     if len(items) != 3:
         raise _unreadable("a growth point")
     x, y, se = items
-    error = None if se is None else float(_number(se, "a growth point"))
-    return float(_number(x, "a growth point")), float(_number(y, "a growth point")), error
+    error = None if se is None else float(_stored_number(se, "a growth point"))
+    return (
+        float(_stored_number(x, "a growth point")),
+        float(_stored_number(y, "a growth point")),
+        error,
+    )
 
 
 def _fit_cell(value: object) -> FitCell:

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 from kdbench.errors import UserError
-from kdbench.json_types import JsonObject, JsonValue, is_json_object
+from kdbench.json_types import JsonObject, JsonValue
 from kdbench.profile.stats import summarize_ms
-from kdbench.results import ResultHeader
+from kdbench.results import ResultHeader, json_object, object_at, objects_at
 
 __all__ = [
     "Cell",
@@ -416,7 +416,7 @@ class Cell:
         parsed = {"latency_ms", "device_latency_ms", *cache_keys}
         extra = {k: v for k, v in extra.items() if k not in parsed}
         stages = data.get("stages")
-        stage_stats = None if stages is None else _json_object(stages, "stages")
+        stage_stats = None if stages is None else json_object(stages, "stages")
         return cls(
             **{k: v for k, v in known.items() if k not in _PARSED},
             latency=_parse(Latency, data.get("latency_ms")),
@@ -428,7 +428,7 @@ class Cell:
             stages=None
             if stage_stats is None
             else {
-                name: Latency.from_dict(_json_object(s, f"stages.{name}"))
+                name: Latency.from_dict(json_object(s, f"stages.{name}"))
                 for name, s in stage_stats.items()
             },
             flops=_parse(Flops, data.get("flops")),
@@ -468,26 +468,7 @@ R = TypeVar("R", bound=_Record)
 
 def _parse(cls: type[R], data: object) -> R | None:
     """`data` (a JSON object, or None) as a `cls`."""
-    return None if data is None else cls.from_dict(_json_object(data, cls.what))
-
-
-def _json_object(value: object, what: str) -> JsonObject:
-    if not is_json_object(value):
-        raise UserError(f"{what} is not a JSON object; is this a result written by kdbench?")
-    return value
-
-
-def _object_at(data: Mapping[str, object], key: str) -> JsonObject:
-    """The object under `key` (a copy; empty when absent)."""
-    return dict(_json_object(data.get(key, {}), key))
-
-
-def _objects_at(data: Mapping[str, object], key: str) -> list[JsonObject]:
-    """The list of objects under `key` (empty when absent)."""
-    values = data.get(key, [])
-    if not isinstance(values, list):
-        raise UserError(f"{key} is not a JSON list; is this a result written by kdbench?")
-    return [_json_object(value, f"an entry of {key}") for value in values]
+    return None if data is None else cls.from_dict(json_object(data, cls.what))
 
 
 @dataclass
@@ -527,14 +508,12 @@ class ProfileResult:
         baseline, scenario = data.get("baseline"), data.get("scenario")
         return cls(
             header=header,
-            cells=[Cell.from_dict(entry) for entry in _objects_at(data, "results")],
-            model=_object_at(data, "model"),
-            inputs=_object_at(data, "inputs"),
-            scenario=None if scenario is None else _json_object(scenario, "scenario"),
-            backends=_object_at(data, "backends"),
-            growth=_objects_at(data, "growth"),
-            baseline=None
-            if baseline is None
-            else cls.from_dict(_json_object(baseline, "baseline")),
+            cells=[Cell.from_dict(entry) for entry in objects_at(data, "results")],
+            model=object_at(data, "model"),
+            inputs=object_at(data, "inputs"),
+            scenario=None if scenario is None else json_object(scenario, "scenario"),
+            backends=object_at(data, "backends"),
+            growth=objects_at(data, "growth"),
+            baseline=None if baseline is None else cls.from_dict(json_object(baseline, "baseline")),
             extra={k: v for k, v in _as_read(data).items() if k not in taken and k != "baseline"},
         )

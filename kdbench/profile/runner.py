@@ -20,6 +20,7 @@ from kdbench.backends.onnx.config import provider_conflict, provider_missing
 from kdbench.data.load import load_collection
 from kdbench.env import collect_environment, last_level_cache
 from kdbench.errors import UserError
+from kdbench.json_types import JsonObject
 from kdbench.models.base import Ranker, encoder_shape, usable_positions
 from kdbench.models.registry import ARCHITECTURES
 from kdbench.profile import parity as parity_gate
@@ -142,7 +143,7 @@ class Prepared:
     variants: list[Variant]
 
 
-def profile_model(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]:
+def profile_model(config: ProfileConfig, log: Log | None = None) -> ProfileResult:
     """Profile `config` and return the `profile` result (see kdbench.results).
 
     With `config.baseline_arch` the same model is also built as that architecture and timed
@@ -175,7 +176,7 @@ def profile_model(config: ProfileConfig, log: Log | None = None) -> dict[str, An
     if len(results) > 1:
         _add_baseline_ratios(result.cells, results[1].cells)
         result.baseline = results[1]
-    return result.to_dict()
+    return result
 
 
 def _prepare_baseline(baseline: ProfileConfig, main: Prepared, threads: int, say: Log) -> Prepared:
@@ -396,11 +397,11 @@ def profile_result(
     config: ProfileConfig,
     prep: Prepared,
     cells: list[Cell],
-    environment: dict[str, Any],
+    environment: JsonObject,
     scenario_name: str,
-    scenario: dict[str, Any],
+    scenario: JsonObject,
     units: dict[str, str],
-    growth: list[dict[str, Any]] | None = None,
+    growth: list[JsonObject] | None = None,
 ) -> ProfileResult:
     """The `profile` result of one prepared model's cells under `config` (the command's own,
     which the prepared model's may differ from): header, model, inputs, backends."""

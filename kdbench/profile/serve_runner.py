@@ -11,13 +11,13 @@ test queries of `--data`. One cell per backend and scenario cell (depth, length)
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import torch
 
 from kdbench.env import usable_cores
 from kdbench.errors import UserError
 from kdbench.profile.config import ProfileConfig
+from kdbench.profile.measurements import ProfileResult
 from kdbench.profile.runner import (
     Log,
     _cell_head,
@@ -41,7 +41,7 @@ def worker_threads(config: ProfileConfig, cores: int) -> int:
     return threads
 
 
-def run_serving(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]:
+def run_serving(config: ProfileConfig, log: Log | None = None) -> ProfileResult:
     """Serve `config.model` under the `config.scenario` load; returns the `profile` result."""
     say = log or (lambda message: None)
     if config.baseline_arch is not None:
@@ -77,9 +77,7 @@ def run_serving(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
             cells.append(cell)
     described = {**prep.scenario.describe(), "load": config.scenario, "served": prep.scenario_name}
     scenario_name = str(config.scenario)
-    return profile_result(
-        config, prep, cells, environment, scenario_name, described, UNITS
-    ).to_dict()
+    return profile_result(config, prep, cells, environment, scenario_name, described, UNITS)
 
 
 def config_label(shape: CellShape) -> str:

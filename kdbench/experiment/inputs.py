@@ -187,7 +187,7 @@ class Experiment:
             seed=self.profile.experiment.seed,
         )
 
-    def hashed_mining(self) -> dict[str, Any]:
+    def hashed_mining(self) -> dict[str, object]:
         """The mining settings for a stage config (left out at their defaults, see hashed_settings)."""
         settings = hashed_settings(self.profile.data)
         return {
@@ -196,7 +196,7 @@ class Experiment:
             if name in settings
         }
 
-    def hashed_training_inputs(self) -> dict[str, Any]:
+    def hashed_training_inputs(self) -> dict[str, object]:
         """What a training stage's hash holds of the data: source, triples (and their content),
         seed and mining."""
         return {

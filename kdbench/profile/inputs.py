@@ -14,6 +14,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from kdbench.data.collection import Collection
+from kdbench.data.docstore import DocStore
 from kdbench.errors import UserError
 from kdbench.retrieval.bm25 import BM25
 
@@ -39,7 +41,9 @@ class ProfileInputs:
     index_passages: Any  # (batch_size) -> (doc ids, texts) batches to index; None: random vectors
     index_size: int
     source: dict[str, Any] = field(default_factory=dict)
-    docs: Any = None  # the collection's DocStore (None: synthetic text): a saved index's corpus
+    docs: DocStore | None = (
+        None  # the collection's DocStore (None: synthetic text): a saved index's corpus
+    )
 
 
 def load_inputs(
@@ -52,10 +56,10 @@ def load_inputs(
     index_size: int | None,
     tokenizer: Any,
     seed: int,
-    collection: Any,
+    collection: Collection | None,
 ) -> ProfileInputs:
     """Timed passages and parity pools from `collection` (loaded from `data`; None: synthetic text)."""
-    if data is None:
+    if data is None or collection is None:
         return synthetic_inputs(
             tokenizer,
             passages=passages,
@@ -111,7 +115,7 @@ def load_inputs(
 
 
 def _candidates(
-    collection: Any, qids: list[str], depth: int, seed: int
+    collection: Collection, qids: list[str], depth: int, seed: int
 ) -> tuple[dict[str, list[str]], str]:
     """Each query's candidate doc ids and how they were chosen."""
     queries = {qid: collection.queries[qid] for qid in qids}

@@ -24,6 +24,9 @@ item is a size. Two spellings are refused because they look like one number writ
 comma: a list that reads as thousands groups (`1,000` or `8,841,823`: items of three digits
 after a first of one to three, no spaces) and a short bare item before a suffixed one (`1,5M`,
 `2,5k`). A list that really means those sizes writes a space after each comma (`100, 200`).
+Lists of small counts (`parse_small_size_list`: depths, batch sizes, sequence lengths) read a
+comma as a separator (`--depth 10,100` is 10 and 100) unless an item after it starts with 0,
+which no list item does and a thousands group does (`1,024`, `2,048`, `1,000`): refused.
 
 >>> parse_size("8.8M"), parse_size("500k"), parse_size("8800000"), parse_size("1e6")
 (8800000, 500000, 8800000, 1000000)
@@ -239,6 +242,7 @@ def _known_problem(text: str) -> str | None:
 # Lists of sizes.
 
 _THOUSANDS = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+")
+_ZERO_GROUP = re.compile(r",0[0-9]")  # an item after a comma that starts with 0: `1,024`
 _DECIMAL_COMMA = re.compile(r"(?:^|,)\s*[0-9]{1,3},[0-9]+\s*[a-zA-Z]")
 
 
@@ -249,11 +253,27 @@ def parse_size_list(text: str) -> tuple[int, ...]:
     >>> parse_size_list("1000,5000,20000"), parse_size_list("1.5M")
     ((1000, 5000, 20000), (1500000,))
     """
+    return _size_list(text, thousands_commas=True)
+
+
+def parse_small_size_list(text: str) -> tuple[int, ...]:
+    """Like `parse_size_list`, for counts nobody writes with thousands commas (depths, batch
+    sizes, sequence lengths): every comma separates two items.
+
+    >>> parse_small_size_list("10,100"), parse_small_size_list("1,32,128")
+    ((10, 100), (1, 32, 128))
+    """
+    if isinstance(text, str) and _ZERO_GROUP.search(text.strip()):
+        return _size_list(text, thousands_commas=True)  # refused with the thousands message
+    return _size_list(text, thousands_commas=False)
+
+
+def _size_list(text: str, thousands_commas: bool) -> tuple[int, ...]:
     shown = repr(text)
     if not isinstance(text, str) or not text.strip():
         raise QuantityError(f"{shown}: names no size; write {SIZE_LIST_FORMS}")
     stripped = text.strip()
-    if _THOUSANDS.fullmatch(stripped):
+    if thousands_commas and _THOUSANDS.fullmatch(stripped):
         spaced = ", ".join(stripped.split(","))
         raise QuantityError(
             f"{shown}: reads as one number written with thousands commas "

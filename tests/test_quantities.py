@@ -22,6 +22,7 @@ from kdbench.quantities import (
     parse_rate_per_s,
     parse_size,
     parse_size_list,
+    parse_small_size_list,
 )
 
 sizes = st.integers(min_value=1, max_value=MAX_SIZE)
@@ -100,6 +101,18 @@ def test_a_list_without_spaces_is_read_whole_or_refused(values: list[int]) -> No
         assert parse_size_list(text) == tuple(values)
     except QuantityError as exc:  # only the spellings that read as one number
         assert "thousands commas" in str(exc) or "decimal comma" in str(exc)
+
+
+@given(st.lists(st.integers(1, 100_000), min_size=1, max_size=6, unique=True))
+def test_a_list_of_small_counts_is_read_whole(values: list[int]) -> None:
+    """Depths, batch sizes, lengths: `10,100` is two depths (no item starts with 0)."""
+    assert parse_small_size_list(",".join(map(str, values))) == tuple(values)
+
+
+@given(st.integers(1, 999), st.integers(0, 99))
+def test_a_thousands_group_in_a_list_of_small_counts_is_refused(whole: int, group: int) -> None:
+    """`1,024` is a batch of 1024 written with a comma, never 1 and 24: no item starts with 0."""
+    assert "thousands commas" in refused(parse_small_size_list, f"{whole},{group:03d}")
 
 
 # Every refused class, refused with the accepted forms.

@@ -39,6 +39,7 @@ from kdbench.quantities import (
     parse_duration_s,
     parse_rate_per_s,
     parse_size_list,
+    parse_small_size_list,
     quantity_error,
 )
 
@@ -92,12 +93,14 @@ def _precision_list(text: str) -> tuple[str, ...]:
     return tuple(p.strip().lower() for p in text.split(",") if p.strip()) or ("fp32",)
 
 
-def _sizes(default: tuple[int, ...] | None, flag: str, help: str, **more: Any) -> Any:
+def _sizes(
+    default: tuple[int, ...] | None, flag: str, help: str, small: bool = True, **more: Any
+) -> Any:
     """A comma list of sizes (batch sizes, lengths, depths, index sizes) spelled `flag`, each
-    in the quantity grammar (`kdbench.quantities.parse_size_list`: 32, 1k, 8.8M)."""
-    return option(
-        default, help=help, minimum=1, cli={"flag": flag, "parse": parse_size_list}, **more
-    )
+    in the quantity grammar (`kdbench.quantities`: 32, 1k, 8.8M). `small`: counts nobody writes
+    with thousands commas, so `10,100` is two items; otherwise that spelling is refused."""
+    parse = parse_small_size_list if small else parse_size_list
+    return option(default, help=help, minimum=1, cli={"flag": flag, "parse": parse}, **more)
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,8 @@ class ProfileConfig(ModelLoading, Timing):
     index_size: tuple[int, ...] | None = _sizes(
         None,
         "--index-size",
-        "query: passages in the searched index (50000 or 50k), or a comma list to time each "
+        small=False,
+        help="query: passages in the searched index (50000 or 50k), or a comma list to time each "
         "(1k,5k,20k: cells per size, for growth fits); past the collection its vectors "
         "repeat. Default: the whole collection.",
     )

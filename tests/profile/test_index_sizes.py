@@ -93,3 +93,11 @@ def test_the_command_line_reads_sizes_by_the_quantity_grammar(tiny_bert_dir: Pat
     ):
         with pytest.raises(UserError, match=f"^--index-size: .*{why}.*; write "):
             settings.build({**defaults, **values, "index_size": text})
+    # depths, batch sizes and lengths are small counts: a comma separates, unless a thousands
+    # group follows it (no list item starts with 0); index sizes refuse both readings
+    built = settings.build({**defaults, **values, "depths": "10,100", "batch_sizes": "1,32"})
+    assert built.depths == (10, 100) and built.batch_sizes == (1, 32)
+    with pytest.raises(UserError, match=r"^--batch-size: '1,024': .*thousands commas"):
+        settings.build({**defaults, **values, "batch_sizes": "1,024"})
+    with pytest.raises(UserError, match=r"^--index-size: '10,100': .*thousands commas"):
+        settings.build({**defaults, **values, "index_size": "10,100"})

@@ -12,9 +12,9 @@ import os
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Required, TypedDict
 
-from kdbench.json_types import JsonObject, JsonValue
+from kdbench.json_types import JsonObject
 
 LIBRARIES = (
     "kdbench",
@@ -35,6 +35,56 @@ LIBRARIES = (
     "nvidia-ml-py",
     "sentence-transformers",
 )
+
+
+class TorchInfo(TypedDict, total=False):
+    available: Required[bool]
+    threads: int
+    cuda_available: bool
+    cuda_version: str | None
+    devices: list[str]  # CUDA device names
+
+
+class GpuInfo(TypedDict):
+    index: int
+    name: str
+    memory_total_mib: int
+
+
+class NvmlInfo(TypedDict, total=False):
+    available: Required[bool]
+    reason: str  # why not available
+    driver: str
+    gpus: list[GpuInfo]
+
+
+class TensorrtStatus(TypedDict, total=False):
+    available: Required[bool]
+    reason: str  # why not available
+    version: str
+
+
+# "from" is a keyword: the functional form
+LastLevelCache = TypedDict("LastLevelCache", {"level": str, "bytes": int, "from": str})
+
+
+class Environment(TypedDict, total=False):
+    """A result's "environment" (`collect_environment`); `heavy=False` leaves out torch, nvml,
+    onnxruntime_providers and tensorrt. `kdbench profile` adds the last three keys."""
+
+    python: Required[str]
+    platform: Required[str]
+    cpu: Required[str]
+    cpu_count: Required[int | None]
+    git_commit: Required[str | None]
+    libraries: Required[dict[str, str | None]]  # package -> version (None: not installed)
+    torch: TorchInfo
+    nvml: NvmlInfo
+    onnxruntime_providers: list[str] | None
+    tensorrt: TensorrtStatus
+    last_level_cache: LastLevelCache | None
+    threads: dict[str, int]  # threads per library (and a server's workers and cores)
+    peak_flops_measured: dict[str, JsonObject]  # "device:precision" -> kdbench.profile.flops.Peak
 
 
 def library_versions() -> dict[str, str | None]:
@@ -75,7 +125,7 @@ def _size_bytes(text: str) -> int | None:
         return None
 
 
-def last_level_cache(device: str = "cpu") -> JsonObject | None:
+def last_level_cache(device: str = "cpu") -> LastLevelCache | None:
     """The largest cache in front of memory: the CPU's last data cache level (Linux sysfs) or,
     on cuda, the GPU's L2. An index larger than it is read from memory on every search."""
     if device.startswith("cuda"):
@@ -123,7 +173,7 @@ def git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
-def nvml_info() -> JsonObject:
+def nvml_info() -> NvmlInfo:
     """NVIDIA driver and GPUs through NVML; {"available": False, "reason": ...} without a driver."""
     try:
         import pynvml
@@ -138,7 +188,7 @@ def nvml_info() -> JsonObject:
         def text(value: object) -> str:
             return value.decode() if isinstance(value, bytes) else str(value)
 
-        gpus: list[JsonValue] = []
+        gpus: list[GpuInfo] = []
         for index in range(pynvml.nvmlDeviceGetCount()):
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
@@ -158,22 +208,19 @@ def nvml_info() -> JsonObject:
         pynvml.nvmlShutdown()
 
 
-def torch_info() -> JsonObject:
+def torch_info() -> TorchInfo:
     if importlib.util.find_spec("torch") is None:
         return {"available": False}
     import torch
 
-    info: JsonObject = {
+    info: TorchInfo = {
         "available": True,
         "threads": torch.get_num_threads(),
         "cuda_available": torch.cuda.is_available(),
         "cuda_version": torch.version.cuda,
     }
     if torch.cuda.is_available():
-        devices: list[JsonValue] = [
-            torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
-        ]
-        info["devices"] = devices
+        info["devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return info
 
 
@@ -185,7 +232,7 @@ def onnxruntime_providers() -> list[str] | None:
     return list(onnxruntime.get_available_providers())
 
 
-def tensorrt_status() -> JsonObject:
+def tensorrt_status() -> TensorrtStatus:
     if importlib.util.find_spec("tensorrt") is None:
         return {
             "available": False,
@@ -204,12 +251,12 @@ def tensorrt_status() -> JsonObject:
     return {"available": True, "version": str(getattr(tensorrt, "__version__", "unknown"))}
 
 
-def collect_environment(*, heavy: bool = True) -> dict[str, Any]:
+def collect_environment(*, heavy: bool = True) -> Environment:
     """Everything needed to compare a number with another machine's.
 
     `heavy=False` skips torch/NVML/ONNX Runtime (for fast paths that only need versions).
     """
-    env: dict[str, Any] = {
+    env: Environment = {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu": cpu_model(),

@@ -73,17 +73,19 @@ class ResultHeader:
 
     @classmethod
     def new(
-        cls, kind: str, config: Mapping[str, object], environment: JsonObject | None = None
+        cls,
+        kind: str,
+        config: Mapping[str, object],
+        environment: Mapping[str, object] | None = None,
     ) -> ResultHeader:
         """A header for a result of `kind` made now, by this command, on this machine."""
         if kind not in KINDS:
             raise ValueError(f"unknown result kind {kind!r}; expected one of {KINDS}")
-        if environment is None:
-            environment = collect_environment()
         return cls(
             kind=kind,
             config=dict(config),
-            environment=environment,
+            # a shallow copy: what the profiler adds to its parts later still shows
+            environment=dict(collect_environment() if environment is None else environment),
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             command=command_line(),
             provenance=_provenance(config),
@@ -117,7 +119,7 @@ class ResultHeader:
 
 
 def new_result(
-    kind: str, config: Mapping[str, object], *, environment: JsonObject | None = None
+    kind: str, config: Mapping[str, object], *, environment: Mapping[str, object] | None = None
 ) -> JsonObject:
     """A result skeleton of `kind` with the resolved `config` and the environment."""
     return ResultHeader.new(kind, config, environment).to_dict()

@@ -18,7 +18,7 @@ from kdbench.backends import BACKENDS, BackendOptions, Runner, arithmetic
 from kdbench.backends.base import Backend, ShapeRange
 from kdbench.backends.onnx.config import provider_conflict, provider_missing
 from kdbench.data.load import load_collection
-from kdbench.env import collect_environment, last_level_cache
+from kdbench.env import Environment, collect_environment, last_level_cache
 from kdbench.errors import UserError
 from kdbench.json_types import JsonObject
 from kdbench.models.base import Ranker, encoder_shape, usable_positions
@@ -225,7 +225,7 @@ def _sample_all(prepared: list[Prepared], budget: Budget, say: Log) -> list[Samp
     return sampled
 
 
-def _environment(threads: int, device: str) -> dict[str, Any]:
+def _environment(threads: int, device: str) -> Environment:
     """The machine, the threads used, its last-level cache (where an index outgrows it, search
     costs more per row) and the peak FLOP/s measured (filled while finishing)."""
 
@@ -363,7 +363,7 @@ def _gate(
 
 
 def _finish(
-    prep: Prepared, sampled: Sampling, peaks: dict[str, Peak], environment: dict[str, Any]
+    prep: Prepared, sampled: Sampling, peaks: dict[str, Peak], environment: Environment
 ) -> ProfileResult:
     """The `profile` result of one prepared model from its raw samples."""
 
@@ -379,7 +379,8 @@ def _finish(
                 _summarize_cell(cell, scenario, parts, ranker, peaks)
             cells.append(cell)
     _add_speedups(cells)
-    cache = (environment.get("last_level_cache") or {}).get("bytes")
+    last_level = environment.get("last_level_cache")
+    cache = None if last_level is None else last_level["bytes"]
     growth = [fit.to_dict() for fit in growth_fits(cells, cache)]
     return profile_result(
         prep.config,
@@ -397,7 +398,7 @@ def profile_result(
     config: ProfileConfig,
     prep: Prepared,
     cells: list[Cell],
-    environment: JsonObject,
+    environment: Environment,
     scenario_name: str,
     scenario: JsonObject,
     units: dict[str, str],

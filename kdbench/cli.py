@@ -1,6 +1,6 @@
 """The typer app: parse options, call the library, render. Nothing heavy is imported here.
 
-Each command lives in `kdbench/commands/NAME.py` and registers itself on `app`; heavy
+Each command lives in `kdbench/commands/NAME.py`, and is registered on `app` below; heavy
 libraries (torch, transformers, onnxruntime, tensorrt) are imported inside the command
 bodies, so `kdbench --help` answers at once.
 """
@@ -19,14 +19,15 @@ import click
 import typer
 
 from kdbench import __version__
-from kdbench.commands import env as env_command
-from kdbench.commands import evaluate as evaluate_command
-from kdbench.commands import export as export_command
-from kdbench.commands import profile as profile_command
-from kdbench.commands import report as report_command
-from kdbench.commands import run as run_command
-from kdbench.commands import teacher as teacher_command
-from kdbench.commands import train as train_command
+from kdbench.commands.env import env
+from kdbench.commands.evaluate import evaluate_command
+from kdbench.commands.export import export
+from kdbench.commands.options import command
+from kdbench.commands.profile import profile
+from kdbench.commands.report import report
+from kdbench.commands.run import run
+from kdbench.commands.teacher import teacher_app
+from kdbench.commands.train import train_command
 from kdbench.errors import Terminated, UserError
 from kdbench.io import NO_ROOM, no_room_error
 
@@ -59,17 +60,19 @@ def _root(
         os.environ["KDBENCH_DEBUG"] = "1"
 
 
-for _command in (
-    env_command,
-    evaluate_command,
-    train_command,
-    teacher_command,
-    profile_command,
-    export_command,
-    report_command,
-    run_command,
+# Every command, in the order `kdbench --help` lists them; `command` expands a config
+# parameter (`settings(...)`) into its options. `kdbench teacher` is a group of its own.
+for _name, _callback in (
+    ("env", env),
+    ("evaluate", evaluate_command),
+    ("train", train_command),
+    ("profile", profile),
+    ("export", export),
+    ("report", report),
+    ("run", run),
 ):
-    _command.register(app)
+    command(app, _name)(_callback)
+app.add_typer(teacher_app, name="teacher")
 
 
 # The signal that stopped this process: typer turns any KeyboardInterrupt into a bare exit

@@ -15,7 +15,7 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kdbench.errors import UserError
 from kdbench.evaluate.config import EvaluateConfig as EvaluateOptions
@@ -45,6 +45,20 @@ from kdbench.quantities import parse_rate_per_s, parse_size
 from kdbench.report.budget import parse_budget
 from kdbench.report.scale import parse_count
 from kdbench.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    class SweptSettings(DataclassInstance, Protocol):
+        """What `profile_runs` reads of a [profile] section (`ProfileSection`): its fields,
+        and the lists swept (see SWEPT)."""
+
+        @property
+        def devices(self) -> tuple[str, ...]: ...
+
+        @property
+        def scenarios(self) -> tuple[str, ...]: ...
+
 
 # In a student's `teachers` list: the profile's [teacher] table (any other entry names a student).
 PROFILE_TEACHER = "teacher"
@@ -399,7 +413,7 @@ def _check_profile_settings(settings: Any) -> None:
         parse_bound(settings.server_bound, "profile.server_bound")
 
 
-def profile_runs(settings: Any, **per_run: Any) -> list[ProfileOptions]:
+def profile_runs(settings: SweptSettings, **per_run: object) -> list[ProfileOptions]:
     """The `kdbench profile` runs a [profile] section asks for (every device x scenario), each
     with `per_run` (the model, its data, ...): what `run_profile` times, one run at a time."""
     common = {
@@ -513,7 +527,8 @@ class ProfileFile:
     def output_dir(self) -> Path:
         return Path(self.experiment.output or f"results/{self.experiment.name}")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
+        """The profile as plain values (tuples stay tuples; JSON writes them as lists)."""
         return dataclasses.asdict(self)
 
 
@@ -746,7 +761,7 @@ def keys_markdown(section: type) -> str:
     lines = ["| key | also | default | range | help |", "|---|---|---|---|---|"]
     for f in dataclasses.fields(section):
         default = default_of(f)
-        if f.name == "backends":
+        if f.name == "backends" and isinstance(default, tuple):  # (name, precision) pairs
             default = [f"{n}:{p}" if p else n for n, p in default]
         elif isinstance(default, tuple):
             default = list(default)

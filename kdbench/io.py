@@ -21,7 +21,6 @@ import tempfile
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kdbench import __version__
 from kdbench.errors import UserError
@@ -191,7 +190,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return Path(path)
 
 
-def atomic_write_json(path: str | os.PathLike[str], data: Any) -> Path:
+def atomic_write_json(path: str | os.PathLike[str], data: object) -> Path:
     return atomic_write_text(
         path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     )

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from typing import Any
 
 
-def lazy_attributes(package: str, modules: Mapping[str, str]) -> Callable[[str], Any]:
+def lazy_attributes(package: str, modules: Mapping[str, str]) -> Callable[[str], object]:
     """A module `__getattr__` for `package`: attribute `name` is imported from the package's
-    module `modules[name]` when first asked for.
+    module `modules[name]` when first asked for. A package imports the names under
+    TYPE_CHECKING too, so each keeps its own type; any other name is an `object`.
 
     >>> attribute = lazy_attributes("kdbench.data", {"truncate": "runs"})
     >>> attribute("truncate").__module__
     'kdbench.data.runs'
     """
 
-    def __getattr__(name: str) -> Any:
+    def __getattr__(name: str) -> object:
         module = modules.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")

@@ -33,7 +33,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypedDict, TypeGuard, TypeVar, overload
 
 from kdbench.backends import BACKENDS, devices, precisions
 from kdbench.data.teacher_scores import NORMALIZATIONS
@@ -47,9 +47,15 @@ from kdbench.models.registry import ARCHITECTURES, applies_to
 from kdbench.quantities import parse_duration_s
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    from kdbench.json_types import JsonObject
     from kdbench.models.base import Ranker
 
 G = TypeVar("G")
+V = TypeVar("V")  # a setting's value type: these functions take a field of any setting
+# A choice setting's value: one name, none ("" or None: unset), or a list of names.
+ChoiceValue = TypeVar("ChoiceValue", str, None, list[str], tuple[str, ...])
 
 LEFT_OUT = "kdbench.options.LEFT_OUT"  # hashed_default: the key is absent while at its default
 SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit
@@ -59,8 +65,18 @@ INT_MAX = 2**31 - 1
 # More intra-op threads than any machine has cores only oversubscribes (and a huge count
 # makes OpenMP abort).
 THREADS_MAX = 1024
+
+
+class CliSpec(TypedDict, total=False):
+    """What only the command line needs of a setting (`option(cli=...)`)."""
+
+    parse: Callable[[str], object]  # text -> value, for values typed as comma lists
+    flag: str  # a click flag spelling such as "--fusion/--no-fusion"
+    hidden: bool  # not a command-line option (a profile key only)
+
+
 # A duration option in seconds, read by the quantity grammar (5, 0.5s, 500ms, 2min).
-SECONDS: Mapping[str, Any] = {"parse": parse_duration_s}
+SECONDS: CliSpec = {"parse": parse_duration_s}
 
 
 class Choices(Protocol):
@@ -91,11 +107,11 @@ class Fixed:
         return list(self.values)
 
 
+@overload
 def option(
-    default: Any = dataclasses.MISSING,
+    default: V,
     *,
     help: str | Callable[[], str],
-    default_factory: Any = dataclasses.MISSING,
     aliases: tuple[str, ...] = (),
     short: str | None = None,
     choices: Callable[[], Choices] | None = None,
@@ -104,14 +120,69 @@ def option(
     maximum: float | None = None,
     below: float | None = None,
     finite: bool = True,
-    hashed_default: Any = dataclasses.MISSING,
-    cli: Mapping[str, Any] | None = None,
-) -> Any:
-    """A dataclass field that declares one setting (see the module docstring).
+    hashed_default: object = dataclasses.MISSING,
+    cli: CliSpec | None = None,
+) -> V: ...
+
+
+@overload
+def option(
+    *,
+    help: str | Callable[[], str],
+    default_factory: Callable[[], V],
+    aliases: tuple[str, ...] = (),
+    short: str | None = None,
+    choices: Callable[[], Choices] | None = None,
+    minimum: float | None = None,
+    above: float | None = None,
+    maximum: float | None = None,
+    below: float | None = None,
+    finite: bool = True,
+    hashed_default: object = dataclasses.MISSING,
+    cli: CliSpec | None = None,
+) -> V: ...
+
+
+@overload
+def option(
+    *,
+    help: str | Callable[[], str],
+    aliases: tuple[str, ...] = (),
+    short: str | None = None,
+    choices: Callable[[], Choices] | None = None,
+    minimum: float | None = None,
+    above: float | None = None,
+    maximum: float | None = None,
+    below: float | None = None,
+    finite: bool = True,
+    hashed_default: object = dataclasses.MISSING,
+    cli: CliSpec | None = None,
+) -> Any: ...  # a required setting: like `dataclasses.field()`, it stands for any type
+
+
+def option(
+    default: object = dataclasses.MISSING,
+    *,
+    help: str | Callable[[], str],
+    default_factory: Callable[[], object] | None = None,
+    aliases: tuple[str, ...] = (),
+    short: str | None = None,
+    choices: Callable[[], Choices] | None = None,
+    minimum: float | None = None,
+    above: float | None = None,
+    maximum: float | None = None,
+    below: float | None = None,
+    finite: bool = True,
+    hashed_default: object = dataclasses.MISSING,
+    cli: CliSpec | None = None,
+) -> object:
+    """A dataclass field that declares one setting (see the module docstring): typed as its
+    default (or its `default_factory`'s value), as `dataclasses.field` is.
 
     `help` may be a function (called when help is shown, like `choices`).
-    `cli` holds what only the command line needs: "parse" (text -> value, for values typed as
-    comma lists), "flag" (a click flag spelling such as "--fusion/--no-fusion"), "hidden".
+    `cli` holds what only the command line needs (`CliSpec`): "parse" (text -> value, for
+    values typed as comma lists), "flag" (a click flag spelling such as
+    "--fusion/--no-fusion"), "hidden".
     """
     metadata = {
         "help": help,
@@ -126,18 +197,25 @@ def option(
         "hashed_default": hashed_default,
         "cli": dict(cli or {}),
     }
-    return dataclasses.field(default=default, default_factory=default_factory, metadata=metadata)
+    if default_factory is not None:
+        if default is not dataclasses.MISSING:
+            raise ValueError("cannot specify both default and default_factory")
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
-def field_of(cls: type, name: str) -> dataclasses.Field[Any]:
+def field_of(cls: type[DataclassInstance], name: str) -> dataclasses.Field[object]:
     for f in dataclasses.fields(cls):
         if f.name == name:
             return f
     raise KeyError(f"{cls.__name__} has no setting {name!r}")
 
 
-def reuse(cls: type, name: str, **changes: Any) -> Any:
+def reuse(cls: type[DataclassInstance], name: str, **changes: object) -> Any:
     """`cls`'s declaration of `name` again (help, names, checks), with `changes` applied.
+
+    Typed Any as `dataclasses.field()` without a default is: the field it declares takes
+    the type its annotation gives, which the name alone does not tell the type checker.
 
     For a setting that one config defaults differently (training fixes its lengths, the
     evaluation takes the model's) or that a profile section holds under the same name.
@@ -149,12 +227,12 @@ def reuse(cls: type, name: str, **changes: Any) -> Any:
     # kw_only: a config's own required fields (model, output) may follow a reused one.
     if "default" in changes:
         return dataclasses.field(default=changes["default"], metadata=metadata, kw_only=True)
-    return dataclasses.field(
-        default=f.default, default_factory=f.default_factory, metadata=metadata, kw_only=True
-    )
+    if f.default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=f.default_factory, metadata=metadata, kw_only=True)
+    return dataclasses.field(default=f.default, metadata=metadata, kw_only=True)
 
 
-def help_text(f: dataclasses.Field[Any]) -> str:
+def help_text(f: dataclasses.Field[V]) -> str:
     """The field's help (a function's answer, when help is one) with `{choices}` filled from
     its registry, as of now."""
     declared = f.metadata.get("help", "")
@@ -165,18 +243,19 @@ def help_text(f: dataclasses.Field[Any]) -> str:
     return text
 
 
-def names(f: dataclasses.Field[Any]) -> tuple[str, ...]:
+def names(f: dataclasses.Field[V]) -> tuple[str, ...]:
     """Every name the setting answers to: the field's, then its aliases."""
     return (f.name, *f.metadata.get("aliases", ()))
 
 
-def default_of(f: dataclasses.Field[Any]) -> Any:
+def default_of(f: dataclasses.Field[V]) -> object:
+    """The field's default (its factory's value), or `dataclasses.MISSING` for a required one."""
     if f.default_factory is not dataclasses.MISSING:
         return f.default_factory()
     return f.default
 
 
-def canonical_choice(f: dataclasses.Field[Any], value: Any, where: str) -> Any:
+def canonical_choice(f: dataclasses.Field[V], value: ChoiceValue, where: str) -> ChoiceValue:
     """`value` (or each item of a list) by its canonical name; a UserError naming `where`."""
     factory = f.metadata.get("choices")
     if factory is None or value is None or value == "":
@@ -244,12 +323,12 @@ def _number(bound: float) -> str:
     return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     """An int or a float, not a bool (TOML and typer hand both)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def check_range(f: dataclasses.Field[Any], value: Any, where: str) -> None:
+def check_range(f: dataclasses.Field[V], value: object, where: str) -> None:
     """The field's declared range (and finiteness), on the value or each item of a list."""
     bounds = {key: f.metadata.get(key) for key in RANGE_KEYS}
     finite = f.metadata.get("finite", True)
@@ -263,19 +342,21 @@ def check_range(f: dataclasses.Field[Any], value: Any, where: str) -> None:
             raise UserError(f"{where}: {problem}")
 
 
-def check_ranges(settings: Any, where: Callable[[dataclasses.Field[Any]], str]) -> None:
+def check_ranges(
+    settings: DataclassInstance, where: Callable[[dataclasses.Field[object]], str]
+) -> None:
     """Every field's range, with errors named by `where(field)` (a flag or a key)."""
     for f in dataclasses.fields(settings):
         check_range(f, getattr(settings, f.name), where(f))
 
 
-def flag_name(f: dataclasses.Field[Any]) -> str:
+def flag_name(f: dataclasses.Field[V]) -> str:
     """How the command line spells a setting: `--mine-depth` (or its declared flag)."""
     flag = f.metadata.get("cli", {}).get("flag")
     return str(flag).split("/")[0] if flag else "--" + f.name.replace("_", "-")
 
 
-def canonicalize(settings: Any, *names: str) -> None:
+def canonicalize(settings: DataclassInstance, *names: str) -> None:
     """Store the named choice settings of a frozen config by their canonical names.
 
     An unknown name is the registry's own UserError, prefixed with the option.
@@ -292,7 +373,7 @@ def canonicalize(settings: Any, *names: str) -> None:
         object.__setattr__(settings, name, canonical)
 
 
-def hashed_settings(section: Any, leave_out: Collection[str] = ()) -> dict[str, Any]:
+def hashed_settings(section: DataclassInstance, leave_out: Collection[str] = ()) -> JsonObject:
     """A section's settings as they enter a stage's config hash.
 
     The one mechanism that keeps finished stages of older profiles done: a field whose
@@ -301,7 +382,7 @@ def hashed_settings(section: Any, leave_out: Collection[str] = ()) -> dict[str, 
     value (the spelling of the default before it changed). A set value equal to that old
     spelling is wrapped ({"set": value}), so it never passes for the default.
     """
-    settings: dict[str, Any] = {}
+    settings: JsonObject = {}
     for f in dataclasses.fields(section):
         if f.name in leave_out:
             continue
@@ -317,13 +398,16 @@ def hashed_settings(section: Any, leave_out: Collection[str] = ()) -> dict[str, 
     return settings
 
 
-def group_of(group: type[G], settings: Any) -> G:
+def group_of(group: type[G], settings: DataclassInstance) -> G:
     """The `group` part of a config that inherits it, as one object to pass on."""
     return group(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(group)})  # type: ignore[arg-type]
 
 
-def as_options(section: Any, target: type, *, skip: Collection[str] = ()) -> dict[str, Any]:
-    """A profile section's settings as keywords of the library config `target`.
+def as_options(
+    section: DataclassInstance, target: type[DataclassInstance], *, skip: Collection[str] = ()
+) -> dict[str, Any]:
+    """A profile section's settings as keywords of the library config `target` (Any: each
+    goes to the `target` field of its name, whose type only `target` knows).
 
     Every setting `target` has under one of its names (an alias too: a student's
     `negatives_per_query` is `negatives`) is passed on. TOML has no null, so a section's
@@ -342,8 +426,9 @@ def as_options(section: Any, target: type, *, skip: Collection[str] = ()) -> dic
     return keywords
 
 
-def group_values(group: type, settings: Any) -> dict[str, Any]:
-    """`group`'s fields of `settings` as keywords, to build another config that inherits it."""
+def group_values(group: type[DataclassInstance], settings: object) -> dict[str, Any]:
+    """`group`'s fields of `settings` as keywords, to build another config that inherits it
+    (Any: each goes to the field of its name in that config)."""
     return {f.name: getattr(settings, f.name) for f in dataclasses.fields(group)}
 
 
@@ -525,11 +610,14 @@ class ModelLoading:
         help="Run a hub model's own Python code (needed by some architectures): trusted sources only.",
     )
 
-    def load(self, name_or_path: str, **changes: Any) -> Ranker:
-        """The ranker `name_or_path` built with these options (`changes` override some)."""
+    def load(self, name_or_path: str, *, device: str | None = None) -> Ranker:
+        """The ranker `name_or_path` built with these options (on `device`, when given)."""
         from kdbench.models.load import load_model
 
-        return load_model(name_or_path, **{**group_values(ModelLoading, self), **changes})
+        options = group_values(ModelLoading, self)
+        if device is not None:
+            options["device"] = device
+        return load_model(name_or_path, **options)
 
 
 @dataclass(frozen=True, kw_only=True)

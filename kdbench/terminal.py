@@ -14,7 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.table import Table
 
 # Rich's default box with padding 1: "│ a │ b │" takes 3 characters per column, plus 1.
 BORDER_PER_COLUMN = 3
@@ -80,7 +84,7 @@ def fit_table(
     caption: str | None = None,
     row_styles: Sequence[str | None] | None = None,
     edge: bool = True,
-) -> Any:
+) -> RenderableType:
     """`rows` under `columns` as one rich renderable no wider than `width`, no cell cut;
     `edge=False` leaves out the outer border (two characters more for the cells)."""
     from rich.console import Group
@@ -121,7 +125,7 @@ def _table(
     styles: Sequence[str | None],
     wrap_at: Sequence[int | None],
     edge: bool = True,
-) -> Any:
+) -> Table:
     from rich.table import Table
 
     table = Table(title=title, show_edge=edge)
@@ -143,12 +147,12 @@ def _vertical(
     rows: Sequence[Sequence[str]],
     width: int,
     caption: str | None,
-) -> Any:
+) -> RenderableType:
     """One "header  value" list per row: the layout of last resort, for very narrow terminals."""
     from rich.console import Group
     from rich.table import Table
 
-    parts: list[Any] = []
+    parts: list[RenderableType] = []
     for number, row in enumerate(rows):
         part = Table(
             title=title if number == 0 else None,

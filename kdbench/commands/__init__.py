@@ -1,1 +1,1 @@
-"""One module per CLI command; each exposes `register(app)` and imports heavy code lazily."""
+"""One module per CLI command (`kdbench.cli` registers each); heavy code is imported lazily."""

@@ -9,10 +9,6 @@ import typer
 from kdbench.env import collect_environment
 
 
-def register(app: typer.Typer) -> None:
-    app.command("env")(env)
-
-
 def env(
     as_json: bool = typer.Option(False, "--json", help="Print the environment record as JSON."),
 ) -> None:

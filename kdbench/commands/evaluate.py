@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kdbench.commands.options import command, settings
+from kdbench.commands.options import settings
 from kdbench.evaluate.config import EvaluateConfig
 from kdbench.evaluate.pipeline import evaluate as run_evaluation
 from kdbench.terminal import Column, console_width, fit_table
 
-
-def register(app: typer.Typer) -> None:
-    command(app, "evaluate")(evaluate_command)
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 
 def evaluate_command(
@@ -67,7 +66,7 @@ class _BarsFromFirstTask:
         self.progress.advance(task, advance)
 
 
-def metrics_table(result: dict[str, Any], width: int | None = None) -> Any:
+def metrics_table(result: dict[str, Any], width: int | None = None) -> RenderableType:
     """The metrics of an evaluate result as a terminal table no wider than `width` (default:
     the terminal's)."""
 

@@ -20,10 +20,6 @@ from kdbench.io import check_writable
 from kdbench.models.registry import archs_where
 
 
-def register(app: typer.Typer) -> None:
-    app.command("export")(export)
-
-
 def export(
     model: str = typer.Option(
         ...,

@@ -18,25 +18,29 @@ import dataclasses
 import inspect
 import types
 import typing
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Generic
 
 import typer
 
 from kdbench.errors import UserError
 from kdbench.options import flag_name, help_text
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 F = typing.TypeVar("F", bound=Callable[..., Any])
+C = typing.TypeVar("C", bound="DataclassInstance")  # the config a command takes
 
 
 @dataclasses.dataclass(frozen=True)
-class Settings:
+class Settings(Generic[C]):
     """A command parameter that stands for the config `cls`; its fields are the options."""
 
-    cls: type
+    cls: type[C]
     exclude: tuple[str, ...] = ()
 
-    def fields(self) -> list[dataclasses.Field[Any]]:
+    def fields(self) -> list[dataclasses.Field[object]]:
         return [
             f
             for f in dataclasses.fields(self.cls)
@@ -55,17 +59,22 @@ class Settings:
             for f in self.fields()
         ]
 
-    def build(self, values: dict[str, Any]) -> Any:
+    def build(self, values: Mapping[str, object]) -> C:
         """The config from the options' values; an option left unset keeps the field's default."""
         hints = typing.get_type_hints(self.cls)
-        given: dict[str, Any] = {}
+        given: dict[str, object] = {}
         for f in self.fields():
             value = values[f.name]
             parse = f.metadata.get("cli", {}).get("parse")
             if parse is not None or _is_tuple(hints[f.name]):
                 if value is None:
                     continue  # the declared default
-                value = _parsed_option(f, parse, value) if parse is not None else tuple(value)
+                if parse is not None:
+                    assert isinstance(value, str)  # typer reads a parsed option as text
+                    value = _parsed_option(f, parse, value)
+                else:
+                    assert isinstance(value, list | tuple)  # a repeatable option
+                    value = tuple(value)
             given[f.name] = value
         return self.cls(**given)
 
@@ -80,7 +89,10 @@ def _parsed_option(f: dataclasses.Field[Any], parse: Callable[[str], Any], text:
 
 
 def settings(cls: type, *, exclude: tuple[str, ...] = ()) -> Any:
-    """Use as a parameter's default: the parameter receives `cls` built from its options."""
+    """Use as a parameter's default: the parameter receives `cls` built from its options.
+
+    Typed Any as `typer.Option` is: the default is a `Settings` marker standing in for the
+    config the parameter is annotated with."""
     return Settings(cls, exclude)
 
 

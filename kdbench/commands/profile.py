@@ -6,17 +6,12 @@ from pathlib import Path
 
 import typer
 
-from kdbench.commands.options import command, settings
+from kdbench.commands.options import settings
 from kdbench.io import RESULT, check_writable
 from kdbench.profile import run_profile
 from kdbench.profile.config import ProfileConfig
 from kdbench.profile.render import problems, profile_table, serving_table
 from kdbench.results import save_result
-
-
-def register(app: typer.Typer) -> None:
-    command(app, "profile")(profile)
-
 
 # Lengths come from --seq-len and --doc-len; pooling and similarity are the model's.
 NOT_PROFILED = ("pooling", "similarity", "colbert_dim", "max_query_len", "max_doc_len")

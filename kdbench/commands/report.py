@@ -25,10 +25,6 @@ from kdbench.results import load_result
 FORMAT_NAMES = ("terminal", "markdown", "md", "csv", "json", "html")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("report")(report)
-
-
 def report(
     results: list[Path] = typer.Argument(
         None, help="Result JSON files or results folders (e.g. results/quickstart)."

@@ -10,10 +10,6 @@ from kdbench.config import load_profile
 from kdbench.experiment import run_experiment
 
 
-def register(app: typer.Typer) -> None:
-    app.command("run")(run)
-
-
 def run(
     profile: Path = typer.Argument(
         ..., help="An experiment profile, e.g. profiles/quickstart.toml."

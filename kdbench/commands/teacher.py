@@ -19,10 +19,6 @@ teacher_app = typer.Typer(
 )
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(teacher_app, name="teacher")
-
-
 @command(teacher_app, "score")
 def score(config: TeacherConfig = settings(TeacherConfig)) -> None:
     """Score triples with a teacher into pos_score<TAB>neg_score<TAB>qid<TAB>pid_pos<TAB>pid_neg."""

@@ -5,18 +5,18 @@ Under `torchrun --nproc-per-node N` the same command trains with DistributedData
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
-from kdbench.commands.options import command, settings
+from kdbench.commands.options import settings
 from kdbench.terminal import Column, fit_table
 from kdbench.train.config import TrainConfig
 
-
-def register(app: typer.Typer) -> None:
-    command(app, "train")(train_command)
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 
 def train_command(config: TrainConfig = settings(TrainConfig)) -> None:
@@ -57,7 +57,7 @@ def _print_summary(summary: dict[str, object], output: Path) -> None:
         console.print(teacher_report_table(report, console.width))
 
 
-def teacher_report_table(report: dict[str, Any], width: int) -> Any:
+def teacher_report_table(report: Mapping[str, object], width: int) -> RenderableType:
     """Pairwise accuracy and margin spread of the student (before and after) and the teacher."""
 
     scorers = [

@@ -16,6 +16,7 @@ from kdbench.losses import teacher_losses
 from kdbench.options import hashed_settings
 from kdbench.report import View, add_decisions, report_rows
 from kdbench.report.conclusion import conclusion
+from kdbench.report.meta import ReportMeta
 from kdbench.report.pairs import common_measures, pair_rows
 from kdbench.report.references import reference_rows
 from kdbench.report.render import to_html, to_markdown
@@ -161,12 +162,12 @@ def write_summary(
     return result
 
 
-def run_report(profile: ProfileFile, result: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
+def run_report(profile: ProfileFile, result: dict[str, Any]) -> tuple[list[Row], ReportMeta]:
     """The rows and meta of a run's report: its measures, its budget and its scale."""
     view = View(measures=tuple(profile.evaluate.measures) or None)
     rows, meta = report_rows([result], view)
-    meta["title"] = profile.experiment.name
-    meta["data"] = profile.data.source
+    meta.title = profile.experiment.name
+    meta.data = profile.data.source
     decide = profile.report
     scale = Scale(
         parse_count(decide.scale_to, "report.scale_to") if decide.scale_to else None,

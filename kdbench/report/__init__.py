@@ -3,44 +3,64 @@ diffs; budget.py chooses within a budget, scale.py predicts at the user's collec
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kdbench.errors import UserError
 from kdbench.io import atomic_write_text
+from kdbench.json_types import JsonObject, JsonValue, is_json_object
 from kdbench.report.budget import check_columns, decide, parse_budget
+from kdbench.report.meta import ReportMeta
 from kdbench.report.pairs import with_holm
 from kdbench.report.render import FORMATS, check_shown_columns
 from kdbench.report.rows import AXES, SHOWN_QUALITY, Row, load_results, rows_from_results
 from kdbench.report.scale import Scale, apply_scale
 
 
-def report_meta(results: list[dict[str, Any]], title: str) -> dict[str, Any]:
-    """Command, machine and date of the results a report is built from."""
-    first = results[0] if results else {}
-    env = first.get("environment", {})
-    threads = env.get("torch", {}).get("threads")
-    gpus = env.get("nvml", {}).get("gpus") or []
+def report_meta(results: Sequence[JsonObject], title: str) -> ReportMeta:
+    """Command, machine and date of the results a report is built from, and the KD/no-KD
+    pairs their runs tested."""
+    first: JsonObject = results[0] if results else {}
+    env = _json_table(first, "environment")
+    threads = _json_table(env, "torch").get("threads")
+    gpus = _json_table(env, "nvml").get("gpus") or []
     machine = f"{env.get('cpu', '?')} ({env.get('cpu_count', '?')} cores"
     machine += f", {threads} torch threads)" if threads else ")"
-    if gpus:
-        machine += "; GPU: " + ", ".join(g["name"] for g in gpus)
-    data = first.get("config", {}).get("data")
+    if gpus and isinstance(gpus, list):
+        machine += "; GPU: " + ", ".join(str(g["name"]) for g in gpus if is_json_object(g))
+    data = _json_table(first, "config").get("data")
     pairs = [
         pair
         for result in results
         if result.get("kind") == "run"
-        for pair in result.get("pairs", [])
+        for pair in _list(result, "pairs")
+        if is_json_object(pair)
     ]
-    return {
-        "pairs": pairs,
-        "title": title,
-        "command": first.get("command", ""),
-        "machine": machine,
-        "created": first.get("created", ""),
-        "data": data.get("source") if isinstance(data, dict) else data,
-    }
+    return ReportMeta(
+        pairs=pairs,
+        title=title,
+        command=_text(first, "command"),
+        machine=machine,
+        created=_text(first, "created"),
+        data=data.get("source") if is_json_object(data) else data,
+    )
+
+
+def _json_table(found: JsonObject, key: str) -> JsonObject:
+    """`found[key]` where it is a JSON object, else an empty one (a key left out)."""
+    value = found.get(key)
+    return value if is_json_object(value) else {}
+
+
+def _list(found: JsonObject, key: str) -> list[JsonValue]:
+    value = found.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _text(found: JsonObject, key: str) -> str:
+    value = found.get(key)
+    return value if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True)
@@ -74,32 +94,32 @@ class View:
                 )
 
 
-def report_rows(results: list[dict[str, Any]], view: View) -> tuple[list[Row], dict[str, Any]]:
+def report_rows(results: list[JsonObject], view: View) -> tuple[list[Row], ReportMeta]:
     """The rows (Pareto-marked on the view's axes) and the meta a formatter renders."""
     rows = rows_from_results(results, metric=view.quality, x=view.x)
     view.check([r for r in rows if not r.reference])
     meta = report_meta(results, "")
-    meta.update(measures=list(view.shown), x=view.x, y=view.quality)
-    meta["pairs"] = with_holm(meta["pairs"], view.shown)
+    meta.measures, meta.x, meta.y = list(view.shown), view.x, view.quality
+    meta.pairs = with_holm(meta.pairs, view.shown)
     return rows, meta
 
 
 def add_decisions(
     rows: list[Row],
-    results: list[dict[str, Any]],
-    meta: dict[str, Any],
+    results: list[JsonObject],
+    meta: ReportMeta,
     budget: str | None = None,
     scale: Scale | None = None,
     where: str = "--budget",
 ) -> None:
-    """Predicted columns at `scale` (meta["scale"]) and the `budget`'s choice (meta["budget"],
-    each row's verdict), on rows already built; the budget is checked before anything else."""
+    """Predicted columns at `scale` (meta.scale) and the `budget`'s choice (meta.budget, each
+    row's verdict), on rows already built; the budget is checked before anything else."""
     constraints = parse_budget(budget, where) if budget else []
     check_columns(constraints, [r for r in rows if not r.reference], where)
     if scale is not None and (scale.passages or scale.queries_per_s):
-        meta["scale"] = apply_scale(rows, results, scale, constraints)
+        meta.scale = apply_scale(rows, results, scale, constraints)
     if constraints:
-        meta["budget"] = decide(rows, constraints, meta.get("y") or "nDCG@10").to_dict()
+        meta.budget = decide(rows, constraints, meta.y or "nDCG@10")
 
 
 def write_report(
@@ -117,9 +137,9 @@ def write_report(
     results = load_results(paths)
     rows, meta = report_rows(results, view or View())
     check_shown_columns(columns, rows, meta)
-    meta["columns"] = columns
+    meta.columns = columns
     add_decisions(rows, results, meta, budget, scale)
-    meta["title"] = title or ", ".join(Path(p).name for p in paths)
+    meta.title = title or ", ".join(Path(p).name for p in paths)
     text = FORMATS[fmt](rows, meta)
     if output is not None:
         atomic_write_text(output, text)

@@ -27,13 +27,11 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from kdbench.errors import UserError
+from kdbench.json_types import JsonObject
 from kdbench.quantities import QuantityError, parse_number
 from kdbench.report.rows import Row, artifact_name
-
-Json = dict[str, Any]
 
 # unit -> factor to the column's own unit (ms, MiB, items/s, a count); keys are lowercase
 TIME = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "min": 6e4}
@@ -148,7 +146,7 @@ class Constraint:
             f"({'+' if self.op in ('<=', '<') else '−'}{self.miss(value):.0%})"
         )
 
-    def to_dict(self) -> Json:
+    def to_dict(self) -> JsonObject:
         return {"column": self.column, "op": self.op, "limit": self.limit, "unit": self.unit}
 
 
@@ -278,7 +276,8 @@ class Decision:
         values = "; ".join(c.verdict(c.value(row)) for c in self.constraints)
         return f"{describe(row)}: {shown}; {values}"
 
-    def to_dict(self) -> Json:
+    def to_dict(self) -> JsonObject:
+        """The decision as a report's JSON records it (meta["budget"])."""
         return {
             "budget": self.text,
             "constraints": [c.to_dict() for c in self.constraints],
@@ -291,7 +290,7 @@ class Decision:
             "closest": None
             if self.closest is None
             else {"row": describe(self.closest[0]), "misses_by": self.closest[1]},
-            "lines": self.lines(),
+            "lines": [*self.lines()],
         }
 
 
@@ -392,34 +391,6 @@ def _verdict(row: Row, decision: Decision, constraints: list[Constraint]) -> str
         return "runner-up"
     misses = _misses(row, constraints)
     return "fits" if not misses else "out: " + "; ".join(misses)
-
-
-def budget_region(axes: Any, constraints: list[Json], x: str, y: str) -> str:
-    """The budget's region on a plot (kdbench.report.plot.Axes: log x, linear y), shaded:
-    the constraints on the plotted cost `x` and quality `y`; '' when none is on its axes."""
-    area = axes.area
-    left, right = area.x, area.x + area.width
-    top, bottom = area.y, area.y + area.height
-    shown = []
-    for constraint in constraints:
-        column, op, limit = constraint["column"], constraint["op"], constraint["limit"]
-        below = op in ("<=", "<")  # the region is below (left of) the limit
-        if column == x and limit > 0:
-            at = min(max(axes.sx(limit), left), right)
-            right, left = (min(right, at), left) if below else (right, max(left, at))
-        elif column == y:
-            at = min(max(axes.sy(limit), top), bottom)
-            top, bottom = (max(top, at), bottom) if below else (top, min(bottom, at))
-        else:
-            continue
-        shown.append(f"{column}{op}{limit:g}{constraint.get('unit') or ''}")
-    if not shown or right <= left or bottom <= top:
-        return ""
-    return (
-        f'<rect id="budget-region" x="{left:.1f}" y="{top:.1f}" width="{right - left:.1f}" '
-        f'height="{bottom - top:.1f}" fill="#2a7" fill-opacity="0.10" stroke="#2a7" '
-        f'stroke-dasharray="3 3"><title>inside the budget: {", ".join(shown)}</title></rect>'
-    )
 
 
 def budget_mark(row: Row) -> str:

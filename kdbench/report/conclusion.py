@@ -10,10 +10,11 @@ report's meta, so it can never disagree with the table above it.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from kdbench.profile.stats import required_samples
-from kdbench.report.budget import Constraint, parse_budget
+from kdbench.report.budget import Constraint, Decision, describe
+from kdbench.report.meta import ReportMeta
 from kdbench.report.rows import HIGHER_IS_BETTER, Row, display_labels
 
 COST_WORDS = {"p50": "p50", "p95": "p95", "throughput": "throughput", "memory": "memory"}
@@ -49,15 +50,15 @@ def number_text(value: float) -> str:
     return f"{value:.2g}"
 
 
-def conclusion(rows: list[Row], meta: dict[str, Any]) -> list[str]:
+def conclusion(rows: list[Row], meta: ReportMeta) -> list[str]:
     """The report's conclusion as plain lines ("- " bullets under a heading line)."""
-    quality, x = meta.get("y") or "nDCG@10", meta.get("x") or "p50"
+    quality, x = meta.y or "nDCG@10", meta.x or "p50"
     names = dict(zip(map(id, rows), display_labels(rows), strict=True))
     measured = [r for r in rows if not r.reference]
     lines = [f"Conclusion ({quality} against {COST_WORDS.get(x, x)}):"]
     lines += _front(measured, names, quality, x)
-    lines += _budget(measured, names, quality, meta)
-    lines += _effects(meta.get("pairs") or [], quality)
+    lines += _budget(measured, names, quality, meta.budget)
+    lines += _effects(meta.pairs, quality)
     lines += [f"- caveat: {names[id(r)]}: {why}" for r in measured if (why := caveats(r))]
     return lines
 
@@ -75,20 +76,17 @@ def _front(rows: list[Row], names: dict[int, str], quality: str, x: str) -> list
 
 
 def _budget(
-    rows: list[Row], names: dict[int, str], quality: str, meta: dict[str, Any]
+    rows: list[Row], names: dict[int, str], quality: str, budget: Decision | None
 ) -> list[str]:
-    budget = meta.get("budget")
-    if not budget:
+    if budget is None:
         return []
-    head = f"- budget {budget['budget']}"
+    head = f"- budget {budget.text}"
     chosen = next((r for r in rows if r.budget == "chosen"), None)
     if chosen is None:
-        closest = budget.get("closest")
-        missed = (
-            f"; closest: {closest['row']}, missing by {closest['misses_by']}" if closest else ""
-        )
+        closest = budget.closest
+        missed = f"; closest: {describe(closest[0])}, missing by {closest[1]}" if closest else ""
         return [f"{head}: no row fits{missed}"]
-    constraints = parse_budget(budget["budget"])
+    constraints = budget.constraints
     lines = [f"{head}: best {_within(chosen, names, quality, constraints)}"]
     runner_up = next((r for r in rows if r.budget == "runner-up"), None)
     if runner_up is not None:
@@ -108,15 +106,16 @@ def _within(row: Row, names: dict[int, str], quality: str, constraints: list[Con
     return f"{names[id(row)]} ({', '.join(shown)})"
 
 
-def _effects(pairs: list[dict[str, Any]], quality: str) -> list[str]:
+def _effects(pairs: Sequence[Mapping[str, object]], quality: str) -> list[str]:
     """One line per KD/no-KD pair: the difference on `quality` (else the pair's first measure)."""
     lines = []
     for pair in pairs:
-        found = pair.get("rows") or []
+        found = pair_measures(pair)
         row = next((r for r in found if r["measure"] == quality), found[0] if found else None)
         if row is None:
             continue
-        low, high = row.get("ci95_t") or (None, None)
+        bounds = row.get("ci95_t")
+        low, high = bounds if isinstance(bounds, list | tuple) and bounds else (None, None)
         interval = f"95% CI {low:+.3f} to {high:+.3f}, " if low is not None else ""
         holm = row.get("p_holm")
         p = f"Holm p {holm:.3g}" if holm is not None else f"p {row['p_value']:.3g}"
@@ -126,6 +125,12 @@ def _effects(pairs: list[dict[str, Any]], quality: str) -> list[str]:
             f"{row['difference']:+.3f} ({interval}{p}; {verdict})"
         )
     return lines
+
+
+def pair_measures(pair: Mapping[str, object]) -> list[Mapping[str, object]]:
+    """A KD/no-KD pair's comparisons, one per measure (`kdbench.report.pairs.pair_rows`)."""
+    found = pair.get("rows")
+    return [r for r in found if isinstance(r, Mapping)] if isinstance(found, list) else []
 
 
 def caveats(row: Row) -> str:

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from kdbench.report.budget import budget_mark, budget_region
+from kdbench.report.budget import Constraint, budget_mark
 from kdbench.report.rows import FIRST_STAGE_ARCHS, HIGHER_IS_BETTER, Row, artifact_name
 
 FONT_SIZE = 11
@@ -231,11 +230,39 @@ def pareto_path(found: Layout, x: str) -> str:
     return " ".join(f"{px:.1f},{py:.1f}" for px, py in steps)
 
 
+def budget_region(axes: Axes, constraints: Sequence[Constraint], x: str, y: str) -> str:
+    """The budget's region on a plot (log x, linear y), shaded: the constraints on the
+    plotted cost `x` and quality `y`; '' when none is on its axes."""
+    area = axes.area
+    left, right = area.x, area.x + area.width
+    top, bottom = area.y, area.y + area.height
+    shown = []
+    for constraint in constraints:
+        column, op, limit = constraint.column, constraint.op, constraint.limit
+        below = op in ("<=", "<")  # the region is below (left of) the limit
+        if column == x and limit > 0:
+            at = min(max(axes.sx(limit), left), right)
+            right, left = (min(right, at), left) if below else (right, max(left, at))
+        elif column == y:
+            at = min(max(axes.sy(limit), top), bottom)
+            top, bottom = (max(top, at), bottom) if below else (top, min(bottom, at))
+        else:
+            continue
+        shown.append(f"{column}{op}{limit:g}{constraint.unit}")
+    if not shown or right <= left or bottom <= top:
+        return ""
+    return (
+        f'<rect id="budget-region" x="{left:.1f}" y="{top:.1f}" width="{right - left:.1f}" '
+        f'height="{bottom - top:.1f}" fill="#2a7" fill-opacity="0.10" stroke="#2a7" '
+        f'stroke-dasharray="3 3"><title>inside the budget: {", ".join(shown)}</title></rect>'
+    )
+
+
 def svg_plot(
     rows: list[Row],
     x: str = "p50",
     y: str = "nDCG@10",
-    budget: list[dict[str, Any]] | None = None,
+    budget: Sequence[Constraint] | None = None,
     size: tuple[int, int] = (760, 460),
     numbers: dict[int, int] | None = None,
 ) -> str:
@@ -259,7 +286,7 @@ def svg_plot(
 
 
 def _svg_parts(
-    found: Layout, x: str, y: str, budget: list[dict[str, Any]], numbers: dict[int, int]
+    found: Layout, x: str, y: str, budget: Sequence[Constraint], numbers: dict[int, int]
 ) -> Iterator[str]:
     assert found.axes is not None
     yield budget_region(found.axes, budget, x, y)

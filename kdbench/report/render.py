@@ -11,13 +11,14 @@ import csv
 import html
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kdbench.errors import UserError
 from kdbench.profile.stats import required_samples
-from kdbench.report.conclusion import conclusion, number_text
+from kdbench.report.conclusion import conclusion, number_text, pair_measures
+from kdbench.report.meta import ALL, COMPACT, ReportMeta
 from kdbench.report.page import page
 from kdbench.report.plot import svg_plot
 from kdbench.report.rows import SHOWN_QUALITY, Row, display_labels
@@ -25,6 +26,9 @@ from kdbench.report.scale import columns as predicted_columns
 from kdbench.report.serving_chart import serving_curves_html
 from kdbench.terminal import EDGE, console_width, fit_table, table_width, text_width
 from kdbench.terminal import Column as Shown
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 
 @dataclass(frozen=True)
@@ -35,10 +39,10 @@ class ReportColumn:
     `decimals`; `mark` is a one-character footnote mark a row's cell carries ('' for none)."""
 
     header: str
-    get: Callable[[Row], Any]
+    get: Callable[[Row], object]
     decimals: int | None = None
     meaning: str = ""
-    text: Callable[[Any], str] | None = None
+    text: Callable[[float], str] | None = None
     mark: Callable[[Row], str] | None = None
     number: Callable[[Row], float | None] | None = None  # what sorts a text cell (HTML)
 
@@ -49,7 +53,7 @@ class ReportColumn:
 
     def cell(self, row: Row) -> str:
         value = self.get(row)
-        if self.text is not None and value is not None and value != "":
+        if self.text is not None and isinstance(value, int | float):
             return self.text(value)
         return cell_text(value, self.decimals)
 
@@ -292,12 +296,12 @@ def _qps_header(rows: list[Row]) -> str:
     return f"max QPS @ {bounds.pop()}" if len(bounds) == 1 else "max QPS"
 
 
-def compact_columns(rows: list[Row], meta: dict[str, Any]) -> list[ReportColumn]:
+def compact_columns(rows: list[Row], meta: ReportMeta) -> list[ReportColumn]:
     """The compact table's columns: `model · backend · precision`, the report's quality (with
     a mark saying where it came from), p50 and p95 per query (end to end where the first stage
     was profiled), throughput, the row's memory, max QPS when some row was served under load,
     the budget's verdict when a budget was set, and ★."""
-    quality = str(meta.get("y") or measures_of(meta)[0])
+    quality = meta.y or measures_of(meta)[0]
     names = dict(zip(map(id, rows), display_labels(rows), strict=True))
     end_to_end = any(r.first_stage_p50_ms is not None for r in rows)
     per_query = "per query, end to end where the first stage was profiled" if end_to_end else ""
@@ -374,11 +378,9 @@ def _qps_text(row: Row, with_bound: bool) -> str:
 
 
 LABEL_HEADER = "model · backend · precision"
-COMPACT = "compact"
-ALL = "all"
 
 
-def check_shown_columns(choice: str | Sequence[str], rows: list[Row], meta: dict[str, Any]) -> None:
+def check_shown_columns(choice: str | Sequence[str], rows: list[Row], meta: ReportMeta) -> None:
     """Every column --columns names exists here; else one line listing those that do."""
     if isinstance(choice, str):
         if choice in (COMPACT, ALL):
@@ -393,7 +395,7 @@ def check_shown_columns(choice: str | Sequence[str], rows: list[Row], meta: dict
         )
 
 
-def _column_pool(rows: list[Row], meta: dict[str, Any]) -> dict[str, ReportColumn]:
+def _column_pool(rows: list[Row], meta: ReportMeta) -> dict[str, ReportColumn]:
     pool: dict[str, ReportColumn] = {}
     measured = [r for r in rows if not r.reference]
     for column in [*compact_columns(measured, meta), *columns_for(rows, measures_of(meta))]:
@@ -401,10 +403,10 @@ def _column_pool(rows: list[Row], meta: dict[str, Any]) -> dict[str, ReportColum
     return pool
 
 
-def shown_columns(rows: list[Row], meta: dict[str, Any]) -> tuple[list[ReportColumn], bool]:
-    """The main table's columns under meta["columns"], and whether they are the compact ones
+def shown_columns(rows: list[Row], meta: ReportMeta) -> tuple[list[ReportColumn], bool]:
+    """The main table's columns under meta.columns, and whether they are the compact ones
     (whose table leaves published rows to a block of their own)."""
-    choice = meta.get("columns") or COMPACT
+    choice = meta.columns or COMPACT
     if choice == COMPACT:
         return compact_columns([r for r in rows if not r.reference], meta), True
     if choice == ALL:
@@ -431,7 +433,7 @@ def body_cells(columns: Sequence[ReportColumn], rows: Sequence[Row]) -> list[lis
 
 
 def column_legend(
-    columns: Sequence[ReportColumn], rows: Sequence[Row], meta: dict[str, Any]
+    columns: Sequence[ReportColumn], rows: Sequence[Row], meta: ReportMeta
 ) -> list[str]:
     """Each shown column's meaning, once (columns sharing one are named together), then what
     each mark used in these rows means."""
@@ -455,7 +457,7 @@ def column_legend(
     return lines
 
 
-def published_cells(rows: list[Row], meta: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def published_cells(rows: list[Row], meta: ReportMeta) -> tuple[list[str], list[list[str]]]:
     """The published rows' block: name, each shown quality one of them has, and its source."""
     published = [r for r in rows if r.reference]
     measures = [m for m in measures_of(meta) if any(m in r.metrics for r in published)]
@@ -472,7 +474,7 @@ def prediction_columns(rows: list[Row], scale_to: int | None) -> list[ReportColu
     return [ReportColumn(*column) for column in predicted_columns(rows, scale_to)]
 
 
-def predicted_cells(rows: list[Row], meta: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def predicted_cells(rows: list[Row], meta: ReportMeta) -> tuple[list[str], list[list[str]]]:
     """The table of predictions the text formats show apart: each predicted row's identity
     and its predicted columns (empty when nothing was predicted)."""
     shown = [r for r in rows if r.predicted]
@@ -485,18 +487,18 @@ def predicted_cells(rows: list[Row], meta: dict[str, Any]) -> tuple[list[str], l
 PREDICTED = "Predicted"  # the section whose table of predictions text formats show apart
 
 
-def decision_sections(meta: dict[str, Any]) -> list[tuple[str, list[str]]]:
+def decision_sections(meta: ReportMeta) -> list[tuple[str, list[str]]]:
     """(title, lines) of the budget's choice and the predictions' notes, when asked for."""
     sections = []
-    if meta.get("budget"):
-        sections.append(("Budget", list(meta["budget"]["lines"])))
-    if meta.get("scale"):
-        sections.append((PREDICTED, list(meta["scale"]["lines"])))
+    if meta.budget is not None:
+        sections.append(("Budget", meta.budget.lines()))
+    if meta.scale is not None:
+        sections.append((PREDICTED, list(meta.scale.lines)))
     return sections
 
 
-def _scale_to(meta: dict[str, Any]) -> int | None:
-    return (meta.get("scale") or {}).get("scale_to")
+def _scale_to(meta: ReportMeta) -> int | None:
+    return meta.scale.scale_to if meta.scale is not None else None
 
 
 def baseline_note(rows: list[Row]) -> str:
@@ -511,7 +513,7 @@ def baseline_note(rows: list[Row]) -> str:
     )
 
 
-def cell_text(value: Any, decimals: int | None) -> str:
+def cell_text(value: object, decimals: int | None) -> str:
     if value is None or value == "":
         return "–"
     if decimals is None:
@@ -521,8 +523,8 @@ def cell_text(value: Any, decimals: int | None) -> str:
     return f"{value:.{decimals}f}"
 
 
-def csv_value(value: Any) -> Any:
-    """Full precision; an interval as "low–high"."""
+def csv_value(value: object) -> object:
+    """Full precision (the value as it is, for `csv.writer`); an interval as "low–high"."""
     if value is None:
         return ""
     if isinstance(value, list | tuple):
@@ -530,11 +532,11 @@ def csv_value(value: Any) -> Any:
     return value
 
 
-def measures_of(meta: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(meta.get("measures") or SHOWN_QUALITY)
+def measures_of(meta: ReportMeta) -> tuple[str, ...]:
+    return tuple(meta.measures or SHOWN_QUALITY)
 
 
-def table_cells(rows: list[Row], meta: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def table_cells(rows: list[Row], meta: ReportMeta) -> tuple[list[str], list[list[str]]]:
     """The full table (every column, published rows in it, named in parentheses)."""
     columns = columns_for(rows, measures_of(meta))
     headers = [c.header for c in columns]
@@ -562,14 +564,14 @@ class MainTable:
         return [c.header for c in self.columns]
 
 
-def main_table(rows: list[Row], meta: dict[str, Any]) -> MainTable:
+def main_table(rows: list[Row], meta: ReportMeta) -> MainTable:
     columns, compact = shown_columns(rows, meta)
     if compact:
         shown = [r for r in rows if not r.reference]
         return MainTable(
             columns, shown, body_cells(columns, shown), column_legend(columns, shown, meta), True
         )
-    if meta.get("columns") == ALL:
+    if meta.columns == ALL:
         _, body = table_cells(rows, meta)
         return MainTable(columns, rows, body, legend(rows, meta), False)
     body = body_cells(columns, rows)
@@ -594,11 +596,11 @@ def _markdown_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> li
     return lines + ["| " + " | ".join(cells) + " |" for cells in body]
 
 
-def to_markdown(rows: list[Row], meta: dict[str, Any]) -> str:
+def to_markdown(rows: list[Row], meta: ReportMeta) -> str:
     """The conclusion, the main table and its legend, published rows, the budget and
     predictions, the KD/no-KD pairs; under the compact table, every column in a <details>."""
     table = main_table(rows, meta)
-    lines = [f"# kdbench report: {meta.get('title', 'trade-off')}", ""]
+    lines = [f"# kdbench report: {meta.title}", ""]
     lines += _meta_lines(meta)
     head, *found = conclusion(rows, meta)
     lines += ["", f"## {head.rstrip(':')}", "", *found]
@@ -614,8 +616,8 @@ def to_markdown(rows: list[Row], meta: dict[str, Any]) -> str:
         if title == PREDICTED and predicted_headers:
             lines += ["", *_markdown_table(predicted_headers, predicted_body), ""]
         lines += section[1:]
-    if meta.get("pairs"):
-        lines += ["", pair_markdown(meta["pairs"])]
+    if meta.pairs:
+        lines += ["", pair_markdown(meta.pairs)]
     if table.compact:
         headers, body = table_cells(rows, meta)
         lines += ["", "<details><summary>All columns</summary>", ""]
@@ -633,15 +635,15 @@ AXIS_WORDS = {
 }
 
 
-def pareto_line(meta: dict[str, Any]) -> str:
-    y, x = meta.get("y") or "nDCG@10", meta.get("x") or "p50"
+def pareto_line(meta: ReportMeta) -> str:
+    y, x = meta.y or "nDCG@10", meta.x or "p50"
     return (
         f"★ = Pareto-optimal: no other measured row has both higher {y} and {AXIS_WORDS[x][0]}; "
         "only rows whose own artifact was evaluated take part."
     )
 
 
-def legend(rows: list[Row], meta: dict[str, Any]) -> list[str]:
+def legend(rows: list[Row], meta: ReportMeta) -> list[str]:
     """Every column of the full table's meaning, once, and what its rows' flags mean."""
     lines = column_legend(columns_for(rows, measures_of(meta)), rows, meta)
     lines.append("Published rows (in parentheses) were not measured here.")
@@ -660,16 +662,16 @@ def legend(rows: list[Row], meta: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _meta_lines(meta: dict[str, Any]) -> list[str]:
+def _meta_lines(meta: ReportMeta) -> list[str]:
     lines = []
-    if meta.get("command"):
-        lines.append(f"- command: `{meta['command']}`")
-    if meta.get("machine"):
-        lines.append(f"- machine: {meta['machine']}")
-    if meta.get("created"):
-        lines.append(f"- created: {meta['created']}")
-    if meta.get("data"):
-        lines.append(f"- data: {meta['data']}")
+    if meta.command:
+        lines.append(f"- command: `{meta.command}`")
+    if meta.machine:
+        lines.append(f"- machine: {meta.machine}")
+    if meta.created:
+        lines.append(f"- created: {meta.created}")
+    if meta.data:
+        lines.append(f"- data: {meta.data}")
     return lines
 
 
@@ -694,21 +696,23 @@ PAIR_TITLE = (
 )
 
 
-def _interval_text(bounds: Any) -> str:
-    return "–" if not bounds else f"{bounds[0]:+.3f} to {bounds[1]:+.3f}"
+def _interval_text(bounds: object) -> str:
+    if not isinstance(bounds, list | tuple) or not bounds:
+        return "–"
+    return f"{bounds[0]:+.3f} to {bounds[1]:+.3f}"
 
 
-def pair_cells(pairs: list[dict[str, Any]]) -> list[list[str]]:
+def pair_cells(pairs: Sequence[Mapping[str, object]]) -> list[list[str]]:
     """One line of text cells per (pair, measure): what Markdown, HTML and terminal show."""
     lines = []
     for pair in pairs:
-        for row in pair["rows"]:
+        for row in pair_measures(pair):
             holm = row.get("p_holm")
             lines.append(
                 [
-                    pair["kd"],
-                    pair["nokd"],
-                    row["measure"],
+                    str(pair["kd"]),  # labels and a measure name: text already
+                    str(pair["nokd"]),
+                    str(row["measure"]),
                     f"{row['kd']:.3f}",
                     f"{row['nokd']:.3f}",
                     f"{row['difference']:+.3f}",
@@ -724,7 +728,7 @@ def pair_cells(pairs: list[dict[str, Any]]) -> list[list[str]]:
     return lines
 
 
-def pair_markdown(pairs: list[dict[str, Any]]) -> str:
+def pair_markdown(pairs: Sequence[Mapping[str, object]]) -> str:
     """Distilled vs not-distilled pairs: the difference per measure, its intervals and tests."""
     if not pairs:
         return ""
@@ -732,13 +736,15 @@ def pair_markdown(pairs: list[dict[str, Any]]) -> str:
     lines.append("|" + "---|" * len(PAIR_HEADERS))
     lines += ["| " + " | ".join(cells) + " |" for cells in pair_cells(pairs)]
     for pair in pairs:
+        warnings = pair.get("warnings", [])
         lines.extend(
-            f"- warning ({pair['kd']} vs {pair['nokd']}): {w}" for w in pair.get("warnings", [])
+            f"- warning ({pair['kd']} vs {pair['nokd']}): {w}"
+            for w in (warnings if isinstance(warnings, list) else [])
         )
     return "\n".join(lines) + "\n"
 
 
-def to_csv(rows: list[Row], meta: dict[str, Any]) -> str:
+def to_csv(rows: list[Row], meta: ReportMeta) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     columns = columns_for(rows, measures_of(meta), predicted=True, scale_to=_scale_to(meta))
@@ -748,8 +754,10 @@ def to_csv(rows: list[Row], meta: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def to_json(rows: list[Row], meta: dict[str, Any]) -> str:
-    return json.dumps({"meta": meta, "rows": [r.to_dict() for r in rows]}, indent=2) + "\n"
+def to_json(rows: list[Row], meta: ReportMeta) -> str:
+    return (
+        json.dumps({"meta": meta.to_dict(), "rows": [r.to_dict() for r in rows]}, indent=2) + "\n"
+    )
 
 
 LEFT = ("model", "arch", "teacher", "backend", "KD", "no-KD", LABEL_HEADER)
@@ -788,7 +796,7 @@ def fold_headers(headers: Sequence[str], body: Sequence[Sequence[str]], width: i
     return shown
 
 
-def to_terminal(rows: list[Row], meta: dict[str, Any], width: int | None = None) -> str:
+def to_terminal(rows: list[Row], meta: ReportMeta, width: int | None = None) -> str:
     """The report for a terminal of `width` columns (default: this one's): the main table
     (compact by default: one line per measured row), its legend, published rows, the budget
     and predictions, then the conclusion. A table wider than `width` is split, never cut
@@ -803,7 +811,7 @@ def to_terminal(rows: list[Row], meta: dict[str, Any], width: int | None = None)
         body: Sequence[Sequence[str]],
         styles: Sequence[str | None] | None = None,
         edge: bool = True,
-    ) -> Any:
+    ) -> RenderableType:
         shown = [
             Shown(h, "left" if h in LEFT else "right", key=i == 0) for i, h in enumerate(headers)
         ]
@@ -818,7 +826,7 @@ def to_terminal(rows: list[Row], meta: dict[str, Any], width: int | None = None)
     styles = ["bold green" if r.pareto else ("dim" if r.reference else None) for r in table.rows]
     # Recorded only: the command prints the text (a console on stdout would print it twice).
     console = Console(record=True, width=width, file=io.StringIO())
-    title = f"kdbench: {meta.get('title', 'trade-off')}"
+    title = f"kdbench: {meta.title}"
     console.print(fitted(title, headers, table.body, styles, edge=not table.compact))
     console.print()
     for line in table.legend:
@@ -837,8 +845,8 @@ def to_terminal(rows: list[Row], meta: dict[str, Any], width: int | None = None)
             console.print(fitted(None, predicted_headers, predicted_body))
         for line in section[1:]:
             console.print(line, markup=False)
-    if meta.get("pairs") and not table.compact:
-        console.print(fitted(PAIR_TITLE, PAIR_HEADERS, pair_cells(meta["pairs"])))
+    if meta.pairs and not table.compact:
+        console.print(fitted(PAIR_TITLE, PAIR_HEADERS, pair_cells(meta.pairs)))
     head, *found = conclusion(rows, meta)
     console.print(f"\n{head}", style="bold", markup=False)
     for line in found:
@@ -846,7 +854,7 @@ def to_terminal(rows: list[Row], meta: dict[str, Any], width: int | None = None)
     return console.export_text()
 
 
-def published_lines(rows: list[Row], meta: dict[str, Any]) -> list[str]:
+def published_lines(rows: list[Row], meta: ReportMeta) -> list[str]:
     """The published rows as a few lines: 'Published (not measured here): ...'."""
     headers, body = published_cells(rows, meta)
     if not headers:
@@ -861,7 +869,7 @@ def published_lines(rows: list[Row], meta: dict[str, Any]) -> list[str]:
     return lines
 
 
-def pair_html(pairs: list[dict[str, Any]]) -> str:
+def pair_html(pairs: Sequence[Mapping[str, object]]) -> str:
     if not pairs:
         return ""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in PAIR_HEADERS)
@@ -875,7 +883,7 @@ def pair_html(pairs: list[dict[str, Any]]) -> str:
     )
 
 
-def decision_html(rows: list[Row], meta: dict[str, Any]) -> str:
+def decision_html(rows: list[Row], meta: ReportMeta) -> str:
     """The budget's choice and the predictions (their table, id predicted-table) as HTML."""
     parts = []
     for title, section in decision_sections(meta):
@@ -899,17 +907,18 @@ def decision_html(rows: list[Row], meta: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def to_html(rows: list[Row], meta: dict[str, Any]) -> str:
+def to_html(rows: list[Row], meta: ReportMeta) -> str:
     """The plot first (large), the conclusion, the main table (sortable) and its legend,
     published rows, the budget and predictions, KD/no-KD pairs, every column behind a toggle."""
     numbers = {id(row): index for index, row in enumerate(rows)}
     table = main_table(rows, meta)
-    x, y = meta.get("x") or "p50", meta.get("y") or "nDCG@10"
+    x, y = meta.x or "p50", meta.y or "nDCG@10"
+    budget = meta.budget.constraints if meta.budget is not None else None
     meta_items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in _meta_lines(meta))
     head, *found = conclusion(rows, meta)
     parts = [
         f'<ul class="meta">{meta_items}</ul>',
-        f'<figure id="plot">{svg_plot(rows, x, y, (meta.get("budget") or {}).get("constraints"), size=(960, 540), numbers=numbers)}</figure>',
+        f'<figure id="plot">{svg_plot(rows, x, y, budget, size=(960, 540), numbers=numbers)}</figure>',
         f'<section id="conclusion"><h2>{html.escape(head.rstrip(":"))}</h2><ul>'
         + "".join(f"<li>{html.escape(line[2:])}</li>" for line in found)
         + "</ul></section>",
@@ -934,7 +943,7 @@ def to_html(rows: list[Row], meta: dict[str, Any]) -> str:
                 "published-table", None, published_headers, published_body, published, numbers
             ),
         ]
-    parts += [decision_html(rows, meta), pair_html(meta.get("pairs") or [])]
+    parts += [decision_html(rows, meta), pair_html(meta.pairs)]
     if table.compact:
         columns = columns_for(rows, measures_of(meta))
         headers, body = table_cells(rows, meta)
@@ -946,7 +955,7 @@ def to_html(rows: list[Row], meta: dict[str, Any]) -> str:
             + "".join(f"<li>{html.escape(line)}</li>" for line in legend(rows, meta))
             + "</ul></details>"
         )
-    return page(str(meta.get("title", "trade-off")), "\n".join(parts))
+    return page(meta.title, "\n".join(parts))
 
 
 def _page_table(
@@ -976,7 +985,7 @@ def _page_table(
     )
 
 
-FORMATS: dict[str, Callable[[list[Row], dict[str, Any]], str]] = {
+FORMATS: dict[str, Callable[[list[Row], ReportMeta], str]] = {
     "terminal": to_terminal,
     "markdown": to_markdown,
     "md": to_markdown,

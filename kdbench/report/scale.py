@@ -27,11 +27,12 @@ bound; see `Fit.predict`). Predicted columns say "predicted" in their header in 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from kdbench.errors import UserError
+from kdbench.json_types import JsonObject
 from kdbench.profile.config import APPROXIMATE_SEARCHES
 from kdbench.profile.growth import Fit, Prediction, fits_of, search_method, staged_prediction
 from kdbench.profile.measurements import ProfileResult
@@ -39,7 +40,6 @@ from kdbench.quantities import QuantityError, parse_size
 from kdbench.report.budget import Constraint, describe
 from kdbench.report.rows import Row, profiles_of
 
-Json = dict[str, Any]
 GIB = 2**30
 PRECISION_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}  # per vector dimension
 
@@ -90,17 +90,35 @@ class Predicted:
     factor: float | None = None  # the prediction's size / the largest measured
     refused: str | None = None
 
-    def to_dict(self) -> Json:
+    def to_dict(self) -> JsonObject:
         return {"predicted": True, **{k: v for k, v in vars(self).items()}}
+
+
+@dataclass(frozen=True)
+class ScaleNotes:
+    """What a report says about its predictions: the size and rate asked for, and its lines
+    (a headline, then one "- " line per note)."""
+
+    scale_to: int | None
+    queries_per_s: float | None
+    lines: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> JsonObject:
+        """The notes as a report's JSON records them (meta["scale"])."""
+        return {
+            "scale_to": self.scale_to,
+            "queries_per_s": self.queries_per_s,
+            "lines": list(self.lines),
+        }
 
 
 def apply_scale(
     rows: list[Row],
-    results: Iterable[dict[str, Any]],
+    results: Iterable[JsonObject],
     scale: Scale,
     budget: list[Constraint] | None = None,
-) -> Json:
-    """Fill each row's `predicted` at `scale` and return the report's notes (meta["scale"])."""
+) -> ScaleNotes:
+    """Fill each row's `predicted` at `scale` and return the report's notes on it."""
     lines: list[str] = []
     targets: list[Row] = []
     for label, data in profiles_of(results):
@@ -118,11 +136,9 @@ def apply_scale(
         for row in rows:
             if row.p50_ms is not None and "replicas" not in row.predicted and not row.reference:
                 _add_replicas(row, None, scale)
-    return {
-        "scale_to": scale.passages,
-        "queries_per_s": scale.queries_per_s,
-        "lines": [_headline(scale), *(f"- {line}" for line in lines)],
-    }
+    return ScaleNotes(
+        scale.passages, scale.queries_per_s, [_headline(scale), *(f"- {line}" for line in lines)]
+    )
 
 
 def _headline(scale: Scale) -> str:
@@ -201,7 +217,7 @@ def _predict_query_row(
     target: Row,
     group: list[Row],
     fits: list[Fit],
-    cache: Json,
+    cache: Mapping[str, Any],
     encoder: tuple[float, str] | None,
     scale: Scale,
 ) -> list[str]:
@@ -239,7 +255,7 @@ def _staged_fits(
     target: Row,
     quantity: str,
     fits: list[Fit],
-    cache: Json,
+    cache: Mapping[str, Any],
     per_passage: float | None,
     passages: int,
     sizes: list[int],
@@ -286,7 +302,7 @@ def _fit_for(
     target: Row,
     quantity: str,
     fits: list[Fit],
-    cache: Json,
+    cache: Mapping[str, Any],
     per_passage: float | None,
     passages: int,
     sizes: list[int],
@@ -311,7 +327,7 @@ def _fit_for(
 
 def _regime_refusal(
     wanted: str,
-    cache: Json,
+    cache: Mapping[str, Any],
     cache_bytes: float,
     per_passage: float,
     passages: int,
@@ -410,7 +426,7 @@ def _add_build(row: Row, rate: float, source: str, passages: int) -> None:
     ).to_dict()
 
 
-def _add_replicas(row: Row, mean: Json | None, scale: Scale) -> None:
+def _add_replicas(row: Row, mean: Mapping[str, Any] | None, scale: Scale) -> None:
     """Processes (each as the row ran) to serve the asked queries per second."""
     if scale.queries_per_s is None or not row.batch_size or row.scenario == "index":
         return
@@ -506,6 +522,8 @@ def _depth_notes(profile: ProfileResult, fits: list[Fit], own: list[Row]) -> lis
     return notes
 
 
+# A predicted column: its header, how a row gives its value, the decimals shown.
+PredictedColumn = tuple[str, Callable[[Row], object], int | None]
 # name in Row.predicted, header (before " @N (predicted)"), decimals; p50/p95 with intervals
 PREDICTED_COLUMNS = (
     ("p50_ms", "p50 ms", 2),
@@ -519,12 +537,12 @@ PREDICTED_COLUMNS = (
 )
 
 
-def columns(rows: list[Row], passages: int | None) -> list[tuple[str, Any, int | None]]:
+def columns(rows: list[Row], passages: int | None) -> list[PredictedColumn]:
     """(header, getter, decimals) of the predicted columns some row has, each header ending
     in "(predicted)", then "predicted from"."""
     present = {name for row in rows for name in row.predicted}
     at = f" @{short_count(passages)}" if passages else ""
-    found: list[tuple[str, Any, int | None]] = []
+    found: list[PredictedColumn] = []
     for name, header, decimals in PREDICTED_COLUMNS:
         if name in present:
             found.append((f"{header}{at} (predicted)", _getter(name, "value"), decimals))
@@ -536,14 +554,14 @@ def columns(rows: list[Row], passages: int | None) -> list[tuple[str, Any, int |
     return found
 
 
-def _getter(name: str, key: str) -> Any:
-    def get(row: Row) -> Any:
+def _getter(name: str, key: str) -> Callable[[Row], object]:
+    def get(row: Row) -> object:
         return (row.predicted.get(name) or {}).get(key)
 
     return get
 
 
-def _interval(name: str) -> Any:
+def _interval(name: str) -> Callable[[Row], list[float] | None]:
     def get(row: Row) -> list[float] | None:
         value = row.predicted.get(name) or {}
         if value.get("low") is None or value.get("high") is None:

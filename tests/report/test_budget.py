@@ -251,12 +251,11 @@ def test_the_report_names_the_choice_in_every_format(
 def test_the_shaded_region_is_inside_the_limits_on_the_plots_axes() -> None:
     import re
 
-    from kdbench.report.budget import budget_region
-    from kdbench.report.plot import Axes, Box
+    from kdbench.report.plot import Axes, Box, budget_region
 
     # x: 1..100 ms over 200 px (log), y: 0.2..0.6 over 100 px
     axes = Axes(Box(0, 0, 200, 100), 0, 2, 0.2, 0.6)
-    constraints = [c.to_dict() for c in parse_budget("p95<=10ms,nDCG@10>=0.5,memory<=1GiB")]
+    constraints = parse_budget("p95<=10ms,nDCG@10>=0.5,memory<=1GiB")
     svg = budget_region(axes, constraints, "p95", "nDCG@10")
     found = re.search(r'x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)"', svg)
     assert found is not None

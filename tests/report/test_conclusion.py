@@ -9,6 +9,7 @@ import pytest
 from kdbench.cli import main
 from kdbench.report.budget import decide, parse_budget
 from kdbench.report.conclusion import caveats, conclusion
+from kdbench.report.meta import ReportMeta
 from kdbench.report.render import compact_columns, main_table, to_markdown
 from kdbench.report.rows import Row, display_labels, mark_pareto
 from kdbench.results import save_result
@@ -47,7 +48,7 @@ def three_rows() -> list[Row]:
 
 
 def test_front_in_order_of_cost() -> None:
-    lines = conclusion(three_rows(), {"y": "nDCG@10", "x": "p50"})
+    lines = conclusion(three_rows(), ReportMeta(y="nDCG@10", x="p50"))
     assert lines[0] == "Conclusion (nDCG@10 against p50):"
     assert lines[1] == (
         "- Pareto front, cheapest first: small · onnx · int8 (nDCG@10 0.500, p50 1.00 ms); "
@@ -59,7 +60,7 @@ def test_front_in_order_of_cost() -> None:
 def test_front_by_throughput_is_highest_first() -> None:
     rows = three_rows()
     mark_pareto(rows, "nDCG@10", "throughput")
-    (front,) = [line for line in conclusion(rows, {"x": "throughput"}) if "front" in line]
+    (front,) = [line for line in conclusion(rows, ReportMeta(x="throughput")) if "front" in line]
     assert front.index("small · onnx · int8") < front.index("big · eager · fp32")
     assert "1,000 items/s" in front and "50.0 items/s" in front
 
@@ -67,11 +68,11 @@ def test_front_by_throughput_is_highest_first() -> None:
 def test_budget_choice_and_runner_up() -> None:
     rows = three_rows()
     decision = decide(rows, parse_budget("p95<=10ms"), "nDCG@10")
-    lines = conclusion(rows, {"budget": decision.to_dict()})
+    lines = conclusion(rows, ReportMeta(budget=decision))
     assert "- budget p95<=10ms: best small · onnx · int8 (nDCG@10 0.500, p95 2.00 ms)" in lines
     assert "- runner-up: small · eager · fp32 (nDCG@10 0.490, p95 6.00 ms)" in lines
     nothing = decide(rows, parse_budget("p95<=1ms"), "nDCG@10")
-    (line,) = [x for x in conclusion(rows, {"budget": nothing.to_dict()}) if "budget" in x]
+    (line,) = [x for x in conclusion(rows, ReportMeta(budget=nothing)) if "budget" in x]
     assert line.startswith("- budget p95<=1ms: no row fits; closest: small (onnx:int8")
 
 
@@ -98,7 +99,7 @@ def test_kd_effect_with_interval_and_holm_p() -> None:
             },
         ],
     }
-    lines = conclusion(three_rows(), {"pairs": [pair]})
+    lines = conclusion(three_rows(), ReportMeta(pairs=[pair]))
     assert (
         "- KD effect kd − nokd: nDCG@10 -0.012 (95% CI -0.030 to +0.005, Holm p 0.2; "
         "not significant)" in lines
@@ -115,7 +116,7 @@ def test_caveats_name_each_reason() -> None:
     )
     trt = measured("m", "tensorrt", "fp16", 0.6, 1.0)
     trt.never_run = "TensorRT engine code has not run on a GPU"
-    lines = conclusion([row, trt], {})
+    lines = conclusion([row, trt], ReportMeta())
     assert "- caveat: teacher · eager · fp32: quality from another run" in lines[-2]
     assert lines[-1] == "- caveat: m · tensorrt · fp16: never run on real hardware"
 
@@ -137,7 +138,7 @@ def test_compact_cells_mark_where_quality_came_from() -> None:
     rows = three_rows()
     rows[2].quality_reused = True
     rows[1].undersampled, rows[1].samples = ["p95"], 20
-    table = main_table(rows, {})
+    table = main_table(rows, ReportMeta())
     assert table.compact and table.headers == [
         "model · backend · precision",
         "nDCG@10",
@@ -160,17 +161,17 @@ def test_max_qps_column_appears_with_its_bound() -> None:
     rows = three_rows()
     rows[0].max_qps, rows[0].qps_bound = 41.7, "p99<=50ms"
     rows[1].qps_bound = "p99<=50ms"  # served, but no level held the bound
-    columns = compact_columns(rows, {})
+    columns = compact_columns(rows, ReportMeta())
     (qps,) = [c for c in columns if c.header == "max QPS @ p99<=50ms"]
     assert [qps.cell(r) for r in rows] == ["41.7", "none", "–"]  # the third: never served
     rows[2].max_qps, rows[2].qps_bound = 20.0, "p95<=10ms"  # two bounds: each cell says its
-    (qps,) = [c for c in compact_columns(rows, {}) if c.header == "max QPS"]
+    (qps,) = [c for c in compact_columns(rows, ReportMeta()) if c.header == "max QPS"]
     assert qps.cell(rows[0]) == "41.7 @ p99<=50ms" and qps.cell(rows[2]) == "20.0 @ p95<=10ms"
-    assert "max QPS" not in [c.header for c in compact_columns(three_rows(), {})]
+    assert "max QPS" not in [c.header for c in compact_columns(three_rows(), ReportMeta())]
 
 
 def test_markdown_leads_with_the_compact_table_and_keeps_every_column(tmp_path: Path) -> None:
-    text = to_markdown(three_rows(), {"title": "t"})
+    text = to_markdown(three_rows(), ReportMeta(title="t"))
     assert text.index("## Conclusion") < text.index("## Trade-off") < text.index("All columns")
     compact = markdown_table(text, after="## Trade-off")
     assert [r["model · backend · precision"] for r in compact] == [

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from kdbench.report.meta import ReportMeta
 from kdbench.report.render import to_markdown
 from kdbench.report.rows import rows_from_results
 from tests.report.test_report import evaluate_result, markdown_table, profile_result
@@ -40,7 +41,7 @@ def test_reranker_rows_add_the_first_stage_and_bm25_is_a_row() -> None:
     assert cat.end_to_end_p95_ms == pytest.approx(0.25 * 1.2 + 40.0 * 1.2)
     assert cat.includes == "BM25 top 100 + re-rank 100 candidates of one query"
     assert bm25.pareto and cat.pareto  # cheaper vs better: both on the front
-    table = {c["model"]: c for c in markdown_table(to_markdown(rows, {}))}
+    table = {c["model"]: c for c in markdown_table(to_markdown(rows, ReportMeta()))}
     assert table["bm25"]["p50 ms"] == "0.25" and table["bm25"]["quality from"] == "bm25s"
     parts = [float(table["cat"][h]) for h in ("first stage p50 ms", "p50 ms", "end-to-end p50 ms")]
     assert parts[0] + parts[1] == pytest.approx(parts[2])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kdbench.report import write_report
+from kdbench.report.meta import ReportMeta
 from kdbench.report.render import to_csv, to_markdown
 from kdbench.report.rows import Row, evaluated_artifact, rows_from_results
 from kdbench.results import new_result
@@ -70,10 +71,12 @@ def test_int8_rows_show_their_own_evaluation_and_fp32_onnx_reuses_eager() -> Non
         False,
     )
     assert_quality_of_own_artifact(rows, results)
-    table = {c["precision"] + c["backend"]: c for c in markdown_table(to_markdown(rows, {}))}
+    table = {
+        c["precision"] + c["backend"]: c for c in markdown_table(to_markdown(rows, ReportMeta()))
+    }
     assert table["fp32onnx"]["quality from"] == "eager (parity passed)"
     assert table["int8onnx"]["quality from"] == "onnx:int8"
-    assert "onnx:int8" in to_csv(rows, {})
+    assert "onnx:int8" in to_csv(rows, ReportMeta())
 
 
 def test_an_artifact_never_evaluated_has_no_quality_and_no_place_on_the_front() -> None:
@@ -89,7 +92,7 @@ def test_an_artifact_never_evaluated_has_no_quality_and_no_place_on_the_front() 
     assert by[("onnx", "fp32")].metrics == {}, "failed parity: eager's quality is not reused"
     assert [r.backend for r in rows if r.pareto] == ["eager"]
     assert_quality_of_own_artifact(rows, results)
-    table = markdown_table(to_markdown(rows, {}))
+    table = markdown_table(to_markdown(rows, ReportMeta()))
     assert [c["quality from"] for c in table] == ["eager", "not evaluated", "not evaluated"]
     assert {c["nDCG@10"] for c in table[1:]} == {"–"}
 

@@ -8,6 +8,7 @@ the terminal's width.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -95,7 +96,7 @@ def test_evaluate_table() -> None:
 def test_report_table_all_columns() -> None:
     results = load_results([RUN])
     rows = rows_from_results(results)
-    meta = {**report_meta(results, "quickstart"), "columns": "all"}
+    meta = dataclasses.replace(report_meta(results, "quickstart"), columns="all")
     headers, body = table_cells(rows, meta)
     text = to_terminal(rows, meta, width=80)
     assert_readable(text, headers, [cell for row in body for cell in row], 80)
@@ -109,7 +110,7 @@ def compact_report(width: int, tmp_path: Path) -> tuple[str, list[Any]]:
     (folder / "results.json").write_bytes((QUICKSTART / "results.json").read_bytes())
     results = load_results([folder])
     rows = rows_from_results(results)
-    meta = {**report_meta(results, "quickstart"), "columns": "compact"}
+    meta = dataclasses.replace(report_meta(results, "quickstart"), columns="compact")
     return to_terminal(rows, meta, width=width), rows
 
 
@@ -141,7 +142,7 @@ def test_compact_report_table_makes_room_for_max_qps(tmp_path: Path) -> None:
     for row in rows:
         if row.arch == "dot" and not row.reference:
             row.max_qps, row.qps_bound = 1234.5, "p99<=50ms"
-    meta = {**report_meta(results, "quickstart"), "columns": "compact"}
+    meta = dataclasses.replace(report_meta(results, "quickstart"), columns="compact")
     text = to_terminal(rows, meta, width=100)
     table = text.split("\nmodel · backend · precision: ")[0].split("precision")[1].splitlines()
     assert max(len(line) for line in text.splitlines()) <= 100

@@ -224,19 +224,21 @@ class Fit:
         """A fit as `to_dict` wrote it (a profile result's "growth")."""
         covariance = data.get("covariance")
         if covariance is not None:
-            covariance = _numbers(covariance, 3, "growth covariance")
+            covariance = _stored_numbers(covariance, 3, "growth covariance")
         return cls(
-            quantity=_text(data.get("quantity"), "growth quantity"),
-            variable=_text(data.get("variable"), "growth variable"),
+            quantity=_stored_text(data.get("quantity"), "growth quantity"),
+            variable=_stored_text(data.get("variable"), "growth variable"),
             intercept=float(_stored_number(data.get("intercept"), "growth intercept")),
             slope=float(_stored_number(data.get("slope"), "growth slope")),
-            points=[_point(point) for point in _list(data.get("points"), "growth points")],
+            points=[
+                _stored_point(point) for point in _stored_list(data.get("points"), "growth points")
+            ],
             covariance=None
             if covariance is None
             else (covariance[0], covariance[1], covariance[2]),
             quantile=float(_stored_number(data.get("quantile", _Z95), "growth quantile")),
             error_from=str(data.get("error_from", "")),
-            cell=_fit_cell(data.get("cell", {})),
+            cell=_stored_fit_cell(data.get("cell", {})),
         )
 
 
@@ -549,40 +551,40 @@ def fits_of(profile: ProfileResult) -> list[Fit]:
 
 
 # -- reading a stored fit: a file's values checked against what `Fit.to_dict` writes ---------
-def _unreadable(what: str) -> UserError:
+def _unreadable_fit(what: str) -> UserError:
     return UserError(f"{what} is not what kdbench profile writes; is this a kdbench result?")
 
 
-def _text(value: object, what: str) -> str:
+def _stored_text(value: object, what: str) -> str:
     if not isinstance(value, str):
-        raise _unreadable(what)
+        raise _unreadable_fit(what)
     return value
 
 
 def _stored_number(value: object, what: str) -> int | float:
     if not isinstance(value, int | float) or isinstance(value, bool):
-        raise _unreadable(what)
+        raise _unreadable_fit(what)
     return value
 
 
-def _list(value: object, what: str) -> list[object]:
+def _stored_list(value: object, what: str) -> list[object]:
     if not isinstance(value, list):
-        raise _unreadable(what)
+        raise _unreadable_fit(what)
     return value
 
 
-def _numbers(value: object, count: int, what: str) -> list[int | float]:
+def _stored_numbers(value: object, count: int, what: str) -> list[int | float]:
     """`count` numbers, as stored (an integer stays one, so the fit writes back the same)."""
-    numbers = [_stored_number(item, what) for item in _list(value, what)]
+    numbers = [_stored_number(item, what) for item in _stored_list(value, what)]
     if len(numbers) != count:
-        raise _unreadable(what)
+        raise _unreadable_fit(what)
     return numbers
 
 
-def _point(value: object) -> tuple[float, float, float | None]:
-    items = _list(value, "a growth point")
+def _stored_point(value: object) -> tuple[float, float, float | None]:
+    items = _stored_list(value, "a growth point")
     if len(items) != 3:
-        raise _unreadable("a growth point")
+        raise _unreadable_fit("a growth point")
     x, y, se = items
     error = None if se is None else float(_stored_number(se, "a growth point"))
     return (
@@ -592,12 +594,12 @@ def _point(value: object) -> tuple[float, float, float | None]:
     )
 
 
-def _fit_cell(value: object) -> FitCell:
+def _stored_fit_cell(value: object) -> FitCell:
     if not is_json_object(value):
-        raise _unreadable("a growth cell")
+        raise _unreadable_fit("a growth cell")
     cell: FitCell = {}
     for key, item in value.items():
         if not isinstance(item, str | int | None):
-            raise _unreadable(f"growth cell {key}")
+            raise _unreadable_fit(f"growth cell {key}")
         cell[key] = item
     return cell

@@ -12,12 +12,18 @@ from __future__ import annotations
 import importlib.util
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdbench.data.collection import Collection
 from kdbench.data.docstore import DocStore
 from kdbench.errors import UserError
 from kdbench.retrieval.bm25 import BM25
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from kdbench.data.collection import Collection
+    from kdbench.data.docstore import DocStore
 
 Qrels = dict[str, dict[str, int]]
 
@@ -54,7 +60,7 @@ def load_inputs(
     parity_queries: int,
     parity_depth: int,
     index_size: int | None,
-    tokenizer: Any,
+    tokenizer: PreTrainedTokenizerBase,
     seed: int,
     collection: Collection | None,
 ) -> ProfileInputs:
@@ -68,6 +74,7 @@ def load_inputs(
             index_size=index_size or 10_000,
             seed=seed,
         )
+    assert collection is not None  # the caller loads `data`
     if not collection.docs.has_docs:
         raise UserError(
             f"--data {data}: has no passages; profiling needs a corpus (corpus.jsonl or collection.tsv)"
@@ -140,7 +147,7 @@ def _candidates(
 
 
 def synthetic_inputs(
-    tokenizer: Any,
+    tokenizer: PreTrainedTokenizerBase,
     *,
     passages: int,
     parity_queries: int,

@@ -35,14 +35,16 @@ import torch
 from kdbench.backends.base import Runner, ShapeRange
 from kdbench.errors import UserError
 from kdbench.json_types import JsonObject
-from kdbench.models.base import ExportKind, Ranker, encoder_shape
+from kdbench.models.base import ExportKind, encoder_shape
 from kdbench.models.batches import (
     fixed_batch,
     pad_split_pairs,
     pair_lengths,
     truncation_lengths,
 )
-from kdbench.models.prettr import PassageStates, cache_bytes_per_passage
+from kdbench.models.colbert import TermVectors
+from kdbench.models.prettr import cache_bytes_per_passage
+from kdbench.models.ranker import Ranker
 from kdbench.profile.config import APPROXIMATE_SEARCHES, ProfileConfig
 from kdbench.profile.flops import encoder_flops
 from kdbench.profile.inputs import Pool, ProfileInputs
@@ -297,9 +299,8 @@ class QueryScenario(Scenario):
         self._index_rows: dict[str, int] = {}
         self._pool_docs: list[torch.Tensor] | None = None
         self._searched: tuple[int, torch.Tensor] | None = None
-        self._graph: tuple[int, HnswIndex] | None = (
-            None  # --search hnsw: one size's graph at a time
-        )
+        # --search hnsw: one size's graph at a time
+        self._graph: tuple[int, HnswIndex] | None = None
         self._recall_queries: torch.Tensor | None = None
         self.index_encode: JsonObject | None = None  # how long building the index took
         self.search_backend = "faiss" if importlib.util.find_spec("faiss") is not None else "torch"
@@ -679,8 +680,8 @@ class PrettrRerankScenario(Scenario):
         # released PreTTR's own positions follow each query; docs/models.md has the difference).
         self.own_positions = self.ranker.passage_positions
         self.ranker.use_fixed_positions()
-        self._pool_caches: list[PassageStates] | None = None
-        self._caches: dict[tuple[int, int], PassageStates] = {}
+        self._pool_caches: list[TermVectors] | None = None
+        self._caches: dict[tuple[int, int], TermVectors] = {}
         stack = self.ranker.stack()
         for seq_len in {cell.seq_len for cell in self.cells}:
             _, doc_len = pair_lengths(self.ranker, seq_len)
@@ -730,13 +731,13 @@ class PrettrRerankScenario(Scenario):
         )
 
     @torch.inference_mode()
-    def encode_cache(self, docs: list[str], doc_len: int) -> PassageStates:
+    def encode_cache(self, docs: list[str], doc_len: int) -> TermVectors:
         """The passages' states after layer l (the cache), eager fp32, truncated to `doc_len`."""
         with truncation_lengths(self.ranker, doc_len=doc_len):
             return self.ranker.encode_passage_states(docs, batch_size=32, out_device=self.device)
 
     def cached_pairs(
-        self, query: str, cache: PassageStates, rows: list[int], query_len: int, doc_len: int
+        self, query: str, cache: TermVectors, rows: list[int], query_len: int, doc_len: int
     ) -> dict[str, torch.Tensor]:
         """`query` with each cached passage in `rows`: the pair module's inputs, padded."""
         with truncation_lengths(self.ranker, query_len=query_len):

@@ -12,7 +12,9 @@ import os
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Required, TypedDict
+
+from kdbench.json_types import JsonObject
 
 LIBRARIES = (
     "kdbench",
@@ -35,6 +37,56 @@ LIBRARIES = (
 )
 
 
+class TorchInfo(TypedDict, total=False):
+    available: Required[bool]
+    threads: int
+    cuda_available: bool
+    cuda_version: str | None
+    devices: list[str]  # CUDA device names
+
+
+class GpuInfo(TypedDict):
+    index: int
+    name: str
+    memory_total_mib: int
+
+
+class NvmlInfo(TypedDict, total=False):
+    available: Required[bool]
+    reason: str  # why not available
+    driver: str
+    gpus: list[GpuInfo]
+
+
+class TensorrtStatus(TypedDict, total=False):
+    available: Required[bool]
+    reason: str  # why not available
+    version: str
+
+
+# "from" is a keyword: the functional form
+LastLevelCache = TypedDict("LastLevelCache", {"level": str, "bytes": int, "from": str})
+
+
+class Environment(TypedDict, total=False):
+    """A result's "environment" (`collect_environment`); `heavy=False` leaves out torch, nvml,
+    onnxruntime_providers and tensorrt. `kdbench profile` adds the last three keys."""
+
+    python: Required[str]
+    platform: Required[str]
+    cpu: Required[str]
+    cpu_count: Required[int | None]
+    git_commit: Required[str | None]
+    libraries: Required[dict[str, str | None]]  # package -> version (None: not installed)
+    torch: TorchInfo
+    nvml: NvmlInfo
+    onnxruntime_providers: list[str] | None
+    tensorrt: TensorrtStatus
+    last_level_cache: LastLevelCache | None
+    threads: dict[str, int]  # threads per library (and a server's workers and cores)
+    peak_flops_measured: dict[str, JsonObject]  # "device:precision" -> kdbench.profile.flops.Peak
+
+
 def library_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {}
     for name in LIBRARIES:
@@ -43,6 +95,14 @@ def library_versions() -> dict[str, str | None]:
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity; all of them off Linux)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 def cpu_model() -> str:
@@ -65,7 +125,7 @@ def _size_bytes(text: str) -> int | None:
         return None
 
 
-def last_level_cache(device: str = "cpu") -> dict[str, Any] | None:
+def last_level_cache(device: str = "cpu") -> LastLevelCache | None:
     """The largest cache in front of memory: the CPU's last data cache level (Linux sysfs) or,
     on cuda, the GPU's L2. An index larger than it is read from memory on every search."""
     if device.startswith("cuda"):
@@ -74,7 +134,7 @@ def last_level_cache(device: str = "cpu") -> dict[str, Any] | None:
         index = int(device.split(":")[1]) if ":" in device else 0
         size = getattr(torch.cuda.get_device_properties(index), "L2_cache_size", 0)
         return {"level": "L2", "bytes": int(size), "from": "torch.cuda"} if size else None
-    best: dict[str, Any] | None = None
+    best: tuple[int, int] | None = None  # (level, bytes)
     for folder in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
         try:
             level = int((folder / "level").read_text())
@@ -82,11 +142,11 @@ def last_level_cache(device: str = "cpu") -> dict[str, Any] | None:
             size = _size_bytes((folder / "size").read_text())
         except (OSError, ValueError):
             continue
-        if kind in ("Data", "Unified") and size and (best is None or level > best["level"]):
-            best = {"level": level, "bytes": size}
+        if kind in ("Data", "Unified") and size and (best is None or level > best[0]):
+            best = (level, size)
     if best is None:
         return None
-    return {"level": f"L{best['level']}", "bytes": best["bytes"], "from": "sysfs, cpu0"}
+    return {"level": f"L{best[0]}", "bytes": best[1], "from": "sysfs, cpu0"}
 
 
 def git_commit() -> str | None:
@@ -113,7 +173,7 @@ def git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
-def nvml_info() -> dict[str, Any]:
+def nvml_info() -> NvmlInfo:
     """NVIDIA driver and GPUs through NVML; {"available": False, "reason": ...} without a driver."""
     try:
         import pynvml
@@ -125,10 +185,10 @@ def nvml_info() -> dict[str, Any]:
         return {"available": False, "reason": f"no NVIDIA driver ({exc})"}
     try:
 
-        def text(value: Any) -> str:
+        def text(value: object) -> str:
             return value.decode() if isinstance(value, bytes) else str(value)
 
-        gpus = []
+        gpus: list[GpuInfo] = []
         for index in range(pynvml.nvmlDeviceGetCount()):
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
@@ -148,12 +208,12 @@ def nvml_info() -> dict[str, Any]:
         pynvml.nvmlShutdown()
 
 
-def torch_info() -> dict[str, Any]:
+def torch_info() -> TorchInfo:
     if importlib.util.find_spec("torch") is None:
         return {"available": False}
     import torch
 
-    info: dict[str, Any] = {
+    info: TorchInfo = {
         "available": True,
         "threads": torch.get_num_threads(),
         "cuda_available": torch.cuda.is_available(),
@@ -172,7 +232,7 @@ def onnxruntime_providers() -> list[str] | None:
     return list(onnxruntime.get_available_providers())
 
 
-def tensorrt_status() -> dict[str, Any]:
+def tensorrt_status() -> TensorrtStatus:
     if importlib.util.find_spec("tensorrt") is None:
         return {
             "available": False,
@@ -191,12 +251,12 @@ def tensorrt_status() -> dict[str, Any]:
     return {"available": True, "version": str(getattr(tensorrt, "__version__", "unknown"))}
 
 
-def collect_environment(*, heavy: bool = True) -> dict[str, Any]:
+def collect_environment(*, heavy: bool = True) -> Environment:
     """Everything needed to compare a number with another machine's.
 
     `heavy=False` skips torch/NVML/ONNX Runtime (for fast paths that only need versions).
     """
-    env: dict[str, Any] = {
+    env: Environment = {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu": cpu_model(),

@@ -15,15 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
 
 
-def canonical_json(data: Any) -> str:
+def canonical_json(data: object) -> str:
     """Sorted keys, no spaces; values JSON lacks (paths, tuples' items) as their `str`."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def config_hash(data: Any) -> str:
+def config_hash(data: object) -> str:
     """A stable short hash of a JSON-serialisable config: 16 hex digits of its sha256."""
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:16]
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from kdbench.data.load import _resolve_irds_id
+from kdbench.json_types import JsonObject
 
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 MODEL_KEYS = ("model", "models", "teacher_model")
@@ -35,7 +36,7 @@ def snapshot_revision(path: Path) -> str | None:
     return None
 
 
-def model_revision(name: str) -> dict[str, Any]:
+def model_revision(name: str) -> JsonObject:
     """{"revision", "source", "path"} for a model name, alias, folder or hub id."""
     from kdbench.models.load import MINILM_ALIASES, minilm_folder
 
@@ -58,7 +59,7 @@ def model_revision(name: str) -> dict[str, Any]:
     return _hub_revision(name)
 
 
-def _hub_revision(repo_id: str) -> dict[str, Any]:
+def _hub_revision(repo_id: str) -> JsonObject:
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:  # pragma: no cover - transformers depends on it
@@ -76,7 +77,7 @@ def _hub_revision(repo_id: str) -> dict[str, Any]:
     }
 
 
-def collection_id(data: str, split: str | None) -> dict[str, Any]:
+def collection_id(data: str, split: str | None) -> JsonObject:
     """{"ir_datasets_id": ...} for an ir_datasets source, {"path": ...} for a folder."""
     path = Path(data).expanduser()
     if path.exists():
@@ -90,16 +91,19 @@ def collection_id(data: str, split: str | None) -> dict[str, Any]:
     return {"ir_datasets_id": dataset_id, "split": split}
 
 
-def provenance(config: dict[str, Any]) -> dict[str, Any]:
+def provenance(config: Mapping[str, object]) -> JsonObject:
     """The models and collections a result's `config` names (top-level keys)."""
     names: list[str] = []
     for key in MODEL_KEYS:
         value = config.get(key)
-        names += (
-            [value] if isinstance(value, str) else [v for v in value or [] if isinstance(v, str)]
-        )
-    models = {name: model_revision(name) for name in dict.fromkeys(names) if name not in NOT_MODELS}
-    collections = {}
+        if isinstance(value, str):
+            names.append(value)
+        elif isinstance(value, list | tuple):
+            names += [v for v in value if isinstance(v, str)]
+    models: JsonObject = {
+        name: model_revision(name) for name in dict.fromkeys(names) if name not in NOT_MODELS
+    }
+    collections: JsonObject = {}
     data = config.get("data")
     if isinstance(data, str) and data:
         split = config.get("split")

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from kdbench.env import collect_environment
-from kdbench.errors import InputFileError
+from kdbench.errors import InputFileError, UserError
 from kdbench.io import atomic_write_json
+from kdbench.json_types import JsonObject, is_json_object
 from kdbench.provenance import provenance
 
 SCHEMA = "kdbench.result"
@@ -72,57 +73,84 @@ class ResultHeader:
 
     @classmethod
     def new(
-        cls, kind: str, config: dict[str, Any], environment: dict[str, Any] | None = None
+        cls,
+        kind: str,
+        config: Mapping[str, object],
+        environment: Mapping[str, object] | None = None,
     ) -> ResultHeader:
         """A header for a result of `kind` made now, by this command, on this machine."""
         if kind not in KINDS:
             raise ValueError(f"unknown result kind {kind!r}; expected one of {KINDS}")
-        if environment is None:
-            environment = collect_environment()
         return cls(
             kind=kind,
-            config=config,
-            environment=environment,
+            config=dict(config),
+            # a shallow copy: what the profiler adds to its parts later still shows
+            environment=dict(collect_environment() if environment is None else environment),
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             command=command_line(),
             provenance=_provenance(config),
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         record = {key: getattr(self, key) for key in HEADER_KEYS}
         if self.provenance:  # results from before provenance round-trip without the key
             record[PROVENANCE_KEY] = self.provenance
         return record
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ResultHeader:
+    def from_dict(cls, data: Mapping[str, object]) -> ResultHeader:
         """The header of a result dict (its other keys are the caller's to read)."""
+        version = data.get("schema_version", SCHEMA_VERSION)
+        if not isinstance(version, int):
+            raise UserError(
+                f"schema_version {version!r} is not a number; is this a kdbench result?"
+            )
         return cls(
             kind=str(data.get("kind", "")),
-            config=dict(data.get("config", {})),
-            environment=dict(data.get("environment", {})),
+            config=object_at(data, "config"),
+            environment=object_at(data, "environment"),
             created=str(data.get("created", "")),
             command=str(data.get("command", "")),
-            units=dict(data.get("units", {})),
-            provenance=dict(data.get(PROVENANCE_KEY, {})),  # none in results before provenance
+            units={key: str(unit) for key, unit in object_at(data, "units").items()},
+            provenance=object_at(data, PROVENANCE_KEY),  # none in results before provenance
             schema=str(data.get("schema", SCHEMA)),
-            schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
+            schema_version=version,
         )
 
 
 def new_result(
-    kind: str, config: dict[str, Any], *, environment: dict[str, Any] | None = None
-) -> dict[str, Any]:
+    kind: str, config: Mapping[str, object], *, environment: Mapping[str, object] | None = None
+) -> JsonObject:
     """A result skeleton of `kind` with the resolved `config` and the environment."""
     return ResultHeader.new(kind, config, environment).to_dict()
 
 
-def _provenance(config: dict[str, Any]) -> dict[str, Any]:
+def _provenance(config: Mapping[str, object]) -> JsonObject:
 
     return provenance(config)
 
 
-def save_result(path: str | Path, result: dict[str, Any]) -> Path:
+def json_object(value: object, what: str) -> JsonObject:
+    """`value` read from a result file, checked to be a JSON object; `what` names it."""
+    if not is_json_object(value):
+        raise UserError(f"{what} is not a JSON object; is this a result written by kdbench?")
+    return value
+
+
+def object_at(data: Mapping[str, object], key: str) -> JsonObject:
+    """The object under `key` of a result (a copy; empty when absent)."""
+    return dict(json_object(data.get(key, {}), key))
+
+
+def objects_at(data: Mapping[str, object], key: str) -> list[JsonObject]:
+    """The list of objects under `key` of a result (empty when absent)."""
+    values = data.get(key, [])
+    if not isinstance(values, list):
+        raise UserError(f"{key} is not a JSON list; is this a result written by kdbench?")
+    return [json_object(value, f"an entry of {key}") for value in values]
+
+
+def save_result(path: str | Path, result: Mapping[str, object]) -> Path:
     """Write `result` atomically (temporary file, then rename)."""
     return atomic_write_json(path, result)
 

@@ -336,7 +336,7 @@ def run_plan(plan: Plan, args: argparse.Namespace) -> dict[str, Any]:
         **served,
         **budget,
     )
-    return run_profile(config, log=lambda message: log(f"  {message}"))
+    return run_profile(config, log=lambda message: log(f"  {message}")).to_dict()
 
 
 def export_parity(plan: Plan, args: argparse.Namespace) -> dict[str, Any]:

@@ -32,8 +32,8 @@ def profile(
     progress = Console(stderr=True)
     result = run_profile(config, log=lambda message: progress.print(f"[dim]{message}[/]"))
     if output is not None:
-        save_result(output, result)
-    shown = [result, *([result["baseline"]] if "baseline" in result else [])]
+        save_result(output, result.to_dict())
+    shown = [result, *([result.baseline] if result.baseline is not None else [])]
     for part in shown:
         Console().print(profile_table(part))
         table = serving_table(part)
@@ -41,6 +41,6 @@ def profile(
             Console().print(table)
     for part in shown:
         for line in problems(part):
-            progress.print(f"[yellow]warning[/] {part['model']['arch']} {line}", soft_wrap=True)
+            progress.print(f"[yellow]warning[/] {part.model['arch']} {line}", soft_wrap=True)
     if output is not None:
         progress.print(f"wrote {output}")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kdbench.backends import BACKENDS
-from kdbench.config import ProfileFile
+from kdbench.config import ProfileFile, StudentConfig, TeacherSection
 from kdbench.data.irds import names_dataset_part
 from kdbench.data.load import folder_splits, qrels_file
 from kdbench.data.qrels import read_qrels
@@ -187,7 +187,7 @@ class Experiment:
             seed=self.profile.experiment.seed,
         )
 
-    def hashed_mining(self) -> dict[str, Any]:
+    def hashed_mining(self) -> dict[str, object]:
         """The mining settings for a stage config (left out at their defaults, see hashed_settings)."""
         settings = hashed_settings(self.profile.data)
         return {
@@ -196,7 +196,7 @@ class Experiment:
             if name in settings
         }
 
-    def hashed_training_inputs(self) -> dict[str, Any]:
+    def hashed_training_inputs(self) -> dict[str, object]:
         """What a training stage's hash holds of the data: source, triples (and their content),
         seed and mining."""
         return {
@@ -207,7 +207,9 @@ class Experiment:
             **self.hashed_mining(),
         }
 
-    def training(self, folder: Path, section: Any, **changes: Any) -> Callable[[], None]:
+    def training(
+        self, folder: Path, section: TeacherSection | StudentConfig, **changes: Any
+    ) -> Callable[[], None]:
         """The action that trains `section` (the [teacher] table or a [[students]] entry) into
         `folder` on the profile's data and mining; `changes` set or override options."""
 

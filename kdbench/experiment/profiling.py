@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdbench.backends import parse_backend_list
 from kdbench.config import StudentConfig, profile_runs
@@ -17,7 +17,11 @@ from kdbench.experiment.students import Models
 from kdbench.options import Timing, default_of, group_values, hashed_settings
 from kdbench.profile import run_profile
 from kdbench.profile.config import ProfileConfig
+from kdbench.profile.measurements import ProfileResult
 from kdbench.results import save_result
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 def student_backends(experiment: Experiment, student: StudentConfig) -> list[str]:
@@ -59,9 +63,11 @@ HASHED_ALWAYS = (
 HASHED_AS = {"depths": "depth"}
 
 
-def profile_hash_settings(settings: Any, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
+def profile_hash_settings(
+    settings: DataclassInstance, leave_out: tuple[str, ...] = ()
+) -> dict[str, object]:
     """[profile] as it enters a profile stage's config hash (see HASHED_ALWAYS)."""
-    hashed: dict[str, Any] = {}
+    hashed: dict[str, object] = {}
     for f in dataclasses.fields(settings):
         if f.name in leave_out:
             continue
@@ -144,8 +150,8 @@ def _profile_action(
                 _add_server_cells(result, run, settings)
             results.append(result)
         result = merge_runs(results)
-        result["config"]["label"] = student.name
-        save_result(result_path(experiment, student), result)
+        result.header.config["label"] = student.name
+        save_result(result_path(experiment, student), result.to_dict())
 
     return action
 
@@ -168,31 +174,26 @@ def _serves_queries(arch: str | None) -> bool:
     return arch is not None and ARCHITECTURES[arch].default_scenario == "query"
 
 
-def _add_server_cells(result: dict[str, Any], config: Any, settings: Any) -> None:
+def _add_server_cells(result: ProfileResult, run: ProfileConfig, settings: Any) -> None:
     """The row's server cell (`[profile] server_bound`): its query served on one backend
     under Poisson traffic, the highest QPS within the bound searched; appended to `result`'s
-    cells, so the report shows it as a row of the same model."""
-    from dataclasses import replace
+    cells, so the report shows it as a row of the same model.
 
-    from kdbench.backends import parse_backend_list
-    from kdbench.profile import run_profile
-
+    `run` is one of `profile_runs(settings)`, so it already holds every server setting of
+    [profile] (max_batch, min_queries, ...: `kdbench profile`'s own fields); the server cell
+    differs from it only by its scenario, backend, bound and the batch the load decides."""
     served = run_profile(
-        replace(
-            config,
+        dataclasses.replace(
+            run,
             scenario="server",
             backends=tuple(parse_backend_list(settings.server_backend)),
             batch_sizes=None,
             bound=settings.server_bound,
-            max_batch=settings.max_batch,
-            max_wait_ms=settings.max_wait_ms,
-            min_queries=settings.min_queries,
-            min_query_duration_s=settings.min_query_duration_s,
-            search_budget_s=settings.search_budget_s,
         )
     )
-    result["results"].extend(served["results"])
-    result["environment"]["threads"]["cores"] = served["environment"]["threads"]["cores"]
+    result.cells.extend(served.cells)
+    cores = served.header.environment["threads"]["cores"]
+    result.header.environment["threads"]["cores"] = cores
 
 
 BM25_LABEL = "bm25"
@@ -242,8 +243,8 @@ def bm25_profile_stage(experiment: Experiment) -> Stage:
                 **group_values(Timing, settings),
             )
         )
-        result["config"]["label"] = BM25_LABEL
-        save_result(bm25_result_path(experiment), result)
+        result.header.config["label"] = BM25_LABEL
+        save_result(bm25_result_path(experiment), result.to_dict())
 
     return Stage(
         f"profile/{BM25_LABEL}",
@@ -254,18 +255,18 @@ def bm25_profile_stage(experiment: Experiment) -> Stage:
     )
 
 
-def merge_runs(results: list[dict[str, Any]]) -> dict[str, Any]:
+def merge_runs(results: list[ProfileResult]) -> ProfileResult:
     """One result for several runs (devices, scenarios): the last run's record with every
     run's cells, in run order."""
     result = results[-1]
-    result["results"] = [cell for r in results for cell in r.get("results", [])]
-    result["backends"] = {k: v for r in results for k, v in r.get("backends", {}).items()}
-    growth = [fit for r in results for fit in r.get("growth", [])]
+    result.cells = [cell for r in results for cell in r.cells]
+    result.backends = {k: v for r in results for k, v in r.backends.items()}
+    growth = [fit for r in results for fit in r.growth]
     if growth:
-        result["growth"] = growth
-    if any("baseline" in r for r in results):  # every run's baseline cells, like the model's
-        result.setdefault("baseline", next(r["baseline"] for r in results if "baseline" in r))
-        result["baseline"]["results"] = [
-            cell for r in results for cell in r.get("baseline", {}).get("results", [])
-        ]
+        result.growth = growth
+    baselines = [r.baseline for r in results if r.baseline is not None]
+    if baselines:  # every run's baseline cells, like the model's
+        if result.baseline is None:
+            result.baseline = baselines[0]
+        result.baseline.cells = [cell for baseline in baselines for cell in baseline.cells]
     return result

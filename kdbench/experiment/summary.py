@@ -167,9 +167,9 @@ def write_summary(
     """results.json (kind "run"), report.md and report.html from the stage results."""
     out = profile.output_dir
     result = new_result("run", {**profile.to_dict(), "profile_file": str(profile_path)})
-    result["models"] = models
-    result["references"] = references
-    result["pairs"] = distillation_pairs(profile, models)
+    result["models"] = list(models)
+    result["references"] = list(references)
+    result["pairs"] = list(distillation_pairs(profile, models))
     save_result(out / "results.json", result)
     rows, meta = run_report(profile, result)
     atomic_write_text(out / "report.md", to_markdown(rows, meta))

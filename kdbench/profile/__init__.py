@@ -10,16 +10,17 @@ and `kdbench run` can import this package freely.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from kdbench.profile.bm25 import is_bm25, run_bm25_profile
 from kdbench.profile.config import ProfileConfig
+from kdbench.profile.measurements import ProfileResult
 
 __all__ = ["ProfileConfig", "run_profile"]
 
 
-def run_profile(config: ProfileConfig, log: Any = None) -> dict[str, Any]:
-    """Profile per `config`; returns the `profile` result dict (not yet saved).
+def run_profile(config: ProfileConfig, log: Callable[[str], None] | None = None) -> ProfileResult:
+    """Profile per `config`; returns the `profile` result (not yet saved: `to_dict` is its JSON).
 
     `--model bm25` times the BM25 first stage (kdbench.profile.bm25), without torch.
     """

@@ -73,7 +73,7 @@ def check_bm25_config(config: ProfileConfig) -> None:
 
 def run_bm25_profile(
     config: ProfileConfig, log: Callable[[str], None] | None = None
-) -> dict[str, Any]:
+) -> ProfileResult:
     """Profile BM25 retrieval per `config` (`--depth` cells); returns the `profile` result."""
 
     say = log or (lambda message: None)
@@ -98,7 +98,7 @@ def run_bm25_profile(
     result = _bm25_result(config, cells, collection, bm25, index_bytes, index_s)
     if config.is_load:
         result.header.units = {**UNITS, **SERVING_UNITS}
-    return result.to_dict()
+    return result
 
 
 def _served_cell(

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdbench.backends import devices, parse_backend_list, precisions
 from kdbench.backends.onnx.config import OPSET_MAX, OPSET_MIN, PROVIDERS, graph_problem
 from kdbench.errors import UserError
 from kdbench.evaluate.config import EvaluateConfig
+from kdbench.json_types import JsonObject
 from kdbench.options import (
     SEED_MAX,
     THREADS_MAX,
@@ -41,6 +42,9 @@ from kdbench.quantities import (
     parse_small_size_list,
     quantity_error,
 )
+
+if TYPE_CHECKING:
+    from kdbench.profile.serving import Bound
 
 SEARCHES = ("exact", "hnsw")  # how the query scenario searches its index
 APPROXIMATE_SEARCHES = frozenset({"hnsw"})  # recall against exact search is measured
@@ -309,7 +313,7 @@ class ProfileConfig(ModelLoading, Timing):
         """A load scenario (server, offline): the model serves queries under traffic."""
         return self.scenario in LOADS
 
-    def serving_bound(self) -> Any:
+    def serving_bound(self) -> Bound | None:
         """--bound / --p99-bound as a `kdbench.profile.serving.Bound` (None: none)."""
         from kdbench.profile.serving import parse_bound
 
@@ -336,7 +340,7 @@ class ProfileConfig(ModelLoading, Timing):
                     pairs.append((name, chosen))
         return pairs
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         record = asdict(self)
         for key in ("onnx_model", "cache_dir"):
             record[key] = str(record[key]) if record[key] is not None else None

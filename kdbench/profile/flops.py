@@ -16,7 +16,12 @@ import importlib.util
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from kdbench.json_types import JsonObject
+
+if TYPE_CHECKING:
+    import torch
 
 _CPU_SIZE = 1024
 _GPU_SIZE = 8192
@@ -39,7 +44,7 @@ def encoder_flops(
 
 
 def measure_peak_flops(
-    device: str, dtype: Any, *, size: int | None = None, repeats: int = 5
+    device: str, dtype: torch.dtype, *, size: int | None = None, repeats: int = 5
 ) -> float:
     """Best FLOP/s of `repeats` square matmuls of `size` in `dtype` on `device`."""
     import torch
@@ -81,7 +86,7 @@ class Peak:
         text = f"{self.library} GEMM {self.size}³, best of {self.repeats}"
         return f"{text} ({others})" if others else text
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return dataclasses.asdict(self)
 
 

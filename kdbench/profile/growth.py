@@ -29,9 +29,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-Json = dict[str, Any]
+from kdbench.errors import UserError
+from kdbench.json_types import JsonObject, is_json_object
+from kdbench.profile.measurements import Cell, Latency, ProfileResult
+
+# What a fit holds fixed: backend, precision, arch, scenario, batch_size, seq_len, search,
+# depth or index_size; over index sizes with a known cache also cache_bytes and regime.
+FitCell = dict[str, str | int | None]
 
 # Up to this many times the largest measured size, a prediction needs no error bound.
 MAX_FACTOR = 10.0
@@ -90,12 +95,18 @@ class Fit:
     error_from: str = ""  # how the covariance was estimated ("" when there is none)
     # the fixed part: backend, precision, batch, ...; over index sizes with a known cache,
     # also cache_bytes and regime: "in cache", "past cache" (every point) or "both"
-    cell: Json = field(default_factory=dict)
+    cell: FitCell = field(default_factory=dict)
 
     @property
     def regime(self) -> str:
         """ "in cache", "past cache" or "both" over index sizes with a known cache, else ""."""
         return str(self.cell.get("regime", ""))
+
+    @property
+    def cache_bytes(self) -> int | None:
+        """The last-level cache the sizes were placed against (None: not known)."""
+        value = self.cell.get("cache_bytes")
+        return value if isinstance(value, int) else None
 
     @property
     def logarithmic(self) -> bool:
@@ -192,13 +203,13 @@ class Fit:
             low, high = min(value, other), max(value, other)
         return Prediction(size, value, low - half, high + half, factor)
 
-    def to_dict(self) -> Json:
+    def to_dict(self) -> JsonObject:
         return {
             "quantity": self.quantity,
             "unit": QUANTITIES[self.quantity][0],
             "variable": self.variable,
             "model": VARIABLES[self.variable],
-            "cell": self.cell,
+            "cell": {**self.cell},
             "intercept": self.intercept,
             "slope": self.slope,
             "covariance": None if self.covariance is None else list(self.covariance),
@@ -209,23 +220,25 @@ class Fit:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Fit:
+    def from_dict(cls, data: Mapping[str, object]) -> Fit:
+        """A fit as `to_dict` wrote it (a profile result's "growth")."""
         covariance = data.get("covariance")
+        if covariance is not None:
+            covariance = _stored_numbers(covariance, 3, "growth covariance")
         return cls(
-            quantity=data["quantity"],
-            variable=data["variable"],
-            intercept=float(data["intercept"]),
-            slope=float(data["slope"]),
+            quantity=_stored_text(data.get("quantity"), "growth quantity"),
+            variable=_stored_text(data.get("variable"), "growth variable"),
+            intercept=float(_stored_number(data.get("intercept"), "growth intercept")),
+            slope=float(_stored_number(data.get("slope"), "growth slope")),
             points=[
-                (float(x), float(y), None if se is None else float(se))
-                for x, y, se in data["points"]
+                _stored_point(point) for point in _stored_list(data.get("points"), "growth points")
             ],
             covariance=None
             if covariance is None
             else (covariance[0], covariance[1], covariance[2]),
-            quantile=float(data.get("quantile", _Z95)),
+            quantile=float(_stored_number(data.get("quantile", _Z95), "growth quantile")),
             error_from=str(data.get("error_from", "")),
-            cell=dict(data.get("cell", {})),
+            cell=_stored_fit_cell(data.get("cell", {})),
         )
 
 
@@ -260,7 +273,7 @@ def fit_line(
     quantity: str,
     variable: str,
     points: Sequence[tuple[float, float, float | None]],
-    cell: Json | None = None,
+    cell: FitCell | None = None,
 ) -> Fit:
     """The least-squares line through `points` (x, y, standard error of y).
 
@@ -346,11 +359,11 @@ def quantile_error(samples: Sequence[float], q: float) -> float | None:
 
 
 # One measured point of a cell: (value, standard error or None), or None when not measured.
-Measure = Callable[[Any], tuple[float, float | None] | None]
+Measure = Callable[[Cell], tuple[float, float | None] | None]
 
 
 def _latency(q: float, stage: str = "total") -> Measure:
-    def measure(cell: Any) -> tuple[float, float | None] | None:
+    def measure(cell: Cell) -> tuple[float, float | None] | None:
         latency = cell.latency if stage == "total" else (cell.stages or {}).get(stage)
         if latency is None:
             return None
@@ -362,21 +375,21 @@ def _latency(q: float, stage: str = "total") -> Measure:
     return measure
 
 
-def _mean_of(latency: Any) -> tuple[float, float | None] | None:
+def _mean_of(latency: Latency | None) -> tuple[float, float | None] | None:
     if latency is None:
         return None
     return latency.mean, (latency.std / math.sqrt(latency.n) if latency.n > 1 else None)
 
 
-def _mean(cell: Any) -> tuple[float, float | None] | None:
+def _mean(cell: Cell) -> tuple[float, float | None] | None:
     return _mean_of(cell.latency)
 
 
-def _stage_mean(cell: Any) -> tuple[float, float | None] | None:
+def _stage_mean(cell: Cell) -> tuple[float, float | None] | None:
     return _mean_of((cell.stages or {}).get(GROWING_STAGE))
 
 
-def rest_samples_ms(cell: Any) -> list[float] | None:
+def rest_samples_ms(cell: Cell) -> list[float] | None:
     """Per timed call, the total less the growing stage (ms): the stages that do not grow."""
     raw = cell.samples_ns or {}
     total, growing = raw.get("total"), raw.get(GROWING_STAGE)
@@ -389,7 +402,7 @@ def _rest(statistic: str) -> Measure:
     """The other stages' p50, p95 or mean per call, from the raw samples (None without them:
     a difference of two percentiles is not the percentile of the difference)."""
 
-    def measure(cell: Any) -> tuple[float, float | None] | None:
+    def measure(cell: Cell) -> tuple[float, float | None] | None:
         rest = rest_samples_ms(cell)
         if rest is None:
             return None
@@ -410,7 +423,7 @@ def _rest(statistic: str) -> Measure:
     return measure
 
 
-def _index_bytes(cell: Any) -> tuple[float, float | None] | None:
+def _index_bytes(cell: Cell) -> tuple[float, float | None] | None:
     index_mib = cell.memory.index_mib if cell.memory is not None else None
     return None if index_mib is None else (index_mib * 2**20, 0.0)
 
@@ -427,11 +440,10 @@ MEASURES: dict[str, Measure] = {
     "rest_mean_ms": _rest("mean"),
     "index_bytes": _index_bytes,
 }
-_CELL = ("backend", "precision", "arch", "scenario", "batch_size", "seq_len")
 _TIMED = tuple(name for name, (_, counted) in QUANTITIES.items() if not counted)
 
 
-def growth_fits(cells: Iterable[Any], cache_bytes: int | None = None) -> list[Fit]:
+def growth_fits(cells: Iterable[Cell], cache_bytes: int | None = None) -> list[Fit]:
     """Every fit the timed cells allow: per quantity, over index size at a fixed depth and
     over depth at a fixed index size, wherever two sizes or more were timed.
 
@@ -442,24 +454,37 @@ def growth_fits(cells: Iterable[Any], cache_bytes: int | None = None) -> list[Fi
     timed = [cell for cell in cells if cell.latency is not None]
     fits: list[Fit] = []
     for variable, fixed in (("index_size", "depth"), ("depth", "index_size")):
-        groups: dict[tuple[Any, ...], list[Any]] = {}
+        groups: dict[tuple[str | int | None, ...], list[Cell]] = {}
         for cell in timed:
             if getattr(cell, variable) is not None:
-                key = (*(getattr(cell, name) for name in _CELL), search_method(cell))
-                groups.setdefault((*key, getattr(cell, fixed)), []).append(cell)
-        for key, group in groups.items():
-            identity = {**dict(zip((*_CELL, "search"), key, strict=False)), fixed: key[-1]}
+                key = (*_fixed(cell).values(), getattr(cell, fixed))
+                groups.setdefault(key, []).append(cell)
+        for group in groups.values():
+            identity = {**_fixed(group[0]), fixed: getattr(group[0], fixed)}
             fits.extend(_group_fits(variable, group, identity, cache_bytes))
     return fits
 
 
-def search_method(cell: Any) -> str:
+def search_method(cell: Cell) -> str:
     """How a query cell searched: "exact", or its approximate method ("hnsw")."""
-    return str((getattr(cell, "search", None) or {}).get("method") or "exact")
+    return str((cell.search or {}).get("method") or "exact")
+
+
+def _fixed(cell: Cell) -> FitCell:
+    """What a fit holds fixed of `cell`, besides the depth or index size."""
+    return {
+        "backend": cell.backend,
+        "precision": cell.precision,
+        "arch": cell.arch,
+        "scenario": cell.scenario,
+        "batch_size": cell.batch_size,
+        "seq_len": cell.seq_len,
+        "search": search_method(cell),
+    }
 
 
 def _group_fits(
-    variable: str, group: list[Any], identity: Json, cache_bytes: int | None
+    variable: str, group: list[Cell], identity: FitCell, cache_bytes: int | None
 ) -> list[Fit]:
     fits = []
     ordered = sorted(group, key=lambda c: getattr(c, variable))
@@ -496,7 +521,7 @@ def _x(variable: str, size: int) -> float:
     return math.log(size) if variable == "log_index_size" else float(size)
 
 
-def _regimes(cells: list[Any], cache_bytes: int) -> list[str]:
+def _regimes(cells: list[Cell], cache_bytes: int) -> list[str]:
     """Per cell: whether its searched index fits in the cache ("" when its bytes are unknown)."""
     regimes = []
     for cell in cells:
@@ -514,11 +539,67 @@ def _regime_of(regimes: list[str]) -> str:
     return kinds.pop() if len(kinds) == 1 else "both"
 
 
-def fits_of(profile: Any) -> list[Fit]:
+def fits_of(profile: ProfileResult) -> list[Fit]:
     """A profile result's stored fits, or (a result written without them) fitted now, with
     the last-level cache its environment records."""
     stored = profile.growth
     if stored:
         return [Fit.from_dict(f) for f in stored]
-    cache = (profile.header.environment.get("last_level_cache") or {}).get("bytes")
-    return growth_fits(profile.cells, cache)
+    cache = profile.header.environment.get("last_level_cache")
+    cache_bytes = cache.get("bytes") if isinstance(cache, dict) else None
+    return growth_fits(profile.cells, cache_bytes if isinstance(cache_bytes, int) else None)
+
+
+# -- reading a stored fit: a file's values checked against what `Fit.to_dict` writes ---------
+def _unreadable_fit(what: str) -> UserError:
+    return UserError(f"{what} is not what kdbench profile writes; is this a kdbench result?")
+
+
+def _stored_text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise _unreadable_fit(what)
+    return value
+
+
+def _stored_number(value: object, what: str) -> int | float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise _unreadable_fit(what)
+    return value
+
+
+def _stored_list(value: object, what: str) -> list[object]:
+    if not isinstance(value, list):
+        raise _unreadable_fit(what)
+    return value
+
+
+def _stored_numbers(value: object, count: int, what: str) -> list[int | float]:
+    """`count` numbers, as stored (an integer stays one, so the fit writes back the same)."""
+    numbers = [_stored_number(item, what) for item in _stored_list(value, what)]
+    if len(numbers) != count:
+        raise _unreadable_fit(what)
+    return numbers
+
+
+def _stored_point(value: object) -> tuple[float, float, float | None]:
+    items = _stored_list(value, "a growth point")
+    if len(items) != 3:
+        raise _unreadable_fit("a growth point")
+    x, y, se = items
+    error = None if se is None else float(_stored_number(se, "a growth point"))
+    return (
+        float(_stored_number(x, "a growth point")),
+        float(_stored_number(y, "a growth point")),
+        error,
+    )
+
+
+def _stored_fit_cell(value: object) -> FitCell:
+    if not is_json_object(value):
+        raise _unreadable_fit("a growth cell")
+    cell: FitCell = {}
+    for key, item in value.items():
+        if not isinstance(item, str | int | None):
+            raise _unreadable_fit(f"growth cell {key}")
+        cell[key] = item
+    return cell

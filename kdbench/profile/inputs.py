@@ -14,6 +14,8 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kdbench.data.collection import Collection
+from kdbench.data.docstore import DocStore
 from kdbench.errors import UserError
 from kdbench.retrieval.bm25 import BM25
 
@@ -63,7 +65,7 @@ def load_inputs(
     collection: Collection | None,
 ) -> ProfileInputs:
     """Timed passages and parity pools from `collection` (loaded from `data`; None: synthetic text)."""
-    if data is None:
+    if data is None or collection is None:
         return synthetic_inputs(
             tokenizer,
             passages=passages,

@@ -21,11 +21,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 from kdbench.errors import UserError
+from kdbench.json_types import JsonObject, JsonValue
 from kdbench.profile.stats import summarize_ms
-from kdbench.results import ResultHeader
+from kdbench.results import ResultHeader, json_object, object_at, objects_at
 
 __all__ = [
     "Cell",
@@ -40,19 +41,23 @@ __all__ = [
     "Throughput",
 ]
 
-Json = dict[str, Any]
+
+def _as_read(data: Mapping[str, object]) -> Mapping[str, Any]:
+    """Any: a result file's values, trusted to hold what the schema declares for each field
+    (`from_dict` checks that the required keys are there, and that objects are objects)."""
+    return data
 
 
-def _known(cls: type, data: Mapping[str, Any]) -> tuple[Json, Json]:
+def _known(cls: type, data: Mapping[str, object]) -> tuple[dict[str, Any], dict[str, Any]]:
     """`data` split into the keys that are fields of `cls` and the rest."""
     names = {f.name for f in dataclasses.fields(cls)}
     return (
-        {k: v for k, v in data.items() if k in names},
-        {k: v for k, v in data.items() if k not in names},
+        {k: v for k, v in _as_read(data).items() if k in names},
+        {k: v for k, v in _as_read(data).items() if k not in names},
     )
 
 
-def _require(data: Mapping[str, Any], keys: Sequence[str], what: str) -> None:
+def _require(data: Mapping[str, object], keys: Sequence[str], what: str) -> None:
     missing = [key for key in keys if key not in data]
     if missing:
         raise UserError(
@@ -66,11 +71,11 @@ class _Record:
 
     what: ClassVar[str]  # how an error message names it
 
-    def to_dict(self) -> Json:
+    def to_dict(self) -> JsonObject:
         return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+    def from_dict(cls, data: Mapping[str, object]) -> Self:
         fields = dataclasses.fields(cls)  # type: ignore[arg-type]
         required = [
             f.name
@@ -164,7 +169,7 @@ class Memory(_Record):
     activations_mib: float | None = None
     index_mib: float | None = None
     host_rss_start_mib: float | None = None  # RSS when the cell started (activations' base)
-    extra: Json = field(default_factory=dict)
+    extra: JsonObject = field(default_factory=dict)
 
     def peak_mib(self) -> float | None:
         """GPU memory when measured (PyTorch peak, then NVML per process), else the host's peak RSS."""
@@ -175,7 +180,7 @@ class Memory(_Record):
 
     def worst(self, other: Memory) -> Memory:
         """Each MiB figure at the larger of the two (the worst round of a cell)."""
-        larger: Json = {
+        larger: dict[str, Any] = {  # fields of self: replace() checks them
             f.name: theirs
             for f in dataclasses.fields(self)
             if f.name.endswith("_mib")
@@ -184,7 +189,7 @@ class Memory(_Record):
         }
         return dataclasses.replace(self, **larger)
 
-    def to_dict(self) -> Json:
+    def to_dict(self) -> JsonObject:
         keys = [*(_HOST if self.host_peak_rss_mib is not None else ())]
         keys += _CUDA if self.torch_peak_allocated_mib is not None else ()
         keys += [key for key in _WHEN_SET if getattr(self, key) is not None]
@@ -229,7 +234,7 @@ class Parity(_Record):
     ndcg_at_10_eager: float | None = None
     ndcg_at_10: float | None = None
     delta_ndcg_at_10: float | None = None
-    extra: Json = field(default_factory=dict)
+    extra: JsonObject = field(default_factory=dict)
 
     def text(self) -> str:
         """'passed', or 'failed: ' and why (the report's parity column)."""
@@ -237,7 +242,7 @@ class Parity(_Record):
             return "passed"
         return "failed: " + ("; ".join(self.failures) or "scores differ from eager")
 
-    def to_dict(self) -> Json:
+    def to_dict(self) -> JsonObject:
         keys = ["passed", "failures"]
         keys += _COMPARISON if self.queries is not None else ()
         keys += _NDCG if any(getattr(self, key) is not None for key in _NDCG) else ()
@@ -263,7 +268,7 @@ class Speedup(_Record):
             arch=arch,
         )
 
-    def to_dict(self) -> Json:
+    def to_dict(self) -> JsonObject:
         head = {"arch": self.arch} if self.arch is not None else {}
         return {**head, "throughput_ratio": self.throughput_ratio, "p50_ratio": self.p50_ratio}
 
@@ -292,7 +297,7 @@ class SampleTiming(_Record):
     synchronize: str | None  # what ran after each stage on a GPU
     device_clock: str | None = None  # how the GPU's own time was taken (added later)
 
-    def to_dict(self) -> Json:
+    def to_dict(self) -> JsonObject:
         record = dataclasses.asdict(self)
         if self.device_clock is None:
             del record["device_clock"]
@@ -307,16 +312,16 @@ class PassageCache:
     tokens_per_passage: float
     dtype: str
 
-    def to_dict(self) -> Json:
+    def to_dict(self) -> JsonObject:
         return {f"cache_{key}": value for key, value in dataclasses.asdict(self).items()}
 
     @classmethod
-    def from_cell(cls, data: Mapping[str, Any]) -> PassageCache | None:
+    def from_cell(cls, data: Mapping[str, object]) -> PassageCache | None:
         keys = [f"cache_{f.name}" for f in dataclasses.fields(cls)]
         if not any(key in data for key in keys):
             return None
         _require(data, keys, "a cell with a passage cache")
-        return cls(*(data[key] for key in keys))
+        return cls(*(_as_read(data)[key] for key in keys))
 
 
 @dataclass
@@ -341,7 +346,9 @@ class Cell:
     error: str | None = None  # why the backend could not run (status "error")
     never_run: str | None = None  # the backend's code has never run on real hardware
     cache: PassageCache | None = None
-    search: Json | None = None  # query: an approximate search's settings and recall (when set)
+    search: JsonObject | None = (
+        None  # query: an approximate search's settings and recall (when set)
+    )
     stages: dict[str, Latency] | None = None  # per stage, and "tokenize" (timed apart)
     flops: Flops | None = None
     samples_ns: dict[str, list[int]] | None = None  # raw, per stage, in call order
@@ -349,18 +356,20 @@ class Cell:
     warnings: list[str] | None = None
     vs_eager_fp32: Speedup | None = None
     vs_baseline: Speedup | None = None
-    # server/offline loads (kdbench.profile.serving): settings, levels, the search's answer
-    serving: Json | None = None
+    # server/offline loads (kdbench.profile.serving): settings, levels, the search's answer.
+    # Any: its nested levels are read by key (profile/render.py, report/rows.py); a typed
+    # record of its own (Level.from_dict, ...) would replace it
+    serving: dict[str, Any] | None = None
     device: str | None = None  # not written by the profiler (the result's config says it)
-    extra: Json = field(default_factory=dict)
+    extra: JsonObject = field(default_factory=dict)
 
     @property
-    def key(self) -> tuple[Any, ...]:
+    def key(self) -> tuple[int | None, int | None, int | None, int | None]:
         """What a cell is across backends: batch size, sequence length, depth, index size."""
         return (self.batch_size, self.seq_len, self.depth, self.index_size)
 
-    def to_dict(self) -> Json:
-        record: Json = {
+    def to_dict(self) -> JsonObject:
+        record: JsonObject = {
             "backend": self.backend,
             "precision": self.precision,
             "arch": self.arch,
@@ -387,9 +396,11 @@ class Cell:
             record.update(
                 stages={name: s.to_dict() for name, s in (self.stages or {}).items()},
                 flops=_dict_or_none(self.flops),
-                samples_ns=self.samples_ns,
+                samples_ns=None
+                if self.samples_ns is None
+                else {name: list(samples) for name, samples in self.samples_ns.items()},
                 timing=_dict_or_none(self.timing),
-                warnings=self.warnings or [],
+                warnings=list(self.warnings or []),
             )
         for name in ("vs_eager_fp32", "vs_baseline"):
             ratio: Speedup | None = getattr(self, name)
@@ -398,13 +409,14 @@ class Cell:
         return record
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Cell:
+    def from_dict(cls, data: Mapping[str, object]) -> Cell:
         _require(data, ["backend", "precision"], "a profile entry")
         known, extra = _known(cls, data)
         cache_keys = {f"cache_{f.name}" for f in dataclasses.fields(PassageCache)}
         parsed = {"latency_ms", "device_latency_ms", *cache_keys}
         extra = {k: v for k, v in extra.items() if k not in parsed}
         stages = data.get("stages")
+        stage_stats = None if stages is None else json_object(stages, "stages")
         return cls(
             **{k: v for k, v in known.items() if k not in _PARSED},
             latency=_parse(Latency, data.get("latency_ms")),
@@ -414,8 +426,11 @@ class Cell:
             parity=_parse(Parity, data.get("parity")),
             cache=PassageCache.from_cell(data),
             stages=None
-            if stages is None
-            else {name: Latency.from_dict(s) for name, s in stages.items()},
+            if stage_stats is None
+            else {
+                name: Latency.from_dict(json_object(s, f"stages.{name}"))
+                for name, s in stage_stats.items()
+            },
             flops=_parse(Flops, data.get("flops")),
             timing=_parse(SampleTiming, data.get("timing")),
             vs_eager_fp32=_parse(Speedup, data.get("vs_eager_fp32")),
@@ -440,12 +455,20 @@ _PARSED = (
 )
 
 
-def _dict_or_none(value: Any) -> Json | None:
-    return None if value is None else value.to_dict()  # type: ignore[no-any-return]
+class _Written(Protocol):
+    def to_dict(self) -> JsonObject: ...
 
 
-def _parse(cls: Any, data: Mapping[str, Any] | None) -> Any:
-    return None if data is None else cls.from_dict(data)
+def _dict_or_none(value: _Written | None) -> JsonObject | None:
+    return None if value is None else value.to_dict()
+
+
+R = TypeVar("R", bound=_Record)
+
+
+def _parse(cls: type[R], data: object) -> R | None:
+    """`data` (a JSON object, or None) as a `cls`."""
+    return None if data is None else cls.from_dict(json_object(data, cls.what))
 
 
 @dataclass
@@ -455,40 +478,42 @@ class ProfileResult:
 
     header: ResultHeader
     cells: list[Cell]  # "results"
-    model: Json = field(default_factory=dict)  # source, arch, spec, parameters
-    inputs: Json = field(default_factory=dict)  # where the text came from
-    scenario: Json | None = None  # what the scenario timed (absent in the oldest results)
-    backends: Json = field(default_factory=dict)  # "name:precision" -> what actually ran
+    model: JsonObject = field(default_factory=dict)  # source, arch, spec, parameters
+    inputs: JsonObject = field(default_factory=dict)  # where the text came from
+    scenario: JsonObject | None = None  # what the scenario timed (absent in the oldest results)
+    backends: JsonObject = field(default_factory=dict)  # "name:precision" -> what actually ran
     # straight-line fits over the swept index sizes or depths (kdbench.profile.growth.Fit)
-    growth: list[Json] = field(default_factory=list)
+    growth: list[JsonObject] = field(default_factory=list)
     baseline: ProfileResult | None = None
-    extra: Json = field(default_factory=dict)
+    extra: JsonObject = field(default_factory=dict)
 
-    def to_dict(self) -> Json:
-        record: Json = {**self.header.to_dict(), "model": self.model, "inputs": self.inputs}
+    def to_dict(self) -> JsonObject:
+        record: JsonObject = {**self.header.to_dict(), "model": self.model, "inputs": self.inputs}
         if self.scenario is not None:
             record["scenario"] = self.scenario
         record["backends"] = self.backends
-        record["results"] = [cell.to_dict() for cell in self.cells]
+        results: list[JsonValue] = [cell.to_dict() for cell in self.cells]
+        record["results"] = results
         if self.growth:  # written when sizes were swept, so older files read back unchanged
-            record["growth"] = self.growth
+            growth: list[JsonValue] = [*self.growth]
+            record["growth"] = growth
         if self.baseline is not None:
             record["baseline"] = self.baseline.to_dict()
         return {**record, **self.extra}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ProfileResult:
+    def from_dict(cls, data: Mapping[str, object]) -> ProfileResult:
         header = ResultHeader.from_dict(data)
         taken = {*header.to_dict(), "model", "inputs", "scenario", "backends", "results", "growth"}
-        baseline = data.get("baseline")
+        baseline, scenario = data.get("baseline"), data.get("scenario")
         return cls(
             header=header,
-            cells=[Cell.from_dict(entry) for entry in data.get("results", [])],
-            model=dict(data.get("model", {})),
-            inputs=dict(data.get("inputs", {})),
-            scenario=data.get("scenario"),
-            backends=dict(data.get("backends", {})),
-            growth=list(data.get("growth", [])),
-            baseline=None if baseline is None else cls.from_dict(baseline),
-            extra={k: v for k, v in data.items() if k not in taken and k != "baseline"},
+            cells=[Cell.from_dict(entry) for entry in objects_at(data, "results")],
+            model=object_at(data, "model"),
+            inputs=object_at(data, "inputs"),
+            scenario=None if scenario is None else json_object(scenario, "scenario"),
+            backends=object_at(data, "backends"),
+            growth=objects_at(data, "growth"),
+            baseline=None if baseline is None else cls.from_dict(json_object(baseline, "baseline")),
+            extra={k: v for k, v in _as_read(data).items() if k not in taken and k != "baseline"},
         )

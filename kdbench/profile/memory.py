@@ -25,8 +25,12 @@ import ctypes.util
 import os
 import resource
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
+
+from kdbench.json_types import JsonObject, JsonValue
 
 _KIB = 1024
 _MIB = 2**20
@@ -74,14 +78,14 @@ class HostMemory:
         self._reset = _reset_peak_rss()
         self._start_kib = _status_kib("VmRSS")
 
-    def read(self) -> dict[str, Any]:
+    def read(self) -> JsonObject:
         peak_kib = _status_kib("VmHWM")
         since = "cell start" if self._reset and peak_kib is not None else "process start"
         if peak_kib is None:
             # ru_maxrss is KiB on Linux, the process's lifetime peak
             peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         rss_kib = _status_kib("VmRSS")
-        record = {
+        record: JsonObject = {
             "host_peak_rss_mib": round(peak_kib * _KIB / _MIB, 1),
             "host_peak_rss_since": since,
             "host_rss_mib": round(rss_kib * _KIB / _MIB, 1) if rss_kib is not None else None,
@@ -148,12 +152,12 @@ class CudaMemory:
         except Exception:  # pre-Volta GPUs have no energy counter
             return None
 
-    def read(self, items: int) -> dict[str, Any]:
+    def read(self, items: int) -> JsonObject:
         """Memory after the loop; energy per item over the `items` processed since start()."""
         torch = self.torch
         torch.cuda.synchronize(self.device_index)
         peak = torch.cuda.max_memory_allocated(self.device_index)
-        record: dict[str, Any] = {
+        record: JsonObject = {
             "torch_peak_allocated_mib": round(peak / _MIB, 1),
             "activations_mib": round(max(0, peak - self._allocated_start) / _MIB, 1),
             "torch_peak_reserved_mib": round(
@@ -179,7 +183,7 @@ class CudaMemory:
         record.update(self._energy(items))
         return record
 
-    def _energy(self, items: int) -> dict[str, Any]:
+    def _energy(self, items: int) -> JsonObject:
         """Joules per item from NVML's cumulative counter (mJ, the whole device) since start()."""
         end_mj = self._energy_mj()
         window_s = time.perf_counter() - self._started_s
@@ -212,8 +216,9 @@ _THROTTLE_REASONS = (
 )
 
 
-def throttle_names(nvml: Any, mask: int) -> list[str]:
-    """The reasons set in NVML's clock-event bit mask, by name ([] when the clock runs free).
+def throttle_names(nvml: object, mask: int) -> list[str]:
+    """The reasons set in NVML's clock-event bit mask, by name ([] when the clock runs free);
+    `nvml` is pynvml, or anything with its reason constants.
 
     >>> import types
     >>> fake = types.SimpleNamespace(nvmlClocksThrottleReasonSwPowerCap=4,
@@ -230,10 +235,11 @@ def throttle_names(nvml: Any, mask: int) -> list[str]:
     return names
 
 
-def gpu_conditions(nvml: Any, handle: Any) -> dict[str, Any]:
+def gpu_conditions(nvml: ModuleType, handle: object) -> JsonObject:
     """The GPU's state as a cell's timed calls end: SM clock (MHz), temperature (°C) and the
-    reasons its clocks are held down; a value NVML cannot give is None, with the reason."""
-    record: dict[str, Any] = {"sm_clock_mhz": None, "temperature_c": None, "throttle_reasons": None}
+    reasons its clocks are held down; a value NVML cannot give is None, with the reason.
+    `nvml` is pynvml, `handle` its handle of the device."""
+    record: JsonObject = {"sm_clock_mhz": None, "temperature_c": None, "throttle_reasons": None}
     try:
         record["sm_clock_mhz"] = int(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM))
         record["temperature_c"] = int(
@@ -243,15 +249,20 @@ def gpu_conditions(nvml: Any, handle: Any) -> dict[str, Any]:
             getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
             or nvml.nvmlDeviceGetCurrentClocksThrottleReasons
         )
-        record["throttle_reasons"] = throttle_names(nvml, int(reasons(handle)))
+        reasons_set: list[JsonValue] = [*throttle_names(nvml, int(reasons(handle)))]
+        record["throttle_reasons"] = reasons_set
     except Exception as exc:  # an old driver or a MIG slice answers some of these only
         record["conditions_reason"] = f"NVML query failed: {exc}"
     return record
 
 
 def row_memory(
-    tracked: dict[str, Any], *, weight_bytes: int | None, index_bytes: int | None, eager: bool
-) -> dict[str, Any]:
+    tracked: Mapping[str, JsonValue],
+    *,
+    weight_bytes: int | None,
+    index_bytes: int | None,
+    eager: bool,
+) -> JsonObject:
     """`tracked` (the trackers' reading of one cell) with the row's own parts: weights and
     index in MiB, and activations only where a tracker saw them (on a GPU, PyTorch's
     allocator sees eager's work only; other backends allocate outside it)."""

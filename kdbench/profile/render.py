@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kdbench.profile.measurements import Cell, ProfileResult
 from kdbench.terminal import Column, console_width, fit_table
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 # The columns that say which cell a row is: repeated in each part when the table is split.
 KEYS = ("backend", "batch", "seq", "depth", "index")
@@ -15,9 +18,8 @@ def _number_text(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def profile_table(result: dict[str, Any], width: int | None = None) -> Any:
+def profile_table(profile: ProfileResult, width: int | None = None) -> RenderableType:
     """The result's cells as a terminal table no wider than `width` (default: the terminal's)."""
-    profile = ProfileResult.from_dict(result)
     config = profile.header.config
     cells = profile.cells
     baseline = next((c.vs_baseline.arch for c in cells if c.vs_baseline), None)
@@ -84,9 +86,9 @@ def _cell_row(cell: Cell, with_baseline: bool, sized: bool = False) -> list[str]
     ]
 
 
-def problems(result: dict[str, Any]) -> list[str]:
+def problems(profile: ProfileResult) -> list[str]:
     """One line per backend that failed parity or preparation, then per cell warning."""
-    cells = ProfileResult.from_dict(result).cells
+    cells = profile.cells
     lines: list[str] = []
     for key, cell in {f"{c.backend}:{c.precision}": c for c in cells}.items():
         if cell.status == "failed_parity":
@@ -102,10 +104,9 @@ def problems(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def serving_table(result: dict[str, Any], width: int | None = None) -> Any | None:
+def serving_table(profile: ProfileResult, width: int | None = None) -> RenderableType | None:
     """A server/offline result's loads: the answer per cell and every level a search ran
     (None: not a load result)."""
-    profile = ProfileResult.from_dict(result)
     cells = [c for c in profile.cells if c.serving is not None]
     if not cells:
         return None

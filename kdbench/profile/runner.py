@@ -18,8 +18,9 @@ from kdbench.backends import BACKENDS, BackendOptions, Runner, arithmetic
 from kdbench.backends.base import Backend, ShapeRange
 from kdbench.backends.onnx.config import provider_conflict, provider_missing
 from kdbench.data.load import load_collection
-from kdbench.env import collect_environment, last_level_cache
+from kdbench.env import Environment, collect_environment, last_level_cache
 from kdbench.errors import UserError
+from kdbench.json_types import JsonObject
 from kdbench.models.base import encoder_shape, usable_positions
 from kdbench.models.ranker import Ranker
 from kdbench.models.registry import ARCHITECTURES
@@ -146,7 +147,7 @@ class Prepared:
     variants: list[Variant]
 
 
-def profile_model(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]:
+def profile_model(config: ProfileConfig, log: Log | None = None) -> ProfileResult:
     """Profile `config` and return the `profile` result (see kdbench.results).
 
     With `config.baseline_arch` the same model is also built as that architecture and timed
@@ -179,7 +180,7 @@ def profile_model(config: ProfileConfig, log: Log | None = None) -> dict[str, An
     if len(results) > 1:
         _add_baseline_ratios(result.cells, results[1].cells)
         result.baseline = results[1]
-    return result.to_dict()
+    return result
 
 
 def _prepare_baseline(baseline: ProfileConfig, main: Prepared, threads: int, say: Log) -> Prepared:
@@ -228,7 +229,7 @@ def _sample_all(prepared: list[Prepared], budget: Budget, say: Log) -> list[Samp
     return sampled
 
 
-def _environment(threads: int, device: str) -> dict[str, Any]:
+def _environment(threads: int, device: str) -> Environment:
     """The machine, the threads used, its last-level cache (where an index outgrows it, search
     costs more per row) and the peak FLOP/s measured (filled while finishing)."""
 
@@ -366,7 +367,7 @@ def _gate(
 
 
 def _finish(
-    prep: Prepared, sampled: Sampling, peaks: dict[str, Peak], environment: dict[str, Any]
+    prep: Prepared, sampled: Sampling, peaks: dict[str, Peak], environment: Environment
 ) -> ProfileResult:
     """The `profile` result of one prepared model from its raw samples."""
 
@@ -382,7 +383,8 @@ def _finish(
                 _summarize_cell(cell, scenario, parts, ranker, peaks)
             cells.append(cell)
     _add_speedups(cells)
-    cache = (environment.get("last_level_cache") or {}).get("bytes")
+    last_level = environment.get("last_level_cache")
+    cache = None if last_level is None else last_level["bytes"]
     growth = [fit.to_dict() for fit in growth_fits(cells, cache)]
     return profile_result(
         prep.config,
@@ -400,11 +402,11 @@ def profile_result(
     config: ProfileConfig,
     prep: Prepared,
     cells: list[Cell],
-    environment: dict[str, Any],
+    environment: Environment,
     scenario_name: str,
-    scenario: dict[str, Any],
+    scenario: JsonObject,
     units: dict[str, str],
-    growth: list[dict[str, Any]] | None = None,
+    growth: list[JsonObject] | None = None,
 ) -> ProfileResult:
     """The `profile` result of one prepared model's cells under `config` (the command's own,
     which the prepared model's may differ from): header, model, inputs, backends."""

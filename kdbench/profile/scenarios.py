@@ -34,6 +34,7 @@ import torch
 
 from kdbench.backends.base import Runner, ShapeRange
 from kdbench.errors import UserError
+from kdbench.json_types import JsonObject
 from kdbench.models.base import ExportKind, encoder_shape
 from kdbench.models.batches import (
     fixed_batch,
@@ -70,15 +71,15 @@ class Workload:
     """One cell's timed call, as a chain of named stages."""
 
     stages: list[tuple[str, StageCall]]
-    first_input: Any
+    first_input: dict[str, torch.Tensor] | None  # the first stage's input (None: it takes none)
     items: int  # queries or passages per call
     model_stage: str  # the stage whose time the model's FLOPs are divided by
     model_calls: list[tuple[int, int]]  # (batch, seq) of each model call per sample
-    tokenize: Callable[[], Any]  # the cell's tokenisation, timed separately
+    tokenize: Callable[[], object]  # the cell's tokenisation, timed separately
     flops_per_call: int | None = None  # None: a full encoder forward per model call
     cache: PassageCache | None = None  # prettr: the cached passage states the call reads
     index_bytes: int | None = None  # the pre-encoded index or cache the call searches or reads
-    search: dict[str, Any] | None = None  # query: an approximate search, its settings and recall
+    search: JsonObject | None = None  # query: an approximate search, its settings and recall
 
 
 def _to(inputs: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -147,7 +148,7 @@ class Scenario:
         texts = [short, query] if self.timed_kind == "query" else [short, passage]
         return fixed_batch(self.ranker, self.timed_kind, texts, self.parity_seq)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         """What the scenario timed, for the result."""
         return {
             "name": self.name,
@@ -292,21 +293,22 @@ class QueryScenario(Scenario):
     default_batch = 1
     default_seq = 32
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, ranker: Ranker, inputs: ProfileInputs, config: ProfileConfig) -> None:
+        super().__init__(ranker, inputs, config)
         self._index: torch.Tensor | None = None
         self._index_rows: dict[str, int] = {}
         self._pool_docs: list[torch.Tensor] | None = None
         self._searched: tuple[int, torch.Tensor] | None = None
-        self._graph: tuple[int, Any] | None = None  # --search hnsw: one size's graph at a time
+        # --search hnsw: one size's graph at a time
+        self._graph: tuple[int, HnswIndex] | None = None
         self._recall_queries: torch.Tensor | None = None
-        self.index_encode: dict[str, Any] | None = None  # how long building the index took
+        self.index_encode: JsonObject | None = None  # how long building the index took
         self.search_backend = "faiss" if importlib.util.find_spec("faiss") is not None else "torch"
 
     def index_sizes(self) -> tuple[int | None, ...]:
         return self.config.index_size or (self.inputs.index_size,)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         index = (
             "random vectors" if self.inputs.index_passages is None else "eager fp32 passage vectors"
         )
@@ -427,11 +429,11 @@ class QueryScenario(Scenario):
         depth = min(cell.depth or 100, size)
         backend = self.search_backend
 
-        def search(queries: torch.Tensor) -> Any:
+        def search(queries: torch.Tensor) -> object:
             # looked up per call: the copy a cell searches is freed when the next cell's is made
             return exact_search(queries.float(), self.searched_index(size), depth, backend=backend)
 
-        def approximate(queries: torch.Tensor) -> Any:
+        def approximate(queries: torch.Tensor) -> object:
             return self.graph(size).search(queries.float().cpu().numpy(), depth)
 
         workload = self.encoding_workload(
@@ -457,7 +459,7 @@ class QueryScenario(Scenario):
         hnsw = self.config.search == "hnsw"
 
         @torch.inference_mode()
-        def serve(texts: list[str]) -> Any:
+        def serve(texts: list[str]) -> object:
             with self.tokenizing:
                 batch = fixed_batch(self.ranker, "query", texts, cell.seq_len)
             vectors = runner(_to(batch, self.device)).float()
@@ -497,7 +499,7 @@ class QueryScenario(Scenario):
 
 def _chunked_rerank(
     runner: Runner, pairs: dict[str, torch.Tensor], depth: int, batch_size: int
-) -> tuple[list[dict[str, torch.Tensor]], Callable[[Any], torch.Tensor]]:
+) -> tuple[list[dict[str, torch.Tensor]], Callable[[object], torch.Tensor]]:
     """One query's `depth` prepared pairs cut into forward passes of `batch_size`, and the
     timed call: score every chunk, then order the candidates."""
     chunks = [
@@ -505,7 +507,7 @@ def _chunked_rerank(
         for start in range(0, depth, batch_size)
     ]
 
-    def rerank(_: Any) -> torch.Tensor:
+    def rerank(_: object) -> torch.Tensor:
         scores = torch.cat([runner(chunk) for chunk in chunks])
         return torch.argsort(scores, descending=True)
 
@@ -568,7 +570,7 @@ def _serve_pairs(
     depth = cell.depth or 100
 
     @torch.inference_mode()
-    def serve(texts: list[str]) -> Any:
+    def serve(texts: list[str]) -> torch.Tensor:
         with scenario.tokenizing:
             pairs = prepare(texts)
         total = len(texts) * depth
@@ -594,8 +596,8 @@ class ColbertRerankScenario(Scenario):
     default_batch = 1
     default_seq = 32
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, ranker: Ranker, inputs: ProfileInputs, config: ProfileConfig) -> None:
+        super().__init__(ranker, inputs, config)
         self._pool_docs: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         self._cached: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -622,7 +624,9 @@ class ColbertRerankScenario(Scenario):
         workload = self.encoding_workload(
             cell, runner, "query", self.inputs.queries[: cell.batch_size]
         )
-        q_mask = workload.first_input["attention_mask"]
+        batch = workload.first_input
+        assert batch is not None  # encoding_workload's: the query batch
+        q_mask = batch["attention_mask"]
         ranker = self.ranker
 
         def maxsim(q_vecs: torch.Tensor) -> list[torch.Tensor]:
@@ -643,7 +647,7 @@ class ColbertRerankScenario(Scenario):
         ranker = self.ranker
 
         @torch.inference_mode()
-        def serve(texts: list[str]) -> Any:
+        def serve(texts: list[str]) -> object:
             with self.tokenizing:
                 batch = _to(fixed_batch(ranker, "query", texts, cell.seq_len), self.device)
             q_vecs = runner(batch).to(d_vecs.dtype)
@@ -670,14 +674,14 @@ class PrettrRerankScenario(Scenario):
     default_seq = 256
     reference_is_timed = False
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, ranker: Ranker, inputs: ProfileInputs, config: ProfileConfig) -> None:
+        super().__init__(ranker, inputs, config)
         # The cache is computed before any query: passages at the fixed query slot (the
         # released PreTTR's own positions follow each query; docs/models.md has the difference).
         self.own_positions = self.ranker.passage_positions
         self.ranker.use_fixed_positions()
-        self._pool_caches: list[Any] | None = None
-        self._caches: dict[tuple[int, int], Any] = {}
+        self._pool_caches: list[TermVectors] | None = None
+        self._caches: dict[tuple[int, int], TermVectors] = {}
         stack = self.ranker.stack()
         for seq_len in {cell.seq_len for cell in self.cells}:
             _, doc_len = pair_lengths(self.ranker, seq_len)
@@ -687,7 +691,7 @@ class PrettrRerankScenario(Scenario):
                     f"query slot exceed the encoder's {stack.max_positions} positions; lower --seq-len"
                 )
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         described = super().describe()
         described.pop("offline_doc_len")  # the cache follows seq_len, not --doc-len
         return {

@@ -11,12 +11,13 @@ test queries of `--data`. One cell per backend and scenario cell (depth, length)
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import torch
 
+from kdbench.env import usable_cores
 from kdbench.errors import UserError
 from kdbench.profile.config import ProfileConfig
+from kdbench.profile.measurements import ProfileResult
 from kdbench.profile.runner import (
     Log,
     _cell_head,
@@ -26,7 +27,6 @@ from kdbench.profile.runner import (
     profile_result,
 )
 from kdbench.profile.scenarios import CellShape
-from kdbench.profile.serving import _cores
 from kdbench.profile.serving_cell import UNITS, serve_into_cell, server_settings
 
 
@@ -41,7 +41,7 @@ def worker_threads(config: ProfileConfig, cores: int) -> int:
     return threads
 
 
-def run_serving(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]:
+def run_serving(config: ProfileConfig, log: Log | None = None) -> ProfileResult:
     """Serve `config.model` under the `config.scenario` load; returns the `profile` result."""
     say = log or (lambda message: None)
     if config.baseline_arch is not None:
@@ -50,7 +50,7 @@ def run_serving(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
     if config.scenario == "offline" and (bound is not None or config.qps is not None):
         raise UserError("--qps and --bound apply to --scenario server, not offline")
     check_available(config)
-    cores = _cores()
+    cores = usable_cores()
     threads = worker_threads(config, cores)
     torch.set_num_threads(threads)
     served = replace(config, scenario=None, threads=threads)
@@ -77,9 +77,7 @@ def run_serving(config: ProfileConfig, log: Log | None = None) -> dict[str, Any]
             cells.append(cell)
     described = {**prep.scenario.describe(), "load": config.scenario, "served": prep.scenario_name}
     scenario_name = str(config.scenario)
-    return profile_result(
-        config, prep, cells, environment, scenario_name, described, UNITS
-    ).to_dict()
+    return profile_result(config, prep, cells, environment, scenario_name, described, UNITS)
 
 
 def config_label(shape: CellShape) -> str:

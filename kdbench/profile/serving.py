@@ -1,7 +1,7 @@
 """Cost under traffic: an open-loop load generator, a dynamic batcher, and the highest QPS
 that holds a latency bound (MLPerf LoadGen's Server and Offline scenarios, on one machine).
 
-Everything here is pure Python over a `serve(batch) -> Any` callable, so the harness is
+Everything here is pure Python over a `serve(batch)` callable, so the harness is
 tested with stand-in models (tests/profile/test_serving.py) and the profiler hands it a
 real model's call (kdbench.profile.serve_runner).
 
@@ -37,11 +37,13 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TypeVar
 
 import numpy as np
 
+from kdbench.env import usable_cores
 from kdbench.errors import UserError
+from kdbench.json_types import JsonObject, JsonValue
 from kdbench.profile.stats import percentile_interval
 from kdbench.quantities import QuantityError, parse_duration_ms
 
@@ -53,6 +55,8 @@ MLPERF_MIN_DURATION_S = 600.0
 EARLY_STOPPING_CONFIDENCE = 0.99
 ACHIEVED_FRACTION = 0.95  # answered QPS must reach this share of the scheduled QPS
 _CHUNK = 4096  # random draws are made in chunks of this size, so every rate shares a prefix
+# A query as `serve` takes it: the text of a test query for a model, anything in tests.
+Q = TypeVar("Q")
 
 
 # -- bounds ----------------------------------------------------------------------------------
@@ -244,8 +248,8 @@ class _RunState:
 
 
 def serve_arrivals(
-    serve: Callable[[list[Any]], Any],
-    queries: Sequence[Any],
+    serve: Callable[[list[Q]], object],
+    queries: Sequence[Q],
     arrivals_s: np.ndarray,
     picks: np.ndarray,
     settings: ServerSettings,
@@ -391,13 +395,6 @@ def _cpu_seconds() -> float:
     return times.user + times.system
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 # -- a level's statistics and verdict -------------------------------------------------------
 def _stats_ms(values_ns: np.ndarray) -> dict[str, float] | None:
     if values_ns.size == 0:
@@ -435,12 +432,12 @@ class Level:
     reasons: list[str]  # why not valid (empty when valid)
     bound: str | None = None
     overshoots: int | None = None  # queries over the bound
-    early_stopping: dict[str, Any] | None = None
+    early_stopping: dict[str, float | None] | None = None
     aborted: str | None = None
     # raw, in arrival order (not in to_dict: the profile keeps the answer's level's only)
     latencies_ns: list[int] = field(default_factory=list, repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         record = asdict(self)
         del record["latencies_ns"]
         record["batch_sizes"] = {str(k): v for k, v in sorted(self.batch_sizes.items())}
@@ -509,7 +506,7 @@ def judge_level(
         interval = percentile_interval(latencies.tolist(), percentile) if latencies.size else None
         intervals[f"p{percentile}"] = list(interval) if interval else None
     sizes = Counter(trace.batches)
-    cores = _cores()
+    cores = usable_cores()
     return Level(
         target_qps=target_qps,
         scheduled_qps=scheduled_qps,
@@ -536,8 +533,8 @@ def judge_level(
 
 
 def run_level(
-    serve: Callable[[list[Any]], Any],
-    queries: Sequence[Any],
+    serve: Callable[[list[Q]], object],
+    queries: Sequence[Q],
     qps: float,
     settings: ServerSettings,
     bound: Bound | None = None,
@@ -551,11 +548,11 @@ def run_level(
 
 
 def run_offline(
-    serve: Callable[[list[Any]], Any],
-    queries: Sequence[Any],
+    serve: Callable[[list[Q]], object],
+    queries: Sequence[Q],
     settings: ServerSettings,
     seed: int = 0,
-) -> dict[str, Any]:
+) -> Offline:
     """MLPerf Offline: every query (at least `min_queries`) queued at once; the highest
     throughput the workers and batcher reach."""
     count = max(settings.min_queries, len(queries))
@@ -572,17 +569,17 @@ def run_offline(
     trace = serve_arrivals(serve, queries, arrivals, picks, offline)
     answered = trace.done >= 0
     last = float(trace.done[answered].max()) / 1e9 if answered.any() else 0.0
-    return {
-        "queries": count,
-        "answered": int(answered.sum()),
-        "duration_s": last,
-        "queries_per_s": int(answered.sum()) / last if last > 0 else 0.0,
-        "batch_sizes": {str(k): v for k, v in sorted(Counter(trace.batches).items())},
-        "compute_ms": _stats_ms((trace.done - trace.dispatched)[answered]),
-        "cpu_utilisation": trace.cpu_s / (trace.wall_s * _cores()) if trace.wall_s else 0.0,
-        "min_duration_s": settings.min_duration_s,
-        "valid": last >= settings.min_duration_s and bool(answered.all()),
-        "reasons": (
+    return Offline(
+        queries=count,
+        answered=int(answered.sum()),
+        duration_s=last,
+        queries_per_s=int(answered.sum()) / last if last > 0 else 0.0,
+        batch_sizes=dict(Counter(trace.batches)),
+        compute_ms=_stats_ms((trace.done - trace.dispatched)[answered]),
+        cpu_utilisation=trace.cpu_s / (trace.wall_s * usable_cores()) if trace.wall_s else 0.0,
+        min_duration_s=settings.min_duration_s,
+        valid=last >= settings.min_duration_s and bool(answered.all()),
+        reasons=(
             []
             if last >= settings.min_duration_s
             else [
@@ -591,7 +588,28 @@ def run_offline(
             ]
         )
         + ([] if answered.all() else ["queries unanswered"]),
-    }
+    )
+
+
+@dataclass
+class Offline:
+    """An Offline run: every query queued at once, and the throughput reached."""
+
+    queries: int  # queued
+    answered: int
+    duration_s: float  # from the start to the last answer
+    queries_per_s: float
+    batch_sizes: dict[int, int]  # model calls per batch size
+    compute_ms: dict[str, float] | None  # dispatch -> response
+    cpu_utilisation: float  # process CPU time / (wall time x cores)
+    min_duration_s: float
+    valid: bool
+    reasons: list[str]  # why not valid (empty when valid)
+
+    def to_dict(self) -> JsonObject:
+        record = asdict(self)
+        record["batch_sizes"] = {str(k): v for k, v in sorted(self.batch_sizes.items())}
+        return record
 
 
 # -- the search ------------------------------------------------------------------------------
@@ -612,13 +630,15 @@ class Search:
     above: Level | None = None  # the lowest invalid level above it: the next step up
     stopped_by: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
+        levels: list[JsonValue] = [level.to_dict() for level in self.levels]
+        reasons: list[JsonValue] | None = None if self.above is None else [*self.above.reasons]
         return {
             "max_valid_qps": None if self.best is None else self.best.target_qps,
             "next_invalid_qps": None if self.above is None else self.above.target_qps,
-            "next_invalid_reasons": None if self.above is None else self.above.reasons,
+            "next_invalid_reasons": reasons,
             "stopped_by": self.stopped_by,
-            "levels": [level.to_dict() for level in self.levels],
+            "levels": levels,
         }
 
 

@@ -14,6 +14,7 @@ from kdbench.profile.config import ProfileConfig
 from kdbench.profile.measurements import Cell, Latency, SampleTiming, Throughput
 from kdbench.profile.serving import (
     Bound,
+    Q,
     Search,
     SearchSettings,
     ServerSettings,
@@ -47,8 +48,8 @@ def server_settings(config: ProfileConfig) -> ServerSettings:
 
 def serve_into_cell(
     cell: Cell,
-    serve: Callable[[list[Any]], Any],
-    queries: list[Any],
+    serve: Callable[[list[Q]], object],
+    queries: list[Q],
     config: ProfileConfig,
     settings: ServerSettings,
     bound: Bound | None,
@@ -92,11 +93,11 @@ def serve_into_cell(
     if config.scenario == "offline":
         say(f"{label}: offline, {max(settings.min_queries, len(queries))} queries at once")
         offline = run_offline(serve, queries, settings, config.seed)
-        serving["offline"] = offline
-        cell.throughput = Throughput(items_per_s=offline["queries_per_s"], item="query")
+        serving["offline"] = offline.to_dict()
+        cell.throughput = Throughput(items_per_s=offline.queries_per_s, item="query")
         stopped_by = "offline"
-        if not offline["valid"]:
-            cell.warnings = list(offline["reasons"])
+        if not offline.valid:
+            cell.warnings = list(offline.reasons)
     elif bound is None:
         qps = config.qps or 0.5 * settings.workers / (alone_ms / 1e3)
         say(f"{label}: {qps:.3g} QPS")
@@ -134,8 +135,8 @@ def serve_into_cell(
 
 
 def _search(
-    serve: Any,
-    queries: list[str],
+    serve: Callable[[list[Q]], object],
+    queries: list[Q],
     settings: ServerSettings,
     bound: Bound,
     alone_ms: float,

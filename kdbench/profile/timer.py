@@ -18,7 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-StageCall = Callable[[Any], Any]
+from kdbench.options import Timing
+
+# One stage of a timed call: it takes the previous stage's output (the first, the cell's
+# first input), whatever its type; the chain is the scenario's to make consistent.
+StageCall = Callable[[Any], object]
 
 
 class DeviceClock(Protocol):
@@ -67,7 +71,7 @@ class Budget:
             )
 
 
-def round_budget(timing: Any) -> Budget:
+def round_budget(timing: Timing) -> Budget:
     """One round's share of a `kdbench.options.Timing`'s budget (rounds alternate the
     backends in every cell, so each gets its share of every round)."""
     rounds = timing.rounds
@@ -96,7 +100,7 @@ class Samples:
 
 def measure(
     stages: Sequence[StageCall],
-    first_input: Any,
+    first_input: object,
     budget: Budget,
     sync: Callable[[], None] | None = None,
     events: DeviceClock | None = None,

@@ -493,7 +493,10 @@ def _index_size_mib(cell: Cell) -> float | None:
     """The index or cache the cell reads: the profiler's, else a foreign result's key."""
     if cell.memory is not None and cell.memory.index_mib is not None:
         return cell.memory.index_mib
-    index_bytes = cell.extra.get("index_size_bytes") or (cell.extra.get("index") or {}).get("bytes")
+    index = cell.extra.get("index")
+    index_bytes = cell.extra.get("index_size_bytes") or (
+        index.get("bytes") if isinstance(index, dict) else None
+    )
     return index_bytes / 2**20 if isinstance(index_bytes, int | float) else None
 
 

@@ -204,9 +204,9 @@ def _encoder(target: Row, rows: list[Row], profile: ProfileResult) -> tuple[floa
         assert best.throughput is not None
         return best.throughput, f"the index row {describe(best)}: {best.throughput:,.0f} passages/s"
     encode = (profile.scenario or {}).get("index_encode")
-    if encode and encode.get("passages_per_s"):
-        rate = float(encode["passages_per_s"])
-        return rate, (
+    rate = encode.get("passages_per_s") if isinstance(encode, dict) else None
+    if isinstance(encode, dict) and isinstance(rate, int | float) and rate:
+        return float(rate), (
             f"this profile's index encoding ({encode['passages']:,} passages in "
             f"{encode['seconds']:.1f} s, eager fp32, once)"
         )
@@ -315,7 +315,7 @@ def _fit_for(
             f"one index size measured ({sizes[0]:,}); time two or more to fit growth "
             "(kdbench profile --index-size 1000,5000)"
         )
-    cache_bytes = cache.get("bytes") or mine[0].cell.get("cache_bytes")
+    cache_bytes = cache.get("bytes") or mine[0].cache_bytes
     if not cache_bytes or per_passage is None or target.search:
         return max(mine, key=lambda f: len(f.points)), ""
     wanted = "past cache" if per_passage * passages > cache_bytes else "in cache"

@@ -166,8 +166,8 @@ def test_batch_one_without_wait_is_plain_serving() -> None:
 def test_offline_queues_everything_and_batches_fully() -> None:
     settings = ServerSettings(max_batch=8, workers=2, min_queries=64, min_duration_s=0.0)
     result = run_offline(sleeper(0.002), QUERIES, settings)
-    assert result["answered"] == 64 and result["batch_sizes"] == {"8": 8}
-    assert result["queries_per_s"] > 0
+    assert result.answered == 64 and result.to_dict()["batch_sizes"] == {"8": 8}
+    assert result.queries_per_s > 0
 
 
 def test_model_errors_reach_the_caller() -> None:

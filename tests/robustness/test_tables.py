@@ -75,7 +75,7 @@ def _profile_parts() -> tuple[dict[str, Any], list[str], list[str]]:
     cells = ProfileResult.from_dict(result).cells
     baseline = any(c.vs_baseline for c in cells)
     rows = [_cell_row(cell, with_baseline=baseline) for cell in cells]
-    wide = render(profile_table(result, width=400), 400)
+    wide = render(profile_table(ProfileResult.from_dict(result), width=400), 400)
     headers = [h.strip() for h in wide.splitlines()[2].split("┃") if h.strip()]
     return result, headers, [cell for row in rows for cell in row]
 
@@ -84,7 +84,8 @@ def _profile_parts() -> tuple[dict[str, Any], list[str], list[str]]:
 def test_profile_table(width: int) -> None:
     result, headers, cells = _profile_parts()
     assert headers[0] == "backend" and headers[-1] == "ΔnDCG@10" and len(headers) >= 12
-    assert_readable(render(profile_table(result, width=width), width), headers, cells, width)
+    table = profile_table(ProfileResult.from_dict(result), width=width)
+    assert_readable(render(table, width), headers, cells, width)
 
 
 def test_evaluate_table() -> None:

@@ -27,6 +27,7 @@ import torch
 from kdbench.backends.base import Backend, Runner, ShapeRange, default_cache_dir
 from kdbench.backends.onnx import export
 from kdbench.backends.openvino import config as openvino_config
+from kdbench.backends.openvino.core import shared_core
 from kdbench.errors import UserError
 from kdbench.io import atomic_path
 from kdbench.models.base import ExportKind, Ranker
@@ -79,7 +80,7 @@ def compile_config(
 class OpenVinoBackend(Backend):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.core = ov.Core()
+        self.core = shared_core()
         self.info: dict[str, Any] = {"openvino": ov.get_version(), "graphs": {}}
 
     def model_file(
@@ -229,7 +230,7 @@ def quantized(
         {name: tensor.numpy() for name, tensor in batch.items()}
         for batch in calibration.batches(ranker, kind, names)
     ]
-    model = ov.Core().read_model(str(ir))
+    model = shared_core().read_model(str(ir))
     quantized_model = nncf.quantize(
         model,
         nncf.Dataset(batches),

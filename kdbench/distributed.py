@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
 from kdbench.errors import UserError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -101,10 +103,11 @@ def any_rank(flag: bool, context: DistContext) -> bool:
     return bool(value.item() > 0)
 
 
-def gather_objects(value: Any, context: DistContext) -> list[Any]:
+def gather_objects(value: T, context: DistContext) -> list[T]:
     """`value` from every rank, in rank order (on every rank)."""
     if not context.enabled:
         return [value]
+    # all_gather_object fills every slot with a rank's `value`
     gathered: list[Any] = [None] * context.world_size
     dist.all_gather_object(gathered, value)
     return gathered

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
     from kdbench.json_types import JsonObject
-    from kdbench.models.base import Ranker
+    from kdbench.models.base import RankerModule
 
 G = TypeVar("G")
 V = TypeVar("V")  # a setting's value type: these functions take a field of any setting
@@ -610,7 +610,7 @@ class ModelLoading:
         help="Run a hub model's own Python code (needed by some architectures): trusted sources only.",
     )
 
-    def load(self, name_or_path: str, *, device: str | None = None) -> Ranker:
+    def load(self, name_or_path: str, *, device: str | None = None) -> RankerModule:
         """The ranker `name_or_path` built with these options (on `device`, when given)."""
         from kdbench.models.load import load_model
 

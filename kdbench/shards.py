@@ -21,10 +21,10 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kdbench.errors import UserError
 from kdbench.io import atomic_path, atomic_write_json
+from kdbench.json_types import JsonObject, JsonValue
 
 
 def share(units: int, rank: int, world_size: int) -> range:
@@ -104,21 +104,23 @@ class Parts:
             stale.unlink(missing_ok=True)
 
     @contextlib.contextmanager
-    def writing(self, rank: int) -> Iterator[dict[str, Any]]:
+    def writing(self, rank: int) -> Iterator[JsonObject]:
         """Compute a text part inside the block; set its "text" (and any other record) in the
         yielded dict. While the block runs, the part's scratch file exists (a rank at work
         shows as `.NAME.part-R-of-W.*.tmp`); on success the part, then its marker, so a
         marker always describes a whole part."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self.clear(rank)
-        record: dict[str, Any] = {}
+        record: JsonObject = {}
         with atomic_path(self.path(rank)) as scratch:
             yield record
             text = record.pop("text")
+            if not isinstance(text, str):
+                raise TypeError(f"a part's text is a str, not {type(text).__name__}")
             scratch.write_text(text, encoding="utf-8")
         atomic_write_json(self.marker(rank), {"key": self.key, "sha256": _digest(text), **record})
 
-    def write(self, rank: int, text: str, **info: Any) -> None:
+    def write(self, rank: int, text: str, **info: JsonValue) -> None:
         """The whole part at once (see `writing`)."""
         with self.writing(rank) as record:
             record.update(info, text=text)
@@ -134,7 +136,7 @@ class Parts:
             )
         return [self.path(rank).read_text(encoding="utf-8") for rank in range(self.world_size)]
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self) -> list[JsonObject]:
         """Every rank's marker (what `write` recorded beside the key), in rank order."""
         records = [
             json.loads(self.marker(rank).read_text(encoding="utf-8"))

@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from kdbench.data.cache import cache_root
 from kdbench.errors import UserError
+from kdbench.json_types import JsonObject
 
 if TYPE_CHECKING:
     import torch
 
-    from kdbench.models.base import ExportKind, Ranker
+    from kdbench.backends.calibration import CalibrationSet
+    from kdbench.models.base import ExportKind
+    from kdbench.models.ranker import Ranker
 
 Runner = Callable[[dict[str, "torch.Tensor"]], "torch.Tensor"]
 
@@ -97,7 +100,7 @@ class BackendOptions:
     onnx_model: Path | None = None  # use this ONNX file instead of exporting
     # static int8's calibration texts (kdbench.backends.calibration.CalibrationSet); None:
     # a precision that needs one is refused
-    calibration: Any = None
+    calibration: CalibrationSet | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -118,7 +121,7 @@ class Backend:
         """A runner for `ranker.export_module(kind)`; `example` is a padded batch of real inputs."""
         raise NotImplementedError
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         """What actually ran (execution provider, export files, engine, fused ops)."""
         return {}
 

@@ -17,15 +17,17 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kdbench.errors import UserError
+from kdbench.json_types import JsonObject
 
 if TYPE_CHECKING:
     import torch
 
     from kdbench.data.collection import Collection
-    from kdbench.models.base import ExportKind, Ranker
+    from kdbench.models.base import ExportKind
+    from kdbench.models.ranker import Ranker
 
 DEFAULT_SIZE = 300  # queries, and as many passages: NNCF's and ORT's usual few hundred
 BATCH = 8  # texts per calibration forward
@@ -51,7 +53,7 @@ class CalibrationSet:
         )
         return hashlib.sha256(payload.encode()).hexdigest()
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         return {
             "data": self.source,
             "split": self.split,

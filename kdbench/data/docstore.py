@@ -17,7 +17,7 @@ import os
 from array import array
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from kdbench.data._files import BOM, decode_line, require_rows
 from kdbench.data.cache import cache_root, file_fingerprint, short_hash
 from kdbench.errors import InputFileError, UserError
 from kdbench.io import atomic_path, atomic_write_json
+
+if TYPE_CHECKING:
+    from kdbench.data.irds import DocRecord, IrdsDataset, IrdsDocsStore
 
 CorpusFormat = Literal["jsonl", "tsv"]
 
@@ -386,23 +389,26 @@ def _parse_json_object(path: Path, line: str, number: int) -> dict[str, Any]:
 class IrdsDocStore(DocStore):
     """The docs of an ir_datasets dataset, through its own docstore (built on first use)."""
 
-    def __init__(self, dataset: Any, dataset_id: str) -> None:
+    def __init__(self, dataset: IrdsDataset, dataset_id: str) -> None:
         self._dataset = dataset
         self.name = dataset_id
         self._ids: np.ndarray | None = None
-        self._store: Any = None
+        self._store: IrdsDocsStore | None = None
 
-    def _docstore(self) -> Any:
+    def _docstore(self) -> IrdsDocsStore:
         if self._store is None:
             self._store = self._dataset.docs_store()
         return self._store
 
     @staticmethod
-    def _doc_text(doc: Any) -> str:
+    def _doc_text(doc: DocRecord) -> str:
         return join_title(getattr(doc, "title", None), doc.text)
 
     def __len__(self) -> int:
-        return int(self._dataset.docs_count())
+        count = self._dataset.docs_count()
+        if count is None:  # as int(None) did: a dataset that does not count its docs
+            raise TypeError(f"{self.name}: ir_datasets gives no passage count")
+        return count
 
     def ids(self) -> np.ndarray:
         if self._ids is None:

@@ -13,8 +13,8 @@ doc_id_b; for MS MARCO's train split a is the positive).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from kdbench.data.load import _import_ir_datasets
 from kdbench.data.triples import Triple
@@ -28,14 +28,57 @@ DOCPAIRS = "ir_datasets:docpairs"
 Run = dict[str, dict[str, float]]
 
 
+# What kdbench reads of an ir_datasets dataset (`ir_datasets.load(id)`), typed by what it calls.
+class ScoredDocRecord(Protocol):
+    @property
+    def query_id(self) -> str: ...
+    @property
+    def doc_id(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+
+
+class DocPairRecord(Protocol):
+    @property
+    def query_id(self) -> str: ...
+    @property
+    def doc_id_a(self) -> str: ...
+    @property
+    def doc_id_b(self) -> str: ...
+
+
+class DocRecord(Protocol):
+    """A passage (its `title`, where the dataset has one, is read with getattr)."""
+
+    @property
+    def doc_id(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+
+
+class IrdsDocsStore(Protocol):
+    def get_many(self, doc_ids: Sequence[str]) -> Mapping[str, DocRecord]: ...
+
+
+class IrdsDataset(Protocol):
+    def has_scoreddocs(self) -> bool: ...
+    def scoreddocs_iter(self) -> Iterable[ScoredDocRecord]: ...
+    def has_docpairs(self) -> bool: ...
+    def docpairs_iter(self) -> Iterable[DocPairRecord]: ...
+    def docs_count(self) -> int | None: ...
+    def docs_iter(self) -> Iterable[DocRecord]: ...
+    def docs_namespace(self) -> str | None: ...
+    def docs_store(self) -> IrdsDocsStore: ...
+
+
 def names_dataset_part(name: object) -> bool:
     """True for `ir_datasets:...` values (no file to check or hash)."""
     return isinstance(name, str) and name.startswith("ir_datasets:")
 
 
 def open_dataset(
-    collection: Collection, part: str, load: Callable[[str], Any] | None = None
-) -> Any:
+    collection: Collection, part: str, load: Callable[[str], IrdsDataset] | None = None
+) -> IrdsDataset:
     """The ir_datasets dataset behind `collection` (`load`: ir_datasets.load, or a test's fake)."""
     if collection.source.get("type") != "ir_datasets":
         raise UserError(
@@ -47,7 +90,7 @@ def open_dataset(
     return load(str(collection.source["id"]))
 
 
-def scoreddocs_run(dataset: Any, dataset_id: str, depth: int | None = None) -> Run:
+def scoreddocs_run(dataset: IrdsDataset, dataset_id: str, depth: int | None = None) -> Run:
     """qid -> {doc_id: score} from the dataset's scoreddocs, the top `depth` per query."""
     if not dataset.has_scoreddocs():
         raise UserError(
@@ -64,7 +107,7 @@ def scoreddocs_run(dataset: Any, dataset_id: str, depth: int | None = None) -> R
     return run
 
 
-def docpairs_triples(dataset: Any, dataset_id: str) -> list[Triple]:
+def docpairs_triples(dataset: IrdsDataset, dataset_id: str) -> list[Triple]:
     """(qid, positive, negative) triples from the dataset's docpairs."""
     if not dataset.has_docpairs():
         raise UserError(

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, TypeVar
 
 from kdbench.data.collection import (
     Collection,
@@ -25,6 +27,8 @@ from kdbench.data.docstore import DocStore, EmptyDocStore, IrdsDocStore, OffsetD
 from kdbench.data.qrels import check_grades, read_qrels
 from kdbench.data.queries import read_queries
 from kdbench.errors import UserError
+
+T = TypeVar("T")
 
 
 def load_collection(
@@ -145,7 +149,7 @@ def _load_folder(
     )
 
 
-def _import_ir_datasets() -> Any:
+def _import_ir_datasets() -> ModuleType:
     """Import ir_datasets with its INFO lines and tqdm bars silenced.
 
     It logs "[INFO] opening zip file" and draws a bar for every archive and docstore it touches,
@@ -158,12 +162,12 @@ def _import_ir_datasets() -> Any:
         original_logger = irds_log.Logger.logger
         original_pbar = irds_log.Logger.pbar
 
-        def logger(self: Any) -> Any:
-            log = original_logger(self)
+        def logger(self: object) -> logging.Logger:
+            log: logging.Logger = original_logger(self)
             log.setLevel(logging.WARNING)
             return log
 
-        def pbar(self: Any, it: Any, *args: Any, **kwargs: Any) -> Any:
+        def pbar(self: object, it: Iterable[T], *args: object, **kwargs: object) -> Iterator[T]:
             kwargs["disable"] = True
             yield from original_pbar(self, it, *args, **kwargs)
 

@@ -15,14 +15,16 @@ Eager fp32 is the ranker itself. Heavy: import when evaluating.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Callable
 
 import torch
 
 from kdbench.backends import BACKENDS, BackendOptions, Runner, ShapeRange
 from kdbench.errors import UserError
-from kdbench.models.base import ExportKind, Ranker
+from kdbench.json_types import JsonObject, JsonValue
+from kdbench.models.base import ExportKind
 from kdbench.models.batches import fixed_batch
+from kdbench.models.ranker import Ranker
 
 
 def export_kinds(ranker: Ranker) -> dict[str, ExportKind]:
@@ -41,7 +43,7 @@ def through_backend(
     options: BackendOptions,
     texts: tuple[str, str],
     batch_size: int,
-) -> tuple[Ranker, dict[str, Any]]:
+) -> tuple[Ranker, JsonObject]:
     """`ranker` computing through `backend` at `precision`, and what ran (the backend's
     `describe()`, with `weight_bytes` per export kind). `texts` (a query, a passage) make
     the padded example batch an export is traced and checked on."""
@@ -61,11 +63,11 @@ def through_backend(
         runner = implementation.prepare(ranker, kind, shapes, _example(ranker, kind, texts))
         object.__setattr__(view, method, _calling(runner, ranker.export_inputs(kind)))
     described = dict(implementation.describe())
-    described["weight_bytes"] = dict(implementation.weight_bytes)
+    described["weight_bytes"] = dict[str, JsonValue](implementation.weight_bytes)
     return view, described
 
 
-def _calling(runner: Runner, names: tuple[str, ...]) -> Any:
+def _calling(runner: Runner, names: tuple[str, ...]) -> Callable[..., torch.Tensor]:
     """A stand-in for a tensor-level method: its arguments by name, on to the runner."""
 
     def method(*args: torch.Tensor, **named: torch.Tensor | None) -> torch.Tensor:

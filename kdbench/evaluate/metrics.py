@@ -16,17 +16,21 @@ Two choices keep the numbers equal to trec_eval's:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from kdbench.data.qrels import Qrels
 from kdbench.data.runs import Run, ranked
 from kdbench.errors import UserError
 
+if TYPE_CHECKING:
+    # ir_measures' Measure (named apart from profile.growth's Measure)
+    from ir_measures.measures.base import Measure as IrMeasure
+
 MEASURE_NAMES = ("nDCG@10", "RR@10", "R@100", "R@1000", "AP")
 
 
-def measures(rel: int = 1) -> dict[str, Any]:
+def measures(rel: int = 1) -> dict[str, IrMeasure]:
     """Result key -> ir_measures measure, binarised at grade `rel` where the measure binarises."""
     import ir_measures
 
@@ -81,7 +85,7 @@ def _whole_number(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= LARGEST
 
 
-def parse_measure(item: str) -> Any:
+def parse_measure(item: str) -> IrMeasure:
     """One ir_measures measure that an installed provider computes, or a UserError saying why not.
 
     Checked here, before any work: ir_measures parses it, its parameters are valid (cutoffs and
@@ -152,14 +156,14 @@ def parse_measures(text: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-def chosen_measures(names: Sequence[str] | None, rel: int = 1) -> dict[str, Any]:
+def chosen_measures(names: Sequence[str] | None, rel: int = 1) -> dict[str, IrMeasure]:
     """Result key -> ir_measures measure: `names` as given, else the defaults at `rel`."""
     if not names:
         return measures(rel)
     return {name: parse_measure(name) for name in parse_measures(" ".join(names))}
 
 
-def check_computable(chosen: dict[str, Any], qrels: Qrels) -> None:
+def check_computable(chosen: Mapping[str, IrMeasure], qrels: Qrels) -> None:
     """Compute every measure on a two-query sample of `qrels` before the real work.
 
     A provider can refuse these qrels (gdeval's nDCG(dcg="exp-log2") and ERR need numeric

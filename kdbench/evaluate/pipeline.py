@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from kdbench.backends import BACKENDS, BackendOptions
 from kdbench.data import irds
@@ -30,21 +30,42 @@ from kdbench.evaluate.config import EvaluateConfig
 from kdbench.evaluate.metrics import check_computable, chosen_measures, compute_metrics
 from kdbench.evaluate.rerank import candidates, count_work, rerank
 from kdbench.io import RESULT, check_writable
+from kdbench.json_types import JsonObject
 from kdbench.results import new_result, save_result
 from kdbench.retrieval.bm25 import BM25, BM25Params
 from kdbench.shards import item_range, share, units_of
 
 if TYPE_CHECKING:
-    from kdbench.distributed import DistContext
+    from rich.progress import TaskID
 
-if TYPE_CHECKING:
-    from kdbench.models.base import Ranker
+    from kdbench.distributed import DistContext
+    from kdbench.models.ranker import Ranker
+    from kdbench.retrieval.index import IndexKey
 
 Advance = Callable[[int], None]
 
 
+class ProgressBars(Protocol):
+    """Where an evaluation draws its progress bars (a rich.progress.Progress)."""
+
+    def add_task(self, description: str, *, total: int) -> TaskID: ...
+
+    def advance(self, task: TaskID, advance: int, /) -> None: ...
+
+
+class RankShare(TypedDict):
+    """What one rank of a sharded dense retrieval encoded, and how fast (in the result)."""
+
+    rank: int
+    passages: int
+    encoded: int
+    encode_docs_s: float
+    passages_per_s: float | None
+    search_s: float
+
+
 @contextlib.contextmanager
-def _task(progress: Any, description: str, total: int) -> Iterator[Advance]:
+def _task(progress: ProgressBars | None, description: str, total: int) -> Iterator[Advance]:
     """A progress bar on `progress` (a rich Progress) or nothing when it is None."""
     if progress is None:
         yield lambda n: None
@@ -109,7 +130,7 @@ def _given_run(path: str, collection: Collection, warnings: list[str], *, need_d
 
 def _load_ranker(
     model: str, config: EvaluateConfig, collection: Collection
-) -> tuple[Any, dict[str, Any]]:
+) -> tuple[Ranker, JsonObject]:
     """The ranker, computing through `--backend` (and what that backend ran)."""
     import torch
 
@@ -157,7 +178,7 @@ def _dense_retrieval(
     collection: Collection,
     config: EvaluateConfig,
     clock: _Clock,
-    progress: Any,
+    progress: ProgressBars | None,
     context: DistContext,
 ) -> tuple[Run, dict[str, Any]]:
     """Exact top-k over the whole corpus, encoded chunk by chunk and merged as it goes; and
@@ -243,7 +264,7 @@ def _dense_retrieval(
                 with clock("search_s"), torch.inference_mode():
                     top.add(ranker.score_all(query_vectors, doc_vectors.float()), first_row)
     run = as_run(qids, docs.ids(), *top.result())
-    mine_info = {
+    mine_info: RankShare = {
         "rank": context.rank,
         "passages": len(rows),
         "encoded": encoded,
@@ -291,7 +312,9 @@ def _dense_retrieval(
     return truncate(merged, k), how
 
 
-def _index_key(ranker: Any, config: EvaluateConfig, collection: Collection, chunk: int) -> Any:
+def _index_key(
+    ranker: Ranker, config: EvaluateConfig, collection: Collection, chunk: int
+) -> IndexKey:
     from kdbench.retrieval.index import IndexKey, collection_identity, model_identity
 
     model_hash, model = model_identity(ranker, str(config.model), config.artifact())
@@ -301,7 +324,10 @@ def _index_key(ranker: Any, config: EvaluateConfig, collection: Collection, chun
 
 
 def evaluate(
-    config: EvaluateConfig, *, progress: Any = None, output: str | Path | None = None
+    config: EvaluateConfig,
+    *,
+    progress: ProgressBars | None = None,
+    output: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run the configured evaluation and return its result (saved to `output` when given).
 
@@ -332,7 +358,7 @@ def evaluate(
 def _evaluate(
     config: EvaluateConfig,
     context: DistContext,
-    progress: Any,
+    progress: ProgressBars | None,
     output: str | Path | None,
 ) -> dict[str, Any]:
     clock = _Clock()
@@ -345,7 +371,8 @@ def _evaluate(
     is_bm25 = config.model is not None and config.model.lower() == "bm25"
     if config.model is not None:
         collection.docs.require_docs()  # BM25 and rankers read passages; a given run alone does not
-    ranker, backend_info = None, dict[str, Any]()
+    ranker: Ranker | None = None
+    backend_info: JsonObject = {}
     if config.model is not None and not is_bm25:
         with clock("load_model_s"):
             ranker, backend_info = _load_ranker(config.model, config, collection)
@@ -414,7 +441,7 @@ class _Stage:
         config: EvaluateConfig,
         collection: Collection,
         clock: _Clock,
-        progress: Any,
+        progress: ProgressBars | None,
         context: DistContext,
     ) -> None:
 
@@ -504,7 +531,7 @@ class _Stage:
 def _result(
     config: EvaluateConfig,
     collection: Collection,
-    ranker: Any,
+    ranker: Ranker | None,
     first_stage: dict[str, Any],
     reranked: bool,
 ) -> dict[str, Any]:

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kdbench.data.docstore import DocStore
 from kdbench.data.runs import Run, ranked
 from kdbench.shards import share, units_of
 
 if TYPE_CHECKING:
-    from kdbench.models.base import Ranker
+    import torch
+
+    from kdbench.models.ranker import Ranker
 
 Progress = Callable[[int], None]
 
@@ -89,7 +91,7 @@ class _Job:
         return range(units.start * chunk, min(units.stop * chunk, items), chunk)
 
 
-def _rerank_pairs(ranker: Any, job: _Job) -> Run:
+def _rerank_pairs(ranker: Ranker, job: _Job) -> Run:
     queries, candidate_lists, docs = job.queries, job.candidate_lists, job.docs
     batch_size, progress = job.batch_size, job.progress
     pairs = [(qid, doc_id) for qid, doc_ids in candidate_lists.items() for doc_id in doc_ids]
@@ -106,7 +108,7 @@ def _rerank_pairs(ranker: Any, job: _Job) -> Run:
     return run
 
 
-def _rerank_encoded(ranker: Any, job: _Job) -> Run:
+def _rerank_encoded(ranker: Ranker, job: _Job) -> Run:
     import torch
 
     from kdbench.models.colbert import TermVectors
@@ -138,14 +140,14 @@ def _rerank_encoded(ranker: Any, job: _Job) -> Run:
             q_index = torch.tensor([p[0] for p in group])
             d_index = torch.tensor([p[1] for p in group])
             if isinstance(encoded_queries, TermVectors) and isinstance(encoded_docs, TermVectors):
-                scores = ranker.scores(
-                    *_to_device(encoded_queries.padded(q_index), ranker.device),
-                    *_to_device(encoded_docs.padded(d_index), ranker.device),
+                scores = ranker.score_encoded(
+                    _to_device(encoded_queries.padded(q_index), ranker.device),
+                    _to_device(encoded_docs.padded(d_index), ranker.device),
                 )
             else:
                 assert isinstance(encoded_queries, torch.Tensor)
                 assert isinstance(encoded_docs, torch.Tensor)
-                scores = ranker.scores(
+                scores = ranker.score_encoded(
                     encoded_queries[q_index].to(ranker.device),
                     encoded_docs[d_index].to(ranker.device),
                 )
@@ -156,5 +158,5 @@ def _rerank_encoded(ranker: Any, job: _Job) -> Run:
     return run
 
 
-def _to_device(tensors: tuple[Any, ...], device: Any) -> tuple[Any, ...]:
+def _to_device(tensors: tuple[torch.Tensor, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
     return tuple(t.to(device) for t in tensors)

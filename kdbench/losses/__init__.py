@@ -14,9 +14,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kdbench.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -29,10 +32,11 @@ class LossSpec:
     options: tuple[str, ...] = ()  # keyword settings the function takes besides the scores
 
     @property
-    def fn(self) -> Callable[..., Any]:
+    def fn(self) -> Callable[..., torch.Tensor]:
         """(student_scores Tensor[n, 1+k], teacher_scores Tensor | None) -> scalar Tensor."""
         module = importlib.import_module("kdbench.losses.functional")
-        return getattr(module, self.function)  # type: ignore[no-any-return]
+        function: Callable[..., torch.Tensor] = getattr(module, self.function)
+        return function
 
 
 LOSSES: Registry[LossSpec] = Registry("loss", "--loss")

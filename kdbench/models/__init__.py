@@ -4,7 +4,8 @@ The contract other packages rely on (signatures in base.py and the modules named
 
 - `load_model(name_or_path, arch=None, *, layers=None, device="cpu", max_query_len=None,
   max_doc_len=None, pooling=None, similarity=None, colbert_dim=None, allow_pickle=False,
-  trust_remote_code=False, split_layer=None) -> Ranker` (load.py) resolves a kdbench
+  trust_remote_code=False, split_layer=None) -> RankerModule` (load.py; an `nn.Module` that
+  satisfies the `Ranker` protocol of ranker.py, which callers type against) resolves a kdbench
   checkpoint (carries its `arch`), a sentence-transformers folder (pooling, normalisation,
   max length; arch "dot"), the paper's released BERT_Cat/ColBERT/PreTTR checkpoints, a plain Hugging Face folder (needs
   `arch`), a hub id (cache, or download unless HF_HUB_OFFLINE) and
@@ -49,7 +50,7 @@ from kdbench.models.registry import ARCHITECTURES, Architecture, Registry
 
 if TYPE_CHECKING:
     from kdbench.hashing import config_hash
-    from kdbench.models.base import ModelSpec, Ranker
+    from kdbench.models.base import ModelSpec, RankerModule
     from kdbench.models.cat import CatRanker
     from kdbench.models.checkpoint import save_checkpoint
     from kdbench.models.colbert import ColbertRanker, TermVectors, maxsim_scores
@@ -61,7 +62,8 @@ if TYPE_CHECKING:
 # Heavy names (torch, transformers) load on first access, so `import kdbench.models` stays light.
 _LAZY = {
     "ModelSpec": "base",
-    "Ranker": "base",
+    "Ranker": "ranker",
+    "RankerModule": "base",
     "CatRanker": "cat",
     "ColbertRanker": "colbert",
     "TermVectors": "colbert",
@@ -87,6 +89,7 @@ __all__ = [
     "ModelSpec",
     "PrettrRanker",
     "Ranker",
+    "RankerModule",
     "Registry",
     "TermVectors",
     "cache_bytes_per_passage",

@@ -1,6 +1,7 @@
 """The ranker contract shared by training, evaluation and profiling.
 
-Every architecture subclasses `Ranker`. Text-level methods (`score_pairs`, `encode_*`)
+Every architecture subclasses `RankerModule`, which satisfies the `Ranker` protocol
+(ranker.py) that callers type against. Text-level methods (`score_pairs`, `encode_*`)
 tokenize, sort by length, batch and run under the caller's grad mode (training calls them
 with grad; `kdbench.models.encode.encode_texts` is the no-grad evaluation path);
 tensor-level methods (`forward_*`, `export_module`) are what backends export and time.
@@ -17,14 +18,18 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
 from kdbench.errors import UserError
+from kdbench.json_types import JsonObject
 from kdbench.models.registry import ARCHITECTURES, Architecture
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 ExportKind = Literal["query", "doc", "pair"]
 # What `encode_queries`/`encode_docs` return for a ranker that encodes texts apart: one
@@ -95,7 +100,7 @@ class ModelSpec:
         if self.split_layer is not None and self.split_layer < 1:
             raise UserError(f"--split-layer must be at least 1 (got {self.split_layer})")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return asdict(self)
 
     @classmethod
@@ -201,16 +206,18 @@ def uses_token_type_ids(encoder: nn.Module) -> bool:
     return int(getattr(config, "type_vocab_size", 0) or 0) > 1
 
 
-class Ranker(nn.Module):
+class RankerModule(nn.Module):
     """Base class: a tokenizer, a Hugging Face encoder (`self.encoder`) and a scoring rule."""
 
     arch: ClassVar[str]
     # export kind -> the tensor-level method `export_module(kind)` runs, in order
     export_methods: ClassVar[dict[ExportKind, str]]
     spec: ModelSpec
-    tokenizer: Any  # transformers.PreTrainedTokenizerBase
+    tokenizer: PreTrainedTokenizerBase
 
-    def __init__(self, encoder: nn.Module, tokenizer: Any, spec: ModelSpec) -> None:
+    def __init__(
+        self, encoder: nn.Module, tokenizer: PreTrainedTokenizerBase, spec: ModelSpec
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.tokenizer = tokenizer
@@ -377,14 +384,14 @@ TOKENIZATION_SETTINGS = ("encoder", "max_query_len", "max_doc_len")
 
 
 class TensorModule(nn.Module):
-    """One tensor-level method of a ranker as a module of its own (`Ranker.export_module`).
+    """One tensor-level method of a ranker as a module of its own (`RankerModule.export_module`).
 
     The ranker is a submodule, so the module shares its weights; `identity` tells apart
     modules with the same weights that compute different things (an export cache key).
     Truncation lengths are left out: they shape the tokens, not the computation, so an
     evaluation and a profile of one model with other lengths share one export."""
 
-    def __init__(self, ranker: Ranker, method: str) -> None:
+    def __init__(self, ranker: RankerModule, method: str) -> None:
         super().__init__()
         self.ranker = ranker
         self.method = method

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from kdbench.errors import UserError
-from kdbench.models.base import ExportKind, Ranker
+from kdbench.models.base import ExportKind
+from kdbench.models.ranker import Ranker
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ cut to max_query_len + max_doc_len tokens, longest segment first, as transformer
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -30,22 +30,27 @@ from kdbench.errors import UserError
 from kdbench.models.base import (
     ExportKind,
     ModelSpec,
-    Ranker,
+    RankerModule,
     TextKind,
     check_pairs,
     length_sorted_batches,
     pad_token_ids,
 )
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
-class CatRanker(Ranker):
+
+class CatRanker(RankerModule):
     """Pair encoder + a one-score head: the family's sequence-classification head, or
     `head` (Linear(hidden, 1)) on the [CLS] vector."""
 
     arch: ClassVar[str] = "cat"
     export_methods: ClassVar[dict[ExportKind, str]] = {"pair": "forward_score"}
 
-    def __init__(self, encoder: nn.Module, tokenizer: Any, spec: ModelSpec) -> None:
+    def __init__(
+        self, encoder: nn.Module, tokenizer: PreTrainedTokenizerBase, spec: ModelSpec
+    ) -> None:
         super().__init__(encoder, tokenizer, spec)
         if spec.pair_truncation == "separate" and (
             tokenizer.cls_token_id is None or tokenizer.sep_token_id is None

@@ -38,7 +38,8 @@ from typing import Any
 from kdbench.errors import UserError
 from kdbench.hashing import config_hash  # the one hash of settings (kdbench/hashing.py)
 from kdbench.io import atomic_write_json
-from kdbench.models.base import Ranker
+from kdbench.json_types import JsonObject
+from kdbench.models.base import RankerModule
 from kdbench.models.files import CHECKPOINT_FILE, HEAD_FILE
 
 FORMAT = "kdbench.checkpoint"
@@ -48,7 +49,7 @@ IDENTITY = "torch.nn.modules.linear.Identity"
 
 
 def save_checkpoint(
-    model: Ranker, folder: str | os.PathLike[str], metadata: dict[str, Any] | None = None
+    model: RankerModule, folder: str | os.PathLike[str], metadata: JsonObject | None = None
 ) -> Path:
     """Save `model` to `folder` (replacing an earlier kdbench checkpoint there) and return the path."""
     target = Path(folder)
@@ -78,7 +79,7 @@ def _replaceable(target: Path) -> bool:
     return target.is_dir() and ((target / CHECKPOINT_FILE).exists() or not any(target.iterdir()))
 
 
-def _write(model: Ranker, staging: Path, metadata: dict[str, Any]) -> None:
+def _write(model: RankerModule, staging: Path, metadata: JsonObject) -> None:
     from safetensors.torch import save_file
 
     tokenizer_max = model.tokenizer.model_max_length
@@ -111,7 +112,7 @@ def _write(model: Ranker, staging: Path, metadata: dict[str, Any]) -> None:
     atomic_write_json(staging / CHECKPOINT_FILE, info)
 
 
-def write_sentence_transformers_layout(model: Ranker, folder: Path) -> None:
+def write_sentence_transformers_layout(model: RankerModule, folder: Path) -> None:
     """The files that make `folder` (a saved dot encoder) a SentenceTransformer folder."""
     spec = model.spec
     modules = [
@@ -158,7 +159,7 @@ def write_sentence_transformers_layout(model: Ranker, folder: Path) -> None:
     atomic_write_json(folder / "modules.json", modules)
 
 
-def _is_cross_encoder(model: Ranker) -> bool:
+def _is_cross_encoder(model: RankerModule) -> bool:
     """A folder CrossEncoder reproduces: the family's head, pairs cut as its tokenizer cuts them."""
     spec = model.spec
     return (

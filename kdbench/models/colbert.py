@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
@@ -23,11 +23,14 @@ from kdbench.models.base import (
     Encoded,
     ExportKind,
     ModelSpec,
-    Ranker,
+    RankerModule,
     TextKind,
     check_pairs,
     pad_token_ids,
 )
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 def maxsim_scores(
@@ -109,13 +112,15 @@ class TermVectors:
         return cls(vecs[mask.bool()], offsets)
 
 
-class ColbertRanker(Ranker):
+class ColbertRanker(RankerModule):
     """Term vectors from the shared encoder (+ optional `compressor`), scored with MaxSim."""
 
     arch: ClassVar[str] = "colbert"
     export_methods: ClassVar[dict[ExportKind, str]] = ENCODER_EXPORTS
 
-    def __init__(self, encoder: nn.Module, tokenizer: Any, spec: ModelSpec) -> None:
+    def __init__(
+        self, encoder: nn.Module, tokenizer: PreTrainedTokenizerBase, spec: ModelSpec
+    ) -> None:
         super().__init__(encoder, tokenizer, spec)
         self.compressor: nn.Linear | None = (
             nn.Linear(self.hidden_size, spec.colbert_dim) if spec.colbert_dim is not None else None

@@ -13,7 +13,7 @@ from kdbench.models.base import (
     ENCODER_EXPORTS,
     Encoded,
     ExportKind,
-    Ranker,
+    RankerModule,
     TextKind,
     check_pairs,
 )
@@ -53,7 +53,7 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
-class DotRanker(Ranker):
+class DotRanker(RankerModule):
     """Shared encoder for queries and passages; CLS or mean pooling; dot or cosine."""
 
     arch: ClassVar[str] = "dot"

@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from kdbench.models.base import Ranker, TextKind, length_sorted_batches
+from kdbench.models.base import TextKind, length_sorted_batches
 from kdbench.models.colbert import ColbertRanker, TermVectors
 from kdbench.models.dot import DotRanker
+from kdbench.models.ranker import Ranker
 
 Progress = Callable[[int], None]  # called with the number of texts just encoded
 CHUNK_SIZE = 16384  # texts tokenized and sorted together

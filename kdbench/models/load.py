@@ -1,4 +1,4 @@
-"""`load_model`: any supported source -> a ready `Ranker` (eval mode, on `device`).
+"""`load_model`: any supported source -> a ready `RankerModule` (eval mode, on `device`).
 
 Sources, in the order they are tried:
 1. the alias `sentence-transformers/all-MiniLM-L6-v2` (or `all-MiniLM-L6-v2`): the folder
@@ -20,17 +20,18 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from kdbench.errors import MissingDependencyError, UserError
 from kdbench.models import released
-from kdbench.models.base import ModelSpec, Ranker, backbone, usable_positions
+from kdbench.models.base import ModelSpec, RankerModule, backbone, usable_positions
 from kdbench.models.files import (
     CHECKPOINT_FILE,
     HEAD_FILE,
@@ -40,6 +41,9 @@ from kdbench.models.files import (
     weights_format,
 )
 from kdbench.models.registry import ARCHITECTURES, MODEL_OPTIONS, applies_to
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 MINILM_ALIASES = ("sentence-transformers/all-minilm-l6-v2", "all-minilm-l6-v2")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -65,7 +69,7 @@ def load_model(
     allow_pickle: bool = False,
     trust_remote_code: bool = False,
     split_layer: int | None = None,
-) -> Ranker:
+) -> RankerModule:
     """Build the ranker `arch` ("dot" | "cat" | "colbert" | "prettr" or an alias) from `name_or_path`.
 
     `arch` may be omitted for kdbench checkpoints, the paper's released CAT/ColBERT/PreTTR
@@ -127,7 +131,7 @@ def load_model(
     keep_first_layers(encoder, spec.layers, where=name)
     _check_lengths(spec, encoder, where=name)
 
-    ranker: Ranker = ranker_class(encoder, tokenizer, spec)
+    ranker: RankerModule = ranker_class(encoder, tokenizer, spec)
     if head_state is not None:
         _load_head(ranker, _head_bias_as_needed(ranker, head_state), where=folder)
     return ranker.float().eval().to(torch_device)
@@ -144,11 +148,12 @@ def _read_config(folder: Path, encoder_folder: Path) -> dict[str, Any]:
 
 
 def sequence_classifier(
-    config: dict[str, Any], sentence_transformers: dict[str, Any]
+    config: Mapping[str, object], sentence_transformers: Mapping[str, object]
 ) -> str | None:
     """The *ForSequenceClassification class a hub cross-encoder's config names (None: not one)."""
     task = sentence_transformers.get("transformer_task")
-    for name in config.get("architectures") or []:
+    architectures = config.get("architectures")
+    for name in architectures if isinstance(architectures, list) else []:
         if str(name).endswith("ForSequenceClassification"):
             return str(name)
     if task == "sequence-classification":
@@ -159,7 +164,7 @@ def sequence_classifier(
 def _own_pair_budget(
     spec: ModelSpec,
     encoder: nn.Module,
-    tokenizer: Any,
+    tokenizer: PreTrainedTokenizerBase,
     sentence_transformers: dict[str, Any],
     overrides: dict[str, Any],
 ) -> ModelSpec:
@@ -443,16 +448,20 @@ def load_encoder(
     return module
 
 
-def load_tokenizer(folder: Path, *, trust_remote_code: bool = False) -> Any:
+def load_tokenizer(folder: Path, *, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer, BertTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+        tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(
+            folder, trust_remote_code=trust_remote_code
+        )
+        return tokenizer
     except (ValueError, OSError, KeyError, TypeError) as exc:
         # The paper's custom configs (model_type BERT_Cat/ColBERT) are unknown to AutoTokenizer;
         # their folders carry a plain BERT WordPiece vocabulary.
         if (folder / "vocab.txt").exists():
-            return BertTokenizer.from_pretrained(folder)
+            wordpiece: PreTrainedTokenizerBase = BertTokenizer.from_pretrained(folder)
+            return wordpiece
         raise UserError(f"{folder}: no usable tokenizer files ({exc})") from exc
 
 
@@ -466,7 +475,9 @@ def _read_head(folder: Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
 
 
-def _head_bias_as_needed(ranker: Ranker, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _head_bias_as_needed(
+    ranker: RankerModule, state: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     """A prettr head has no bias, a cat head has one: converting between them (SAME_WEIGHTS) adds
     a zero bias or drops it; a constant shift leaves every ranking as it was."""
     expected = set(ranker.state_dict())
@@ -477,7 +488,7 @@ def _head_bias_as_needed(ranker: Ranker, state: dict[str, torch.Tensor]) -> dict
     return state
 
 
-def _load_head(ranker: Ranker, state: dict[str, torch.Tensor], where: Path) -> None:
+def _load_head(ranker: RankerModule, state: dict[str, torch.Tensor], where: Path) -> None:
     """Load the non-encoder weights (cat head, colbert compressor); all of them, exactly."""
     expected = {k for k in ranker.state_dict() if not k.startswith("encoder.")}
     if set(state) != expected:

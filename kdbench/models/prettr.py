@@ -34,7 +34,7 @@ padding between query and passage in the joint sequence does not shift them).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -44,7 +44,7 @@ from kdbench.errors import UserError
 from kdbench.models.base import (
     ExportKind,
     ModelSpec,
-    Ranker,
+    RankerModule,
     TextKind,
     backbone,
     check_pairs,
@@ -54,6 +54,9 @@ from kdbench.models.base import (
 )
 from kdbench.models.cat import check_sequence_classifier, classifier_logits
 from kdbench.models.colbert import TermVectors
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 DEFAULT_SPLIT_LAYER = 3
 OFFSET_KEY = "passage_position_offset"
@@ -178,7 +181,7 @@ class EncoderStack:
         return hidden
 
 
-class PrettrRanker(Ranker):
+class PrettrRanker(RankerModule):
     """Split encoder + `head` (Linear(hidden, 1), no bias) on the joint [CLS] vector."""
 
     arch: ClassVar[str] = "prettr"
@@ -188,7 +191,9 @@ class PrettrRanker(Ranker):
         "pair": "forward_score",
     }
 
-    def __init__(self, encoder: nn.Module, tokenizer: Any, spec: ModelSpec) -> None:
+    def __init__(
+        self, encoder: nn.Module, tokenizer: PreTrainedTokenizerBase, spec: ModelSpec
+    ) -> None:
         super().__init__(encoder, tokenizer, spec)
         if tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
             raise UserError(f"{spec.encoder}: prettr needs a tokenizer with [CLS] and [SEP] tokens")

@@ -24,9 +24,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdbench.registry import Registry
+
+if TYPE_CHECKING:
+    from kdbench.models.base import RankerModule
 
 __all__ = [
     "ARCHITECTURES",
@@ -99,10 +102,10 @@ class Architecture:
         per text to encode once and reuse."""
         return not self.encodes_texts
 
-    def resolve(self) -> type[Any]:
-        """The `Ranker` subclass (imported now; typed loosely so this light module never
-        imports the heavy base it describes)."""
-        cls: type[Any] = _import(self.target)
+    def resolve(self) -> type[RankerModule]:
+        """The `RankerModule` subclass (imported now; this light module names the heavy base
+        it describes for the type checker only)."""
+        cls: type[RankerModule] = _import(self.target)
         return cls
 
     def scenario_class(self, scenario: str) -> type:

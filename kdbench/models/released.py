@@ -24,9 +24,10 @@ base). Every weight is mapped by name; a missing or unexpected key is an error.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -34,6 +35,9 @@ from torch import nn
 from kdbench.errors import UserError
 from kdbench.models.base import ModelSpec
 from kdbench.models.files import read_state_dict
+
+if TYPE_CHECKING:
+    from transformers import BertConfig, DistilBertConfig
 
 ENCODER_PREFIX = "bert_model."
 AUTHORS_QUERY_LEN = 30  # tokens, special tokens included (the paper's code defaults)
@@ -97,10 +101,11 @@ LAYOUTS = {
 }
 
 
-def detect_layout(config: dict[str, Any], folder: Path) -> ReleasedLayout | None:
+def detect_layout(config: Mapping[str, object], folder: Path) -> ReleasedLayout | None:
     """The released layout named by config.json's model_type/architectures, else None."""
+    architectures = config.get("architectures")
     names = [str(config.get("model_type", ""))] + [
-        str(a) for a in config.get("architectures") or []
+        str(a) for a in (architectures if isinstance(architectures, list) else [])
     ]
     for name in names:
         layout = LAYOUTS.get(name.lower())
@@ -149,7 +154,7 @@ def _modern_name(key: str) -> str:
 
 def infer_encoder_config(
     state: dict[str, torch.Tensor], config: dict[str, Any], where: object
-) -> Any:
+) -> BertConfig | DistilBertConfig:
     """A DistilBertConfig or BertConfig matching the weights' shapes."""
     from transformers import BertConfig, DistilBertConfig
 
@@ -196,10 +201,10 @@ def build_encoder(
     state: dict[str, torch.Tensor], config: dict[str, Any], where: object
 ) -> nn.Module:
     """The bare encoder with exactly the given weights (no key missing, none left over)."""
-    from transformers import AutoModel, BertModel
+    from transformers import AutoModel, BertConfig, BertModel
 
     encoder_config = infer_encoder_config(state, config, where)
-    if encoder_config.model_type == "bert":
+    if isinstance(encoder_config, BertConfig):  # model_type "bert"
         encoder: nn.Module = BertModel(
             encoder_config, add_pooling_layer=any(k.startswith("pooler.") for k in state)
         )

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kdbench.data.collection import Collection
 from kdbench.data.load import load_collection
 from kdbench.env import collect_environment
 from kdbench.errors import UserError
@@ -101,7 +102,7 @@ def run_bm25_profile(
 
 
 def _served_cell(
-    bm25: Any, queries: dict[str, str], depth: int, config: ProfileConfig, say: Any
+    bm25: BM25, queries: dict[str, str], depth: int, config: ProfileConfig, say: Any
 ) -> Cell:
     """BM25 retrieval of the top `depth` under `config`'s load (server or offline): a batch
     of queries is one bm25s call."""
@@ -129,7 +130,7 @@ def _served_cell(
 
 
 def _cell(
-    bm25: Any, queries: dict[str, str], depth: int, config: ProfileConfig, index_bytes: int
+    bm25: BM25, queries: dict[str, str], depth: int, config: ProfileConfig, index_bytes: int
 ) -> Cell:
 
     turns = itertools.cycle(list(queries.items()))
@@ -172,8 +173,8 @@ def _cell(
 def _bm25_result(
     config: ProfileConfig,
     cells: list[Cell],
-    collection: Any,
-    bm25: Any,
+    collection: Collection,
+    bm25: BM25,
     index_bytes: int,
     index_s: float,
 ) -> ProfileResult:

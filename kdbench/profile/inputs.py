@@ -12,10 +12,16 @@ from __future__ import annotations
 import importlib.util
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdbench.errors import UserError
 from kdbench.retrieval.bm25 import BM25
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from kdbench.data.collection import Collection
+    from kdbench.data.docstore import DocStore
 
 Qrels = dict[str, dict[str, int]]
 
@@ -39,7 +45,9 @@ class ProfileInputs:
     index_passages: Any  # (batch_size) -> (doc ids, texts) batches to index; None: random vectors
     index_size: int
     source: dict[str, Any] = field(default_factory=dict)
-    docs: Any = None  # the collection's DocStore (None: synthetic text): a saved index's corpus
+    docs: DocStore | None = (
+        None  # the collection's DocStore (None: synthetic text): a saved index's corpus
+    )
 
 
 def load_inputs(
@@ -50,9 +58,9 @@ def load_inputs(
     parity_queries: int,
     parity_depth: int,
     index_size: int | None,
-    tokenizer: Any,
+    tokenizer: PreTrainedTokenizerBase,
     seed: int,
-    collection: Any,
+    collection: Collection | None,
 ) -> ProfileInputs:
     """Timed passages and parity pools from `collection` (loaded from `data`; None: synthetic text)."""
     if data is None:
@@ -64,6 +72,7 @@ def load_inputs(
             index_size=index_size or 10_000,
             seed=seed,
         )
+    assert collection is not None  # the caller loads `data`
     if not collection.docs.has_docs:
         raise UserError(
             f"--data {data}: has no passages; profiling needs a corpus (corpus.jsonl or collection.tsv)"
@@ -111,7 +120,7 @@ def load_inputs(
 
 
 def _candidates(
-    collection: Any, qids: list[str], depth: int, seed: int
+    collection: Collection, qids: list[str], depth: int, seed: int
 ) -> tuple[dict[str, list[str]], str]:
     """Each query's candidate doc ids and how they were chosen."""
     queries = {qid: collection.queries[qid] for qid in qids}
@@ -136,7 +145,7 @@ def _candidates(
 
 
 def synthetic_inputs(
-    tokenizer: Any,
+    tokenizer: PreTrainedTokenizerBase,
     *,
     passages: int,
     parity_queries: int,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -20,7 +20,8 @@ from kdbench.backends.onnx.config import provider_conflict, provider_missing
 from kdbench.data.load import load_collection
 from kdbench.env import collect_environment, last_level_cache
 from kdbench.errors import UserError
-from kdbench.models.base import Ranker, encoder_shape, usable_positions
+from kdbench.models.base import encoder_shape, usable_positions
+from kdbench.models.ranker import Ranker
 from kdbench.models.registry import ARCHITECTURES
 from kdbench.profile import parity as parity_gate
 from kdbench.profile.config import ProfileConfig
@@ -45,6 +46,9 @@ from kdbench.profile.stats import sample_warnings
 from kdbench.profile.timer import Budget, CudaEvents, Samples, measure, round_budget
 from kdbench.results import ResultHeader
 from kdbench.retrieval.approximate import require_faiss
+
+if TYPE_CHECKING:
+    from kdbench.backends.calibration import CalibrationSet
 
 Log = Callable[[str], None]
 
@@ -96,7 +100,7 @@ def check_available(config: ProfileConfig) -> None:
         raise UserError("--compile applies to the eager backend; add eager to --backend")
 
 
-def _check_seq_lens(config: ProfileConfig, ranker: Any) -> None:
+def _check_seq_lens(config: ProfileConfig, ranker: Ranker) -> None:
     """Every --seq-len fits the encoder's position embeddings (else a one-line error, not a crash)."""
 
     limit = usable_positions(ranker.encoder)
@@ -284,7 +288,7 @@ def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
     return Prepared(config, ranker, scenario, scenario_name, inputs, variants)
 
 
-def _load(config: ProfileConfig, say: Log) -> tuple[Any, str, ProfileInputs]:
+def _load(config: ProfileConfig, say: Log) -> tuple[Ranker, str, ProfileInputs]:
     """The ranker, its scenario and the texts it runs on, checked against the settings."""
 
     # Input mistakes (a bad --data or --split, then a missing model) fail before any output:
@@ -442,7 +446,7 @@ def _padding_invariance(
     return parity_gate.padding_invariance(padded, alone, lengths)
 
 
-def _calibration(config: ProfileConfig, say: Log) -> Any:
+def _calibration(config: ProfileConfig, say: Log) -> CalibrationSet | None:
     """The train-split calibration set, if a variant is static int8 (else None)."""
     if not any(precision in BACKENDS[name].calibrated for name, precision in config.variants()):
         return None
@@ -469,7 +473,7 @@ def _backend(
     threads: int,
     *,
     compile_: bool = True,
-    calibration: Any = None,
+    calibration: CalibrationSet | None = None,
 ) -> Backend:
     options = BackendOptions(
         device=config.device,
@@ -638,12 +642,12 @@ def _summarize_cell(
 def _flops(
     workload: Workload,
     model_s: float,
-    ranker: Any,
+    ranker: Ranker,
     device: torch.device,
     precision: str,
     peaks: dict[str, Peak],
 ) -> Flops | None:
-    shape = encoder_shape(ranker)
+    shape = encoder_shape(ranker.encoder)
     if shape is None or model_s <= 0:
         return None
     per_call = workload.flops_per_call

@@ -34,14 +34,16 @@ import torch
 
 from kdbench.backends.base import Runner, ShapeRange
 from kdbench.errors import UserError
-from kdbench.models.base import ExportKind, Ranker, encoder_shape
+from kdbench.models.base import ExportKind, encoder_shape
 from kdbench.models.batches import (
     fixed_batch,
     pad_split_pairs,
     pair_lengths,
     truncation_lengths,
 )
+from kdbench.models.colbert import TermVectors
 from kdbench.models.prettr import cache_bytes_per_passage
+from kdbench.models.ranker import Ranker
 from kdbench.profile.config import APPROXIMATE_SEARCHES, ProfileConfig
 from kdbench.profile.flops import encoder_flops
 from kdbench.profile.inputs import Pool, ProfileInputs
@@ -185,7 +187,7 @@ class Scenario:
     def workload(self, cell: CellShape, runner: Runner) -> Workload:
         raise NotImplementedError
 
-    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], Any]:
+    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], object]:
         """Serve a batch of query texts end to end as a deployment would (server/offline
         loads, kdbench.profile.serving): tokenise them, run `runner`, finish the scenario's
         work (search, ordering). Inputs are padded to the cell's `seq_len`, as timed cells are."""
@@ -446,7 +448,7 @@ class QueryScenario(Scenario):
             }
         return workload
 
-    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], Any]:
+    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], object]:
         from kdbench.retrieval.dense import exact_search
 
         size = cell.index_size or self.inputs.index_size
@@ -470,7 +472,7 @@ class QueryScenario(Scenario):
 
         return serve
 
-    def graph(self, size: int) -> Any:
+    def graph(self, size: int) -> HnswIndex:
         """--search hnsw: the HNSW graph over the index's first `size` rows (one at a time)."""
 
         if self._graph is None or self._graph[0] != size:
@@ -481,7 +483,7 @@ class QueryScenario(Scenario):
         return self._graph[1]
 
     @torch.inference_mode()
-    def recall(self, graph: Any, size: int, depth: int) -> float:
+    def recall(self, graph: HnswIndex, size: int, depth: int) -> float:
         """The graph's recall@depth against exact search, over up to 64 eager-encoded queries."""
 
         if self._recall_queries is None:
@@ -543,7 +545,7 @@ class CatRerankScenario(Scenario):
             tokenize=lambda: fixed_batch(self.ranker, "pair", [query] * depth, cell.seq_len, docs),
         )
 
-    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], Any]:
+    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], object]:
         depth = cell.depth or 100
         docs = self.inputs.passages[:depth]  # every query's k candidates: the same k passages
 
@@ -556,8 +558,11 @@ class CatRerankScenario(Scenario):
 
 
 def _serve_pairs(
-    scenario: Scenario, cell: CellShape, runner: Runner, prepare: Callable[[list[str]], Any]
-) -> Callable[[list[str]], Any]:
+    scenario: Scenario,
+    cell: CellShape,
+    runner: Runner,
+    prepare: Callable[[list[str]], dict[str, torch.Tensor]],
+) -> Callable[[list[str]], object]:
     """Serve a batch of queries by scoring each one's `depth` candidates in forwards of
     `cell.batch_size` pairs (the batch's pairs together), then ordering each query's."""
     depth = cell.depth or 100
@@ -631,7 +636,7 @@ class ColbertRerankScenario(Scenario):
         workload.index_bytes = d_vecs.numel() * d_vecs.element_size()
         return workload
 
-    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], Any]:
+    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], object]:
         depth = cell.depth or 100
         self.workload(cell, runner)  # caches the k candidates' term vectors (offline work)
         d_vecs, d_mask = self._cached[depth]
@@ -722,13 +727,13 @@ class PrettrRerankScenario(Scenario):
         )
 
     @torch.inference_mode()
-    def encode_cache(self, docs: list[str], doc_len: int) -> Any:
+    def encode_cache(self, docs: list[str], doc_len: int) -> TermVectors:
         """The passages' states after layer l (the cache), eager fp32, truncated to `doc_len`."""
         with truncation_lengths(self.ranker, doc_len=doc_len):
             return self.ranker.encode_passage_states(docs, batch_size=32, out_device=self.device)
 
     def cached_pairs(
-        self, query: str, cache: Any, rows: list[int], query_len: int, doc_len: int
+        self, query: str, cache: TermVectors, rows: list[int], query_len: int, doc_len: int
     ) -> dict[str, torch.Tensor]:
         """`query` with each cached passage in `rows`: the pair module's inputs, padded."""
         with truncation_lengths(self.ranker, query_len=query_len):
@@ -809,7 +814,7 @@ class PrettrRerankScenario(Scenario):
             ),
         )
 
-    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], Any]:
+    def serving(self, cell: CellShape, runner: Runner) -> Callable[[list[str]], object]:
         depth = cell.depth or 100
         query_len, doc_len = pair_lengths(self.ranker, cell.seq_len)
         self.workload(cell, runner)  # caches the k candidates' states (offline work)

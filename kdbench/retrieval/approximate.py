@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from kdbench.errors import MissingDependencyError
+from kdbench.json_types import JsonObject
 
 HNSW_NEIGHBOURS = 32  # M: graph edges per node (faiss's common default for 768-d vectors)
 
@@ -55,7 +56,7 @@ class HnswIndex:
         scores, rows = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
         return scores, rows
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         return {
             "method": "hnsw",
             "library": "faiss IndexHNSWFlat (inner product)",

@@ -31,6 +31,7 @@ from kdbench.data.cache import cache_root, short_hash
 from kdbench.data.docstore import DocStore
 from kdbench.data.runs import Run, ranked
 from kdbench.errors import UserError
+from kdbench.json_types import JsonObject
 
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # scikit-learn's: words of 2+ word characters
 Progress = Callable[[int], None]
@@ -54,7 +55,7 @@ class BM25Params:
                     f"BM25 stemmer {self.stemmer!r} unknown; choose one of {', '.join(Stemmer.algorithms())}"
                 )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         """The parameters as recorded in results, with the tokenizer spelled out."""
         return {
             "method": "bm25",

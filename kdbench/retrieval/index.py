@@ -19,14 +19,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kdbench.data.docstore import DocStore
 from kdbench.errors import UserError
 from kdbench.hashing import config_hash
 from kdbench.io import atomic_path, atomic_write_json
+from kdbench.json_types import JsonObject
 from kdbench.shards import Parts
+
+if TYPE_CHECKING:
+    from kdbench.models.ranker import Ranker
 
 INDEX_FILE = "index.json"
 PRECISIONS = {"fp32": np.float32, "fp16": np.float16}
@@ -55,9 +61,16 @@ class IndexKey:
         )
 
 
-def model_identity(ranker: Any, name: str, backend: tuple[str, str]) -> tuple[str, dict[str, Any]]:
+def model_identity(ranker: Ranker, name: str, backend: tuple[str, str]) -> tuple[str, JsonObject]:
     """(weights hash, description) of the encoder `ranker` (a torch module, possibly a backend view)."""
+    from torch import nn
+
     from kdbench.backends.onnx.export import weights_hash
+
+    if not isinstance(ranker, nn.Module):
+        raise TypeError(
+            f"an index is keyed by a torch module's weights, not {type(ranker).__name__}"
+        )
 
     return weights_hash(ranker), {
         "name": name,
@@ -67,7 +80,7 @@ def model_identity(ranker: Any, name: str, backend: tuple[str, str]) -> tuple[st
     }
 
 
-def collection_identity(docs: Any) -> dict[str, str]:
+def collection_identity(docs: DocStore) -> dict[str, str]:
     return {"name": str(docs.name), "fingerprint": str(docs.fingerprint)}
 
 
@@ -118,15 +131,20 @@ class ShardWriter:
         self._written.extend(ids)
         return np.asarray(self._array[start : start + len(ids)])
 
-    def __exit__(self, *failure: Any) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         assert self._array is not None
-        if failure[0] is None and len(self._written) != self.rows:
-            failure = (RuntimeError, RuntimeError("shard incomplete"), None)
+        if kind is None and len(self._written) != self.rows:
+            kind, error, trace = RuntimeError, RuntimeError("shard incomplete"), None
         self._array.flush()
         del self._array
         self._array = None
-        self._scratch.__exit__(*failure)
-        if failure[0] is None:
+        self._scratch.__exit__(kind, error, trace)
+        if kind is None:
             size = self.vectors.path(self.rank).stat().st_size
             atomic_write_json(
                 self.vectors.marker(self.rank),
@@ -270,8 +288,8 @@ class SavedIndex:
 
 
 def saved_vectors(
-    folder: str | Path, ranker: Any, name: str, docs: Any, where: str = "--index-dir"
-) -> tuple[np.ndarray, list[str], dict[str, Any]]:
+    folder: str | Path, ranker: Ranker, name: str, docs: DocStore, where: str = "--index-dir"
+) -> tuple[np.ndarray, list[str], JsonObject]:
     """The passage vectors [docs, dim] (fp32, in memory), their doc ids and the spec they
     were encoded with (max_doc_len...) of the index in `folder`, for a reader that searches
     them itself (`profile --scenario query`, the server scenario); a UserError when there is

@@ -33,11 +33,12 @@ import numpy as np
 import torch
 
 from kdbench import distributed
+from kdbench.data.collection import Collection
 from kdbench.data.runs import Run
 from kdbench.errors import UserError
 from kdbench.io import LOCK_FILE, OWNER_FILE, foreign_files, output_folder, reporting_no_room
 from kdbench.losses.objective import Objective
-from kdbench.models.base import Ranker
+from kdbench.models.base import RankerModule
 from kdbench.models.checkpoint import save_checkpoint
 from kdbench.models.registry import applies_to
 from kdbench.results import new_result, save_result
@@ -162,7 +163,7 @@ def _check_precision(precision: str, device: torch.device) -> None:
         )
 
 
-def load_student(config: TrainConfig, device: torch.device) -> Ranker:
+def load_student(config: TrainConfig, device: torch.device) -> RankerModule:
     """The ranker to train, built from `config.model` with the run's lengths, pooling, similarity and scale."""
     ranker = config.load(config.model, device=str(device))
     if config.score_scale is not None:
@@ -297,7 +298,7 @@ class _Progress:
 def train(
     config: TrainConfig,
     *,
-    collection: Any = None,
+    collection: Collection | None = None,
     run: dict[str, dict[str, float]] | None = None,
     on_step: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
@@ -400,7 +401,7 @@ def _train(
     config: TrainConfig,
     context: distributed.DistContext,
     output: Path,
-    collection: Any,
+    collection: Collection | None,
     run: Run | None,
     on_step: Callable[[int, float], None] | None,
 ) -> TrainResult:

@@ -11,7 +11,8 @@ import math
 import torch
 from torch import nn
 
-from kdbench.models.base import Ranker, repeat_rows
+from kdbench.models.base import RankerModule, repeat_rows
+from kdbench.models.ranker import Ranker
 
 
 def triple_scores(ranker: Ranker, queries: list[str], doc_lists: list[list[str]]) -> torch.Tensor:
@@ -34,7 +35,7 @@ def triple_scores(ranker: Ranker, queries: list[str], doc_lists: list[list[str]]
 class StudentModule(nn.Module):
     """`ranker` plus an optional learned multiplier on its scores (`--learn-score-scale`)."""
 
-    def __init__(self, ranker: Ranker, learn_score_scale: bool = False) -> None:
+    def __init__(self, ranker: RankerModule, learn_score_scale: bool = False) -> None:
         super().__init__()
         self.ranker = ranker
         # Log-parametrised so the multiplier stays positive; starts at 1 (the spec's scale is kept).

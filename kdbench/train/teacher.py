@@ -26,13 +26,14 @@ from typing import Any
 import torch
 
 from kdbench import distributed
+from kdbench.data.collection import Collection
 from kdbench.data.load import load_collection
 from kdbench.data.runs import write_run
 from kdbench.data.teacher_scores import ScoredTriple, write_teacher_scores
 from kdbench.data.triples import Triple, write_id_triples
 from kdbench.errors import UserError
 from kdbench.hashing import config_hash
-from kdbench.models.base import Ranker
+from kdbench.models.base import RankerModule
 from kdbench.models.encode import rich_progress
 from kdbench.models.load import load_model
 from kdbench.results import new_result, save_result
@@ -75,7 +76,7 @@ def _scored_rows(
 
 
 def model_pair_scores(
-    ranker: Ranker,
+    ranker: RankerModule,
     training_set: TrainingSet,
     pairs: list[tuple[str, str]],
     batch_size: int,
@@ -88,7 +89,7 @@ def model_pair_scores(
 
 
 def bm25_pair_scores(
-    collection: Any, training_set: TrainingSet, pairs: list[tuple[str, str]]
+    collection: Collection | None, training_set: TrainingSet, pairs: list[tuple[str, str]]
 ) -> dict[tuple[str, str], float]:
     """BM25 scores of (qid, doc) pairs with the first stage `evaluate` uses (same analysis, same k1/b)."""
 
@@ -132,7 +133,7 @@ def _fold_of(qids: list[str], folds: int, seed: int) -> dict[str, int]:
     return {qid: i % folds for i, qid in enumerate(shuffled)}
 
 
-def score_teacher(config: TeacherConfig, *, collection: Any = None) -> dict[str, Any]:
+def score_teacher(config: TeacherConfig, *, collection: Collection | None = None) -> dict[str, Any]:
     """Write config.output (teacher scores), config.output + ".dev.run" (the teacher's scores of
     the dev slice's candidates, for fitting ensembles on dev) and config.output + ".json" (the
     teacher report); return the report.
@@ -158,7 +159,7 @@ def score_teacher(config: TeacherConfig, *, collection: Any = None) -> dict[str,
 def _score_and_report(
     config: TeacherConfig,
     training_set: TrainingSet,
-    collection: Any,
+    collection: Collection | None,
     pairs: list[tuple[str, str]],
     device: torch.device,
     sharded: tuple[dict[tuple[str, str], float], dict[str, dict[str, float]], dict[str, Any]]
@@ -345,7 +346,7 @@ def parts_folder(scores: str | Path) -> Path:
 def _score_sharded(
     config: TeacherConfig,
     training_set: TrainingSet,
-    collection: Any,
+    collection: Collection | None,
     pairs: list[tuple[str, str]],
     context: distributed.DistContext,
 ) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kdbench.data import irds
+from kdbench.data.collection import Collection
 from kdbench.data.load import load_collection
 from kdbench.data.runs import Run, read_run, truncate
 from kdbench.data.teacher_scores import ScoredTriple, ensemble_teacher_scores, read_teacher_scores
@@ -118,7 +119,7 @@ class _DictDocs:
         return doc_id in self.docs or (self.fallback is not None and doc_id in self.fallback)
 
 
-def bm25_run(collection: Any, queries: Mapping[str, str], depth: int) -> Run:
+def bm25_run(collection: Collection, queries: Mapping[str, str], depth: int) -> Run:
     """BM25 top-`depth` for `queries` over the collection's docs (the first stage `evaluate` uses)."""
 
     return BM25(collection.docs).search(dict(queries), k=depth)
@@ -212,7 +213,7 @@ def _read_examples(
     spec: TrainingData,
     triples_format: str | None,
     text_triples: TextTriples | None,
-    collection: Any,
+    collection: Collection | None,
 ) -> tuple[_Examples, dict[str, Any]] | None:
     """Examples from score files, a triples file or the dataset's own pairs, and where they
     came from; None: mine them."""
@@ -249,7 +250,7 @@ def _read_examples(
 
 
 def _mine(
-    spec: TrainingData, collection: Any, dev_qids: Sequence[str], run: Run | None
+    spec: TrainingData, collection: Collection | None, dev_qids: Sequence[str], run: Run | None
 ) -> tuple[_Examples, dict[str, Any], Run]:
     """Triples mined from the train queries outside the dev slice, and the run they came from."""
     if collection is None:
@@ -309,7 +310,10 @@ def _without_dev(examples: _Examples, dev_qids: Sequence[str]) -> int:
 
 
 def _dev_run(
-    spec: TrainingData, collection: Any, dev_qids: Sequence[str], mined_from: Run | None
+    spec: TrainingData,
+    collection: Collection,
+    dev_qids: Sequence[str],
+    mined_from: Run | None,
 ) -> Run:
     """The dev slice's BM25 top `validate_depth`, from the mining run when that was BM25's."""
     # Validation always re-ranks BM25's candidates, whatever the negatives were mined from,
@@ -322,7 +326,7 @@ def _dev_run(
 
 
 def load_training_set(
-    spec: TrainingData, *, collection: Any = None, run: Run | None = None
+    spec: TrainingData, *, collection: Collection | None = None, run: Run | None = None
 ) -> TrainingSet:
     """Everything training reads, built from `spec` (the collection, and a first-stage run to
     mine from, may be passed in already loaded, e.g. by tests)."""
@@ -360,8 +364,11 @@ def load_training_set(
     _check_ids(examples.triples, queries, docs, examples.origin)
     if dev_qids:
         source["dev_triples_dropped"] = _without_dev(examples, dev_qids)
-    dev_qrels = {q: dict(collection.qrels[q]) for q in dev_qids}
-    dev_run = _dev_run(spec, collection, dev_qids, run) if dev_qids else {}
+    # dev queries come from the collection: none without one
+    dev_qrels = {q: dict(collection.qrels[q]) for q in dev_qids} if collection is not None else {}
+    dev_run = (
+        _dev_run(spec, collection, dev_qids, run) if collection is not None and dev_qids else {}
+    )
     source.update(
         triples_count=len(examples.triples),
         dev_queries=len(dev_qids),

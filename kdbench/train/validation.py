@@ -18,7 +18,7 @@ import torch
 
 from kdbench import distributed
 from kdbench.evaluate.metrics import compute_metrics
-from kdbench.models.base import Ranker
+from kdbench.models.base import RankerModule
 
 if TYPE_CHECKING:
     from kdbench.data.runs import Run
@@ -44,7 +44,7 @@ def shard(pairs: list[Any], context: distributed.DistContext) -> list[Any]:
 
 @torch.no_grad()
 def score_dev_pairs(
-    ranker: Ranker,
+    ranker: RankerModule,
     training_set: TrainingSet,
     pairs: list[tuple[str, str]],
     batch_size: int,
@@ -71,7 +71,7 @@ def score_dev_pairs(
 
 
 def rerank_dev(
-    ranker: Ranker,
+    ranker: RankerModule,
     training_set: TrainingSet,
     batch_size: int = 64,
     context: distributed.DistContext | None = None,
@@ -100,7 +100,7 @@ def dev_metrics(run: Run, training_set: TrainingSet) -> dict[str, float]:
 
 
 def validate(
-    ranker: Ranker,
+    ranker: RankerModule,
     training_set: TrainingSet,
     batch_size: int = 64,
     context: distributed.DistContext | None = None,

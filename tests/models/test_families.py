@@ -26,8 +26,8 @@ import torch
 
 from kdbench.errors import UserError
 from kdbench.models import load_model
-from kdbench.models.base import Ranker
 from kdbench.models.load import transformer_layers
+from kdbench.models.ranker import Ranker
 
 QUERIES = ["what is dense retrieval", "cats", "how do cross encoders rank passages in practice"]
 DOCS = [

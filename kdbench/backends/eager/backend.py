@@ -8,7 +8,9 @@ from typing import Any
 import torch
 
 from kdbench.backends.base import Backend, Runner, ShapeRange
-from kdbench.models.base import ExportKind, Ranker
+from kdbench.json_types import JsonObject
+from kdbench.models.base import ExportKind
+from kdbench.models.ranker import Ranker
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -54,7 +56,7 @@ class EagerBackend(Backend):
 
         return run
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         return {
             "torch": torch.__version__,
             "dtype": str(DTYPES[self.options.precision]).removeprefix("torch."),

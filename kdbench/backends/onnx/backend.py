@@ -9,26 +9,29 @@ writing an input and ORT reading it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnxruntime
 import torch
 
-from kdbench.backends.base import Backend, Runner, ShapeRange, default_cache_dir
+from kdbench.backends.base import Backend, BackendOptions, Runner, ShapeRange, default_cache_dir
 from kdbench.backends.onnx import export
 from kdbench.backends.onnx.config import PROVIDERS, provider_conflict
 from kdbench.backends.streams import SideStream
 from kdbench.errors import MissingDependencyError, UserError
-from kdbench.models.base import ExportKind, Ranker, encoder_shape
+from kdbench.json_types import JsonObject, JsonValue
+from kdbench.models.base import ExportKind, encoder_shape
+from kdbench.models.ranker import Ranker
 
-_NUMPY_TYPES = {
+_NUMPY_TYPES: dict[str, type[np.generic]] = {
     "tensor(int64)": np.int64,
     "tensor(int32)": np.int32,
     "tensor(float)": np.float32,
     "tensor(float16)": np.float16,
 }
-_TORCH_TYPES = {
+# an ONNX Runtime execution provider's options (ids, flags, paths, shapes)
+ProviderOptions = dict[str, str | int | bool]
+_TORCH_TYPES: dict[type[np.generic], torch.dtype] = {
     np.int64: torch.int64,
     np.int32: torch.int32,
     np.float32: torch.float32,
@@ -37,9 +40,10 @@ _TORCH_TYPES = {
 
 
 class OnnxBackend(Backend):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.info: dict[str, Any] = {"onnxruntime": onnxruntime.__version__, "graphs": {}}
+    def __init__(self, options: BackendOptions) -> None:
+        super().__init__(options)
+        self.graphs: JsonObject = {}  # export kind -> the graph it runs
+        self.info: JsonObject = {"onnxruntime": onnxruntime.__version__, "graphs": self.graphs}
 
     @property
     def device(self) -> torch.device:
@@ -54,7 +58,7 @@ class OnnxBackend(Backend):
         """The ONNX graph to run for `kind`: exported (cached), then fused/quantised/halved."""
         if self.options.onnx_model is not None:
             self.weight_bytes[kind] = export.initializer_bytes(self.options.onnx_model)
-            self.info["graphs"][kind] = {
+            self.graphs[kind] = {
                 "source": str(self.options.onnx_model),
                 "user_supplied": True,
                 "weight_bytes": self.weight_bytes[kind],
@@ -109,30 +113,30 @@ class OnnxBackend(Backend):
                 if self.provider() == "tensorrt"
                 else export.float16(path)
             )
+        self.weight_bytes[kind] = export.initializer_bytes(path)
         record.update(
             file=str(path),
             fusion=bool(fusion and not precision.startswith("int8")),
-            operators=export.operator_counts(path),
-            weight_bytes=export.initializer_bytes(path),
+            operators=dict[str, JsonValue](export.operator_counts(path)),
+            weight_bytes=self.weight_bytes[kind],
         )
-        self.weight_bytes[kind] = record["weight_bytes"]
-        self.info["graphs"][kind] = record
+        self.graphs[kind] = record
         return path
 
     def providers(
         self, path: Path, shapes: ShapeRange, stream: int | None
-    ) -> list[str | tuple[str, dict[str, Any]]]:
+    ) -> list[str | tuple[str, ProviderOptions]]:
         """ORT's provider list for the chosen provider: options, profile shapes, the stream."""
         wanted = self.provider()
         device_id = self.device.index or 0
-        providers: list[str | tuple[str, dict[str, Any]]] = ["CPUExecutionProvider"]
+        providers: list[str | tuple[str, ProviderOptions]] = ["CPUExecutionProvider"]
         on_stream = {} if stream is None else {"user_compute_stream": str(stream)}
         if wanted in ("cuda", "tensorrt"):
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": device_id, **on_stream}))
         if wanted == "tensorrt":
             cache = (self.options.cache_dir or default_cache_dir()) / "ort-tensorrt"
             cache.mkdir(parents=True, exist_ok=True)
-            options = {
+            options: ProviderOptions = {
                 "device_id": device_id,
                 "trt_fp16_enable": self.options.precision == "fp16",
                 "trt_engine_cache_enable": True,
@@ -201,7 +205,7 @@ class OnnxBackend(Backend):
 
         return run
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         return self.info
 
 
@@ -252,10 +256,10 @@ def tensorrt_profile_shapes(
 def io_binding_runner(
     session: onnxruntime.InferenceSession,
     names: list[str],
-    types: dict[str, Any],
-    output: Any,
+    types: dict[str, type[np.generic]],
+    output: onnxruntime.NodeArg,
     device: torch.device,
-    stream: Any,
+    stream: SideStream,
 ) -> Runner:
     """Inputs and the output stay on the device, bound in place: no host copies in the call.
 

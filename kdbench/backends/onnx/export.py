@@ -19,17 +19,19 @@ import hashlib
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.onnx import _constants
 
+from kdbench.backends.calibration import CalibrationSet
 from kdbench.backends.onnx.config import OPSET_MAX, OPSET_MIN
 from kdbench.errors import UserError
 from kdbench.io import atomic_path
-from kdbench.models.base import ExportKind, Ranker, backbone
+from kdbench.json_types import JsonObject
+from kdbench.models.base import ExportKind, backbone
+from kdbench.models.ranker import Ranker
 from kdbench.models.registry import archs_where
 
 OUTPUT_NAME = "output"
@@ -169,7 +171,7 @@ def ensure_raw(
     opset: int,
     *,
     names: Sequence[str] | None = None,
-) -> tuple[Path, dict[str, Any]]:
+) -> tuple[Path, JsonObject]:
     """The cached raw export for `module`, exporting and checking it first if absent.
 
     `names`: the module's forward arguments in order, `ranker.export_inputs(kind)`; None:
@@ -178,7 +180,7 @@ def ensure_raw(
     names = tuple(example) if names is None else tuple(names)
     model_hash = weights_hash(module)
     path = export_path(cache_dir, model_hash, kind, opset)
-    info: dict[str, Any] = {
+    info: JsonObject = {
         "model_hash": model_hash,
         "raw_export": str(path),
         "opset": opset,
@@ -238,7 +240,7 @@ def quantized_int8(raw: Path) -> Path:
 
 
 def quantized_int8_static(
-    raw: Path, calibration: Any, batches: Callable[[], Iterable[dict[str, np.ndarray]]]
+    raw: Path, calibration: CalibrationSet, batches: Callable[[], Iterable[dict[str, np.ndarray]]]
 ) -> Path:
     """Static int8 of the *raw* export: QDQ, weights int8 per channel, activations uint8
     with scales fixed from `batches()` (the calibration set's tokenised texts; MinMax).

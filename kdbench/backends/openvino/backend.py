@@ -18,19 +18,21 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import openvino as ov
 import torch
 
-from kdbench.backends.base import Backend, Runner, ShapeRange, default_cache_dir
+from kdbench.backends.base import Backend, BackendOptions, Runner, ShapeRange, default_cache_dir
+from kdbench.backends.calibration import CalibrationSet
 from kdbench.backends.onnx import export
 from kdbench.backends.openvino import config as openvino_config
 from kdbench.backends.openvino.core import shared_core
 from kdbench.errors import UserError
 from kdbench.io import atomic_path
-from kdbench.models.base import ExportKind, Ranker
+from kdbench.json_types import JsonObject, JsonValue
+from kdbench.models.base import ExportKind
+from kdbench.models.ranker import Ranker
 
 _TYPES = {"fp32": ov.Type.f32, "bf16": ov.Type.bf16, "int8": ov.Type.f32}
 
@@ -45,7 +47,7 @@ def performance_hint(shapes: ShapeRange) -> str:
     return "LATENCY" if shapes.opt_batch <= 1 else "THROUGHPUT"
 
 
-def inference_type(precision: str, has_bf16: bool) -> Any:
+def inference_type(precision: str, has_bf16: bool) -> ov.Type:
     """OpenVINO's inference precision for a cell: fp32 pinned to f32, bf16 to bf16; int8's
     quantised MatMuls run in int8 whatever this says, and the ops NNCF leaves unquantised
     (softmax, LayerNorm, GELU, the residual adds) run in bf16 on a CPU with bf16 (OpenVINO's
@@ -57,10 +59,11 @@ def inference_type(precision: str, has_bf16: bool) -> Any:
 
 def compile_config(
     precision: str, hint: str, threads: int | None, *, has_bf16: bool = False
-) -> dict[str, Any]:
-    """The CPU plugin's properties for `precision` and `hint` (`threads`: all of them)."""
+) -> dict[object, object]:
+    """The CPU plugin's properties for `precision` and `hint` (`threads`: all of them), keyed
+    by OpenVINO's property objects, as `Core.compile_model` takes them."""
     props = ov.properties
-    config: dict[str, Any] = {
+    config: dict[object, object] = {
         props.hint.inference_precision: inference_type(precision, has_bf16),
         props.hint.performance_mode: getattr(props.hint.PerformanceMode, hint),
         # ACCURACY for fp32: no silent precision lowering
@@ -78,20 +81,21 @@ def compile_config(
 
 
 class OpenVinoBackend(Backend):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, options: BackendOptions) -> None:
+        super().__init__(options)
         self.core = shared_core()
-        self.info: dict[str, Any] = {"openvino": ov.get_version(), "graphs": {}}
+        self.graphs: JsonObject = {}  # export kind -> the IR it runs
+        self.info: JsonObject = {"openvino": ov.get_version(), "graphs": self.graphs}
 
     def model_file(
         self, ranker: Ranker, kind: ExportKind, example: dict[str, torch.Tensor]
-    ) -> tuple[Path, dict[str, Any]]:
+    ) -> tuple[Path, JsonObject]:
         """The OpenVINO IR to compile for `kind`: converted from the cached ONNX export, and
         quantised by NNCF for int8 (cached by the calibration set's hash)."""
         cache_dir = self.options.cache_dir or default_cache_dir()
         names = ranker.export_inputs(kind)
         source = self.options.onnx_model
-        record: dict[str, Any] = {}
+        record: JsonObject = {}
         if source is None:
             source, record = export.ensure_raw(
                 ranker.export_module(kind),
@@ -139,7 +143,7 @@ class OpenVinoBackend(Backend):
             "streams": int(compiled.get_property("NUM_STREAMS")),
             "threads": int(compiled.get_property("INFERENCE_NUM_THREADS")),
             "optimal_requests": int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")),
-            "kernel_precisions": runtime_precisions(compiled),
+            "kernel_precisions": dict[str, JsonValue](runtime_precisions(compiled)),
         }
         self.info["threads"] = {"inference_num_threads": self.options.threads}
         return compiled
@@ -149,11 +153,11 @@ class OpenVinoBackend(Backend):
     ) -> Runner:
         ir, record = self.model_file(ranker, kind, example)
         compiled = self.compile(ir, shapes)
-        record["weight_bytes"] = ir_weight_bytes(ir)
-        self.weight_bytes[kind] = record["weight_bytes"]
-        self.info["graphs"][kind] = record
+        self.weight_bytes[kind] = ir_weight_bytes(ir)
+        record["weight_bytes"] = self.weight_bytes[kind]
+        self.graphs[kind] = record
         names = list(ranker.export_inputs(kind))
-        requests = self.info["compiled"]["streams"]
+        requests = int(compiled.get_property("NUM_STREAMS"))  # as `compile` recorded
         if requests <= 1:
             request = compiled.create_infer_request()
 
@@ -165,7 +169,7 @@ class OpenVinoBackend(Backend):
             return run
         return streamed_runner(compiled, names, requests)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         return self.info
 
 
@@ -216,7 +220,7 @@ def ir_weight_bytes(ir: Path) -> int:
 
 
 def quantized(
-    ir: Path, calibration: Any, ranker: Ranker, kind: ExportKind, names: tuple[str, ...]
+    ir: Path, calibration: CalibrationSet, ranker: Ranker, kind: ExportKind, names: tuple[str, ...]
 ) -> Path:
     """NNCF's static int8 of the IR at `ir`, calibrated on `calibration` (a CalibrationSet),
     cached next to it under the set's hash."""

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import openvino as ov
 
 from kdbench.backends.onnx.export import export_to_model_folder
+from kdbench.models.ranker import Ranker
 
 ST_OPENVINO_DIR = "openvino"
 ST_OPENVINO_FILE = "openvino_model.xml"
 
 
 def export_openvino_to_model_folder(
-    ranker: Any, folder: Path, *, opset: int = 17
+    ranker: Ranker, folder: Path, *, opset: int = 17
 ) -> dict[str, Path]:
     """Write `folder/openvino/openvino_model.xml` and its `.bin`; returns {"openvino": xml}."""
     from kdbench.backends.openvino.backend import _save

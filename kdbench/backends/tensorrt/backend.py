@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import tensorrt as trt
 import torch
 
-from kdbench.backends.base import Backend, Runner, ShapeRange, default_cache_dir
+from kdbench.backends.base import Backend, BackendOptions, Runner, ShapeRange, default_cache_dir
 from kdbench.backends.onnx import export
 from kdbench.backends.streams import SideStream
 from kdbench.backends.tensorrt.config import NEVER_RUN
 from kdbench.io import atomic_path
-from kdbench.models.base import ExportKind, Ranker
+from kdbench.json_types import JsonObject
+from kdbench.models.base import ExportKind
+from kdbench.models.ranker import Ranker
 
 
 def torch_dtype(dtype: trt.DataType) -> torch.dtype:
@@ -101,7 +102,10 @@ def set_input(
 
 
 def tensorrt_runner(
-    engine: trt.ICudaEngine, context: trt.IExecutionContext, device: torch.device, stream: Any
+    engine: trt.ICudaEngine,
+    context: trt.IExecutionContext,
+    device: torch.device,
+    stream: SideStream,
 ) -> Runner:
     """A runner over `engine` that executes on `stream` (a `SideStream`), never the default."""
     names = [engine.get_tensor_name(index) for index in range(engine.num_io_tensors)]
@@ -144,14 +148,15 @@ def _device_memory(engine: trt.ICudaEngine) -> int | None:
 
 
 class TensorRTBackend(Backend):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, options: BackendOptions) -> None:
+        super().__init__(options)
         self.logger = trt.Logger(trt.Logger.WARNING)
-        self.info: dict[str, Any] = {
+        self.engines: JsonObject = {}  # export kind -> the engine it runs
+        self.info: JsonObject = {
             "tensorrt": trt.__version__,
             "strongly_typed": strongly_typed_only(),
             "never_run": NEVER_RUN,
-            "engines": {},
+            "engines": self.engines,
         }
 
     def engine_path(self, model_hash: str, kind: ExportKind, shapes: ShapeRange) -> Path:
@@ -233,7 +238,7 @@ class TensorRTBackend(Backend):
 
     def onnx_graph(
         self, ranker: Ranker, kind: ExportKind, example: dict[str, torch.Tensor]
-    ) -> tuple[Path, dict[str, Any]]:
+    ) -> tuple[Path, JsonObject]:
         """The graph TensorRT parses: the raw export, or its mixed fp16 form (TensorRT 11)."""
         cache_dir = self.options.cache_dir or default_cache_dir()
         onnx_path, record = export.ensure_raw(
@@ -253,7 +258,7 @@ class TensorRTBackend(Backend):
     ) -> Runner:
 
         onnx_path, record = self.onnx_graph(ranker, kind, example)
-        engine_path = self.engine_path(record["model_hash"], kind, shapes)
+        engine_path = self.engine_path(str(record["model_hash"]), kind, shapes)
         record.update(
             onnx=str(onnx_path), engine=str(engine_path), engine_cached=engine_path.exists()
         )
@@ -272,8 +277,8 @@ class TensorRTBackend(Backend):
         record["kept_in_fp32"] = (
             "LayerNorm, softmax and the score head" if self.options.precision == "fp16" else None
         )
-        self.info["engines"][kind] = record
+        self.engines[kind] = record
         return tensorrt_runner(engine, context, device, SideStream(device))
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         return self.info

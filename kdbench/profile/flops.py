@@ -191,6 +191,8 @@ def openvino_peak(precision: str, size: int, repeats: int, threads: int | None) 
     import openvino as ov
     import openvino.opset13 as ops
 
+    from kdbench.backends.openvino.core import shared_core
+
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size), dtype=np.float32)
     data = ops.parameter([size, size], ov.Type.f32, name="a")
@@ -215,5 +217,5 @@ def openvino_peak(precision: str, size: int, repeats: int, threads: int | None) 
     }
     if threads is not None:
         config[props.inference_num_threads] = threads
-    request = ov.Core().compile_model(model, "CPU", config).create_infer_request()
+    request = shared_core().compile_model(model, "CPU", config).create_infer_request()
     return 2 * size**3 / _best_of(lambda: request.infer({0: a}, share_inputs=True), repeats)

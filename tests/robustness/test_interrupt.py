@@ -239,3 +239,56 @@ def test_a_stop_swallowed_by_a_callback_is_delivered_again(signum: int, tmp_path
     text = (tmp_path / "err.txt").read_text()
     assert code == EXIT_CODES[signum] and MESSAGES[signum] in text
     assert "Exception ignored" not in text
+
+
+@SIGNALS
+def test_a_signal_after_openvino_cells_ends_the_process_cleanly(
+    signum: int, minilm_path: Path, scifact_dir: Path, tmp_path: Path
+) -> None:
+    """OpenVINO's CPU plugin swaps the alternate stack Python's signal handlers run on (see
+    kdbench/backends/openvino/core.py): after OpenVINO cells (fp32, and NNCF's int8) a signal
+    once segfaulted the process (exit 139) or hung it. Here a process profiles through both,
+    then waits for the signal with a handler as kdbench's (Python code, on that stack)."""
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
+    # MiniLM cut to 2 layers, not the tiny BERT: with it the plugins happened to go in order.
+    args = ["profile", "--model", str(minilm_path), "--layers", "2", "--arch", "dot"]
+    args += ["--scenario", "index", "--data", str(scifact_dir)]
+    args += ["--backend", "openvino:fp32,openvino:int8"]
+    args += ["--batch-size", "2", "--seq-len", "16", "--parity-queries", "2", "--parity-depth"]
+    args += ["4", "--calibration-size", "8", "--warmup", "1", "--min-samples", "2"]
+    args += ["--min-duration", "0.05", "--cache-dir", str(tmp_path / "cache")]
+    args += ["--output", str(tmp_path / "profile.json")]
+    # main() without arguments reads sys.argv and installs its handlers, as `kdbench` does; after
+    # it Ctrl-C is Python's own KeyboardInterrupt, SIGTERM a handler as the train loop's.
+    script = f"""
+import signal, sys, time
+from kdbench.cli import main
+sys.argv = ["kdbench", *{args!r}]
+assert main() == 0
+def terminated(signum, frame):
+    raise SystemExit(143)
+signal.signal(signal.SIGTERM, terminated)
+print("profiled", flush=True)
+try:
+    time.sleep(120)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        process = subprocess.Popen([sys.executable, "-c", script], stdout=stdout, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 240
+        while "profiled" not in out.read_text():  # after the profile's table
+            assert process.poll() is None, f"exited ({process.returncode}): {err.read_text()}"
+            assert time.monotonic() < deadline, f"no profile in 240 s: {err.read_text()}"
+            time.sleep(0.1)
+        process.send_signal(signum)
+        code = process.wait(timeout=60)  # a hang fails here
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert code == EXIT_CODES[signum], err.read_text()  # not -11: SIGSEGV
+    assert "Traceback" not in err.read_text()

@@ -85,18 +85,6 @@ def test_learning_rate_schedule() -> None:
     assert [lr_factor(s, 4, 4) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
 
 
-# Once OpenVINO has compiled a model in a process, a signal raised there ends the process with a
-# segfault (openvino 2026.4.1, 2026-12-06: the full suite exited 139 here, after the profile tests).
-# These tests raise SIGINT/SIGTERM in the test process, so they run where OpenVINO is not loaded
-# (alone, or `pytest tests/train`); tests/robustness/test_interrupt.py checks interrupts of real
-# kdbench processes in any order.
-NO_OPENVINO_LOADED = pytest.mark.skipif(
-    "'openvino' in sys.modules",  # a string: evaluated when the test is set up, not collected
-    reason="OpenVINO is loaded in this process: a raised signal segfaults",
-)
-
-
-@NO_OPENVINO_LOADED
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_then_resume_repeats_the_uninterrupted_curve(
     signum: int, tiny_bert_dir: Path, scifact_dir: Path, scifact_train: Any, tmp_path: Path
@@ -330,7 +318,6 @@ def test_user_mistakes_are_one_line_exit_2(
     assert "--precision fp16 needs a CUDA device" in capsys.readouterr().err
 
 
-@NO_OPENVINO_LOADED
 def test_an_existing_run_needs_resume(
     tiny_bert_dir: Path, scifact_dir: Path, scifact_train: Any, tmp_path: Path
 ) -> None:

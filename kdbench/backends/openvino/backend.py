@@ -27,6 +27,7 @@ from kdbench.backends.base import Backend, BackendOptions, Runner, ShapeRange, d
 from kdbench.backends.calibration import CalibrationSet
 from kdbench.backends.onnx import export
 from kdbench.backends.openvino import config as openvino_config
+from kdbench.backends.openvino.core import shared_core
 from kdbench.errors import UserError
 from kdbench.io import atomic_path
 from kdbench.json_types import JsonObject, JsonValue
@@ -82,7 +83,7 @@ def compile_config(
 class OpenVinoBackend(Backend):
     def __init__(self, options: BackendOptions) -> None:
         super().__init__(options)
-        self.core = ov.Core()
+        self.core = shared_core()
         self.graphs: JsonObject = {}  # export kind -> the IR it runs
         self.info: JsonObject = {"openvino": ov.get_version(), "graphs": self.graphs}
 
@@ -233,7 +234,7 @@ def quantized(
         {name: tensor.numpy() for name, tensor in batch.items()}
         for batch in calibration.batches(ranker, kind, names)
     ]
-    model = ov.Core().read_model(str(ir))
+    model = shared_core().read_model(str(ir))
     quantized_model = nncf.quantize(
         model,
         nncf.Dataset(batches),

@@ -20,3 +20,19 @@ JsonObject = dict[str, JsonValue]
 def is_json_object(value: object) -> TypeGuard[JsonObject]:
     """True for a dict with string keys (what `json.load` gives for an object)."""
     return isinstance(value, dict) and all(isinstance(key, str) for key in value)
+
+
+def json_value(value: object) -> JsonValue:
+    """`value` checked to be JSON all the way down (a TypedDict record, a list of them), so a
+    typed record can sit in a `JsonObject`; a value JSON cannot hold raises TypeError.
+
+    >>> json_value({"kd": "a", "rows": [{"p": 0.5}]})
+    {'kd': 'a', 'rows': [{'p': 0.5}]}
+    """
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list | tuple):
+        return [json_value(item) for item in value]
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return {key: json_value(item) for key, item in value.items()}
+    raise TypeError(f"not a JSON value: {type(value).__name__}")

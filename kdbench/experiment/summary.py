@@ -13,7 +13,7 @@ from kdbench.experiment.inputs import Experiment
 from kdbench.experiment.students import Models
 from kdbench.experiment.teachers import teacher_folder, teachers_label
 from kdbench.io import atomic_write_text
-from kdbench.json_types import JsonObject
+from kdbench.json_types import JsonObject, json_value
 from kdbench.losses import teacher_losses
 from kdbench.options import hashed_settings
 from kdbench.report import View, add_decisions, report_rows
@@ -167,9 +167,9 @@ def write_summary(
     """results.json (kind "run"), report.md and report.html from the stage results."""
     out = profile.output_dir
     result = new_result("run", {**profile.to_dict(), "profile_file": str(profile_path)})
-    result["models"] = list(models)
+    result["models"] = json_value(models)
     result["references"] = list(references)
-    result["pairs"] = list(distillation_pairs(profile, models))
+    result["pairs"] = json_value(distillation_pairs(profile, models))
     save_result(out / "results.json", result)
     rows, meta = run_report(profile, result)
     atomic_write_text(out / "report.md", to_markdown(rows, meta))

@@ -30,6 +30,7 @@ from kdbench.backends import BACKENDS, evaluated_apart
 from kdbench.errors import UserError
 from kdbench.evaluate.result import BM25_ARTIFACT, EvaluateResult
 from kdbench.json_types import JsonObject
+from kdbench.profile.bm25 import is_bm25
 from kdbench.profile.measurements import Cell, ProfileResult
 from kdbench.profile.stats import percentile_interval, undersampled
 from kdbench.results import load_result
@@ -169,7 +170,7 @@ def artifact_of(row: Row) -> Artifact:
     """
     if row.backend:
         return row.backend, row.precision or "fp32"
-    if row.arch == "bm25" or row.quality_from == BM25_ARTIFACT[0]:
+    if is_bm25(row.arch or "") or row.quality_from == BM25_ARTIFACT[0]:
         return BM25_ARTIFACT
     backend, _, precision = (row.quality_from or "eager").partition(":")
     return backend, precision or "fp32"

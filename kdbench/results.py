@@ -130,10 +130,12 @@ def _provenance(config: Mapping[str, object]) -> JsonObject:
     return provenance(config)
 
 
-def json_object(value: object, what: str) -> JsonObject:
-    """`value` read from a result file, checked to be a JSON object; `what` names it."""
+def json_object(value: object, what: str, command: str = "") -> JsonObject:
+    """`value` read from a result file, checked to be a JSON object; `what` names it, and
+    `command` the kdbench command that writes such results (in the error)."""
     if not is_json_object(value):
-        raise UserError(f"{what} is not a JSON object; is this a result written by kdbench?")
+        writer = f"kdbench {command}" if command else "kdbench"
+        raise UserError(f"{what} is not a JSON object; is this a result written by {writer}?")
     return value
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from kdbench.errors import UserError
 from kdbench.json_types import JsonObject, JsonValue, is_json_object
-from kdbench.results import ResultHeader
+from kdbench.results import ResultHeader, json_object
 
 # The artifact a BM25 evaluation scored through: bm25s's float32 index.
 BM25_ARTIFACT = ("bm25s", "fp32")
@@ -44,11 +44,7 @@ Scores = dict[str, float]  # measure (or qid) -> value
 
 
 def _object(value: object, what: str) -> JsonObject:
-    if not is_json_object(value):
-        raise UserError(
-            f"{what} is not a JSON object; is this a result written by kdbench evaluate?"
-        )
-    return value
+    return json_object(value, what, command="evaluate")
 
 
 def _numbers(value: object, what: str) -> Scores:

@@ -263,9 +263,9 @@ def parse_small_size_list(text: str) -> tuple[int, ...]:
     >>> parse_small_size_list("10,100"), parse_small_size_list("1,32,128")
     ((10, 100), (1, 32, 128))
     """
-    if isinstance(text, str) and _ZERO_GROUP.search(text.strip()):
-        return _size_list(text, thousands_commas=True)  # refused with the thousands message
-    return _size_list(text, thousands_commas=False)
+    # an item starting with 0 is a thousands group (`1,024`): judged as in `parse_size_list`
+    zero_group = isinstance(text, str) and bool(_ZERO_GROUP.search(text.strip()))
+    return _size_list(text, thousands_commas=zero_group)
 
 
 def _size_list(text: str, thousands_commas: bool) -> tuple[int, ...]:

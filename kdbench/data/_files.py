@@ -64,11 +64,19 @@ def warn(message: str, warnings: list[str] | None) -> None:
 
 
 def parses_as(kind: Callable[[str], object], text: str) -> bool:
-    """Whether `kind(text)` reads `text` (a column's type, when telling file layouts apart).
+    """Whether `kind(text)` reads `text` as a number in a file is written: ASCII digits,
+    no `_` (a column's type, when telling file layouts apart, and before reading a number).
+
+    Python's int and float also read `1_0` (10), `٣` and `５`, which trec_eval's C reader
+    takes as 1, 0 and 0: such a column is not a number here, never another one.
 
     >>> parses_as(int, "3"), parses_as(int, "0.5"), parses_as(float, "0.5")
     (True, False, True)
+    >>> parses_as(int, "1_0"), parses_as(float, "５"), parses_as(int, "٣")
+    (False, False, False)
     """
+    if not text.isascii() or "_" in text:
+        return False
     try:
         kind(text)
     except ValueError:

@@ -56,15 +56,14 @@ class ScoredTriple:
 
 
 def _score(text: str, path: Path, line: int, column: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
+    if not parses_as(float, text):  # not `1_5` or `５`, which float() reads as numbers
         raise InputFileError(
             path,
             f"{column} {text!r} is not a number; expected pos_score<TAB>neg_score<TAB>qid"
             "<TAB>pid_pos<TAB>pid_neg",
             line,
-        ) from None
+        )
+    value = float(text)
     if not math.isfinite(value):
         raise InputFileError(
             path, f"{column} is {text}; teacher scores must be finite numbers", line

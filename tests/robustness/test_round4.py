@@ -362,3 +362,41 @@ def test_messy_but_accepted_collection_files_warn_with_counts(
     said = " ".join(caplog.messages)
     assert "1 judged doc id(s) are not in the corpus" in said
     assert "1 judgement(s) have a negative grade" in said
+
+
+# -- result files a user edited -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        # before: exit 0, the row read NaN / inf as a quality
+        (lambda t: t.replace('"nDCG@10": 0.', '"nDCG@10": NaN, "x": 0.', 1), "the number NaN"),
+        (lambda t: t.replace('"nDCG@10": 0.', '"nDCG@10": 1e999, "x": 0.', 1), "the number 1e999"),
+        # before: the message did not name the file
+        (
+            lambda t: t.replace('"nDCG@10": 0.', '"nDCG@10": "high", "x": 0.', 1),
+            "metrics['nDCG@10'] is 'high', not a number",
+        ),
+    ],
+)
+def test_an_edited_result_is_refused_naming_the_file(
+    edit: Callable[[str], str],
+    expected: str,
+    beir_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    result = tmp_path / "bm25.json"
+    assert main(["evaluate", "--data", str(beir_dir), "--model", "bm25", "-o", str(result)]) == 0
+    edited = tmp_path / "edited.json"
+    edited.write_text(edit(result.read_text()))
+    capsys.readouterr()
+    line = one_line_error(capsys, ["report", str(edited)])
+    assert line.startswith(f"kdbench: error: {edited}: ") and expected in line, line
+    bom = tmp_path / "bom.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + result.read_bytes())
+    assert main(["report", str(bom), "-f", "csv"]) == 0
+    assert main(["report", str(result), "-f", "csv"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[: len(out) // 2] == out[len(out) // 2 :]  # the same table with and without a BOM

@@ -236,6 +236,32 @@ def _reason(error: Exception, said: Sequence[str]) -> str:
     return text.splitlines()[0][:200] if text else type(error).__name__
 
 
+def unreachable_rel(chosen: Mapping[str, IrMeasure], qrels: Qrels) -> str | None:
+    """A warning when some measure counts a doc relevant only above every grade in `qrels`:
+    it is then 0 for every query, which reads like a bad ranker rather than a typo.
+
+    >>> import ir_measures
+    >>> print(unreachable_rel({"RR@10": ir_measures.RR(rel=3) @ 10}, {"q1": {"d1": 1, "d2": 2}}))  # doctest: +ELLIPSIS
+    RR@10 count a doc relevant from grade 3, and no judgement reaches it (highest grade 2): ...
+    """
+    grades = [grade for judged in qrels.values() for grade in judged.values()]
+    if not grades:
+        return None
+    top = max(grades)
+    above = {
+        key: rel
+        for key, measure in chosen.items()
+        if isinstance(rel := measure.params.get("rel"), int) and rel > top
+    }
+    if not above:
+        return None
+    return (
+        f"{', '.join(above)} count a doc relevant from grade {min(above.values())}, and no "
+        f"judgement reaches it (highest grade {top}): 0 for every query; lower --rel or the "
+        "measure's rel="
+    )
+
+
 def rank_scores(run: Run) -> Run:
     """The same rankings with scores n, n-1, ..., 1: no ties left for an evaluator to break."""
     rescored: Run = {}

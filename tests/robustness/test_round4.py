@@ -400,3 +400,22 @@ def test_an_edited_result_is_refused_naming_the_file(
     assert main(["report", str(result), "-f", "csv"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[: len(out) // 2] == out[len(out) // 2 :]  # the same table with and without a BOM
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        # before: exit 0 with RR, R and AP all 0.0000 and no word why
+        (["--rel", "99"], "RR@10, R@100, R@1000, AP count a doc relevant from grade 99"),
+        (["--measure", "P(rel=3)@5 nDCG@10"], "P(rel=3)@5 count a doc relevant from grade 3"),
+    ],
+)
+def test_a_rel_above_every_grade_is_a_warning(
+    argv: list[str], expected: str, beir_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["evaluate", "--data", str(beir_dir), "--model", "bm25", *argv]) == 0
+    captured = capsys.readouterr()
+    assert expected in " ".join(captured.err.split())
+    assert "(highest grade 2): 0 for every query" in " ".join(captured.err.split())
+    assert main(["evaluate", "--data", str(beir_dir), "--model", "bm25", "--rel", "2"]) == 0
+    assert "no judgement reaches it" not in capsys.readouterr().err

@@ -38,6 +38,11 @@ def load_collection(
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> Collection:
     """Load docs, the judged queries of `split` and their qrels from a folder or an ir_datasets id."""
+    if not str(source).strip():  # Path("") is ".": the working folder, which nobody typed
+        raise UserError(
+            "--data is empty; pass a BEIR/MS MARCO folder or an ir_datasets id such as "
+            "beir/scifact/test"
+        )
     path = Path(source)
     if path.is_dir():
         return _load_folder(path, split, cache_dir=cache_dir)

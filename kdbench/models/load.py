@@ -190,6 +190,8 @@ def resolve_folder(name: str, *, allow_pickle: bool = False) -> Path:
     """The local folder for an alias, a path or a hub id; UserError when there is none."""
     if name.lower() in MINILM_ALIASES:
         return minilm_folder()
+    if not name.strip():  # Path("") is ".": the working folder, which nobody typed
+        raise UserError("--model is empty; pass a model folder, a kdbench checkpoint or a hub id")
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir():

@@ -419,3 +419,20 @@ def test_a_rel_above_every_grade_is_a_warning(
     assert "(highest grade 2): 0 for every query" in " ".join(captured.err.split())
     assert main(["evaluate", "--data", str(beir_dir), "--model", "bm25", "--rel", "2"]) == 0
     assert "no judgement reaches it" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        # before: "" became Path(".") and the working folder was read as the collection / model
+        (["evaluate", "--data", "", "--model", "bm25"], "--data is empty"),
+        (["evaluate", "--data", " ", "--model", "bm25"], "--data is empty"),
+        (["profile", "--model", "bm25", "--data", ""], "--data is empty"),
+        (["evaluate", "--data", "{beir}", "--model", ""], "--model is empty"),
+    ],
+)
+def test_an_empty_path_is_not_the_working_folder(
+    argv: list[str], expected: str, beir_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = one_line_error(capsys, [a.format(beir=beir_dir) for a in argv])
+    assert expected in line

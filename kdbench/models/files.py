@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -94,7 +95,10 @@ def reading_weights(path: Path) -> Iterator[None]:
     from safetensors import SafetensorError
 
     try:
-        yield
+        with warnings.catch_warnings():
+            # torch warns about a pickle's protocol before refusing it: the refusal says it all
+            warnings.filterwarnings("ignore", message=".*pickle protocol", category=UserWarning)
+            yield
     except pickle.UnpicklingError as exc:
         if "weights only" not in str(exc).lower() and "weights_only" not in str(exc):
             raise UserError(
@@ -102,7 +106,8 @@ def reading_weights(path: Path) -> Iterator[None]:
                 "corrupt: copy or download it again"
             ) from exc
         raise UserError(
-            f"{path}: holds objects other than tensors ({_first_line(exc)}); kdbench builds only "
+            f"{path}: holds objects other than tensors, or is damaged ({_first_line(exc)}); "
+            "kdbench builds only "
             "tensors from a pickle, even with --allow-pickle: save the weights as "
             "model.safetensors from a copy you trust"
         ) from exc

@@ -439,6 +439,13 @@ def load_encoder(
                 f"{folder}: needs its own model code; pass --trust-remote-code if you trust it"
             ) from exc
         raise UserError(f"{folder}: cannot build the encoder ({exc})") from exc
+    except RuntimeError as exc:
+        if "mismatched_sizes" not in str(exc) and "size mismatch" not in str(exc):
+            raise
+        raise UserError(
+            f"{weights_file(folder)}: weights do not fit the config (their shapes differ from "
+            "what config.json describes); is the folder's config.json the model's own?"
+        ) from exc
     except (ArithmeticError, TypeError, AttributeError, IndexError, KeyError) as exc:
         # the model is built from config.json's numbers: 0 attention heads divides by zero
         raise UserError(

@@ -436,3 +436,40 @@ def test_an_empty_path_is_not_the_working_folder(
 ) -> None:
     line = one_line_error(capsys, [a.format(beir=beir_dir) for a in argv])
     assert expected in line
+
+
+def _garbage_pickle(folder: Path) -> None:
+    (folder / "model.safetensors").unlink()
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04garbage")
+
+
+def _narrowed_weights(folder: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(folder / "model.safetensors"))
+    narrow = {k: v[..., :1].contiguous() if v.dim() else v for k, v in state.items()}
+    save_file(narrow, str(folder / "model.safetensors"), metadata={"format": "pt"})
+
+
+@pytest.mark.parametrize(
+    ("damage", "flags", "expected"),
+    [
+        # before: torch's UserWarning about the pickle protocol made it three lines on stderr
+        (_garbage_pickle, ["--allow-pickle"], "pytorch_model.bin: holds objects other than"),
+        # before: RuntimeError (ignore_mismatched_sizes) with transformers' report, exit 1
+        (_narrowed_weights, [], "model.safetensors: weights do not fit the config (their shapes"),
+    ],
+)
+def test_weights_a_user_was_handed_are_one_line(
+    damage: Callable[[Path], None],
+    flags: list[str],
+    expected: str,
+    handed_checkpoint: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = Path(shutil.copytree(handed_checkpoint, tmp_path / "handed"))
+    damage(folder)
+    capsys.readouterr()
+    line = one_line_error(capsys, ["export", "--model", str(folder), *flags])
+    assert expected in line, line

@@ -473,3 +473,24 @@ def test_weights_a_user_was_handed_are_one_line(
     capsys.readouterr()
     line = one_line_error(capsys, ["export", "--model", str(folder), *flags])
     assert expected in line, line
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        # before: refused only after the model loaded and its reference scores were computed
+        (["--index-dir", "{tmp}/nope"], "--index-dir {tmp}/nope: needs --data"),
+        # before: refused after parity, naming a path inside the file instead of --cache-dir
+        (
+            ["--cache-dir", "{tmp}/file.json", "--backend", "onnx"],
+            "--cache-dir {tmp}/file.json: is a file",
+        ),
+    ],
+)
+def test_profile_paths_are_checked_before_the_model_loads(
+    flags: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file.json").write_text("{}")
+    argv = ["profile", "--model", str(tmp_path / "no-model"), "--scenario", "query"]
+    line = one_line_error(capsys, [*argv, *(f.format(tmp=tmp_path) for f in flags)])
+    assert expected.format(tmp=tmp_path) in line, line

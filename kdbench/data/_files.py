@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from kdbench.errors import InputFileError
@@ -82,3 +82,15 @@ def parses_as(kind: Callable[[str], object], text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def warn_same_passage(path: Path, pairs: Sequence[tuple[int, str, str]]) -> None:
+    """A warning counting the lines whose positive and negative are one passage: kept (as the
+    file is), though such a pair teaches nothing (every loss's margin is 0)."""
+    same = [number for number, positive, negative in pairs if positive == negative]
+    if same:
+        warn(
+            f"{path}: {len(same)} triple(s) have the same passage as positive and negative "
+            f"(e.g. line {same[0]}); they carry no training signal",
+            None,
+        )

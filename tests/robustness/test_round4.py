@@ -18,6 +18,7 @@ from kdbench.config import load_profile
 from kdbench.data.qrels import read_qrels
 from kdbench.data.runs import read_run
 from kdbench.data.teacher_scores import read_teacher_scores
+from kdbench.data.triples import read_id_triples, read_text_triples
 from kdbench.errors import InputFileError, UserError
 from kdbench.evaluate.metrics import check_computable, chosen_measures, parse_measures
 from kdbench.models import load_model, save_checkpoint
@@ -494,3 +495,33 @@ def test_profile_paths_are_checked_before_the_model_loads(
     argv = ["profile", "--model", str(tmp_path / "no-model"), "--scenario", "query"]
     line = one_line_error(capsys, [*argv, *(f.format(tmp=tmp_path) for f in flags)])
     assert expected.format(tmp=tmp_path) in line, line
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "read"),
+    [
+        ("ids.tsv", "q1\td1\td1\nq1\td1\td2\n", read_id_triples),
+        (
+            "text.tsv",
+            "a query\tsame text\tsame text\na query\tsame text\tother\n",
+            read_text_triples,
+        ),
+        ("scores.tsv", "1.5\t0.5\tq1\td1\td1\n1.5\t0.5\tq1\td1\td2\n", read_teacher_scores),
+    ],
+)
+def test_a_triple_whose_positive_is_its_negative_is_counted_in_a_warning(
+    name: str,
+    text: str,
+    read: Callable[[Path], object],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # before: read without a word, though such a pair carries no training signal
+    path = tmp_path / name
+    path.write_text(text)
+    with caplog.at_level(logging.WARNING, logger="kdbench"):
+        read(path)
+    assert caplog.messages == [
+        f"{path}: 1 triple(s) have the same passage as positive and negative (e.g. line 1); "
+        "they carry no training signal"
+    ]

@@ -24,6 +24,9 @@ real model's call (kdbench.profile.serve_runner).
 - `find_peak`: LoadGen's FindPeakPerformance in spirit: bracket (double while valid, halve
   while not), then bisect between the highest valid and the lowest invalid level until they
   are within `precision`; the search's own time is bounded (`budget_s`).
+- Time: every read of the time, sleep and wait goes through a `Clock`, the machine's
+  (`REAL_CLOCK`) unless one is passed; the tests pass a simulated one, in which a stand-in
+  model's call takes exactly its service time however busy the machine is.
 """
 
 from __future__ import annotations
@@ -380,8 +383,8 @@ def serve_arrivals(
             ready.wait(remaining / 1e9)
 
     cpu_start = _cpu_seconds()
-    for index in range(settings.workers):
-        clock.start_thread(work, f"kdbench-serve-{index}")
+    for number in range(settings.workers):
+        clock.start_thread(work, f"kdbench-serve-{number}")
     index = 0
     while index < count and not state.stop:
         clock.sleep_until(start + int(scheduled[index]))

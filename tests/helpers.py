@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+import pytest
+
+
+# The kdbench cache of the tests that import these two fixtures (a folder's conftest.py or a
+# test module): one temporary cache per importing file, set for each of its tests, so derived
+# files (doc offset indexes, BM25 indexes, exports) stay out of the user's cache. A test that
+# sets KDBENCH_CACHE itself wins: it sets it after this.
+@pytest.fixture(scope="session")
+def kdbench_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("kdbench-cache")
+
+
+@pytest.fixture(autouse=True)
+def cache_in_tmp(kdbench_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KDBENCH_CACHE", str(kdbench_cache))
 
 
 def cli_options(**values: object) -> list[str]:

@@ -19,6 +19,7 @@ import pytest
 from kdbench.cli import main
 from kdbench.errors import UserError
 from kdbench.shards import Parts, format_pair_scores, parse_pair_scores
+from tests.helpers import cache_in_tmp, kdbench_cache  # noqa: F401 (fixtures)
 
 SCIFACT_TRAIN_QUERIES = 40
 SCIFACT_TEST_QUERIES = 30
@@ -85,19 +86,9 @@ def small_scifact(scifact_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     return folder
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("kdbench-cache")
-
-
-@pytest.fixture(autouse=True)
-def _cache_in_tmp(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("KDBENCH_CACHE", str(cache))
-
-
 @pytest.fixture
-def env(cache: Path) -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "KDBENCH_CACHE": str(cache)}
+def env(kdbench_cache: Path) -> dict[str, str]:  # noqa: F811 (the fixture imported above)
+    return {**os.environ, "OMP_NUM_THREADS": "1", "KDBENCH_CACHE": str(kdbench_cache)}
 
 
 def torchrun(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
@@ -178,12 +169,15 @@ TEACHER += ["--triples-per-positive", "4", "--dev-queries", "5", "-q"]
 
 @pytest.fixture(scope="module")
 def teacher_reference(
-    small_scifact: Path, tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory, cache: Path
+    small_scifact: Path,
+    tiny_bert_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    kdbench_cache: Path,  # noqa: F811 (the fixture imported above)
 ) -> Path:
     output = tmp_path_factory.mktemp("teacher-one") / "scores.tsv"
     args = ["teacher", "score", "--model", str(tiny_bert_dir), "--data", str(small_scifact)]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KDBENCH_CACHE", str(cache))
+        patch.setenv("KDBENCH_CACHE", str(kdbench_cache))
         assert main([*args, *TEACHER, "--output", str(output)]) == 0
     return output
 

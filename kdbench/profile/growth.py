@@ -54,7 +54,8 @@ QUANTITIES = {
     "search_p50_ms": ("ms", False),
     "search_p95_ms": ("ms", False),
     "search_mean_ms": ("ms", False),
-    # every stage but search (encoding the query), per call: it does not grow with the index
+    # every stage but search (encoding the query), per call: not the index's cost, though it
+    # can slow beside a larger one (`staged_prediction`)
     "rest_p50_ms": ("ms", False),
     "rest_p95_ms": ("ms", False),
     "rest_mean_ms": ("ms", False),
@@ -243,30 +244,45 @@ class Fit:
 
 
 def staged_prediction(growing: Fit, rest: Fit, size: float) -> Prediction:
-    """A query's total at `size`: the growing stage's prediction plus the other stages, which
-    do not grow with the index. Those are their mean over the measured sizes, and their
-    interval spans every size's value with its own error: the differences between sizes are
-    how much a cell's encoding varies from run to run, and a cell at `size` varies as much.
+    """A query's total at `size`: the growing stage's prediction plus the other stages.
+
+    Those are taken as not growing with the index: their value is their mean over the measured
+    sizes, and the interval spans every size's value with its own error (the differences
+    between sizes are how much a cell's encoding varies from run to run). But the other stages
+    share the cache with the index: a larger index that streams through the cache evicts more
+    of the model's weights, and encoding the query slows. Two sizes cannot tell that apart
+    from noise, so where the other stages grew between the sizes the interval also spans
+    their own fit (`rest`, with its interval) carried on to `size`.
 
     >>> search = fit_line("search_p50_ms", "index_size", [(10, 1.0, 0.01), (20, 2.0, 0.01)])
     >>> rest = fit_line("rest_p50_ms", "index_size", [(10, 14.0, 0.1), (20, 16.0, 0.1)])
     >>> p = staged_prediction(search, rest, 40)
     >>> round(p.value, 3), round(p.low, 2), round(p.high, 2)
-    (19.0, 17.73, 20.27)
+    (19.0, 17.73, 24.78)
     """
     grown = growing.predict(size)
     if grown.value is None:
         return grown
+    level, low, high = _rest_span(rest, size)
+    value = grown.value + level
+    if grown.low is None or grown.high is None:
+        return Prediction(size, value, factor=grown.factor)
+    return Prediction(size, value, grown.low + low, grown.high + high, grown.factor)
+
+
+def _rest_span(rest: Fit, size: float) -> tuple[float, float, float]:
+    """The other stages at `size`: (their level as measured, low, high). The span holds the
+    level with its spread and, where they grew over the measured sizes, their trend."""
     values = [y for _, y, _ in rest.points]
     level = sum(values) / len(values)
     errors = [se for _, _, se in rest.points if se is not None]
     half = max(abs(y - level) for y in values) + _Z95 * max(errors, default=0.0)
-    value = grown.value + level
-    if grown.low is None or grown.high is None:
-        return Prediction(size, value, factor=grown.factor)
-    return Prediction(
-        size, value, grown.low + level - half, grown.high + level + half, grown.factor
-    )
+    low, high = level - half, level + half
+    trend = rest.predict(size)  # refused where they did not grow: then the level alone
+    if trend.value is not None and trend.factor > 1:
+        low = min(low, trend.low if trend.low is not None else trend.value)
+        high = max(high, trend.high if trend.high is not None else trend.value)
+    return level, low, high
 
 
 def fit_line(
@@ -390,7 +406,7 @@ def _stage_mean(cell: Cell) -> tuple[float, float | None] | None:
 
 
 def rest_samples_ms(cell: Cell) -> list[float] | None:
-    """Per timed call, the total less the growing stage (ms): the stages that do not grow."""
+    """Per timed call, the total less the growing stage (ms): the other stages."""
     raw = cell.samples_ns or {}
     total, growing = raw.get("total"), raw.get(GROWING_STAGE)
     if not total or not growing or len(total) != len(growing):

@@ -24,6 +24,9 @@ real model's call (kdbench.profile.serve_runner).
 - `find_peak`: LoadGen's FindPeakPerformance in spirit: bracket (double while valid, halve
   while not), then bisect between the highest valid and the lowest invalid level until they
   are within `precision`; the search's own time is bounded (`budget_s`).
+- Time: every read of the time, sleep and wait goes through a `Clock`, the machine's
+  (`REAL_CLOCK`) unless one is passed; the tests pass a simulated one, in which a stand-in
+  model's call takes exactly its service time however busy the machine is.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -57,6 +60,50 @@ ACHIEVED_FRACTION = 0.95  # answered QPS must reach this share of the scheduled 
 _CHUNK = 4096  # random draws are made in chunks of this size, so every rate shares a prefix
 # A query as `serve` takes it: the text of a test query for a model, anything in tests.
 Q = TypeVar("Q")
+
+
+# -- time ------------------------------------------------------------------------------------
+class Clock(Protocol):
+    """Where the load generator reads the time, sleeps, waits and starts its workers.
+
+    `REAL_CLOCK` is the machine's. A simulated clock (the tests') lets time stand still while
+    any of its threads runs and jumps to the next deadline when all of them wait, so the
+    queueing is exact however busy the machine is; for that it owns the condition the threads
+    wait on and starts the threads itself.
+    """
+
+    def now_ns(self) -> int:
+        """Nanoseconds from an arbitrary origin, never decreasing."""
+
+    def sleep_until(self, when_ns: int) -> None:
+        """Return once `now_ns() >= when_ns` (at once if it already is)."""
+
+    def condition(self) -> threading.Condition:
+        """A condition whose `wait(timeout)` counts this clock's seconds."""
+
+    def start_thread(self, target: Callable[[], None], name: str) -> None:
+        """Run `target` on a new daemon thread."""
+
+
+class RealClock:
+    """The machine's monotonic clock (`time.perf_counter_ns`) and real threads."""
+
+    def now_ns(self) -> int:
+        return time.perf_counter_ns()
+
+    def sleep_until(self, when_ns: int) -> None:
+        delay = when_ns - time.perf_counter_ns()
+        if delay > 0:
+            time.sleep(delay / 1e9)
+
+    def condition(self) -> threading.Condition:
+        return threading.Condition()
+
+    def start_thread(self, target: Callable[[], None], name: str) -> None:
+        threading.Thread(target=target, name=name, daemon=True).start()
+
+
+REAL_CLOCK = RealClock()
 
 
 # -- bounds ----------------------------------------------------------------------------------
@@ -243,6 +290,7 @@ class _RunState:
     issuing: bool = True  # arrivals still to come
     stop: bool = False  # the run is over: workers leave after their call
     next: int = 0  # the oldest query not yet taken (the queue is FIFO)
+    working: int = 0  # workers not yet left
     over: int = 0  # answered queries over the bound
     aborted: str | None = None
 
@@ -254,9 +302,11 @@ def serve_arrivals(
     picks: np.ndarray,
     settings: ServerSettings,
     bound: Bound | None = None,
+    clock: Clock = REAL_CLOCK,
 ) -> Trace:
     """Issue `queries[picks[i]]` at `arrivals_s[i]` (seconds after the start, sorted) into a
-    queue that `settings.workers` workers drain through the batcher into `serve`.
+    queue that `settings.workers` workers drain through the batcher into `serve`; every
+    arrival already due when the issuer wakes is queued at once.
 
     With a `bound`, issuing stops as soon as more queries are over it than early stopping
     can allow for this many arrivals (the level cannot be valid; a search moves on).
@@ -269,16 +319,15 @@ def serve_arrivals(
     batch_of = np.zeros(count, dtype=np.int64)
     batches: list[int] = []
     waiting: deque[int] = deque()
-    ready = threading.Condition()
-    state = _RunState()
+    ready = clock.condition()
+    state = _RunState(working=settings.workers)
     max_wait_ns = int(settings.max_wait_ms * 1e6)
     bound_ns = None if bound is None else int(bound.limit_ms * 1e6)
     allowed = None
     if bound is not None:
         allowed = allowed_overshoots(count, bound.percentile, settings.confidence)
         allowed = -1 if allowed is None else allowed
-    clock = time.perf_counter_ns
-    start = clock() + 20_000_000  # 20 ms for the workers to reach the queue
+    start = clock.now_ns() + 20_000_000  # 20 ms for the workers to reach the queue
     errors: list[BaseException] = []
 
     def take() -> list[int] | None:
@@ -295,7 +344,7 @@ def serve_arrivals(
                 if waiting:
                     picked.append(waiting.popleft())
                     continue
-                remaining = deadline - clock()
+                remaining = deadline - clock.now_ns()
                 if remaining <= 0 or state.stop or not state.issuing:
                     break
                 ready.wait(remaining / 1e9)
@@ -308,10 +357,10 @@ def serve_arrivals(
                 picked = take()
                 if picked is None:
                     return
-                now = clock() - start
+                now = clock.now_ns() - start
                 dispatched[picked] = now
                 serve([queries[picks[i]] for i in picked])
-                finished = clock() - start
+                finished = clock.now_ns() - start
                 done[picked] = finished
                 batch_of[picked] = len(picked)
                 with ready:
@@ -323,58 +372,65 @@ def serve_arrivals(
             with ready:
                 state.stop = True
                 ready.notify_all()
+        finally:
+            with ready:
+                state.working -= 1
+                ready.notify_all()
+
+    def await_workers(until_ns: int) -> None:
+        """Wait, holding `ready`, until every worker has left or the clock reaches `until_ns`."""
+        while state.working and (remaining := until_ns - clock.now_ns()) > 0:
+            ready.wait(remaining / 1e9)
 
     cpu_start = _cpu_seconds()
-    workers = [
-        threading.Thread(target=work, name=f"kdbench-serve-{index}", daemon=True)
-        for index in range(settings.workers)
-    ]
-    for worker in workers:
-        worker.start()
-    for index in range(count):
-        delay = start + scheduled[index] - clock()
-        if delay > 0:
-            time.sleep(delay / 1e9)
-        now = clock() - start
+    for number in range(settings.workers):
+        clock.start_thread(work, f"kdbench-serve-{number}")
+    index = 0
+    while index < count and not state.stop:
+        clock.sleep_until(start + int(scheduled[index]))
+        now = clock.now_ns() - start
         with ready:
             if state.stop:
                 break
-            issued[index] = now
-            waiting.append(index)
-            ready.notify()
-            if allowed is not None and bound_ns is not None:
-                # queued queries already older than the bound are overshoots too
-                stale = bisect.bisect_left(scheduled, now - bound_ns, state.next, index + 1)
-                over = state.over + max(0, stale - state.next)
-                if over > allowed:
-                    state.aborted = (
-                        f"stopped after {index + 1} of {count} arrivals: {over} queries over "
-                        f"{bound.label if bound else ''}, more than early stopping allows "
-                        f"({allowed}) for {count} queries"
-                    )
-                    state.stop = True
-                    waiting.clear()
-                    ready.notify_all()
-                    break
+            due = index
+            while index < count and scheduled[index] <= now:
+                issued[index] = now
+                waiting.append(index)
+                index += 1
+                if allowed is not None and bound_ns is not None:
+                    # queued queries already older than the bound are overshoots too
+                    stale = bisect.bisect_left(scheduled, now - bound_ns, state.next, index)
+                    over = state.over + max(0, stale - state.next)
+                    if over > allowed:
+                        state.aborted = (
+                            f"stopped after {index} of {count} arrivals: {over} queries over "
+                            f"{bound.label if bound else ''}, more than early stopping allows "
+                            f"({allowed}) for {count} queries"
+                        )
+                        state.stop = True
+                        waiting.clear()
+                        break
+            if state.stop:
+                ready.notify_all()
+            else:
+                ready.notify(index - due)
     drain = settings.drain_s
     if drain is None:
         drain = max(1.0, 4 * bound.limit_ms / 1e3) if bound is not None else 10.0
-    cutoff = start + scheduled[-1] + int(drain * 1e9) if count else clock()
+    cutoff = start + int(scheduled[-1]) + int(drain * 1e9) if count else clock.now_ns()
     with ready:
         state.issuing = False
         ready.notify_all()
-    for worker in workers:
-        worker.join(timeout=max(0.0, (cutoff - clock()) / 1e9))
-    with ready:
+        await_workers(cutoff)
         state.stop = True
         waiting.clear()
         ready.notify_all()
-    for worker in workers:  # a call in flight finishes; a stalled model is left behind
-        worker.join(timeout=5.0)
+        # a call in flight finishes; a stalled model is left behind
+        await_workers(clock.now_ns() + 5_000_000_000)
     if errors:
         raise errors[0]
-    cutoff_ns = min(clock(), cutoff) - start
-    wall_s = (clock() - start) / 1e9
+    cutoff_ns = min(clock.now_ns(), cutoff) - start
+    wall_s = (clock.now_ns() - start) / 1e9
     return Trace(
         scheduled,
         issued,
@@ -539,11 +595,12 @@ def run_level(
     settings: ServerSettings,
     bound: Bound | None = None,
     seed: int = 0,
+    clock: Clock = REAL_CLOCK,
 ) -> Level:
     """Serve a Poisson load at `qps` drawn from `queries` and judge it."""
     arrivals = poisson_schedule(qps, settings.min_queries, settings.min_duration_s, seed)
     picks = query_picks(len(arrivals), len(queries), seed)
-    trace = serve_arrivals(serve, queries, arrivals, picks, settings, bound)
+    trace = serve_arrivals(serve, queries, arrivals, picks, settings, bound, clock)
     return judge_level(qps, trace, settings, bound)
 
 
@@ -552,6 +609,7 @@ def run_offline(
     queries: Sequence[Q],
     settings: ServerSettings,
     seed: int = 0,
+    clock: Clock = REAL_CLOCK,
 ) -> Offline:
     """MLPerf Offline: every query (at least `min_queries`) queued at once; the highest
     throughput the workers and batcher reach."""
@@ -566,7 +624,7 @@ def run_offline(
         min_duration_s=0.0,
         drain_s=settings.drain_s if settings.drain_s is not None else 3600.0,
     )
-    trace = serve_arrivals(serve, queries, arrivals, picks, offline)
+    trace = serve_arrivals(serve, queries, arrivals, picks, offline, clock=clock)
     answered = trace.done >= 0
     last = float(trace.done[answered].max()) / 1e9 if answered.any() else 0.0
     return Offline(
@@ -645,25 +703,26 @@ class Search:
 def find_peak(
     run_at: Callable[[float], Level],
     settings: SearchSettings,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Clock = REAL_CLOCK,
     log: Callable[[str], None] | None = None,
 ) -> Search:
     """The highest QPS whose level is valid: bracket from `start_qps` (x2 while valid, /2
     while not), then bisect until the lowest invalid level is within `precision` of the
-    highest valid one, or the time budget runs out (a level already begun finishes)."""
+    highest valid one, or the time budget (on `clock`) runs out (a level already begun
+    finishes)."""
     say = log or (lambda message: None)
     search = Search()
-    started = clock()
-    spent: list[float] = []
+    started = clock.now_ns()
+    spent: list[float] = []  # seconds per level
 
     def level_at(qps: float) -> Level | None:
         typical = max(spent) if spent else 0.0
-        if search.levels and clock() - started + typical > settings.budget_s:
+        if search.levels and (clock.now_ns() - started) / 1e9 + typical > settings.budget_s:
             search.stopped_by = f"search budget {settings.budget_s:g} s"
             return None
-        begun = clock()
+        begun = clock.now_ns()
         level = run_at(qps)
-        spent.append(clock() - begun)
+        spent.append((clock.now_ns() - begun) / 1e9)
         search.levels.append(level)
         verdict = "valid" if level.valid else "invalid: " + "; ".join(level.reasons)
         say(f"{qps:.3g} QPS: {verdict}")

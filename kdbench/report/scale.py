@@ -275,6 +275,12 @@ def _staged_fits(
         f"search: {growing.describe()}; + the other stages (query encoding) as measured, "
         f"{low:,.2f} to {high:,.2f} ms between the sizes"
     )
+    trend = other.predict(passages)
+    if trend.value is not None and trend.factor > 1:
+        source += (
+            f"; they grew with the index (it shares the cache with the model), so the "
+            f"interval also spans their trend, {trend.value:,.2f} ms at {short_count(passages)}"
+        )
     return _predicted_latency(predicted, source, growing.largest)
 
 

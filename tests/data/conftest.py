@@ -2,16 +2,4 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
-
-@pytest.fixture(scope="session")
-def kdbench_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("kdbench-cache")
-
-
-@pytest.fixture(autouse=True)
-def _cache_in_tmp(kdbench_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("KDBENCH_CACHE", str(kdbench_cache))
+from tests.helpers import cache_in_tmp, kdbench_cache  # noqa: F401 (fixtures)

@@ -9,21 +9,13 @@ from typing import Any
 import pytest
 
 from kdbench.train.config import TrainConfig
-
-
-@pytest.fixture(scope="session")
-def kdbench_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("kdbench-cache")
-
-
-@pytest.fixture(autouse=True)
-def _cache_in_tmp(kdbench_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("KDBENCH_CACHE", str(kdbench_cache))
+from tests.helpers import cache_in_tmp, kdbench_cache  # noqa: F401 (fixtures)
 
 
 @pytest.fixture(scope="session")
 def scifact_train(
-    scifact_dir: Path, kdbench_cache: Path
+    scifact_dir: Path,
+    kdbench_cache: Path,  # noqa: F811 (the fixture imported above)
 ) -> tuple[Any, dict[str, dict[str, float]]]:
     """SciFact's train split and a BM25 top-50 run over its judged queries (built once)."""
     from kdbench.data import load_collection

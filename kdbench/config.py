@@ -86,6 +86,31 @@ class ExperimentConfig:
         maximum=THREADS_MAX,
     )
 
+    def __post_init__(self) -> None:
+        check_file_name(self.name, "name")
+
+
+def check_file_name(value: str, key: str) -> None:
+    """`value` names a file or folder of the results (students' stage files, results/<name>):
+    a separator or `..` would write outside them, an empty name would write nowhere in
+    particular; a ValueError (the profile loader names the table) says what to write.
+
+    >>> check_file_name("dot-L2-margin-mse", "name")
+    >>> check_file_name("../../escape", "name")
+    Traceback (most recent call last):
+    ValueError: name '../../escape': write a name without / or \\ and other than . or .. (it names the result files), e.g. dot-L2
+    """
+    if (
+        not value.strip()
+        or value.strip() in (".", "..")
+        or any(char in value for char in "/\\")
+        or not value.isprintable()
+    ):
+        raise ValueError(
+            f"{key} {value!r}: write a name without / or \\ and other than . or .. (it names "
+            "the result files), e.g. dot-L2"
+        )
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -251,6 +276,11 @@ class StudentConfig:
     )
 
     def __post_init__(self) -> None:
+        check_file_name(self.name, "name")
+        if not self.model.strip():
+            raise ValueError(
+                "model is empty; write a model folder, a kdbench checkpoint or a hub id"
+            )
         chosen = ("similarity", "learn_score_scale", "split_layer")
         check_options(self.arch, [key for key in chosen if getattr(self, key)])
         if self.quality_from and self.train:

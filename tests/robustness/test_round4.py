@@ -226,6 +226,16 @@ train = false
         (lambda t: t + "[profile]\nmin_sample = 3\n", "profile.min_sample: unknown key"),
         (lambda t: t + '[evaluate]\nmeasures = ["nDCG@10", "P@0"]\n', "'P@0': cutoff 0 must be"),
         (lambda t: t + '[report]\nscale_to = "1,5M"\n', "report.scale_to: '1,5M': a comma"),
+        # before: the student's stage files were written to ../../escape.json, outside the results
+        (
+            lambda t: t.replace('name = "s"', 'name = "../../escape"'),
+            "students[0]: name '../../escape': write a name without / or",
+        ),
+        # before: an empty name wrote its evaluation to a hidden file, and no row appeared
+        (lambda t: t.replace('name = "s"', 'name = ""'), "students[0]: name '': write a name"),
+        (lambda t: t.replace('name = "r4"', 'name = ".."'), "experiment: name '..': write a name"),
+        # before: "--model is empty" at run time, naming no file or key
+        (lambda t: t.replace('model = "{model}"', 'model = " "'), "students[0]: model is empty"),
     ],
 )
 def test_round4_profile_mistakes_name_the_file_and_key(

@@ -154,6 +154,17 @@ def _load_folder(
     )
 
 
+class _DownloadFailed(logging.Filter):
+    """Drops ir_datasets' "Download failed" warning: the OSError it then raises becomes
+    kdbench's one-line error, which says what to do."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Download failed")
+
+
+DOWNLOAD_FAILED = _DownloadFailed()
+
+
 def _import_ir_datasets() -> ModuleType:
     """Import ir_datasets with its INFO lines and tqdm bars silenced.
 
@@ -170,6 +181,8 @@ def _import_ir_datasets() -> ModuleType:
         def logger(self: object) -> logging.Logger:
             log: logging.Logger = original_logger(self)
             log.setLevel(logging.WARNING)
+            if DOWNLOAD_FAILED not in log.filters:
+                log.addFilter(DOWNLOAD_FAILED)
             return log
 
         def pbar(self: object, it: Iterable[T], *args: object, **kwargs: object) -> Iterator[T]:

@@ -10,11 +10,13 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import onnxruntime
 import pytest
 from transformers import AutoTokenizer
 
 from kdbench.cli import main
 from kdbench.config import load_profile
+from kdbench.data.load import DOWNLOAD_FAILED
 from kdbench.data.qrels import read_qrels
 from kdbench.data.runs import read_run
 from kdbench.data.teacher_scores import read_teacher_scores
@@ -535,3 +537,25 @@ def test_a_triple_whose_positive_is_its_negative_is_counted_in_a_warning(
         f"{path}: 1 triple(s) have the same passage as positive and negative (e.g. line 1); "
         "they carry no training signal"
     ]
+
+
+def test_ir_datasets_download_failure_is_left_to_kdbench_one_line() -> None:
+    # before: ir_datasets' "[WARNING] Download failed: HTTPSConnectionPool(...)" came first
+    def record(message: str) -> logging.LogRecord:
+        return logging.LogRecord("ir_datasets", logging.WARNING, __file__, 1, message, None, None)
+
+    assert not DOWNLOAD_FAILED.filter(record("Download failed: HTTPSConnectionPool(host=...)"))
+    assert DOWNLOAD_FAILED.filter(record("Please confirm you agree to the MSMARCO terms"))
+
+
+@pytest.mark.skipif(
+    "TensorrtExecutionProvider" in onnxruntime.get_available_providers(),
+    reason="this onnxruntime has TensorRT",
+)
+def test_an_onnx_provider_this_onnxruntime_lacks_is_one_line(
+    beir_dir: Path, handed_checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # before: ORT's UserWarnings and native log lines came before kdbench's error (6 lines)
+    argv = ["evaluate", "--data", str(beir_dir), "--model", str(handed_checkpoint)]
+    line = one_line_error(capsys, [*argv, "--backend", "onnx", "--onnx-provider", "tensorrt"])
+    assert "--onnx-provider tensorrt: this onnxruntime has no TensorrtExecutionProvider" in line

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -559,3 +560,15 @@ def test_an_onnx_provider_this_onnxruntime_lacks_is_one_line(
     argv = ["evaluate", "--data", str(beir_dir), "--model", str(handed_checkpoint)]
     line = one_line_error(capsys, [*argv, "--backend", "onnx", "--onnx-provider", "tensorrt"])
     assert "--onnx-provider tensorrt: this onnxruntime has no TensorrtExecutionProvider" in line
+
+
+def test_a_path_whose_name_is_not_utf8_is_one_line(
+    beir_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # before: UnicodeEncodeError (surrogates not allowed) from a cache key or the result JSON
+    undecodable = os.fsdecode(os.fsencode(str(tmp_path)) + b"/bad\xffname")
+    shutil.copytree(beir_dir, undecodable)
+    line = one_line_error(capsys, ["evaluate", "--data", undecodable, "--model", "bm25"])
+    assert "--data b'" in line and "byte 0xff is not UTF-8" in line
+    good = str(tmp_path / "r✓.json")  # non-ASCII UTF-8 is a name like any other
+    assert main(["evaluate", "--data", str(beir_dir), "--model", "bm25", "-o", good]) == 0

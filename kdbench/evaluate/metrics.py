@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from kdbench.data.qrels import Qrels
@@ -203,9 +203,16 @@ def _stderr_captured() -> Iterator[list[str]]:
     """What C code and child processes write to file descriptor 2 meanwhile, as lines (kept
     off the terminal: kdbench's error is one line)."""
     said: list[str] = []
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
+    with ExitStack() as stack:
+        try:
+            sink = stack.enter_context(tempfile.TemporaryFile())
+        except OSError:  # no room for it (a full disk): what is said then shows as it is
+            sink = None
+        if sink is None:
+            yield said
+            return
+        sys.stderr.flush()
+        saved = os.dup(2)
         os.dup2(sink.fileno(), 2)
         try:
             yield said

@@ -87,11 +87,12 @@ class ExperimentConfig:
     )
 
     def __post_init__(self) -> None:
-        check_file_name(self.name, "name")
+        if not self.name.strip():  # results/<name> would be results/ itself
+            raise ValueError("name is empty; write the experiment's name, e.g. scifact-L2")
 
 
 def check_file_name(value: str, key: str) -> None:
-    """`value` names a file or folder of the results (students' stage files, results/<name>):
+    """`value` names result files (a student's stage files, evaluate/<name>__<split>.json):
     a separator or `..` would write outside them, an empty name would write nowhere in
     particular; a ValueError (the profile loader names the table) says what to write.
 

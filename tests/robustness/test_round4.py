@@ -236,7 +236,7 @@ train = false
         ),
         # before: an empty name wrote its evaluation to a hidden file, and no row appeared
         (lambda t: t.replace('name = "s"', 'name = ""'), "students[0]: name '': write a name"),
-        (lambda t: t.replace('name = "r4"', 'name = ".."'), "experiment: name '..': write a name"),
+        (lambda t: t.replace('name = "r4"', 'name = " "'), "experiment: name is empty"),
         # before: "--model is empty" at run time, naming no file or key
         (lambda t: t.replace('model = "{model}"', 'model = " "'), "students[0]: model is empty"),
     ],

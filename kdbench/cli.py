@@ -144,6 +144,7 @@ def _run(argv: list[str] | None) -> int:
         argv if argv is not None else sys.argv
     )
     try:
+        _check_encodable(argv if argv is not None else sys.argv[1:])
         # With standalone_mode=False click returns the code of a typer.Exit instead of raising it.
         code = app(args=argv, prog_name="kdbench", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -173,6 +174,25 @@ def _run(argv: list[str] | None) -> int:
     if code == 130 and _stopped_by:  # typer's exit code for an interrupt (see _stopped_by)
         return _stopped(_stopped_by[0])
     return code
+
+
+def _check_encodable(args: list[str]) -> None:
+    """Every argument is text: a path whose name holds bytes that are not UTF-8 reaches
+    Python as surrogates (`\\udcff`), which no result, cache key or JSON file can hold.
+
+    >>> _check_encodable(["evaluate", "--data", "beir/scifact/test"])
+    """
+    for before, arg in zip(["", *args], args, strict=False):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            byte = ord(arg[exc.start]) - 0xDC00  # surrogateescape's stand-in for the byte
+            option = f"{before} " if before.startswith("-") else ""
+            raise UserError(
+                f"{option}{arg.encode('utf-8', 'surrogateescape')!r}: byte 0x{byte:02x} is not "
+                "UTF-8; kdbench writes every path into UTF-8 results: rename the file or "
+                "folder (or pass another path)"
+            ) from None
 
 
 def entry() -> None:

@@ -86,6 +86,32 @@ class ExperimentConfig:
         maximum=THREADS_MAX,
     )
 
+    def __post_init__(self) -> None:
+        if not self.name.strip():  # results/<name> would be results/ itself
+            raise ValueError("name is empty; write the experiment's name, e.g. scifact-L2")
+
+
+def check_file_name(value: str, key: str) -> None:
+    """`value` names result files (a student's stage files, evaluate/<name>__<split>.json):
+    a separator or `..` would write outside them, an empty name would write nowhere in
+    particular; a ValueError (the profile loader names the table) says what to write.
+
+    >>> check_file_name("dot-L2-margin-mse", "name")
+    >>> check_file_name("../../escape", "name")
+    Traceback (most recent call last):
+    ValueError: name '../../escape': write a name without / or \\ and other than . or .. (it names the result files), e.g. dot-L2
+    """
+    if (
+        not value.strip()
+        or value.strip() in (".", "..")
+        or any(char in value for char in "/\\")
+        or not value.isprintable()
+    ):
+        raise ValueError(
+            f"{key} {value!r}: write a name without / or \\ and other than . or .. (it names "
+            "the result files), e.g. dot-L2"
+        )
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -251,6 +277,11 @@ class StudentConfig:
     )
 
     def __post_init__(self) -> None:
+        check_file_name(self.name, "name")
+        if not self.model.strip():
+            raise ValueError(
+                "model is empty; write a model folder, a kdbench checkpoint or a hub id"
+            )
         chosen = ("similarity", "learn_score_scale", "split_layer")
         check_options(self.arch, [key for key in chosen if getattr(self, key)])
         if self.quality_from and self.train:
@@ -610,6 +641,7 @@ def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
             converted = _parsed_key(parse, value, hints[name], key_path)
         else:
             converted = canonical_choice(f, _convert(value, hints[name], key_path), key_path)
+            _each_once(converted, key_path)
         check_range(f, converted, key_path)
         values[name] = converted
     for f in dataclasses.fields(cls):
@@ -620,6 +652,28 @@ def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
         return cls(**values)
     except ValueError as exc:
         raise UserError(f"{where or 'profile'}: {exc}") from exc
+
+
+def _each_once(value: object, where: str) -> None:
+    """A list of names or numbers holds each once: `devices = ["cpu", "cpu"]` would time
+    (and `test_splits`, `scores` would count) the same thing twice, as rows that look alike.
+
+    >>> _each_once(["cpu", "cuda"], "profile.devices")
+    >>> _each_once(["test", "dev", "test"], "data.test_splits")
+    Traceback (most recent call last):
+    kdbench.errors.UserError: data.test_splits[2]: 'test' is listed twice (also [0]); list each once
+    """
+    if not isinstance(value, list | tuple):
+        return
+    first: dict[object, int] = {}
+    for i, item in enumerate(value):
+        if not isinstance(item, str | int | float):
+            return  # tables ([[students]]) are told apart by their names
+        if item in first:
+            raise UserError(
+                f"{where}[{i}]: {item!r} is listed twice (also [{first[item]}]); list each once"
+            )
+        first[item] = i
 
 
 def _parsed_key(parse: Callable[[str], Any], value: Any, tp: Any, where: str) -> Any:
@@ -700,20 +754,22 @@ def load_profile(path: str | Path) -> ProfileFile:
 
 
 def _read_toml(p: Path) -> dict[str, Any]:
+    """The file's tables; a UserError says what is wrong (load_profile names the file)."""
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not part of the first key
+        return tomllib.loads(p.read_text(encoding="utf-8-sig"))
     except FileNotFoundError as exc:
-        raise UserError(f"{p}: no such profile; see profiles/ for examples") from exc
+        raise UserError("no such profile; see profiles/ for examples") from exc
     except IsADirectoryError as exc:
         raise UserError(
-            f"{p}: is a folder; pass a profile file such as profiles/quickstart.toml"
+            "is a folder; pass a profile file such as profiles/quickstart.toml"
         ) from exc
     except OSError as exc:
-        raise UserError(f"{p}: cannot read the profile ({exc.strerror})") from exc
+        raise UserError(f"cannot read the profile ({exc.strerror})") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{p}: not valid TOML ({exc})") from exc
+        raise UserError(f"not valid TOML ({exc})") from exc
     except UnicodeDecodeError as exc:
-        raise UserError(f"{p}: not UTF-8 text ({exc.reason})") from exc
+        raise UserError(f"not UTF-8 text ({exc.reason})") from exc
 
 
 def _check_teachers(profile: ProfileFile, i: int, p: Path) -> None:

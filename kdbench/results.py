@@ -16,6 +16,7 @@ and `first_stage`; `profile` results add `results` (one entry per measured cell)
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import sys
 from collections.abc import Mapping
@@ -157,13 +158,43 @@ def save_result(path: str | Path, result: Mapping[str, object]) -> Path:
     return atomic_write_json(path, result)
 
 
+class NotFinite(ValueError):
+    """A JSON number that is not finite (NaN, Infinity, 1e999): kdbench writes none."""
+
+
+def _not_finite(name: str) -> float:
+    raise NotFinite(name)
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number as float, refused when it is not finite.
+
+    >>> _finite_float("0.5")
+    0.5
+    """
+    value = float(text)
+    if not math.isfinite(value):
+        raise NotFinite(text)
+    return value
+
+
 def load_result(path: str | Path) -> dict[str, Any]:
     """Read and check a result file; errors name the file and say what is wrong."""
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+    try:  # utf-8-sig: an editor's byte-order mark is not part of the JSON
+        data = json.loads(
+            p.read_text(encoding="utf-8-sig"),
+            parse_constant=_not_finite,
+            parse_float=_finite_float,
+        )
     except FileNotFoundError as exc:
         raise InputFileError(p, "no such result file; pass a file written with --output") from exc
+    except NotFinite as exc:
+        raise InputFileError(
+            p,
+            f"holds the number {exc}, which kdbench never writes (its results hold finite "
+            "numbers); the file was edited or damaged: rerun the command that wrote it",
+        ) from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputFileError(p, f"not valid JSON ({exc}); is this a kdbench result?") from exc
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:

@@ -107,7 +107,9 @@ def report(
         return
     if compare:
         thresholds = (max_quality_drop, max_latency_increase)
-        regressed = _compare_report(compare, view, thresholds, allow_different_queries)
+        regressed = _compare_report(
+            compare, view, thresholds, allow_different_queries, gate=fail_on_regression
+        )
         if regressed and fail_on_regression:
             raise typer.Exit(1)
         return
@@ -163,11 +165,17 @@ def _pair_report(pair: tuple[Path, Path], view: Any, output: Path | None, allow:
 
 
 def _compare_report(
-    compare: tuple[Path, Path], view: Any, thresholds: tuple[float, float], allow: bool
+    compare: tuple[Path, Path],
+    view: Any,
+    thresholds: tuple[float, float],
+    allow: bool,
+    *,
+    gate: bool = False,
 ) -> bool:
     """Print NEW − OLD per matching row; True when some delta is a regression. Results that
     did not measure on the same collection, split, queries and measures are refused (with
-    `allow`: compared, what differs printed first)."""
+    `allow`: compared, what differs printed first). As a `gate` (--fail-on-regression), a
+    comparison with no row in common is refused: it checked nothing, so it cannot pass."""
 
     max_quality_drop, max_latency_increase = thresholds
     old_path, new_path = compare
@@ -186,6 +194,12 @@ def _compare_report(
         max_latency_increase=max_latency_increase,
         measures=view.shown,
     )
+    if gate and not deltas:
+        raise UserError(
+            f"--compare {old_path} {new_path}: no row in common (rows match on model, backend, "
+            "device, precision, scenario, batch size and sequence length), so "
+            "--fail-on-regression has nothing to check; compare two runs of the same rows"
+        )
     warning = "".join(f"warning: OLD and NEW differ in {line}\n" for line in differ)
     typer.echo(warning + render_comparison(deltas), nl=False)
     regressions = [d for d in deltas if d.regression]

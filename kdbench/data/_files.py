@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from kdbench.errors import InputFileError
@@ -64,13 +64,33 @@ def warn(message: str, warnings: list[str] | None) -> None:
 
 
 def parses_as(kind: Callable[[str], object], text: str) -> bool:
-    """Whether `kind(text)` reads `text` (a column's type, when telling file layouts apart).
+    """Whether `kind(text)` reads `text` as a number in a file is written: ASCII digits,
+    no `_` (a column's type, when telling file layouts apart, and before reading a number).
+
+    Python's int and float also read `1_0` (10), `٣` and `５`, which trec_eval's C reader
+    takes as 1, 0 and 0: such a column is not a number here, never another one.
 
     >>> parses_as(int, "3"), parses_as(int, "0.5"), parses_as(float, "0.5")
     (True, False, True)
+    >>> parses_as(int, "1_0"), parses_as(float, "５"), parses_as(int, "٣")
+    (False, False, False)
     """
+    if not text.isascii() or "_" in text:
+        return False
     try:
         kind(text)
     except ValueError:
         return False
     return True
+
+
+def warn_same_passage(path: Path, pairs: Sequence[tuple[int, str, str]]) -> None:
+    """A warning counting the lines whose positive and negative are one passage: kept (as the
+    file is), though such a pair teaches nothing (every loss's margin is 0)."""
+    same = [number for number, positive, negative in pairs if positive == negative]
+    if same:
+        warn(
+            f"{path}: {len(same)} triple(s) have the same passage as positive and negative "
+            f"(e.g. line {same[0]}); they carry no training signal",
+            None,
+        )

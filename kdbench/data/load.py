@@ -38,6 +38,11 @@ def load_collection(
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> Collection:
     """Load docs, the judged queries of `split` and their qrels from a folder or an ir_datasets id."""
+    if not str(source).strip():  # Path("") is ".": the working folder, which nobody typed
+        raise UserError(
+            "--data is empty; pass a BEIR/MS MARCO folder or an ir_datasets id such as "
+            "beir/scifact/test"
+        )
     path = Path(source)
     if path.is_dir():
         return _load_folder(path, split, cache_dir=cache_dir)
@@ -149,6 +154,17 @@ def _load_folder(
     )
 
 
+class _DownloadFailed(logging.Filter):
+    """Drops ir_datasets' "Download failed" warning: the OSError it then raises becomes
+    kdbench's one-line error, which says what to do."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Download failed")
+
+
+DOWNLOAD_FAILED = _DownloadFailed()
+
+
 def _import_ir_datasets() -> ModuleType:
     """Import ir_datasets with its INFO lines and tqdm bars silenced.
 
@@ -165,6 +181,8 @@ def _import_ir_datasets() -> ModuleType:
         def logger(self: object) -> logging.Logger:
             log: logging.Logger = original_logger(self)
             log.setLevel(logging.WARNING)
+            if DOWNLOAD_FAILED not in log.filters:
+                log.addFilter(DOWNLOAD_FAILED)
             return log
 
         def pbar(self: object, it: Iterable[T], *args: object, **kwargs: object) -> Iterator[T]:

@@ -10,6 +10,9 @@ from kdbench.errors import InputFileError
 
 Qrels = dict[str, dict[str, int]]
 
+# pytrec_eval (behind ir_measures) holds a grade in a C int: a larger one cannot be evaluated.
+LARGEST_GRADE = 2**31 - 1
+
 
 def read_qrels(path: str | os.PathLike[str], warnings: list[str] | None = None) -> Qrels:
     """qid -> {doc_id: grade}; 4 columns are TREC, 3 columns BEIR (header optional).
@@ -24,6 +27,7 @@ def read_qrels(path: str | os.PathLike[str], warnings: list[str] | None = None) 
     qrels: Qrels = {}
     first_line: dict[tuple[str, str], int] = {}
     repeated: list[int] = []
+    decimals: list[int] = []  # lines whose grade is written `1.0`
     columns_expected: int | None = None
     header = False
     for number, line in iter_lines(p, "qrels"):
@@ -36,7 +40,7 @@ def read_qrels(path: str | os.PathLike[str], warnings: list[str] | None = None) 
                     number,
                 )
             columns_expected = len(columns)
-            if columns_expected == 3 and not parses_as(int, columns[2]):
+            if columns_expected == 3 and not parses_as(float, columns[2]):
                 header = True  # BEIR's `query-id corpus-id score`
                 continue
         if len(columns) != columns_expected:
@@ -50,21 +54,22 @@ def read_qrels(path: str | os.PathLike[str], warnings: list[str] | None = None) 
             if columns_expected == 3
             else (columns[0], columns[2], columns[3])
         )
+        value = _grade(grade, p, number)
         if not parses_as(int, grade):
-            raise InputFileError(p, f"relevance grade {grade!r} is not an integer", number)
+            decimals.append(number)
         if (qid, doc_id) in first_line:
-            if qrels[qid][doc_id] == int(grade):
+            if qrels[qid][doc_id] == value:
                 repeated.append(number)
                 continue
             raise InputFileError(
                 p,
                 f"duplicate judgement for query {qid!r}, doc {doc_id!r} (first on line "
                 f"{first_line[qid, doc_id]}) with another grade ({qrels[qid][doc_id]}, then "
-                f"{int(grade)}); keep one line",
+                f"{value}); keep one line",
                 number,
             )
         first_line[qid, doc_id] = number
-        qrels.setdefault(qid, {})[doc_id] = int(grade)
+        qrels.setdefault(qid, {})[doc_id] = value
     require_rows(p, len(first_line), "judgements", header=header)
     if repeated:
         warn(
@@ -72,8 +77,35 @@ def read_qrels(path: str | os.PathLike[str], warnings: list[str] | None = None) 
             f"(e.g. line {repeated[0]})",
             warnings,
         )
+    if decimals:
+        warn(
+            f"{p}: {len(decimals)} grade(s) are written as decimals (e.g. line {decimals[0]}); "
+            "each is a whole number and is read as one, as trec_eval reads it",
+            warnings,
+        )
     check_grades(qrels, origin=str(p), warnings=warnings)
     return qrels
+
+
+def _grade(text: str, path: Path, line: int) -> int:
+    """A relevance grade: a whole number (`2`, or `2.0` as some tools write it) that
+    pytrec_eval can hold; anything else names the file and line."""
+    if parses_as(int, text):
+        value = int(text)
+    elif parses_as(float, text) and float(text).is_integer():
+        value = int(float(text))
+    else:
+        raise InputFileError(
+            path, f"relevance grade {text!r} is not a whole number; write 0, 1, 2, ...", line
+        )
+    if abs(value) > LARGEST_GRADE:
+        raise InputFileError(
+            path,
+            f"relevance grade {text} is out of range: grades are whole numbers from "
+            f"-{LARGEST_GRADE} to {LARGEST_GRADE} (usually 0 to 3)",
+            line,
+        )
+    return value
 
 
 def check_grades(qrels: Qrels, *, origin: str, warnings: list[str] | None) -> None:

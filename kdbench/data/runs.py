@@ -61,13 +61,13 @@ def read_run(path: str | os.PathLike[str]) -> Run:
                 number,
             )
         qid, _, doc_id, _, score_text, _ = columns
-        try:
-            score = float(score_text)
-        except ValueError:
-            score = math.nan
+        score = float(score_text) if parses_as(float, score_text) else math.nan
         if not math.isfinite(score):
             raise InputFileError(
-                p, f"score {score_text!r} in column 5 is not a finite number", number
+                p,
+                f"score {score_text!r} in column 5 is not a finite number (write it with "
+                "ASCII digits, a point and no separators: 12.5, -3e-2)",
+                number,
             )
         if (qid, doc_id) in first_line:
             raise InputFileError(

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kdbench.data._files import iter_lines, parses_as, require_rows
+from kdbench.data._files import iter_lines, parses_as, require_rows, warn_same_passage
 from kdbench.errors import InputFileError, UserError
 from kdbench.io import FileKind, atomic_path, first_line
 
@@ -56,15 +56,14 @@ class ScoredTriple:
 
 
 def _score(text: str, path: Path, line: int, column: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
+    if not parses_as(float, text):  # not `1_5` or `５`, which float() reads as numbers
         raise InputFileError(
             path,
             f"{column} {text!r} is not a number; expected pos_score<TAB>neg_score<TAB>qid"
             "<TAB>pid_pos<TAB>pid_neg",
             line,
-        ) from None
+        )
+    value = float(text)
     if not math.isfinite(value):
         raise InputFileError(
             path, f"{column} is {text}; teacher scores must be finite numbers", line
@@ -76,6 +75,7 @@ def read_teacher_scores(path: str | os.PathLike[str]) -> list[ScoredTriple]:
     """Read a teacher-score file; a malformed row is an `InputFileError` naming the file and line."""
     p = Path(path)
     rows: list[ScoredTriple] = []
+    pairs: list[tuple[int, str, str]] = []
     for number, line in iter_lines(p, "teacher-score"):
         fields = line.split("\t")
         if len(fields) != 5:
@@ -91,6 +91,8 @@ def read_teacher_scores(path: str | os.PathLike[str]) -> list[ScoredTriple]:
         if not (qid and pos_id and neg_id):
             raise InputFileError(p, "empty qid, pid_pos or pid_neg", number)
         rows.append(ScoredTriple(qid, pos_id, neg_id, pos_score, neg_score))
+        pairs.append((number, pos_id, neg_id))
+    warn_same_passage(p, pairs)
     require_rows(
         p, len(rows), "teacher scores (pos_score<TAB>neg_score<TAB>qid<TAB>pid_pos<TAB>pid_neg)"
     )

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kdbench.data._files import iter_lines, parses_as, require_rows
+from kdbench.data._files import iter_lines, parses_as, require_rows, warn_same_passage
 from kdbench.data.runs import ranked
 from kdbench.errors import InputFileError, UserError
 from kdbench.io import atomic_write_text
@@ -88,6 +88,7 @@ def read_id_triples(path: str | os.PathLike[str]) -> list[Triple]:
     """`qid<TAB>pid_pos<TAB>pid_neg` lines (MS MARCO qidpidtriples)."""
     p = Path(path)
     triples = []
+    pairs: list[tuple[int, str, str]] = []
     for number, fields in _rows(p, "id triples"):
         if len(fields) != 3 or not all(f.strip() for f in fields):
             raise InputFileError(
@@ -97,6 +98,8 @@ def read_id_triples(path: str | os.PathLike[str]) -> list[Triple]:
             )
         qid, pos_id, neg_id = (f.strip() for f in fields)
         triples.append(Triple(qid, pos_id, (neg_id,)))
+        pairs.append((number, pos_id, neg_id))
+    warn_same_passage(p, pairs)
     return triples
 
 
@@ -106,6 +109,7 @@ def read_text_triples(path: str | os.PathLike[str]) -> TextTriples:
     queries: dict[str, str] = {}
     docs: dict[str, str] = {}
     triples = []
+    pairs: list[tuple[int, str, str]] = []
     for number, fields in _rows(p, "text triples"):
         if len(fields) != 3:
             raise InputFileError(
@@ -122,6 +126,8 @@ def read_text_triples(path: str | os.PathLike[str]) -> TextTriples:
         docs[pos_id] = positive
         docs[neg_id] = negative
         triples.append(Triple(qid, pos_id, (neg_id,)))
+        pairs.append((number, pos_id, neg_id))
+    warn_same_passage(p, pairs)
     return TextTriples(triples, queries, docs)
 
 

@@ -16,7 +16,13 @@ Two choices keep the numbers equal to trec_eval's:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from kdbench.data.qrels import Qrels
@@ -182,18 +188,85 @@ def check_computable(chosen: Mapping[str, IrMeasure], qrels: Qrels) -> None:
     }
     for key, measure in chosen.items():
         try:
-            list(ir_measures.iter_calc([measure], sample, run))
+            with _stderr_captured() as said:  # a provider's script writes its complaint there
+                list(ir_measures.iter_calc([measure], sample, run))
         except Exception as error:
-            reason = (
-                str(error).strip().splitlines()[0][:200]
-                if str(error).strip()
-                else type(error).__name__
-            )
             raise _refuse(
                 key,
-                f"ir_measures cannot compute it on these qrels ({reason}); "
+                f"ir_measures cannot compute it on these qrels ({_reason(error, said)}); "
                 f"write another measure, e.g. {EXAMPLE}",
             ) from None
+
+
+@contextmanager
+def _stderr_captured() -> Iterator[list[str]]:
+    """What C code and child processes write to file descriptor 2 meanwhile, as lines (kept
+    off the terminal: kdbench's error is one line)."""
+    said: list[str] = []
+    with ExitStack() as stack:
+        try:
+            sink = stack.enter_context(tempfile.TemporaryFile())
+        except OSError:  # no room for it (a full disk): what is said then shows as it is
+            sink = None
+        if sink is None:
+            yield said
+            return
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield said
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            said += [line for line in sink.read().decode("utf-8", "replace").splitlines() if line]
+
+
+def _reason(error: Exception, said: Sequence[str]) -> str:
+    """One short line: a provider script's exit and first complaint (its temporary files
+    unnamed), else the exception's first line.
+
+    >>> _reason(ValueError("bad qrels\\nmore"), [])
+    'bad qrels'
+    """
+    if isinstance(error, subprocess.CalledProcessError):
+        command = error.cmd[0] if isinstance(error.cmd, list | tuple) else error.cmd
+        reason = f"{command} exited with status {error.returncode}"
+        if said:
+            temporary = re.escape(tempfile.gettempdir()) + r"/\S+?(?=[\"':]|$|\s)"
+            complaint = re.sub(rf"^{temporary}:\s*", "", said[0])  # the script's own path
+            reason += ": " + re.sub(temporary, "its input", complaint)
+        return reason[:200]
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def unreachable_rel(chosen: Mapping[str, IrMeasure], qrels: Qrels) -> str | None:
+    """A warning when some measure counts a doc relevant only above every grade in `qrels`:
+    it is then 0 for every query, which reads like a bad ranker rather than a typo.
+
+    >>> import ir_measures
+    >>> print(unreachable_rel({"RR@10": ir_measures.RR(rel=3) @ 10}, {"q1": {"d1": 1, "d2": 2}}))  # doctest: +ELLIPSIS
+    RR@10 count a doc relevant from grade 3, and no judgement reaches it (highest grade 2): ...
+    """
+    grades = [grade for judged in qrels.values() for grade in judged.values()]
+    if not grades:
+        return None
+    top = max(grades)
+    above = {
+        key: rel
+        for key, measure in chosen.items()
+        if isinstance(rel := measure.params.get("rel"), int) and rel > top
+    }
+    if not above:
+        return None
+    return (
+        f"{', '.join(above)} count a doc relevant from grade {min(above.values())}, and no "
+        f"judgement reaches it (highest grade {top}): 0 for every query; lower --rel or the "
+        "measure's rel="
+    )
 
 
 def rank_scores(run: Run) -> Run:

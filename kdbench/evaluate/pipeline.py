@@ -27,7 +27,12 @@ from kdbench.data.runs import RUN_FILE, Run, read_run, truncate, write_run
 from kdbench.data.triples import dev_slice
 from kdbench.errors import InputFileError, UserError
 from kdbench.evaluate.config import EvaluateConfig
-from kdbench.evaluate.metrics import check_computable, chosen_measures, compute_metrics
+from kdbench.evaluate.metrics import (
+    check_computable,
+    chosen_measures,
+    compute_metrics,
+    unreachable_rel,
+)
 from kdbench.evaluate.rerank import candidates, count_work, rerank
 from kdbench.evaluate.result import UNITS, EvaluateResult, FirstStage
 from kdbench.io import RESULT, check_writable
@@ -368,8 +373,11 @@ def _evaluate(
     with clock("load_s"):
         collection = _queries(config)
     # Before any ranking: a measure these qrels cannot give must not cost the whole evaluation.
-    check_computable(chosen_measures(config.measures, config.rel), collection.qrels)
+    chosen = chosen_measures(config.measures, config.rel)
+    check_computable(chosen, collection.qrels)
     warnings = list(collection.warnings)
+    if (unreachable := unreachable_rel(chosen, collection.qrels)) is not None:
+        warnings.append(unreachable)
     is_bm25 = config.model is not None and config.model.lower() == "bm25"
     if config.model is not None:
         collection.docs.require_docs()  # BM25 and rankers read passages; a given run alone does not

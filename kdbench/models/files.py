@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,13 +27,32 @@ PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object from `path`; UserError naming the file when it is unreadable or not an object."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read JSON ({exc}); is the model folder complete?") from exc
+    data = _json_file(path)
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a JSON object")
     return data
+
+
+def read_json_list(path: Path) -> list[object]:
+    """A JSON array from `path` (sentence-transformers' modules.json); UserError as read_json."""
+    data = _json_file(path)
+    if not isinstance(data, list):
+        raise UserError(f"{path}: expected a JSON array ([...])")
+    return data
+
+
+def _json_file(path: Path) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        if exc.msg.startswith("Unexpected UTF-8 BOM"):  # transformers reads it as plain UTF-8 too
+            raise UserError(
+                f"{path}: starts with a byte-order mark, which transformers cannot read; "
+                "re-save it as UTF-8 without one"
+            ) from exc
+        raise UserError(f"{path}: cannot read JSON ({exc}); is the model folder complete?") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read JSON ({exc}); is the model folder complete?") from exc
 
 
 def weights_format(folder: Path, *, allow_pickle: bool) -> str:
@@ -75,7 +95,10 @@ def reading_weights(path: Path) -> Iterator[None]:
     from safetensors import SafetensorError
 
     try:
-        yield
+        with warnings.catch_warnings():
+            # torch warns about a pickle's protocol before refusing it: the refusal says it all
+            warnings.filterwarnings("ignore", message=".*pickle protocol", category=UserWarning)
+            yield
     except pickle.UnpicklingError as exc:
         if "weights only" not in str(exc).lower() and "weights_only" not in str(exc):
             raise UserError(
@@ -83,7 +106,8 @@ def reading_weights(path: Path) -> Iterator[None]:
                 "corrupt: copy or download it again"
             ) from exc
         raise UserError(
-            f"{path}: holds objects other than tensors ({_first_line(exc)}); kdbench builds only "
+            f"{path}: holds objects other than tensors, or is damaged ({_first_line(exc)}); "
+            "kdbench builds only "
             "tensors from a pickle, even with --allow-pickle: save the weights as "
             "model.safetensors from a copy you trust"
         ) from exc

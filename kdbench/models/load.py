@@ -17,7 +17,6 @@ Settings resolve as: explicit arguments > kdbench.json > the source's own config
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -36,6 +35,7 @@ from kdbench.models.files import (
     CHECKPOINT_FILE,
     HEAD_FILE,
     read_json,
+    read_json_list,
     reading_weights,
     weights_file,
     weights_format,
@@ -111,6 +111,8 @@ def load_model(
     ranker_class = ARCHITECTURES[spec.arch].resolve()
 
     with _quiet_transformers():
+        if layout is None:
+            check_config(encoder_folder, config)
         tokenizer = load_tokenizer(encoder_folder, trust_remote_code=trust_remote_code)
         head_state: dict[str, torch.Tensor] | None = None
         if layout is not None:
@@ -188,6 +190,8 @@ def resolve_folder(name: str, *, allow_pickle: bool = False) -> Path:
     """The local folder for an alias, a path or a hub id; UserError when there is none."""
     if name.lower() in MINILM_ALIASES:
         return minilm_folder()
+    if not name.strip():  # Path("") is ".": the working folder, which nobody typed
+        raise UserError("--model is empty; pass a model folder, a kdbench checkpoint or a hub id")
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -264,9 +268,13 @@ def read_sentence_transformers(folder: Path) -> dict[str, Any]:
     path = folder / "modules.json"
     if not path.exists():
         return {}
-    modules = json.loads(path.read_text(encoding="utf-8"))
     found: dict[str, Any] = {"normalize": False}
-    for module in modules:
+    for i, module in enumerate(read_json_list(path)):
+        if not isinstance(module, dict):
+            raise UserError(
+                f"{path}: entry {i} is not an object with a type and a path; is the "
+                "sentence-transformers folder complete?"
+            )
         kind = str(module.get("type", "")).rsplit(".", 1)[-1]
         module_folder = folder / module.get("path", "")
         if kind == "Transformer":
@@ -431,6 +439,19 @@ def load_encoder(
                 f"{folder}: needs its own model code; pass --trust-remote-code if you trust it"
             ) from exc
         raise UserError(f"{folder}: cannot build the encoder ({exc})") from exc
+    except RuntimeError as exc:
+        if "mismatched_sizes" not in str(exc) and "size mismatch" not in str(exc):
+            raise
+        raise UserError(
+            f"{weights_file(folder)}: weights do not fit the config (their shapes differ from "
+            "what config.json describes); is the folder's config.json the model's own?"
+        ) from exc
+    except (ArithmeticError, TypeError, AttributeError, IndexError, KeyError) as exc:
+        # the model is built from config.json's numbers: 0 attention heads divides by zero
+        raise UserError(
+            f"{folder / 'config.json'}: transformers cannot build the model it describes "
+            f"({type(exc).__name__}: {str(exc).strip()[:160]}); copy the model's own config.json"
+        ) from exc
     missing = sorted(info.get("missing_keys", []))
     if classifier and fresh_head:
         # A new head on a pretrained encoder: only weights outside the encoder may be new.
@@ -448,6 +469,25 @@ def load_encoder(
     return module
 
 
+def check_config(folder: Path, config: Mapping[str, object]) -> None:
+    """config.json as transformers reads it, before anything is built from it: a value of
+    the wrong type (`"num_hidden_layers": "two"`) is one line naming the file. A model type
+    transformers does not know (the paper's layouts, remote code) is left to its loader."""
+    from transformers import AutoConfig
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    if config.get("model_type") not in CONFIG_MAPPING:
+        return
+    try:
+        AutoConfig.from_pretrained(folder)
+    except Exception as exc:  # transformers and huggingface_hub validate with their own errors
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise UserError(
+            f"{folder / 'config.json'}: transformers cannot read it ({reason}); fix the value "
+            "or copy the model's own config.json"
+        ) from exc
+
+
 def load_tokenizer(folder: Path, *, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer, BertTokenizer
 
@@ -455,6 +495,13 @@ def load_tokenizer(folder: Path, *, trust_remote_code: bool = False) -> PreTrain
         tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(
             folder, trust_remote_code=trust_remote_code
         )
+        if len(tokenizer) <= len(tokenizer.all_special_tokens):
+            # transformers builds a tokenizer from config.json alone when the folder has no
+            # tokenizer files: it knows only its special tokens, so every word is [UNK]
+            raise UserError(
+                f"{folder}: no tokenizer files (tokenizer.json, vocab.txt, ...): copy them from "
+                "the model it was trained from"
+            )
         return tokenizer
     except (ValueError, OSError, KeyError, TypeError) as exc:
         # The paper's custom configs (model_type BERT_Cat/ColBERT) are unknown to AutoTokenizer;

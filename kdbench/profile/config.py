@@ -303,6 +303,14 @@ class ProfileConfig(ModelLoading, Timing):
                     f"--onnx-model {self.onnx_model}: ONNX Runtime cannot load it ({problem}); "
                     "pass a graph kdbench export or kdbench profile wrote"
                 )
+        if self.index_dir is not None and not self.data:  # before the model loads
+            raise UserError(
+                f"--index-dir {self.index_dir}: needs --data, the collection the index was built from"
+            )
+        if self.cache_dir is not None and Path(self.cache_dir).is_file():
+            raise UserError(
+                f"--cache-dir {self.cache_dir}: is a file; pass a folder for exports and engines"
+            )
         if self.onnx_provider is not None and self.onnx_provider not in PROVIDERS:
             raise UserError(
                 f"--onnx-provider {self.onnx_provider!r}: choose {', '.join(PROVIDERS)}"

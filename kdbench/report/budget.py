@@ -27,6 +27,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from kdbench.errors import UserError
 from kdbench.json_types import JsonObject
@@ -165,7 +166,15 @@ def _constraint_items(text: str) -> list[str]:
 
 def parse_budget(text: str, where: str = "--budget") -> list[Constraint]:
     """Constraints from "p95<=10ms,memory<=2GiB"; a UserError naming `where` and the item."""
-    constraints = [_parse_one(item, text, where) for item in _constraint_items(text)]
+    items = _constraint_items(text)
+    for before, item in pairwise(items):
+        if item[0].isdigit():  # `p95<=1,5ms`: every constraint starts with its column
+            raise UserError(
+                f"{where} {text!r}: {before},{item}: a comma separates constraints, it is "
+                f"neither a decimal point nor a thousands separator; write the number with a "
+                f'point and no separators, e.g. "p95<=1.5ms"'
+            )
+    constraints = [_parse_one(item, text, where) for item in items]
     if not constraints:
         raise UserError(f'{where} {text!r}: names no constraint; write e.g. "p95<=10ms"')
     return constraints
@@ -190,11 +199,13 @@ def _parse_one(item: str, text: str, where: str) -> Constraint:
     unit = found["unit"].lower() if kind == "bytes" or kind == "count" else found["unit"]
     if unit not in units:
         known = ", ".join(u for u in units if u)
-        if kind not in UNITS:
-            what, example = f"takes no unit (got {unit!r})", f"{name}>={found['value']}"
-        else:
-            what = f"unit {unit!r} is not one of {known}" if unit else f"needs a unit ({known})"
-            example = f"{name}<={found['value']}{UNITS[kind][1]}"
+        if kind not in UNITS:  # `p99<=5ms`: no column of that name, and a quality has no unit
+            raise UserError(
+                f"{where} {text!r}: {item!r}: {name!r} is not a column that takes a unit "
+                f"({', '.join(COLUMNS)}); a quality takes none (nDCG@10>=0.6)"
+            )
+        what = f"unit {unit!r} is not one of {known}" if unit else f"needs a unit ({known})"
+        example = f"{name}<={found['value']}{UNITS[kind][1]}"
         raise UserError(f"{where} {text!r}: {item!r}: {name} {what}; e.g. {example}")
     limit = number * units[unit]
     return Constraint(name, OPERATORS[found["op"]], limit, item.replace(" ", ""))

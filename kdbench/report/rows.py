@@ -569,6 +569,21 @@ def mark_pareto(rows: list[Row], metric: str = "nDCG@10", x: str = "p50") -> Non
         )
 
 
+def _checked(path: Path) -> JsonObject:
+    """A result file whose evaluations read as EvaluateResults: a value of the wrong type
+    names the file here, not later from inside the report."""
+    result = load_result(path)
+    try:
+        if result.get("kind") == "evaluate":
+            EvaluateResult.from_dict(result)
+        elif result.get("kind") == "run":
+            for model in run_models(result):
+                run_evaluations(model)
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    return result
+
+
 def load_results(paths: Iterable[str | Path]) -> list[JsonObject]:
     """Read result files; a folder means its results.json, else every *.json in it."""
     results: list[JsonObject] = []
@@ -581,9 +596,9 @@ def load_results(paths: Iterable[str | Path]) -> list[JsonObject]:
                 raise UserError(
                     f"{path}: no result JSON here; run `kdbench run` or pass result files"
                 )
-            results.extend(load_result(f) for f in files)
+            results.extend(_checked(f) for f in files)
         elif path.exists():
-            results.append(load_result(path))
+            results.append(_checked(path))
         else:
             raise UserError(
                 f"{path}: no such file or folder; pass result JSON files or a results folder"

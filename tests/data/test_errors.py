@@ -113,7 +113,7 @@ CASES: list[tuple[str, str, bytes, Callable[[Path], Any], int | None, str]] = [
         b"1 0 d1 1\n1 0 d2 high\n",
         read_qrels,
         2,
-        "relevance grade 'high' is not an integer",
+        "relevance grade 'high' is not a whole number; write 0, 1, 2, ...",
     ),
     (
         "qrels duplicate",

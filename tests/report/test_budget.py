@@ -64,7 +64,11 @@ def test_a_quality_name_may_hold_equals_signs_and_commas() -> None:
     [
         ("p95<=10", "p95 needs a unit (ns, us, µs, ms, s, min); e.g. p95<=10ms"),
         ("memory<=2GiBs", "unit 'gibs' is not one of"),
-        ("nDCG@10>=0.6ms", "nDCG@10 takes no unit"),
+        ("nDCG@10>=0.6ms", "'nDCG@10' is not a column that takes a unit"),
+        # round 4: a decimal or thousands comma is not read as two constraints
+        ("p95<=1,5ms", "p95<=1,5ms: a comma separates constraints, it is neither a decimal"),
+        ("memory<=1,024MiB,p50<=2ms", "memory<=1,024MiB: a comma separates constraints"),
+        ("p99<=5ms", "'p99' is not a column that takes a unit (p50, p95, memory"),
         ("p95 10ms", "cannot read 'p95 10ms'; write COLUMN<=VALUE[UNIT]"),
         (" , ", "names no constraint"),
     ],

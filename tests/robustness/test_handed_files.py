@@ -79,7 +79,9 @@ def test_a_pickle_weights_only_refuses_is_one_line_even_when_pickles_are_allowed
     weights = _pickled(model_copy, extra=datetime.datetime(2020, 1, 1))
     argv = ["export", "--model", str(model_copy), "--allow-pickle"]
     error = one_line_error(capsys, argv)
-    assert f"{weights}: holds objects other than tensors (Unsupported global" in error
+    assert (
+        f"{weights}: holds objects other than tensors, or is damaged (Unsupported global" in error
+    )
     assert "datetime.datetime" in error and "save the weights as model.safetensors" in error
 
 

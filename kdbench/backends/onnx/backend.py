@@ -163,6 +163,13 @@ class OnnxBackend(Backend):
             3  # ORT's warnings about fallbacks are reported from get_providers()
         )
         wanted = self.provider()
+        available = onnxruntime.get_available_providers()
+        if PROVIDERS[wanted] not in available:  # before ORT warns and falls back
+            raise MissingDependencyError(
+                f"--onnx-provider {wanted}: this onnxruntime has no {PROVIDERS[wanted]} (it has "
+                f"{', '.join(available)}); install onnxruntime-gpu with the CUDA/cuDNN (and "
+                "TensorRT) libraries it needs, or use --onnx-provider cpu"
+            )
         providers = self.providers(path, shapes, stream)
         session = onnxruntime.InferenceSession(str(path), options, providers=providers)
         used = session.get_providers()

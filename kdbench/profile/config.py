@@ -13,6 +13,7 @@ from kdbench.errors import UserError
 from kdbench.evaluate.config import EvaluateConfig
 from kdbench.json_types import JsonObject
 from kdbench.options import (
+    PATH,
     SEED_MAX,
     THREADS_MAX,
     Fixed,
@@ -109,7 +110,8 @@ class ProfileConfig(ModelLoading, Timing):
 
     model: str = option(
         help="Checkpoint folder, hub id, all-MiniLM-L6-v2, or bm25 (the first stage: per-query "
-        "latency on its bm25s index; needs --data)."
+        "latency on its bm25s index; needs --data).",
+        cli=PATH,
     )
     baseline_arch: str | None = option(
         None,
@@ -160,6 +162,7 @@ class ProfileConfig(ModelLoading, Timing):
         None,
         help="Collection folder or ir_datasets id for real text and qrels. Without it: "
         "synthetic text.",
+        cli=PATH,
     )
     split: str | None = option("test", help="Query split of --data.")
     doc_len: int | None = option(

@@ -572,3 +572,33 @@ def test_a_path_whose_name_is_not_utf8_is_one_line(
     assert "--data b'" in line and "byte 0xff is not UTF-8" in line
     good = str(tmp_path / "r✓.json")  # non-ASCII UTF-8 is a name like any other
     assert main(["evaluate", "--data", str(beir_dir), "--model", "bm25", "-o", good]) == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        # before: "" became Path(".") and was refused as "--output .: is a folder", naming a
+        # folder nobody typed; each path option is now checked in one place (commands/options.py)
+        (["evaluate", "--data", "{beir}", "--model", "bm25", "--output", ""], "--output is empty"),
+        (["evaluate", "--data", "{beir}", "--model", "bm25", "--run", " "], "--run is empty"),
+        (["evaluate", "--data", "{beir}", "--model", "bm25", "--run-file", ""], "--run-file is"),
+        (["train", "--model", "m", "--data", "{beir}", "--triples", "", "-o", "x"], "--triples is"),
+        (["train", "--model", "m", "--data", "{beir}", "--output", ""], "--output is empty"),
+        (["profile", "--model", "bm25", "--data", "{beir}", "--output", ""], "--output is empty"),
+        (["profile", "--model", "m", "--onnx-model", ""], "--onnx-model is empty"),
+        (["profile", "--model", "m", "--cache-dir", ""], "--cache-dir is empty"),
+        (["report", "{beir}", "--output", ""], "--output is empty"),
+        (["run", "p.toml", "--output", ""], "--output is empty"),
+        (["export", "--model", "m", "--output", ""], "--output is empty"),
+        (["teacher", "score", "--model", "bm25", "--data", "{beir}", "-o", ""], "--output is"),
+        (
+            ["teacher", "ensemble", "--scores", "a", "--scores", "", "--data", "d", "-o", "x"],
+            "--scores",
+        ),
+    ],
+)
+def test_an_empty_path_option_is_named_as_empty(
+    argv: list[str], expected: str, beir_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = one_line_error(capsys, [a.format(beir=beir_dir) for a in argv])
+    assert expected in line and "is empty; pass a file or folder name" in line, line

@@ -18,7 +18,7 @@ NOT_PROFILED = ("pooling", "similarity", "colbert_dim", "max_query_len", "max_do
 def profile(
     config: ProfileConfig = settings(ProfileConfig, exclude=NOT_PROFILED),
     output: Path | None = path_option(
-        None, "--output", help="Write the result JSON here (atomically)."
+        None, "--output", "-o", help="Write the result JSON here (atomically)."
     ),
 ) -> None:
     """Time rankers under eager PyTorch, ONNX Runtime and TensorRT, after checking each computes eager's scores."""

@@ -33,6 +33,7 @@ from kdbench.quantities import (
     parse_size_list,
 )
 from tests.robustness.conftest import one_line_error, write_beir
+from tests.robustness.test_cli_fuzz import COMMANDS
 
 # -- numbers in files: what trec_eval's C reader takes as another number is refused ----------
 
@@ -602,3 +603,16 @@ def test_an_empty_path_option_is_named_as_empty(
 ) -> None:
     line = one_line_error(capsys, [a.format(beir=beir_dir) for a in argv])
     assert expected in line and "is empty; pass a file or folder name" in line, line
+
+
+def test_every_output_option_has_the_short_flag() -> None:
+    # before: `kdbench profile -o FILE` was "No such option: -o" while evaluate, report, run,
+    # export, train and teacher take it
+    with_output = {
+        name: param.opts
+        for name, command in COMMANDS.items()
+        for param in command.params
+        if "--output" in param.opts
+    }
+    assert "profile" in with_output
+    assert {name for name, opts in with_output.items() if "-o" not in opts} == set()

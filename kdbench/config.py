@@ -169,6 +169,21 @@ class TeacherSection:
     )
 
 
+# What a student used as it is (train = false) reads; its other settings shape a training.
+AS_IS_SETTINGS = (
+    "name",
+    "model",
+    "arch",
+    "layers",
+    "split_layer",
+    "train",
+    "eval_mode",
+    "quality_from",
+    "backends",
+    "seq_lens",
+)
+
+
 @dataclass(frozen=True)
 class StudentConfig:
     name: str = option(help="The student's row in the report; unique in the profile.")
@@ -276,6 +291,14 @@ class StudentConfig:
         help="Validate on the dev slice every N steps; the best step is kept (0: at the end).",
     )
 
+    def training_settings_set(self) -> list[str]:
+        """The settings set away from their defaults that only a training reads."""
+        return [
+            f.name
+            for f in dataclasses.fields(self)
+            if f.name not in AS_IS_SETTINGS and getattr(self, f.name) != default_of(f)
+        ]
+
     def __post_init__(self) -> None:
         check_file_name(self.name, "name")
         if not self.model.strip():
@@ -289,9 +312,16 @@ class StudentConfig:
                 "quality_from shows another run's evaluation of a model used as it is; set "
                 "train = false (a model trained here is evaluated here)"
             )
-        if not self.train and (self.similarity or self.learn_score_scale):
-            # `kdbench evaluate` uses the model's own similarity; these only shape a training.
-            raise ValueError("similarity and learn_score_scale apply to training; set train = true")
+        trained_only = self.training_settings_set() if not self.train else []
+        if trained_only:
+            # A model used as it is is evaluated with [evaluate]'s settings and its own
+            # similarity; these only shape a training, which train = false skips.
+            raise ValueError(
+                f"{', '.join(trained_only)}: shape{'s' if len(trained_only) == 1 else ''} a "
+                "training, and train = false uses the model as it is (evaluated with "
+                "[evaluate]'s settings); drop "
+                f"{'it' if len(trained_only) == 1 else 'them'} or set train = true"
+            )
         distilling = teacher_losses()
         distils = self.train and self.loss in distilling
         if (self.label_loss or self.teacher_margin_floor is not None) and not distils:

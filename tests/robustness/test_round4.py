@@ -240,6 +240,13 @@ train = false
         (lambda t: t.replace('name = "r4"', 'name = " "'), "experiment: name is empty"),
         # before: "--model is empty" at run time, naming no file or key
         (lambda t: t.replace('model = "{model}"', 'model = " "'), "students[0]: model is empty"),
+        # before: ignored (a model used as it is is evaluated with [evaluate]'s lengths), so
+        # a value `kdbench evaluate --max-doc-len` refuses passed and changed nothing
+        (
+            lambda t: t + "max_doc_len = 100000\n",
+            "students[0]: max_doc_len: shapes a training, and train = false uses the model as",
+        ),
+        (lambda t: t + 'loss = "ranknet"\nsteps = 5\n', "students[0]: loss, steps: shape a"),
     ],
 )
 def test_round4_profile_mistakes_name_the_file_and_key(

@@ -623,3 +623,53 @@ def test_every_output_option_has_the_short_flag() -> None:
     }
     assert "profile" in with_output
     assert {name for name, opts in with_output.items() if "-o" not in opts} == set()
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        # before: each was ignored, exit 0: the index scenario times no search (--index-size,
+        # --depth), a re-ranker searches no index (--index-dir), offline has no arrival rate
+        (
+            ["--arch", "dot", "--scenario", "index", "--index-size", "1000,2000"],
+            "--index-size: only the query scenario reads it, and this profile times index; "
+            "drop it or pass --scenario query",
+        ),
+        (
+            ["--arch", "dot", "--scenario", "index", "--depth", "10"],
+            "--depth: only the query, rerank and",
+        ),
+        (
+            ["--arch", "dot", "--scenario", "index", "--doc-len", "16"],
+            "--doc-len: only the query and rerank",
+        ),
+        (["--arch", "cat", "--index-dir", "{tmp}"], "--index-dir: only the query scenario"),
+        (
+            ["--arch", "dot", "--scenario", "offline", "--qps", "5"],
+            "--qps: only the server scenario reads it, and",
+        ),
+        (["--scenario", "rerank", "--arch", "cat", "--workers", "2"], "--workers: only the server"),
+    ],
+)
+def test_a_setting_the_scenario_does_not_read_is_refused(
+    argv: list[str],
+    expected: str,
+    beir_dir: Path,
+    tiny_bert_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    base = ["profile", "--model", str(tiny_bert_dir), "--data", str(beir_dir)]
+    line = one_line_error(capsys, [*base, *(a.format(tmp=tmp_path) for a in argv)])
+    assert expected in line, line
+
+
+def test_bm25_refuses_the_index_settings_it_does_not_read(
+    beir_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # before: --index-size was ignored and BM25 timed its whole index, exit 0
+    argv = ["profile", "--model", "bm25", "--data", str(beir_dir), "--index-size", "5"]
+    line = one_line_error(capsys, argv)
+    assert line.endswith(
+        "--index-size: only the query scenario reads it, and this profile times retrieve; drop it"
+    ), line

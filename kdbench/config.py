@@ -21,7 +21,7 @@ from kdbench.errors import UserError
 from kdbench.evaluate.config import EvaluateConfig as EvaluateOptions
 from kdbench.evaluate.metrics import parse_measures
 from kdbench.losses import teacher_losses
-from kdbench.models.registry import applies_to, check_options
+from kdbench.models.registry import ARCHITECTURES, applies_to, check_options
 from kdbench.options import (
     LEFT_OUT,
     RANGE_KEYS,
@@ -41,6 +41,8 @@ from kdbench.options import (
     reuse,
 )
 from kdbench.profile.config import ProfileConfig as ProfileOptions
+from kdbench.profile.config import check_read
+from kdbench.profile.registry import LOADS
 from kdbench.quantities import parse_rate_per_s, parse_size
 from kdbench.report.budget import parse_budget
 from kdbench.report.scale import parse_count
@@ -768,6 +770,11 @@ def load_profile(path: str | Path) -> ProfileFile:
         raise UserError(f"{p}: students: add at least one [[students]] table")
     for i in range(len(profile.students)):
         _check_teachers(profile, i, p)
+    if profile.profile.enabled:
+        try:
+            check_read(profile.profile, profiled_scenarios(profile), lambda f: f"profile.{f.name}")
+        except UserError as exc:
+            raise UserError(f"{p}: {exc}") from None
     if profile.teacher.evaluate:
         names = [s.name for s in profile.students]
         if not profile.teacher.model or profile.teacher.scores:
@@ -800,6 +807,19 @@ def _read_toml(p: Path) -> dict[str, Any]:
         raise UserError(f"not valid TOML ({exc})") from exc
     except UnicodeDecodeError as exc:
         raise UserError(f"not UTF-8 text ({exc.reason})") from exc
+
+
+def profiled_scenarios(profile: ProfileFile) -> list[str]:
+    """Every scenario some run of the profile times: [profile] scenarios (else each student's
+    architecture's own; a load also serves it), a server cell's load and the query it serves,
+    and BM25's retrieve (its row, when a reference or the first stage, reads the depths)."""
+    settings = profile.profile
+    own = [ARCHITECTURES[s.arch].default_scenario for s in profile.students]
+    listed = list(settings.scenarios)
+    scenarios = listed + (own if not listed or set(listed) & set(LOADS) else [])
+    if settings.server_bound:
+        scenarios += ["server", "query"]
+    return list(dict.fromkeys([*scenarios, "retrieve"]))
 
 
 def _check_teachers(profile: ProfileFile, i: int, p: Path) -> None:

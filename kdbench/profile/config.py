@@ -107,8 +107,8 @@ def check_read(
 
 
 def _words(items: Collection[str]) -> str:
-    """'a', 'a and b', 'a, b and c'."""
-    *rest, last = items
+    """'a', 'a and b', 'a, b and c' (BM25's "retrieve" says whose it is)."""
+    *rest, last = [f"{item} (BM25)" if item == "retrieve" else item for item in items]
     return f"{', '.join(rest)} and {last}" if rest else last
 
 

@@ -247,6 +247,15 @@ train = false
             "students[0]: max_doc_len: shapes a training, and train = false uses the model as",
         ),
         (lambda t: t + 'loss = "ranknet"\nsteps = 5\n', "students[0]: loss, steps: shape a"),
+        # before: ignored, exit 0 (an index run searches nothing; no server cell is asked for)
+        (
+            lambda t: t + '[profile]\nscenarios = ["index"]\nindex_size = 1000\n',
+            "profile.index_size: only the query scenario reads it, and this profile times index",
+        ),
+        (
+            lambda t: t + "[profile]\nmin_queries = 10\n",
+            "profile.min_queries: only the server scenario reads it, and this profile times query",
+        ),
     ],
 )
 def test_round4_profile_mistakes_name_the_file_and_key(
@@ -671,5 +680,5 @@ def test_bm25_refuses_the_index_settings_it_does_not_read(
     argv = ["profile", "--model", "bm25", "--data", str(beir_dir), "--index-size", "5"]
     line = one_line_error(capsys, argv)
     assert line.endswith(
-        "--index-size: only the query scenario reads it, and this profile times retrieve; drop it"
+        "--index-size: only the query scenario reads it, and this profile times retrieve (BM25); drop it"
     ), line

@@ -253,9 +253,11 @@ def _load_irds(source: str, split: str | None) -> Collection:
         if docs.has_docs:
             len(docs)  # fails here, not mid-run, if the files are missing
     except OSError as exc:  # requests' network errors are OSErrors too
+        home = os.environ.get("IR_DATASETS_HOME", "~/.ir_datasets")
         raise UserError(
-            f"--data {dataset_id}: ir_datasets could not read its files ({type(exc).__name__}); kdbench never downloads: "
-            "copy the dataset into a writable folder and set IR_DATASETS_HOME to it"
+            f"--data {dataset_id}: ir_datasets could neither read its files in {home} nor "
+            f"download them ({type(exc).__name__}); offline, copy the dataset into a writable "
+            "folder and set IR_DATASETS_HOME to it"
         ) from exc
     warnings: list[str] = []
     check_grades(raw_qrels, origin=dataset_id, warnings=warnings)

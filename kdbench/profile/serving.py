@@ -143,6 +143,24 @@ def parse_bound(text: str, option: str = "--bound") -> Bound:
 
 
 # -- early stopping (MLPerf LoadGen's rule, from the binomial distribution) -------------------
+def _early_stop_reason(
+    issued: int, count: int, over: int, allowed: int, bound: Bound | None, confidence: float
+) -> str:
+    """Why a level stopped issuing: more queries over the bound than early stopping allows,
+    or (`allowed` < 0) too few queries for early stopping to pass even with none over."""
+    label = bound.label if bound is not None else "the bound"
+    if allowed < 0 and bound is not None:
+        return (
+            f"stopped after {issued} of {count} arrivals: {count} queries are too few for "
+            f"early stopping to judge {label} even with none over it (at least "
+            f"{early_stopping_queries(0, bound.percentile, confidence)}); raise --min-queries"
+        )
+    return (
+        f"stopped after {issued} of {count} arrivals: {over} queries over {label}, "
+        f"more than early stopping allows ({allowed}) for {count} queries"
+    )
+
+
 def _overshoot_cdf(overshoots: int, total: int, tail: float) -> float:
     """P(at most `overshoots` of `total` queries exceed the bound) if each does with `tail`."""
     from scipy.stats import binom
@@ -402,10 +420,8 @@ def serve_arrivals(
                     stale = bisect.bisect_left(scheduled, now - bound_ns, state.next, index)
                     over = state.over + max(0, stale - state.next)
                     if over > allowed:
-                        state.aborted = (
-                            f"stopped after {index} of {count} arrivals: {over} queries over "
-                            f"{bound.label if bound else ''}, more than early stopping allows "
-                            f"({allowed}) for {count} queries"
+                        state.aborted = _early_stop_reason(
+                            index, count, over, allowed, bound, settings.confidence
                         )
                         state.stop = True
                         waiting.clear()

@@ -234,6 +234,11 @@ def _parse_qps(item: str, text: str, where: str) -> Constraint:
     except QuantityError as exc:
         raise UserError(f"{where} {text!r}: {item!r}: {exc}") from None
     bound = parse_bound(bound_text, where)
+    if re.search(r"\d\s*$", bound_text):  # as every latency in a budget, with its unit
+        raise UserError(
+            f"{where} {text!r}: {item!r}: the latency bound needs a unit (ns, us, ms, s, min), "
+            f"e.g. qps>={limit:g}@{bound.label}"
+        )
     return Constraint("max_qps", OPERATORS[found["op"]], limit, item.replace(" ", ""), bound.label)
 
 

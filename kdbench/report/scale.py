@@ -245,9 +245,15 @@ def _predict_query_row(
     if encoder is not None:
         _add_build(target, encoder[0], encoder[1], passages)
     _add_replicas(target, target.predicted.get("mean_ms"), scale)
-    refused = target.predicted["p95_ms"].get("refused")
-    if refused:
-        notes.append(f"{describe(target)}: latency at {short_count(passages)} refused: {refused}")
+    refusals = {q: target.predicted[q].get("refused") for q in ("p50_ms", "p95_ms")}
+    if refusals["p50_ms"] and refusals["p50_ms"] == refusals["p95_ms"]:
+        refusals = {"latency": refusals["p50_ms"]}
+    for quantity, refused in refusals.items():
+        if refused:
+            what = quantity.removesuffix("_ms")
+            notes.append(
+                f"{describe(target)}: {what} at {short_count(passages)} refused: {refused}"
+            )
     return notes
 
 
@@ -578,15 +584,20 @@ def _interval(name: str) -> Callable[[Row], list[float] | None]:
 
 
 def _source(row: Row) -> str:
-    """The fit behind the row's latency prediction (or why it was refused), in short."""
-    latency = row.predicted.get("p95_ms")
-    if latency is None:
+    """The fit behind the row's latency predictions (or why they were refused), in short."""
+    latencies = {q: row.predicted[q] for q in ("p50_ms", "p95_ms") if q in row.predicted}
+    if not latencies:
         build = row.predicted.get("build_h") or row.predicted.get("replicas")
         return str(build["source"]) if build else ""
-    if latency.get("refused"):
-        return f"latency refused ({short_count(latency['largest_measured'] or 0)} largest measured)"
+    made = [latency for latency in latencies.values() if not latency.get("refused")]
+    refused = [q.removesuffix("_ms") for q, latency in latencies.items() if latency.get("refused")]
+    if not made:
+        largest = next(iter(latencies.values()))["largest_measured"] or 0
+        return f"latency refused ({short_count(largest)} largest measured)"
+    latency = made[0]
     fit = "fit in log N" if "log of index size" in latency["source"] else "linear fit"
-    return (
+    text = (
         f"{fit}, largest measured {latency['largest_measured']:,.0f} passages "
         f"(×{latency['factor']:,.0f} beyond)"
     )
+    return text + (f"; {' and '.join(refused)} refused" if refused else "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,34 @@ def test_bad_ids_are_user_errors(irds_home: Path) -> None:
         UserError, match=r"add --split or use one of: beir/scifact/test, beir/scifact/train"
     ):
         load_collection("beir/scifact")
+
+
+def test_files_neither_read_nor_downloaded_say_where_they_were_looked_for(
+    irds_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ir_datasets downloads what its folder lacks; offline that fails with a network error
+    (an OSError): one line naming the folder, that the download failed, and what to do."""
+    import ir_datasets
+
+    real_load = ir_datasets.load
+
+    class Unreachable:
+        """The real dataset, but its files cannot be read nor fetched."""
+
+        def __init__(self, dataset_id: str) -> None:
+            self.real = real_load(dataset_id)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.real, name)
+
+        def queries_iter(self) -> None:
+            raise ConnectionError("HTTPSConnectionPool(host='example.org'): unreachable")
+
+    monkeypatch.setattr(ir_datasets, "load", Unreachable)
+    with pytest.raises(UserError) as error:
+        load_collection("beir/scifact/test")
+    message = str(error.value)
+    assert message.startswith("--data beir/scifact/test: ir_datasets could neither read its ")
+    assert f"files in {os.environ['IR_DATASETS_HOME']} nor" in message
+    assert "nor download them (ConnectionError); offline, copy the dataset" in message
+    assert "never downloads" not in message and "\n" not in message

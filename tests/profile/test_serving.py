@@ -138,6 +138,20 @@ def test_past_saturation_p99_grows_with_the_run_and_the_search_stops() -> None:
     assert search.best is not None and search.best.target_qps < 1 / service
 
 
+def test_too_few_queries_for_early_stopping_say_so() -> None:
+    """5 queries cannot pass p99's early stopping even with none over the bound (459 are
+    needed): the level stops at once and says why, not "more than early stopping allows (-1)"."""
+    clock = SimulatedClock()
+    settings = ServerSettings(min_queries=5, min_duration_s=0.0, drain_s=0.5)
+    level = run_level(
+        sleeper(0.001, clock), QUERIES, 10.0, settings, Bound(99, 50.0), seed=0, clock=clock
+    )
+    assert not level.valid and level.aborted is not None
+    assert "5 queries are too few for early stopping to judge p99<=50ms" in level.aborted
+    assert f"at least {early_stopping_queries(0, 99)}" in level.aborted
+    assert "raise --min-queries" in level.aborted and "(-1)" not in level.aborted
+
+
 def test_a_stall_shows_in_every_query_queued_behind_it() -> None:
     clock = SimulatedClock()
     calls = {"n": 0}

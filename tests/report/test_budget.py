@@ -71,6 +71,11 @@ def test_a_quality_name_may_hold_equals_signs_and_commas() -> None:
         ("p99<=5ms", "'p99' is not a column that takes a unit (p50, p95, memory"),
         ("p95 10ms", "cannot read 'p95 10ms'; write COLUMN<=VALUE[UNIT]"),
         (" , ", "names no constraint"),
+        # a latency bound in a budget takes its unit as p95<=10ms does
+        (
+            "qps>=100@p99<=5",
+            "the latency bound needs a unit (ns, us, ms, s, min), e.g. qps>=100@p99<=5ms",
+        ),
     ],
 )
 def test_bad_budgets_say_what_to_write(text: str, message: str) -> None:

@@ -276,3 +276,18 @@ def test_a_fit_on_two_measured_sizes_holds_the_larger_measured_one(
         assert predicted["source"].startswith("search: ")  # the staged fit, not the total
         value = cell["latency_ms"][statistic]
         assert predicted["low"] <= value <= predicted["high"], (quantity, value, predicted)
+
+
+def test_one_refused_percentile_is_named_beside_the_other_s_fit(tmp_path: Path) -> None:
+    """p50 grows and is predicted; p95 did not grow (noise): the "from" column names the fit
+    behind p50 and says p95 was refused, and the note names p95, not "latency"."""
+    result = profile([20_000, 40_000])
+    first, second = result["results"]
+    second["latency_ms"]["p95"] = first["latency_ms"]["p95"] - 0.05
+    text, rows = report(tmp_path, result, "markdown", scale=Scale(100_000))
+    (largest,) = [r for r in rows if r.predicted]
+    assert largest.predicted["p50_ms"]["value"] == pytest.approx(latency_ms(100_000), rel=1e-3)
+    assert largest.predicted["p95_ms"]["value"] is None
+    assert "linear fit, largest measured 40,000 passages (×2 beyond); p95 refused" in text
+    assert "p95 at 100k refused: p95_ms did not grow" in text
+    assert "latency refused" not in text and "latency at 100k refused" not in text

@@ -21,7 +21,7 @@ from kdbench.errors import UserError
 from kdbench.evaluate.config import EvaluateConfig as EvaluateOptions
 from kdbench.evaluate.metrics import parse_measures
 from kdbench.losses import teacher_losses
-from kdbench.models.registry import applies_to, check_options
+from kdbench.models.registry import ARCHITECTURES, applies_to, check_options
 from kdbench.options import (
     LEFT_OUT,
     RANGE_KEYS,
@@ -41,6 +41,8 @@ from kdbench.options import (
     reuse,
 )
 from kdbench.profile.config import ProfileConfig as ProfileOptions
+from kdbench.profile.config import check_read
+from kdbench.profile.registry import LOADS
 from kdbench.quantities import parse_rate_per_s, parse_size
 from kdbench.report.budget import parse_budget
 from kdbench.report.scale import parse_count
@@ -169,6 +171,21 @@ class TeacherSection:
     )
 
 
+# What a student used as it is (train = false) reads; its other settings shape a training.
+AS_IS_SETTINGS = (
+    "name",
+    "model",
+    "arch",
+    "layers",
+    "split_layer",
+    "train",
+    "eval_mode",
+    "quality_from",
+    "backends",
+    "seq_lens",
+)
+
+
 @dataclass(frozen=True)
 class StudentConfig:
     name: str = option(help="The student's row in the report; unique in the profile.")
@@ -276,6 +293,14 @@ class StudentConfig:
         help="Validate on the dev slice every N steps; the best step is kept (0: at the end).",
     )
 
+    def training_settings_set(self) -> list[str]:
+        """The settings set away from their defaults that only a training reads."""
+        return [
+            f.name
+            for f in dataclasses.fields(self)
+            if f.name not in AS_IS_SETTINGS and getattr(self, f.name) != default_of(f)
+        ]
+
     def __post_init__(self) -> None:
         check_file_name(self.name, "name")
         if not self.model.strip():
@@ -289,9 +314,16 @@ class StudentConfig:
                 "quality_from shows another run's evaluation of a model used as it is; set "
                 "train = false (a model trained here is evaluated here)"
             )
-        if not self.train and (self.similarity or self.learn_score_scale):
-            # `kdbench evaluate` uses the model's own similarity; these only shape a training.
-            raise ValueError("similarity and learn_score_scale apply to training; set train = true")
+        trained_only = self.training_settings_set() if not self.train else []
+        if trained_only:
+            # A model used as it is is evaluated with [evaluate]'s settings and its own
+            # similarity; these only shape a training, which train = false skips.
+            raise ValueError(
+                f"{', '.join(trained_only)}: shape{'s' if len(trained_only) == 1 else ''} a "
+                "training, and train = false uses the model as it is (evaluated with "
+                "[evaluate]'s settings); drop "
+                f"{'it' if len(trained_only) == 1 else 'them'} or set train = true"
+            )
         distilling = teacher_losses()
         distils = self.train and self.loss in distilling
         if (self.label_loss or self.teacher_margin_floor is not None) and not distils:
@@ -738,6 +770,11 @@ def load_profile(path: str | Path) -> ProfileFile:
         raise UserError(f"{p}: students: add at least one [[students]] table")
     for i in range(len(profile.students)):
         _check_teachers(profile, i, p)
+    if profile.profile.enabled:
+        try:
+            check_read(profile.profile, profiled_scenarios(profile), lambda f: f"profile.{f.name}")
+        except UserError as exc:
+            raise UserError(f"{p}: {exc}") from None
     if profile.teacher.evaluate:
         names = [s.name for s in profile.students]
         if not profile.teacher.model or profile.teacher.scores:
@@ -770,6 +807,19 @@ def _read_toml(p: Path) -> dict[str, Any]:
         raise UserError(f"not valid TOML ({exc})") from exc
     except UnicodeDecodeError as exc:
         raise UserError(f"not UTF-8 text ({exc.reason})") from exc
+
+
+def profiled_scenarios(profile: ProfileFile) -> list[str]:
+    """Every scenario some run of the profile times: [profile] scenarios (else each student's
+    architecture's own; a load also serves it), a server cell's load and the query it serves,
+    and BM25's retrieve (its row, when a reference or the first stage, reads the depths)."""
+    settings = profile.profile
+    own = [ARCHITECTURES[s.arch].default_scenario for s in profile.students]
+    listed = list(settings.scenarios)
+    scenarios = listed + (own if not listed or set(listed) & set(LOADS) else [])
+    if settings.server_bound:
+        scenarios += ["server", "query"]
+    return list(dict.fromkeys([*scenarios, "retrieve"]))
 
 
 def _check_teachers(profile: ProfileFile, i: int, p: Path) -> None:

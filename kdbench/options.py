@@ -73,10 +73,14 @@ class CliSpec(TypedDict, total=False):
     parse: Callable[[str], object]  # text -> value, for values typed as comma lists
     flag: str  # a click flag spelling such as "--fusion/--no-fusion"
     hidden: bool  # not a command-line option (a profile key only)
+    path: bool  # a file or folder: typed empty it is refused (Path("") is the working folder)
 
 
 # A duration option in seconds, read by the quantity grammar (5, 0.5s, 500ms, 2min).
 SECONDS: CliSpec = {"parse": parse_duration_s}
+# A file or folder (also an ir_datasets id or hub id): `kdbench.commands.options` refuses it
+# typed empty, naming the option, instead of reading "" as "." (the working folder).
+PATH: CliSpec = {"path": True}
 
 
 class Choices(Protocol):
@@ -548,7 +552,9 @@ class Mining:
     mine_depth: int = option(50, help="Mine negatives from the first stage's top-k.", minimum=1)
     triples_per_positive: int = option(8, help="Mined triples per (query, positive).", minimum=1)
     negatives_run: str | None = option(
-        None, help="TREC run over the train queries to mine negatives from instead of BM25."
+        None,
+        help="TREC run over the train queries to mine negatives from instead of BM25.",
+        cli=PATH,
     )
     dev_queries: int = option(
         50,

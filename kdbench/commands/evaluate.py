@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
-
-from kdbench.commands.options import settings
+from kdbench.commands.options import path_option, settings
 from kdbench.evaluate.config import EvaluateConfig
 from kdbench.evaluate.pipeline import evaluate as run_evaluation
 from kdbench.evaluate.result import EvaluateResult
@@ -19,7 +17,7 @@ if TYPE_CHECKING:
 
 def evaluate_command(
     config: EvaluateConfig = settings(EvaluateConfig),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write the result JSON here."),
+    output: Path | None = path_option(None, "--output", "-o", help="Write the result JSON here."),
 ) -> None:
     """Evaluate BM25, a dense retriever or a re-ranker: nDCG@10, RR@10, R@100, R@1000, AP."""
     from rich.console import Console

@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 
 from kdbench.backends.onnx.config import OPSET_MAX, OPSET_MIN
+from kdbench.commands.options import path_option
 from kdbench.errors import UserError
 from kdbench.io import check_writable
 from kdbench.models.registry import archs_where
@@ -28,7 +29,7 @@ def export(
         "folder (a cross-encoder with its sequence-classification head), or a hub id / "
         "all-MiniLM-L6-v2 (with --output).",
     ),
-    output: Path | None = typer.Option(
+    output: Path | None = path_option(
         None,
         "--output",
         "-o",

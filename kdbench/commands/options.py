@@ -19,6 +19,7 @@ import inspect
 import types
 import typing
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic
 
 import typer
@@ -65,6 +66,8 @@ class Settings(Generic[C]):
         given: dict[str, object] = {}
         for f in self.fields():
             value = values[f.name]
+            if _is_path(f, hints[f.name]) and value is not None:
+                value = _path_value(f, hints[f.name], value)
             parse = f.metadata.get("cli", {}).get("parse")
             if parse is not None or _is_tuple(hints[f.name]):
                 if value is None:
@@ -77,6 +80,43 @@ class Settings(Generic[C]):
                     value = tuple(value)
             given[f.name] = value
         return self.cls(**given)
+
+
+def command_line_path(text: str, flag: str, *, required: bool = False) -> str:
+    """A path typed after `flag`, refused when empty: `Path("")` is "." (the working folder,
+    which nobody typed), so every path option is checked here, by name, before it is used.
+
+    >>> command_line_path("runs/bm25.txt", "--run")
+    'runs/bm25.txt'
+    """
+    if not text.strip():
+        fix = "pass a file or folder name" + ("" if required else f" (or leave {flag} out)")
+        raise UserError(f"{flag} is empty; {fix}")
+    return text
+
+
+def path_option(default: Path | None, *flags: str, help: str) -> Any:
+    """A command's own `Path` option (`--output`), its text checked by `command_line_path`
+    (Any as `typer.Option` is)."""
+    return typer.Option(
+        default, *flags, help=help, parser=lambda text: Path(command_line_path(text, flags[0]))
+    )
+
+
+def _is_path(f: dataclasses.Field[Any], hint: Any) -> bool:
+    """A setting that names a file or folder: declared `cli=PATH`, or typed `Path`."""
+    return bool(f.metadata.get("cli", {}).get("path")) or _strip_none(hint) is Path
+
+
+def _path_value(f: dataclasses.Field[Any], hint: Any, value: object) -> object:
+    """The typed text of a path setting (each item of a repeatable one), checked; a `Path`
+    field gets a `Path`."""
+    if isinstance(value, list | tuple):
+        return [_path_value(f, hint, item) for item in value]
+    assert isinstance(value, str)  # typer reads a path setting as text (`_cli_type`)
+    required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    text = command_line_path(value, flag_name(f), required=required)
+    return Path(text) if _strip_none(hint) is Path else text
 
 
 def _parsed_option(f: dataclasses.Field[Any], parse: Callable[[str], Any], text: str) -> Any:
@@ -156,6 +196,8 @@ def _cli_type(f: dataclasses.Field[Any], tp: Any) -> Any:
     """What typer parses: comma lists as text, tuples as repeatable options."""
     if f.metadata.get("cli", {}).get("parse") is not None:
         return str | None
+    if _strip_none(tp) is Path:  # as text, so "" is not typer's Path(".") (`_path_value`)
+        return str if tp is Path else str | None
     if _is_tuple(tp):
         (item, *_) = typing.get_args(_strip_none(tp))
         return list[item] | None  # type: ignore[valid-type]

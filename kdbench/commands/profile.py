@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-
-from kdbench.commands.options import settings
+from kdbench.commands.options import path_option, settings
 from kdbench.io import RESULT, check_writable
 from kdbench.profile import run_profile
 from kdbench.profile.config import ProfileConfig
@@ -19,8 +17,8 @@ NOT_PROFILED = ("pooling", "similarity", "colbert_dim", "max_query_len", "max_do
 
 def profile(
     config: ProfileConfig = settings(ProfileConfig, exclude=NOT_PROFILED),
-    output: Path | None = typer.Option(
-        None, "--output", help="Write the result JSON here (atomically)."
+    output: Path | None = path_option(
+        None, "--output", "-o", help="Write the result JSON here (atomically)."
     ),
 ) -> None:
     """Time rankers under eager PyTorch, ONNX Runtime and TensorRT, after checking each computes eager's scores."""

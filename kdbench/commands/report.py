@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from kdbench.commands.options import path_option
 from kdbench.config import ReportConfig
 from kdbench.errors import UserError
 from kdbench.evaluate.metrics import parse_measures
@@ -32,7 +33,7 @@ def report(
     fmt: str = typer.Option(
         "terminal", "--format", "-f", help=f"One of: {', '.join(FORMAT_NAMES)}."
     ),
-    output: Path | None = typer.Option(
+    output: Path | None = path_option(
         None, "--output", "-o", help="Write the report here (atomically)."
     ),
     compare: tuple[Path, Path] | None = typer.Option(

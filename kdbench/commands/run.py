@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from kdbench.commands.options import path_option
 from kdbench.config import load_profile
 from kdbench.experiment import run_experiment
 
@@ -20,7 +21,7 @@ def run(
     force: bool = typer.Option(
         False, "--force", help="Rerun stages even when their outputs are up to date."
     ),
-    output: Path | None = typer.Option(
+    output: Path | None = path_option(
         None, "--output", "-o", help="Results folder (default: results/<profile name>)."
     ),
 ) -> None:

@@ -14,6 +14,7 @@ from kdbench.evaluate.metrics import parse_measures
 from kdbench.models.registry import archs_where
 from kdbench.options import (
     LEFT_OUT,
+    PATH,
     Fixed,
     Mining,
     ModelLoading,
@@ -41,11 +42,12 @@ def _index_precisions() -> Fixed:
 class EvaluateConfig(ModelLoading):
     """Every `kdbench evaluate` option; `None` means "the default for this model"."""
 
-    data: str = option(help="BEIR/MS MARCO folder or ir_datasets id (beir/scifact/test).")
+    data: str = option(help="BEIR/MS MARCO folder or ir_datasets id (beir/scifact/test).", cli=PATH)
     split: str | None = option(None, help="Queries + qrels to use (test, dev, dl19, ...).")
     model: str | None = option(
         None,
         help="bm25, a hub id, a folder or a kdbench checkpoint; omit to evaluate --run as it is.",
+        cli=PATH,
     )
     rerank: str | None = option(
         None,
@@ -55,7 +57,7 @@ class EvaluateConfig(ModelLoading):
         ),
     )
     run: str | None = option(
-        None, help="TREC run to re-rank with --model, or to evaluate without it."
+        None, help="TREC run to re-rank with --model, or to evaluate without it.", cli=PATH
     )
     depth: int = option(100, help="Candidates re-ranked per query.", minimum=1)
     k: int = option(1000, help="Docs retrieved per query (BM25, dense retrieval).", minimum=1)
@@ -115,6 +117,7 @@ class EvaluateConfig(ModelLoading):
         help="Dense retrieval: keep the encoded corpus here (memory-mapped shards) and reuse it "
         "on later runs of the same model and collection; under torchrun every rank must see it.",
         hashed_default=LEFT_OUT,
+        cli=PATH,
     )
     index_precision: str = option(
         "fp32",
@@ -135,7 +138,7 @@ class EvaluateConfig(ModelLoading):
         help="Static int8: the split of --data it is calibrated on (never the one scored).",
         hashed_default=LEFT_OUT,
     )
-    run_file: str | None = option(None, help="Write the final ranking here (TREC run).")
+    run_file: str | None = option(None, help="Write the final ranking here (TREC run).", cli=PATH)
     run_tag: str = option("kdbench", help="The run tag in --run-file.")
     cache_dir: str | None = option(
         None, help="Cache of BM25 indexes (default: kdbench's cache).", cli={"hidden": True}

@@ -145,7 +145,7 @@ def _profile_action(
         # every device and scenario, each run as `kdbench profile` would run it
         results = []
         for run in profile_runs(settings, **per_student):
-            result = run_profile(run)
+            result = run_profile(run, allow_unread=True)  # checked as [profile] is read
             if settings.server_bound and _serves_queries(student.arch):
                 _add_server_cells(result, run, settings)
             results.append(result)
@@ -189,7 +189,8 @@ def _add_server_cells(result: ProfileResult, run: ProfileConfig, settings: Any) 
             backends=tuple(parse_backend_list(settings.server_backend)),
             batch_sizes=None,
             bound=settings.server_bound,
-        )
+        ),
+        allow_unread=True,
     )
     result.cells.extend(served.cells)
     cores = served.header.environment["threads"]["cores"]

@@ -19,17 +19,22 @@ from kdbench.profile.measurements import ProfileResult
 __all__ = ["ProfileConfig", "run_profile"]
 
 
-def run_profile(config: ProfileConfig, log: Callable[[str], None] | None = None) -> ProfileResult:
+def run_profile(
+    config: ProfileConfig, log: Callable[[str], None] | None = None, *, allow_unread: bool = False
+) -> ProfileResult:
     """Profile per `config`; returns the `profile` result (not yet saved: `to_dict` is its JSON).
 
     `--model bm25` times the BM25 first stage (kdbench.profile.bm25), without torch.
+    A setting the run's scenario does not read (`kdbench.profile.config.READ_BY`) is refused
+    once the scenario is known, unless `allow_unread` (an experiment's one [profile] table,
+    shared by runs of several scenarios, checked when the profile is read).
     """
     if is_bm25(config.model):
-        return run_bm25_profile(config, log)
+        return run_bm25_profile(config, log, allow_unread=allow_unread)
     if config.is_load:
         from kdbench.profile.serve_runner import run_serving
 
-        return run_serving(config, log)
+        return run_serving(config, log, allow_unread=allow_unread)
     from kdbench.profile.runner import profile_model as run
 
-    return run(config, log)
+    return run(config, log, allow_unread=allow_unread)

@@ -23,7 +23,7 @@ from kdbench.data.collection import Collection
 from kdbench.data.load import load_collection
 from kdbench.env import collect_environment
 from kdbench.errors import UserError
-from kdbench.profile.config import ProfileConfig
+from kdbench.profile.config import ProfileConfig, check_read
 from kdbench.profile.measurements import (
     Cell,
     Latency,
@@ -72,12 +72,14 @@ def check_bm25_config(config: ProfileConfig) -> None:
 
 
 def run_bm25_profile(
-    config: ProfileConfig, log: Callable[[str], None] | None = None
+    config: ProfileConfig, log: Callable[[str], None] | None = None, *, allow_unread: bool = False
 ) -> ProfileResult:
     """Profile BM25 retrieval per `config` (`--depth` cells); returns the `profile` result."""
 
     say = log or (lambda message: None)
     check_bm25_config(config)
+    if not allow_unread:
+        check_read(config, (SCENARIO, *([str(config.scenario)] if config.is_load else [])))
     collection = load_collection(config.data, config.split)  # type: ignore[arg-type]
     collection.docs.require_docs()
     if not collection.queries:

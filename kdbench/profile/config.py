@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import Field, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,7 @@ from kdbench.errors import UserError
 from kdbench.evaluate.config import EvaluateConfig
 from kdbench.json_types import JsonObject
 from kdbench.options import (
+    PATH,
     SEED_MAX,
     THREADS_MAX,
     Fixed,
@@ -22,6 +23,8 @@ from kdbench.options import (
     backend_variant_names,
     canonicalize,
     check_ranges,
+    default_of,
+    field_of,
     flag_name,
     option,
     precision_names,
@@ -44,10 +47,69 @@ from kdbench.quantities import (
 )
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
     from kdbench.profile.serving import Bound
 
 SEARCHES = ("exact", "hnsw")  # how the query scenario searches its index
 APPROXIMATE_SEARCHES = frozenset({"hnsw"})  # recall against exact search is measured
+
+
+# Settings only some scenarios read (a load, server or offline, also reads those of the
+# scenario it serves; `--model bm25` times "retrieve"). Set away from its default for a run
+# of none of them, a setting is refused by name (`check_read`), never silently ignored.
+READ_BY: dict[str, tuple[str, ...]] = {
+    "depths": ("query", "rerank", "retrieve"),
+    "doc_len": ("query", "rerank"),
+    "index_size": ("query",),
+    "search": ("query",),
+    "index_dir": ("query",),
+    "qps": ("server",),
+    "bound": ("server",),
+    "p99_bound": ("server",),
+    "max_wait_ms": ("server",),
+    "min_queries": ("server",),
+    "search_budget_s": ("server",),
+    "max_batch": ("server", "offline"),
+    "workers": ("server", "offline"),
+    "min_query_duration_s": ("server", "offline"),
+}
+
+
+def unread_settings(settings: DataclassInstance, scenarios: Collection[str]) -> list[str]:
+    """The settings of `settings` set away from their defaults that none of `scenarios` reads."""
+    return [
+        f.name
+        for f in fields(settings)
+        if f.name in READ_BY
+        and not set(READ_BY[f.name]) & set(scenarios)
+        and getattr(settings, f.name) != default_of(f)
+    ]
+
+
+def check_read(
+    settings: DataclassInstance,
+    scenarios: Collection[str],
+    where: Callable[[Field[object]], str] = flag_name,
+) -> None:
+    """A UserError naming the first setting none of `scenarios` reads (`READ_BY`), and which do."""
+    unread = unread_settings(settings, scenarios)
+    if not unread:
+        return
+    name = unread[0]
+    readers = READ_BY[name]
+    hint = next((f" or pass --scenario {s}" for s in readers if s in profile_scenarios()), "")
+    raise UserError(
+        f"{where(field_of(type(settings), name))}: only the {_words(readers)} "
+        f"scenario{'s read' if len(readers) > 1 else ' reads'} it, and this profile times "
+        f"{_words(scenarios)}; drop it{'' if 'retrieve' in scenarios else hint}"
+    )
+
+
+def _words(items: Collection[str]) -> str:
+    """'a', 'a and b', 'a, b and c' (BM25's "retrieve" says whose it is)."""
+    *rest, last = [f"{item} (BM25)" if item == "retrieve" else item for item in items]
+    return f"{', '.join(rest)} and {last}" if rest else last
 
 
 def index_sizes(value: int | Sequence[int] | None) -> tuple[int, ...] | None:
@@ -109,7 +171,8 @@ class ProfileConfig(ModelLoading, Timing):
 
     model: str = option(
         help="Checkpoint folder, hub id, all-MiniLM-L6-v2, or bm25 (the first stage: per-query "
-        "latency on its bm25s index; needs --data)."
+        "latency on its bm25s index; needs --data).",
+        cli=PATH,
     )
     baseline_arch: str | None = option(
         None,
@@ -160,6 +223,7 @@ class ProfileConfig(ModelLoading, Timing):
         None,
         help="Collection folder or ir_datasets id for real text and qrels. Without it: "
         "synthetic text.",
+        cli=PATH,
     )
     split: str | None = option("test", help="Query split of --data.")
     doc_len: int | None = option(

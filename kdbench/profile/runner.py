@@ -25,7 +25,7 @@ from kdbench.models.base import encoder_shape, usable_positions
 from kdbench.models.ranker import Ranker
 from kdbench.models.registry import ARCHITECTURES
 from kdbench.profile import parity as parity_gate
-from kdbench.profile.config import ProfileConfig
+from kdbench.profile.config import ProfileConfig, check_read
 from kdbench.profile.flops import Peak, encoder_flops, machine_peak
 from kdbench.profile.growth import growth_fits
 from kdbench.profile.inputs import ProfileInputs, load_inputs
@@ -147,7 +147,9 @@ class Prepared:
     variants: list[Variant]
 
 
-def profile_model(config: ProfileConfig, log: Log | None = None) -> ProfileResult:
+def profile_model(
+    config: ProfileConfig, log: Log | None = None, *, allow_unread: bool = False
+) -> ProfileResult:
     """Profile `config` and return the `profile` result (see kdbench.results).
 
     With `config.baseline_arch` the same model is also built as that architecture and timed
@@ -164,7 +166,7 @@ def profile_model(config: ProfileConfig, log: Log | None = None) -> ProfileResul
         torch.set_num_threads(config.threads)
     threads = torch.get_num_threads()
 
-    prepared = [_prepare(config, threads, say)]
+    prepared = [_prepare(config, threads, say, load=None if allow_unread else "")]
     if baseline is not None:
         prepared.append(_prepare_baseline(baseline, prepared[0], threads, say))
     sampled = _sample_all(prepared, round_budget(config), say)
@@ -245,9 +247,12 @@ def _environment(threads: int, device: str) -> Environment:
     return environment
 
 
-def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
-    """Load the model and texts, compute the reference scores, gate every backend on them."""
-    ranker, scenario_name, inputs = _load(config, say)
+def _prepare(config: ProfileConfig, threads: int, say: Log, *, load: str | None = None) -> Prepared:
+    """Load the model and texts, compute the reference scores, gate every backend on them.
+
+    `load`: the load (server, offline; "" none) the scenario is served under: every setting
+    of `config` must be read by one of the two (`check_read`); None: not checked."""
+    ranker, scenario_name, inputs = _load(config, say, load)
     scenario = build_scenario(scenario_name, ranker, inputs, config)
     shapes = scenario.shapes()
     example = scenario.example()
@@ -289,7 +294,9 @@ def _prepare(config: ProfileConfig, threads: int, say: Log) -> Prepared:
     return Prepared(config, ranker, scenario, scenario_name, inputs, variants)
 
 
-def _load(config: ProfileConfig, say: Log) -> tuple[Ranker, str, ProfileInputs]:
+def _load(
+    config: ProfileConfig, say: Log, load: str | None = None
+) -> tuple[Ranker, str, ProfileInputs]:
     """The ranker, its scenario and the texts it runs on, checked against the settings."""
 
     # Input mistakes (a bad --data or --split, then a missing model) fail before any output:
@@ -300,6 +307,8 @@ def _load(config: ProfileConfig, say: Log) -> tuple[Ranker, str, ProfileInputs]:
     torch.manual_seed(config.seed)  # a head the model lacks starts as the same random one
     ranker = config.load(config.model)
     scenario_name = resolve_scenario(config.scenario, ranker.arch)
+    if load is not None:  # before any text is read or backend prepared
+        check_read(config, [scenario_name, *([load] if load else [])])
     _check_seq_lens(config, ranker)
     say(f"loaded {config.model} as {ranker.arch}")
     for name, precision in config.variants():

@@ -41,20 +41,20 @@ def worker_threads(config: ProfileConfig, cores: int) -> int:
     return threads
 
 
-def run_serving(config: ProfileConfig, log: Log | None = None) -> ProfileResult:
+def run_serving(
+    config: ProfileConfig, log: Log | None = None, *, allow_unread: bool = False
+) -> ProfileResult:
     """Serve `config.model` under the `config.scenario` load; returns the `profile` result."""
     say = log or (lambda message: None)
     if config.baseline_arch is not None:
         raise UserError(f"--baseline-arch does not apply to --scenario {config.scenario}")
     bound = config.serving_bound()
-    if config.scenario == "offline" and (bound is not None or config.qps is not None):
-        raise UserError("--qps and --bound apply to --scenario server, not offline")
     check_available(config)
     cores = usable_cores()
     threads = worker_threads(config, cores)
     torch.set_num_threads(threads)
     served = replace(config, scenario=None, threads=threads)
-    prep = _prepare(served, threads, say)
+    prep = _prepare(served, threads, say, load=None if allow_unread else str(config.scenario))
     environment = _environment(threads, config.device)
     environment["threads"].update(workers=config.workers, cores=cores)
     settings = server_settings(config)

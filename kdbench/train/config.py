@@ -16,6 +16,7 @@ from kdbench.json_types import JsonObject
 from kdbench.losses import get_loss, label_losses
 from kdbench.models.registry import applies_to
 from kdbench.options import (
+    PATH,
     Fixed,
     Mining,
     ModelLoading,
@@ -43,8 +44,12 @@ RESUMABLE_FIELDS = frozenset(
 class TrainConfig(ModelLoading, Mining):
     """One training run; the model-loading and mining options are the shared groups'."""
 
-    model: str = option(help="Start from: hub id, folder, kdbench checkpoint, all-MiniLM-L6-v2.")
-    output: str = option(help="Folder for the final model, checkpoints/ and logs.", short="-o")
+    model: str = option(
+        help="Start from: hub id, folder, kdbench checkpoint, all-MiniLM-L6-v2.", cli=PATH
+    )
+    output: str = option(
+        help="Folder for the final model, checkpoints/ and logs.", short="-o", cli=PATH
+    )
     # Training fixes its lengths (the checkpoint records them); devices include "auto".
     max_query_len: int = reuse(ModelLoading, "max_query_len", default=32, help="Query tokens.")
     max_doc_len: int = reuse(ModelLoading, "max_doc_len", default=128, help="Passage tokens.")
@@ -77,17 +82,20 @@ class TrainConfig(ModelLoading, Mining):
         None,
         help="Collection folder or ir_datasets id: triples are mined from its train split "
         "(and texts of id triples/teacher scores come from it).",
+        cli=PATH,
     )
     split: str = option("train", help="Split of --data to train on (its test split is never read).")
     triples: str | None = option(
         None,
         help="Text triples, id triples or a teacher-score file (format auto-detected) "
         "instead of mining.",
+        cli=PATH,
     )
     teacher_scores: tuple[str, ...] = option(
         (),
         help="pos_score<TAB>neg_score<TAB>qid<TAB>pid_pos<TAB>pid_neg file; repeat for an "
         "ensemble (mean).",
+        cli=PATH,
     )
     teacher_normalize: str = option(
         "none", help="{choices} per teacher before averaging.", choices=normalization_names
@@ -272,19 +280,21 @@ class TeacherConfig(ModelLoading, Mining):
     """`kdbench teacher score`: mining and the dev slice are the students' (same options, same
     defaults), so the score file covers the triples a student trains on."""
 
-    model: str = option(help="bm25, a kdbench checkpoint, a folder or hub id.")
+    model: str = option(help="bm25, a kdbench checkpoint, a folder or hub id.", cli=PATH)
     output: str = option(
         help="Teacher-score file to write (SCORES.tsv); the report goes to SCORES.tsv.json.",
         short="-o",
+        cli=PATH,
     )
     data: str | None = option(
         None,
         help="Collection: triples are mined from its train split exactly as `kdbench train` "
         "mines them.",
+        cli=PATH,
     )
     split: str = option("train", help="Split of --data the triples come from.")
     triples: str | None = option(
-        None, help="Score these triples (text, id or score file) instead of mining."
+        None, help="Score these triples (text, id or score file) instead of mining.", cli=PATH
     )
     validate_depth: int = reuse(TrainConfig, "validate_depth")
     device: str = reuse(TrainConfig, "device")
@@ -318,6 +328,7 @@ class TeacherConfig(ModelLoading, Mining):
         None,
         help="A no-teacher student (checkpoint folder) to measure on the same dev slice; "
         "warns when the teacher is not better.",
+        cli=PATH,
     )
     quiet: bool = reuse(TrainConfig, "quiet")
 
@@ -345,10 +356,15 @@ class EnsembleConfig:
 
     scores: tuple[str, ...] = option(
         help="Teacher-score file from `kdbench teacher score` (its .dev.run beside it); "
-        "repeat, 2 or more."
+        "repeat, 2 or more.",
+        cli=PATH,
     )
-    data: str = option(help="The collection the members were scored on (dev-slice qrels).")
-    output: str = option(help="Ensemble score file to write (report: OUTPUT.json).", short="-o")
+    data: str = option(
+        help="The collection the members were scored on (dev-slice qrels).", cli=PATH
+    )
+    output: str = option(
+        help="Ensemble score file to write (report: OUTPUT.json).", short="-o", cli=PATH
+    )
     split: str = option("train", help="Split of --data the triples came from.")
     normalize: str = option(
         "query-zscore",

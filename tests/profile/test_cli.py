@@ -77,8 +77,9 @@ def test_cat_rerank_with_onnx(profile_scifact: ProfileScifact) -> None:
 
 @pytest.mark.parametrize("scenario", ["rerank", "index"])
 def test_colbert_scenarios(scenario: str, profile_scifact: ProfileScifact) -> None:
+    depth = {"depth": 20} if scenario == "rerank" else {}  # index reads no depth
     out = profile_scifact(
-        arch="colbert", scenario=scenario, backend="eager,onnx", depth=20, seq_len=24, batch_size=2
+        arch="colbert", scenario=scenario, backend="eager,onnx", seq_len=24, batch_size=2, **depth
     )
     _check_entries(out, {"eager", "onnx"}, scenario)
 

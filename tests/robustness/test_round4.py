@@ -33,6 +33,7 @@ from kdbench.quantities import (
     parse_size_list,
 )
 from tests.robustness.conftest import one_line_error, write_beir
+from tests.robustness.test_cli_fuzz import COMMANDS
 
 # -- numbers in files: what trec_eval's C reader takes as another number is refused ----------
 
@@ -239,6 +240,22 @@ train = false
         (lambda t: t.replace('name = "r4"', 'name = " "'), "experiment: name is empty"),
         # before: "--model is empty" at run time, naming no file or key
         (lambda t: t.replace('model = "{model}"', 'model = " "'), "students[0]: model is empty"),
+        # before: ignored (a model used as it is is evaluated with [evaluate]'s lengths), so
+        # a value `kdbench evaluate --max-doc-len` refuses passed and changed nothing
+        (
+            lambda t: t + "max_doc_len = 100000\n",
+            "students[0]: max_doc_len: shapes a training, and train = false uses the model as",
+        ),
+        (lambda t: t + 'loss = "ranknet"\nsteps = 5\n', "students[0]: loss, steps: shape a"),
+        # before: ignored, exit 0 (an index run searches nothing; no server cell is asked for)
+        (
+            lambda t: t + '[profile]\nscenarios = ["index"]\nindex_size = 1000\n',
+            "profile.index_size: only the query scenario reads it, and this profile times index",
+        ),
+        (
+            lambda t: t + "[profile]\nmin_queries = 10\n",
+            "profile.min_queries: only the server scenario reads it, and this profile times query",
+        ),
     ],
 )
 def test_round4_profile_mistakes_name_the_file_and_key(
@@ -572,3 +589,96 @@ def test_a_path_whose_name_is_not_utf8_is_one_line(
     assert "--data b'" in line and "byte 0xff is not UTF-8" in line
     good = str(tmp_path / "r✓.json")  # non-ASCII UTF-8 is a name like any other
     assert main(["evaluate", "--data", str(beir_dir), "--model", "bm25", "-o", good]) == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        # before: "" became Path(".") and was refused as "--output .: is a folder", naming a
+        # folder nobody typed; each path option is now checked in one place (commands/options.py)
+        (["evaluate", "--data", "{beir}", "--model", "bm25", "--output", ""], "--output is empty"),
+        (["evaluate", "--data", "{beir}", "--model", "bm25", "--run", " "], "--run is empty"),
+        (["evaluate", "--data", "{beir}", "--model", "bm25", "--run-file", ""], "--run-file is"),
+        (["train", "--model", "m", "--data", "{beir}", "--triples", "", "-o", "x"], "--triples is"),
+        (["train", "--model", "m", "--data", "{beir}", "--output", ""], "--output is empty"),
+        (["profile", "--model", "bm25", "--data", "{beir}", "--output", ""], "--output is empty"),
+        (["profile", "--model", "m", "--onnx-model", ""], "--onnx-model is empty"),
+        (["profile", "--model", "m", "--cache-dir", ""], "--cache-dir is empty"),
+        (["report", "{beir}", "--output", ""], "--output is empty"),
+        (["run", "p.toml", "--output", ""], "--output is empty"),
+        (["export", "--model", "m", "--output", ""], "--output is empty"),
+        (["teacher", "score", "--model", "bm25", "--data", "{beir}", "-o", ""], "--output is"),
+        (
+            ["teacher", "ensemble", "--scores", "a", "--scores", "", "--data", "d", "-o", "x"],
+            "--scores",
+        ),
+    ],
+)
+def test_an_empty_path_option_is_named_as_empty(
+    argv: list[str], expected: str, beir_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = one_line_error(capsys, [a.format(beir=beir_dir) for a in argv])
+    assert expected in line and "is empty; pass a file or folder name" in line, line
+
+
+def test_every_output_option_has_the_short_flag() -> None:
+    # before: `kdbench profile -o FILE` was "No such option: -o" while evaluate, report, run,
+    # export, train and teacher take it
+    with_output = {
+        name: param.opts
+        for name, command in COMMANDS.items()
+        for param in command.params
+        if "--output" in param.opts
+    }
+    assert "profile" in with_output
+    assert {name for name, opts in with_output.items() if "-o" not in opts} == set()
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        # before: each was ignored, exit 0: the index scenario times no search (--index-size,
+        # --depth), a re-ranker searches no index (--index-dir), offline has no arrival rate
+        (
+            ["--arch", "dot", "--scenario", "index", "--index-size", "1000,2000"],
+            "--index-size: only the query scenario reads it, and this profile times index; "
+            "drop it or pass --scenario query",
+        ),
+        (
+            ["--arch", "dot", "--scenario", "index", "--depth", "10"],
+            "--depth: only the query, rerank and",
+        ),
+        (
+            ["--arch", "dot", "--scenario", "index", "--doc-len", "16"],
+            "--doc-len: only the query and rerank",
+        ),
+        (["--arch", "cat", "--index-dir", "{tmp}"], "--index-dir: only the query scenario"),
+        (
+            ["--arch", "dot", "--scenario", "offline", "--qps", "5"],
+            "--qps: only the server scenario reads it, and",
+        ),
+        (["--scenario", "rerank", "--arch", "cat", "--workers", "2"], "--workers: only the server"),
+    ],
+)
+def test_a_setting_the_scenario_does_not_read_is_refused(
+    argv: list[str],
+    expected: str,
+    beir_dir: Path,
+    tiny_bert_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    base = ["profile", "--model", str(tiny_bert_dir), "--data", str(beir_dir)]
+    line = one_line_error(capsys, [*base, *(a.format(tmp=tmp_path) for a in argv)])
+    assert expected in line, line
+
+
+def test_bm25_refuses_the_index_settings_it_does_not_read(
+    beir_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # before: --index-size was ignored and BM25 timed its whole index, exit 0
+    argv = ["profile", "--model", "bm25", "--data", str(beir_dir), "--index-size", "5"]
+    line = one_line_error(capsys, argv)
+    assert line.endswith(
+        "--index-size: only the query scenario reads it, and this profile times retrieve (BM25); drop it"
+    ), line

@@ -261,9 +261,13 @@ def test_a_signal_after_openvino_cells_ends_the_process_cleanly(
     args += ["--output", str(tmp_path / "profile.json")]
     # main() without arguments reads sys.argv and installs its handlers, as `kdbench` does; after
     # it Ctrl-C is Python's own KeyboardInterrupt, SIGTERM a handler as the train loop's.
+    # Python leaves SIGINT ignored in a process started so (a background job of a shell without
+    # job control, as CI may run pytest); main() rightly restores that after its work, so the
+    # script first takes the disposition of a foreground process, where Ctrl-C is meant.
     script = f"""
 import signal, sys, time
 from kdbench.cli import main
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.argv = ["kdbench", *{args!r}]
 assert main() == 0
 def terminated(signum, frame):

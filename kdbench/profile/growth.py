@@ -278,11 +278,18 @@ def _rest_span(rest: Fit, size: float) -> tuple[float, float, float]:
     errors = [se for _, _, se in rest.points if se is not None]
     half = max(abs(y - level) for y in values) + _Z95 * max(errors, default=0.0)
     low, high = level - half, level + half
-    trend = rest.predict(size)  # refused where they did not grow: then the level alone
-    if trend.value is not None and trend.factor > 1:
+    trend = rest_trend(rest, size)
+    if trend is not None and trend.value is not None:
         low = min(low, trend.low if trend.low is not None else trend.value)
         high = max(high, trend.high if trend.high is not None else trend.value)
     return level, low, high
+
+
+def rest_trend(rest: Fit, size: float) -> Prediction | None:
+    """The other stages' own line carried on to `size`, where they grew over the measured
+    sizes and `size` lies beyond them (None: they did not grow, or `size` is not beyond)."""
+    trend = rest.predict(size)  # refused where they did not grow
+    return trend if trend.value is not None and trend.factor > 1 else None
 
 
 def fit_line(

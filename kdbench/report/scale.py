@@ -34,7 +34,14 @@ from typing import Any
 from kdbench.errors import UserError
 from kdbench.json_types import JsonObject
 from kdbench.profile.config import APPROXIMATE_SEARCHES
-from kdbench.profile.growth import Fit, Prediction, fits_of, search_method, staged_prediction
+from kdbench.profile.growth import (
+    Fit,
+    Prediction,
+    fits_of,
+    rest_trend,
+    search_method,
+    staged_prediction,
+)
 from kdbench.profile.measurements import ProfileResult
 from kdbench.quantities import QuantityError, parse_size
 from kdbench.report.budget import Constraint, describe
@@ -281,8 +288,8 @@ def _staged_fits(
         f"search: {growing.describe()}; + the other stages (query encoding) as measured, "
         f"{low:,.2f} to {high:,.2f} ms between the sizes"
     )
-    trend = other.predict(passages)
-    if trend.value is not None and trend.factor > 1:
+    trend = rest_trend(other, passages)
+    if trend is not None and trend.value is not None:
         source += (
             f"; they grew with the index (it shares the cache with the model), so the "
             f"interval also spans their trend, {trend.value:,.2f} ms at {short_count(passages)}"
